@@ -1,0 +1,256 @@
+package events
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
+
+// PayloadType is the DSSE payloadType of a disclosure event.
+const PayloadType = "application/vnd.spoor.disclosure.v1+json"
+
+// Reason is the code of a rejection. Codes are stable: they appear on the
+// rejections stream, in the status API and as metric labels.
+type Reason string
+
+// The reasons an event is rejected (never stored).
+const (
+	ReasonMalformed     Reason = "malformed"        // not a DSSE envelope, or the payload is not a disclosure
+	ReasonNonCanonical  Reason = "non_canonical"    // decodes, but not the one canonical byte form
+	ReasonTooLarge      Reason = "too_large"        // over MaxEnvelopeSize
+	ReasonInvalid       Reason = "invalid"          // a field fails validation
+	ReasonUnknownParty  Reason = "unknown_party"    // discloser not in the covenant
+	ReasonBadSignature  Reason = "bad_signature"    // signature does not verify
+	ReasonKeyNotInForce Reason = "key_not_in_force" // key unknown to the party, or not valid at occurred_at
+	ReasonKeyRevoked    Reason = "key_revoked"      // key revoked by a covenant version logged before the event
+	ReasonWrongOrigin   Reason = "wrong_origin"     // meant for another log
+	ReasonWrongSubject  Reason = "wrong_subject"    // NATS subject names another party than the discloser
+	ReasonIDConflict    Reason = "id_conflict"      // same id already logged with other bytes
+)
+
+// RejectError says why an event was rejected. Its message never contains
+// payload contents, only field names and the reason.
+type RejectError struct {
+	Reason Reason
+	Err    error
+}
+
+func (e *RejectError) Error() string { return string(e.Reason) + ": " + e.Err.Error() }
+func (e *RejectError) Unwrap() error { return e.Err }
+
+func reject(r Reason, format string, args ...any) *RejectError {
+	return &RejectError{Reason: r, Err: fmt.Errorf(format, args...)}
+}
+
+// Sentinels that a KeyResolver wraps so Open can tell the reasons apart.
+var (
+	ErrUnknownParty  = errors.New("unknown party")
+	ErrKeyNotInForce = errors.New("key not in force")
+	ErrKeyRevoked    = errors.New("key revoked")
+)
+
+// Envelope is a parsed DSSE envelope in Spoor's strict profile: exactly one
+// signature, and bytes equal to the standard JSON encoding of
+// {payloadType, payload, signatures: [{keyid, sig}]} with strict padded
+// base64. Raw holds those bytes, which are what is stored and hashed.
+type Envelope struct {
+	PayloadType string
+	Payload     []byte
+	KeyID       string
+	Sig         []byte
+	Raw         []byte
+}
+
+type wireSignature struct {
+	KeyID string `json:"keyid"`
+	Sig   string `json:"sig"`
+}
+
+type wireEnvelope struct {
+	PayloadType string          `json:"payloadType"`
+	Payload     string          `json:"payload"`
+	Signatures  []wireSignature `json:"signatures"`
+}
+
+// PAE is DSSE's pre-authentication encoding, the bytes that are signed:
+// "DSSEv1" SP len(type) SP type SP len(body) SP body.
+func PAE(payloadType string, payload []byte) []byte {
+	b := make([]byte, 0, 32+len(payloadType)+len(payload))
+	b = append(b, "DSSEv1 "...)
+	b = strconv.AppendInt(b, int64(len(payloadType)), 10)
+	b = append(b, ' ')
+	b = append(b, payloadType...)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(len(payload)), 10)
+	b = append(b, ' ')
+	return append(b, payload...)
+}
+
+func encodeEnvelope(payloadType string, payload []byte, keyID string, sig []byte) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	// Encoding a struct of strings cannot fail.
+	_ = enc.Encode(wireEnvelope{
+		PayloadType: payloadType,
+		Payload:     base64.StdEncoding.EncodeToString(payload),
+		Signatures:  []wireSignature{{KeyID: keyID, Sig: base64.StdEncoding.EncodeToString(sig)}},
+	})
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// SignEnvelope signs payload with priv and returns the canonical envelope.
+func SignEnvelope(payloadType string, payload []byte, priv ed25519.PrivateKey) []byte {
+	sig := ed25519.Sign(priv, PAE(payloadType, payload))
+	return encodeEnvelope(payloadType, payload, KeyID(priv.Public().(ed25519.PublicKey)), sig)
+}
+
+// ParseEnvelope parses b in the strict profile, without checking the
+// signature. Its errors are *RejectError with ReasonTooLarge, ReasonMalformed
+// or ReasonNonCanonical.
+func ParseEnvelope(b []byte) (*Envelope, error) {
+	if len(b) > MaxEnvelopeSize {
+		return nil, reject(ReasonTooLarge, "envelope is %d bytes, the limit is %d", len(b), MaxEnvelopeSize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var w wireEnvelope
+	if err := dec.Decode(&w); err != nil {
+		return nil, reject(ReasonMalformed, "not a DSSE envelope: %w", describeJSONError(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, reject(ReasonMalformed, "not a DSSE envelope: data after the JSON object")
+	}
+	if len(w.Signatures) != 1 {
+		return nil, reject(ReasonMalformed, "envelope has %d signatures, want exactly 1", len(w.Signatures))
+	}
+	if w.PayloadType == "" {
+		return nil, reject(ReasonMalformed, "envelope has no payloadType")
+	}
+	payload, err := base64.StdEncoding.Strict().DecodeString(w.Payload)
+	if err != nil {
+		return nil, reject(ReasonNonCanonical, "payload is not strict standard padded base64")
+	}
+	sig, err := base64.StdEncoding.Strict().DecodeString(w.Signatures[0].Sig)
+	if err != nil {
+		return nil, reject(ReasonNonCanonical, "sig is not strict standard padded base64")
+	}
+	if len(sig) != ed25519.SignatureSize {
+		return nil, reject(ReasonMalformed, "sig is %d bytes, an Ed25519 signature is %d", len(sig), ed25519.SignatureSize)
+	}
+	canon := encodeEnvelope(w.PayloadType, payload, w.Signatures[0].KeyID, sig)
+	if !bytes.Equal(canon, b) {
+		return nil, reject(ReasonNonCanonical, "envelope bytes are not the canonical encoding (field order payloadType, payload, signatures; no whitespace)")
+	}
+	return &Envelope{PayloadType: w.PayloadType, Payload: payload, KeyID: w.Signatures[0].KeyID, Sig: sig, Raw: b}, nil
+}
+
+// Verify checks the signature with pub and that keyid is pub's fingerprint.
+func (e *Envelope) Verify(pub ed25519.PublicKey) error {
+	if e.KeyID != KeyID(pub) {
+		return reject(ReasonBadSignature, "keyid is not the fingerprint of the key in force")
+	}
+	if !ed25519.Verify(pub, PAE(e.PayloadType, e.Payload), e.Sig) {
+		return reject(ReasonBadSignature, "signature does not verify")
+	}
+	return nil
+}
+
+// KeyResolver finds the public key a party had in force. It is implemented
+// by the covenant version an event is checked against.
+type KeyResolver interface {
+	// PartyKey returns the key of party with fingerprint keyID if it was in
+	// force at t, or an error wrapping ErrUnknownParty, ErrKeyNotInForce or
+	// ErrKeyRevoked.
+	PartyKey(party, keyID string, t time.Time) (ed25519.PublicKey, error)
+}
+
+// Seal prepares d for signing by k: it sets the discloser and derives the salt.
+func Seal(d *Disclosure, k *PartyKey) {
+	d.Discloser = k.Party
+	d.Salt = DeriveSalt(k.SaltSecret, d.ID)
+}
+
+// Sign validates d and returns its canonical envelope signed by k. Call
+// Seal first; Sign refuses a disclosure whose discloser is not k's party or
+// whose salt is not the derived one, since a retry would not be recognised.
+func Sign(d *Disclosure, k *PartyKey) ([]byte, error) {
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Discloser != k.Party {
+		return nil, fmt.Errorf("discloser %q is not the key's party %q", d.Discloser, k.Party)
+	}
+	if d.Salt != DeriveSalt(k.SaltSecret, d.ID) {
+		return nil, errors.New("salt is not derived from the party's salt secret (call Seal)")
+	}
+	payload, err := d.MarshalCanonical()
+	if err != nil {
+		return nil, err
+	}
+	env := SignEnvelope(PayloadType, payload, k.Private)
+	if len(env) > MaxEnvelopeSize {
+		return nil, fmt.Errorf("signed envelope is %d bytes, the limit is %d", len(env), MaxEnvelopeSize)
+	}
+	return env, nil
+}
+
+// Open checks an envelope the way the ledger and every verifier do: strict
+// profile, canonical payload, schema, origin, and the signature by the key
+// keys has in force for the discloser at occurred_at. Every error is a
+// *RejectError.
+func Open(b []byte, origin string, keys KeyResolver) (*Disclosure, *Envelope, error) {
+	env, err := ParseEnvelope(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	if env.PayloadType != PayloadType {
+		return nil, nil, reject(ReasonMalformed, "payloadType is %q, want %q", env.PayloadType, PayloadType)
+	}
+	d, err := DecodeDisclosure(env.Payload)
+	if err != nil {
+		if errors.Is(err, ErrNonCanonical) {
+			return nil, nil, &RejectError{Reason: ReasonNonCanonical, Err: err}
+		}
+		return nil, nil, &RejectError{Reason: ReasonMalformed, Err: err}
+	}
+	if err := d.Validate(); err != nil {
+		return nil, nil, &RejectError{Reason: ReasonInvalid, Err: err}
+	}
+	if d.Origin != origin {
+		return nil, nil, reject(ReasonWrongOrigin, "event is for log %q, this log is %q", d.Origin, origin)
+	}
+	pub, err := keys.PartyKey(d.Discloser, env.KeyID, d.OccurredAt)
+	switch {
+	case errors.Is(err, ErrUnknownParty):
+		return nil, nil, &RejectError{Reason: ReasonUnknownParty, Err: err}
+	case errors.Is(err, ErrKeyRevoked):
+		return nil, nil, &RejectError{Reason: ReasonKeyRevoked, Err: err}
+	case err != nil:
+		return nil, nil, &RejectError{Reason: ReasonKeyNotInForce, Err: err}
+	}
+	if err := env.Verify(pub); err != nil {
+		return nil, nil, err
+	}
+	return d, env, nil
+}
+
+// strictJSON decodes one JSON value into v, refusing unknown fields and
+// trailing data.
+func strictJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return describeJSONError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the JSON object")
+	}
+	return nil
+}
