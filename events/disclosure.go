@@ -28,6 +28,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -221,6 +222,10 @@ func (d *Disclosure) Validate() error {
 			bad(field, "is required")
 		case len(v) > maxTextLen:
 			bad(field, "is longer than %d bytes", maxTextLen)
+		case !utf8.ValidString(v):
+			// JSON would carry the bad bytes as U+FFFD, so the envelope
+			// would not re-encode to itself and Open would reject it.
+			bad(field, "is not valid UTF-8")
 		}
 	}
 	if d.Schema != SchemaV1 {
@@ -262,7 +267,7 @@ func (d *Disclosure) Validate() error {
 		case r == d.Discloser:
 			bad(field, "is the discloser itself")
 		case slices.Index(d.Recipients, r) != i:
-			bad(field, "repeats %q", r)
+			bad(field, "repeats recipients[%d]", slices.Index(d.Recipients, r))
 		}
 	}
 	switch d.Subject.IDType {
@@ -288,7 +293,7 @@ func (d *Disclosure) Validate() error {
 		case !vocabIDRE.MatchString(c):
 			bad(field, "must be a vocabulary id")
 		case slices.Index(d.Categories, c) != i:
-			bad(field, "repeats %q", c)
+			bad(field, "repeats categories[%d]", slices.Index(d.Categories, c))
 		}
 	}
 	if !vocabIDRE.MatchString(d.Purpose) {
@@ -390,21 +395,31 @@ func decodeDisclosureLoose(b []byte) (*Disclosure, error) {
 	return &d, nil
 }
 
-// describeJSONError turns encoding/json's errors into ones that name the field.
+// describeJSONError turns encoding/json's errors into ones that name the
+// field. They never repeat a value from the input: a mistaken integration may
+// put a BSN anywhere, and these messages end up in logs.
 func describeJSONError(err error) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Errorf("field %s: wrong type (got JSON %s, want %s)", te.Field, te.Value, te.Type)
+		// te.Value may be "number 999990019"; keep only the JSON kind.
+		kind, _, _ := strings.Cut(te.Value, " ")
+		return fmt.Errorf("field %s: wrong type (got JSON %s, want %s)", te.Field, kind, te.Type)
 	}
 	var pe *time.ParseError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("a time is not RFC 3339 with a zone (%q): %w", pe.Value, err)
+		return errors.New("a time is not RFC 3339 with a zone (write it like 2025-03-14T09:26:53Z)")
 	}
 	if errors.Is(err, io.EOF) {
 		return errors.New("empty input")
 	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok && !plainFieldNameRE.MatchString(name) {
+		return errors.New("json: unknown field (its name is not repeated: it is not a plain field name)")
+	}
 	return err
 }
+
+// plainFieldNameRE matches the quoted unknown field names an error may repeat.
+var plainFieldNameRE = regexp.MustCompile(`^"[A-Za-z_-]{1,64}"$`)
 
 // hexLower is a small helper kept here so callers need not import encoding/hex.
 func hexLower(b []byte) string { return hex.EncodeToString(b) }

@@ -1,0 +1,45 @@
+package pebblestore_test
+
+import (
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/pebblestore"
+	"github.com/spoor-ledger/spoor/ledger/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) ledger.Store {
+		s, err := pebblestore.Open(t.TempDir(), pebblestore.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+type reopener struct{ dir string }
+
+func (r reopener) Open(t *testing.T) ledger.Store {
+	s, err := pebblestore.Open(r.dir, pebblestore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestDurability(t *testing.T) {
+	storetest.RunDurability(t, reopener{t.TempDir()})
+}
+
+func TestInMemoryFS(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) ledger.Store {
+		s, err := pebblestore.Open("", pebblestore.Config{FS: vfs.NewMem()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}

@@ -1,0 +1,80 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+)
+
+// Store is the ledger's durable key-value storage: the seam between the log
+// core and Pebble. The ledger is the only writer; the sequencer goroutine
+// calls Commit, any goroutine may read.
+//
+// The contract (checked by the conformance suite in ledger/storetest):
+//   - Commit applies every operation of the batch atomically and returns nil
+//     only once the batch is durable (fsync'd): after a crash a batch is
+//     either wholly present or wholly absent.
+//   - An error from Commit is fatal: the batch may or may not be durable, and
+//     the store refuses every later Commit with ErrStoreFailed. The ledger
+//     stops (fail-stop) and recovers through Open on restart; it never
+//     retries an fsync.
+//   - Get and Scan see every batch whose Commit has returned, and never a
+//     part of a batch.
+//   - Get returns ErrNotFound (wrapped or not) for a missing key.
+//   - Reads are safe concurrently with each other and with Commit.
+type Store interface {
+	// Get returns a copy of the value stored under key.
+	Get(ctx context.Context, key []byte) ([]byte, error)
+	// Scan calls fn for each key in [start, end) in ascending byte order, with
+	// slices valid only during the call; a nil end means no upper bound. A
+	// non-nil error from fn stops the scan and is returned.
+	Scan(ctx context.Context, start, end []byte, fn func(key, value []byte) error) error
+	// ScanReverse is Scan in descending order.
+	ScanReverse(ctx context.Context, start, end []byte, fn func(key, value []byte) error) error
+	// Commit applies b atomically and durably.
+	Commit(ctx context.Context, b *Batch) error
+	// Close releases the store. Pending reads may fail after it.
+	Close() error
+}
+
+// Compacter is implemented by stores that can rewrite their files so that
+// deleted keys are physically gone (used by retention).
+type Compacter interface {
+	Compact(ctx context.Context, start, end []byte) error
+}
+
+// Sentinel errors of the Store contract.
+var (
+	ErrNotFound    = errors.New("ledger: not found")
+	ErrStoreFailed = errors.New("ledger: store failed earlier; restart to recover")
+)
+
+// Batch is a set of writes committed together. The zero value is empty and
+// ready to use. Keys and values are retained, not copied: do not modify
+// them after adding.
+type Batch struct {
+	Ops []Op
+}
+
+// Op is one write of a Batch: a Set, or a Delete when Delete is true.
+type Op struct {
+	Key, Value []byte
+	Delete     bool
+}
+
+// Set adds a write of value under key.
+func (b *Batch) Set(key, value []byte) { b.Ops = append(b.Ops, Op{Key: key, Value: value}) }
+
+// Delete adds a deletion of key.
+func (b *Batch) Delete(key []byte) { b.Ops = append(b.Ops, Op{Key: key, Delete: true}) }
+
+// Len is the number of operations.
+func (b *Batch) Len() int { return len(b.Ops) }
+
+// Size is the number of key and value bytes in the batch.
+func (b *Batch) Size() int {
+	n := 0
+	for _, op := range b.Ops {
+		n += len(op.Key) + len(op.Value)
+	}
+	return n
+}

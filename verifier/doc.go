@@ -1,0 +1,22 @@
+// Package verifier is what auditors, parents' tools, monitors and the ledger
+// itself use to check Spoor's public log. It holds the log's public byte
+// formats and the code that checks them, and nothing that stores or serves:
+// no Pebble, no NATS (arch_test.go keeps it that way).
+//
+// Data flows through it like this. The ledger builds a LeafRecord for each
+// entry it integrates, stores the record's bytes as the Merkle leaf data
+// (leaf hash: LeafHash, RFC 6962), and publishes the tree as C2SP tlog-tiles
+// (TilePath, EntryBundlePath, AppendEntry) with a checkpoint signed by a
+// CheckpointSigner: a signed note by the log key plus a timestamped
+// tlog-cosignature/v1 by the log's own cosigner key. A verifier pins the two
+// public keys (ParseLogKeys), opens a checkpoint (OpenCheckpoint), and then
+// checks inclusion and consistency proofs against it (VerifyInclusion,
+// VerifyConsistency), either from a bundle or computed from the tiles a
+// server serves (Client, which reads checkpoints, tiles and entry bundles
+// over HTTP and never trusts a byte it has not checked against a signed
+// checkpoint).
+//
+// The formats, byte for byte, are documented where they are defined:
+// leafrecord.go (leaf records), checkpoint.go (checkpoints and keys),
+// tiles.go (tile paths and entry bundles).
+package verifier
