@@ -63,6 +63,8 @@ var (
 
 // Covenant is one version of a region's privacy covenant, as decoded from
 // covenant.yaml. The field comments below are the reference for that file.
+// No method modifies a Covenant, so a parsed one may be shared between
+// goroutines.
 // Ids in the file (parties, vocabulary) are lower-case letters, digits, '-'
 // (and '.' in vocabulary ids); times are RFC 3339 in UTC, for example
 // 2023-05-25T00:00:00Z.
@@ -72,8 +74,8 @@ type Covenant struct {
 	// Version is 1 for the first version and one more for each next version.
 	Version int `yaml:"version"`
 	// Previous is empty in version 1; in a later version it is the lower-case
-	// hex SHA-256 of the previous version's signed file (covenant.signed, as
-	// logged), which `spoor covenant show` prints.
+	// hex SHA-256 of the previous version's signed file exactly as logged
+	// (SignedCovenant.Hash), so each version names the one it replaces.
 	Previous string `yaml:"previous"`
 	// Origin names the log (the first line of its checkpoints), for example
 	// "spoor.example/regio-amersfoort". It never changes between versions and
@@ -112,8 +114,7 @@ type Administrator struct {
 	// Amersfoort".
 	Name string `yaml:"name"`
 	// Key is the administrator's Ed25519 verifier key in signed-note form
-	// (name+hash+base64, as `spoor covenant keygen` or note.GenerateKey
-	// print it). Version 1 is signed by the key it names here; every later
+	// (name+hash+base64, as GenerateAdminKey and note.GenerateKey make it). Version 1 is signed by the key it names here; every later
 	// version is signed by the key named in the version before it, so naming
 	// a new key here hands the role over from the next version on.
 	Key string `yaml:"key"`

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/events/natsbus"
+)
+
+type publishFlags struct {
+	key     string
+	natsURL string
+	origin  string
+	wait    time.Duration
+}
+
+func newPublishCmd(g *globalFlags) *cobra.Command {
+	f := &publishFlags{}
+	cmd := &cobra.Command{
+		Use:   "publish --key PARTY.key [FILE|-]",
+		Short: "Sign and publish disclosures (JSON lines) on NATS, and wait for their receipts",
+		Long: `Read disclosures as JSON lines (one object per line) from FILE or standard input,
+sign each with the party's key and publish it on spoor.disclosures.<party>.
+
+Each line holds the disclosure fields of docs/wire-format.md. The publisher
+fills in: schema, discloser and salt (from the key), origin (from --origin, if
+the line has none) and id (if the line has none, a UUIDv7 derived from the
+line itself, so a rerun of the same file gives the same ids). The subject is
+given as its pseudonym; a BSN never goes on a command line or in this file.
+
+A bad line is reported with its line number and reason and is not published.
+Running the same file again is idempotent: events the ledger already holds
+are counted as "already accepted". The summary counts published, already
+accepted, refused by the ledger, and bad lines; the exit status is non-zero
+when any line was bad or refused.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in := io.Reader(cmd.InOrStdin())
+			if len(args) == 1 && args[0] != "-" {
+				fh, err := os.Open(args[0])
+				if err != nil {
+					return fmt.Errorf("couldn't open input: %w", err)
+				}
+				defer fh.Close()
+				in = fh
+			}
+			return runPublish(cmd.Context(), g.logger(), f, in, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&f.key, "key", "", "the party's key file (spoor keygen --party), required")
+	cmd.Flags().StringVar(&f.natsURL, "nats", nats.DefaultURL, "NATS server URL")
+	cmd.Flags().StringVar(&f.origin, "origin", "", "origin (log) to fill in for lines that have none")
+	cmd.Flags().DurationVar(&f.wait, "wait", 30*time.Second, "how long to wait for the ledger's receipts (0: don't wait)")
+	_ = cmd.MarkFlagRequired("key")
+	return cmd
+}
+
+type publishSummary struct {
+	published, alreadyAccepted, onBus, refused, bad, pending int
+}
+
+func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Reader, out io.Writer) error {
+	key, err := events.LoadPartyKey(f.key)
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(f.natsURL, nats.Name("spoor-publish-"+key.Party), nats.CustomInboxPrefix(natsbus.InboxPrefix(key.Party)))
+	if err != nil {
+		return fmt.Errorf("couldn't connect to NATS at %s: %w", f.natsURL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	pub, err := natsbus.NewPublisher(js, key, natsbus.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	var sum publishSummary
+	type sent struct {
+		line int
+		id   string
+		p    *natsbus.PendingPublish
+	}
+	var pending []sent
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 0, 64<<10), events.MaxEnvelopeSize)
+	for line := 1; sc.Scan(); line++ {
+		raw := sc.Bytes()
+		if len(trimSpace(raw)) == 0 {
+			continue
+		}
+		d, err := prepareLine(raw, key, f.origin)
+		if err != nil {
+			sum.bad++
+			fmt.Fprintf(out, "line %d: not published: %v\n", line, err)
+			continue
+		}
+		// Ask first, so a rerun after the bus's de-duplication window is
+		// still recognised without publishing again.
+		if r, err := natsbus.RequestReceipt(ctx, nc, key.Party, d.ID); err == nil && r.Status == natsbus.ReceiptCommitted {
+			sum.alreadyAccepted++
+			continue
+		}
+		p, err := pub.PublishAsync(ctx, d)
+		if err != nil {
+			var ve events.ValidationErrors
+			if errors.As(err, &ve) {
+				sum.bad++
+				fmt.Fprintf(out, "line %d: not published: %v\n", line, err)
+				continue
+			}
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		pending = append(pending, sent{line, d.ID, p})
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("couldn't read input: %w", err)
+	}
+	if err := pub.Flush(ctx); err != nil {
+		return err
+	}
+	for _, s := range pending {
+		res, err := s.p.Wait(ctx)
+		if err != nil {
+			return fmt.Errorf("line %d: publish failed: %w", s.line, err)
+		}
+		if res.Duplicate {
+			sum.onBus++
+		}
+	}
+	if f.wait > 0 {
+		wctx, cancel := context.WithTimeout(ctx, f.wait)
+		defer cancel()
+		for _, s := range pending {
+			r, err := pub.WaitReceipt(wctx, s.id)
+			switch {
+			case err != nil:
+				sum.pending++
+			case r.Status == natsbus.ReceiptCommitted:
+				sum.published++
+			case r.Status == natsbus.ReceiptRejected:
+				sum.refused++
+				fmt.Fprintf(out, "line %d: refused by the ledger: %s\n", s.line, r.Reason)
+			}
+		}
+	} else {
+		sum.published = len(pending)
+	}
+	fmt.Fprintf(out, "published %d, already accepted %d, refused %d, bad lines %d", sum.published, sum.alreadyAccepted, sum.refused, sum.bad)
+	if sum.pending > 0 {
+		fmt.Fprintf(out, ", no receipt yet %d", sum.pending)
+	}
+	if sum.onBus > 0 {
+		fmt.Fprintf(out, " (%d were already on the bus)", sum.onBus)
+	}
+	fmt.Fprintln(out)
+	if sum.bad > 0 || sum.refused > 0 || sum.pending > 0 {
+		return &exitError{code: 1, err: errors.New("not every line was accepted")}
+	}
+	return nil
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// prepareLine decodes one input line and fills in what the publisher owns.
+func prepareLine(raw []byte, key *events.PartyKey, origin string) (*events.Disclosure, error) {
+	d, err := events.DecodeDisclosureJSON(raw)
+	if err != nil {
+		return nil, err
+	}
+	if d.Schema == "" {
+		d.Schema = events.SchemaV1
+	}
+	if d.Origin == "" {
+		d.Origin = origin
+	}
+	if d.Discloser != "" && d.Discloser != key.Party {
+		return nil, fmt.Errorf("discloser %q is not the key's party %q", d.Discloser, key.Party)
+	}
+	if d.Salt != "" {
+		return nil, errors.New("salt is derived by the publisher; leave it out")
+	}
+	if d.ID == "" {
+		if d.OccurredAt.IsZero() {
+			return nil, errors.New("occurred_at is required")
+		}
+		d.ID = derivedID(key.Party, raw, d.OccurredAt)
+	}
+	events.Seal(d, key)
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// derivedID makes a UUIDv7 from the event time and a hash of the party and
+// the line, so that the same line always gets the same id.
+func derivedID(party string, line []byte, t time.Time) string {
+	h := sha256.New()
+	h.Write([]byte("spoor/publish-id/v1\x00" + party + "\x00"))
+	h.Write(line)
+	sum := h.Sum(nil)
+	var u uuid.UUID
+	var ts [8]byte
+	binary.BigEndian.PutUint64(ts[:], uint64(t.UnixMilli()))
+	copy(u[0:6], ts[2:8])
+	copy(u[6:], sum[:10])
+	u[6] = 0x70 | (u[6] & 0x0f)
+	u[8] = 0x80 | (u[8] & 0x3f)
+	return u.String()
+}

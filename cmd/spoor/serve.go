@@ -1,0 +1,365 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/events/demo"
+	"github.com/spoor-ledger/spoor/events/natsbus"
+	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/httpapi"
+	"github.com/spoor-ledger/spoor/ledger/ingest"
+	"github.com/spoor-ledger/spoor/ledger/pebblestore"
+	"github.com/spoor-ledger/spoor/verifier"
+)
+
+type serveFlags struct {
+	data       string
+	covenant   string
+	admin      string
+	httpAddr   string
+	natsListen string
+	natsURL    string
+	maxBatch   int
+	batchAge   time.Duration
+	idleCosign time.Duration
+	demoName   string
+}
+
+func newServeCmd(g *globalFlags) *cobra.Command {
+	f := &serveFlags{}
+	cmd := &cobra.Command{
+		Use:   "serve --data DIR",
+		Short: "Run the ledger: embedded NATS JetStream, Pebble and the Merkle log in one process",
+		Long: `Run a Spoor ledger.
+
+By default everything runs in this one process on the folder given with --data:
+an embedded NATS server with JetStream (DIR/nats, listening on 127.0.0.1:4222),
+the ledger on Pebble (DIR/ledger), and HTTP on 127.0.0.1:8080. The first start
+creates the log key and the log's cosigner key (mode 0600) and writes their
+verifier keys to DIR/log.vkey and DIR/cosigner.vkey.
+
+Without --covenant the demo covenant of regio Amersfoort is used, with DEMO
+party and administrator keys in DIR/demo-keys/ (never use them for real data).
+
+Ctrl-C stops cleanly: the batch in progress is committed or left
+unacknowledged on the bus, never half-done.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), g.logger(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.data, "data", "", "data folder (required)")
+	fl.StringVar(&f.covenant, "covenant", "", "signed covenant file (spoor covenant sign); default: the demo covenant")
+	fl.StringVar(&f.admin, "admin", "", "pin the covenant administrator's verifier key (KEY or @FILE)")
+	fl.StringVar(&f.httpAddr, "http", "127.0.0.1:8080", "HTTP listen address")
+	fl.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:4222", "listen address of the embedded NATS server")
+	fl.StringVar(&f.natsURL, "nats", "", "use an external NATS server or cluster at this URL instead of the embedded one")
+	fl.IntVar(&f.maxBatch, "max-batch", 8192, "most events committed in one batch")
+	fl.DurationVar(&f.batchAge, "batch-age", 2*time.Millisecond, "longest a batch waits for more events")
+	fl.DurationVar(&f.idleCosign, "idle-cosign", time.Minute, "how often an idle log re-cosigns its checkpoint")
+	fl.StringVar(&f.demoName, "demo", "amersfoort", "which demo covenant to use without --covenant: "+strings.Join(demo.Names(), ", "))
+	_ = cmd.MarkFlagRequired("data")
+	return cmd
+}
+
+func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
+	if err := os.MkdirAll(f.data, 0o700); err != nil {
+		return fmt.Errorf("couldn't create the data folder: %w", err)
+	}
+	sc, err := loadServeCovenant(f, log)
+	if err != nil {
+		return err
+	}
+	origin := sc.Covenant.Origin
+	keys, err := ensureLogKeys(f.data, origin)
+	if err != nil {
+		return err
+	}
+	fgToken, err := ensureToken(filepath.Join(f.data, "fg.token"))
+	if err != nil {
+		return err
+	}
+
+	store, err := pebblestore.Open(filepath.Join(f.data, "ledger"), pebblestore.Config{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	l, err := ledger.Open(ctx, ledger.Config{
+		Store: store, Signer: keys.signer, Keys: keys.verifiers, Covenant: sc, AdminVkey: keys.admin(f),
+		MaxBatch: f.maxBatch, MaxBatchAge: f.batchAge, IdleCosign: f.idleCosign, Logger: log,
+	})
+	if err != nil {
+		return fmt.Errorf("couldn't open the ledger: %w", err)
+	}
+	defer l.Close()
+	current, _ := l.Covenant()
+
+	// NATS: embedded unless --nats names a server.
+	var ns *server.Server
+	natsURL := f.natsURL
+	var opts []nats.Option
+	if natsURL == "" {
+		ns, err = startEmbeddedNATS(f.data, f.natsListen)
+		if err != nil {
+			return err
+		}
+		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+		natsURL = ns.ClientURL()
+		opts = append(opts, nats.InProcessServer(ns))
+	}
+	opts = append(opts, nats.Name("spoor-ledger"), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(natsURL, opts...)
+	if err != nil {
+		return fmt.Errorf("couldn't connect to NATS at %s: %w", natsURL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("couldn't open JetStream: %w", err)
+	}
+	parties := make([]string, 0, len(current.Covenant.Parties))
+	for _, p := range current.Covenant.Parties {
+		parties = append(parties, p.ID)
+	}
+	if err := natsbus.EnsureStreams(ctx, js, parties, natsbus.StreamConfig{}); err != nil {
+		return fmt.Errorf("couldn't set up the JetStream streams: %w", err)
+	}
+
+	in := ingest.New(ingest.Config{Ledger: l, JS: js, Logger: log})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(l.Metrics()...)
+	reg.MustRegister(in.Metrics()...)
+	api := httpapi.New(httpapi.Config{
+		Ledger: l, Logger: log, Gatherer: reg,
+		Tokens: map[string]httpapi.Principal{fgToken: {Role: httpapi.RoleFG, Name: "fg"}},
+		Healthy: func() error {
+			if !nc.IsConnected() {
+				return errors.New("not connected to NATS")
+			}
+			return nil
+		},
+	})
+	ln, err := net.Listen("tcp", f.httpAddr)
+	if err != nil {
+		return fmt.Errorf("couldn't listen for HTTP on %s: %w", f.httpAddr, err)
+	}
+	hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+
+	head := l.Head()
+	log.Info("spoor ledger running",
+		"origin", origin, "tree_size", head.Size, "covenant_version", current.Covenant.Version,
+		"http", "http://"+ln.Addr().String(), "nats", natsURL,
+		"log_vkey", filepath.Join(f.data, "log.vkey"), "fg_token", filepath.Join(f.data, "fg.token"))
+	if f.covenant == "" {
+		log.Warn("running on the DEMO covenant with DEMO keys: never use them for real data",
+			"demo_keys", filepath.Join(f.data, "demo-keys"))
+	}
+
+	grp, gctx := errgroup.WithContext(ctx)
+	grp.Go(func() error { return in.Run(gctx) })
+	grp.Go(func() error { return in.ServeReceipts(gctx, nc) })
+	grp.Go(func() error {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("HTTP server: %w", err)
+		}
+		return nil
+	})
+	grp.Go(func() error {
+		select {
+		case <-l.Done():
+			return fmt.Errorf("the sequencer stopped: %w", l.Err())
+		case <-gctx.Done():
+			return nil
+		}
+	})
+	grp.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	})
+	err = grp.Wait()
+	if cerr := l.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err == nil {
+		log.Info("spoor ledger stopped cleanly", "tree_size", l.Head().Size)
+	}
+	return err
+}
+
+func loadServeCovenant(f *serveFlags, log *slog.Logger) (*events.SignedCovenant, error) {
+	if f.covenant != "" {
+		b, err := os.ReadFile(f.covenant)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read the covenant: %w", err)
+		}
+		sc, err := events.ParseSignedCovenant(b)
+		if err != nil {
+			return nil, fmt.Errorf("refusing covenant %s: %w", f.covenant, err)
+		}
+		return sc, nil
+	}
+	m, err := demo.Ensure(filepath.Join(f.data, "demo-keys"), f.demoName)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't set up the demo covenant: %w", err)
+	}
+	if f.admin == "" {
+		f.admin = m.AdminVkey
+	}
+	return m.Signed, nil
+}
+
+type logKeys struct {
+	signer    *verifier.CheckpointSigner
+	verifiers *verifier.LogKeys
+}
+
+func (k *logKeys) admin(f *serveFlags) string {
+	v, err := readKeyArg(f.admin)
+	if err != nil {
+		return f.admin
+	}
+	return v
+}
+
+// ensureLogKeys loads the log and cosigner keys from dir, creating them on
+// first start. A log key made for another origin is refused.
+func ensureLogKeys(dir, origin string) (*logKeys, error) {
+	paths := map[string]string{}
+	for _, n := range []string{"log.key", "log.vkey", "cosigner.key", "cosigner.vkey"} {
+		paths[n] = filepath.Join(dir, n)
+	}
+	if _, err := os.Stat(paths["log.key"]); errors.Is(err, os.ErrNotExist) {
+		ls, lv, cs, cv, err := verifier.GenerateLogKeys(origin)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't generate log keys: %w", err)
+		}
+		if err := events.WriteSecretFile(paths["log.key"], []byte(ls+"\n")); err != nil {
+			return nil, err
+		}
+		if err := events.WriteSecretFile(paths["cosigner.key"], []byte(cs+"\n")); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(paths["log.vkey"], []byte(lv+"\n"), 0o644); err != nil {
+			return nil, fmt.Errorf("couldn't write log.vkey: %w", err)
+		}
+		if err := os.WriteFile(paths["cosigner.vkey"], []byte(cv+"\n"), 0o644); err != nil {
+			return nil, fmt.Errorf("couldn't write cosigner.vkey: %w", err)
+		}
+	}
+	read := func(n string) (string, error) {
+		b, err := os.ReadFile(paths[n])
+		if err != nil {
+			return "", fmt.Errorf("couldn't read %s: %w", n, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	var vals [4]string
+	for i, n := range []string{"log.key", "log.vkey", "cosigner.key", "cosigner.vkey"} {
+		v, err := read(n)
+		if err != nil {
+			return nil, err
+		}
+		vals[i] = v
+	}
+	signer, err := verifier.NewCheckpointSigner(vals[0], vals[2])
+	if err != nil {
+		return nil, fmt.Errorf("couldn't load the log signing keys: %w", err)
+	}
+	if signer.Origin() != origin {
+		return nil, fmt.Errorf("the log key in %s is for origin %q, but the covenant's origin is %q", dir, signer.Origin(), origin)
+	}
+	vk, err := verifier.ParseLogKeys(vals[1], vals[3])
+	if err != nil {
+		return nil, fmt.Errorf("couldn't load the log verifier keys: %w", err)
+	}
+	return &logKeys{signer: signer, verifiers: vk}, nil
+}
+
+// ensureToken reads a bearer token file, creating it (0600) on first use.
+func ensureToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("couldn't read token: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	tok := hex.EncodeToString(raw)
+	if err := events.WriteSecretFile(path, []byte(tok+"\n")); err != nil {
+		return "", err
+	}
+	return tok, nil
+}
+
+// readKeyArg resolves a KEY|@FILE argument.
+func readKeyArg(arg string) (string, error) {
+	if p, ok := strings.CutPrefix(arg, "@"); ok {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "", fmt.Errorf("couldn't read key file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return arg, nil
+}
+
+func startEmbeddedNATS(dataDir, listen string) (*server.Server, error) {
+	host, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("--nats-listen %q: %w", listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("--nats-listen %q: port: %w", listen, err)
+	}
+	opts := &server.Options{
+		ServerName: "spoor-embedded",
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   filepath.Join(dataDir, "nats"),
+		NoSigs:     true,
+		NoLog:      true,
+		MaxPayload: 1 << 20,
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't configure the embedded NATS server: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(15 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("the embedded NATS server did not start on %s (is the port in use? try --nats-listen)", listen)
+	}
+	return ns, nil
+}

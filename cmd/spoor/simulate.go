@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/spoor-ledger/spoor/events/demo"
+	"github.com/spoor-ledger/spoor/events/natsbus"
+	"github.com/spoor-ledger/spoor/internal/synth"
+)
+
+type simulateFlags struct {
+	data     string
+	natsURL  string
+	n        int
+	seed     uint64
+	children int
+	report   string
+	wait     time.Duration
+}
+
+func newSimulateCmd(g *globalFlags) *cobra.Command {
+	f := &simulateFlags{}
+	cmd := &cobra.Command{
+		Use:   "simulate --data DIR --events N [--seed S] [--report FILE]",
+		Short: "Publish realistic synthetic disclosures from the demo covenant's parties",
+		Long: `Publish synthetic traffic to a running ledger (spoor serve --data DIR on the
+demo covenant): disclosures by the demo parties with their demo keys, with a
+realistic mix of purposes, categories, age bands and consent, and a few
+deliberate rule findings for the FG to find.
+
+Every child is a synthetic BSN from the 9999 test range. The report, marked
+SYNTHETIC, lists those numbers with how many disclosures each has, so that you
+can try an inzageverzoek straight away. The same --seed gives the same events,
+so a rerun publishes nothing new.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSimulate(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.data, "data", "", "the ledger's data folder (for DIR/demo-keys), required")
+	fl.StringVar(&f.natsURL, "nats", nats.DefaultURL, "NATS server URL")
+	fl.IntVar(&f.n, "events", 1000, "number of events")
+	fl.Uint64Var(&f.seed, "seed", 1, "random seed")
+	fl.IntVar(&f.children, "children", 0, "number of synthetic children (default: events/20, at least 10)")
+	fl.StringVar(&f.report, "report", "", "write the synthetic report to this file (.json for JSON)")
+	fl.DurationVar(&f.wait, "wait", 2*time.Minute, "how long to wait for the ledger's receipts")
+	_ = cmd.MarkFlagRequired("data")
+	return cmd
+}
+
+// SimulationReport is what simulate writes with --report.
+type SimulationReport struct {
+	Synthetic   string         `json:"synthetic"`
+	Origin      string         `json:"origin"`
+	Seed        uint64         `json:"seed"`
+	Events      int            `json:"events"`
+	Committed   int            `json:"committed"`
+	Rejected    int            `json:"rejected"`
+	NoReceipt   int            `json:"no_receipt"`
+	Findings    int            `json:"events_with_findings"`
+	ByParty     map[string]int `json:"by_party"`
+	ByPurpose   map[string]int `json:"by_purpose"`
+	Children    []SimChild     `json:"children"`
+	GeneratedAt time.Time      `json:"generated_at"`
+}
+
+// SimChild is one synthetic child of the report.
+type SimChild struct {
+	BSN     string `json:"synthetic_bsn"`
+	AgeBand string `json:"age_band"`
+	Events  int    `json:"events"`
+}
+
+func runSimulate(ctx context.Context, f *simulateFlags, out, errOut io.Writer) error {
+	if f.n < 1 {
+		return errors.New("--events must be at least 1")
+	}
+	m, err := demo.Load(filepath.Join(f.data, "demo-keys"))
+	if err != nil {
+		return fmt.Errorf("simulate needs the demo covenant of a ledger started with 'spoor serve --data %s' (no --covenant): %w", f.data, err)
+	}
+	children := f.children
+	if children == 0 {
+		children = max(10, f.n/20)
+	}
+	gen, err := synth.New(m.Signed.Covenant, m.SubjectKey, f.seed, children)
+	if err != nil {
+		return err
+	}
+	// Make the clock fixed per seed so that a rerun makes the same events.
+	gen.Now = time.Now().Truncate(24 * time.Hour)
+
+	nc, err := nats.Connect(f.natsURL, nats.Name("spoor-simulate"))
+	if err != nil {
+		return fmt.Errorf("couldn't connect to NATS at %s (is 'spoor serve' running?): %w", f.natsURL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	pubs := map[string]*natsbus.Publisher{}
+	for party, k := range m.Parties {
+		p, err := natsbus.NewPublisher(js, k, natsbus.WithMaxInFlight(1024))
+		if err != nil {
+			return err
+		}
+		pubs[party] = p
+	}
+
+	rep := SimulationReport{Synthetic: "SYNTHETISCH - geen echte gegevens; BSN's uit de testreeks 9999",
+		Origin: m.Signed.Covenant.Origin, Seed: f.seed, Events: f.n, ByParty: map[string]int{}, ByPurpose: map[string]int{},
+		GeneratedAt: time.Now().UTC()}
+	perChild := map[string]int{}
+	type sent struct {
+		party, id string
+	}
+	all := make([]sent, 0, f.n)
+	bar := newBar(f.n, "publishing", errOut)
+	for i := 0; i < f.n; i++ {
+		d, child := gen.Next()
+		if len(m.Signed.Covenant.Check(d)) > 0 {
+			rep.Findings++
+		}
+		p := pubs[d.Discloser]
+		if _, err := p.PublishAsync(ctx, d); err != nil {
+			return fmt.Errorf("event %d: %w", i, err)
+		}
+		perChild[child.BSN]++
+		rep.ByParty[d.Discloser]++
+		rep.ByPurpose[d.Purpose]++
+		all = append(all, sent{d.Discloser, d.ID})
+		_ = bar.Add(1)
+	}
+	for _, p := range pubs {
+		if err := p.Flush(ctx); err != nil {
+			return err
+		}
+	}
+	_ = bar.Finish()
+
+	// Wait for every receipt, with a few requests in flight.
+	bar = newBar(f.n, "waiting for receipts", errOut)
+	wctx, cancel := context.WithTimeout(ctx, f.wait)
+	defer cancel()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan sent)
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range next {
+				r, err := pubs[s.party].WaitReceipt(wctx, s.id)
+				mu.Lock()
+				switch {
+				case err != nil:
+					rep.NoReceipt++
+				case r.Status == natsbus.ReceiptCommitted:
+					rep.Committed++
+				default:
+					rep.Rejected++
+				}
+				mu.Unlock()
+				_ = bar.Add(1)
+			}
+		}()
+	}
+	for _, s := range all {
+		next <- s
+	}
+	close(next)
+	wg.Wait()
+	_ = bar.Finish()
+
+	for _, c := range gen.Children() {
+		if n := perChild[c.BSN]; n > 0 {
+			rep.Children = append(rep.Children, SimChild{BSN: c.BSN, AgeBand: string(c.AgeBand), Events: n})
+		}
+	}
+	sort.Slice(rep.Children, func(i, j int) bool { return rep.Children[i].Events > rep.Children[j].Events })
+	fmt.Fprintf(out, "simulated %d events (seed %d): committed %d, rejected %d, no receipt %d; %d with covenant findings\n",
+		f.n, f.seed, rep.Committed, rep.Rejected, rep.NoReceipt, rep.Findings)
+	if f.report != "" {
+		if err := writeSimReport(f.report, &rep); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "report (synthetic BSNs for trying an inzage): %s\n", f.report)
+	}
+	if rep.NoReceipt > 0 || rep.Rejected > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d events not committed", rep.NoReceipt+rep.Rejected)}
+	}
+	return nil
+}
+
+func writeSimReport(path string, rep *SimulationReport) error {
+	var b strings.Builder
+	if strings.HasSuffix(path, ".json") {
+		j, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		b.Write(j)
+		b.WriteByte('\n')
+	} else {
+		fmt.Fprintf(&b, "%s\n\nLog %s, seed %d, %d events (%d committed, %d rejected), %d with covenant findings.\n\n",
+			rep.Synthetic, rep.Origin, rep.Seed, rep.Events, rep.Committed, rep.Rejected, rep.Findings)
+		b.WriteString("Synthetic children (BSN from the 9999 test range) and their number of disclosures:\n")
+		for _, c := range rep.Children {
+			fmt.Fprintf(&b, "  %s  %-9s %d\n", c.BSN, c.AgeBand, c.Events)
+		}
+		b.WriteString("\nDisclosures per party:\n")
+		for _, k := range sortedKeys(rep.ByParty) {
+			fmt.Fprintf(&b, "  %-40s %d\n", k, rep.ByParty[k])
+		}
+		b.WriteString("\nDisclosures per purpose:\n")
+		for _, k := range sortedKeys(rep.ByPurpose) {
+			fmt.Fprintf(&b, "  %-40s %d\n", k, rep.ByPurpose[k])
+		}
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		return fmt.Errorf("couldn't write the report: %w", err)
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]int) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// newBar returns a progress bar on a terminal, and a silent one otherwise.
+func newBar(n int, what string, w io.Writer) *progressbar.ProgressBar {
+	if fh, ok := w.(*os.File); ok && term.IsTerminal(int(fh.Fd())) {
+		return progressbar.NewOptions(n, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(what),
+			progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+	}
+	return progressbar.NewOptions(n, progressbar.OptionSetWriter(io.Discard))
+}

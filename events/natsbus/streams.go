@@ -1,0 +1,257 @@
+package natsbus
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/spoor-ledger/spoor/events"
+)
+
+// Defaults of StreamConfig, used for its zero fields.
+const (
+	DefaultDuplicates     = 2 * time.Minute
+	DefaultRejectedMaxAge = 30 * 24 * time.Hour
+	DefaultAckWait        = 30 * time.Second
+	DefaultMaxAckPending  = 20000
+	DefaultReplicas       = 1
+)
+
+// headerSlack is what Stream allows beyond events.MaxEnvelopeSize for the
+// message headers (Nats-Msg-Id, Nats-Expected-Stream, trace headers a client
+// adds). JetStream counts headers and body against MaxMsgSize; a slightly
+// oversized envelope then still reaches the ledger, which rejects it as
+// too_large with a Rejection the party can read, instead of the bus
+// refusing it with a bare error.
+const headerSlack = 4 << 10
+
+// StreamConfig is the ledger's choice of stream and consumer settings. Its
+// zero value is the default for an embedded, single-node deployment.
+type StreamConfig struct {
+	// Replicas is the number of replicas of both streams (1 embedded, 3 in a
+	// cluster). Default 1.
+	Replicas int
+	// Duplicates is JetStream's de-duplication window on Stream: within it a
+	// byte-identical re-publish is acked as Duplicate and not stored again.
+	// Default 2 minutes.
+	Duplicates time.Duration
+	// MaxBytes caps the bytes Stream may hold while the ledger is behind;
+	// when it is full, publishes fail (discard-new) rather than events being
+	// dropped. Zero means no cap.
+	MaxBytes int64
+	// RejectedMaxAge is how long rejections are kept. Default 30 days.
+	RejectedMaxAge time.Duration
+	// AckWait is how long a delivered message may stay unacked before it is
+	// delivered again, on the ledger's and the parties' consumers. It must
+	// exceed the ledger's longest batch commit. Default 30 seconds.
+	AckWait time.Duration
+	// MaxAckPending bounds the ledger's unacked messages (its batches in
+	// flight). Default 20000.
+	MaxAckPending int
+}
+
+func (c StreamConfig) withDefaults() StreamConfig {
+	if c.Replicas <= 0 {
+		c.Replicas = DefaultReplicas
+	}
+	if c.Duplicates <= 0 {
+		c.Duplicates = DefaultDuplicates
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = -1
+	}
+	if c.RejectedMaxAge <= 0 {
+		c.RejectedMaxAge = DefaultRejectedMaxAge
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = DefaultAckWait
+	}
+	if c.MaxAckPending <= 0 {
+		c.MaxAckPending = DefaultMaxAckPending
+	}
+	return c
+}
+
+// streamConfig is the configuration of Stream.
+//
+// Work-queue retention removes an envelope once the ledger acks it (after
+// its durable commit), so the bus keeps no personal data after ingest.
+// DenyDelete and DenyPurge make the server refuse to remove an envelope by
+// any other route (an operator's mistake, a compromised tool), because an
+// event removed before ingest would be lost without trace; note that once
+// set they cannot be switched off by an update. Discard-new makes a full
+// stream refuse new publishes (the publisher sees an error and retries)
+// rather than drop the oldest unread events.
+func (c StreamConfig) streamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        Stream,
+		Description: "Spoor disclosure envelopes awaiting the ledger",
+		Subjects:    []string{DisclosureSubjects},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    c.Replicas,
+		Discard:     jetstream.DiscardNew,
+		MaxBytes:    c.MaxBytes,
+		MaxMsgs:     -1,
+		MaxAge:      0,
+		MaxMsgSize:  events.MaxEnvelopeSize + headerSlack,
+		Duplicates:  c.Duplicates,
+		DenyDelete:  true,
+		DenyPurge:   true,
+	}
+}
+
+// rejectedConfig is the configuration of RejectedStream: limits retention by
+// age, so each party's rejections stay readable (and re-readable) for
+// RejectedMaxAge whether or not the party acks them. Single rejections
+// cannot be deleted; the operator may still purge the stream.
+func (c StreamConfig) rejectedConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        RejectedStream,
+		Description: "Spoor rejections, per party: event id and reason, never the payload",
+		Subjects:    []string{RejectedSubjects},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    c.Replicas,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      c.RejectedMaxAge,
+		MaxMsgs:     -1,
+		MaxBytes:    -1,
+		// A rejection is small, but its message may grow sixfold when
+		// JSON escapes control characters.
+		MaxMsgSize: 16 << 10,
+		Duplicates: c.Duplicates,
+		DenyDelete: true,
+	}
+}
+
+// ledgerConsumerConfig is the ledger's consumer. It never sets MaxDeliver:
+// in a work-queue stream a message that reaches it is no longer delivered
+// but stays in the stream, so an event would be stuck, neither logged nor
+// rejected.
+func (c StreamConfig) ledgerConsumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       LedgerConsumer,
+		Description:   "the Spoor ledger's ingest",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: c.MaxAckPending,
+		ReplayPolicy:  jetstream.ReplayInstantPolicy,
+	}
+}
+
+// rejectedConsumerConfig is a party's consumer of its own rejections.
+func (c StreamConfig) rejectedConsumerConfig(party string) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       RejectedConsumer(party),
+		Description:   "rejections of " + party,
+		FilterSubject: RejectedSubject(party),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: 1000,
+		ReplayPolicy:  jetstream.ReplayInstantPolicy,
+	}
+}
+
+// EnsureStreams creates Stream and RejectedStream with the ledger's consumer
+// and one rejections consumer per party, or updates them to cfg when they
+// exist. It is idempotent, and only the ledger calls it. A consumer of a
+// party that left the covenant is left in place, so the party can still
+// read its last rejections until they expire.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, parties []string, cfg StreamConfig) error {
+	for _, p := range parties {
+		if !events.ValidPartyID(p) {
+			return fmt.Errorf("couldn't ensure streams: party %q: %w", p, ErrInvalidParty)
+		}
+	}
+	cfg = cfg.withDefaults()
+	if _, err := js.CreateOrUpdateStream(ctx, cfg.streamConfig()); err != nil {
+		return fmt.Errorf("couldn't create or update stream %s: %w", Stream, err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, cfg.rejectedConfig()); err != nil {
+		return fmt.Errorf("couldn't create or update stream %s: %w", RejectedStream, err)
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, Stream, cfg.ledgerConsumerConfig()); err != nil {
+		return fmt.Errorf("couldn't create or update consumer %s on %s: %w", LedgerConsumer, Stream, err)
+	}
+	parties = slices.Clone(parties)
+	slices.Sort(parties)
+	for _, p := range slices.Compact(parties) {
+		if _, err := js.CreateOrUpdateConsumer(ctx, RejectedStream, cfg.rejectedConsumerConfig(p)); err != nil {
+			return fmt.Errorf("couldn't create or update consumer %s on %s: %w", RejectedConsumer(p), RejectedStream, err)
+		}
+	}
+	return nil
+}
+
+// PublishRejection publishes r on RejectedSubject(r.Party); the ledger calls
+// it for each envelope it refuses, before acking the envelope. It first
+// normalises r: At defaults to now (UTC), the message is cut to its limit
+// and anything in it that looks like a national number or a pseudonym is
+// redacted, and a MsgID not of MsgID's form is dropped (it is the
+// publisher's header, not checked by anyone before). The Nats-Msg-Id is
+// derived from the event, the msg id and the reason, so a rejection
+// published again after a ledger crash is de-duplicated by the bus.
+func PublishRejection(ctx context.Context, js jetstream.JetStream, r Rejection) error {
+	if r.At.IsZero() {
+		r.At = time.Now()
+	}
+	r.At = r.At.UTC()
+	r.Message = redact(r.Message)
+	if len(r.Message) > maxRejectionMessage {
+		r.Message = truncateUTF8(r.Message, maxRejectionMessage)
+	}
+	if r.MsgID != "" && !msgIDRE.MatchString(r.MsgID) {
+		r.MsgID = ""
+	}
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("couldn't publish rejection: %w", err)
+	}
+	body, err := marshalJSON(&r)
+	if err != nil {
+		return fmt.Errorf("couldn't encode rejection: %w", err)
+	}
+	sum := sha256.Sum256([]byte(r.Party + "\x00" + r.EventID + "\x00" + r.MsgID + "\x00" + string(r.Reason)))
+	msg := &nats.Msg{Subject: RejectedSubject(r.Party), Data: body}
+	_, err = js.PublishMsg(ctx, msg,
+		jetstream.WithMsgID("rejected."+hex.EncodeToString(sum[:16])),
+		jetstream.WithExpectStream(RejectedStream))
+	if err != nil {
+		return fmt.Errorf("couldn't publish rejection of event %s: %w", r.EventID, busError(err))
+	}
+	return nil
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+// busError adds ErrNoStream to the errors that mean a stream is missing, so
+// callers can tell "the ledger has not set up the bus" from other failures.
+func busError(err error) error {
+	switch {
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, jetstream.ErrStreamNotFound):
+		return fmt.Errorf("%w: %w", ErrNoStream, err)
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		return fmt.Errorf("%w: %w", ErrNoConsumer, err)
+	}
+	return err
+}

@@ -1,0 +1,105 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/events/natsbus"
+	"github.com/spoor-ledger/spoor/ledger"
+)
+
+// ServeReceipts answers receipt requests on spoor.receipts.<party> until
+// ctx ends. A party only learns about its own events: for another party's
+// event it gets the same "pending" answer as for an unknown id.
+func (in *Ingest) ServeReceipts(ctx context.Context, nc *nats.Conn) error {
+	sub, err := nc.QueueSubscribe(natsbus.ReceiptSubjects, "spoor-ledger", func(m *nats.Msg) {
+		party, _ := strings.CutPrefix(m.Subject, natsbus.ReceiptSubject(""))
+		resp := in.receipt(ctx, party, m.Data)
+		in.metrics.receipts.WithLabelValues(string(resp.Status)).Inc()
+		b, err := json.Marshal(resp)
+		if err != nil {
+			return
+		}
+		if err := m.Respond(b); err != nil {
+			in.log.Debug("couldn't answer a receipt request", "err", err)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("couldn't subscribe to receipt requests: %w", err)
+	}
+	<-ctx.Done()
+	return sub.Unsubscribe()
+}
+
+func (in *Ingest) receipt(ctx context.Context, party string, data []byte) *natsbus.Receipt {
+	req, err := natsbus.ParseReceiptRequest(data)
+	if err != nil {
+		// The client checks its request before sending; an answer it
+		// cannot parse tells it something is wrong.
+		return &natsbus.Receipt{Status: natsbus.ReceiptPending}
+	}
+	// Answer at once: the client polls with backoff, and a publisher that
+	// asks before publishing must not wait for an event it has not sent.
+	r, err := Receipt(ctx, in.cfg.Ledger, party, req.EventID)
+	if err != nil {
+		in.log.Warn("receipt lookup failed", "err", err)
+		return &natsbus.Receipt{EventID: req.EventID, Status: natsbus.ReceiptPending}
+	}
+	return r
+}
+
+// Receipt builds the receipt of an event for party: for a committed event
+// its leaf index, leaf record, inclusion proof and the checkpoint the proof
+// is for; for a refused one the reason; otherwise pending.
+func Receipt(ctx context.Context, l *ledger.Ledger, party, eventID string) (*natsbus.Receipt, error) {
+	pending := &natsbus.Receipt{EventID: eventID, Status: natsbus.ReceiptPending}
+	idx, err := l.LookupEvent(ctx, eventID)
+	if errors.Is(err, ledger.ErrNotFound) {
+		rej, err := l.Rejected(ctx, eventID)
+		if errors.Is(err, ledger.ErrNotFound) {
+			return pending, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if rej.Party != party {
+			return pending, nil
+		}
+		return &natsbus.Receipt{EventID: eventID, Status: natsbus.ReceiptRejected, Reason: rej.Reason}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	env, err := l.Entry(ctx, idx)
+	if err != nil {
+		return nil, err
+	}
+	e, err := events.ParseEnvelope(env)
+	if err != nil {
+		return nil, err
+	}
+	d, err := events.DecodeDisclosure(e.Payload)
+	if err != nil {
+		return nil, err
+	}
+	if d.Discloser != party {
+		return pending, nil
+	}
+	head := l.Head()
+	proof, err := l.InclusionProof(ctx, idx, head.Size)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := l.LeafRecordBytes(ctx, idx)
+	if err != nil {
+		return nil, err
+	}
+	return &natsbus.Receipt{EventID: eventID, Status: natsbus.ReceiptCommitted, LeafIndex: idx,
+		TreeSize: head.Size, LeafRecord: rec, InclusionProof: proof, Checkpoint: head.Note}, nil
+}

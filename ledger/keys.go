@@ -1,0 +1,104 @@
+package ledger
+
+import (
+	"encoding/binary"
+
+	"github.com/google/uuid"
+)
+
+// The key layout in the Store. Every key starts with a one-byte table tag
+// so that tables are contiguous ranges. Integers are big-endian so byte
+// order is numeric order.
+//
+//	'c' seq(8)                 -> signed checkpoint note (every one is kept)
+//	'l' index(8)               -> leaf record (never deleted)
+//	'e' index(8)               -> entry body: the canonical envelope of a
+//	                              disclosure, the signed covenant, the tombstone
+//	'i' event id(16)           -> index(8)              event id index
+//	's' pseudonym(32) index(8) -> ""                    data-subject index
+//	'p' party 0x00 index(8)    -> ""                    discloser index
+//	'o' occurred ms(8) index(8)-> ""                    time index
+//	'f' index(8)               -> findings (JSON)
+//	'k' version(8)             -> covenant leaf index(8)
+//	't' level(1) index(8)      -> tile hashes (the newest tile is partial)
+//	'r' event id(16)           -> rejection (JSON)      status of refused events
+//	'm' name                   -> metadata
+const (
+	tagCheckpoint = 'c'
+	tagLeaf       = 'l'
+	tagEntry      = 'e'
+	tagEventID    = 'i'
+	tagSubject    = 's'
+	tagParty      = 'p'
+	tagOccurred   = 'o'
+	tagFindings   = 'f'
+	tagCovenant   = 'k'
+	tagTile       = 't'
+	tagRejection  = 'r'
+	tagMeta       = 'm'
+)
+
+func u64Key(tag byte, n uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = tag
+	binary.BigEndian.PutUint64(k[1:], n)
+	return k
+}
+
+func tileKey(level int, index uint64) []byte {
+	k := make([]byte, 10)
+	k[0] = tagTile
+	k[1] = byte(level)
+	binary.BigEndian.PutUint64(k[2:], index)
+	return k
+}
+
+// eventIDKey returns the 16-byte form of a (validated) event id under tag.
+func eventIDKey(tag byte, id string) []byte {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		// Callers pass only ids that events.Validate accepted; an
+		// unparsable one maps to a key that cannot collide with a real id.
+		return append([]byte{tag, 0xff}, id...)
+	}
+	return append([]byte{tag}, u[:]...)
+}
+
+func subjectKey(pseudonym []byte, index uint64) []byte {
+	k := make([]byte, 0, 1+len(pseudonym)+8)
+	k = append(k, tagSubject)
+	k = append(k, pseudonym...)
+	return binary.BigEndian.AppendUint64(k, index)
+}
+
+func partyKey(party string, index uint64) []byte {
+	k := make([]byte, 0, 2+len(party)+8)
+	k = append(k, tagParty)
+	k = append(k, party...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, index)
+}
+
+func occurredKey(ms uint64, index uint64) []byte {
+	k := make([]byte, 17)
+	k[0] = tagOccurred
+	binary.BigEndian.PutUint64(k[1:], ms)
+	binary.BigEndian.PutUint64(k[9:], index)
+	return k
+}
+
+var (
+	metaCheckpointSeq = []byte("mcheckpoint-seq")
+)
+
+// prefixEnd returns the smallest key greater than every key with prefix p.
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,687 @@
+// Package ledger is Spoor's log core: the one sequencer that turns opened
+// disclosure events into leaves of an RFC 6962 Merkle log, stores them with
+// their indices, tiles and a signed, cosigned checkpoint in ONE durable
+// batch, and answers reads (tiles, proofs, events) from the Store.
+//
+// Data flow: ingest (ledger/ingest) opens envelopes against Covenant() and
+// calls Submit; the sequencer goroutine, the only writer of the tree, takes
+// what is queued (up to Config.MaxBatch, waiting at most Config.MaxBatchAge),
+// assigns contiguous leaf indices, appends the leaf records to the tree,
+// signs the new checkpoint and commits everything with Store.Commit, which
+// fsyncs. Only then are the submitters told (and only then does ingest ack
+// the JetStream messages). A failed commit is fatal: every waiter gets the
+// error and the ledger stops; Open, on restart, is the recovery path and
+// re-checks the stored tree against the last checkpoint.
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/verifier"
+)
+
+// CheckpointSigner signs a checkpoint for a tree size and root: the log
+// key's signature and the log cosigner's timestamped cosignature.
+type CheckpointSigner interface {
+	Sign(origin string, size uint64, root [32]byte) ([]byte, error)
+}
+
+// Config configures a Ledger. Store, Signer and Keys are required.
+type Config struct {
+	// Store is where everything is kept.
+	Store Store
+	// Signer signs checkpoints; Keys verifies them (the same log).
+	Signer CheckpointSigner
+	Keys   *verifier.LogKeys
+	// Covenant is the signed covenant file given at start. On an empty
+	// store it must be version 1 and becomes leaf 0; on a store that has
+	// a log, a newer version signed by the current administrator key is
+	// appended before any event is checked against it, and an equal one
+	// is a no-op. Nil means: run on the covenant already logged.
+	Covenant *events.SignedCovenant
+	// AdminVkey, if set, pins the administrator key of covenant version 1.
+	AdminVkey string
+	// MaxBatch is the most entries in one commit; 0 means 8192.
+	MaxBatch int
+	// MaxBatchAge is how long the sequencer waits for more entries after
+	// the first one of a batch; 0 means 2ms.
+	MaxBatchAge time.Duration
+	// IdleCosign is how often an idle log re-signs its checkpoint with a
+	// fresh cosignature time; 0 means one minute, negative disables it.
+	IdleCosign time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives the ledger's log lines; nil discards them.
+	Logger *slog.Logger
+}
+
+// Submission is one opened disclosure for the sequencer, or a rejection to
+// record (Reject set), so that the status API can answer for it.
+type Submission struct {
+	// Envelope is the canonical envelope bytes as received.
+	Envelope []byte
+	// Disclosure is the opened payload (events.Open against Covenant()).
+	Disclosure *events.Disclosure
+	// Findings are the covenant rules the disclosure breaks.
+	Findings []events.Finding
+	// Reject, when set, records a refused event instead: EventID and
+	// Party say which; nothing enters the log.
+	Reject *Rejection
+}
+
+// Rejection is the status record of a refused event. It names the event
+// and the reason, never the payload.
+type Rejection struct {
+	EventID string        `json:"event_id"`
+	Party   string        `json:"party"`
+	Reason  events.Reason `json:"reason"`
+	Message string        `json:"message"`
+	At      time.Time     `json:"at"`
+}
+
+// Outcome is what became of one Submission.
+type Outcome struct {
+	// Index is the leaf index of the event (new or earlier).
+	Index uint64
+	// Duplicate is true when the same bytes were already logged.
+	Duplicate bool
+	// Err is a *events.RejectError (ReasonIDConflict) when the id was
+	// already logged with other bytes; nothing was stored.
+	Err error
+}
+
+// ErrClosed is returned by Submit after the ledger stopped.
+var ErrClosed = errors.New("ledger: closed")
+
+type request struct {
+	subs     []Submission
+	outcomes []Outcome
+	err      error
+	done     chan struct{}
+}
+
+// Pending is the future of a Submit call.
+type Pending struct{ r *request }
+
+// Wait blocks until the submissions are durably committed (or the ledger
+// failed) and returns one Outcome per Submission.
+func (p *Pending) Wait(ctx context.Context) ([]Outcome, error) {
+	select {
+	case <-p.r.done:
+		return p.r.outcomes, p.r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Head is a committed checkpoint with its parsed fields.
+type Head struct {
+	Size uint64
+	Root [32]byte
+	// Note is the signed checkpoint.
+	Note []byte
+	// Seq is the checkpoint's number among all kept checkpoints.
+	Seq uint64
+}
+
+// Ledger is an open log. Its methods are safe for concurrent use.
+type Ledger struct {
+	cfg     Config
+	store   Store
+	log     *slog.Logger
+	origin  string
+	metrics *metrics
+
+	reqs chan *request
+	stop chan struct{}
+	dead chan struct{}
+	err  atomic.Pointer[error]
+
+	// Owned by the sequencer goroutine (and by Open before it starts).
+	tree           *tree
+	lastIntegrated time.Time
+	covIndex       uint64 // leaf index of the covenant version in force
+	chain          *events.Chain
+	cpSeq          uint64
+
+	head     atomic.Pointer[Head]
+	covenant atomic.Pointer[events.SignedCovenant]
+	covIdx   atomic.Uint64
+
+	notifyMu sync.Mutex
+	notify   chan struct{} // closed and replaced after every commit
+}
+
+// Open opens the log in cfg.Store, recovering and checking it, appends
+// cfg.Covenant if it is new, and starts the sequencer. It refuses to start
+// (ErrCorrupt) when the stored tree does not match the last checkpoint.
+func Open(ctx context.Context, cfg Config) (*Ledger, error) {
+	if cfg.Store == nil || cfg.Signer == nil || cfg.Keys == nil {
+		return nil, errors.New("ledger: Config needs Store, Signer and Keys")
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 8192
+	}
+	if cfg.MaxBatchAge <= 0 {
+		cfg.MaxBatchAge = 2 * time.Millisecond
+	}
+	if cfg.IdleCosign == 0 {
+		cfg.IdleCosign = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	l := &Ledger{
+		cfg:     cfg,
+		store:   cfg.Store,
+		log:     logger,
+		origin:  cfg.Keys.Log.Name(),
+		metrics: newMetrics(),
+		reqs:    make(chan *request, 1024),
+		stop:    make(chan struct{}),
+		dead:    make(chan struct{}),
+		notify:  make(chan struct{}),
+	}
+	if err := l.recover(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.adoptCovenant(ctx, cfg.Covenant); err != nil {
+		return nil, err
+	}
+	l.metrics.observeHead(l.head.Load(), cfg.Now)
+	go l.run()
+	return l, nil
+}
+
+// recover loads the last checkpoint and the tree, and checks they agree.
+func (l *Ledger) recover(ctx context.Context) error {
+	seqBytes, err := l.store.Get(ctx, metaCheckpointSeq)
+	if errors.Is(err, ErrNotFound) {
+		l.tree = newTree()
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("couldn't read checkpoint sequence: %w", err)
+	}
+	if len(seqBytes) != 8 {
+		return fmt.Errorf("checkpoint sequence is %d bytes: %w", len(seqBytes), ErrCorrupt)
+	}
+	l.cpSeq = binary.BigEndian.Uint64(seqBytes)
+	note, err := l.store.Get(ctx, u64Key(tagCheckpoint, l.cpSeq))
+	if err != nil {
+		return fmt.Errorf("couldn't read checkpoint %d: %w", l.cpSeq, err)
+	}
+	cp, err := verifier.OpenCheckpoint(note, l.cfg.Keys)
+	if err != nil {
+		return fmt.Errorf("the last stored checkpoint does not verify with this log's keys (%w): %w", err, ErrCorrupt)
+	}
+	t, err := loadTree(ctx, l, cp.Size)
+	if err != nil {
+		return fmt.Errorf("couldn't load the tree of size %d: %w", cp.Size, err)
+	}
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	if root != cp.Hash {
+		return fmt.Errorf("the stored tiles give root %x at size %d but the last checkpoint says %x: %w", root[:8], cp.Size, cp.Hash[:8], ErrCorrupt)
+	}
+	// The newest leaves must hash to the edge tile, and nothing may lie
+	// beyond the checkpoint: a batch is committed whole or not at all.
+	if err := l.checkEdge(ctx, t, cp.Size); err != nil {
+		return err
+	}
+	l.tree = t
+	l.head.Store(&Head{Size: cp.Size, Root: cp.Hash, Note: note, Seq: l.cpSeq})
+	if cp.Size > 0 {
+		rec, err := l.LeafRecord(ctx, cp.Size-1)
+		if err != nil {
+			return fmt.Errorf("couldn't read the last leaf record: %w", err)
+		}
+		l.lastIntegrated = rec.IntegratedAt
+	}
+	return l.loadCovenants(ctx)
+}
+
+func (l *Ledger) checkEdge(ctx context.Context, t *tree, size uint64) error {
+	if _, err := l.store.Get(ctx, u64Key(tagLeaf, size)); err == nil {
+		return fmt.Errorf("a leaf record exists at index %d beyond the checkpoint size: %w", size, ErrCorrupt)
+	}
+	first := size - size%tileWidth
+	for i := first; i < size; i++ {
+		rec, err := l.store.Get(ctx, u64Key(tagLeaf, i))
+		if err != nil {
+			return fmt.Errorf("leaf record %d: %w", i, errors.Join(err, ErrCorrupt))
+		}
+		h := verifier.LeafHash(rec)
+		off := (i - first) * sha256.Size
+		if string(t.edge[0][off:off+sha256.Size]) != string(h[:]) {
+			return fmt.Errorf("leaf record %d does not hash to its tile entry: %w", i, ErrCorrupt)
+		}
+	}
+	return nil
+}
+
+// loadCovenants rebuilds the chain of covenant versions from the log.
+func (l *Ledger) loadCovenants(ctx context.Context) error {
+	var idxs []uint64
+	err := l.store.Scan(ctx, []byte{tagCovenant}, []byte{tagCovenant + 1}, func(k, v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("covenant index entry: %w", ErrCorrupt)
+		}
+		idxs = append(idxs, binary.BigEndian.Uint64(v))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("couldn't list covenant versions: %w", err)
+	}
+	if len(idxs) == 0 {
+		return fmt.Errorf("the log has no covenant entry: %w", ErrCorrupt)
+	}
+	for i, idx := range idxs {
+		raw, err := l.store.Get(ctx, u64Key(tagEntry, idx))
+		if err != nil {
+			return fmt.Errorf("couldn't read covenant entry at leaf %d: %w", idx, err)
+		}
+		sc, err := events.ParseSignedCovenant(raw)
+		if err != nil {
+			return fmt.Errorf("covenant entry at leaf %d: %w", idx, errors.Join(err, ErrCorrupt))
+		}
+		if i == 0 {
+			l.chain, err = events.NewChain(sc, l.cfg.AdminVkey)
+		} else {
+			err = l.chain.Append(sc)
+		}
+		if err != nil {
+			return fmt.Errorf("covenant entry at leaf %d: %w", idx, err)
+		}
+		l.covIndex = idx
+	}
+	l.covenant.Store(l.chain.Latest())
+	l.covIdx.Store(l.covIndex)
+	return nil
+}
+
+// adoptCovenant appends the given covenant version when it is new.
+func (l *Ledger) adoptCovenant(ctx context.Context, sc *events.SignedCovenant) error {
+	if sc == nil {
+		if l.chain == nil {
+			return errors.New("ledger: the store is empty and no covenant was given")
+		}
+		return nil
+	}
+	if sc.Covenant.Origin != l.origin {
+		return fmt.Errorf("ledger: the covenant is for origin %q but the log key is for %q", sc.Covenant.Origin, l.origin)
+	}
+	if l.chain == nil {
+		chain, err := events.NewChain(sc, l.cfg.AdminVkey)
+		if err != nil {
+			return fmt.Errorf("ledger: refusing covenant: %w", err)
+		}
+		if err := l.appendCovenant(ctx, sc, true); err != nil {
+			return err
+		}
+		l.chain = chain
+		l.covenant.Store(sc)
+		return nil
+	}
+	latest := l.chain.Latest()
+	switch {
+	case sc.Covenant.Version == latest.Covenant.Version:
+		if string(sc.Envelope.Raw) != string(latest.Envelope.Raw) {
+			return fmt.Errorf("ledger: covenant version %d given differs from the version %d already logged: %w", sc.Covenant.Version, latest.Covenant.Version, events.ErrCovenantChain)
+		}
+		return nil
+	case sc.Covenant.Version < latest.Covenant.Version:
+		l.log.Warn("covenant file is older than the logged covenant; running on the logged one",
+			"file_version", sc.Covenant.Version, "logged_version", latest.Covenant.Version)
+		return nil
+	}
+	if err := l.chain.Append(sc); err != nil {
+		return fmt.Errorf("ledger: refusing covenant version %d: %w", sc.Covenant.Version, err)
+	}
+	if err := l.appendCovenant(ctx, sc, false); err != nil {
+		return err
+	}
+	l.covenant.Store(sc)
+	return nil
+}
+
+// appendCovenant commits a covenant version as a log entry (before the
+// sequencer runs, so it is the only writer).
+func (l *Ledger) appendCovenant(ctx context.Context, sc *events.SignedCovenant, first bool) error {
+	idx := l.tree.size()
+	prev := l.covIndex
+	if first {
+		prev = idx
+	}
+	var b Batch
+	now := l.integrationTime()
+	rec := verifier.LeafRecord{Type: verifier.EntryCovenant, BodyHash: sha256.Sum256(sc.Envelope.Raw),
+		IntegratedAt: now, CovenantIndex: prev}
+	if err := l.addLeaf(&b, idx, &rec, sc.Envelope.Raw); err != nil {
+		return err
+	}
+	b.Set(u64Key(tagCovenant, uint64(sc.Covenant.Version)), binary.BigEndian.AppendUint64(nil, idx))
+	if err := l.commit(ctx, &b); err != nil {
+		return err
+	}
+	l.covIndex = idx
+	l.covIdx.Store(idx)
+	l.log.Info("covenant version logged", "version", sc.Covenant.Version, "leaf_index", idx)
+	return nil
+}
+
+// integrationTime is the clock, never earlier than the last leaf's time.
+func (l *Ledger) integrationTime() time.Time {
+	now := l.cfg.Now().UTC().Truncate(time.Millisecond)
+	if now.Before(l.lastIntegrated) {
+		l.metrics.clockBackwards.Inc()
+		l.log.Warn("clock went backwards; keeping integration times monotonic",
+			"clock", now, "last_integrated_at", l.lastIntegrated)
+		now = l.lastIntegrated
+	}
+	l.lastIntegrated = now
+	return now
+}
+
+// addLeaf appends one leaf to the tree and its record and body to b.
+func (l *Ledger) addLeaf(b *Batch, idx uint64, rec *verifier.LeafRecord, body []byte) error {
+	recBytes, err := rec.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("couldn't encode leaf record %d: %w", idx, err)
+	}
+	h := verifier.LeafHash(recBytes)
+	if err := l.tree.append(h[:]); err != nil {
+		return err
+	}
+	b.Set(u64Key(tagLeaf, idx), recBytes)
+	if body != nil {
+		b.Set(u64Key(tagEntry, idx), body)
+	}
+	return nil
+}
+
+// commit adds the changed tiles and a new checkpoint to b and commits it.
+func (l *Ledger) commit(ctx context.Context, b *Batch) error {
+	l.tree.takeDirty(func(level int, index uint64, data []byte) {
+		b.Set(tileKey(level, index), data)
+	})
+	root, err := l.tree.root()
+	if err != nil {
+		return err
+	}
+	size := l.tree.size()
+	if h := l.head.Load(); h != nil && size < h.Size {
+		return fmt.Errorf("ledger: tree would shrink from %d to %d: %w", h.Size, size, ErrCorrupt)
+	}
+	note, err := l.cfg.Signer.Sign(l.origin, size, root)
+	if err != nil {
+		return fmt.Errorf("couldn't sign checkpoint: %w", err)
+	}
+	seq := l.cpSeq + 1
+	b.Set(u64Key(tagCheckpoint, seq), note)
+	b.Set(metaCheckpointSeq, binary.BigEndian.AppendUint64(nil, seq))
+	start := time.Now()
+	if err := l.store.Commit(ctx, b); err != nil {
+		return fmt.Errorf("couldn't commit batch (fatal, the ledger stops): %w", err)
+	}
+	l.metrics.commitSeconds.Observe(time.Since(start).Seconds())
+	l.cpSeq = seq
+	h := &Head{Size: size, Root: root, Note: note, Seq: seq}
+	l.head.Store(h)
+	l.metrics.observeHead(h, l.cfg.Now)
+	l.notifyMu.Lock()
+	close(l.notify)
+	l.notify = make(chan struct{})
+	l.notifyMu.Unlock()
+	return nil
+}
+
+// Submit queues submissions for the sequencer and returns their future.
+// It blocks while the queue is full (backpressure) or until ctx ends.
+func (l *Ledger) Submit(ctx context.Context, subs []Submission) (*Pending, error) {
+	r := &request{subs: subs, done: make(chan struct{})}
+	select {
+	case <-l.dead:
+		return nil, l.deadErr()
+	default:
+	}
+	select {
+	case l.reqs <- r:
+		return &Pending{r}, nil
+	case <-l.dead:
+		return nil, l.deadErr()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (l *Ledger) deadErr() error {
+	if p := l.err.Load(); p != nil {
+		return *p
+	}
+	return ErrClosed
+}
+
+// Done is closed when the sequencer has stopped; Err then says why.
+func (l *Ledger) Done() <-chan struct{} { return l.dead }
+
+// Err is the error that stopped the sequencer, or nil.
+func (l *Ledger) Err() error {
+	if p := l.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Close stops the sequencer after the batch in progress; queued requests
+// get ErrClosed. It does not close the Store.
+func (l *Ledger) Close() error {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	<-l.dead
+	if err := l.Err(); err != nil && !errors.Is(err, ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// run is the sequencer: the only goroutine that changes the tree.
+func (l *Ledger) run() {
+	var idle <-chan time.Time
+	var ticker *time.Ticker
+	if l.cfg.IdleCosign > 0 {
+		ticker = time.NewTicker(l.cfg.IdleCosign)
+		defer ticker.Stop()
+		idle = ticker.C
+	}
+	lastCommit := time.Now()
+	fail := func(err error, batch []*request) {
+		l.err.Store(&err)
+		for _, r := range batch {
+			r.err = err
+			close(r.done)
+		}
+		close(l.dead)
+		// Fail every request still queued.
+		for {
+			select {
+			case r := <-l.reqs:
+				r.err = err
+				close(r.done)
+			default:
+				return
+			}
+		}
+	}
+	for {
+		var first *request
+		select {
+		case first = <-l.reqs:
+		case <-idle:
+			if time.Since(lastCommit) < l.cfg.IdleCosign {
+				continue
+			}
+			var b Batch
+			if err := l.commit(context.Background(), &b); err != nil {
+				l.log.Error("idle re-cosign failed; stopping", "err", err)
+				fail(err, nil)
+				return
+			}
+			lastCommit = time.Now()
+			continue
+		case <-l.stop:
+			fail(ErrClosed, nil)
+			return
+		}
+		batch := []*request{first}
+		n := len(first.subs)
+		timer := time.NewTimer(l.cfg.MaxBatchAge)
+	collect:
+		for n < l.cfg.MaxBatch {
+			select {
+			case r := <-l.reqs:
+				batch = append(batch, r)
+				n += len(r.subs)
+			case <-timer.C:
+				break collect
+			}
+		}
+		timer.Stop()
+		if err := l.sequence(context.Background(), batch); err != nil {
+			l.log.Error("sequencer stopped", "err", err)
+			fail(err, batch)
+			return
+		}
+		lastCommit = time.Now()
+		for _, r := range batch {
+			close(r.done)
+		}
+	}
+}
+
+type inBatch struct {
+	idx  uint64
+	hash [32]byte
+}
+
+// sequence assigns leaf indices to a batch and commits it.
+func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
+	start := time.Now()
+	var b Batch
+	now := l.integrationTime()
+	covIdx := l.covIndex
+	cov := l.covenant.Load().Covenant
+	seen := map[string]inBatch{}
+	added, dups, conflicts, rejects := 0, 0, 0, 0
+	for _, r := range batch {
+		r.outcomes = make([]Outcome, len(r.subs))
+		for i := range r.subs {
+			s := &r.subs[i]
+			if s.Reject != nil {
+				v, err := json.Marshal(s.Reject)
+				if err != nil {
+					return fmt.Errorf("couldn't encode rejection: %w", err)
+				}
+				b.Set(eventIDKey(tagRejection, s.Reject.EventID), v)
+				r.outcomes[i].Err = &events.RejectError{Reason: s.Reject.Reason, Err: errors.New(s.Reject.Message)}
+				rejects++
+				continue
+			}
+			d := s.Disclosure
+			h := sha256.Sum256(s.Envelope)
+			prev, ok := seen[d.ID]
+			if !ok {
+				idx, ph, err := l.lookupEvent(ctx, d.ID)
+				switch {
+				case err == nil:
+					prev, ok = inBatch{idx, ph}, true
+				case !errors.Is(err, ErrNotFound):
+					return err
+				}
+			}
+			if ok {
+				if prev.hash == h {
+					r.outcomes[i] = Outcome{Index: prev.idx, Duplicate: true}
+					dups++
+				} else {
+					r.outcomes[i] = Outcome{Index: prev.idx, Err: &events.RejectError{Reason: events.ReasonIDConflict,
+						Err: fmt.Errorf("event id already logged at leaf %d with other bytes; the first one stands", prev.idx)}}
+					conflicts++
+				}
+				continue
+			}
+			idx := l.tree.size()
+			rec := verifier.LeafRecord{Type: verifier.EntryDisclosure, BodyHash: h, IntegratedAt: now, CovenantIndex: covIdx}
+			if err := l.addLeaf(&b, idx, &rec, s.Envelope); err != nil {
+				return err
+			}
+			// The recording-time rules need the integration time, which
+			// only the sequencer knows.
+			findings := append(s.Findings[:len(s.Findings):len(s.Findings)], cov.CheckRecording(d, now)...)
+			l.addIndices(&b, idx, d, findings)
+			seen[d.ID] = inBatch{idx, h}
+			r.outcomes[i] = Outcome{Index: idx}
+			added++
+		}
+	}
+	if err := l.commit(ctx, &b); err != nil {
+		return err
+	}
+	l.metrics.entries.Add(float64(added))
+	l.metrics.duplicates.Add(float64(dups))
+	l.metrics.conflicts.Add(float64(conflicts))
+	l.metrics.batchSize.Observe(float64(added))
+	l.metrics.sequenceSeconds.Observe(time.Since(start).Seconds())
+	_ = rejects
+	return nil
+}
+
+func (l *Ledger) addIndices(b *Batch, idx uint64, d *events.Disclosure, findings []events.Finding) {
+	b.Set(eventIDKey(tagEventID, d.ID), binary.BigEndian.AppendUint64(nil, idx))
+	if p, err := decodeHex32(d.Subject.Pseudonym); err == nil {
+		b.Set(subjectKey(p, idx), nil)
+	}
+	b.Set(partyKey(d.Discloser, idx), nil)
+	b.Set(occurredKey(uint64(d.OccurredAt.UnixMilli()), idx), nil)
+	if len(findings) > 0 {
+		if v, err := json.Marshal(findings); err == nil {
+			b.Set(u64Key(tagFindings, idx), v)
+		}
+	}
+}
+
+// lookupEvent finds a logged event's leaf index and envelope hash.
+func (l *Ledger) lookupEvent(ctx context.Context, id string) (uint64, [32]byte, error) {
+	v, err := l.store.Get(ctx, eventIDKey(tagEventID, id))
+	if err != nil {
+		return 0, [32]byte{}, err
+	}
+	if len(v) != 8 {
+		return 0, [32]byte{}, fmt.Errorf("event index entry: %w", ErrCorrupt)
+	}
+	idx := binary.BigEndian.Uint64(v)
+	rec, err := l.LeafRecord(ctx, idx)
+	if err != nil {
+		return 0, [32]byte{}, err
+	}
+	return idx, rec.BodyHash, nil
+}

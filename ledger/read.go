@@ -1,0 +1,225 @@
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/transparency-dev/merkle/proof"
+
+	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/verifier"
+)
+
+// Origin is the log's origin (the checkpoint's first line).
+func (l *Ledger) Origin() string { return l.origin }
+
+// Head returns the newest committed checkpoint.
+func (l *Ledger) Head() *Head { return l.head.Load() }
+
+// Covenant returns the covenant version in force and its leaf index: the
+// one events are opened and checked against.
+func (l *Ledger) Covenant() (*events.SignedCovenant, uint64) {
+	return l.covenant.Load(), l.covIdx.Load()
+}
+
+// ReadTile returns the stored hashes of tile (level, index); the newest
+// tile of a level is partial. It implements TileReader.
+func (l *Ledger) ReadTile(ctx context.Context, level int, index uint64) ([]byte, error) {
+	return l.store.Get(ctx, tileKey(level, index))
+}
+
+// Tile returns tile (level, index) truncated to width hashes (1..256), as
+// C2SP tlog-tiles serves it. ErrNotFound if the log is not that wide yet.
+func (l *Ledger) Tile(ctx context.Context, level int, index uint64, width int) ([]byte, error) {
+	data, err := l.ReadTile(ctx, level, index)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) < width*sha256.Size {
+		return nil, fmt.Errorf("tile %d/%d has %d hashes, %d asked: %w", level, index, len(data)/sha256.Size, width, ErrNotFound)
+	}
+	// Only hashes covered by a committed checkpoint are served.
+	if !l.covered(level, index, width) {
+		return nil, fmt.Errorf("tile %d/%d width %d is beyond the checkpoint: %w", level, index, width, ErrNotFound)
+	}
+	return data[:width*sha256.Size], nil
+}
+
+func (l *Ledger) covered(level int, index uint64, width int) bool {
+	h := l.head.Load()
+	if h == nil {
+		return false
+	}
+	count := h.Size >> (TileHeight * uint(level))
+	return index*tileWidth+uint64(width) <= count
+}
+
+// LeafRecord returns the parsed leaf record at index.
+func (l *Ledger) LeafRecord(ctx context.Context, index uint64) (*verifier.LeafRecord, error) {
+	b, err := l.store.Get(ctx, u64Key(tagLeaf, index))
+	if err != nil {
+		return nil, fmt.Errorf("leaf record %d: %w", index, err)
+	}
+	rec, err := verifier.ParseLeafRecord(b)
+	if err != nil {
+		return nil, fmt.Errorf("leaf record %d: %w", index, errors.Join(err, ErrCorrupt))
+	}
+	return rec, nil
+}
+
+// LeafRecordBytes returns the stored leaf record bytes at index.
+func (l *Ledger) LeafRecordBytes(ctx context.Context, index uint64) ([]byte, error) {
+	return l.store.Get(ctx, u64Key(tagLeaf, index))
+}
+
+// EntryBundle returns the C2SP entry bundle of tile index n with width
+// entries: the leaf records, each with a 2-byte length.
+func (l *Ledger) EntryBundle(ctx context.Context, n uint64, width int) ([]byte, error) {
+	if !l.covered(0, n, width) {
+		return nil, fmt.Errorf("entry bundle %d width %d is beyond the checkpoint: %w", n, width, ErrNotFound)
+	}
+	var out []byte
+	first := n * tileWidth
+	got := 0
+	err := l.store.Scan(ctx, u64Key(tagLeaf, first), u64Key(tagLeaf, first+uint64(width)), func(k, v []byte) error {
+		out = verifier.AppendEntry(out, v)
+		got++
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if got != width {
+		return nil, fmt.Errorf("entry bundle %d: %d of %d leaf records present: %w", n, got, width, ErrCorrupt)
+	}
+	return out, nil
+}
+
+// Entry returns the stored body of leaf index: a disclosure's envelope, a
+// signed covenant, a tombstone. ErrNotFound once erased.
+func (l *Ledger) Entry(ctx context.Context, index uint64) ([]byte, error) {
+	return l.store.Get(ctx, u64Key(tagEntry, index))
+}
+
+// LookupEvent returns the leaf index of a logged event id.
+func (l *Ledger) LookupEvent(ctx context.Context, id string) (uint64, error) {
+	if !events.ValidEventID(id) {
+		return 0, fmt.Errorf("event id is not a UUIDv7: %w", ErrNotFound)
+	}
+	idx, _, err := l.lookupEvent(ctx, id)
+	return idx, err
+}
+
+// Rejected returns the rejection recorded for an event id.
+func (l *Ledger) Rejected(ctx context.Context, id string) (*Rejection, error) {
+	v, err := l.store.Get(ctx, eventIDKey(tagRejection, id))
+	if err != nil {
+		return nil, err
+	}
+	var r Rejection
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, fmt.Errorf("rejection record: %w", errors.Join(err, ErrCorrupt))
+	}
+	return &r, nil
+}
+
+// Findings returns the covenant findings stored for leaf index.
+func (l *Ledger) Findings(ctx context.Context, index uint64) ([]events.Finding, error) {
+	v, err := l.store.Get(ctx, u64Key(tagFindings, index))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var fs []events.Finding
+	if err := json.Unmarshal(v, &fs); err != nil {
+		return nil, fmt.Errorf("findings of leaf %d: %w", index, errors.Join(err, ErrCorrupt))
+	}
+	return fs, nil
+}
+
+// BySubject returns the leaf indices of the disclosures about a pseudonym
+// (64 hex characters), in log order.
+func (l *Ledger) BySubject(ctx context.Context, pseudonym string) ([]uint64, error) {
+	p, err := decodeHex32(pseudonym)
+	if err != nil {
+		return nil, fmt.Errorf("pseudonym: %w", err)
+	}
+	prefix := append([]byte{tagSubject}, p...)
+	var out []uint64
+	err = l.store.Scan(ctx, prefix, prefixEnd(prefix), func(k, _ []byte) error {
+		out = append(out, binary.BigEndian.Uint64(k[len(prefix):]))
+		return nil
+	})
+	return out, err
+}
+
+// InclusionProof returns the proof that leaf index is in the tree of size.
+func (l *Ledger) InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
+	if h := l.head.Load(); h == nil || size > h.Size || index >= size {
+		return nil, fmt.Errorf("no inclusion proof for index %d in a tree of size %d: %w", index, size, ErrNotFound)
+	}
+	nodes, err := proof.Inclusion(index, size)
+	if err != nil {
+		return nil, fmt.Errorf("inclusion proof: %w", err)
+	}
+	return l.rehash(ctx, nodes)
+}
+
+// ConsistencyProof returns the proof that the tree of size newSize extends
+// the tree of size oldSize.
+func (l *Ledger) ConsistencyProof(ctx context.Context, oldSize, newSize uint64) ([][]byte, error) {
+	if h := l.head.Load(); h == nil || newSize > h.Size || oldSize > newSize || oldSize == 0 {
+		return nil, fmt.Errorf("no consistency proof from %d to %d: %w", oldSize, newSize, ErrNotFound)
+	}
+	nodes, err := proof.Consistency(oldSize, newSize)
+	if err != nil {
+		return nil, fmt.Errorf("consistency proof: %w", err)
+	}
+	return l.rehash(ctx, nodes)
+}
+
+func (l *Ledger) rehash(ctx context.Context, nodes proof.Nodes) ([][]byte, error) {
+	hashes := make([][]byte, len(nodes.IDs))
+	for i, id := range nodes.IDs {
+		h, err := nodeHash(ctx, l, id.Level, id.Index)
+		if err != nil {
+			return nil, err
+		}
+		hashes[i] = h
+	}
+	out, err := nodes.Rehash(hashes, hasher.HashChildren)
+	if err != nil {
+		return nil, fmt.Errorf("proof rehash: %w", err)
+	}
+	return out, nil
+}
+
+// Checkpoints calls fn for every kept checkpoint, oldest first.
+func (l *Ledger) Checkpoints(ctx context.Context, fn func(seq uint64, note []byte) error) error {
+	return l.store.Scan(ctx, []byte{tagCheckpoint}, []byte{tagCheckpoint + 1}, func(k, v []byte) error {
+		return fn(binary.BigEndian.Uint64(k[1:]), v)
+	})
+}
+
+// Committed returns a channel that is closed at the next commit. Callers
+// waiting for an event re-check after it fires.
+func (l *Ledger) Committed() <-chan struct{} {
+	l.notifyMu.Lock()
+	defer l.notifyMu.Unlock()
+	return l.notify
+}
+
+func decodeHex32(s string) ([]byte, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 32 {
+		return nil, errors.New("want 64 hex characters")
+	}
+	return b, nil
+}
