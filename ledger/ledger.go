@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/crashpoint"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
@@ -433,6 +434,7 @@ func (l *Ledger) commit(ctx context.Context, b *Batch) error {
 	if err != nil {
 		return fmt.Errorf("couldn't sign checkpoint: %w", err)
 	}
+	crashpoint.Hit(crashpoint.DuringSigning)
 	seq := l.cpSeq + 1
 	b.Set(u64Key(tagCheckpoint, seq), note)
 	b.Set(metaCheckpointSeq, binary.BigEndian.AppendUint64(nil, seq))
@@ -638,6 +640,9 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 			// only the sequencer knows.
 			findings := append(s.Findings[:len(s.Findings):len(s.Findings)], cov.CheckRecording(d, now)...)
 			l.addIndices(&b, idx, d, findings)
+			if added == 0 {
+				crashpoint.Hit(crashpoint.MidBatch)
+			}
 			seen[d.ID] = inBatch{idx, h}
 			r.outcomes[i] = Outcome{Index: idx}
 			added++

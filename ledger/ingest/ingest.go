@@ -28,6 +28,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/events/natsbus"
+	"github.com/spoor-ledger/spoor/internal/crashpoint"
 	"github.com/spoor-ledger/spoor/ledger"
 )
 
@@ -272,7 +273,13 @@ func (in *Ingest) finish(ctx context.Context, p *ledger.Pending, batch []jetstre
 		// redelivers it to the next ledger process.
 		return fmt.Errorf("sequencer failed; %d messages left unacknowledged: %w", len(batch), err)
 	}
+	// The batch is durable; a crash from here on redelivers its messages,
+	// which the ledger recognises as duplicates.
+	crashpoint.Hit(crashpoint.AfterCommit)
 	for i, m := range batch {
+		if i == len(batch)/2 {
+			crashpoint.Hit(crashpoint.MidAck)
+		}
 		o := outcomes[i]
 		var re *events.RejectError
 		switch {
