@@ -22,6 +22,7 @@ import (
 //	'k' version(8)             -> covenant leaf index(8)
 //	't' level(1) index(8)      -> tile hashes (the newest tile is partial)
 //	'r' event id(16)           -> rejection (JSON)      status of refused events
+//	'q' request id(16)         -> access request (JSON) the inzage log
 //	'm' name                   -> metadata
 const (
 	tagCheckpoint = 'c'
@@ -35,6 +36,7 @@ const (
 	tagCovenant   = 'k'
 	tagTile       = 't'
 	tagRejection  = 'r'
+	tagAccess     = 'q'
 	tagMeta       = 'm'
 )
 

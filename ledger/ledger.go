@@ -44,6 +44,9 @@ type Config struct {
 	// Signer signs checkpoints; Keys verifies them (the same log).
 	Signer CheckpointSigner
 	Keys   *verifier.LogKeys
+	// LogVkey and CosignerVkey are the same keys as text, written into
+	// inzage bundles for information (verifiers pin their own copies).
+	LogVkey, CosignerVkey string
 	// Covenant is the signed covenant file given at start. On an empty
 	// store it must be version 1 and becomes leaf 0; on a store that has
 	// a log, a newer version signed by the current administrator key is
@@ -161,6 +164,8 @@ type Ledger struct {
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced after every commit
+
+	accessMu sync.Mutex // serialises releases of access requests
 }
 
 // Open opens the log in cfg.Store, recovering and checking it, appends

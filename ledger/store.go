@@ -6,8 +6,9 @@ import (
 )
 
 // Store is the ledger's durable key-value storage: the seam between the log
-// core and Pebble. The ledger is the only writer; the sequencer goroutine
-// calls Commit, any goroutine may read.
+// core and Pebble. The ledger is the only writer: the sequencer goroutine
+// commits everything of the log; a few records beside the log (access
+// requests) are committed from other goroutines. Any goroutine may read.
 //
 // The contract (checked by the conformance suite in ledger/storetest):
 //   - Commit applies every operation of the batch atomically and returns nil
@@ -20,7 +21,8 @@ import (
 //   - Get and Scan see every batch whose Commit has returned, and never a
 //     part of a batch.
 //   - Get returns ErrNotFound (wrapped or not) for a missing key.
-//   - Reads are safe concurrently with each other and with Commit.
+//   - Reads are safe concurrently with each other and with Commit, and
+//     Commit is safe concurrently with itself.
 type Store interface {
 	// Get returns a copy of the value stored under key.
 	Get(ctx context.Context, key []byte) ([]byte, error)

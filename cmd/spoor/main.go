@@ -73,6 +73,8 @@ then try it with synthetic traffic:
 		newPublishCmd(g),
 		newSimulateCmd(g),
 		newCovenantCmd(g),
+		newInzageCmd(g),
+		newAuditCmd(g), newMonitorCmd(g),
 	)
 	return root
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,6 +45,7 @@ type serveFlags struct {
 	batchAge   time.Duration
 	idleCosign time.Duration
 	demoName   string
+	tokens     string
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -79,6 +81,7 @@ unacknowledged on the bus, never half-done.`,
 	fl.IntVar(&f.maxBatch, "max-batch", 8192, "most events committed in one batch")
 	fl.DurationVar(&f.batchAge, "batch-age", 2*time.Millisecond, "longest a batch waits for more events")
 	fl.DurationVar(&f.idleCosign, "idle-cosign", time.Minute, "how often an idle log re-cosigns its checkpoint")
+	fl.StringVar(&f.tokens, "tokens", "", "JSON file of HTTP users: [{name, role (fg|desk|party), party, token_sha256}]")
 	fl.StringVar(&f.demoName, "demo", "amersfoort", "which demo covenant to use without --covenant: "+strings.Join(demo.Names(), ", "))
 	_ = cmd.MarkFlagRequired("data")
 	return cmd
@@ -97,7 +100,7 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	fgToken, err := ensureToken(filepath.Join(f.data, "fg.token"))
+	tokens, err := loadTokens(f)
 	if err != nil {
 		return err
 	}
@@ -108,7 +111,8 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	}
 	defer store.Close()
 	l, err := ledger.Open(ctx, ledger.Config{
-		Store: store, Signer: keys.signer, Keys: keys.verifiers, Covenant: sc, AdminVkey: keys.admin(f),
+		Store: store, Signer: keys.signer, Keys: keys.verifiers, LogVkey: keys.logVkey, CosignerVkey: keys.cosVkey,
+		Covenant: sc, AdminVkey: keys.admin(f),
 		MaxBatch: f.maxBatch, MaxBatchAge: f.batchAge, IdleCosign: f.idleCosign, Logger: log,
 	})
 	if err != nil {
@@ -155,7 +159,7 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	reg.MustRegister(in.Metrics()...)
 	api := httpapi.New(httpapi.Config{
 		Ledger: l, Logger: log, Gatherer: reg,
-		Tokens: map[string]httpapi.Principal{fgToken: {Role: httpapi.RoleFG, Name: "fg"}},
+		Tokens: tokens,
 		Healthy: func() error {
 			if !nc.IsConnected() {
 				return errors.New("not connected to NATS")
@@ -235,8 +239,9 @@ func loadServeCovenant(f *serveFlags, log *slog.Logger) (*events.SignedCovenant,
 }
 
 type logKeys struct {
-	signer    *verifier.CheckpointSigner
-	verifiers *verifier.LogKeys
+	signer           *verifier.CheckpointSigner
+	verifiers        *verifier.LogKeys
+	logVkey, cosVkey string
 }
 
 func (k *logKeys) admin(f *serveFlags) string {
@@ -298,7 +303,63 @@ func ensureLogKeys(dir, origin string) (*logKeys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("couldn't load the log verifier keys: %w", err)
 	}
-	return &logKeys{signer: signer, verifiers: vk}, nil
+	return &logKeys{signer: signer, verifiers: vk, logVkey: vals[1], cosVkey: vals[3]}, nil
+}
+
+// tokenEntry is one HTTP user of a --tokens file.
+type tokenEntry struct {
+	Name        string `json:"name"`
+	Role        string `json:"role"`
+	Party       string `json:"party,omitempty"`
+	TokenSHA256 string `json:"token_sha256"`
+}
+
+// loadTokens gathers the HTTP users: the FG token in DIR/fg.token (made on
+// first start), two demo desk users on the demo covenant, and --tokens.
+func loadTokens(f *serveFlags) (map[[32]byte]httpapi.Principal, error) {
+	out := map[[32]byte]httpapi.Principal{}
+	fg, err := ensureToken(filepath.Join(f.data, "fg.token"))
+	if err != nil {
+		return nil, err
+	}
+	out[httpapi.TokenHash(fg)] = httpapi.Principal{Role: httpapi.RoleFG, Name: "fg"}
+	if f.covenant == "" {
+		for _, name := range []string{"desk-1", "desk-2"} {
+			tok, err := ensureToken(filepath.Join(f.data, "demo-keys", name+".token"))
+			if err != nil {
+				return nil, err
+			}
+			out[httpapi.TokenHash(tok)] = httpapi.Principal{Role: httpapi.RoleDesk, Name: "demo-" + name}
+		}
+	}
+	if f.tokens == "" {
+		return out, nil
+	}
+	b, err := os.ReadFile(f.tokens)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read --tokens: %w", err)
+	}
+	var entries []tokenEntry
+	if err := json.Unmarshal(b, &entries); err != nil {
+		return nil, fmt.Errorf("--tokens %s: %w", f.tokens, err)
+	}
+	for i, e := range entries {
+		h, err := hex.DecodeString(e.TokenSHA256)
+		if err != nil || len(h) != 32 || e.Name == "" {
+			return nil, fmt.Errorf("--tokens %s: entry %d needs a name and token_sha256 (64 hex)", f.tokens, i)
+		}
+		role := httpapi.Role(e.Role)
+		switch role {
+		case httpapi.RoleFG, httpapi.RoleDesk, httpapi.RoleParty:
+		default:
+			return nil, fmt.Errorf("--tokens %s: entry %d: role must be fg, desk or party", f.tokens, i)
+		}
+		if role == httpapi.RoleParty && e.Party == "" {
+			return nil, fmt.Errorf("--tokens %s: entry %d: a party token names its party", f.tokens, i)
+		}
+		out[[32]byte(h)] = httpapi.Principal{Role: role, Name: e.Name, Party: e.Party}
+	}
+	return out, nil
 }
 
 // ensureToken reads a bearer token file, creating it (0600) on first use.

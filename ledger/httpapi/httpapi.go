@@ -10,7 +10,7 @@ package httpapi
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +18,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -50,8 +53,12 @@ type Principal struct {
 // Config configures the handler.
 type Config struct {
 	Ledger *ledger.Ledger
-	// Tokens maps bearer tokens to principals.
-	Tokens map[string]Principal
+	// Tokens maps the SHA-256 of each bearer token to its principal (see
+	// TokenHash); the server never holds the tokens themselves.
+	Tokens map[[32]byte]Principal
+	// AccessLimit is how many access requests (register and release) one
+	// desk user may make per minute; 0 means 30.
+	AccessLimit int
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Gatherer serves /metrics; nil serves no metrics.
@@ -67,6 +74,9 @@ type Server struct {
 	l   *ledger.Ledger
 	log *slog.Logger
 	mux *http.ServeMux
+
+	limitMu sync.Mutex
+	limits  map[string]*rate.Limiter // per desk user
 }
 
 // New returns the handler for cfg.
@@ -75,7 +85,10 @@ func New(cfg Config) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, l: cfg.Ledger, log: logger, mux: http.NewServeMux()}
+	if cfg.AccessLimit <= 0 {
+		cfg.AccessLimit = 30
+	}
+	s := &Server{cfg: cfg, l: cfg.Ledger, log: logger, mux: http.NewServeMux(), limits: map[string]*rate.Limiter{}}
 	s.mux.HandleFunc("GET /checkpoint", s.checkpoint)
 	s.mux.HandleFunc("GET /tile/", s.tile)
 	s.mux.HandleFunc("GET /v1/proof/inclusion", s.inclusion)
@@ -83,7 +96,11 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /v1/events/{id}/status", s.status)
 	s.mux.HandleFunc("GET /v1/events/{id}", s.event)
 	s.mux.HandleFunc("GET /v1/entries", s.entries)
+	s.mux.HandleFunc("GET /v1/checkpoints", s.checkpoints)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("POST /v1/inzage", s.inzageRegister)
+	s.mux.HandleFunc("GET /v1/inzage/{id}", s.inzageGet)
+	s.mux.HandleFunc("POST /v1/inzage/{id}/release", s.inzageRelease)
 	if cfg.Gatherer != nil {
 		s.mux.Handle("GET /metrics", promhttpHandler(cfg.Gatherer))
 	}
@@ -137,16 +154,15 @@ func (s *Server) authorize(r *http.Request) (Principal, bool) {
 		return Principal{Role: RolePublic}, true
 	}
 	tok, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok {
+	if !ok || tok == "" {
 		return Principal{}, false
 	}
-	for t, p := range s.cfg.Tokens {
-		if subtle.ConstantTimeCompare([]byte(t), []byte(tok)) == 1 {
-			return p, true
-		}
-	}
-	return Principal{}, false
+	p, ok := s.cfg.Tokens[TokenHash(tok)]
+	return p, ok
 }
+
+// TokenHash is the SHA-256 of a bearer token, the key of Config.Tokens.
+func TokenHash(token string) [32]byte { return sha256.Sum256([]byte(token)) }
 
 func (s *Server) require(w http.ResponseWriter, r *http.Request, roles ...Role) (Principal, bool) {
 	p, ok := s.authorize(r)

@@ -1,0 +1,168 @@
+package ledger
+
+// This file lets the FG's audit (verifier.Audit) read a log straight from
+// its store: every kept checkpoint, every leaf record with its stored body
+// and findings, and the level-0 tiles. It only reads.
+//
+// Two sources, because what a leaf record beyond the newest checkpoint
+// means depends on whether anything is writing:
+//   - StoreAuditSource is for a store nothing writes to (a stopped ledger's
+//     folder, a backup): there such a record is a fault, and the source lets
+//     the audit look for one (verifier.AuditTailSource).
+//   - Ledger.AuditSource is for a running ledger, where the sequencer may
+//     commit a batch while the audit reads; the audit then covers the log up
+//     to the newest checkpoint it read first.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/verifier"
+)
+
+// UnreadableFindingsRule is the rule id of the finding an audit source
+// puts in place of a stored findings record it cannot decode, so that the
+// audit reports the leaf (its findings then differ from the rules').
+const UnreadableFindingsRule = "unreadable-findings-record"
+
+// auditReader reads a Store for verifier.Audit.
+type auditReader struct{ store Store }
+
+// Checkpoints implements verifier.AuditSource: every kept checkpoint,
+// oldest first.
+func (r auditReader) Checkpoints(ctx context.Context) ([]verifier.StoredCheckpoint, error) {
+	var out []verifier.StoredCheckpoint
+	err := r.store.Scan(ctx, []byte{tagCheckpoint}, []byte{tagCheckpoint + 1}, func(k, v []byte) error {
+		if len(k) != 9 {
+			return fmt.Errorf("checkpoint key of %d bytes: %w", len(k), ErrCorrupt)
+		}
+		out = append(out, verifier.StoredCheckpoint{Seq: binary.BigEndian.Uint64(k[1:]), Note: append([]byte(nil), v...)})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't list checkpoints: %w", err)
+	}
+	return out, nil
+}
+
+// Entries implements verifier.AuditSource: the stored leaf records in
+// [from, to), each with its body (nil once erased) and findings.
+func (r auditReader) Entries(ctx context.Context, from, to uint64, fn func(*verifier.AuditEntry) error) error {
+	if from >= to {
+		return nil
+	}
+	return r.store.Scan(ctx, u64Key(tagLeaf, from), u64Key(tagLeaf, to), func(k, v []byte) error {
+		if len(k) != 9 {
+			return fmt.Errorf("leaf record key of %d bytes: %w", len(k), ErrCorrupt)
+		}
+		idx := binary.BigEndian.Uint64(k[1:])
+		e := &verifier.AuditEntry{Index: idx, LeafRecord: append([]byte(nil), v...)}
+		body, err := r.store.Get(ctx, u64Key(tagEntry, idx))
+		switch {
+		case err == nil:
+			e.Body = body
+		case !errors.Is(err, ErrNotFound):
+			return fmt.Errorf("couldn't read entry %d: %w", idx, err)
+		}
+		fs, err := r.store.Get(ctx, u64Key(tagFindings, idx))
+		switch {
+		case err == nil:
+			if jerr := json.Unmarshal(fs, &e.Findings); jerr != nil {
+				e.Findings = []events.Finding{{Rule: UnreadableFindingsRule}}
+			}
+		case !errors.Is(err, ErrNotFound):
+			return fmt.Errorf("couldn't read the findings of entry %d: %w", idx, err)
+		}
+		return fn(e)
+	})
+}
+
+// LeafTile implements verifier.AuditTileSource: level-0 tile n as stored.
+func (r auditReader) LeafTile(ctx context.Context, n uint64, width int) ([]byte, error) {
+	data, err := r.store.Get(ctx, tileKey(0, n))
+	if err != nil {
+		return nil, fmt.Errorf("tile 0/%d: %w", n, err)
+	}
+	if len(data) < width*sha256.Size {
+		return nil, fmt.Errorf("tile 0/%d has %d hashes, want %d: %w", n, len(data)/sha256.Size, width, ErrCorrupt)
+	}
+	return data, nil
+}
+
+// StoreAuditSource reads a store that nothing writes to (a stopped
+// ledger's folder or a backup) for verifier.Audit. It implements
+// verifier.AuditSource, verifier.AuditTileSource and
+// verifier.AuditTailSource.
+type StoreAuditSource struct{ auditReader }
+
+// NewStoreAuditSource returns the audit source over s. It never writes.
+func NewStoreAuditSource(s Store) *StoreAuditSource {
+	return &StoreAuditSource{auditReader{store: s}}
+}
+
+// errStopScan ends a scan early; it never leaves this file.
+var errStopScan = errors.New("stop scan")
+
+// LastLeafIndex implements verifier.AuditTailSource.
+func (s *StoreAuditSource) LastLeafIndex(ctx context.Context) (uint64, bool, error) {
+	var last uint64
+	found := false
+	err := s.store.ScanReverse(ctx, []byte{tagLeaf}, []byte{tagLeaf + 1}, func(k, _ []byte) error {
+		if len(k) == 9 {
+			last, found = binary.BigEndian.Uint64(k[1:]), true
+		}
+		return errStopScan
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		return 0, false, fmt.Errorf("couldn't find the last leaf record: %w", err)
+	}
+	return last, found, nil
+}
+
+var (
+	_ verifier.AuditSource     = (*StoreAuditSource)(nil)
+	_ verifier.AuditTileSource = (*StoreAuditSource)(nil)
+	_ verifier.AuditTailSource = (*StoreAuditSource)(nil)
+)
+
+// ledgerAuditSource is the audit source over a running ledger.
+type ledgerAuditSource struct{ auditReader }
+
+// AuditSource returns a source through which verifier.Audit reads the
+// running ledger (the checkpoints, entries and tiles in its store). It
+// also implements verifier.AuditTileSource.
+func (l *Ledger) AuditSource() verifier.AuditSource {
+	return &ledgerAuditSource{auditReader{store: l.store}}
+}
+
+// CheckpointPage returns up to limit kept checkpoints from number from on,
+// oldest first, and the number of the next one when more follow (0 when
+// none do). It serves the FG's paged reads of every checkpoint.
+func (l *Ledger) CheckpointPage(ctx context.Context, from uint64, limit int) ([]verifier.StoredCheckpoint, uint64, error) {
+	if limit < 1 {
+		return nil, 0, errors.New("ledger: CheckpointPage needs a limit of at least 1")
+	}
+	var out []verifier.StoredCheckpoint
+	var next uint64
+	err := l.store.Scan(ctx, u64Key(tagCheckpoint, from), []byte{tagCheckpoint + 1}, func(k, v []byte) error {
+		if len(k) != 9 {
+			return fmt.Errorf("checkpoint key of %d bytes: %w", len(k), ErrCorrupt)
+		}
+		seq := binary.BigEndian.Uint64(k[1:])
+		if len(out) == limit {
+			next = seq
+			return errStopScan
+		}
+		out = append(out, verifier.StoredCheckpoint{Seq: seq, Note: append([]byte(nil), v...)})
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		return nil, 0, fmt.Errorf("couldn't list checkpoints: %w", err)
+	}
+	return out, next, nil
+}

@@ -1,0 +1,175 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/spoor-ledger/spoor/internal/testledger"
+	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/httpapi"
+	"github.com/spoor-ledger/spoor/ledger/pebblestore"
+	"github.com/spoor-ledger/spoor/verifier"
+)
+
+const cpTestFGToken = "fg-test-token"
+
+// cpTestServer runs a real ledger with n events, submitted one batch per
+// 25, behind the HTTP API.
+func cpTestServer(t *testing.T, n int) (*testledger.Env, *ledger.Ledger, *pebblestore.Store, *httptest.Server) {
+	t.Helper()
+	e := testledger.New(t)
+	l, s := e.Open(t, ledger.Config{IdleCosign: -1})
+	t.Cleanup(func() { l.Close(); s.Close() })
+	ctx := context.Background()
+	for done := 0; done < n; done += 25 {
+		subs := make([]ledger.Submission, min(25, n-done))
+		for i := range subs {
+			env, _ := e.Event(t)
+			subs[i] = e.Submission(t, l, env)
+		}
+		p, err := l.Submit(ctx, subs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Ledger: l, Tokens: map[[32]byte]httpapi.Principal{
+		httpapi.TokenHash(cpTestFGToken): {Role: httpapi.RoleFG, Name: "fg"},
+		httpapi.TokenHash("desk-token"):  {Role: httpapi.RoleDesk, Name: "desk"},
+	}}))
+	t.Cleanup(srv.Close)
+	return e, l, s, srv
+}
+
+func cpGet(t *testing.T, url, token string) (*http.Response, httpapi.CheckpointsResponse) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body httpapi.CheckpointsResponse
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp, body
+}
+
+func TestCheckpointsEndpoint(t *testing.T) {
+	e, _, _, srv := cpTestServer(t, 100)
+
+	for _, tc := range []struct {
+		token string
+		want  int
+	}{{"", http.StatusUnauthorized}, {"wrong", http.StatusUnauthorized}, {"desk-token", http.StatusForbidden}} {
+		if resp, _ := cpGet(t, srv.URL+"/v1/checkpoints", tc.token); resp.StatusCode != tc.want {
+			t.Errorf("token %q: status %d, want %d", tc.token, resp.StatusCode, tc.want)
+		}
+	}
+	for _, q := range []string{"?limit=0", "?from=x", "?limit=-1"} {
+		if resp, _ := cpGet(t, srv.URL+"/v1/checkpoints"+q, cpTestFGToken); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400", q, resp.StatusCode)
+		}
+	}
+
+	// Pages of 2: checkpoints 1..5 (the covenant's, then four batches),
+	// each verifying, sizes growing.
+	var seqs []uint64
+	var last uint64
+	url := srv.URL + "/v1/checkpoints?limit=2"
+	for {
+		resp, page := cpGet(t, url, cpTestFGToken)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		for _, c := range page.Checkpoints {
+			cp, err := verifier.OpenCheckpoint([]byte(c.Note), e.Keys)
+			if err != nil {
+				t.Fatalf("checkpoint %d: %v", c.Seq, err)
+			}
+			if cp.Size <= last {
+				t.Errorf("checkpoint %d has size %d after %d", c.Seq, cp.Size, last)
+			}
+			last = cp.Size
+			seqs = append(seqs, c.Seq)
+		}
+		if page.Next == nil {
+			break
+		}
+		url = srv.URL + "/v1/checkpoints?limit=2&from=" + itoa(*page.Next)
+	}
+	if len(seqs) != 5 || seqs[0] != 1 || seqs[4] != 5 || last != 101 {
+		t.Fatalf("checkpoints %v, last size %d", seqs, last)
+	}
+	// A start beyond the last one is an empty last page.
+	if resp, page := cpGet(t, srv.URL+"/v1/checkpoints?from=99", cpTestFGToken); resp.StatusCode != http.StatusOK ||
+		len(page.Checkpoints) != 0 || page.Next != nil {
+		t.Errorf("from=99: status %d, page %+v", resp.StatusCode, page)
+	}
+}
+
+func itoa(n uint64) string { return string(binary.AppendUvarint(nil, 0)[:0]) + uitoa(n) }
+
+func uitoa(n uint64) string {
+	if n == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; n > 0; n /= 10 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+	}
+	return string(b)
+}
+
+// TestAuditOverHTTP runs the FG's audit against a running ledger through
+// /v1/checkpoints, /v1/entries and the tiles.
+func TestAuditOverHTTP(t *testing.T) {
+	e, _, s, srv := cpTestServer(t, 300)
+	src := &verifier.HTTPAuditSource{URL: srv.URL, Token: cpTestFGToken, PageSize: 128}
+	cfg := verifier.AuditConfig{Keys: e.Keys, AdminVkey: e.Demo.AdminVkey}
+	ctx := context.Background()
+
+	rep, err := verifier.Audit(ctx, src, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK || rep.TreeSize != 301 || rep.Entries.Disclosures != 300 || rep.Checkpoints.Verified != 13 {
+		t.Fatalf("ok %v, size %d, entries %+v, checkpoints %+v, problems %v", rep.OK, rep.TreeSize, rep.Entries, rep.Checkpoints, rep.Problems)
+	}
+
+	// The wrong token is refused with a clear error.
+	bad := &verifier.HTTPAuditSource{URL: srv.URL, Token: "desk-token"}
+	if _, err := verifier.Audit(ctx, bad, cfg); !errors.Is(err, verifier.ErrUnauthorized) {
+		t.Fatalf("desk token: %v", err)
+	}
+
+	// A leaf record removed from the running ledger's store: the page
+	// that holds it is read one entry at a time, and the audit names it.
+	const victim = 150
+	key := binary.BigEndian.AppendUint64([]byte{'l'}, victim)
+	var b ledger.Batch
+	b.Delete(key)
+	if err := s.Commit(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = verifier.Audit(ctx, src, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) != 1 || rep.Problems[0].Check != "leaf-missing" || *rep.Problems[0].Leaf != victim {
+		t.Fatalf("problems %v", rep.Problems)
+	}
+}

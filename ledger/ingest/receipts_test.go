@@ -1,0 +1,164 @@
+package ingest_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/events/natsbus"
+	"github.com/spoor-ledger/spoor/internal/natstest"
+	"github.com/spoor-ledger/spoor/ledger/ingest"
+	"github.com/spoor-ledger/spoor/verifier"
+)
+
+// waitReceipt waits for the receipt of an event through its party's
+// Publisher, as an organisation's system does.
+func waitReceipt(t *testing.T, p *natsbus.Publisher, eventID string) *natsbus.Receipt {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	r, err := p.WaitReceipt(ctx, eventID)
+	if err != nil {
+		t.Fatalf("receipt of %s: %v", eventID, err)
+	}
+	return r
+}
+
+// verifyReceipt checks a committed receipt the way a party can, with the
+// pinned log keys and the envelope it published, and nothing from the
+// ledger's store: the checkpoint's signatures, the leaf record's hash of the
+// envelope, and the inclusion proof against the checkpoint's root.
+func verifyReceipt(t *testing.T, keys *verifier.LogKeys, r *natsbus.Receipt, env []byte) {
+	t.Helper()
+	if r.Status != natsbus.ReceiptCommitted {
+		t.Fatalf("receipt of %s has status %s (reason %q), want committed", r.EventID, r.Status, r.Reason)
+	}
+	cp, err := verifier.OpenCheckpoint(r.Checkpoint, keys)
+	if err != nil {
+		t.Fatalf("receipt of %s: checkpoint: %v", r.EventID, err)
+	}
+	if cp.Size != r.TreeSize {
+		t.Fatalf("receipt of %s: tree size %d but the checkpoint is of size %d", r.EventID, r.TreeSize, cp.Size)
+	}
+	rec, err := verifier.ParseLeafRecord(r.LeafRecord)
+	if err != nil {
+		t.Fatalf("receipt of %s: leaf record: %v", r.EventID, err)
+	}
+	if rec.Type != verifier.EntryDisclosure || rec.BodyHash != sha256.Sum256(env) {
+		t.Fatalf("receipt of %s: the leaf record is not of this envelope", r.EventID)
+	}
+	if err := verifier.VerifyInclusion(r.LeafIndex, r.TreeSize, verifier.LeafHash(r.LeafRecord), r.InclusionProof, cp.Hash); err != nil {
+		t.Fatalf("receipt of %s: %v", r.EventID, err)
+	}
+}
+
+func TestReceipts(t *testing.T) {
+	h := newHarness(t, natstest.RunServer(t), ingest.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+
+	// Two events of two different parties.
+	var a, b sent
+	for evs := h.events(50); a.d == nil || b.d == nil; evs = evs[1:] {
+		switch {
+		case a.d == nil:
+			a = evs[0]
+		case evs[0].d.Discloser != a.d.Discloser:
+			b = evs[0]
+		}
+	}
+	pa, pb := h.publisher(a.d.Discloser), h.publisher(b.d.Discloser)
+	if _, err := pa.Publish(ctx, a.d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pb.Publish(ctx, b.d); err != nil {
+		t.Fatal(err)
+	}
+	ra := waitReceipt(t, pa, a.d.ID)
+	verifyReceipt(t, h.env.Keys, ra, a.env)
+	verifyReceipt(t, h.env.Keys, waitReceipt(t, pb, b.d.ID), b.env)
+
+	// A party learns nothing about another party's event: pending, as for
+	// an id never seen.
+	for _, c := range []struct {
+		party, id string
+	}{
+		{a.d.Discloser, b.d.ID},
+		{b.d.Discloser, a.d.ID},
+		{a.d.Discloser, uuid.Must(uuid.NewV7()).String()},
+	} {
+		r, err := natsbus.RequestReceipt(ctx, h.nc, c.party, c.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != natsbus.ReceiptPending || r.TreeSize != 0 || r.LeafRecord != nil || r.Checkpoint != nil {
+			t.Fatalf("party %s asking for %s got %+v, want a bare pending", c.party, c.id, r)
+		}
+	}
+
+	// A refused event: its party gets the reason, another party pending.
+	d := *h.events(1)[0].d
+	d.Origin = "spoor.test/elders"
+	pr := h.publisher(d.Discloser)
+	if _, err := pr.Publish(ctx, &d); err == nil {
+		// The Publisher signs for any origin; the ledger refuses it.
+		r := waitReceipt(t, pr, d.ID)
+		if r.Status != natsbus.ReceiptRejected || r.Reason != events.ReasonWrongOrigin {
+			t.Fatalf("receipt of an event for another log: %+v, want rejected wrong_origin", r)
+		}
+	} else {
+		t.Fatalf("publish: %v", err)
+	}
+	other := h.otherParty(d.Discloser)
+	if r, err := natsbus.RequestReceipt(ctx, h.nc, other, d.ID); err != nil || r.Status != natsbus.ReceiptPending {
+		t.Fatalf("party %s asking for %s's refused event got %+v, %v; want pending", other, d.Discloser, r, err)
+	}
+
+	// A request the ledger cannot read is answered (pending), not dropped.
+	msg, err := h.nc.RequestWithContext(ctx, natsbus.ReceiptSubject(a.d.Discloser), []byte("geen json"))
+	if err != nil {
+		t.Fatalf("no answer to a malformed request: %v", err)
+	}
+	var raw natsbus.Receipt
+	if err := json.Unmarshal(msg.Data, &raw); err != nil || raw.Status != natsbus.ReceiptPending {
+		t.Fatalf("answer to a malformed request: %s (%v), want pending", msg.Data, err)
+	}
+
+	// A receipt asked later is against the newer checkpoint, and that
+	// checkpoint is consistent with the earlier receipt's.
+	more := h.events(10)
+	if failed := publishAsync(ctx, h.byParty(more)); len(failed) > 0 {
+		t.Fatalf("%d publishes failed", len(failed))
+	}
+	waitForSize(t, h.l, 1+2+uint64(len(more)))
+	later, err := ingest.Receipt(ctx, h.l, a.d.Discloser, a.d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyReceipt(t, h.env.Keys, later, a.env)
+	if later.LeafIndex != ra.LeafIndex || later.TreeSize <= ra.TreeSize {
+		t.Fatalf("later receipt at leaf %d of %d; first at %d of %d", later.LeafIndex, later.TreeSize, ra.LeafIndex, ra.TreeSize)
+	}
+	oldCP, err := verifier.OpenCheckpoint(ra.Checkpoint, h.env.Keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCP, err := verifier.OpenCheckpoint(later.Checkpoint, h.env.Keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := h.l.ConsistencyProof(ctx, oldCP.Size, newCP.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := verifier.VerifyConsistency(oldCP.Size, newCP.Size, oldCP.Hash, newCP.Hash, proof); err != nil {
+		t.Fatalf("the two receipts' checkpoints: %v", err)
+	}
+	if newCP.CosignedAt.Before(oldCP.CosignedAt) {
+		t.Fatalf("cosignature time went back from %s to %s", oldCP.CosignedAt, newCP.CosignedAt)
+	}
+}

@@ -1,0 +1,215 @@
+package ledger_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/synth"
+	"github.com/spoor-ledger/spoor/internal/testledger"
+	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/verifier"
+)
+
+// eventAbout returns a signed synthetic disclosure about child.
+func eventAbout(t *testing.T, e *testledger.Env, child synth.Child) ([]byte, *events.Disclosure) {
+	t.Helper()
+	d, _ := e.Gen.Next()
+	d.Subject.Pseudonym = child.Pseudonym
+	d.SubjectAgeBand = child.AgeBand
+	return e.Sign(t, d), d
+}
+
+func inzageRequest(e *testledger.Env, child synth.Child) ledger.BundleRequest {
+	now := time.Now().UTC().Truncate(time.Second)
+	return ledger.BundleRequest{
+		IDType:       events.IDTypeBSN,
+		Pseudonyms:   []verifier.SubjectPseudonym{{KeyID: e.Demo.SubjectKey.ID, Pseudonym: child.Pseudonym}},
+		Request:      verifier.InzageRequest{ID: "inzage-7", Relation: verifier.RelationParent, RequestedAt: now.Add(-time.Hour), ReleasedAt: now},
+		LogVkey:      e.LogVkey,
+		CosignerVkey: e.CosVkey,
+	}
+}
+
+func TestBuildBundle(t *testing.T) {
+	e := testledger.New(t)
+	l, s := e.Open(t, ledger.Config{IdleCosign: -1})
+	defer s.Close()
+	defer l.Close()
+	ctx := context.Background()
+	children := e.Gen.Children()
+	alice, nobody := children[0], children[1]
+
+	// Alice's disclosures among other children's (who are never children[1]).
+	var subs []ledger.Submission
+	var aliceIDs []string
+	for i := range 30 {
+		if i%5 == 0 {
+			env, d := eventAbout(t, e, alice)
+			aliceIDs = append(aliceIDs, d.ID)
+			subs = append(subs, e.Submission(t, l, env))
+			continue
+		}
+		d, child := e.Gen.Next()
+		if child.Pseudonym == alice.Pseudonym || child.Pseudonym == nobody.Pseudonym {
+			d.Subject.Pseudonym = children[2].Pseudonym
+		}
+		subs = append(subs, e.Submission(t, l, e.Sign(t, d)))
+	}
+	out := submit(t, l, subs)
+	var aliceLeaves []uint64
+	disclosers := map[uint64]string{}
+	for i, o := range out {
+		if slices.Contains(aliceIDs, subs[i].Disclosure.ID) {
+			aliceLeaves = append(aliceLeaves, o.Index)
+			disclosers[o.Index] = subs[i].Disclosure.Discloser
+		}
+	}
+
+	t.Run("all parties", func(t *testing.T) {
+		data, vb, err := l.BuildBundle(ctx, inzageRequest(e, alice))
+		if err != nil {
+			t.Fatalf("BuildBundle: %v", err)
+		}
+		// A parent checks it with the pinned keys alone.
+		got, err := verifier.VerifyBundle(data, e.Keys, e.Demo.AdminVkey)
+		if err != nil {
+			t.Fatalf("VerifyBundle: %v", err)
+		}
+		var leaves []uint64
+		for _, vd := range got.Disclosures {
+			leaves = append(leaves, vd.Index)
+		}
+		if !slices.Equal(leaves, aliceLeaves) {
+			t.Errorf("bundle has leaves %v, want %v", leaves, aliceLeaves)
+		}
+		if got.Checkpoint.Size != l.Head().Size || !got.Bundle.Scope.CentralDesk || len(got.Bundle.Scope.Parties) != len(e.Demo.Signed.Covenant.Parties) {
+			t.Errorf("checkpoint size %d, scope %+v", got.Checkpoint.Size, got.Bundle.Scope)
+		}
+		if len(vb.Disclosures) != len(aliceLeaves) {
+			t.Errorf("BuildBundle's own verified bundle has %d disclosures", len(vb.Disclosures))
+		}
+		var page bytes.Buffer
+		if err := verifier.WriteInzageReport(&page, vb); err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(page.Bytes(), []byte(alice.BSN)) || bytes.Contains(page.Bytes(), []byte(alice.Pseudonym[:16])) {
+			t.Errorf("the report shows the BSN or the pseudonym")
+		}
+	})
+
+	t.Run("one party, one withheld", func(t *testing.T) {
+		party := disclosers[aliceLeaves[0]]
+		var want []uint64
+		for _, idx := range aliceLeaves {
+			if disclosers[idx] == party {
+				want = append(want, idx)
+			}
+		}
+		req := inzageRequest(e, alice)
+		req.Parties = []string{party}
+		req.Withheld = map[uint64]string{want[0]: verifier.WithholdAVG23}
+		data, _, err := l.BuildBundle(ctx, req)
+		if err != nil {
+			t.Fatalf("BuildBundle: %v", err)
+		}
+		vb, err := verifier.VerifyBundle(data, e.Keys, e.Demo.AdminVkey)
+		if err != nil {
+			t.Fatalf("VerifyBundle: %v", err)
+		}
+		if len(vb.Withheld) != 1 || vb.Withheld[0].Index != want[0] || vb.Withheld[0].Ground != verifier.WithholdAVG23 {
+			t.Errorf("withheld %+v", vb.Withheld)
+		}
+		if len(vb.Disclosures) != len(want)-1 || vb.Bundle.Scope.CentralDesk || !slices.Equal(vb.Bundle.Scope.Parties, []string{party}) {
+			t.Errorf("%d disclosures (want %d), scope %+v", len(vb.Disclosures), len(want)-1, vb.Bundle.Scope)
+		}
+		for _, vd := range vb.Disclosures {
+			if vd.Disclosure.Discloser != party {
+				t.Errorf("leaf %d by %s is out of scope", vd.Index, vd.Disclosure.Discloser)
+			}
+		}
+	})
+
+	t.Run("no disclosures", func(t *testing.T) {
+		data, vb, err := l.BuildBundle(ctx, inzageRequest(e, nobody))
+		if err != nil {
+			t.Fatalf("BuildBundle: %v", err)
+		}
+		if _, err := verifier.VerifyBundle(data, e.Keys, e.Demo.AdminVkey); err != nil {
+			t.Fatalf("VerifyBundle: %v", err)
+		}
+		if len(vb.Disclosures) != 0 || len(vb.Covenants) != 1 || vb.Checkpoint == nil {
+			t.Errorf("%d disclosures, %d covenants", len(vb.Disclosures), len(vb.Covenants))
+		}
+	})
+
+	t.Run("refusals", func(t *testing.T) {
+		for name, edit := range map[string]func(r *ledger.BundleRequest){
+			"no pseudonym":         func(r *ledger.BundleRequest) { r.Pseudonyms = nil },
+			"bad pseudonym":        func(r *ledger.BundleRequest) { r.Pseudonyms[0].Pseudonym = "abc" },
+			"unknown party":        func(r *ledger.BundleRequest) { r.Parties = []string{"gemeente-utrecht"} },
+			"unknown ground":       func(r *ledger.BundleRequest) { r.Withheld = map[uint64]string{aliceLeaves[0]: "geheim"} },
+			"withheld not alice's": func(r *ledger.BundleRequest) { r.Withheld = map[uint64]string{0: verifier.WithholdUAVG41} },
+			"bad relation":         func(r *ledger.BundleRequest) { r.Request.Relation = "buurvrouw" },
+		} {
+			req := inzageRequest(e, alice)
+			edit(&req)
+			if _, _, err := l.BuildBundle(ctx, req); !errors.Is(err, ledger.ErrBundleRequest) {
+				t.Errorf("%s: got %v, want ErrBundleRequest", name, err)
+			}
+		}
+	})
+}
+
+// TestBuildBundleWhileLogging builds bundles while the sequencer commits:
+// every bundle is against one checkpoint and verifies.
+func TestBuildBundleWhileLogging(t *testing.T) {
+	e := testledger.New(t)
+	l, s := e.Open(t, ledger.Config{IdleCosign: -1, MaxBatch: 4})
+	defer s.Close()
+	defer l.Close()
+	ctx := context.Background()
+	alice := e.Gen.Children()[0]
+	var subs []ledger.Submission
+	for range 40 {
+		env, _ := eventAbout(t, e, alice)
+		subs = append(subs, e.Submission(t, l, env))
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for _, sub := range subs {
+			p, err := l.Submit(ctx, []ledger.Submission{sub})
+			if err == nil {
+				_, err = p.Wait(ctx)
+			}
+			if err != nil {
+				t.Errorf("submit: %v", err)
+				return
+			}
+		}
+	}()
+	for range 10 {
+		data, _, err := l.BuildBundle(ctx, inzageRequest(e, alice))
+		if err != nil {
+			t.Fatalf("BuildBundle: %v", err)
+		}
+		if _, err := verifier.VerifyBundle(data, e.Keys, e.Demo.AdminVkey); err != nil {
+			t.Fatalf("VerifyBundle: %v", err)
+		}
+	}
+	wg.Wait()
+	_, vb, err := l.BuildBundle(ctx, inzageRequest(e, alice))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vb.Disclosures) != 40 {
+		t.Errorf("final bundle has %d disclosures, want 40", len(vb.Disclosures))
+	}
+}

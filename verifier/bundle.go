@@ -1,0 +1,979 @@
+package verifier
+
+// This file holds the inzage bundle: the answer to a parent's or young
+// person's access request (AVG art. 15), as a JSON file that anyone can check
+// offline with only the pinned log, cosigner and administrator keys.
+//
+// A bundle flows like this. The ledger's inzage workflow (ledger.BuildBundle)
+// takes ONE checkpoint (the head when it starts), looks up every disclosure
+// about the child under each of its pseudonyms, and writes into the bundle,
+// for each: the leaf index, the leaf record, the canonical envelope and the
+// inclusion proof against that checkpoint. It adds every covenant version
+// logged up to the checkpoint (the chain from version 1, each with its proof),
+// the entries withheld on a legal ground (leaf record and proof, no envelope)
+// and the tombstones of erased entries. VerifyBundle checks all of it against
+// the pinned keys and returns a VerifiedBundle; the Dutch report (report.go)
+// is rendered only from a VerifiedBundle, so it shows only what verified.
+//
+// Nothing in a bundle vouches for itself: the keys it names are there to be
+// compared with the pinned ones, never to verify with.
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/spoor-ledger/spoor/events"
+)
+
+// BundleFormat is the value of a bundle's "format" field.
+const BundleFormat = "spoor.inzage-bundle/v1"
+
+// Size limits of a bundle. A bundle is read whole into memory, and every
+// list in it is bounded so that a hostile file cannot make a verifier spend
+// unbounded memory or time.
+const (
+	// MaxBundleSize is the largest bundle file accepted, in bytes.
+	MaxBundleSize = 64 << 20
+	// MaxBundleEntries bounds the disclosures, withheld and erased entries
+	// together.
+	MaxBundleEntries = 20000
+	// MaxBundleCovenants bounds the covenant versions.
+	MaxBundleCovenants = 1000
+	// MaxBundlePseudonyms bounds the pseudonyms of the subject (one per
+	// pseudonym key in use).
+	MaxBundlePseudonyms = 16
+	// MaxBundleParties bounds the parties in scope.
+	MaxBundleParties = 1000
+	// MaxProofLength bounds an inclusion proof (a tree of 2^64 leaves needs
+	// at most 64 hashes).
+	MaxProofLength = 64
+)
+
+// maxBundleText bounds the free-text fields of a bundle (request id).
+const maxBundleText = 200
+
+// Sentinels of VerifyBundle, one per class of failure. Every *BundleError
+// wraps exactly one of them, so callers (and the tamper tests) can tell the
+// classes apart with errors.Is.
+var (
+	// ErrPinnedKeys means VerifyBundle was called without the pinned log,
+	// cosigner or administrator key: a bundle must not vouch for its own.
+	ErrPinnedKeys = errors.New("verifier: the log, cosigner and administrator keys must be pinned")
+	// ErrBundleMalformed means the file is not a well-formed bundle: not
+	// JSON, unknown fields, truncated, over a size limit, a field out of
+	// its range, a leaf listed twice.
+	ErrBundleMalformed = errors.New("verifier: malformed bundle")
+	// ErrBundleKeys means the keys the bundle names are not the pinned ones.
+	ErrBundleKeys = errors.New("verifier: bundle names other keys than the pinned ones")
+	// ErrCheckpoint means the bundle's checkpoint does not verify with the
+	// pinned keys (signature, cosignature, origin, form).
+	ErrCheckpoint = errors.New("verifier: bundle checkpoint does not verify")
+	// ErrCovenant means a covenant version does not verify (not signed by
+	// the pinned or previous administrator, does not follow its previous
+	// version), or an entry was not checked against the covenant version in
+	// force when it was logged.
+	ErrCovenant = errors.New("verifier: covenant does not verify")
+	// ErrLeafMismatch means a leaf record does not match its entry: another
+	// body hash, entry type, erased index, rule or time.
+	ErrLeafMismatch = errors.New("verifier: leaf record does not match its entry")
+	// ErrInclusion means an inclusion proof does not verify against the
+	// checkpoint.
+	ErrInclusion = errors.New("verifier: inclusion proof does not verify")
+	// ErrSignature means a disclosure envelope does not open under the
+	// covenant version its leaf names: bad signature, a key not in force at
+	// occurred_at or revoked, another origin, a malformed payload. The
+	// *events.RejectError is wrapped too, so errors.Is finds
+	// events.ErrKeyRevoked and events.ErrKeyNotInForce.
+	ErrSignature = errors.New("verifier: disclosure signature does not verify")
+	// ErrOtherSubject means a disclosure concerns another data subject than
+	// the bundle's pseudonyms.
+	ErrOtherSubject = errors.New("verifier: disclosure about another subject")
+)
+
+// Base64Bytes is a byte string that JSON carries as strict standard padded
+// base64 without line breaks (encoding/json's own []byte decoding, and even
+// base64's Strict mode, skip them).
+type Base64Bytes []byte
+
+// MarshalJSON encodes the bytes as standard padded base64.
+func (b Base64Bytes) MarshalJSON() ([]byte, error) {
+	return json.Marshal(base64.StdEncoding.EncodeToString(b))
+}
+
+// UnmarshalJSON decodes strict standard padded base64.
+func (b *Base64Bytes) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return errors.New("want a base64 string")
+	}
+	// Strict decoding still skips line breaks; one byte string has one
+	// form here.
+	v, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil || strings.ContainsAny(s, "\r\n") {
+		return errors.New("not strict standard padded base64")
+	}
+	*b = v
+	return nil
+}
+
+// Bundle is an inzage bundle as it is written to and read from JSON. Field
+// order is the file's order.
+type Bundle struct {
+	// Format is BundleFormat.
+	Format string `json:"format"`
+	// Origin is the log the bundle comes from (the checkpoint's origin).
+	Origin string `json:"origin"`
+	// CreatedAt is when the ledger built the bundle (its own clock).
+	CreatedAt time.Time `json:"created_at"`
+	// Subject is the child the request is about, by pseudonym only.
+	Subject BundleSubject `json:"subject"`
+	// Scope says whose disclosures the answer covers.
+	Scope BundleScope `json:"scope"`
+	// Request describes the access request the bundle answers.
+	Request InzageRequest `json:"request"`
+	// Checkpoint is the signed, cosigned checkpoint every proof is against.
+	Checkpoint string `json:"checkpoint"`
+	// LogVkey and CosignerVkey are the log's verifier keys, for information
+	// only: verification uses the pinned keys and only compares these.
+	LogVkey      string `json:"log_vkey"`
+	CosignerVkey string `json:"cosigner_vkey"`
+	// Covenants are the covenant versions logged up to the checkpoint, from
+	// version 1 on, in log order.
+	Covenants []BundleEntry `json:"covenants"`
+	// Entries are the disclosures about the subject, in log order.
+	Entries []BundleEntry `json:"entries"`
+	// Withheld are disclosures about the subject withheld on a legal ground.
+	Withheld []WithheldEntry `json:"withheld"`
+	// Erased are the tombstones of disclosures about the subject that were
+	// erased when their retention period ended.
+	Erased []ErasedEntry `json:"erased"`
+}
+
+// BundleSubject is the data subject of a bundle: its identifier type and one
+// pseudonym per pseudonym key in use (an access request looks under each).
+type BundleSubject struct {
+	IDType     events.IDType      `json:"id_type"`
+	Pseudonyms []SubjectPseudonym `json:"pseudonyms"`
+}
+
+// SubjectPseudonym is the subject's pseudonym under one key K_v.
+type SubjectPseudonym struct {
+	KeyID     string `json:"key_id"`
+	Pseudonym string `json:"pseudonym"`
+}
+
+// BundleScope says whose disclosures a bundle covers: the parties the
+// privacy desk answers for, all of them when the covenant names a central
+// desk.
+type BundleScope struct {
+	Parties     []string `json:"parties"`
+	CentralDesk bool     `json:"central_desk"`
+}
+
+// InzageRequest is the access request a bundle answers, kept minimal: no
+// names of the requester or of desk staff.
+type InzageRequest struct {
+	// ID is the desk's request id.
+	ID string `json:"id"`
+	// Relation is who asked, in relation to the child: one of the Relation
+	// constants.
+	Relation string `json:"relation"`
+	// RequestedAt is when the request was registered; ReleasedAt when a
+	// second person of the desk released the answer.
+	RequestedAt time.Time `json:"requested_at"`
+	ReleasedAt  time.Time `json:"released_at"`
+}
+
+// Who may make an access request about a child: a parent with parental
+// authority or a guardian (for a child under 16), or the young person
+// (alone, from 16).
+const (
+	RelationParent      = "parent"
+	RelationGuardian    = "guardian"
+	RelationYoungPerson = "young-person"
+)
+
+var relationLabelsNL = map[string]string{
+	RelationParent:      "ouder met gezag",
+	RelationGuardian:    "voogd",
+	RelationYoungPerson: "de jongere zelf",
+}
+
+// RelationLabelNL returns the Dutch description of a requester's relation,
+// and whether the relation is known.
+func RelationLabelNL(relation string) (string, bool) {
+	l, ok := relationLabelsNL[relation]
+	return l, ok
+}
+
+// The legal grounds on which an entry may be withheld from an access answer.
+const (
+	// WithholdAVG23 is a restriction of the right of access under AVG
+	// art. 23 (for example to protect the data subject or others).
+	WithholdAVG23 = "avg-23"
+	// WithholdUAVG41 is the exception of UAVG art. 41, which implements
+	// art. 23 in Dutch law.
+	WithholdUAVG41 = "uavg-41"
+)
+
+var withholdLabelsNL = map[string]string{
+	WithholdAVG23:  "AVG art. 23 (beperking van het inzagerecht, bijvoorbeeld ter bescherming van de betrokkene of van anderen)",
+	WithholdUAVG41: "UAVG art. 41 (uitzondering op het inzagerecht, bijvoorbeeld ter bescherming van de rechten en vrijheden van anderen)",
+}
+
+// WithholdGroundLabelNL returns the Dutch description of a withholding
+// ground, and whether the ground is known.
+func WithholdGroundLabelNL(ground string) (string, bool) {
+	l, ok := withholdLabelsNL[ground]
+	return l, ok
+}
+
+// BundleEntry is one logged entry with its proof: a disclosure envelope or
+// a signed covenant.
+type BundleEntry struct {
+	Index          uint64        `json:"index"`
+	LeafRecord     Base64Bytes   `json:"leaf_record"`
+	Envelope       Base64Bytes   `json:"envelope"`
+	InclusionProof []Base64Bytes `json:"inclusion_proof"`
+}
+
+// WithheldEntry is a disclosure withheld on a legal ground: its leaf record
+// and proof show that it exists and when it was logged, not what it says.
+type WithheldEntry struct {
+	Index          uint64        `json:"index"`
+	LeafRecord     Base64Bytes   `json:"leaf_record"`
+	InclusionProof []Base64Bytes `json:"inclusion_proof"`
+	// Ground is one of the Withhold constants.
+	Ground string `json:"ground"`
+}
+
+// ErasedEntry is the tombstone of an erased disclosure: which leaf was
+// erased, by which retention rule, and when.
+type ErasedEntry struct {
+	// Index is the tombstone's own leaf index.
+	Index          uint64        `json:"index"`
+	LeafRecord     Base64Bytes   `json:"leaf_record"`
+	InclusionProof []Base64Bytes `json:"inclusion_proof"`
+	// Body is the tombstone entry's body, when the bundle carries it; its
+	// SHA-256 is then checked against the leaf record.
+	Body Base64Bytes `json:"body,omitempty"`
+	// ErasedIndex, RuleID and ErasedAt repeat what the leaf record commits
+	// to (the erased leaf, the retention rule, the tombstone's
+	// integrated_at), so that a reader of the JSON need not decode it.
+	ErasedIndex uint64    `json:"erased_index"`
+	RuleID      string    `json:"rule_id"`
+	ErasedAt    time.Time `json:"erased_at"`
+}
+
+// BundleError is one check of a bundle that failed, and where.
+type BundleError struct {
+	// Section is the part of the bundle: "bundle", "keys", "checkpoint",
+	// "covenants", "entries", "withheld" or "erased".
+	Section string
+	// Item is the position in the section's list, or -1.
+	Item int
+	// Leaf is the leaf index concerned, valid when HasLeaf.
+	Leaf    uint64
+	HasLeaf bool
+	// Check names the check that failed, for example "inclusion",
+	// "signature", "leaf-record", "subject", "chain".
+	Check string
+	// Err wraps one of the sentinels (ErrBundleMalformed, ErrCheckpoint ...).
+	Err error
+}
+
+func (e *BundleError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Section)
+	if e.Item >= 0 {
+		fmt.Fprintf(&b, "[%d]", e.Item)
+	}
+	if e.HasLeaf {
+		fmt.Fprintf(&b, " (leaf %d)", e.Leaf)
+	}
+	b.WriteString(": ")
+	if e.Check != "" {
+		b.WriteString(e.Check)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *BundleError) Unwrap() error { return e.Err }
+
+// BundleErrors is every failed check of a bundle, in the order checked.
+type BundleErrors []*BundleError
+
+// maxListedErrors bounds how many problems Error spells out.
+const maxListedErrors = 20
+
+func (es BundleErrors) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "the bundle does not verify (%d problem", len(es))
+	if len(es) != 1 {
+		b.WriteByte('s')
+	}
+	b.WriteString("): ")
+	for i, e := range es {
+		if i == maxListedErrors {
+			fmt.Fprintf(&b, "; and %d more", len(es)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// Unwrap lets errors.Is and errors.As look into every problem.
+func (es BundleErrors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// MarshalBundle encodes a bundle as indented JSON, the form written to
+// bundle.json.
+func MarshalBundle(b *Bundle) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(b); err != nil {
+		return nil, fmt.Errorf("couldn't encode bundle: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+var (
+	bundleKeyIDRE   = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$`)
+	bundleHex64RE   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	bundlePartyIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+)
+
+// ParseBundle decodes a bundle strictly and checks its structure (not its
+// signatures or proofs): the size limit, no unknown fields or trailing data,
+// the format, every field in its range, leaf indices in increasing order
+// within each list and no leaf listed twice. Errors are BundleErrors
+// wrapping ErrBundleMalformed.
+func ParseBundle(data []byte) (*Bundle, error) {
+	malformed := func(section string, item int, format string, args ...any) error {
+		return BundleErrors{{Section: section, Item: item, Check: "structure",
+			Err: fmt.Errorf("%w: %s", ErrBundleMalformed, fmt.Sprintf(format, args...))}}
+	}
+	if len(data) > MaxBundleSize {
+		return nil, malformed("bundle", -1, "%d bytes is more than the limit of %d", len(data), MaxBundleSize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var b Bundle
+	if err := dec.Decode(&b); err != nil {
+		return nil, malformed("bundle", -1, "%s", describeBundleJSONError(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, malformed("bundle", -1, "data after the JSON object")
+	}
+	if b.Format != BundleFormat {
+		return nil, malformed("bundle", -1, "format is %q, want %q", clip(b.Format), BundleFormat)
+	}
+	if !validOrigin(b.Origin) {
+		return nil, malformed("bundle", -1, "origin is not a log origin")
+	}
+	if b.CreatedAt.IsZero() {
+		return nil, malformed("bundle", -1, "created_at is missing")
+	}
+	if b.Checkpoint == "" {
+		return nil, malformed("checkpoint", -1, "the bundle has no checkpoint")
+	}
+	if err := checkBundleSubject(&b.Subject); err != nil {
+		return nil, malformed("bundle", -1, "subject: %s", err)
+	}
+	if len(b.Scope.Parties) > MaxBundleParties {
+		return nil, malformed("bundle", -1, "scope lists %d parties, the limit is %d", len(b.Scope.Parties), MaxBundleParties)
+	}
+	for i, p := range b.Scope.Parties {
+		if !bundlePartyIDRE.MatchString(p) || slices.Index(b.Scope.Parties, p) != i {
+			return nil, malformed("bundle", -1, "scope.parties[%d] is not a party id or repeats one", i)
+		}
+	}
+	if err := checkInzageRequest(&b.Request); err != nil {
+		return nil, malformed("bundle", -1, "request: %s", err)
+	}
+	if n := len(b.Covenants); n == 0 || n > MaxBundleCovenants {
+		return nil, malformed("covenants", -1, "%d covenant versions, want 1 to %d (every bundle carries the chain from version 1)", n, MaxBundleCovenants)
+	}
+	if n := len(b.Entries) + len(b.Withheld) + len(b.Erased); n > MaxBundleEntries {
+		return nil, malformed("entries", -1, "%d entries, the limit is %d", n, MaxBundleEntries)
+	}
+	seen := map[uint64]string{}
+	leaf := func(section string, i int, index uint64, prev *uint64, rec []byte, proof []Base64Bytes) error {
+		if i > 0 && index <= *prev {
+			return malformed(section, i, "leaf indices are not in increasing order")
+		}
+		*prev = index
+		if other, ok := seen[index]; ok {
+			return malformed(section, i, "leaf %d is listed in %s already", index, other)
+		}
+		seen[index] = section
+		if len(rec) == 0 || len(rec) > MaxLeafRecordSize {
+			return malformed(section, i, "leaf record of %d bytes (at most %d)", len(rec), MaxLeafRecordSize)
+		}
+		if len(proof) > MaxProofLength {
+			return malformed(section, i, "inclusion proof of %d hashes (at most %d)", len(proof), MaxProofLength)
+		}
+		for j, h := range proof {
+			if len(h) != sha256.Size {
+				return malformed(section, i, "inclusion proof element %d is %d bytes, want %d", j, len(h), sha256.Size)
+			}
+		}
+		return nil
+	}
+	var prev uint64
+	for i, e := range b.Covenants {
+		if err := leaf("covenants", i, e.Index, &prev, e.LeafRecord, e.InclusionProof); err != nil {
+			return nil, err
+		}
+		if len(e.Envelope) == 0 || len(e.Envelope) > events.MaxEnvelopeSize {
+			return nil, malformed("covenants", i, "signed covenant of %d bytes (1 to %d)", len(e.Envelope), events.MaxEnvelopeSize)
+		}
+	}
+	for i, e := range b.Entries {
+		if err := leaf("entries", i, e.Index, &prev, e.LeafRecord, e.InclusionProof); err != nil {
+			return nil, err
+		}
+		if len(e.Envelope) == 0 || len(e.Envelope) > events.MaxEnvelopeSize {
+			return nil, malformed("entries", i, "envelope of %d bytes (1 to %d)", len(e.Envelope), events.MaxEnvelopeSize)
+		}
+	}
+	for i, e := range b.Withheld {
+		if err := leaf("withheld", i, e.Index, &prev, e.LeafRecord, e.InclusionProof); err != nil {
+			return nil, err
+		}
+		if _, ok := WithholdGroundLabelNL(e.Ground); !ok {
+			return nil, malformed("withheld", i, "ground is not one of %s, %s", WithholdAVG23, WithholdUAVG41)
+		}
+	}
+	for i, e := range b.Erased {
+		if err := leaf("erased", i, e.Index, &prev, e.LeafRecord, e.InclusionProof); err != nil {
+			return nil, err
+		}
+		if len(e.Body) > events.MaxEnvelopeSize {
+			return nil, malformed("erased", i, "tombstone body of %d bytes (at most %d)", len(e.Body), events.MaxEnvelopeSize)
+		}
+		if !validRuleID(e.RuleID) {
+			return nil, malformed("erased", i, "rule_id is not 1..%d characters of [a-z0-9._:-]", MaxRuleIDLength)
+		}
+		if e.ErasedAt.IsZero() {
+			return nil, malformed("erased", i, "erased_at is missing")
+		}
+	}
+	for i, e := range b.Erased {
+		if sec, ok := seen[e.ErasedIndex]; ok && sec != "erased" {
+			return nil, malformed("erased", i, "erased leaf %d is also listed in %s", e.ErasedIndex, sec)
+		}
+	}
+	return &b, nil
+}
+
+func checkBundleSubject(s *BundleSubject) error {
+	if s.IDType != events.IDTypeBSN && s.IDType != events.IDTypeOnderwijsnummer {
+		return fmt.Errorf("id_type must be %q or %q", events.IDTypeBSN, events.IDTypeOnderwijsnummer)
+	}
+	if n := len(s.Pseudonyms); n == 0 || n > MaxBundlePseudonyms {
+		return fmt.Errorf("%d pseudonyms, want 1 to %d", n, MaxBundlePseudonyms)
+	}
+	for i, p := range s.Pseudonyms {
+		if !bundleKeyIDRE.MatchString(p.KeyID) || !bundleHex64RE.MatchString(p.Pseudonym) {
+			return fmt.Errorf("pseudonyms[%d] is not a key id with 64 lower-case hex characters", i)
+		}
+		for _, q := range s.Pseudonyms[:i] {
+			if q.KeyID == p.KeyID {
+				return fmt.Errorf("pseudonyms[%d] repeats key id %q", i, p.KeyID)
+			}
+		}
+	}
+	return nil
+}
+
+func checkInzageRequest(r *InzageRequest) error {
+	if r.ID == "" || len(r.ID) > maxBundleText || !printable(r.ID) {
+		return fmt.Errorf("id must be 1 to %d printable characters", maxBundleText)
+	}
+	if _, ok := RelationLabelNL(r.Relation); !ok {
+		return fmt.Errorf("relation must be %s, %s or %s", RelationParent, RelationGuardian, RelationYoungPerson)
+	}
+	if r.RequestedAt.IsZero() || r.ReleasedAt.IsZero() {
+		return errors.New("requested_at and released_at are required")
+	}
+	if r.ReleasedAt.Before(r.RequestedAt) {
+		return errors.New("released_at is before requested_at")
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// clip shortens an untrusted string for a message.
+func clip(s string) string {
+	if len(s) > 40 || !printable(s) {
+		return "(not shown)"
+	}
+	return s
+}
+
+// describeBundleJSONError names what is wrong without repeating values from
+// the input (encoding/json puts the literal of a mistyped number in its
+// message; a bundle is not supposed to hold a BSN, but a broken one might).
+func describeBundleJSONError(err error) string {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		kind, _, _ := strings.Cut(te.Value, " ")
+		return fmt.Sprintf("field %s: wrong type (JSON %s, want %s)", te.Field, kind, te.Type)
+	case errors.As(err, &se):
+		return fmt.Sprintf("not valid JSON at byte %d", se.Offset)
+	case errors.Is(err, io.EOF):
+		return "empty file"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the file ends early (truncated?)"
+	}
+	var pe *time.ParseError
+	if errors.As(err, &pe) {
+		return "a time is not RFC 3339"
+	}
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return "unknown field " + clip(name)
+	}
+	if strings.HasPrefix(msg, "json: ") || strings.Contains(msg, "base64") {
+		// Our own Base64Bytes errors and encoding/json's structural ones
+		// carry no values.
+		return msg
+	}
+	return "not a bundle"
+}
+
+// VerifiedBundle is a bundle whose every part verified against the pinned
+// keys. The report is rendered from it.
+type VerifiedBundle struct {
+	// Bundle is the decoded bundle.
+	Bundle *Bundle
+	// Checkpoint is the opened checkpoint every proof was checked against.
+	Checkpoint *Checkpoint
+	// LogKey, CosignerKey and AdminKey are the fingerprints (name+hash, see
+	// KeyFingerprint) of the pinned keys the bundle was checked with.
+	LogKey, CosignerKey, AdminKey string
+	// Covenants are the covenant versions, from version 1 on.
+	Covenants []*VerifiedCovenant
+	// Disclosures are the opened disclosures, in log order.
+	Disclosures []*VerifiedDisclosure
+	// Withheld are the entries withheld on a legal ground.
+	Withheld []*VerifiedWithheld
+	// Erased are the tombstones of erased entries.
+	Erased []*VerifiedErasure
+}
+
+// Covenant returns the newest covenant version of the bundle.
+func (vb *VerifiedBundle) Covenant() *events.Covenant {
+	return vb.Covenants[len(vb.Covenants)-1].Signed.Covenant
+}
+
+// VerifiedCovenant is a covenant version that verified.
+type VerifiedCovenant struct {
+	Index        uint64
+	IntegratedAt time.Time
+	Signed       *events.SignedCovenant
+}
+
+// VerifiedDisclosure is a disclosure that verified: its envelope opened under
+// the covenant version its leaf names, its leaf matched and is in the log.
+type VerifiedDisclosure struct {
+	// Index is the leaf index.
+	Index uint64
+	// IntegratedAt is when the ledger recorded it: the ledger's own signed
+	// statement, committed in the leaf record.
+	IntegratedAt time.Time
+	// Disclosure is the opened payload.
+	Disclosure *events.Disclosure
+	// Covenant is the covenant version it was checked against, whose
+	// labels and party names the report uses; CovenantIndex is its leaf.
+	Covenant      *events.Covenant
+	CovenantIndex uint64
+	// Findings are the covenant rules it breaks, recomputed here from the
+	// verified payload, covenant and integrated_at.
+	Findings []events.Finding
+}
+
+// VerifiedWithheld is a withheld entry whose leaf and proof verified.
+type VerifiedWithheld struct {
+	Index        uint64
+	IntegratedAt time.Time
+	Ground       string
+}
+
+// VerifiedErasure is a tombstone whose leaf and proof verified.
+type VerifiedErasure struct {
+	// Index is the tombstone's leaf, ErasedIndex the erased disclosure's.
+	Index       uint64
+	ErasedIndex uint64
+	RuleID      string
+	// ErasedAt is the tombstone's integrated_at.
+	ErasedAt time.Time
+}
+
+// bundleCheck collects the problems of one verification.
+type bundleCheck struct {
+	errs BundleErrors
+}
+
+func (c *bundleCheck) fail(section string, item int, leaf uint64, hasLeaf bool, check string, sentinel error, format string, args ...any) {
+	c.errs = append(c.errs, &BundleError{Section: section, Item: item, Leaf: leaf, HasLeaf: hasLeaf, Check: check,
+		Err: fmt.Errorf("%w: %s", sentinel, fmt.Sprintf(format, args...))})
+}
+
+// failErr records a failure at a leaf that wraps both a sentinel and a
+// cause.
+func (c *bundleCheck) failErr(section string, item int, leaf uint64, check string, sentinel, cause error) {
+	c.errs = append(c.errs, &BundleError{Section: section, Item: item, Leaf: leaf, HasLeaf: true, Check: check,
+		Err: fmt.Errorf("%w: %w", sentinel, cause)})
+}
+
+// failCause records a failure not tied to a leaf, wrapping a sentinel and a
+// cause.
+func (c *bundleCheck) failCause(section, check string, sentinel, cause error) {
+	c.errs = append(c.errs, &BundleError{Section: section, Item: -1, Check: check, Err: fmt.Errorf("%w: %w", sentinel, cause)})
+}
+
+// leaf parses a leaf record, checks its type and its inclusion in cp (when
+// the checkpoint verified), and returns it, or nil after recording why not.
+func (c *bundleCheck) leaf(section string, item int, index uint64, recBytes []byte, proof []Base64Bytes,
+	want EntryType, cp *Checkpoint) *LeafRecord {
+	rec, err := ParseLeafRecord(recBytes)
+	if err != nil {
+		c.failErr(section, item, index, "leaf-record", ErrLeafMismatch, err)
+		return nil
+	}
+	if rec.Type != want {
+		c.fail(section, item, index, true, "leaf-record", ErrLeafMismatch, "the leaf is a %s entry, not a %s", rec.Type, want)
+		return nil
+	}
+	if cp != nil {
+		if index >= cp.Size {
+			c.fail(section, item, index, true, "inclusion", ErrInclusion, "leaf %d is beyond the checkpoint's tree of size %d", index, cp.Size)
+			return nil
+		}
+		hashes := make([][]byte, len(proof))
+		for i := range proof {
+			hashes[i] = proof[i]
+		}
+		if err := VerifyInclusion(index, cp.Size, LeafHash(recBytes), hashes, cp.Hash); err != nil {
+			// The merkle package's message dumps both roots as byte
+			// lists; a person needs to know which leaf failed.
+			c.failErr(section, item, index, "inclusion", ErrInclusion,
+				fmt.Errorf("%w: the leaf record and its proof do not lead to the root of the checkpoint's tree of size %d", ErrProof, cp.Size))
+			return nil
+		}
+	}
+	return rec
+}
+
+// VerifyBundle checks a bundle offline against the pinned log and cosigner
+// keys and the pinned administrator key (a signed-note verifier key), and
+// returns what verified. It checks:
+//
+//   - the bundle's structure and limits (ParseBundle), and that the keys it
+//     names are the pinned ones;
+//   - the checkpoint's log signature and cosignature with the pinned keys;
+//   - the covenant chain: version 1 at leaf 0, naming and signed by the
+//     pinned administrator key; each next version signed by the previous
+//     version's administrator key and following it (events.NewChain and
+//     Append); each version's leaf record naming the version before it;
+//   - for every covenant version, disclosure, withheld entry and tombstone:
+//     the leaf record's type, the body hash (SHA-256 of the envelope or
+//     body), the tombstone fields, and the inclusion proof against the
+//     checkpoint;
+//   - every disclosure envelope opened with events.Open under the covenant
+//     version its leaf record names (the discloser's key in force at
+//     occurred_at and not revoked; origin = the checkpoint's origin), that
+//     version being the newest one logged before the disclosure;
+//   - every disclosure's subject is one of the bundle's pseudonyms;
+//   - integrated_at never goes back along the log.
+//
+// It returns every problem found as BundleErrors (each wrapping a sentinel
+// of its class), or ErrPinnedKeys when a pinned key is missing.
+func VerifyBundle(data []byte, keys *LogKeys, adminVkey string) (*VerifiedBundle, error) {
+	if keys == nil || keys.Log == nil || keys.Cosigner == nil || strings.TrimSpace(adminVkey) == "" {
+		return nil, ErrPinnedKeys
+	}
+	adminVkey = strings.TrimSpace(adminVkey)
+	if _, err := events.AdminPublicKey(adminVkey); err != nil {
+		return nil, fmt.Errorf("%w: the administrator key %w", ErrPinnedKeys, err)
+	}
+	b, err := ParseBundle(data)
+	if err != nil {
+		return nil, err
+	}
+	c := &bundleCheck{}
+	vb := &VerifiedBundle{
+		Bundle:      b,
+		LogKey:      verifierFingerprint(keys.Log),
+		CosignerKey: verifierFingerprint(keys.Cosigner),
+		AdminKey:    KeyFingerprint(adminVkey),
+	}
+
+	// The keys the bundle names are informational; they must agree with
+	// the pinned ones, or the bundle was made for another log.
+	c.checkNamedKeys(b, keys)
+
+	cp, err := OpenCheckpoint([]byte(b.Checkpoint), keys)
+	if err != nil {
+		c.failCause("checkpoint", "signature", ErrCheckpoint, err)
+		cp = nil
+	} else if cp.Origin != b.Origin {
+		c.fail("checkpoint", -1, 0, false, "origin", ErrCheckpoint, "the bundle says origin %q, its checkpoint %q", clip(b.Origin), cp.Origin)
+	}
+	vb.Checkpoint = cp
+	origin := keys.Log.Name()
+
+	// The covenant chain, from version 1 on.
+	covByIndex := map[uint64]*VerifiedCovenant{}
+	var chain *events.Chain
+	for i, e := range b.Covenants {
+		rec := c.leaf("covenants", i, e.Index, e.LeafRecord, e.InclusionProof, EntryCovenant, cp)
+		if rec == nil {
+			chain = nil
+			break
+		}
+		if rec.BodyHash != sha256.Sum256(e.Envelope) {
+			c.fail("covenants", i, e.Index, true, "body-hash", ErrLeafMismatch, "the leaf record's body hash is not SHA-256 of the signed covenant")
+			break
+		}
+		sc, err := events.ParseSignedCovenant(e.Envelope)
+		if err != nil {
+			c.failErr("covenants", i, e.Index, "covenant", ErrCovenant, err)
+			break
+		}
+		if i == 0 {
+			switch {
+			case e.Index != 0 || rec.CovenantIndex != 0:
+				c.fail("covenants", i, e.Index, true, "chain", ErrCovenant, "covenant version 1 must be leaf 0 and name itself")
+			case sc.Covenant.Origin != origin:
+				c.fail("covenants", i, e.Index, true, "chain", ErrCovenant, "covenant version 1 is for origin %q, the pinned log is %q", sc.Covenant.Origin, origin)
+			default:
+				chain, err = events.NewChain(sc, adminVkey)
+				if err != nil {
+					c.failErr("covenants", i, e.Index, "administrator", ErrCovenant,
+						fmt.Errorf("checked with the pinned administrator key %s: %w", KeyFingerprint(adminVkey), err))
+				}
+			}
+		} else {
+			prev := b.Covenants[i-1].Index
+			if rec.CovenantIndex != prev {
+				c.fail("covenants", i, e.Index, true, "chain", ErrCovenant, "the leaf record names covenant leaf %d, not the previous version at leaf %d", rec.CovenantIndex, prev)
+			} else if err := chain.Append(sc); err != nil {
+				c.failErr("covenants", i, e.Index, "chain", ErrCovenant, err)
+			}
+		}
+		if chain == nil || chain.Len() != i+1 {
+			break
+		}
+		vc := &VerifiedCovenant{Index: e.Index, IntegratedAt: rec.IntegratedAt, Signed: chain.Latest()}
+		vb.Covenants = append(vb.Covenants, vc)
+		covByIndex[e.Index] = vc
+	}
+	if len(vb.Covenants) < len(b.Covenants) {
+		first := len(vb.Covenants)
+		if n := len(b.Covenants) - first - 1; n > 0 {
+			c.fail("covenants", -1, 0, false, "chain", ErrCovenant, "%d later covenant version(s) not checked: the chain broke at covenants[%d]", n, first)
+		}
+	}
+	covIndices := make([]uint64, len(vb.Covenants))
+	for i, vc := range vb.Covenants {
+		covIndices[i] = vc.Index
+	}
+
+	inBundle := map[uint64]bool{}
+	for _, e := range b.Covenants {
+		inBundle[e.Index] = true
+	}
+	unchecked := 0
+
+	subjects := map[SubjectPseudonym]bool{}
+	for _, p := range b.Subject.Pseudonyms {
+		subjects[p] = true
+	}
+
+	for i, e := range b.Entries {
+		rec := c.leaf("entries", i, e.Index, e.LeafRecord, e.InclusionProof, EntryDisclosure, cp)
+		if rec == nil {
+			continue
+		}
+		if rec.BodyHash != sha256.Sum256(e.Envelope) {
+			c.fail("entries", i, e.Index, true, "body-hash", ErrLeafMismatch, "the leaf record's body hash is not SHA-256 of the envelope")
+			continue
+		}
+		vc, ok := covByIndex[rec.CovenantIndex]
+		if !ok && inBundle[rec.CovenantIndex] {
+			// Its covenant version failed and said so already; one line
+			// for all the entries that depend on it is enough.
+			unchecked++
+			continue
+		}
+		if !ok {
+			c.fail("entries", i, e.Index, true, "covenant", ErrCovenant, "the leaf names covenant leaf %d, which is not a verified covenant version of this bundle", rec.CovenantIndex)
+			continue
+		}
+		if rec.CovenantIndex >= e.Index {
+			c.fail("entries", i, e.Index, true, "covenant", ErrCovenant, "the leaf names covenant leaf %d, which is not before it", rec.CovenantIndex)
+			continue
+		}
+		// The version in force is the newest one logged before the entry:
+		// naming an older one would dodge a revocation.
+		if j, _ := slices.BinarySearch(covIndices, e.Index); j > 0 && covIndices[j-1] != rec.CovenantIndex {
+			newer := covByIndex[covIndices[j-1]]
+			c.fail("entries", i, e.Index, true, "covenant", ErrCovenant, "checked against covenant version %d, but version %d was logged before it (leaf %d)",
+				vc.Signed.Covenant.Version, newer.Signed.Covenant.Version, newer.Index)
+			continue
+		}
+		d, _, err := events.Open(e.Envelope, origin, vc.Signed.Covenant)
+		if err != nil {
+			c.failErr("entries", i, e.Index, "signature", ErrSignature, err)
+			continue
+		}
+		subj := SubjectPseudonym{KeyID: d.Subject.KeyID, Pseudonym: d.Subject.Pseudonym}
+		if d.Subject.IDType != b.Subject.IDType || !subjects[subj] {
+			c.fail("entries", i, e.Index, true, "subject", ErrOtherSubject, "the disclosure is about another data subject than this bundle's")
+			continue
+		}
+		findings := append(vc.Signed.Covenant.Check(d), vc.Signed.Covenant.CheckRecording(d, rec.IntegratedAt)...)
+		vb.Disclosures = append(vb.Disclosures, &VerifiedDisclosure{Index: e.Index, IntegratedAt: rec.IntegratedAt,
+			Disclosure: d, Covenant: vc.Signed.Covenant, CovenantIndex: vc.Index, Findings: findings})
+	}
+
+	if unchecked > 0 {
+		c.fail("entries", -1, 0, false, "covenant", ErrCovenant, "%d disclosure(s) not checked: the covenant version they were checked against did not verify", unchecked)
+	}
+
+	for i, e := range b.Withheld {
+		rec := c.leaf("withheld", i, e.Index, e.LeafRecord, e.InclusionProof, EntryDisclosure, cp)
+		if rec == nil {
+			continue
+		}
+		vb.Withheld = append(vb.Withheld, &VerifiedWithheld{Index: e.Index, IntegratedAt: rec.IntegratedAt, Ground: e.Ground})
+	}
+
+	for i, e := range b.Erased {
+		rec := c.leaf("erased", i, e.Index, e.LeafRecord, e.InclusionProof, EntryTombstone, cp)
+		if rec == nil {
+			continue
+		}
+		switch {
+		case rec.ErasedIndex != e.ErasedIndex || rec.RuleID != e.RuleID || !rec.IntegratedAt.Equal(e.ErasedAt):
+			c.fail("erased", i, e.Index, true, "leaf-record", ErrLeafMismatch, "erased_index, rule_id or erased_at differ from what the leaf record commits to")
+			continue
+		case rec.ErasedIndex >= e.Index:
+			c.fail("erased", i, e.Index, true, "leaf-record", ErrLeafMismatch, "the tombstone erases leaf %d, which is not before it", rec.ErasedIndex)
+			continue
+		case e.Body != nil && rec.BodyHash != sha256.Sum256(e.Body):
+			c.fail("erased", i, e.Index, true, "body-hash", ErrLeafMismatch, "the leaf record's body hash is not SHA-256 of the tombstone body")
+			continue
+		}
+		vb.Erased = append(vb.Erased, &VerifiedErasure{Index: e.Index, ErasedIndex: rec.ErasedIndex, RuleID: rec.RuleID, ErasedAt: rec.IntegratedAt})
+	}
+
+	c.checkTimes(b)
+
+	if len(c.errs) > 0 {
+		return nil, c.errs
+	}
+	return vb, nil
+}
+
+// checkNamedKeys compares the keys the bundle names with the pinned ones.
+func (c *bundleCheck) checkNamedKeys(b *Bundle, keys *LogKeys) {
+	named, err := ParseLogKeys(b.LogVkey, b.CosignerVkey)
+	if err != nil {
+		c.failCause("keys", "keys", ErrBundleKeys, err)
+		return
+	}
+	if verifierFingerprint(named.Log) != verifierFingerprint(keys.Log) {
+		c.fail("keys", -1, 0, false, "log-key", ErrBundleKeys, "the bundle names log key %s, the pinned key is %s",
+			verifierFingerprint(named.Log), verifierFingerprint(keys.Log))
+	}
+	if verifierFingerprint(named.Cosigner) != verifierFingerprint(keys.Cosigner) {
+		c.fail("keys", -1, 0, false, "cosigner-key", ErrBundleKeys, "the bundle names cosigner key %s, the pinned key is %s",
+			verifierFingerprint(named.Cosigner), verifierFingerprint(keys.Cosigner))
+	}
+}
+
+// checkTimes checks that integrated_at never goes back along the log: the
+// ledger keeps it monotonic, so a record that does was not made by it.
+func (c *bundleCheck) checkTimes(b *Bundle) {
+	type stamp struct {
+		section string
+		item    int
+		index   uint64
+		at      time.Time
+	}
+	var stamps []stamp
+	add := func(section string, i int, index uint64, recBytes []byte) {
+		if rec, err := ParseLeafRecord(recBytes); err == nil {
+			stamps = append(stamps, stamp{section, i, index, rec.IntegratedAt})
+		}
+	}
+	for i, e := range b.Covenants {
+		add("covenants", i, e.Index, e.LeafRecord)
+	}
+	for i, e := range b.Entries {
+		add("entries", i, e.Index, e.LeafRecord)
+	}
+	for i, e := range b.Withheld {
+		add("withheld", i, e.Index, e.LeafRecord)
+	}
+	for i, e := range b.Erased {
+		add("erased", i, e.Index, e.LeafRecord)
+	}
+	slices.SortFunc(stamps, func(x, y stamp) int { return cmp.Compare(x.index, y.index) })
+	for i := 1; i < len(stamps); i++ {
+		if p, s := stamps[i-1], stamps[i]; s.at.Before(p.at) {
+			c.fail(s.section, s.item, s.index, true, "integrated-at", ErrLeafMismatch, "recorded at %s, before leaf %d (%s): the ledger's time never goes back",
+				s.at.Format(time.RFC3339Nano), p.index, p.at.Format(time.RFC3339Nano))
+		}
+	}
+}
+
+// verifierFingerprint returns "<name>+<hash>" of a note verifier, the same
+// string KeyFingerprint gives for its vkey.
+func verifierFingerprint(v note.Verifier) string {
+	return fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash())
+}

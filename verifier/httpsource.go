@@ -1,0 +1,220 @@
+package verifier
+
+// This file is the AuditSource over a ledger's HTTP API, for an FG who
+// audits a running ledger from elsewhere: the kept checkpoints from
+// GET /v1/checkpoints and the stored entries from GET /v1/entries (both
+// paged, role fg, bearer token), and the public level-0 tiles. Nothing read
+// here is trusted: Audit checks every byte against the pinned keys.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/spoor-ledger/spoor/events"
+)
+
+// ErrUnauthorized is returned (wrapped) when the server refuses the
+// bearer token.
+var ErrUnauthorized = errors.New("verifier: the server refused the bearer token")
+
+// maxAuditPage bounds one page's body: a page of /v1/entries holds at most
+// 1000 envelopes, each at most 64 KiB, plus the JSON around them.
+const maxAuditPage = 160 << 20
+
+// HTTPAuditSource reads a ledger's stored entries and checkpoints over its
+// HTTP API. It implements AuditSource and AuditTileSource. It is safe for
+// concurrent use once its fields are set.
+type HTTPAuditSource struct {
+	// URL is the ledger's base URL.
+	URL string
+	// Token is the FG's bearer token.
+	Token string
+	// HTTP is the client used; nil means http.DefaultClient.
+	HTTP *http.Client
+	// PageSize is how many entries to ask for per request; 0 means 500
+	// (the server serves at most 1000).
+	PageSize int
+}
+
+// httpCheckpoints is the body of /v1/checkpoints.
+type httpCheckpoints struct {
+	Checkpoints []struct {
+		Seq  uint64 `json:"seq"`
+		Note string `json:"note"`
+	} `json:"checkpoints"`
+	Next *uint64 `json:"next"`
+}
+
+// httpEntries is the body of /v1/entries.
+type httpEntries struct {
+	Entries []struct {
+		Index      uint64           `json:"index"`
+		LeafRecord []byte           `json:"leaf_record"`
+		Envelope   json.RawMessage  `json:"envelope"`
+		Body       []byte           `json:"body"`
+		Erased     bool             `json:"erased"`
+		Findings   []events.Finding `json:"findings"`
+	} `json:"entries"`
+	Next     *uint64 `json:"next"`
+	TreeSize uint64  `json:"tree_size"`
+}
+
+// get fetches path?query with the bearer token and decodes the JSON body.
+func (s *HTTPAuditSource) get(ctx context.Context, path string, query url.Values, v any) error {
+	hc := s.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	u := strings.TrimRight(s.URL, "/") + path + "?" + query.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("verifier: GET %s: %w", path, err)
+	}
+	if s.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.Token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("verifier: GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusUnauthorized, http.StatusForbidden:
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return fmt.Errorf("%w: GET %s: %s (the FG's token, role fg, is needed)", ErrUnauthorized, path, resp.Status)
+	case http.StatusNotFound:
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return fmt.Errorf("%w: GET %s?%s: %s", ErrNotFound, path, query.Encode(), resp.Status)
+	default:
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return fmt.Errorf("verifier: GET %s?%s: %s", path, query.Encode(), resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAuditPage+1))
+	if err != nil {
+		return fmt.Errorf("verifier: GET %s: reading body: %w", path, err)
+	}
+	if len(b) > maxAuditPage {
+		return fmt.Errorf("verifier: GET %s: body exceeds %d bytes", path, maxAuditPage)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("verifier: GET %s?%s: the answer is not the expected JSON: %w", path, query.Encode(), err)
+	}
+	return nil
+}
+
+// Checkpoints implements AuditSource.
+func (s *HTTPAuditSource) Checkpoints(ctx context.Context) ([]StoredCheckpoint, error) {
+	var out []StoredCheckpoint
+	from := uint64(0)
+	for {
+		var page httpCheckpoints
+		q := url.Values{"from": {strconv.FormatUint(from, 10)}}
+		if err := s.get(ctx, "/v1/checkpoints", q, &page); err != nil {
+			return nil, err
+		}
+		for _, c := range page.Checkpoints {
+			if len(out) > 0 && c.Seq <= out[len(out)-1].Seq {
+				return nil, fmt.Errorf("verifier: GET /v1/checkpoints: checkpoint %d after %d: not in order", c.Seq, out[len(out)-1].Seq)
+			}
+			out = append(out, StoredCheckpoint{Seq: c.Seq, Note: []byte(c.Note)})
+		}
+		if page.Next == nil {
+			return out, nil
+		}
+		if *page.Next <= from || len(page.Checkpoints) == 0 {
+			return nil, fmt.Errorf("verifier: GET /v1/checkpoints: the next page (%d) does not move on from %d", *page.Next, from)
+		}
+		from = *page.Next
+	}
+}
+
+// Entries implements AuditSource. A page the server cannot serve because
+// one leaf record is missing (404) is read again one entry at a time, so
+// that only the missing ones are skipped and Audit names them.
+func (s *HTTPAuditSource) Entries(ctx context.Context, from, to uint64, fn func(*AuditEntry) error) error {
+	size := uint64(s.PageSize)
+	if size == 0 {
+		size = 500
+	}
+	for start := from; start < to; {
+		n := min(size, to-start)
+		err := s.page(ctx, start, n, fn)
+		if errors.Is(err, ErrNotFound) && n > 1 {
+			for i := start; i < start+n; i++ {
+				if err := s.page(ctx, i, 1, fn); err != nil && !errors.Is(err, ErrNotFound) {
+					return err
+				}
+			}
+			err = nil
+		}
+		if err != nil {
+			return err
+		}
+		start += n
+	}
+	return nil
+}
+
+// page reads entries [start, start+n) and passes them to fn.
+func (s *HTTPAuditSource) page(ctx context.Context, start, n uint64, fn func(*AuditEntry) error) error {
+	var page httpEntries
+	q := url.Values{"from": {strconv.FormatUint(start, 10)}, "limit": {strconv.FormatUint(n, 10)}}
+	if err := s.get(ctx, "/v1/entries", q, &page); err != nil {
+		if n == 1 && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrUnauthorized) {
+			return fmt.Errorf("entry %d cannot be read over HTTP (a damaged stored envelope can do this; audit the stopped ledger or a backup with --data): %w", start, err)
+		}
+		return err
+	}
+	want := start
+	for _, e := range page.Entries {
+		if e.Index != want || e.Index >= start+n {
+			return fmt.Errorf("verifier: GET /v1/entries?%s: entry %d where %d was expected", q.Encode(), e.Index, want)
+		}
+		want++
+		ae := &AuditEntry{Index: e.Index, LeafRecord: e.LeafRecord, Findings: e.Findings}
+		switch {
+		case e.Erased:
+		case len(e.Envelope) > 0:
+			// The server embeds the envelope as JSON and may indent it;
+			// compacting gives back the canonical bytes that were logged
+			// (a canonical envelope has no whitespace of its own).
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, e.Envelope); err != nil {
+				return fmt.Errorf("verifier: entry %d: envelope: %w", e.Index, err)
+			}
+			ae.Body = buf.Bytes()
+		default:
+			ae.Body = e.Body
+			if ae.Body == nil {
+				ae.Body = []byte{}
+			}
+		}
+		if err := fn(ae); err != nil {
+			return err
+		}
+	}
+	if want != start+n && page.Next != nil {
+		return fmt.Errorf("verifier: GET /v1/entries?%s: %d entries, want %d", q.Encode(), want-start, n)
+	}
+	return nil
+}
+
+// LeafTile implements AuditTileSource from the public tile endpoint.
+func (s *HTTPAuditSource) LeafTile(ctx context.Context, n uint64, width int) ([]byte, error) {
+	c := &Client{URL: s.URL, HTTP: s.HTTP}
+	return c.Tile(ctx, 0, n, width)
+}
+
+var (
+	_ AuditSource     = (*HTTPAuditSource)(nil)
+	_ AuditTileSource = (*HTTPAuditSource)(nil)
+)

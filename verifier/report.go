@@ -1,0 +1,345 @@
+package verifier
+
+// This file renders the Dutch report of an inzage bundle: one
+// self-contained, printable HTML page (inline CSS, no scripts, no external
+// assets) for a parent or a young person. It is rendered only from a
+// VerifiedBundle, so it shows only what verified against the pinned keys.
+//
+// The page never shows a BSN (the bundle holds none) and never shows a
+// pseudonym: whoever holds the pseudonym key can reverse one, so it is
+// personal data that the reader does not need.
+
+import (
+	"bytes"
+	"cmp"
+	"embed"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	// Parents open the report on any machine, also without a zone
+	// database; dates are shown in Dutch time.
+	_ "time/tzdata"
+
+	"github.com/spoor-ledger/spoor/events"
+)
+
+//go:embed report/inzage.html.tmpl
+var inzageReportFS embed.FS
+
+var inzageReportTemplate = template.Must(template.New("inzage.html.tmpl").ParseFS(inzageReportFS, "report/inzage.html.tmpl"))
+
+// inzageZone is the zone the report shows times in.
+var inzageZone = func() *time.Location {
+	loc, err := time.LoadLocation("Europe/Amsterdam")
+	if err != nil {
+		// time/tzdata is embedded, so this does not happen; UTC is a
+		// correct if less friendly fallback.
+		return time.UTC
+	}
+	return loc
+}()
+
+var inzageMonths = [...]string{"januari", "februari", "maart", "april", "mei", "juni", "juli",
+	"augustus", "september", "oktober", "november", "december"}
+
+// inzageDate formats a date the Dutch way: "14 maart 2025".
+func inzageDate(t time.Time) string {
+	t = t.In(inzageZone)
+	return fmt.Sprintf("%d %s %d", t.Day(), inzageMonths[t.Month()-1], t.Year())
+}
+
+// inzageDateTime formats a time the Dutch way: "14 maart 2025 om 09:26".
+func inzageDateTime(t time.Time) string {
+	t = t.In(inzageZone)
+	return fmt.Sprintf("%s om %02d:%02d", inzageDate(t), t.Hour(), t.Minute())
+}
+
+var inzageChannelsNL = map[string]string{
+	"mdo":       "in een multidisciplinair overleg (MDO)",
+	"system":    "via een informatiesysteem",
+	"email":     "per e-mail",
+	"phone":     "telefonisch",
+	"letter":    "per brief",
+	"in-person": "persoonlijk",
+}
+
+var inzageConsentNL = map[events.ConsentGiver]string{
+	events.ConsentParents:         "de ouders",
+	events.ConsentChildAndParents: "het kind en de ouders",
+	events.ConsentYoungPerson:     "de jongere zelf",
+}
+
+// The view the template renders: every string is final Dutch text, so the
+// template only lays it out.
+type inzageView struct {
+	CovenantName  string
+	Administrator string
+	Request       string
+	Relation      string
+	RequestedAt   string
+	ReleasedAt    string
+	CreatedAt     string
+	CentralDesk   bool
+	ScopeParties  []string
+
+	Count       int
+	Period      string
+	ByDiscloser []inzageCount
+	Special     int
+	WithFinding int
+
+	Disclosures []inzageDisclosure
+	Withheld    []inzageWithheld
+	Erased      []inzageErased
+	Check       inzageCheck
+}
+
+type inzageCount struct {
+	Name  string
+	Count int
+}
+
+type inzageDisclosure struct {
+	Number        int
+	Date          string
+	From          string
+	FromKind      string
+	To            []string
+	Categories    []inzageCategory
+	Purpose       string
+	Justification string
+	Ground        string
+	Exception     string
+	Statute       string
+	Consent       string
+	Role          string
+	Channel       string
+	RecordedAt    string
+	Leaf          uint64
+	Corrects      string
+	Findings      []string
+}
+
+type inzageCategory struct {
+	Label   string
+	Special string
+}
+
+type inzageWithheld struct {
+	RecordedAt string
+	Ground     string
+	Leaf       uint64
+}
+
+type inzageErased struct {
+	ErasedAt   string
+	Rule       string
+	Leaf       uint64
+	ErasedLeaf uint64
+}
+
+type inzageCheck struct {
+	Origin      string
+	Size        uint64
+	Root        string
+	CosignedAt  string
+	LogKey      string
+	CosignerKey string
+	AdminKey    string
+	Versions    string
+	Command     string
+}
+
+// specialLabelNL is how the report marks a special category.
+func specialLabelNL(s events.Special) string {
+	switch s {
+	case events.SpecialArt9:
+		return "bijzonder persoonsgegeven (AVG art. 9)"
+	case events.SpecialArt10:
+		return "strafrechtelijk persoonsgegeven (AVG art. 10)"
+	}
+	return ""
+}
+
+// WriteInzageReport renders the Dutch report of a verified bundle to w: a
+// summary, every disclosure (date, from and to which organisation, which
+// data, why, on which basis, consent, by which role, when the ledger
+// recorded it, the covenant findings), the withheld and erased entries, and
+// "Zo controleert u dit overzicht" with the checkpoint, the pinned keys'
+// fingerprints, the command to check the bundle and what the proof does and
+// does not show.
+func WriteInzageReport(w io.Writer, vb *VerifiedBundle) error {
+	if vb == nil || vb.Bundle == nil || vb.Checkpoint == nil || len(vb.Covenants) == 0 {
+		return fmt.Errorf("verifier: a report is rendered only from a verified bundle")
+	}
+	v := buildInzageView(vb)
+	var buf bytes.Buffer
+	if err := inzageReportTemplate.Execute(&buf, v); err != nil {
+		return fmt.Errorf("couldn't render the report: %w", err)
+	}
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("couldn't write the report: %w", err)
+	}
+	return nil
+}
+
+func buildInzageView(vb *VerifiedBundle) *inzageView {
+	b := vb.Bundle
+	latest := vb.Covenant()
+	relation, _ := RelationLabelNL(b.Request.Relation)
+	v := &inzageView{
+		CovenantName:  latest.Name,
+		Administrator: latest.Administrator.Name,
+		Request:       b.Request.ID,
+		Relation:      relation,
+		RequestedAt:   inzageDateTime(b.Request.RequestedAt),
+		ReleasedAt:    inzageDateTime(b.Request.ReleasedAt),
+		CreatedAt:     inzageDateTime(b.CreatedAt),
+		CentralDesk:   b.Scope.CentralDesk,
+	}
+	for _, p := range b.Scope.Parties {
+		v.ScopeParties = append(v.ScopeParties, latest.PartyName(p))
+	}
+
+	// Parents read a history: order by when it happened, then by log order.
+	ds := slices.Clone(vb.Disclosures)
+	slices.SortStableFunc(ds, func(x, y *VerifiedDisclosure) int {
+		if c := x.Disclosure.OccurredAt.Compare(y.Disclosure.OccurredAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Index, y.Index)
+	})
+	number := map[string]int{}
+	for i, vd := range ds {
+		number[vd.Disclosure.ID] = i + 1
+	}
+	perParty := map[string]int{}
+	for i, vd := range ds {
+		d, c := vd.Disclosure, vd.Covenant
+		dv := inzageDisclosure{
+			Number:        i + 1,
+			Date:          inzageDateTime(d.OccurredAt),
+			From:          c.PartyName(d.Discloser),
+			Purpose:       c.PurposeLabel(d.Purpose),
+			Justification: d.Justification,
+			Ground:        c.GroundLabel(d.LegalBasis.Ground),
+			Channel:       inzageChannelsNL[d.Channel],
+			RecordedAt:    inzageDateTime(vd.IntegratedAt),
+			Leaf:          vd.Index,
+		}
+		if p, ok := c.Party(d.Discloser); ok {
+			dv.FromKind = p.Kind.LabelNL()
+		}
+		for _, r := range d.Recipients {
+			dv.To = append(dv.To, c.PartyName(r))
+		}
+		special := false
+		for _, id := range d.Categories {
+			cat, ok := c.Category(id)
+			if !ok {
+				dv.Categories = append(dv.Categories, inzageCategory{Label: id})
+				continue
+			}
+			dv.Categories = append(dv.Categories, inzageCategory{Label: cat.Label, Special: specialLabelNL(cat.Special)})
+			special = special || cat.Special != events.SpecialNone
+		}
+		if d.LegalBasis.Exception != "" {
+			dv.Exception = c.ExceptionLabel(d.LegalBasis.Exception)
+		}
+		if d.LegalBasis.Statute != "" {
+			dv.Statute = c.StatuteLabel(d.LegalBasis.Statute)
+		}
+		if d.Consent != nil {
+			who := inzageConsentNL[d.Consent.GivenBy]
+			if who == "" {
+				who = string(d.Consent.GivenBy)
+			}
+			dv.Consent = fmt.Sprintf("Ja, gegeven door %s (kenmerk: %s)", who, d.Consent.Reference)
+		} else {
+			dv.Consent = "Er is geen toestemming vastgelegd."
+		}
+		dv.Role = c.RoleLabel(d.Actor.Role) + ", namens " + dv.From
+		if d.Corrects != "" {
+			if n, ok := number[d.Corrects]; ok {
+				dv.Corrects = fmt.Sprintf("Dit is een correctie van verstrekking %d hierboven.", n)
+			} else {
+				dv.Corrects = "Dit is een correctie van een eerdere vastlegging van dezelfde organisatie."
+			}
+		}
+		for _, f := range vd.Findings {
+			dv.Findings = append(dv.Findings, inzageFindingNL(c, d, f))
+		}
+		if special {
+			v.Special++
+		}
+		if len(dv.Findings) > 0 {
+			v.WithFinding++
+		}
+		perParty[dv.From]++
+		v.Disclosures = append(v.Disclosures, dv)
+	}
+	v.Count = len(ds)
+	if len(ds) > 0 {
+		first, last := inzageDate(ds[0].Disclosure.OccurredAt), inzageDate(ds[len(ds)-1].Disclosure.OccurredAt)
+		if first == last {
+			v.Period = "op " + first
+		} else {
+			v.Period = "van " + first + " tot en met " + last
+		}
+	}
+	for name, n := range perParty {
+		v.ByDiscloser = append(v.ByDiscloser, inzageCount{name, n})
+	}
+	slices.SortFunc(v.ByDiscloser, func(x, y inzageCount) int {
+		if c := cmp.Compare(y.Count, x.Count); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Name, y.Name)
+	})
+
+	for _, w := range vb.Withheld {
+		ground, _ := WithholdGroundLabelNL(w.Ground)
+		v.Withheld = append(v.Withheld, inzageWithheld{RecordedAt: inzageDateTime(w.IntegratedAt), Ground: ground, Leaf: w.Index})
+	}
+	for _, e := range vb.Erased {
+		v.Erased = append(v.Erased, inzageErased{ErasedAt: inzageDateTime(e.ErasedAt), Rule: e.RuleID, Leaf: e.Index, ErasedLeaf: e.ErasedIndex})
+	}
+
+	cp := vb.Checkpoint
+	versions := "versie 1"
+	if n := len(vb.Covenants); n > 1 {
+		versions = "versies 1 tot en met " + strconv.Itoa(vb.Covenants[n-1].Signed.Covenant.Version)
+	}
+	v.Check = inzageCheck{
+		Origin:      cp.Origin,
+		Size:        cp.Size,
+		Root:        base64.StdEncoding.EncodeToString(cp.Hash[:]),
+		CosignedAt:  inzageDateTime(cp.CosignedAt),
+		LogKey:      vb.LogKey,
+		CosignerKey: vb.CosignerKey,
+		AdminKey:    vb.AdminKey,
+		Versions:    versions,
+		Command:     "spoor verify bundel.json --vkey @log.vkey --cosigner-vkey @cosigner.vkey --admin @admin.pub",
+	}
+	return v
+}
+
+// inzageFindingNL turns a finding into a Dutch sentence: the rule's Dutch
+// name, and for a data category the category's label.
+func inzageFindingNL(c *events.Covenant, d *events.Disclosure, f events.Finding) string {
+	label := events.FindingLabelNL(f.Rule)
+	var i int
+	if _, err := fmt.Sscanf(f.Field, "categories[%d]", &i); err == nil && i >= 0 && i < len(d.Categories) {
+		return label + ": " + c.CategoryLabel(d.Categories[i])
+	}
+	if _, err := fmt.Sscanf(f.Field, "recipients[%d]", &i); err == nil && i >= 0 && i < len(d.Recipients) {
+		return label + ": " + c.PartyName(d.Recipients[i])
+	}
+	return label
+}
