@@ -23,6 +23,9 @@ import (
 //	't' level(1) index(8)      -> tile hashes (the newest tile is partial)
 //	'r' event id(16)           -> rejection (JSON)      status of refused events
 //	'q' request id(16)         -> access request (JSON) the inzage log
+//	'z' erased index(8)        -> tombstone index(8)    erased leaves
+//	'n' pseudonym(32) tomb(8)  -> erasure notice (JSON) kept for the covenant's notice period
+//	'y' data key id            -> live envelopes under that key(8)
 //	'm' name                   -> metadata
 const (
 	tagCheckpoint = 'c'
@@ -37,6 +40,9 @@ const (
 	tagTile       = 't'
 	tagRejection  = 'r'
 	tagAccess     = 'q'
+	tagErased     = 'z'
+	tagNotice     = 'n'
+	tagKeyCount   = 'y'
 	tagMeta       = 'm'
 )
 
@@ -103,4 +109,13 @@ func prefixEnd(p []byte) []byte {
 		}
 	}
 	return nil
+}
+
+func keyCountKey(id string) []byte { return append([]byte{tagKeyCount}, id...) }
+
+func noticeKey(pseudonym []byte, tomb uint64) []byte {
+	k := make([]byte, 0, 41)
+	k = append(k, tagNotice)
+	k = append(k, pseudonym...)
+	return binary.BigEndian.AppendUint64(k, tomb)
 }

@@ -55,6 +55,10 @@ type Config struct {
 	Covenant *events.SignedCovenant
 	// AdminVkey, if set, pins the administrator key of covenant version 1.
 	AdminVkey string
+	// DataKeys, if set, encrypts every stored envelope under the data key
+	// of its retention class and month (see DataKeys); nil stores them in
+	// the clear (tests that prove the deletion path on its own).
+	DataKeys *DataKeys
 	// MaxBatch is the most entries in one commit; 0 means 8192.
 	MaxBatch int
 	// MaxBatchAge is how long the sequencer waits for more entries after
@@ -63,6 +67,9 @@ type Config struct {
 	// IdleCosign is how often an idle log re-signs its checkpoint with a
 	// fresh cosignature time; 0 means one minute, negative disables it.
 	IdleCosign time.Duration
+	// RetentionBatch is how many tombstones a retention run commits at
+	// once; 0 means 1000.
+	RetentionBatch int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives the ledger's log lines; nil discards them.
@@ -81,6 +88,10 @@ type Submission struct {
 	// Reject, when set, records a refused event instead: EventID and
 	// Party say which; nothing enters the log.
 	Reject *Rejection
+	// Tombstone, when set, erases a disclosure instead: it appends a
+	// tombstone entry and deletes the envelope and its indices in the
+	// same batch.
+	Tombstone *TombstoneRequest
 }
 
 // Rejection is the status record of a refused event. It names the event
@@ -157,6 +168,7 @@ type Ledger struct {
 	covIndex       uint64 // leaf index of the covenant version in force
 	chain          *events.Chain
 	cpSeq          uint64
+	keyCounts      map[string]uint64 // live envelopes per data key
 
 	head     atomic.Pointer[Head]
 	covenant atomic.Pointer[events.SignedCovenant]
@@ -203,6 +215,9 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		notify:  make(chan struct{}),
 	}
 	if err := l.recover(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.loadKeyCounts(ctx); err != nil {
 		return nil, err
 	}
 	if err := l.adoptCovenant(ctx, cfg.Covenant); err != nil {
@@ -598,6 +613,8 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 	covIdx := l.covIndex
 	cov := l.covenant.Load().Covenant
 	seen := map[string]inBatch{}
+	erased := map[uint64]bool{}
+	changedKeys := map[string]bool{}
 	added, dups, conflicts, rejects := 0, 0, 0, 0
 	for _, r := range batch {
 		r.outcomes = make([]Outcome, len(r.subs))
@@ -611,6 +628,10 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 				b.Set(eventIDKey(tagRejection, s.Reject.EventID), v)
 				r.outcomes[i].Err = &events.RejectError{Reason: s.Reject.Reason, Err: errors.New(s.Reject.Message)}
 				rejects++
+				continue
+			}
+			if s.Tombstone != nil {
+				r.outcomes[i] = l.tombstone(ctx, &b, s.Tombstone, now, covIdx, erased, changedKeys)
 				continue
 			}
 			d := s.Disclosure
@@ -638,9 +659,21 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 			}
 			idx := l.tree.size()
 			rec := verifier.LeafRecord{Type: verifier.EntryDisclosure, BodyHash: h, IntegratedAt: now, CovenantIndex: covIdx}
-			if err := l.addLeaf(&b, idx, &rec, s.Envelope); err != nil {
+			if err := l.addLeaf(&b, idx, &rec, nil); err != nil {
 				return err
 			}
+			body := s.Envelope
+			if l.cfg.DataKeys != nil {
+				id := dataKeyID(cov.RetentionDaysFor(d.Categories), now)
+				sealed, err := l.cfg.DataKeys.seal(id, idx, s.Envelope)
+				if err != nil {
+					return fmt.Errorf("couldn't encrypt envelope %d: %w", idx, err)
+				}
+				body = sealed
+				l.keyCounts[id]++
+				changedKeys[id] = true
+			}
+			b.Set(u64Key(tagEntry, idx), body)
 			// The recording-time rules need the integration time, which
 			// only the sequencer knows.
 			findings := append(s.Findings[:len(s.Findings):len(s.Findings)], cov.CheckRecording(d, now)...)
@@ -652,6 +685,9 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 			r.outcomes[i] = Outcome{Index: idx}
 			added++
 		}
+	}
+	for id := range changedKeys {
+		b.Set(keyCountKey(id), binary.BigEndian.AppendUint64(nil, l.keyCounts[id]))
 	}
 	if err := l.commit(ctx, &b); err != nil {
 		return err

@@ -18,6 +18,9 @@ type metrics struct {
 	sequenceSeconds prometheus.Histogram
 	treeSize        prometheus.Gauge
 	checkpointTime  prometheus.Gauge
+
+	retentionTombstones    prometheus.Counter
+	retentionKeysDestroyed prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -40,6 +43,10 @@ func newMetrics() *metrics {
 			Help: "Size of the tree in the newest checkpoint."}),
 		checkpointTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spoor_ledger_checkpoint_timestamp_seconds",
 			Help: "When the newest checkpoint was committed (Unix seconds); age = time() - this."}),
+		retentionTombstones: prometheus.NewCounter(prometheus.CounterOpts{Name: "spoor_retention_tombstones_total",
+			Help: "Disclosures erased by the retention job."}),
+		retentionKeysDestroyed: prometheus.NewCounter(prometheus.CounterOpts{Name: "spoor_retention_data_keys_destroyed_total",
+			Help: "Data keys destroyed because every envelope under them was erased."}),
 	}
 }
 
@@ -55,5 +62,5 @@ func (m *metrics) observeHead(h *Head, now func() time.Time) {
 func (l *Ledger) Metrics() []prometheus.Collector {
 	m := l.metrics
 	return []prometheus.Collector{m.entries, m.duplicates, m.conflicts, m.clockBackwards, m.batchSize,
-		m.commitSeconds, m.sequenceSeconds, m.treeSize, m.checkpointTime}
+		m.commitSeconds, m.sequenceSeconds, m.treeSize, m.checkpointTime, m.retentionTombstones, m.retentionKeysDestroyed}
 }

@@ -103,7 +103,11 @@ func (l *Ledger) EntryBundle(ctx context.Context, n uint64, width int) ([]byte, 
 // Entry returns the stored body of leaf index: a disclosure's envelope, a
 // signed covenant, a tombstone. ErrNotFound once erased.
 func (l *Ledger) Entry(ctx context.Context, index uint64) ([]byte, error) {
-	return l.store.Get(ctx, u64Key(tagEntry, index))
+	body, err := l.store.Get(ctx, u64Key(tagEntry, index))
+	if err != nil {
+		return nil, err
+	}
+	return l.cfg.DataKeys.open(index, body)
 }
 
 // LookupEvent returns the leaf index of a logged event id.

@@ -5,6 +5,22 @@
 // Commit the store refuses further writes: the WAL may hold the batch or
 // not, and only a restart (Pebble's own recovery, then ledger.Open's check of
 // the tree against the last checkpoint) can say which.
+//
+// # Write and fsync errors
+//
+// Pebble does not return an error from Apply when writing or syncing its
+// WAL fails: the batch has by then been applied to the memtable and made
+// visible to readers, and Pebble calls Logger.Fatalf ("pebble: fatal commit
+// error"), whose default exits the process. This package's logger panics
+// with a private value instead, and Commit (and Open) recover exactly that
+// value: the failure becomes an ordinary error that the ledger sees (it
+// stops its sequencer: fail-stop), the store is marked failed, and from then
+// on every Commit, Get and Scan is refused with ledger.ErrStoreFailed, so
+// that nothing (no HTTP read, no receipt) is served from a memtable that
+// may hold a batch that never reached the disk. A Fatalf on one of Pebble's
+// background goroutines (flush, compaction) is not recovered: the panic
+// ends the process, which is fail-stop too. Restarting runs Pebble's WAL
+// recovery and then ledger.Open's checks.
 package pebblestore
 
 import (
@@ -15,6 +31,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/spoor-ledger/spoor/ledger"
@@ -29,6 +46,9 @@ type Config struct {
 	CacheSize int64
 	// Logger receives Pebble's own log lines; nil discards them.
 	Logger *slog.Logger
+	// NoCompression stores table blocks uncompressed. Tests use it to grep
+	// table files for plaintext that must be gone.
+	NoCompression bool
 }
 
 // Store is a ledger.Store on a Pebble database.
@@ -56,12 +76,25 @@ func Open(dir string, cfg Config) (*Store, error) {
 		// bigger memtable keeps flushes rare under steady ingest.
 		MemTableSize: 64 << 20,
 	}
-	db, err := pebble.Open(dir, opts)
+	if cfg.NoCompression {
+		opts.EnsureDefaults()
+		for i := range opts.Levels {
+			opts.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.NoCompression }
+		}
+	}
+	db, err := openDB(dir, opts)
 	if err != nil {
 		cache.Unref()
 		return nil, fmt.Errorf("couldn't open Pebble store in %s: %w", dir, err)
 	}
 	return &Store{db: db, cache: cache}, nil
+}
+
+// openDB is pebble.Open with a fatal error (a MANIFEST that cannot be
+// written or synced: a full or failing disk) returned instead of panicking.
+func openDB(dir string, opts *pebble.Options) (db *pebble.DB, err error) {
+	defer recoverFatal(&err)
+	return pebble.Open(dir, opts)
 }
 
 // DB exposes the Pebble database for operations outside the Store contract
@@ -70,6 +103,9 @@ func (s *Store) DB() *pebble.DB { return s.db }
 
 // Get implements ledger.Store.
 func (s *Store) Get(_ context.Context, key []byte) ([]byte, error) {
+	if err := s.failedErr(); err != nil {
+		return nil, err
+	}
 	v, closer, err := s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, ledger.ErrNotFound
@@ -95,6 +131,9 @@ func (s *Store) ScanReverse(ctx context.Context, start, end []byte, fn func(k, v
 }
 
 func (s *Store) scan(ctx context.Context, start, end []byte, reverse bool, fn func(k, v []byte) error) error {
+	if err := s.failedErr(); err != nil {
+		return err
+	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: start, UpperBound: end})
 	if err != nil {
 		return fmt.Errorf("pebble iterator: %w", err)
@@ -135,10 +174,20 @@ func (s *Store) scan(ctx context.Context, start, end []byte, reverse bool, fn fu
 	return it.Close()
 }
 
-// Commit implements ledger.Store: one Pebble batch applied with Sync.
-func (s *Store) Commit(_ context.Context, b *ledger.Batch) error {
+// failedErr is ErrStoreFailed once a Commit has failed, and nil before.
+func (s *Store) failedErr() error {
 	if p := s.failed.Load(); p != nil {
 		return fmt.Errorf("%w (first failure: %w)", ledger.ErrStoreFailed, *p)
+	}
+	return nil
+}
+
+// Commit implements ledger.Store: one Pebble batch applied with Sync. A
+// write or fsync failure of the WAL comes back as an error (see the package
+// documentation) and fails the store for good.
+func (s *Store) Commit(_ context.Context, b *ledger.Batch) error {
+	if err := s.failedErr(); err != nil {
+		return err
 	}
 	pb := s.db.NewBatch()
 	defer pb.Close()
@@ -153,12 +202,21 @@ func (s *Store) Commit(_ context.Context, b *ledger.Batch) error {
 			return fmt.Errorf("couldn't build Pebble batch: %w", err)
 		}
 	}
-	if err := s.db.Apply(pb, pebble.Sync); err != nil {
+	if err := s.apply(pb); err != nil {
 		err = fmt.Errorf("pebble commit: %w", err)
 		s.failed.CompareAndSwap(nil, &err)
 		return err
 	}
 	return nil
+}
+
+// apply applies pb with Sync, turning Pebble's fatal commit error into an
+// error. Recovering is safe here: Pebble calls Fatalf from Apply after its
+// commit pipeline has released its locks, and the store never applies
+// another batch after a failure.
+func (s *Store) apply(pb *pebble.Batch) (err error) {
+	defer recoverFatal(&err)
+	return s.db.Apply(pb, pebble.Sync)
 }
 
 // Compact implements ledger.Compacter: it flushes the memtable and
@@ -181,8 +239,15 @@ func (s *Store) Checkpoint(dir string) error {
 	return nil
 }
 
-// Close implements ledger.Store.
+// Close implements ledger.Store. After a failed Commit it only releases the
+// cache: Pebble's commit pipeline may be wedged by the failure, and closing
+// it could hang the process that is trying to stop; the operating system
+// releases the files, and the next Open recovers from the WAL.
 func (s *Store) Close() error {
+	if err := s.failedErr(); err != nil {
+		s.cache.Unref()
+		return nil
+	}
 	err := s.db.Close()
 	s.cache.Unref()
 	if err != nil {
@@ -210,7 +275,40 @@ func (a slogAdapter) Fatalf(format string, args ...any) {
 	if a.l != nil {
 		a.l.Error(fmt.Sprintf(format, args...), "component", "pebble", "fatal", true)
 	}
-	// Pebble calls Fatalf on unrecoverable corruption; carrying on would
-	// risk signing a tree that is not on disk.
-	panic(fmt.Sprintf("pebble fatal: "+format, args...))
+	// Pebble calls Fatalf on a failed WAL write or sync and on
+	// unrecoverable corruption; carrying on would risk signing a tree that
+	// is not on disk. Commit and Open recover this value; anywhere else the
+	// panic ends the process.
+	f := &fatalError{msg: fmt.Sprintf(format, args...)}
+	for _, a := range args {
+		if err, ok := a.(error); ok {
+			f.err = err
+			break
+		}
+	}
+	panic(f)
+}
+
+// fatalError is the panic value of slogAdapter.Fatalf. It keeps Pebble's
+// underlying error, so that callers can tell a full disk (syscall.ENOSPC)
+// from other failures with errors.Is.
+type fatalError struct {
+	msg string
+	err error
+}
+
+func (e *fatalError) Error() string { return "pebble fatal error: " + e.msg }
+func (e *fatalError) Unwrap() error { return e.err }
+
+// recoverFatal turns a fatalError panic into *err; any other panic goes on.
+func recoverFatal(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if f, ok := r.(*fatalError); ok {
+		*err = f
+		return
+	}
+	panic(r)
 }
