@@ -1060,6 +1060,10 @@ const (
 	RulePublicBodyGroundF        = "public-body-ground-f"
 	RuleRecordedLate             = "recorded-late"
 	RuleOccurredAfterRecording   = "occurred-after-recording"
+	// A correction (AVG art. 16) must reference an earlier event of the
+	// same discloser; the ledger checks that when it records it.
+	RuleCorrectionUnknown        = "correction-target-unknown"
+	RuleCorrectionOtherDiscloser = "correction-other-discloser"
 )
 
 var findingLabelsNL = map[string]string{
@@ -1077,6 +1081,8 @@ var findingLabelsNL = map[string]string{
 	RulePublicBodyGroundF:        "Gerechtvaardigd belang (grondslag f) gebruikt door een overheidsorgaan",
 	RuleRecordedLate:             "Te laat vastgelegd",
 	RuleOccurredAfterRecording:   "Tijdstip van verstrekking ligt na de vastlegging",
+	RuleCorrectionUnknown:        "Correctie verwijst naar een verstrekking die niet in het register staat",
+	RuleCorrectionOtherDiscloser: "Correctie van een verstrekking van een andere organisatie",
 }
 
 // FindingRules lists every rule id, in a fixed order, for reports.
@@ -1084,7 +1090,7 @@ func FindingRules() []string {
 	return []string{RulePurposeUnknown, RuleCategoryUnknown, RuleCategoryNotNeeded, RuleSpecialWithoutException,
 		RuleConsentMissing, RuleConsentWrongGiver, RuleRecipientOutsideCovenant, RuleGroundUnknown,
 		RuleExceptionUnknown, RuleStatuteUnknown, RuleRoleUnknown, RulePublicBodyGroundF, RuleRecordedLate,
-		RuleOccurredAfterRecording}
+		RuleOccurredAfterRecording, RuleCorrectionUnknown, RuleCorrectionOtherDiscloser}
 }
 
 // FindingLabelNL returns the Dutch name of a rule for reports, or the rule

@@ -356,3 +356,43 @@ func TestRetentionCrashAndResume(t *testing.T) {
 	}
 	t.Logf("after a crash mid-run and a restart: %d tombstones, each erased leaf exactly once", len(tombs))
 }
+
+func TestEraseOnRequest(t *testing.T) {
+	e := testledger.New(t)
+	l, s := e.Open(t, ledger.Config{IdleCosign: -1})
+	defer s.Close()
+	defer l.Close()
+	ctx := context.Background()
+	env, d := e.Event(t)
+	out := submit(t, l, []ledger.Submission{e.Submission(t, l, env)})
+	idx := out[0].Index
+	tomb, err := l.Erase(ctx, idx, "avg-17-1-d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := l.LeafRecord(ctx, tomb)
+	if rec.Type != verifier.EntryTombstone || rec.ErasedIndex != idx || rec.RuleID != "erasure:avg-17-1-d" {
+		t.Fatalf("tombstone = %+v", rec)
+	}
+	if _, err := l.Entry(ctx, idx); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("erased envelope readable: %v", err)
+	}
+	if got, _ := l.BySubject(ctx, d.Subject.Pseudonym); len(got) != 0 {
+		t.Fatalf("subject index still lists %v", got)
+	}
+	notices, err := l.ErasureNotices(ctx, d.Subject.Pseudonym)
+	if err != nil || len(notices) != 1 || notices[0].ErasedIndex != idx || notices[0].TombstoneIndex != tomb {
+		t.Fatalf("erasure notices = %+v, %v", notices, err)
+	}
+	if _, err := l.Erase(ctx, idx, "avg-17-1-d"); !errors.Is(err, ledger.ErrAlreadyErased) {
+		t.Fatalf("second erasure: %v, want ErrAlreadyErased", err)
+	}
+	// A re-publish of the erased event is still recognised as logged.
+	again := submit(t, l, []ledger.Submission{e.Submission(t, l, env)})
+	if !again[0].Duplicate || again[0].Index != idx {
+		t.Fatalf("re-published erased event: %+v", again[0])
+	}
+	if _, err := l.Erase(ctx, 0, "avg-17-1-d"); err == nil {
+		t.Fatal("the covenant entry was erased")
+	}
+}

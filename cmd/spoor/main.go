@@ -74,7 +74,10 @@ then try it with synthetic traffic:
 		newSimulateCmd(g),
 		newCovenantCmd(g),
 		newInzageCmd(g),
+		newRetentionCmd(g),
 		newAuditCmd(g), newMonitorCmd(g),
+		newBenchCmd(g),
+		newVerifyCmd(g),
 	)
 	return root
 }

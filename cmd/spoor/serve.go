@@ -44,6 +44,8 @@ type serveFlags struct {
 	maxBatch   int
 	batchAge   time.Duration
 	idleCosign time.Duration
+	retention  time.Duration
+	noEncrypt  bool
 	demoName   string
 	tokens     string
 }
@@ -81,6 +83,8 @@ unacknowledged on the bus, never half-done.`,
 	fl.IntVar(&f.maxBatch, "max-batch", 8192, "most events committed in one batch")
 	fl.DurationVar(&f.batchAge, "batch-age", 2*time.Millisecond, "longest a batch waits for more events")
 	fl.DurationVar(&f.idleCosign, "idle-cosign", time.Minute, "how often an idle log re-cosigns its checkpoint")
+	fl.DurationVar(&f.retention, "retention-interval", 24*time.Hour, "how often the retention job runs (0: never; spoor retention runs it by hand)")
+	fl.BoolVar(&f.noEncrypt, "no-encryption", false, "store envelopes unencrypted (not recommended: erasure then cannot reach backups)")
 	fl.StringVar(&f.tokens, "tokens", "", "JSON file of HTTP users: [{name, role (fg|desk|party), party, token_sha256}]")
 	fl.StringVar(&f.demoName, "demo", "amersfoort", "which demo covenant to use without --covenant: "+strings.Join(demo.Names(), ", "))
 	_ = cmd.MarkFlagRequired("data")
@@ -110,9 +114,15 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 		return err
 	}
 	defer store.Close()
+	var dataKeys *ledger.DataKeys
+	if !f.noEncrypt {
+		if dataKeys, err = ledger.OpenDataKeys(filepath.Join(f.data, "datakeys")); err != nil {
+			return err
+		}
+	}
 	l, err := ledger.Open(ctx, ledger.Config{
 		Store: store, Signer: keys.signer, Keys: keys.verifiers, LogVkey: keys.logVkey, CosignerVkey: keys.cosVkey,
-		Covenant: sc, AdminVkey: keys.admin(f),
+		Covenant: sc, AdminVkey: keys.admin(f), DataKeys: dataKeys,
 		MaxBatch: f.maxBatch, MaxBatchAge: f.batchAge, IdleCosign: f.idleCosign, Logger: log,
 	})
 	if err != nil {
@@ -185,6 +195,9 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 
 	grp, gctx := errgroup.WithContext(ctx)
 	grp.Go(func() error { return in.Run(gctx) })
+	if f.retention > 0 {
+		grp.Go(func() error { return runRetentionLoop(gctx, l, log, f.retention) })
+	}
 	grp.Go(func() error { return in.ServeReceipts(gctx, nc) })
 	grp.Go(func() error {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -423,4 +436,23 @@ func startEmbeddedNATS(dataDir, listen string) (*server.Server, error) {
 		return nil, fmt.Errorf("the embedded NATS server did not start on %s (is the port in use? try --nats-listen)", listen)
 	}
 	return ns, nil
+}
+
+// runRetentionLoop runs the retention job a minute after start and then
+// every interval. A failed run is logged and retried at the next tick: the
+// job is resumable, and a failed commit stops the ledger anyway.
+func runRetentionLoop(ctx context.Context, l *ledger.Ledger, log *slog.Logger, every time.Duration) error {
+	timer := time.NewTimer(min(time.Minute, every))
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		}
+		if _, err := l.RunRetention(ctx, false, nil); err != nil && ctx.Err() == nil {
+			log.Error("retention run failed; will retry", "err", err)
+		}
+		timer.Reset(every)
+	}
 }

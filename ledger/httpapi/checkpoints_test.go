@@ -1,12 +1,14 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 
 	"github.com/spoor-ledger/spoor/internal/testledger"
@@ -109,7 +111,7 @@ func TestCheckpointsEndpoint(t *testing.T) {
 		if page.Next == nil {
 			break
 		}
-		url = srv.URL + "/v1/checkpoints?limit=2&from=" + itoa(*page.Next)
+		url = srv.URL + "/v1/checkpoints?limit=2&from=" + strconv.FormatUint(*page.Next, 10)
 	}
 	if len(seqs) != 5 || seqs[0] != 1 || seqs[4] != 5 || last != 101 {
 		t.Fatalf("checkpoints %v, last size %d", seqs, last)
@@ -119,19 +121,6 @@ func TestCheckpointsEndpoint(t *testing.T) {
 		len(page.Checkpoints) != 0 || page.Next != nil {
 		t.Errorf("from=99: status %d, page %+v", resp.StatusCode, page)
 	}
-}
-
-func itoa(n uint64) string { return string(binary.AppendUvarint(nil, 0)[:0]) + uitoa(n) }
-
-func uitoa(n uint64) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }
 
 // TestAuditOverHTTP runs the FG's audit against a running ledger through
@@ -170,6 +159,44 @@ func TestAuditOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(rep.Problems) != 1 || rep.Problems[0].Check != "leaf-missing" || *rep.Problems[0].Leaf != victim {
+		t.Fatalf("problems %v", rep.Problems)
+	}
+
+	// Two stored envelopes altered: one stays JSON (a changed base64
+	// character), which the audit finds by its hash; one is no longer JSON,
+	// which the server cannot serve, and the audit names it all the same.
+	// (In the second entry bundle: the first lacks leaf 150 now.)
+	for _, idx := range []uint64{260, 261} {
+		k := binary.BigEndian.AppendUint64([]byte{'e'}, idx)
+		env, err := s.Get(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if idx == 260 {
+			i := bytes.Index(env, []byte(`"payload":"`)) + len(`"payload":"`) + 10
+			if env[i] == 'A' { // another base64 letter
+				env[i] = 'B'
+			} else {
+				env[i] = 'A'
+			}
+		} else {
+			env[0] = 'X'
+		}
+		var b ledger.Batch
+		b.Set(k, env)
+		if err := s.Commit(ctx, &b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err = verifier.Audit(ctx, src, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, p := range rep.Problems {
+		got[p.Check] = *p.Leaf
+	}
+	if len(rep.Problems) != 3 || got["body-hash"] != 260 || got["body-unreadable"] != 261 || got["leaf-missing"] != victim {
 		t.Fatalf("problems %v", rep.Problems)
 	}
 }

@@ -101,6 +101,7 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("POST /v1/inzage", s.inzageRegister)
 	s.mux.HandleFunc("GET /v1/inzage/{id}", s.inzageGet)
 	s.mux.HandleFunc("POST /v1/inzage/{id}/release", s.inzageRelease)
+	s.mux.HandleFunc("POST /v1/erasures", s.erase)
 	if cfg.Gatherer != nil {
 		s.mux.Handle("GET /metrics", promhttpHandler(cfg.Gatherer))
 	}

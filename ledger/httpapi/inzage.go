@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"regexp"
 	"slices"
 	"time"
 
@@ -186,4 +187,67 @@ func (s *Server) inzageRelease(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Disposition", `attachment; filename="inzage-`+ar.ID+`.json"`)
 	_, _ = w.Write(bundle)
+}
+
+// ErasureRequest is the body of POST /v1/erasures: erase one disclosure on
+// a legal ground (an erasure request where the law allows it, AVG art. 17).
+type ErasureRequest struct {
+	LeafIndex uint64 `json:"leaf_index"`
+	// Ground names the legal ground, e.g. "avg-17-1-a" (no longer needed)
+	// or "avg-17-1-d" (unlawfully processed).
+	Ground string `json:"ground"`
+}
+
+// ErasureResponse is the answer: the tombstone's leaf index.
+type ErasureResponse struct {
+	ErasedIndex    uint64 `json:"erased_index"`
+	TombstoneIndex uint64 `json:"tombstone_index"`
+	RuleID         string `json:"rule_id"`
+}
+
+func (s *Server) erase(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.require(w, r, RoleDesk)
+	if !ok || !s.allow(w, r, p) {
+		return
+	}
+	var req ErasureRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || !erasureGroundRE.MatchString(req.Ground) {
+		s.fail(w, r, http.StatusBadRequest, "bad_request", "body must be JSON {leaf_index, ground}, ground like avg-17-1-a")
+		return
+	}
+	if scope, ok := s.scope(p); ok && !scope.CentralDesk {
+		// A party's desk erases only its own party's disclosures.
+		if !s.disclosedBy(r, req.LeafIndex, p.Party) {
+			s.fail(w, r, http.StatusNotFound, "not_found", "not found")
+			return
+		}
+	}
+	tomb, err := s.l.Erase(r.Context(), req.LeafIndex, req.Ground)
+	switch {
+	case errors.Is(err, ledger.ErrAlreadyErased):
+		s.fail(w, r, http.StatusConflict, "already_erased", "this disclosure was already erased")
+		return
+	case err != nil:
+		s.fail(w, r, http.StatusBadRequest, "not_erasable", err.Error())
+		return
+	}
+	s.log.Info("disclosure erased on request", "leaf_index", req.LeafIndex, "tombstone_index", tomb, "desk_user", p.Name)
+	writeJSON(w, ErasureResponse{ErasedIndex: req.LeafIndex, TombstoneIndex: tomb, RuleID: "erasure:" + req.Ground})
+}
+
+var erasureGroundRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,50}$`)
+
+func (s *Server) disclosedBy(r *http.Request, idx uint64, party string) bool {
+	env, err := s.l.Entry(r.Context(), idx)
+	if err != nil {
+		return false
+	}
+	e, err := events.ParseEnvelope(env)
+	if err != nil {
+		return false
+	}
+	d, err := events.DecodeDisclosure(e.Payload)
+	return err == nil && d.Discloser == party
 }

@@ -213,6 +213,9 @@ func (in *Ingest) open(batch []jetstream.Msg) []ledger.Submission {
 			defer wg.Done()
 			for i := range next {
 				subs[i] = openOne(batch[i], origin, cov)
+				if d := subs[i].Disclosure; d != nil && d.Corrects != "" {
+					subs[i].Findings = append(subs[i].Findings, in.checkCorrection(d)...)
+				}
 			}
 		}()
 	}
@@ -240,6 +243,34 @@ func openOne(m jetstream.Msg, origin string, cov *events.Covenant) ledger.Submis
 			Message: re.Error(), At: time.Now().UTC()}}
 	}
 	return ledger.Submission{Envelope: data, Disclosure: d, Findings: cov.Check(d)}
+}
+
+// checkCorrection checks that a correction (AVG art. 16) references an
+// earlier logged event of the same discloser; if not, that is a finding
+// for the FG, not a rejection.
+func (in *Ingest) checkCorrection(d *events.Disclosure) []events.Finding {
+	ctx := context.Background()
+	l := in.cfg.Ledger
+	idx, err := l.LookupEvent(ctx, d.Corrects)
+	if err != nil {
+		return []events.Finding{{Rule: events.RuleCorrectionUnknown, Field: "corrects",
+			Message: "the corrected event is not in the log"}}
+	}
+	env, err := l.Entry(ctx, idx)
+	if err != nil {
+		// Erased since: the correction stands on its own.
+		return nil
+	}
+	e, err := events.ParseEnvelope(env)
+	if err != nil {
+		return nil
+	}
+	orig, err := events.DecodeDisclosure(e.Payload)
+	if err == nil && orig.Discloser != d.Discloser {
+		return []events.Finding{{Rule: events.RuleCorrectionOtherDiscloser, Field: "corrects",
+			Message: "the corrected event was disclosed by another party"}}
+	}
+	return nil
 }
 
 // bestEffortID digs the event id out of a refused envelope, so the party can
