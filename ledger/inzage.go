@@ -11,6 +11,7 @@ package ledger
 // parent's `spoor verify` will, with the log's own keys.
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -160,6 +161,9 @@ func (l *Ledger) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *v
 		}
 		b.Entries = append(b.Entries, e)
 	}
+	if err := l.addErased(ctx, b, req, size, inScope); err != nil {
+		return nil, nil, err
+	}
 	for idx := range req.Withheld {
 		if !found[idx] {
 			return nil, nil, fmt.Errorf("%w: leaf %d is not a disclosure about this child by a party in scope", ErrBundleRequest, idx)
@@ -287,4 +291,41 @@ func (l *Ledger) bundleProof(ctx context.Context, idx, size uint64) ([]verifier.
 		out[i] = p[i]
 	}
 	return out, nil
+}
+
+// addErased adds the tombstones of this child's erased disclosures that the
+// erasure notices still remember, so the parent is told what was erased,
+// when and why.
+func (l *Ledger) addErased(ctx context.Context, b *verifier.Bundle, req BundleRequest, size uint64, inScope map[string]bool) error {
+	for _, p := range req.Pseudonyms {
+		notices, err := l.ErasureNotices(ctx, p.Pseudonym)
+		if err != nil {
+			return err
+		}
+		for _, n := range notices {
+			if n.TombstoneIndex >= size || (inScope != nil && !inScope[n.Discloser]) {
+				continue
+			}
+			rec, err := l.LeafRecord(ctx, n.TombstoneIndex)
+			if err != nil {
+				return err
+			}
+			recBytes, err := l.LeafRecordBytes(ctx, n.TombstoneIndex)
+			if err != nil {
+				return err
+			}
+			body, err := l.Entry(ctx, n.TombstoneIndex)
+			if err != nil {
+				return fmt.Errorf("tombstone %d: %w", n.TombstoneIndex, err)
+			}
+			proof, err := l.bundleProof(ctx, n.TombstoneIndex, size)
+			if err != nil {
+				return err
+			}
+			b.Erased = append(b.Erased, verifier.ErasedEntry{Index: n.TombstoneIndex, LeafRecord: recBytes,
+				InclusionProof: proof, Body: body, ErasedIndex: rec.ErasedIndex, RuleID: rec.RuleID, ErasedAt: rec.IntegratedAt})
+		}
+	}
+	slices.SortFunc(b.Erased, func(x, y verifier.ErasedEntry) int { return cmp.Compare(x.Index, y.Index) })
+	return nil
 }

@@ -43,6 +43,9 @@ const TombstoneSchema = "spoor.tombstone/v1"
 // ErasureNotice is what a parent is still told after an erasure, kept under
 // the pseudonym for the covenant's erasure_notice_days.
 type ErasureNotice struct {
+	// Discloser is the party whose disclosure was erased, so that a desk
+	// tells only about its own parties' erasures.
+	Discloser      string    `json:"discloser"`
 	ErasedIndex    uint64    `json:"erased_index"`
 	TombstoneIndex uint64    `json:"tombstone_index"`
 	RuleID         string    `json:"rule_id"`
@@ -116,7 +119,7 @@ func (l *Ledger) tombstone(ctx context.Context, b *Batch, t *TombstoneRequest, n
 	if p, err := decodeHex32(d.Subject.Pseudonym); err == nil {
 		b.Delete(subjectKey(p, t.ErasedIndex))
 		keep := now.Add(time.Duration(cov.Covenant.Retention.ErasureNoticeDays) * 24 * time.Hour)
-		n, _ := json.Marshal(ErasureNotice{ErasedIndex: t.ErasedIndex, TombstoneIndex: idx, RuleID: t.RuleID,
+		n, _ := json.Marshal(ErasureNotice{Discloser: d.Discloser, ErasedIndex: t.ErasedIndex, TombstoneIndex: idx, RuleID: t.RuleID,
 			ErasedAt: now, KeepUntil: keep})
 		b.Set(noticeKey(p, idx), n)
 	}

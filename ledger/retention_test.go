@@ -396,3 +396,33 @@ func TestEraseOnRequest(t *testing.T) {
 		t.Fatal("the covenant entry was erased")
 	}
 }
+
+func TestBundleShowsErasure(t *testing.T) {
+	e := testledger.New(t)
+	l, s := e.Open(t, ledger.Config{IdleCosign: -1})
+	defer s.Close()
+	defer l.Close()
+	ctx := context.Background()
+	env, d := e.Event(t)
+	env2, _ := e.Event(t)
+	out := submit(t, l, []ledger.Submission{e.Submission(t, l, env), e.Submission(t, l, env2)})
+	if _, err := l.Erase(ctx, out[0].Index, "avg-17-1-a"); err != nil {
+		t.Fatal(err)
+	}
+	_, vb, err := l.BuildBundle(ctx, ledger.BundleRequest{IDType: events.IDTypeBSN,
+		Pseudonyms: []verifier.SubjectPseudonym{{KeyID: d.Subject.KeyID, Pseudonym: d.Subject.Pseudonym}},
+		Request: verifier.InzageRequest{ID: "01a20a16-b2f9-7ea5-bdf8-412a07c9250a", Relation: verifier.RelationParent,
+			RequestedAt: time.Now().UTC().Truncate(time.Second), ReleasedAt: time.Now().UTC().Truncate(time.Second)},
+		LogVkey: e.LogVkey, CosignerVkey: e.CosVkey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vb.Erased) != 1 || vb.Erased[0].ErasedIndex != out[0].Index {
+		t.Fatalf("bundle erased = %+v, want the erased leaf %d", vb.Erased, out[0].Index)
+	}
+	for _, vd := range vb.Disclosures {
+		if vd.Index == out[0].Index {
+			t.Fatal("the erased disclosure is still in the bundle")
+		}
+	}
+}

@@ -470,7 +470,9 @@ func TestBundleTamperTable(t *testing.T) {
 			},
 			want: []error{ErrCheckpoint, ErrMissingCosignature}, msg: "no cosignature"},
 		{name: "a changed byte in the bundle's log key",
-			edit: func(b *Bundle) { b.LogVkey = b.LogVkey[:len(b.LogVkey)-3] + flipBase64(b.LogVkey[len(b.LogVkey)-3:len(b.LogVkey)-2]) + b.LogVkey[len(b.LogVkey)-2:] },
+			edit: func(b *Bundle) {
+				b.LogVkey = b.LogVkey[:len(b.LogVkey)-3] + flipBase64(b.LogVkey[len(b.LogVkey)-3:len(b.LogVkey)-2]) + b.LogVkey[len(b.LogVkey)-2:]
+			},
 			want: []error{ErrBundleKeys}, msg: "keys: keys"},
 		{name: "the bundle names another log's keys",
 			edit: func(b *Bundle) { b.LogVkey, b.CosignerVkey = sameOrigin.logVkey, sameOrigin.cosVkey },
@@ -513,7 +515,9 @@ func TestBundleTamperTable(t *testing.T) {
 			raw:  func(data []byte) []byte { return data[:len(data)/2] },
 			want: []error{ErrBundleMalformed}, msg: "truncated"},
 		{name: "an unknown field",
-			raw:  func(data []byte) []byte { return bytes.Replace(data, []byte(`"origin"`), []byte(`"extra": 1, "origin"`), 1) },
+			raw: func(data []byte) []byte {
+				return bytes.Replace(data, []byte(`"origin"`), []byte(`"extra": 1, "origin"`), 1)
+			},
 			want: []error{ErrBundleMalformed}, msg: `unknown field "extra"`},
 		{name: "a leaf listed twice",
 			edit: func(b *Bundle) { b.Entries = append(b.Entries, b.Entries[0]) },

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -156,6 +157,19 @@ type inzageCheck struct {
 	Command     string
 }
 
+// inzageNumberRE matches what could be a BSN or onderwijsnummer in free
+// text: nine digits, also written in groups (1234.56.782, 1234 56 782).
+var inzageNumberRE = regexp.MustCompile(`\b\d{4}[. ]?\d{2}[. ]?\d{3}\b`)
+
+// inzageRedact removes anything that looks like a national number from
+// text that a discloser wrote (a justification, a consent reference, a
+// role, an id the covenant has no label for). No BSN belongs in an event,
+// but a person typing a justification may put one there anyway, and the
+// report must never show one.
+func inzageRedact(s string) string {
+	return inzageNumberRE.ReplaceAllString(s, "[nummer weggelaten]")
+}
+
 // specialLabelNL is how the report marks a special category.
 func specialLabelNL(s events.Special) string {
 	switch s {
@@ -225,10 +239,10 @@ func buildInzageView(vb *VerifiedBundle) *inzageView {
 		dv := inzageDisclosure{
 			Number:        i + 1,
 			Date:          inzageDateTime(d.OccurredAt),
-			From:          c.PartyName(d.Discloser),
-			Purpose:       c.PurposeLabel(d.Purpose),
-			Justification: d.Justification,
-			Ground:        c.GroundLabel(d.LegalBasis.Ground),
+			From:          inzageRedact(c.PartyName(d.Discloser)),
+			Purpose:       inzageRedact(c.PurposeLabel(d.Purpose)),
+			Justification: inzageRedact(d.Justification),
+			Ground:        inzageRedact(c.GroundLabel(d.LegalBasis.Ground)),
 			Channel:       inzageChannelsNL[d.Channel],
 			RecordedAt:    inzageDateTime(vd.IntegratedAt),
 			Leaf:          vd.Index,
@@ -237,34 +251,34 @@ func buildInzageView(vb *VerifiedBundle) *inzageView {
 			dv.FromKind = p.Kind.LabelNL()
 		}
 		for _, r := range d.Recipients {
-			dv.To = append(dv.To, c.PartyName(r))
+			dv.To = append(dv.To, inzageRedact(c.PartyName(r)))
 		}
 		special := false
 		for _, id := range d.Categories {
 			cat, ok := c.Category(id)
 			if !ok {
-				dv.Categories = append(dv.Categories, inzageCategory{Label: id})
+				dv.Categories = append(dv.Categories, inzageCategory{Label: inzageRedact(id)})
 				continue
 			}
 			dv.Categories = append(dv.Categories, inzageCategory{Label: cat.Label, Special: specialLabelNL(cat.Special)})
 			special = special || cat.Special != events.SpecialNone
 		}
 		if d.LegalBasis.Exception != "" {
-			dv.Exception = c.ExceptionLabel(d.LegalBasis.Exception)
+			dv.Exception = inzageRedact(c.ExceptionLabel(d.LegalBasis.Exception))
 		}
 		if d.LegalBasis.Statute != "" {
-			dv.Statute = c.StatuteLabel(d.LegalBasis.Statute)
+			dv.Statute = inzageRedact(c.StatuteLabel(d.LegalBasis.Statute))
 		}
 		if d.Consent != nil {
 			who := inzageConsentNL[d.Consent.GivenBy]
 			if who == "" {
 				who = string(d.Consent.GivenBy)
 			}
-			dv.Consent = fmt.Sprintf("Ja, gegeven door %s (kenmerk: %s)", who, d.Consent.Reference)
+			dv.Consent = fmt.Sprintf("Ja, gegeven door %s (kenmerk: %s)", who, inzageRedact(d.Consent.Reference))
 		} else {
 			dv.Consent = "Er is geen toestemming vastgelegd."
 		}
-		dv.Role = c.RoleLabel(d.Actor.Role) + ", namens " + dv.From
+		dv.Role = inzageRedact(c.RoleLabel(d.Actor.Role)) + ", namens " + dv.From
 		if d.Corrects != "" {
 			if n, ok := number[d.Corrects]; ok {
 				dv.Corrects = fmt.Sprintf("Dit is een correctie van verstrekking %d hierboven.", n)
@@ -273,7 +287,7 @@ func buildInzageView(vb *VerifiedBundle) *inzageView {
 			}
 		}
 		for _, f := range vd.Findings {
-			dv.Findings = append(dv.Findings, inzageFindingNL(c, d, f))
+			dv.Findings = append(dv.Findings, inzageRedact(inzageFindingNL(c, d, f)))
 		}
 		if special {
 			v.Special++

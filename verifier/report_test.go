@@ -33,6 +33,9 @@ func reportFixture(t *testing.T) (*inzageLog, *VerifiedBundle) {
 	d.Purpose, d.Categories = "signalering", []string{"identificatie", "gezondheid"}
 	d.LegalBasis = events.LegalBasis{Ground: "e", Exception: "avg-9-2-h"}
 	d.Consent = &events.Consent{Reference: "toestemming-000123", GivenBy: events.ConsentParents}
+	// A careless justification with the child's BSN in it, in two
+	// spellings: the report must not show it.
+	d.Justification = "Zorgen gemeld door de jeugdarts (BSN " + alice.BSN + ", ook " + alice.BSN[:4] + "." + alice.BSN[4:6] + "." + alice.BSN[6:] + ")."
 	mine = append(mine, f.appendEnvelope(f.sign(d), f.covenant()))
 	withheld := f.appendEnvelope(f.sign(f.event(alice, "de-kleine-schans")), f.covenant())
 	erased := f.appendEnvelope(f.sign(f.event(alice, "")), f.covenant())
@@ -105,8 +108,11 @@ func checkReportText(t *testing.T, text string, vb *VerifiedBundle, children []s
 		}
 	}
 	// No nine-digit number at all: whatever a BSN would look like.
-	if m := regexp.MustCompile(`\b\d{9}\b`).FindString(text); m != "" {
+	if m := regexp.MustCompile(`\b\d{4}\.?\d{2}\.?\d{3}\b`).FindString(text); m != "" {
 		t.Errorf("the report shows a nine-digit number")
+	}
+	if !strings.Contains(text, "[nummer weggelaten]") {
+		t.Errorf("the BSN in a justification was not replaced")
 	}
 }
 
