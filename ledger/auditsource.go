@@ -30,8 +30,34 @@ import (
 // audit reports the leaf (its findings then differ from the rules').
 const UnreadableFindingsRule = "unreadable-findings-record"
 
-// auditReader reads a Store for verifier.Audit.
-type auditReader struct{ store Store }
+// auditReader reads a Store for verifier.Audit. Envelopes sealed at rest
+// are opened with keys; a nil keys opens only plain bodies.
+type auditReader struct {
+	store Store
+	keys  *DataKeys
+}
+
+// body returns the readable form of a stored body, or why there is none:
+// an envelope whose data key was destroyed (crypto-erased) counts as not
+// stored, and one that does not decrypt is returned as stored, with the
+// reason, so that the audit names its leaf.
+func (r auditReader) body(idx uint64, stored []byte) (body []byte, why string) {
+	if len(stored) == 0 || stored[0] != sealedPrefix {
+		return stored, ""
+	}
+	if r.keys == nil {
+		return stored, "the envelope is sealed at rest and no data key folder was given"
+	}
+	plain, err := r.keys.open(idx, stored)
+	switch {
+	case err == nil:
+		return plain, ""
+	case errors.Is(err, ErrKeyDestroyed):
+		return nil, ""
+	}
+	return stored, "the envelope is sealed at rest and does not open with its data key (" + err.Error() +
+		"): it was altered after it was logged, or the data key folder is not this ledger's"
+}
 
 // Checkpoints implements verifier.AuditSource: every kept checkpoint,
 // oldest first.
@@ -65,7 +91,7 @@ func (r auditReader) Entries(ctx context.Context, from, to uint64, fn func(*veri
 		body, err := r.store.Get(ctx, u64Key(tagEntry, idx))
 		switch {
 		case err == nil:
-			e.Body = body
+			e.Body, e.BodyError = r.body(idx, body)
 		case !errors.Is(err, ErrNotFound):
 			return fmt.Errorf("couldn't read entry %d: %w", idx, err)
 		}
@@ -100,9 +126,12 @@ func (r auditReader) LeafTile(ctx context.Context, n uint64, width int) ([]byte,
 // verifier.AuditTailSource.
 type StoreAuditSource struct{ auditReader }
 
-// NewStoreAuditSource returns the audit source over s. It never writes.
-func NewStoreAuditSource(s Store) *StoreAuditSource {
-	return &StoreAuditSource{auditReader{store: s}}
+// NewStoreAuditSource returns the audit source over s. keys opens the
+// envelopes sealed at rest (nil if the ledger stores them in the clear);
+// an envelope whose data key was destroyed reads as erased. It never
+// writes.
+func NewStoreAuditSource(s Store, keys *DataKeys) *StoreAuditSource {
+	return &StoreAuditSource{auditReader{store: s, keys: keys}}
 }
 
 // errStopScan ends a scan early; it never leaves this file.
@@ -137,7 +166,7 @@ type ledgerAuditSource struct{ auditReader }
 // running ledger (the checkpoints, entries and tiles in its store). It
 // also implements verifier.AuditTileSource.
 func (l *Ledger) AuditSource() verifier.AuditSource {
-	return &ledgerAuditSource{auditReader{store: l.store}}
+	return &ledgerAuditSource{auditReader{store: l.store, keys: l.cfg.DataKeys}}
 }
 
 // CheckpointPage returns up to limit kept checkpoints from number from on,

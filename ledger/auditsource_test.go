@@ -7,6 +7,7 @@ package ledger_test
 import (
 	"context"
 	"encoding/binary"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -69,7 +70,7 @@ func auditStore(t *testing.T, e *testledger.Env, change func(s *pebblestore.Stor
 		}
 	}
 	defer s.Close()
-	return auditWith(t, e, ledger.NewStoreAuditSource(s))
+	return auditWith(t, e, ledger.NewStoreAuditSource(s, nil))
 }
 
 func key(tag byte, idx uint64) []byte { return binary.BigEndian.AppendUint64([]byte{tag}, idx) }
@@ -91,94 +92,100 @@ func TestAuditRealLedger(t *testing.T) {
 			rep.OK, rep.TreeSize, rep.Entries, rep.Checkpoints, rep.Problems)
 	}
 
-	t.Run("altered envelope", func(t *testing.T) {
-		const victim = 123
-		rep := auditStore(t, e, func(s *pebblestore.Store) {
-			env, err := s.Get(context.Background(), key('e', victim))
-			if err != nil {
-				t.Fatal(err)
-			}
-			env[len(env)/3] ^= 0x04
-			var b ledger.Batch
-			b.Set(key('e', victim), env)
-			commit(t, s, &b)
-		})
-		if rep.OK || len(rep.Problems) != 1 {
-			t.Fatalf("problems %v", rep.Problems)
+	// Four changes on disk, as someone with access to the files could
+	// make them; the audit finds each and names its leaf.
+	const altered, deleted, erased, planted = 123, 200, 17, 301
+	rep = auditStore(t, e, func(s *pebblestore.Store) {
+		ctx := context.Background()
+		var b ledger.Batch
+		env, err := s.Get(ctx, key('e', altered))
+		if err != nil {
+			t.Fatal(err)
 		}
-		p := rep.Problems[0]
-		if p.Check != "body-hash" || p.Leaf == nil || *p.Leaf != victim || !strings.Contains(p.String(), "leaf 123") {
-			t.Fatalf("the problem %q does not name leaf %d", p.String(), victim)
+		env[len(env)/3] ^= 0x04 // one changed byte in a stored envelope
+		b.Set(key('e', altered), env)
+		b.Delete(key('l', deleted)) // a leaf record removed
+		b.Delete(key('e', erased))  // an envelope removed without a tombstone
+		rec, err := s.Get(ctx, key('l', 5))
+		if err != nil {
+			t.Fatal(err)
 		}
-		// Put it back for the next case.
-		auditStore(t, e, func(s *pebblestore.Store) {
-			env, _ := s.Get(context.Background(), key('e', victim))
-			env[len(env)/3] ^= 0x04
-			var b ledger.Batch
-			b.Set(key('e', victim), env)
-			commit(t, s, &b)
-		})
+		b.Set(key('l', planted), rec) // a leaf record beyond the checkpoint
+		commit(t, s, &b)
 	})
-
-	t.Run("deleted leaf record", func(t *testing.T) {
-		const victim = 200
-		var saved []byte
-		rep := auditStore(t, e, func(s *pebblestore.Store) {
-			saved, _ = s.Get(context.Background(), key('l', victim))
-			var b ledger.Batch
-			b.Delete(key('l', victim))
-			commit(t, s, &b)
-		})
-		// The tiles still hold the leaf's hash, so the checkpoints verify
-		// and the one problem is the missing record.
-		if len(rep.Problems) != 1 || rep.Problems[0].Check != "leaf-missing" || *rep.Problems[0].Leaf != victim {
-			t.Fatalf("problems %v", rep.Problems)
+	want := map[string]uint64{"body-hash": altered, "leaf-missing": deleted, "body-missing": erased, "leaf-beyond-checkpoint": planted}
+	if rep.OK || len(rep.Problems) != len(want) {
+		t.Fatalf("want %d problems, got %v", len(want), rep.Problems)
+	}
+	for _, p := range rep.Problems {
+		if leaf, ok := want[p.Check]; !ok || p.Leaf == nil || *p.Leaf != leaf {
+			t.Errorf("problem %q, want one of %v", p.String(), want)
 		}
-		auditStore(t, e, func(s *pebblestore.Store) {
-			var b ledger.Batch
-			b.Set(key('l', victim), saved)
-			commit(t, s, &b)
-		})
-	})
-
-	t.Run("erased envelope without tombstone", func(t *testing.T) {
-		const victim = 17
-		var saved []byte
-		rep := auditStore(t, e, func(s *pebblestore.Store) {
-			saved, _ = s.Get(context.Background(), key('e', victim))
-			var b ledger.Batch
-			b.Delete(key('e', victim))
-			commit(t, s, &b)
-		})
-		if len(rep.Problems) != 1 || rep.Problems[0].Check != "body-missing" || *rep.Problems[0].Leaf != victim || rep.Entries.Erased != 1 {
-			t.Fatalf("problems %v, entries %+v", rep.Problems, rep.Entries)
+	}
+	// The leaf is named in the message too, for the reader of a report.
+	for _, p := range rep.Problems {
+		if p.Check == "body-hash" && !strings.Contains(p.String(), "leaf 123") {
+			t.Errorf("%q does not name leaf 123", p.String())
 		}
-		auditStore(t, e, func(s *pebblestore.Store) {
-			var b ledger.Batch
-			b.Set(key('e', victim), saved)
-			commit(t, s, &b)
-		})
-	})
+	}
+	if rep.Entries.Erased != 1 {
+		t.Errorf("entries %+v", rep.Entries)
+	}
+}
 
-	t.Run("planted leaf beyond the checkpoint", func(t *testing.T) {
-		rep := auditStore(t, e, func(s *pebblestore.Store) {
-			rec, _ := s.Get(context.Background(), key('l', 5))
-			var b ledger.Batch
-			b.Set(key('l', 301), rec)
-			commit(t, s, &b)
-		})
-		if len(rep.Problems) != 1 || rep.Problems[0].Check != "leaf-beyond-checkpoint" || *rep.Problems[0].Leaf != 301 {
-			t.Fatalf("problems %v", rep.Problems)
-		}
-		auditStore(t, e, func(s *pebblestore.Store) {
-			var b ledger.Batch
-			b.Delete(key('l', 301))
-			commit(t, s, &b)
-		})
-	})
+// TestAuditSealedEnvelopes audits a ledger that seals envelopes at rest
+// with data keys.
+func TestAuditSealedEnvelopes(t *testing.T) {
+	e := testledger.New(t)
+	keys, err := ledger.OpenDataKeys(filepath.Join(e.Dir, "datakeys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, s := e.Open(t, ledger.Config{IdleCosign: -1, DataKeys: keys})
+	subs := make([]ledger.Submission, 40)
+	for i := range subs {
+		env, _ := e.Event(t)
+		subs[i] = e.Submission(t, l, env)
+	}
+	submit(t, l, subs)
+	// One disclosure erased on a legal ground: a tombstone, the envelope gone.
+	tomb, err := l.Erase(context.Background(), 12, "avg-17")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := auditWith(t, e, l.AuditSource())
+	if !rep.OK || rep.Entries.Disclosures != 40 || rep.Entries.Erased != 1 || rep.Entries.Tombstones != 1 || tomb != 41 {
+		t.Fatalf("live: entries %+v, tombstone at %d, problems %v", rep.Entries, tomb, rep.Problems)
+	}
+	l.Close()
+	s.Close()
 
-	if rep := auditStore(t, e, nil); !rep.OK {
-		t.Fatalf("after putting everything back: %v", rep.Problems)
+	s, err = openStore(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	sealed, err := s.Get(ctx, key('e', 9))
+	if err != nil || len(sealed) == 0 || sealed[0] == '{' {
+		t.Fatalf("leaf 9 is not sealed at rest: %v", err)
+	}
+	if rep := auditWith(t, e, ledger.NewStoreAuditSource(s, keys)); !rep.OK {
+		t.Fatalf("stopped, with the data keys: %v", rep.Problems)
+	}
+	// Without the data keys every envelope is unreadable, and says why.
+	rep = auditWith(t, e, ledger.NewStoreAuditSource(s, nil))
+	if rep.ProblemCounts["body-unreadable"] != 39 || !strings.Contains(rep.Problems[0].Message, "no data key folder") {
+		t.Fatalf("without the data keys: %v", rep.ProblemCounts)
+	}
+	// A changed byte of a sealed envelope.
+	sealed[len(sealed)-5] ^= 0x10
+	var b ledger.Batch
+	b.Set(key('e', 9), sealed)
+	commit(t, s, &b)
+	rep = auditWith(t, e, ledger.NewStoreAuditSource(s, keys))
+	if len(rep.Problems) != 1 || rep.Problems[0].Check != "body-unreadable" || *rep.Problems[0].Leaf != 9 {
+		t.Fatalf("altered sealed envelope: %v", rep.Problems)
 	}
 }
 

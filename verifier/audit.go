@@ -28,6 +28,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -90,6 +91,10 @@ type AuditEntry struct {
 	// Body is the stored entry body (a disclosure's canonical envelope, a
 	// signed covenant, a tombstone), or nil when none is stored (erased).
 	Body []byte
+	// BodyError, when set, says why the stored body could not be read
+	// (for example an envelope sealed at rest that does not decrypt); Body
+	// is then what is stored, and Audit reports the leaf.
+	BodyError string
 	// Findings are the covenant findings the ledger stored for the entry.
 	Findings []events.Finding
 }
@@ -233,7 +238,7 @@ type AuditProblem struct {
 	// Check is a stable id: checkpoint-signature, checkpoint-sequence,
 	// checkpoint-consistency, checkpoint-root, leaf-missing, leaf-record,
 	// leaf-tile, leaf-beyond-checkpoint, integrated-at, body-hash,
-	// body-missing, covenant, covenant-index, signature, event-id,
+	// body-unreadable, body-missing, covenant, covenant-index, signature, event-id,
 	// findings, tombstone.
 	Check string `json:"check"`
 	// Leaf is the leaf index concerned, if any.
@@ -398,7 +403,7 @@ func ActorRef(party, staffID string) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// VolumeDefinition returns the definitions of the volume anomalies for the
+// volumeDefinitions returns the definitions of the volume anomalies for the
 // given minimum counts, as reports print them.
 func volumeDefinitions(minParty, minActor int, loc *time.Location) []AnomalyDefinition {
 	common := fmt.Sprintf("For every day (calendar day of occurred_at in %s) on which it disclosed, its count is compared "+
@@ -473,8 +478,9 @@ type auditor struct {
 
 	next           uint64 // the next expected leaf index
 	lastIntegrated time.Time
-	kinds          []EntryType // per leaf; 0 when unknown
-	bodyMissing    []uint64    // disclosures without a stored body
+	kinds          []EntryType         // per leaf; 0 when unknown
+	bodyMissing    []uint64            // disclosures without a stored body
+	erasedHashes   map[uint64][32]byte // their leaf hashes, which tombstones name
 	tombstoned     map[uint64]uint64
 	eventIDs       map[[16]byte]uint64
 
@@ -541,21 +547,22 @@ func Audit(ctx context.Context, src AuditSource, cfg AuditConfig) (*AuditReport,
 			ProblemCounts: map[string]int{},
 			TimeNote:      timeNote,
 		},
-		wantRoots:  map[uint64][]*Checkpoint{},
-		seqOf:      map[*Checkpoint]uint64{},
-		rng:        (&compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}).NewEmptyRange(0),
-		tombstoned: map[uint64]uint64{},
-		eventIDs:   map[[16]byte]uint64{},
-		covenants:  map[uint64]*events.SignedCovenant{},
-		listed:     map[string]int{},
-		parties:    map[string]*PartyStats{},
-		purposes:   map[string]int{},
-		categories: map[string]int{},
-		rules:      map[string]int{},
-		special:    map[string]*SpecialCategoryStats{},
-		specialAny: map[string]int{},
-		partyDays:  map[string]map[int64]int{},
-		actorDays:  map[[2]string]map[int64]int{},
+		wantRoots:    map[uint64][]*Checkpoint{},
+		seqOf:        map[*Checkpoint]uint64{},
+		rng:          (&compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}).NewEmptyRange(0),
+		tombstoned:   map[uint64]uint64{},
+		erasedHashes: map[uint64][32]byte{},
+		eventIDs:     map[[16]byte]uint64{},
+		covenants:    map[uint64]*events.SignedCovenant{},
+		listed:       map[string]int{},
+		parties:      map[string]*PartyStats{},
+		purposes:     map[string]int{},
+		categories:   map[string]int{},
+		rules:        map[string]int{},
+		special:      map[string]*SpecialCategoryStats{},
+		specialAny:   map[string]int{},
+		partyDays:    map[string]map[int64]int{},
+		actorDays:    map[[2]string]map[int64]int{},
 	}
 	if err := a.checkpoints(ctx, src); err != nil {
 		return nil, err
@@ -796,6 +803,14 @@ func (a *auditor) entry(ctx context.Context, e *AuditEntry) {
 	} else {
 		a.lastIntegrated = rec.IntegratedAt
 	}
+	if e.BodyError != "" {
+		a.rep.Entries.Unreadable++
+		a.problem("body-unreadable", ptr(idx), nil, "the stored %s of leaf %d cannot be read: %s", bodyName(rec.Type), idx, e.BodyError)
+		if rec.Type == EntryDisclosure {
+			a.rep.Entries.Disclosures++
+		}
+		return
+	}
 	if e.Body != nil && sha256.Sum256(e.Body) != rec.BodyHash {
 		a.rep.Entries.Unreadable++
 		a.problem("body-hash", ptr(idx), nil, "the stored %s of leaf %d does not match the SHA-256 its leaf record commits to: it was altered after it was logged",
@@ -891,6 +906,7 @@ func (a *auditor) disclosure(idx uint64, rec *LeafRecord, e *AuditEntry) {
 	if e.Body == nil {
 		a.rep.Entries.Erased++
 		a.bodyMissing = append(a.bodyMissing, idx)
+		a.erasedHashes[idx] = LeafHash(e.LeafRecord)
 		return
 	}
 	cov := sc.Covenant
@@ -935,7 +951,46 @@ func (a *auditor) tombstone(idx uint64, rec *LeafRecord, e *AuditEntry) {
 	a.tombstoned[rec.ErasedIndex] = idx
 	if e.Body == nil {
 		a.problem("body-missing", ptr(idx), nil, "the tombstone body of leaf %d is not stored", idx)
+		return
 	}
+	var tb tombstoneBody
+	if err := json.Unmarshal(e.Body, &tb); err != nil || tb.Schema != tombstoneSchema {
+		a.problem("tombstone", ptr(idx), nil, "the tombstone body is not a %s document", tombstoneSchema)
+		return
+	}
+	var wrong []string
+	if tb.Origin != a.origin {
+		wrong = append(wrong, "origin")
+	}
+	if tb.ErasedIndex != rec.ErasedIndex {
+		wrong = append(wrong, "erased_index")
+	}
+	if tb.RuleID != rec.RuleID {
+		wrong = append(wrong, "rule_id")
+	}
+	if sc, ok := a.covenants[rec.CovenantIndex]; ok && tb.CovenantVersion != sc.Covenant.Version {
+		wrong = append(wrong, "covenant_version")
+	}
+	if h, ok := a.erasedHashes[rec.ErasedIndex]; ok && tb.ErasedLeafHash != hex.EncodeToString(h[:]) {
+		wrong = append(wrong, "erased_leaf_hash")
+	}
+	if len(wrong) > 0 {
+		a.problem("tombstone", ptr(idx), nil, "the tombstone body disagrees with its leaf record or the erased leaf %d: %s", rec.ErasedIndex, strings.Join(wrong, ", "))
+	}
+}
+
+// tombstoneSchema and tombstoneBody are the body of a tombstone entry, as
+// the ledger writes it: which leaf was erased, by which rule, never whom
+// it was about.
+const tombstoneSchema = "spoor.tombstone/v1"
+
+type tombstoneBody struct {
+	Schema          string `json:"schema"`
+	Origin          string `json:"origin"`
+	ErasedIndex     uint64 `json:"erased_index"`
+	ErasedLeafHash  string `json:"erased_leaf_hash"`
+	RuleID          string `json:"rule_id"`
+	CovenantVersion int    `json:"covenant_version"`
 }
 
 // count adds one verified disclosure to the statistics.

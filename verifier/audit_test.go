@@ -246,17 +246,17 @@ func problemsOf(rep *verifier.AuditReport) []string {
 
 func TestAuditCleanLog(t *testing.T) {
 	l := newMemLog(t)
-	l.fill(3, 100) // 301 leaves: a full tile and a partial one
+	l.fill(3, 86)  // 259 leaves: a full tile and a partial one
 	l.checkpoint() // an idle re-cosign: same size, same root
 	for _, src := range []verifier.AuditSource{l, withTiles{l}} {
 		rep := l.audit(t, src)
 		if !rep.OK || len(rep.Problems) != 0 {
 			t.Fatalf("clean log: problems %q", problemsOf(rep))
 		}
-		if rep.TreeSize != 301 || rep.Checkpoints.Count != 5 || rep.Checkpoints.Verified != 5 {
+		if rep.TreeSize != 259 || rep.Checkpoints.Count != 5 || rep.Checkpoints.Verified != 5 {
 			t.Errorf("tree size %d, checkpoints %+v", rep.TreeSize, rep.Checkpoints)
 		}
-		if rep.Entries.Disclosures != 300 || rep.Entries.Covenants != 1 || rep.Entries.Unreadable != 0 {
+		if rep.Entries.Disclosures != 258 || rep.Entries.Covenants != 1 || rep.Entries.Unreadable != 0 {
 			t.Errorf("entries %+v", rep.Entries)
 		}
 		if len(rep.Covenants) != 1 || rep.Covenants[0].Version != 1 || rep.Covenants[0].Leaf != 0 {
@@ -275,8 +275,8 @@ func TestAuditCleanLog(t *testing.T) {
 		for _, p := range rep.ByPurpose {
 			purposes += p.Count
 		}
-		if disclosed != 300 || purposes != 300 {
-			t.Errorf("by party %d, by purpose %d, want 300", disclosed, purposes)
+		if disclosed != 258 || purposes != 258 {
+			t.Errorf("by party %d, by purpose %d, want 258", disclosed, purposes)
 		}
 		if len(rep.ByRule) != len(events.FindingRules()) {
 			t.Errorf("by rule lists %d rules", len(rep.ByRule))
@@ -305,7 +305,7 @@ func TestAuditAlteredEnvelope(t *testing.T) {
 
 func TestAuditDeletedLeafRecord(t *testing.T) {
 	l := newMemLog(t)
-	l.fill(3, 100)
+	l.fill(3, 86)
 	const victim = 120
 	l.entries[victim] = nil
 
@@ -327,7 +327,7 @@ func TestAuditDeletedLeafRecord(t *testing.T) {
 
 func TestAuditAlteredLeafRecord(t *testing.T) {
 	l := newMemLog(t)
-	l.fill(3, 100)
+	l.fill(3, 30)
 	const victim = 42
 	rec := l.entries[victim].LeafRecord
 	rec[10] ^= 0x01 // a bit of the body hash
@@ -336,8 +336,8 @@ func TestAuditAlteredLeafRecord(t *testing.T) {
 		t.Fatalf("problems %q", problemsOf(rep))
 	}
 	// The body no longer matches the record, and every checkpoint from
-	// the victim on (sizes 101, 201, 301) has another root.
-	if rep.ProblemCounts["checkpoint-root"] != 3 || rep.ProblemCounts["body-hash"] != 1 || len(rep.Problems) != 5 {
+	// the victim on (sizes 61 and 91) has another root.
+	if rep.ProblemCounts["checkpoint-root"] != 2 || rep.ProblemCounts["body-hash"] != 1 || len(rep.Problems) != 4 {
 		t.Errorf("problems %q", problemsOf(rep))
 	}
 }
@@ -429,25 +429,25 @@ func TestAuditStoredFindingsAndSignatures(t *testing.T) {
 	}
 }
 
-// TestAuditStatistics runs the statistics on 40 days of synthetic traffic
+// TestAuditStatistics runs the statistics on 32 days of synthetic traffic
 // with a planted burst by one party and one of its staff, a late
 // recording and a recipient outside the covenant.
 func TestAuditStatistics(t *testing.T) {
 	l := newMemLog(t)
 	const party = "gemeente-amersfoort"
 	start := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
-	burstDay := 35
+	const days, burstDay = 32, 30 // the burst day has a full 28-day window
 	var staff string
-	for day := range 40 {
+	for day := range days {
 		dayStart := start.AddDate(0, 0, day)
-		for range 40 {
+		for range 16 {
 			at := dayStart.Add(7*time.Hour + time.Duration(l.rnd.IntN(10*3600))*time.Second)
 			l.disclose(l.event(at, ""), at.Add(10*time.Minute))
 		}
 		// The burst's actor works every day, one or two disclosures...
 		n := 1 + day%2
 		if day == burstDay {
-			n = 60 // ... and on one day sixty.
+			n = 40 // ... and on one day forty.
 		}
 		for i := range n {
 			at := dayStart.Add(16*time.Hour + time.Duration(i)*time.Minute)
@@ -459,7 +459,7 @@ func TestAuditStatistics(t *testing.T) {
 		l.checkpoint()
 	}
 	// Recorded 100 hours after it occurred (the covenant allows 72).
-	late := l.event(start.AddDate(0, 0, 40).Add(8*time.Hour), "")
+	late := l.event(start.AddDate(0, 0, days).Add(8*time.Hour), "")
 	lateIdx := l.disclose(late, late.OccurredAt.Add(100*time.Hour))
 	l.checkpoint()
 
@@ -475,12 +475,12 @@ func TestAuditStatistics(t *testing.T) {
 		switch {
 		case v.Kind == verifier.AnomalyVolumeParty && v.Party == party && v.Day == burst:
 			sawParty = true
-			if v.Count < 60 || float64(v.Count) <= v.Threshold || v.HistoryDays != verifier.VolumeWindowDays {
+			if v.Count < 40 || float64(v.Count) <= v.Threshold || v.HistoryDays != verifier.VolumeWindowDays {
 				t.Errorf("party anomaly %+v", v)
 			}
 		case v.Kind == verifier.AnomalyVolumeActor && v.Party == party && v.Actor == actor && v.Day == burst:
 			sawActor = true
-			if v.Count != 60 || v.Median < 1 || v.Median > 2 {
+			if v.Count != 40 || v.Median < 1 || v.Median > 2 {
 				t.Errorf("actor anomaly %+v", v)
 			}
 		default:

@@ -137,9 +137,10 @@ func (s *HTTPAuditSource) Checkpoints(ctx context.Context) ([]StoredCheckpoint, 
 	}
 }
 
-// Entries implements AuditSource. A page the server cannot serve because
-// one leaf record is missing (404) is read again one entry at a time, so
-// that only the missing ones are skipped and Audit names them.
+// Entries implements AuditSource. A page the server cannot serve (one
+// leaf record missing, 404, or one stored entry it cannot read) is read
+// again one entry at a time: a missing leaf record is skipped, so that
+// Audit names it, and an entry that still fails is named in the error.
 func (s *HTTPAuditSource) Entries(ctx context.Context, from, to uint64, fn func(*AuditEntry) error) error {
 	size := uint64(s.PageSize)
 	if size == 0 {
@@ -147,11 +148,28 @@ func (s *HTTPAuditSource) Entries(ctx context.Context, from, to uint64, fn func(
 	}
 	for start := from; start < to; {
 		n := min(size, to-start)
-		err := s.page(ctx, start, n, fn)
-		if errors.Is(err, ErrNotFound) && n > 1 {
-			for i := start; i < start+n; i++ {
-				if err := s.page(ctx, i, 1, fn); err != nil && !errors.Is(err, ErrNotFound) {
+		var delivered uint64
+		var cbErr error
+		err := s.page(ctx, start, n, func(e *AuditEntry) error {
+			delivered = e.Index + 1 - start
+			cbErr = fn(e)
+			return cbErr
+		})
+		if cbErr != nil {
+			return cbErr
+		}
+		if err != nil && n > 1 && !errors.Is(err, ErrUnauthorized) && ctx.Err() == nil {
+			// Entries already passed to fn are not passed again.
+			for i := start + delivered; i < start+n; i++ {
+				err := s.page(ctx, i, 1, fn)
+				switch {
+				case err == nil, errors.Is(err, ErrNotFound):
+				case errors.Is(err, ErrUnauthorized) || ctx.Err() != nil:
 					return err
+				default:
+					if err := s.unreadable(ctx, i, to, err, fn); err != nil {
+						return err
+					}
 				}
 			}
 			err = nil
@@ -169,9 +187,6 @@ func (s *HTTPAuditSource) page(ctx context.Context, start, n uint64, fn func(*Au
 	var page httpEntries
 	q := url.Values{"from": {strconv.FormatUint(start, 10)}, "limit": {strconv.FormatUint(n, 10)}}
 	if err := s.get(ctx, "/v1/entries", q, &page); err != nil {
-		if n == 1 && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrUnauthorized) {
-			return fmt.Errorf("entry %d cannot be read over HTTP (a damaged stored envelope can do this; audit the stopped ledger or a backup with --data): %w", start, err)
-		}
 		return err
 	}
 	want := start
@@ -206,6 +221,21 @@ func (s *HTTPAuditSource) page(ctx context.Context, start, n uint64, fn func(*Au
 		return fmt.Errorf("verifier: GET /v1/entries?%s: %d entries, want %d", q.Encode(), want-start, n)
 	}
 	return nil
+}
+
+// unreadable passes entry i, which the server could not serve, to fn with
+// its leaf record from the public entry bundle (which Audit checks like
+// any other) and the reason, so that the audit names the leaf and goes on.
+func (s *HTTPAuditSource) unreadable(ctx context.Context, i, size uint64, cause error, fn func(*AuditEntry) error) error {
+	c := &Client{URL: s.URL, HTTP: s.HTTP}
+	n := i / TileWidth
+	width := int(min(uint64(TileWidth), size-n*TileWidth))
+	recs, err := c.Entries(ctx, n, width)
+	if err != nil {
+		return fmt.Errorf("entry %d cannot be read over HTTP (%w), nor its leaf record: %w", i, cause, err)
+	}
+	return fn(&AuditEntry{Index: i, LeafRecord: recs[i-n*TileWidth],
+		BodyError: "the server could not serve the stored entry (" + cause.Error() + "); a damaged stored envelope can do this: audit the stopped ledger or a backup with --data"})
 }
 
 // LeafTile implements AuditTileSource from the public tile endpoint.

@@ -29,6 +29,7 @@ const exitAuditFailed = 2
 
 type auditFlags struct {
 	data        string
+	dataKeysDir string
 	url         string
 	token       string
 	vkey        string
@@ -77,6 +78,7 @@ reported, not errors), 2 when one fails, 1 when the audit could not run.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.data, "data", "", "audit the stopped ledger in this data folder (read-only)")
+	fl.StringVar(&f.dataKeysDir, "data-keys", "", "with --data: the folder of the data keys that seal envelopes at rest (default: DIR/"+defaultDataKeysDir+" if it exists)")
 	fl.StringVar(&f.url, "url", "", "audit a running ledger at this HTTP address")
 	fl.StringVar(&f.token, "token", "", "the FG's bearer token for --url (TOKEN or @FILE)")
 	fl.StringVar(&f.vkey, "vkey", "", "pinned log verifier key (KEY or @FILE; default with --data: DIR/log.vkey)")
@@ -105,7 +107,11 @@ func runAudit(ctx context.Context, f *auditFlags, out, errOut io.Writer) error {
 			return err
 		}
 		defer store.Close()
-		src = ledger.NewStoreAuditSource(store)
+		keys, err := f.dataKeys()
+		if err != nil {
+			return err
+		}
+		src = ledger.NewStoreAuditSource(store, keys)
 	} else {
 		if f.token == "" {
 			return errors.New("--url needs the FG's bearer token: --token @DIR/fg.token")
@@ -157,6 +163,30 @@ func runAudit(ctx context.Context, f *auditFlags, out, errOut io.Writer) error {
 	}
 	return nil
 }
+
+// dataKeys opens the folder of the data keys that seal envelopes at rest,
+// if there is one; the audit only reads it.
+func (f *auditFlags) dataKeys() (*ledger.DataKeys, error) {
+	dir := f.dataKeysDir
+	if dir == "" {
+		dir = filepath.Join(f.data, defaultDataKeysDir)
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("--data-keys %s is not a folder", dir)
+	}
+	keys, err := ledger.OpenDataKeys(dir)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't open the data keys: %w", err)
+	}
+	return keys, nil
+}
+
+// defaultDataKeysDir is where spoor serve keeps the data keys, below
+// the data folder.
+const defaultDataKeysDir = "datakeys"
 
 // pinnedKeys reads the log, cosigner and administrator keys to trust.
 func (f *auditFlags) pinnedKeys() (*verifier.LogKeys, string, error) {
@@ -275,6 +305,7 @@ type readOnlyStore struct{ db *pebble.DB }
 
 var _ ledger.Store = (*readOnlyStore)(nil)
 
+// Get implements ledger.Store.
 func (s *readOnlyStore) Get(_ context.Context, key []byte) ([]byte, error) {
 	v, closer, err := s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -290,10 +321,12 @@ func (s *readOnlyStore) Get(_ context.Context, key []byte) ([]byte, error) {
 	return out, nil
 }
 
+// Scan implements ledger.Store.
 func (s *readOnlyStore) Scan(ctx context.Context, start, end []byte, fn func(k, v []byte) error) error {
 	return s.scan(ctx, start, end, false, fn)
 }
 
+// ScanReverse implements ledger.Store.
 func (s *readOnlyStore) ScanReverse(ctx context.Context, start, end []byte, fn func(k, v []byte) error) error {
 	return s.scan(ctx, start, end, true, fn)
 }
@@ -334,20 +367,27 @@ func (s *readOnlyStore) scan(ctx context.Context, start, end []byte, reverse boo
 	return nil
 }
 
+// Commit refuses: the audit never writes.
 func (s *readOnlyStore) Commit(context.Context, *ledger.Batch) error {
 	return errors.New("the audit's store is read-only")
 }
 
+// Close implements ledger.Store.
 func (s *readOnlyStore) Close() error { return s.db.Close() }
 
 // quietPebbleLogger drops Pebble's informational lines, which would mix
 // with the report.
 type quietPebbleLogger struct{}
 
+// Infof drops the line.
 func (quietPebbleLogger) Infof(string, ...any) {}
+
+// Errorf writes the line to standard error.
 func (quietPebbleLogger) Errorf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "pebble: "+format+"\n", args...)
 }
+
+// Fatalf writes the line and exits, as Pebble's own logger does.
 func (quietPebbleLogger) Fatalf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "pebble: "+format+"\n", args...)
 	os.Exit(1)
@@ -392,7 +432,7 @@ td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 <tr><th>Vertrouwde sleutels</th><td>logboek <span class="mono">{{.LogKey}}</span><br>medeondertekenaar <span class="mono">{{.CosignerKey}}</span><br>convenantbeheerder <span class="mono">{{.AdminKey}}</span> {{if .AdminPinned}}(vastgepind){{else}}(<strong>niet vastgepind</strong>: de sleutel uit convenantversie 1 zelf is vertrouwd){{end}}</td></tr>
 </table>
 <p class="def">Gecontroleerd: elk leaf record opnieuw gehasht en de boom opnieuw opgebouwd en vergeleken met elk bewaard checkpoint; de checkpoints onderling (de grootte neemt nooit af, één wortel per grootte, de tijd loopt niet terug); elk opgeslagen bericht tegen de hash in zijn leaf record; de convenantversies als keten, getekend door de beheerder; elke verstrekking tegen de sleutel die de verstrekker volgens de genoemde convenantversie had op het moment van verstrekken, niet ingetrokken; de regels van het convenant opnieuw toegepast en vergeleken met de opgeslagen bevindingen.</p>
-<p class="def">{{.TimeNote}}</p>
+<p class="def">Over de tijden: integrated_at (het moment van vastleggen) en de tijden van de checkpoints zijn verklaringen van het logboek zelf, getekend met zijn eigen sleutels; geen onafhankelijke getuige begrenst ze. occurred_at is de opgave van de verstrekker in zijn ondertekende bericht.</p>
 
 {{if not .OK}}
 <h2>Problemen</h2>
@@ -485,6 +525,7 @@ var checkLabelsNL = map[string]string{
 	"leaf-beyond-checkpoint": "Leaf record voorbij het laatste checkpoint",
 	"integrated-at":          "Tijd van vastleggen loopt terug",
 	"body-hash":              "Opgeslagen bericht gewijzigd",
+	"body-unreadable":        "Opgeslagen bericht onleesbaar",
 	"body-missing":           "Opgeslagen bericht ontbreekt",
 	"covenant":               "Convenantversie",
 	"covenant-index":         "Verwijzing naar convenantversie",

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spoor-ledger/spoor/internal/testledger"
+	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/pebblestore"
+	"github.com/spoor-ledger/spoor/verifier"
+)
+
+// TestAuditCommand runs `spoor audit` on a ledger's data folder laid out
+// as `spoor serve` leaves it (DIR/ledger, DIR/log.vkey, DIR/cosigner.vkey,
+// DIR/fg.token): over HTTP while it runs, read-only from the folder once
+// stopped, and again after one stored envelope was altered on disk.
+func TestAuditCommand(t *testing.T) {
+	ctx := context.Background()
+	env := testledger.New(t)
+	dir := env.Dir
+	for name, v := range map[string]string{"log.vkey": env.LogVkey, "cosigner.vkey": env.CosVkey, "fg.token": "fg-token"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin := filepath.Join(dir, "demo-keys", "admin.pub")
+	if err := os.WriteFile(admin, []byte(env.Demo.AdminVkey+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sl := serveTestLedger(t, env)
+	sl.grow(t, 121)
+
+	run := func(f *auditFlags) (string, error) {
+		var out, errOut bytes.Buffer
+		err := runAudit(ctx, f, &out, &errOut)
+		return out.String(), err
+	}
+
+	// While the ledger runs, --data is refused with a way out.
+	_, err := run(&auditFlags{data: dir})
+	if err == nil || !strings.Contains(err.Error(), "in use") || !strings.Contains(err.Error(), "--url") {
+		t.Fatalf("--data on a running ledger: %v", err)
+	}
+	// --url needs the pinned keys and the token.
+	if _, err := run(&auditFlags{url: sl.srv.URL, token: "@" + filepath.Join(dir, "fg.token")}); err == nil {
+		t.Fatal("--url without --vkey was accepted")
+	}
+	out, err := run(&auditFlags{url: sl.srv.URL, token: "@" + filepath.Join(dir, "fg.token"),
+		vkey: "@" + filepath.Join(dir, "log.vkey"), cosVkey: "@" + filepath.Join(dir, "cosigner.vkey"), admin: "@" + admin})
+	if err != nil || !strings.Contains(out, "every integrity check holds") {
+		t.Fatalf("--url: %v\n%s", err, out)
+	}
+
+	// Stopped: read-only from the folder, with the JSON and HTML reports.
+	sl.srv.Close()
+	if err := sl.l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	closeServedStore(t, sl)
+
+	html := filepath.Join(t.TempDir(), "audit.html")
+	out, err = run(&auditFlags{data: dir, admin: "@" + admin, jsonOut: true, html: html})
+	if err != nil {
+		t.Fatalf("--data: %v", err)
+	}
+	var rep verifier.AuditReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("JSON report: %v", err)
+	}
+	if !rep.OK || rep.TreeSize != 121 || !rep.AdminPinned {
+		t.Fatalf("report: ok %v, size %d, problems %v", rep.OK, rep.TreeSize, rep.Problems)
+	}
+	page := readFile(t, html)
+	for _, want := range []string{"Auditrapport", "Alle integriteitscontroles zijn geslaagd", "Verstrekkingen per partij",
+		env.Demo.Signed.Covenant.Parties[0].Name, "Gezondheid, gedrag en ontwikkeling", "mediaan"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the HTML report lacks %q", want)
+		}
+	}
+	checkNoSubjects(t, env, out, page)
+
+	// One stored envelope altered on disk: the audit fails and names it.
+	const victim = 57
+	s, err := pebblestore.Open(filepath.Join(dir, "ledger"), pebblestore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := binary.BigEndian.AppendUint64([]byte{'e'}, victim)
+	envBytes, err := s.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	envBytes[len(envBytes)/2] ^= 0x02
+	var b ledger.Batch
+	b.Set(key, envBytes)
+	if err := s.Commit(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(&auditFlags{data: dir, html: html})
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitAuditFailed {
+		t.Fatalf("tampered: want exit status %d, got %v", exitAuditFailed, err)
+	}
+	if !strings.Contains(out, "INTEGRITY CHECKS FAILED") || !strings.Contains(out, "body-hash (leaf 57)") ||
+		!strings.Contains(out, "NOT pinned") {
+		t.Fatalf("tampered: the summary does not name leaf %d:\n%s", victim, out)
+	}
+	page = readFile(t, html)
+	if !strings.Contains(page, "Integriteitscontroles NIET geslaagd") || !strings.Contains(page, "leaf 57") ||
+		!strings.Contains(page, "Opgeslagen bericht gewijzigd") {
+		t.Errorf("the HTML report does not show the altered envelope")
+	}
+}
+
+// closeServedStore closes the Pebble store serveTestLedger opened, which
+// its cleanup would otherwise close only at the end of the test.
+func closeServedStore(t *testing.T, sl *servedLedger) {
+	t.Helper()
+	if sl.store != nil {
+		if err := sl.store.Close(); err != nil {
+			t.Fatal(err)
+		}
+		sl.store = nil
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// checkNoSubjects fails if a child's BSN or pseudonym appears in any of
+// the texts.
+func checkNoSubjects(t *testing.T, env *testledger.Env, texts ...string) {
+	t.Helper()
+	for _, c := range env.Gen.Children() {
+		for _, s := range texts {
+			if strings.Contains(s, c.BSN) || strings.Contains(s, c.Pseudonym) {
+				t.Fatal("a report shows a BSN or a pseudonym")
+			}
+		}
+	}
+}
