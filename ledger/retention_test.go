@@ -426,3 +426,48 @@ func TestBundleShowsErasure(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditChecksRetention(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two simulated years of traffic")
+	}
+	w := simulateTwoYears(t, true)
+	ctx := context.Background()
+	defer func() { w.l.Close(); w.s.Close() }()
+	audit := func() *verifier.AuditReport {
+		rep, err := verifier.Audit(ctx, w.l.AuditSource(), verifier.AuditConfig{Keys: w.e.Keys,
+			AdminVkey: w.e.Demo.AdminVkey, Now: w.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	// Before retention ran, the overdue envelopes are reported.
+	overdue := 0
+	for _, p := range audit().Problems {
+		if p.Check == "retention-overdue" {
+			overdue++
+		}
+	}
+	if overdue == 0 {
+		t.Fatal("the audit did not see envelopes past their retention")
+	}
+	if _, err := w.l.RunRetention(ctx, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if rep := audit(); !rep.OK {
+		t.Fatalf("audit after retention: %v", rep.Problems)
+	}
+	// An early erasure under a retention rule is caught.
+	env, _ := w.e.Event(t)
+	out := submit(t, w.l, []ledger.Submission{w.e.Submission(t, w.l, env)})
+	submit(t, w.l, []ledger.Submission{{Tombstone: &ledger.TombstoneRequest{ErasedIndex: out[0].Index, RuleID: "retention:default"}}})
+	early := false
+	for _, p := range audit().Problems {
+		early = early || p.Check == "tombstone-early"
+	}
+	if !early {
+		t.Fatal("a tombstone before the retention period ended was not reported")
+	}
+	t.Logf("audit saw %d overdue envelopes before retention, none after, and an early tombstone", overdue)
+}

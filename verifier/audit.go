@@ -479,6 +479,7 @@ type auditor struct {
 	next           uint64 // the next expected leaf index
 	lastIntegrated time.Time
 	kinds          []EntryType         // per leaf; 0 when unknown
+	integrated     []int64             // per leaf: integrated_at in Unix ms
 	bodyMissing    []uint64            // disclosures without a stored body
 	erasedHashes   map[uint64][32]byte // their leaf hashes, which tombstones name
 	tombstoned     map[uint64]uint64
@@ -792,11 +793,13 @@ func (a *auditor) entry(ctx context.Context, e *AuditEntry) {
 	rec, err := ParseLeafRecord(e.LeafRecord)
 	if err != nil {
 		a.kinds = append(a.kinds, 0)
+		a.setIntegrated(idx, 0)
 		a.rep.Entries.Unreadable++
 		a.problem("leaf-record", ptr(idx), nil, "%v", err)
 		return
 	}
 	a.kinds = append(a.kinds, rec.Type)
+	a.setIntegrated(idx, rec.IntegratedAt.UnixMilli())
 	if rec.IntegratedAt.Before(a.lastIntegrated) {
 		a.problem("integrated-at", ptr(idx), nil, "integrated_at %s is before the previous leaf's %s (the ledger's times never go back)",
 			rec.IntegratedAt.Format(time.RFC3339Nano), a.lastIntegrated.Format(time.RFC3339Nano))
@@ -923,6 +926,12 @@ func (a *auditor) disclosure(idx uint64, rec *LeafRecord, e *AuditEntry) {
 			a.eventIDs[id] = idx
 		}
 	}
+	// No envelope outlives its retention period (by the covenant version
+	// it was recorded under), beyond a grace for the daily retention job.
+	if due := rec.IntegratedAt.Add(time.Duration(cov.RetentionDaysFor(d.Categories)) * 24 * time.Hour); a.cfg.Now().After(due.Add(retentionGrace)) {
+		a.problem("retention-overdue", ptr(idx), nil, "the envelope of leaf %d was due for erasure on %s and is still stored",
+			idx, due.Format(time.DateOnly))
+	}
 	findings := append(cov.Check(d), cov.CheckRecording(d, rec.IntegratedAt)...)
 	if missing, extra := diffFindings(findings, e.Findings); len(missing)+len(extra) > 0 {
 		a.problem("findings", ptr(idx), nil, "the stored findings differ from the covenant's rules: %s", describeFindingDiff(missing, extra))
@@ -949,6 +958,7 @@ func (a *auditor) tombstone(idx uint64, rec *LeafRecord, e *AuditEntry) {
 		return
 	}
 	a.tombstoned[rec.ErasedIndex] = idx
+	a.checkTombstoneRule(idx, rec)
 	if e.Body == nil {
 		a.problem("body-missing", ptr(idx), nil, "the tombstone body of leaf %d is not stored", idx)
 		return
@@ -976,6 +986,56 @@ func (a *auditor) tombstone(idx uint64, rec *LeafRecord, e *AuditEntry) {
 	}
 	if len(wrong) > 0 {
 		a.problem("tombstone", ptr(idx), nil, "the tombstone body disagrees with its leaf record or the erased leaf %d: %s", rec.ErasedIndex, strings.Join(wrong, ", "))
+	}
+}
+
+// setIntegrated records leaf idx's integrated_at (ms), keeping the slice
+// indexed by leaf even across missing leaves.
+func (a *auditor) setIntegrated(idx uint64, ms int64) {
+	for uint64(len(a.integrated)) < idx {
+		a.integrated = append(a.integrated, 0)
+	}
+	a.integrated = append(a.integrated[:idx], ms)
+}
+
+// retentionGrace is how late the retention job may erase an envelope (it
+// runs daily) before the audit calls the envelope overdue.
+const retentionGrace = 48 * time.Hour
+
+// checkTombstoneRule checks that a tombstone follows a rule: a retention
+// tombstone ("retention:<category>" or "retention:default") comes no earlier
+// than the erased leaf's integrated_at plus that period in the covenant the
+// tombstone names; an erasure on request ("erasure:<ground>") may come at
+// any time and is counted.
+func (a *auditor) checkTombstoneRule(idx uint64, rec *LeafRecord) {
+	kind, arg, _ := strings.Cut(rec.RuleID, ":")
+	switch kind {
+	case "erasure":
+		if arg == "" {
+			a.problem("tombstone-rule", ptr(idx), nil, "erasure tombstone without a legal ground")
+		}
+		return
+	case "retention":
+	default:
+		a.problem("tombstone-rule", ptr(idx), nil, "rule %q is neither retention:<category> nor erasure:<ground>", rec.RuleID)
+		return
+	}
+	sc, ok := a.covenants[rec.CovenantIndex]
+	if !ok || rec.ErasedIndex >= uint64(len(a.integrated)) {
+		return
+	}
+	days := sc.Covenant.Retention.DefaultDays
+	if arg != "default" {
+		if _, ok := sc.Covenant.Retention.Categories[arg]; !ok {
+			a.problem("tombstone-rule", ptr(idx), nil, "rule %q names a category without its own retention period", rec.RuleID)
+			return
+		}
+		days = sc.Covenant.RetentionDays(arg)
+	}
+	due := time.UnixMilli(a.integrated[rec.ErasedIndex]).Add(time.Duration(days) * 24 * time.Hour)
+	if rec.IntegratedAt.Before(due) {
+		a.problem("tombstone-early", ptr(idx), nil, "erased leaf %d on %s under rule %s, before its retention ended on %s",
+			rec.ErasedIndex, rec.IntegratedAt.Format(time.DateOnly), rec.RuleID, due.Format(time.DateOnly))
 	}
 }
 
