@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -178,6 +179,8 @@ type Ledger struct {
 	notify   chan struct{} // closed and replaced after every commit
 
 	accessMu sync.Mutex // serialises releases of access requests
+
+	fullTiles fullTileCache // node hashes of recently read full tiles (read.go)
 }
 
 // Open opens the log in cfg.Store, recovering and checking it, appends
@@ -616,6 +619,10 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 	erased := map[uint64]bool{}
 	changedKeys := map[string]bool{}
 	added, dups, conflicts, rejects := 0, 0, 0, 0
+	logged, err := l.lookupEvents(ctx, batch)
+	if err != nil {
+		return err
+	}
 	for _, r := range batch {
 		r.outcomes = make([]Outcome, len(r.subs))
 		for i := range r.subs {
@@ -625,7 +632,12 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 				if err != nil {
 					return fmt.Errorf("couldn't encode rejection: %w", err)
 				}
-				b.Set(eventIDKey(tagRejection, s.Reject.EventID), v)
+				// A refusal without a readable id has nothing to answer a
+				// status request for; the party learns of it on its
+				// rejections stream.
+				if s.Reject.EventID != "" {
+					b.Set(eventIDKey(tagRejection, s.Reject.EventID), v)
+				}
 				r.outcomes[i].Err = &events.RejectError{Reason: s.Reject.Reason, Err: errors.New(s.Reject.Message)}
 				rejects++
 				continue
@@ -638,13 +650,7 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 			h := sha256.Sum256(s.Envelope)
 			prev, ok := seen[d.ID]
 			if !ok {
-				idx, ph, err := l.lookupEvent(ctx, d.ID)
-				switch {
-				case err == nil:
-					prev, ok = inBatch{idx, ph}, true
-				case !errors.Is(err, ErrNotFound):
-					return err
-				}
+				prev, ok = logged[d.ID]
 			}
 			if ok {
 				if prev.hash == h {
@@ -713,6 +719,69 @@ func (l *Ledger) addIndices(b *Batch, idx uint64, d *events.Disclosure, findings
 			b.Set(u64Key(tagFindings, idx), v)
 		}
 	}
+}
+
+// lookupEvents looks up, before a batch is sequenced, which of its
+// disclosures' ids are already logged (nearly always none). The lookups
+// are store reads of committed state, which nothing changes while the
+// sequencer works on the batch (it is the only writer of these keys and
+// commits only at the end), so they run on every core: a miss still
+// costs Pebble a memtable probe and a filter check per table.
+func (l *Ledger) lookupEvents(ctx context.Context, batch []*request) (map[string]inBatch, error) {
+	var ids []string
+	for _, r := range batch {
+		for i := range r.subs {
+			if s := &r.subs[i]; s.Reject == nil && s.Tombstone == nil && s.Disclosure != nil {
+				ids = append(ids, s.Disclosure.ID)
+			}
+		}
+	}
+	type found struct {
+		at  inBatch
+		ok  bool
+		err error
+	}
+	res := make([]found, len(ids))
+	lookup := func(i int) {
+		idx, h, err := l.lookupEvent(ctx, ids[i])
+		switch {
+		case err == nil:
+			res[i] = found{at: inBatch{idx, h}, ok: true}
+		case !errors.Is(err, ErrNotFound):
+			res[i].err = err
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(ids)/64)
+	if workers < 2 {
+		for i := range ids {
+			lookup(i)
+		}
+	} else {
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < len(ids); i += workers {
+					lookup(i)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	var out map[string]inBatch
+	for i, f := range res {
+		if f.err != nil {
+			return nil, f.err
+		}
+		if f.ok {
+			if out == nil {
+				out = map[string]inBatch{}
+			}
+			out[ids[i]] = f.at
+		}
+	}
+	return out, nil
 }
 
 // lookupEvent finds a logged event's leaf index and envelope hash.

@@ -343,9 +343,6 @@ func TestCheckpointAndTilesCheckWithXModTlog(t *testing.T) {
 	}
 }
 
-// inclusionResponse mirrors httpapi.InclusionResponse for decoding.
-type inclusionResponse = httpapi.InclusionResponse
-
 func TestProofs(t *testing.T) {
 	f := newAPIFixture(t, httpapi.Config{})
 	ctx := context.Background()
@@ -354,14 +351,14 @@ func TestProofs(t *testing.T) {
 	f.grow(270)
 	cp := f.checkpoint(ctx)
 
-	check := func(r *inclusionResponse, root [32]byte) {
+	check := func(r *httpapi.InclusionResponse, root [32]byte) {
 		t.Helper()
 		if err := verifier.VerifyInclusion(r.Index, r.TreeSize, verifier.LeafHash(r.LeafRecord), r.Proof, root); err != nil {
 			t.Fatalf("inclusion of %d in %d: %v", r.Index, r.TreeSize, err)
 		}
 	}
 	for _, i := range []uint64{0, 1, 4, 255, 256, 269} {
-		var r inclusionResponse
+		var r httpapi.InclusionResponse
 		f.getJSON(fmt.Sprintf("/v1/proof/inclusion?index=%d", i), "", &r)
 		if r.Index != i || r.TreeSize != cp.Size {
 			t.Fatalf("inclusion of %d: answer for %d in %d, want size %d", i, r.Index, r.TreeSize, cp.Size)
@@ -374,7 +371,7 @@ func TestProofs(t *testing.T) {
 		check(&r, c.Hash)
 	}
 	// For an older tree size, against the older checkpoint.
-	var old inclusionResponse
+	var old httpapi.InclusionResponse
 	f.getJSON("/v1/proof/inclusion?index=3&size=5", "", &old)
 	if old.Checkpoint != "" {
 		t.Error("an inclusion proof for a given size carries the newest checkpoint")
@@ -383,7 +380,7 @@ func TestProofs(t *testing.T) {
 
 	// By event id: the leaf of that event, committing to its envelope.
 	ev := f.events[200]
-	var byID inclusionResponse
+	var byID httpapi.InclusionResponse
 	f.getJSON("/v1/proof/inclusion?event_id="+ev.d.ID, "", &byID)
 	if byID.Index != ev.index {
 		t.Fatalf("inclusion by event id: leaf %d, want %d", byID.Index, ev.index)

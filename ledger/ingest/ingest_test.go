@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -30,15 +31,16 @@ import (
 )
 
 // waitLong bounds how long a test waits for something that must happen. It
-// only keeps a broken test from hanging; nothing asserts on speed.
-const waitLong = 60 * time.Second
+// only keeps a broken test from hanging; nothing asserts on speed (a CI
+// machine under load with the race detector is slow).
+const waitLong = 2 * time.Minute
 
 // busConfig is the bus of these tests. The de-duplication window is the
 // shortest nats-server allows (100ms), so a test can re-publish identical
-// bytes past it and see the ledger, not the bus, recognise them. AckWait is
-// short so that messages whose ack was lost in a NATS restart come back
-// within the test's patience.
-var busConfig = natsbus.StreamConfig{Duplicates: 100 * time.Millisecond, AckWait: 2 * time.Second}
+// bytes past it and see the ledger, not the bus, recognise them. AckWait
+// stays at its default, so that tests counting outcomes see no
+// redeliveries even on a slow machine; the restart test shortens it.
+var busConfig = natsbus.StreamConfig{Duplicates: 100 * time.Millisecond}
 
 // clientOpts make a client ride out a server restart: retry quickly, and
 // forever (the connection is closed in t.Cleanup).
@@ -72,9 +74,16 @@ type sent struct {
 
 func newHarness(t *testing.T, srv *server.Server, icfg ingest.Config) *harness {
 	t.Helper()
+	return newHarnessWith(t, srv, busConfig, ledger.Config{}, icfg)
+}
+
+// newHarnessWith is newHarness with a bus and a ledger configuration.
+func newHarnessWith(t *testing.T, srv *server.Server, bus natsbus.StreamConfig, lcfg ledger.Config, icfg ingest.Config) *harness {
+	t.Helper()
 	env := testledger.New(t)
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	l, store := env.Open(t, ledger.Config{IdleCosign: -1, Logger: logger})
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	lcfg.IdleCosign, lcfg.Logger = -1, logger
+	l, store := env.Open(t, lcfg)
 	nc := natstest.Connect(t, srv, clientOpts()...)
 	js := natstest.JetStream(t, nc)
 	sc, _ := l.Covenant()
@@ -84,7 +93,7 @@ func newHarness(t *testing.T, srv *server.Server, icfg ingest.Config) *harness {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
-	if err := natsbus.EnsureStreams(ctx, js, parties, busConfig); err != nil {
+	if err := natsbus.EnsureStreams(ctx, js, parties, bus); err != nil {
 		t.Fatal(err)
 	}
 	icfg.Ledger, icfg.JS, icfg.Logger = l, js, logger
@@ -126,8 +135,10 @@ func (h *harness) publisher(party string) *natsbus.Publisher {
 		h.t.Fatalf("no demo key for party %q", party)
 	}
 	nc := natstest.Connect(h.t, h.srv, clientOpts()...)
-	js := natstest.JetStream(h.t, nc, jetstream.WithPublishAsyncTimeout(5*time.Second))
-	p, err := natsbus.NewPublisher(js, key, natsbus.WithAckTimeout(5*time.Second), natsbus.WithMaxInFlight(512))
+	// The ack timeout is long for a slow machine, and short enough that
+	// publishes lost in the restart test are retried within its patience.
+	js := natstest.JetStream(h.t, nc, jetstream.WithPublishAsyncTimeout(10*time.Second))
+	p, err := natsbus.NewPublisher(js, key, natsbus.WithAckTimeout(10*time.Second))
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -206,7 +217,7 @@ func (h *harness) publishUntilAcked(evs []sent) {
 	for _, ev := range evs {
 		p := h.publisher(ev.d.Discloser)
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			_, err := p.Publish(ctx, ev.d)
 			cancel()
 			if err == nil {
@@ -418,7 +429,7 @@ func counter(t *testing.T, name string, cs []prometheus.Collector) float64 {
 func TestIngestEndToEnd(t *testing.T) {
 	srv := natstest.RunServer(t)
 	h := newHarness(t, srv, ingest.Config{})
-	n := 3000
+	n := 2000
 	if testing.Short() {
 		n = 500
 	}
@@ -429,8 +440,12 @@ func TestIngestEndToEnd(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
+	// A publish that got no ack in time (possible on a starved machine)
+	// is published again, as a party's system does; the ledger must then
+	// still hold each event once.
 	if failed := publishAsync(ctx, groups); len(failed) > 0 {
-		t.Fatalf("%d publishes failed on a healthy bus", len(failed))
+		t.Logf("%d publishes got no ack in time; publishing them again", len(failed))
+		h.publishUntilAcked(failed)
 	}
 	waitForSize(t, h.l, uint64(n+1))
 
@@ -445,6 +460,8 @@ func TestIngestEndToEnd(t *testing.T) {
 	// Receipts, for a sample of the events, from each discloser's own
 	// Publisher; each verifies against the log keys alone. The same
 	// question from another party is answered as pending.
+	ctx, cancel = context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
 	for i := 0; i < n; i += 37 {
 		ev := evs[i]
 		r := waitReceipt(t, h.publisher(ev.d.Discloser), ev.d.ID)
@@ -453,10 +470,7 @@ func TestIngestEndToEnd(t *testing.T) {
 			t.Fatalf("receipt of %s names leaf %d, the index says %d", ev.d.ID, r.LeafIndex, indexOf[ev.d.ID])
 		}
 		other := h.otherParty(ev.d.Discloser)
-		got, err := natsbus.RequestReceipt(ctx, h.nc, other, ev.d.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := requestReceipt(ctx, t, h.nc, other, ev.d.ID)
 		if got.Status != natsbus.ReceiptPending || got.LeafIndex != 0 || len(got.Checkpoint) != 0 {
 			t.Fatalf("party %s asking for %s's event got %+v, want a bare pending", other, ev.d.Discloser, got)
 		}
@@ -540,6 +554,10 @@ func TestIngestRecognisesDuplicates(t *testing.T) {
 		t.Fatalf("receipt after the copies names leaf %d, first %d", again.LeafIndex, first.LeafIndex)
 	}
 }
+
+// hexRun matches what could be a pseudonym (64 hex characters) or a part
+// of one long enough to matter.
+var hexRun = regexp.MustCompile(`[0-9a-fA-F]{32,}`)
 
 // rejectCase is one envelope the ledger must refuse.
 type rejectCase struct {
@@ -628,8 +646,8 @@ func TestIngestRejections(t *testing.T) {
 			if r.Reason != c.reason || r.Party != party || r.EventID != c.eventID {
 				t.Errorf("%s: rejection %+v, want reason %s for party %s, event %q", c.name, r, c.reason, party, c.eventID)
 			}
-			if bytes.Contains([]byte(r.Message), []byte(logged.d.Subject.Pseudonym)) {
-				t.Errorf("%s: the rejection message carries a pseudonym", c.name)
+			if hexRun.MatchString(r.Message) {
+				t.Errorf("%s: the rejection message carries what may be a pseudonym: %q", c.name, r.Message)
 			}
 		}
 	}
@@ -816,9 +834,12 @@ func TestIngestRidesOutNATSRestart(t *testing.T) {
 	srv := natstest.RunServer(t, func(o *server.Options) { o.StoreDir = storeDir })
 	port := srv.Addr().(*net.TCPAddr).Port
 	// Small batches: more commits, and more acks in flight when the
-	// server goes away.
-	h := newHarness(t, srv, ingest.Config{Batch: 32})
-	n := 1200
+	// server goes away. A short AckWait brings back soon the messages
+	// whose acks the old server never saw.
+	bus := busConfig
+	bus.AckWait = 2 * time.Second
+	h := newHarnessWith(t, srv, bus, ledger.Config{MaxBatch: 32}, ingest.Config{Batch: 32})
+	n := 1000
 	if testing.Short() {
 		n = 300
 	}
@@ -827,9 +848,11 @@ func TestIngestRidesOutNATSRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
 
-	// The first half is published; while the ledger is taking it in, the
-	// server goes down and a new one starts on the same store and port;
-	// then the second half is published.
+	// The first half is being published; as soon as the ledger has
+	// committed its first batch, while more are fetched, committed and
+	// acked, the server goes down and a new one starts on the same store
+	// and port; then the second half is published. How far ingest got
+	// before the restart varies from run to run and is logged.
 	failedc := make(chan []sent, 1)
 	go func() { failedc <- publishAsync(ctx, before) }()
 	waitForSize(t, h.l, 2)
