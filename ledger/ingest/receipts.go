@@ -92,6 +92,10 @@ func Receipt(ctx context.Context, l *ledger.Ledger, party, eventID string) (*nat
 		return pending, nil
 	}
 	head := l.Head()
+	if idx >= head.Size {
+		// Committed a moment ago; the head moves right after the commit.
+		return pending, nil
+	}
 	proof, err := l.InclusionProof(ctx, idx, head.Size)
 	if err != nil {
 		return nil, err
