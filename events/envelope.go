@@ -224,7 +224,9 @@ func Open(b []byte, origin string, keys KeyResolver) (*Disclosure, *Envelope, er
 		return nil, nil, &RejectError{Reason: ReasonInvalid, Err: err}
 	}
 	if d.Origin != origin {
-		return nil, nil, reject(ReasonWrongOrigin, "event is for log %q, this log is %q", d.Origin, origin)
+		// The event's own origin is not repeated: it is payload content,
+		// and this message reaches the public status API.
+		return nil, nil, reject(ReasonWrongOrigin, "the event is for another log; this log is %q", origin)
 	}
 	pub, err := keys.PartyKey(d.Discloser, env.KeyID, d.OccurredAt)
 	switch {

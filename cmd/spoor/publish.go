@@ -24,6 +24,7 @@ import (
 type publishFlags struct {
 	key     string
 	natsURL string
+	auth    natsClientFlags
 	origin  string
 	wait    time.Duration
 }
@@ -63,6 +64,7 @@ when any line was bad or refused.`,
 	}
 	cmd.Flags().StringVar(&f.key, "key", "", "the party's key file (spoor keygen --party), required")
 	cmd.Flags().StringVar(&f.natsURL, "nats", nats.DefaultURL, "NATS server URL")
+	f.auth.add(cmd.Flags(), "CA certificate (PEM) that signed the NATS server's certificate")
 	cmd.Flags().StringVar(&f.origin, "origin", "", "origin (log) to fill in for lines that have none")
 	cmd.Flags().DurationVar(&f.wait, "wait", 30*time.Second, "how long to wait for the ledger's receipts (0: don't wait)")
 	_ = cmd.MarkFlagRequired("key")
@@ -78,9 +80,15 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 	if err != nil {
 		return err
 	}
-	nc, err := nats.Connect(f.natsURL, nats.Name("spoor-publish-"+key.Party), nats.CustomInboxPrefix(natsbus.InboxPrefix(key.Party)))
+	opts, err := f.auth.options()
 	if err != nil {
-		return fmt.Errorf("couldn't connect to NATS at %s: %w", f.natsURL, err)
+		return err
+	}
+	// The party's own inbox prefix: its NATS user may read no other.
+	opts = append(opts, nats.Name("spoor-publish-"+key.Party), nats.CustomInboxPrefix(natsbus.InboxPrefix(key.Party)))
+	nc, err := nats.Connect(f.natsURL, opts...)
+	if err != nil {
+		return fmt.Errorf("couldn't connect to NATS at %s: %w", redactURLs(f.natsURL), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -41,6 +42,7 @@ type serveFlags struct {
 	httpAddr   string
 	natsListen string
 	natsURL    string
+	replicas   int
 	maxBatch   int
 	batchAge   time.Duration
 	idleCosign time.Duration
@@ -48,6 +50,13 @@ type serveFlags struct {
 	noEncrypt  bool
 	demoName   string
 	tokens     string
+	// Who may do what (docs/security.md).
+	natsUsers   string
+	natsTLSCert string
+	natsTLSKey  string
+	tlsCert     string
+	tlsKey      string
+	natsClient  natsClientFlags
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -80,18 +89,30 @@ unacknowledged on the bus, never half-done.`,
 	fl.StringVar(&f.httpAddr, "http", "127.0.0.1:8080", "HTTP listen address")
 	fl.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:4222", "listen address of the embedded NATS server")
 	fl.StringVar(&f.natsURL, "nats", "", "use an external NATS server or cluster at this URL instead of the embedded one")
+	fl.IntVar(&f.replicas, "replicas", 1, "replicas of the JetStream streams on an external cluster (--nats): 3 survives the loss of one node")
 	fl.IntVar(&f.maxBatch, "max-batch", 8192, "most events committed in one batch")
 	fl.DurationVar(&f.batchAge, "batch-age", 2*time.Millisecond, "longest a batch waits for more events")
 	fl.DurationVar(&f.idleCosign, "idle-cosign", time.Minute, "how often an idle log re-cosigns its checkpoint")
 	fl.DurationVar(&f.retention, "retention-interval", 24*time.Hour, "how often the retention job runs (0: never; spoor retention runs it by hand)")
 	fl.BoolVar(&f.noEncrypt, "no-encryption", false, "store envelopes unencrypted (not recommended: erasure then cannot reach backups)")
 	fl.StringVar(&f.tokens, "tokens", "", "JSON file of HTTP users: [{name, role (fg|desk|party), party, token_sha256}]")
+	fl.StringVar(&f.natsUsers, "nats-users", "", "require NATS users on the embedded server: this file lists each party's public NKey; parties without one get a seed in DIR/nats-credentials/ (see docs/security.md)")
+	fl.StringVar(&f.natsTLSCert, "nats-tls-cert", "", "TLS certificate (PEM) of the embedded NATS listener")
+	fl.StringVar(&f.natsTLSKey, "nats-tls-key", "", "private key of --nats-tls-cert")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "private key of --tls-cert")
+	f.natsClient.add(fl, "CA certificate (PEM): the embedded NATS listener requires client certificates signed by it; with --nats, the CA of the server's certificate")
 	fl.StringVar(&f.demoName, "demo", "amersfoort", "which demo covenant to use without --covenant: "+strings.Join(demo.Names(), ", "))
 	_ = cmd.MarkFlagRequired("data")
 	return cmd
 }
 
 func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
+	// JetStream allows 1 to 5 replicas; more than one needs a cluster, so
+	// the embedded single server refuses them.
+	if f.replicas < 1 || f.replicas > 5 || (f.replicas > 1 && f.natsURL == "") {
+		return fmt.Errorf("--replicas %d: give 1 to 5, and more than 1 only with --nats (an external cluster)", f.replicas)
+	}
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("couldn't create the data folder: %w", err)
 	}
@@ -106,6 +127,9 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	}
 	tokens, err := loadTokens(f)
 	if err != nil {
+		return err
+	}
+	if err := f.checkHTTPTLS(); err != nil {
 		return err
 	}
 
@@ -134,20 +158,35 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	// NATS: embedded unless --nats names a server.
 	var ns *server.Server
 	natsURL := f.natsURL
+	dialURL := natsURL
 	var opts []nats.Option
 	if natsURL == "" {
-		ns, err = startEmbeddedNATS(f.data, f.natsListen)
+		sec, err := f.embeddedSecurity(current, log)
+		if err != nil {
+			return err
+		}
+		ns, err = startEmbeddedNATS(f.data, f.natsListen, sec.configure)
 		if err != nil {
 			return err
 		}
 		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
 		natsURL = ns.ClientURL()
+		// The ledger connects in-process, where the server requires no TLS:
+		// dial plain, authenticated by its own key.
 		opts = append(opts, nats.InProcessServer(ns))
+		opts = append(opts, sec.ledgerOptions()...)
+		dialURL = strings.Replace(natsURL, "tls://", "nats://", 1)
+	} else {
+		copts, err := f.natsClient.options()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, copts...)
 	}
 	opts = append(opts, nats.Name("spoor-ledger"), nats.MaxReconnects(-1))
-	nc, err := nats.Connect(natsURL, opts...)
+	nc, err := nats.Connect(dialURL, opts...)
 	if err != nil {
-		return fmt.Errorf("couldn't connect to NATS at %s: %w", natsURL, err)
+		return fmt.Errorf("couldn't connect to NATS at %s: %w", redactURLs(natsURL), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -158,7 +197,7 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	for _, p := range current.Covenant.Parties {
 		parties = append(parties, p.ID)
 	}
-	if err := natsbus.EnsureStreams(ctx, js, parties, natsbus.StreamConfig{}); err != nil {
+	if err := natsbus.EnsureStreams(ctx, js, parties, natsbus.StreamConfig{Replicas: f.replicas}); err != nil {
 		return fmt.Errorf("couldn't set up the JetStream streams: %w", err)
 	}
 
@@ -186,7 +225,7 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	head := l.Head()
 	log.Info("spoor ledger running",
 		"origin", origin, "tree_size", head.Size, "covenant_version", current.Covenant.Version,
-		"http", "http://"+ln.Addr().String(), "nats", natsURL,
+		"http", httpScheme(f)+ln.Addr().String(), "nats", redactURLs(natsURL),
 		"log_vkey", filepath.Join(f.data, "log.vkey"), "fg_token", filepath.Join(f.data, "fg.token"))
 	if f.covenant == "" {
 		log.Warn("running on the DEMO covenant with DEMO keys: never use them for real data",
@@ -200,7 +239,11 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	}
 	grp.Go(func() error { return in.ServeReceipts(gctx, nc) })
 	grp.Go(func() error {
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		serveHTTP := func() error { return hs.Serve(ln) }
+		if f.tlsCert != "" {
+			serveHTTP = func() error { return hs.ServeTLS(ln, f.tlsCert, f.tlsKey) }
+		}
+		if err := serveHTTP(); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("HTTP server: %w", err)
 		}
 		return nil
@@ -217,7 +260,13 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return hs.Shutdown(sctx)
+		if err := hs.Shutdown(sctx); err != nil {
+			// A client that opened a connection and never used it keeps
+			// Shutdown waiting; the ledger is done, so just close.
+			log.Warn("HTTP shutdown did not finish; closing connections", "err", err)
+			return hs.Close()
+		}
+		return nil
 	})
 	err = grp.Wait()
 	if cerr := l.Close(); err == nil && cerr != nil {
@@ -407,7 +456,9 @@ func readKeyArg(arg string) (string, error) {
 	return arg, nil
 }
 
-func startEmbeddedNATS(dataDir, listen string) (*server.Server, error) {
+// startEmbeddedNATS starts the embedded server; configure sets its users
+// and TLS (see natsauth.go).
+func startEmbeddedNATS(dataDir, listen string, configure func(*server.Options) error) (*server.Server, error) {
 	host, portStr, err := net.SplitHostPort(listen)
 	if err != nil {
 		return nil, fmt.Errorf("--nats-listen %q: %w", listen, err)
@@ -425,6 +476,9 @@ func startEmbeddedNATS(dataDir, listen string) (*server.Server, error) {
 		NoSigs:     true,
 		NoLog:      true,
 		MaxPayload: 1 << 20,
+	}
+	if err := configure(opts); err != nil {
+		return nil, err
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -455,4 +509,48 @@ func runRetentionLoop(ctx context.Context, l *ledger.Ledger, log *slog.Logger, e
 		}
 		timer.Reset(every)
 	}
+}
+
+// embeddedSecurity gathers who may connect to the embedded NATS server. An
+// embedded server that listens beyond this machine must require users:
+// without them anyone who reaches it could publish as any party and read
+// every disclosure on the bus.
+func (f *serveFlags) embeddedSecurity(current *events.SignedCovenant, log *slog.Logger) (*embeddedNATSSecurity, error) {
+	sec := &embeddedNATSSecurity{tlsCert: f.natsTLSCert, tlsKey: f.natsTLSKey, ca: f.natsClient.ca}
+	if f.natsUsers == "" {
+		if !isLoopback(f.natsListen) {
+			return nil, fmt.Errorf("refusing to run the embedded NATS server on %s without --nats-users: only a loopback address may go without NATS users", f.natsListen)
+		}
+		return sec, nil
+	}
+	parties := make([]string, 0, len(current.Covenant.Parties))
+	for _, p := range current.Covenant.Parties {
+		parties = append(parties, p.ID)
+	}
+	users, err := loadNATSUsers(f.natsUsers, f.data, parties, log)
+	if err != nil {
+		return nil, err
+	}
+	sec.users = append([]natsParty{}, users...)
+	return sec, nil
+}
+
+// httpScheme is the scheme the HTTP listener speaks.
+func httpScheme(f *serveFlags) string {
+	if f.tlsCert != "" {
+		return "https://"
+	}
+	return "http://"
+}
+
+// checkHTTPTLS loads the HTTPS certificate once at start, so that a wrong
+// file stops serve before anything runs.
+func (f *serveFlags) checkHTTPTLS() error {
+	if f.tlsCert == "" && f.tlsKey == "" {
+		return nil
+	}
+	if _, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey); err != nil {
+		return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+	}
+	return nil
 }

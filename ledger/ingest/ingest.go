@@ -42,7 +42,10 @@ type Config struct {
 	Linger time.Duration
 	// Workers open envelopes in parallel; 0 means GOMAXPROCS.
 	Workers int
-	// InFlight is how many batches may await their commit at once; 0 means 8.
+	// InFlight is how many batches may await their commit at once; 0 means
+	// 64. At a moderate rate batches are small (what arrives within
+	// Linger), and the sequencer takes every waiting batch into one commit:
+	// too low a bound caps the rate at InFlight small batches per commit.
 	InFlight int
 	Logger   *slog.Logger
 }
@@ -66,7 +69,7 @@ func New(cfg Config) *Ingest {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
 	if cfg.InFlight <= 0 {
-		cfg.InFlight = 8
+		cfg.InFlight = 64
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -333,6 +336,17 @@ func (in *Ingest) finish(ctx context.Context, p *ledger.Pending, batch []jetstre
 			}
 			if h := m.Headers(); h != nil {
 				rej.MsgID = h.Get(jetstream.MsgIDHeader)
+			}
+			if !events.ValidPartyID(rej.Party) {
+				// The subject names no party (spoor.disclosures.a.b), so
+				// there is no party's rejections subject to report on; the
+				// status API has the record. Left unacknowledged, the
+				// message would be redelivered forever.
+				if err := m.Term(); err != nil {
+					in.log.Warn("term failed", "err", err)
+				}
+				in.log.Warn("event rejected on a subject that names no party", "event_id", rej.EventID, "reason", re.Reason)
+				continue
 			}
 			if err := natsbus.PublishRejection(ctx, in.cfg.JS, rej); err != nil {
 				// Keep the message: it will be redelivered, refused again

@@ -42,13 +42,21 @@ type Config struct {
 	// FS is the filesystem Pebble uses; nil means the OS's. Tests pass
 	// vfs.NewMem() or an errorfs wrapper to inject faults.
 	FS vfs.FS
-	// CacheSize is the block cache size in bytes; 0 means 64 MiB.
+	// CacheSize is the block cache size in bytes; 0 means 256 MiB. Pebble
+	// takes its memtables (64 MiB each, two while one is flushed) out of
+	// it, so a cache no larger than that holds no blocks at all.
 	CacheSize int64
 	// Logger receives Pebble's own log lines; nil discards them.
 	Logger *slog.Logger
 	// NoCompression stores table blocks uncompressed. Tests use it to grep
 	// table files for plaintext that must be gone.
 	NoCompression bool
+	// SkipVerify skips the check at Open that reads every key once, which
+	// makes Pebble verify the checksum of every table block, so that a
+	// corrupted file is refused at start rather than met by a later read
+	// (Pebble reads tables lazily). The check costs one sequential read of
+	// the store; only tools that open a store many times skip it.
+	SkipVerify bool
 }
 
 // Store is a ledger.Store on a Pebble database.
@@ -65,13 +73,23 @@ var _ ledger.Compacter = (*Store)(nil)
 func Open(dir string, cfg Config) (*Store, error) {
 	size := cfg.CacheSize
 	if size == 0 {
-		size = 64 << 20
+		size = 256 << 20
 	}
 	cache := pebble.NewCache(size)
+	logger := slogAdapter{cfg.Logger}
 	opts := &pebble.Options{
 		Cache:  cache,
 		FS:     cfg.FS,
-		Logger: slogAdapter{cfg.Logger},
+		Logger: logger,
+		// By default Pebble calls Fatalf on a corrupted block it reads. Here
+		// the read returns its corruption error instead, so the caller (a
+		// ledger read, the sequencer, Open's check) decides: the sequencer
+		// stops on it, an HTTP read answers 500.
+		EventListener: &pebble.EventListener{
+			DataCorruption: func(info pebble.DataCorruptionInfo) {
+				logger.Errorf("data corruption: %s", info)
+			},
+		},
 		// The sequencer applies one large batch at a time with Sync; a
 		// bigger memtable keeps flushes rare under steady ingest.
 		MemTableSize: 64 << 20,
@@ -85,9 +103,46 @@ func Open(dir string, cfg Config) (*Store, error) {
 	db, err := openDB(dir, opts)
 	if err != nil {
 		cache.Unref()
+		if pebble.IsCorruptionError(err) {
+			return nil, fmt.Errorf("refusing the Pebble store in %s: %w: %w", dir, ErrDamaged, err)
+		}
 		return nil, fmt.Errorf("couldn't open Pebble store in %s: %w", dir, err)
 	}
-	return &Store{db: db, cache: cache}, nil
+	s := &Store{db: db, cache: cache}
+	if !cfg.SkipVerify {
+		if err := s.verify(); err != nil {
+			_ = db.Close()
+			cache.Unref()
+			return nil, fmt.Errorf("refusing the Pebble store in %s: %w: %w", dir, ErrDamaged, err)
+		}
+	}
+	return s, nil
+}
+
+// ErrDamaged means Open found a store file that fails its checksums (a
+// table, the WAL, the MANIFEST): the store is refused rather than served
+// with a hole in it.
+var ErrDamaged = errors.New("a store file is damaged; restore the data folder from a backup")
+
+// verify reads every key and value of the store once; Pebble checks each
+// block's checksum as it reads it.
+func (s *Store) verify() (err error) {
+	defer recoverFatal(&err)
+	it, err := s.db.NewIter(nil)
+	if err != nil {
+		return err
+	}
+	for valid := it.First(); valid; valid = it.Next() {
+		if _, err := it.ValueAndErr(); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return err
+	}
+	return it.Close()
 }
 
 // openDB is pebble.Open with a fatal error (a MANIFEST that cannot be
@@ -189,17 +244,37 @@ func (s *Store) Commit(_ context.Context, b *ledger.Batch) error {
 	if err := s.failedErr(); err != nil {
 		return err
 	}
-	pb := s.db.NewBatch()
+	// Sized up front: a ledger batch of a few MB would otherwise be
+	// copied again each time the Pebble batch grows.
+	pb := s.db.NewBatchWithSize(b.Size() + 16*len(b.Ops))
 	defer pb.Close()
-	for _, op := range b.Ops {
-		var err error
-		if op.Delete {
-			err = pb.Delete(op.Key, nil)
-		} else {
-			err = pb.Set(op.Key, op.Value, nil)
+	// Ops are added grouped by their first key byte (the ledger's table
+	// tag), keeping their order within a group, so the same key's writes
+	// keep their order. Pebble inserts a batch into the memtable's skiplist
+	// in batch order and reuses the previous insert's position as a hint;
+	// the ledger's tables mostly grow at their end (leaf index, time), so
+	// grouped, most inserts land right after the previous one instead of
+	// searching the whole skiplist.
+	var groups [256][]int32
+	for i, op := range b.Ops {
+		var tag byte
+		if len(op.Key) > 0 {
+			tag = op.Key[0]
 		}
-		if err != nil {
-			return fmt.Errorf("couldn't build Pebble batch: %w", err)
+		groups[tag] = append(groups[tag], int32(i))
+	}
+	for _, g := range groups {
+		for _, i := range g {
+			op := b.Ops[i]
+			var err error
+			if op.Delete {
+				err = pb.Delete(op.Key, nil)
+			} else {
+				err = pb.Set(op.Key, op.Value, nil)
+			}
+			if err != nil {
+				return fmt.Errorf("couldn't build Pebble batch: %w", err)
+			}
 		}
 	}
 	if err := s.apply(pb); err != nil {
@@ -239,21 +314,33 @@ func (s *Store) Checkpoint(dir string) error {
 	return nil
 }
 
-// Close implements ledger.Store. After a failed Commit it only releases the
-// cache: Pebble's commit pipeline may be wedged by the failure, and closing
-// it could hang the process that is trying to stop; the operating system
-// releases the files, and the next Open recovers from the WAL.
+// Close implements ledger.Store. It first flushes the memtable to a table,
+// so that after a clean stop everything is in tables, whose every block the
+// next Open verifies: Pebble cannot always tell a damaged block in the
+// middle of a recycled WAL from the end of the log, and would then drop the
+// rest of the WAL without an error. After a failed Commit, Close only
+// releases the cache: Pebble's commit pipeline may be wedged by the
+// failure, and closing it could hang the process that is trying to stop;
+// the operating system releases the files, and the next Open recovers from
+// the WAL.
 func (s *Store) Close() error {
 	if err := s.failedErr(); err != nil {
 		s.cache.Unref()
 		return nil
 	}
+	ferr := s.flush()
 	err := s.db.Close()
 	s.cache.Unref()
-	if err != nil {
+	if err := errors.Join(ferr, err); err != nil {
 		return fmt.Errorf("pebble close: %w", err)
 	}
 	return nil
+}
+
+// flush is db.Flush with Pebble's fatal errors returned.
+func (s *Store) flush() (err error) {
+	defer recoverFatal(&err)
+	return s.db.Flush()
 }
 
 // slogAdapter routes Pebble's log lines to slog (or nowhere).
@@ -297,7 +384,7 @@ type fatalError struct {
 	err error
 }
 
-func (e *fatalError) Error() string { return "pebble fatal error: " + e.msg }
+func (e *fatalError) Error() string { return e.msg }
 func (e *fatalError) Unwrap() error { return e.err }
 
 // recoverFatal turns a fatalError panic into *err; any other panic goes on.
