@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/transparency-dev/merkle/proof"
 
@@ -190,9 +191,10 @@ func (l *Ledger) ConsistencyProof(ctx context.Context, oldSize, newSize uint64) 
 }
 
 func (l *Ledger) rehash(ctx context.Context, nodes proof.Nodes) ([][]byte, error) {
+	size := l.head.Load().Size
 	hashes := make([][]byte, len(nodes.IDs))
 	for i, id := range nodes.IDs {
-		h, err := nodeHash(ctx, l, id.Level, id.Index)
+		h, err := l.proofNode(ctx, id.Level, id.Index, size)
 		if err != nil {
 			return nil, err
 		}
@@ -226,4 +228,101 @@ func decodeHex32(s string) ([]byte, error) {
 		return nil, errors.New("want 64 hex characters")
 	}
 	return b, nil
+}
+
+// proofNode returns the hash of the complete subtree node (level, index)
+// of a tree of at least size leaves. A node inside a full tile comes from
+// the cache of full tiles; any other from the stored tile row below it.
+func (l *Ledger) proofNode(ctx context.Context, level uint, index, size uint64) ([]byte, error) {
+	tileLevel := level / TileHeight
+	r := level % TileHeight
+	first := index << r
+	tileIndex := first / tileWidth
+	if (tileIndex+1)*tileWidth > size>>(TileHeight*tileLevel) {
+		return nodeHash(ctx, l, level, index)
+	}
+	nodes, err := l.fullTiles.get(ctx, l, int(tileLevel), tileIndex)
+	if err != nil {
+		return nil, err
+	}
+	h := nodes[tileNodeOffset[r]+int((first%tileWidth)>>r)]
+	return append([]byte(nil), h[:]...), nil
+}
+
+// tileNodes holds every node of a full tile below the tile's own root:
+// the 256 hashes of the tile, then the 128 nodes one level up, and so on
+// to the 2 nodes just below the root.
+type tileNodes [2*tileWidth - 2][sha256.Size]byte
+
+// tileNodeOffset[r] is where the nodes of height r start in tileNodes.
+var tileNodeOffset = func() (o [TileHeight]int) {
+	for r := 1; r < TileHeight; r++ {
+		o[r] = o[r-1] + tileWidth>>(r-1)
+	}
+	return o
+}()
+
+// fullTileCacheSize bounds the cache of full tiles: 1024 tiles of 16 KiB.
+const fullTileCacheSize = 1024
+
+// fullTileCache keeps the node hashes of recently used full tiles, so that
+// the proofs of an inzage bundle (or of many clients) do not each read a
+// tile and rehash up to 255 of its nodes. A full tile never changes (the
+// log only grows and tombstones leave the tree alone), so a cached tile is
+// never stale; partial tiles at the right edge are always read afresh. The
+// zero value is ready to use; it is safe for concurrent use.
+type fullTileCache struct {
+	mu    sync.Mutex
+	tiles map[tileID]*tileNodes
+	ring  []tileID // insertion order; the oldest is evicted first
+	next  int
+}
+
+func (c *fullTileCache) get(ctx context.Context, tr TileReader, level int, index uint64) (*tileNodes, error) {
+	id := tileID{level, index}
+	c.mu.Lock()
+	n, ok := c.tiles[id]
+	c.mu.Unlock()
+	if ok {
+		return n, nil
+	}
+	data, err := tr.ReadTile(ctx, level, index)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) < tileWidth*sha256.Size {
+		return nil, fmt.Errorf("tile %d/%d has %d hashes but the tree says it is full: %w", level, index, len(data)/sha256.Size, ErrCorrupt)
+	}
+	n = new(tileNodes)
+	for i := range tileWidth {
+		copy(n[i][:], data[i*sha256.Size:])
+	}
+	// RFC 6962 interior nodes, SHA-256(0x01 || left || right), without
+	// an allocation per node.
+	var buf [1 + 2*sha256.Size]byte
+	buf[0] = 1
+	for r := 1; r < TileHeight; r++ {
+		below, at := tileNodeOffset[r-1], tileNodeOffset[r]
+		for i := range tileWidth >> r {
+			copy(buf[1:], n[below+2*i][:])
+			copy(buf[1+sha256.Size:], n[below+2*i+1][:])
+			n[at+i] = sha256.Sum256(buf[:])
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tiles == nil {
+		c.tiles = make(map[tileID]*tileNodes, fullTileCacheSize)
+	}
+	if _, ok := c.tiles[id]; !ok {
+		if len(c.ring) < fullTileCacheSize {
+			c.ring = append(c.ring, id)
+		} else {
+			delete(c.tiles, c.ring[c.next])
+			c.ring[c.next] = id
+			c.next = (c.next + 1) % fullTileCacheSize
+		}
+		c.tiles[id] = n
+	}
+	return n, nil
 }
