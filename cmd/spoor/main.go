@@ -76,7 +76,6 @@ then try it with synthetic traffic:
 		newInzageCmd(g),
 		newRetentionCmd(g),
 		newAuditCmd(g), newMonitorCmd(g),
-		newBenchCmd(g),
 		newVerifyCmd(g),
 	)
 	return root
