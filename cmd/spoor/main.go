@@ -77,6 +77,7 @@ then try it with synthetic traffic:
 		newRetentionCmd(g),
 		newAuditCmd(g), newMonitorCmd(g),
 		newVerifyCmd(g),
+		newBenchCmd(g),
 	)
 	return root
 }

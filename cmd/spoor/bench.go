@@ -1,0 +1,103 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime/pprof"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spoor-ledger/spoor/internal/benchkit"
+)
+
+type benchFlags struct {
+	events      int
+	json        bool
+	cpuprofile  string
+	dir         string
+	offered     int
+	offeredSecs float64
+	publishers  int
+}
+
+func newBenchCmd(g *globalFlags) *cobra.Command {
+	f := &benchFlags{}
+	cmd := &cobra.Command{
+		Use:   "bench [--events N] [--json]",
+		Short: "Measure this machine: stage ceilings, the full pipeline, the log core, inzage, audit, memory and disk",
+		Long: `Measure Spoor on this machine, in one process on a scratch folder.
+
+Synthetic events are generated and signed first (signing is the publishing
+organisation's cost, not the ledger's). Then, in the same run:
+  (a) each stage alone: JetStream publish and consume together, envelope
+      open on every core, Pebble Sync batches of the ledger's own keys,
+      leaf hashing; the composed ceiling is cores / the sum of their CPU
+      time per event, shown beside the lowest single-stage rate;
+  (b) the full pipeline (publishers -> embedded NATS -> ingest -> ledger):
+      sustained events/s and publish-to-checkpoint latency at full load
+      and at a fixed offered load, each as a ratio to the ceilings;
+  (c) the log core alone (no NATS, no signatures);
+  (d) inzage answer time for children with about 50 disclosures each;
+  (e) the FG's audit: Merkle recomputation and the full check;
+  (f) peak RSS, ledger bytes per event after compaction, the NATS store.
+
+The figures depend on the machine: quote them with it. A million events
+need a few minutes and a few GB of scratch space.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBench(cmd, g, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&f.events, "events", 100000, "events published at full load (the targets are stated for 1000000)")
+	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
+	fl.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	fl.StringVar(&f.dir, "dir", "", "scratch folder (default: a new temporary folder, removed afterwards)")
+	fl.IntVar(&f.offered, "offered-rate", 5000, "the fixed offered load, events/s")
+	fl.Float64Var(&f.offeredSecs, "offered-seconds", 10, "how long the offered load runs")
+	fl.IntVar(&f.publishers, "publishers", 4, "concurrent publishers, each on its own NATS connection")
+	return cmd
+}
+
+func runBench(cmd *cobra.Command, g *globalFlags, f *benchFlags) error {
+	if f.events < 1 {
+		return fmt.Errorf("--events must be at least 1, got %d", f.events)
+	}
+	dir := f.dir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "spoor-bench-")
+		if err != nil {
+			return fmt.Errorf("couldn't make a scratch folder: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("couldn't make the scratch folder: %w", err)
+	}
+	if f.cpuprofile != "" {
+		pf, err := os.Create(f.cpuprofile)
+		if err != nil {
+			return fmt.Errorf("couldn't create the CPU profile: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("couldn't start the CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	rep, err := benchkit.Run(cmd.Context(), benchkit.Config{
+		Dir: dir, Events: f.events, OfferedRate: f.offered, OfferedSeconds: f.offeredSecs,
+		Publishers: f.publishers, Progress: cmd.ErrOrStderr(), Logger: g.logger(),
+	})
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	out := cmd.OutOrStdout()
+	if f.json {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return rep.WriteText(out)
+}

@@ -1,0 +1,150 @@
+package events_test
+
+import (
+	"crypto/ed25519"
+	"path/filepath"
+	"testing"
+
+	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/events/demo"
+	"github.com/spoor-ledger/spoor/internal/synth"
+)
+
+// benchEnvelopes signs n realistic synthetic events with the demo
+// covenant's party keys (signing is outside every timed loop).
+func benchEnvelopes(b *testing.B, n int) (*events.Covenant, [][]byte) {
+	b.Helper()
+	m, err := demo.Generate(filepath.Join(b.TempDir(), "demo-keys"), "amersfoort")
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := synth.New(m.Signed.Covenant, m.SubjectKey, 1, 100)
+	if err != nil {
+		b.Fatal(err)
+	}
+	envs := make([][]byte, n)
+	for i := range envs {
+		d, _ := g.Next()
+		k := m.Parties[d.Discloser]
+		events.Seal(d, k)
+		if envs[i], err = events.Sign(d, k); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return m.Signed.Covenant, envs
+}
+
+// BenchmarkOpen is what ingest does per event: the strict envelope, the
+// canonical payload, validation, the key in force and the signature.
+func BenchmarkOpen(b *testing.B) {
+	cov, envs := benchEnvelopes(b, 256)
+	b.SetBytes(int64(len(envs[0])))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, _, err := events.Open(envs[i%len(envs)], cov.Origin, cov); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkOpenParallel is Open on every core, as ingest's workers run it.
+func BenchmarkOpenParallel(b *testing.B) {
+	cov, envs := benchEnvelopes(b, 256)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, _, err := events.Open(envs[i%len(envs)], cov.Origin, cov); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
+
+// BenchmarkOpenParts splits Open into its steps, to show where its time goes.
+func BenchmarkOpenParts(b *testing.B) {
+	cov, envs := benchEnvelopes(b, 256)
+	parsed := make([]*events.Envelope, len(envs))
+	ds := make([]*events.Disclosure, len(envs))
+	for i, e := range envs {
+		env, err := events.ParseEnvelope(e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		parsed[i] = env
+		if ds[i], err = events.DecodeDisclosure(env.Payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("ParseEnvelope", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := events.ParseEnvelope(envs[i%len(envs)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("DecodeDisclosure", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := events.DecodeDisclosure(parsed[i%len(parsed)].Payload); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("Validate", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if err := ds[i%len(ds)].Validate(); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("PartyKey", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			d := ds[i%len(ds)]
+			if _, err := cov.PartyKey(d.Discloser, parsed[i%len(parsed)].KeyID, d.OccurredAt); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("Verify", func(b *testing.B) {
+		b.ReportAllocs()
+		pubs := make([]ed25519.PublicKey, len(parsed))
+		for i, d := range ds {
+			pub, err := cov.PartyKey(d.Discloser, parsed[i].KeyID, d.OccurredAt)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pubs[i] = pub
+		}
+		i := 0
+		for b.Loop() {
+			if err := parsed[i%len(parsed)].Verify(pubs[i%len(pubs)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("Check", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			_ = cov.Check(ds[i%len(ds)])
+			i++
+		}
+	})
+}

@@ -1,0 +1,100 @@
+package benchkit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRunSmall runs the whole bench on a few hundred events: every phase
+// must complete and report figures that are consistent with each other.
+// It asserts no speed (the machine decides that), only completeness.
+func TestRunSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the bench starts NATS and three ledgers; skipped with -short")
+	}
+	rep, err := Run(context.Background(), Config{
+		Dir: t.TempDir(), Events: 300, OfferedRate: 1000, OfferedSeconds: 0.2,
+		StageSample: 300, InzageSubjects: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Events != 300 || rep.OfferedEvents != 200 {
+		t.Errorf("events %d + %d, want 300 + 200", rep.Events, rep.OfferedEvents)
+	}
+	if len(rep.Stages) != 4 {
+		t.Fatalf("%d stages, want 4", len(rep.Stages))
+	}
+	for _, s := range rep.Stages {
+		if s.Events != 300 || s.Rate <= 0 {
+			t.Errorf("stage %s: %d events at %.0f/s", s.Name, s.Events, s.Rate)
+		}
+	}
+	if rep.Ceilings.Composed <= 0 || rep.Ceilings.LowestStage == "" {
+		t.Errorf("ceilings not computed: %+v", rep.Ceilings)
+	}
+	pl := rep.Pipeline
+	if pl.EventsPerSec <= 0 || pl.Latency.Samples != 300 || pl.Offered.Latency.Samples != 200 {
+		t.Errorf("pipeline: %+v", pl)
+	}
+	if pl.Latency.P50ms > pl.Latency.P99ms || pl.Latency.P99ms > pl.Latency.Maxms {
+		t.Errorf("latency quantiles out of order: %+v", pl.Latency)
+	}
+	if pl.Rejected != 0 {
+		t.Errorf("%d events rejected", pl.Rejected)
+	}
+	if rep.LogCore.Entries != 300 || rep.LogCore.EntriesPerSec <= 0 {
+		t.Errorf("log core: %+v", rep.LogCore)
+	}
+	// The covenant entry plus every event published.
+	if rep.Resources.StoredEvents != 501 || rep.Inzage.StoredEvents != 501 || rep.Audit.Leaves != 501 {
+		t.Errorf("stored %d / %d / %d entries, want 501", rep.Resources.StoredEvents, rep.Inzage.StoredEvents, rep.Audit.Leaves)
+	}
+	if rep.Inzage.Subjects != 5 || rep.Inzage.EventsPerSubject <= 0 {
+		t.Errorf("inzage: %+v", rep.Inzage)
+	}
+	if !rep.Audit.OK || rep.Audit.MerkleLeavesPerSec <= 0 || rep.Audit.EventsPerSec <= 0 {
+		t.Errorf("audit: %+v", rep.Audit)
+	}
+	res := rep.Resources
+	if res.NATSStreamMsgs != 0 || res.LedgerDiskBytes <= 0 || res.PeakRSSBytes <= 0 {
+		t.Errorf("resources: %+v", res)
+	}
+	if len(rep.Targets) != 11 {
+		t.Errorf("%d targets, want 11", len(rep.Targets))
+	}
+
+	var text bytes.Buffer
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"(a) stage costs", "composed ceiling", "(b) full pipeline", "(c) log core", "(d) inzage", "(e) audit", "(f) peak RSS", "targets"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("the text report lacks %q", want)
+		}
+	}
+	if _, err := json.Marshal(rep); err != nil {
+		t.Errorf("the report does not encode as JSON: %v", err)
+	}
+}
+
+func TestLatencyOf(t *testing.T) {
+	if l := latencyOf(nil); l.Samples != 0 {
+		t.Errorf("empty: %+v", l)
+	}
+	var ds []time.Duration
+	for i := 100; i >= 1; i-- {
+		ds = append(ds, time.Duration(i)*time.Millisecond)
+	}
+	l := latencyOf(ds)
+	if l.Samples != 100 || l.P50ms != 50 || l.P99ms != 99 || l.Maxms != 100 {
+		t.Errorf("latencyOf(1..100 ms) = %+v, want p50 50, p99 99, max 100", l)
+	}
+	if ds[0] != 100*time.Millisecond {
+		t.Error("latencyOf reordered its argument")
+	}
+}

@@ -1,0 +1,258 @@
+package benchkit
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Machine describes where the figures were measured.
+type Machine struct {
+	CPUModel   string `json:"cpu_model"`
+	Cores      int    `json:"cores"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	GoVersion  string `json:"go_version"`
+	OS         string `json:"os"`
+	Arch       string `json:"arch"`
+	// LoadStart and LoadEnd are the 1-minute load averages when the run
+	// began and ended: other work on the machine lowers every rate, and
+	// the CPU costs per event much less.
+	LoadStart float64 `json:"load_avg_start"`
+	LoadEnd   float64 `json:"load_avg_end"`
+}
+
+// loadAvg returns the 1-minute load average, or 0 where unknown.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
+func thisMachine() Machine {
+	m := Machine{
+		Cores:      runtime.NumCPU(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
+		GoVersion:  runtime.Version(),
+		OS:         runtime.GOOS,
+		Arch:       runtime.GOARCH,
+		LoadStart:  loadAvg(),
+	}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}
+
+// window measures one timed section: wall time and the CPU time of the
+// whole process (every goroutine, the embedded NATS server included), so a
+// stage's CPU cost per event counts all the work it causes.
+type window struct {
+	start time.Time
+	cpu   time.Duration
+}
+
+func startWindow() window { return window{start: time.Now(), cpu: processCPU()} }
+
+// stop returns the wall and CPU time since start.
+func (w window) stop() (wall, cpu time.Duration) {
+	return time.Since(w.start), processCPU() - w.cpu
+}
+
+// peakRSS reads the process's high-water mark of resident memory (VmHWM)
+// from /proc/self/status; 0 where there is no such file.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		v, ok := strings.CutPrefix(line, "VmHWM:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) == 2 && f[1] == "kB" {
+			n, err := strconv.ParseInt(f[0], 10, 64)
+			if err == nil {
+				return n << 10
+			}
+		}
+	}
+	return 0
+}
+
+// dirBytes sums the sizes of the regular files under dir.
+func dirBytes(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			n += info.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("couldn't sum the file sizes in %s: %w", dir, err)
+	}
+	return n, nil
+}
+
+// Latency is a distribution of durations in milliseconds.
+type Latency struct {
+	Samples int     `json:"samples"`
+	P50ms   float64 `json:"p50_ms"`
+	P99ms   float64 `json:"p99_ms"`
+	Maxms   float64 `json:"max_ms"`
+}
+
+func latencyOf(ds []time.Duration) Latency {
+	if len(ds) == 0 {
+		return Latency{}
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	q := func(p float64) float64 {
+		i := int(p * float64(len(s)-1))
+		return float64(s[i]) / float64(time.Millisecond)
+	}
+	return Latency{Samples: len(s), P50ms: q(0.50), P99ms: q(0.99), Maxms: q(1)}
+}
+
+// progress prints one line on stderr while a phase runs: its name, how
+// far it is and its rate. On a terminal the line is rewritten in place;
+// elsewhere (CI logs) a line is written every few seconds.
+type progress struct {
+	w    io.Writer
+	tty  bool
+	done atomic.Int64
+
+	mu    sync.Mutex
+	name  string
+	total int64
+	start time.Time
+	last  time.Time
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	return p
+}
+
+// phase starts reporting a new phase of total units (0: unknown).
+func (p *progress) phase(name string, total int64) {
+	if p == nil || p.w == nil {
+		return
+	}
+	p.end()
+	p.mu.Lock()
+	p.name, p.total, p.start, p.last = name, total, time.Now(), time.Now()
+	p.done.Store(0)
+	p.stop = make(chan struct{})
+	p.mu.Unlock()
+	interval := 5 * time.Second
+	if p.tty {
+		interval = 250 * time.Millisecond
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				p.print(false)
+			case <-p.stop:
+				p.print(true)
+				return
+			}
+		}
+	}()
+}
+
+func (p *progress) add(n int64) {
+	if p != nil {
+		p.done.Add(n)
+	}
+}
+
+func (p *progress) set(n int64) {
+	if p != nil {
+		p.done.Store(n)
+	}
+}
+
+// end finishes the current phase's line.
+func (p *progress) end() {
+	if p == nil || p.w == nil {
+		return
+	}
+	p.mu.Lock()
+	stop := p.stop
+	p.stop = nil
+	p.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		p.wg.Wait()
+	}
+}
+
+func (p *progress) print(final bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	done := p.done.Load()
+	el := time.Since(p.start)
+	rate := 0.0
+	if el > 0 {
+		rate = float64(done) / el.Seconds()
+	}
+	line := fmt.Sprintf("bench: %-28s %9d", p.name, done)
+	if p.total > 0 {
+		line += fmt.Sprintf("/%d (%3.0f%%)", p.total, 100*float64(done)/float64(p.total))
+	}
+	line += fmt.Sprintf("  %8.0f/s  %5.1fs", rate, el.Seconds())
+	switch {
+	case p.tty && final:
+		fmt.Fprintf(p.w, "\r\033[K%s\n", line)
+	case p.tty:
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+	default:
+		fmt.Fprintln(p.w, line)
+	}
+}

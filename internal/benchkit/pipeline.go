@@ -1,0 +1,480 @@
+package benchkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spoor-ledger/spoor/events/natsbus"
+	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/ingest"
+	"github.com/spoor-ledger/spoor/ledger/pebblestore"
+)
+
+// commitWatch records when each checkpoint size was first seen, so that
+// an event's publish-to-checkpoint latency can be read off afterwards from
+// its leaf index. A late wake-up only makes latencies longer, never shorter.
+type commitWatch struct {
+	mu    sync.Mutex
+	times []time.Time
+	sizes []uint64
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func watchCommits(l *ledger.Ledger) *commitWatch {
+	w := &commitWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		var last uint64
+		for {
+			// Take the channel before reading the head: no commit is missed.
+			ch := l.Committed()
+			if h := l.Head(); h != nil && h.Size > last {
+				last = h.Size
+				w.mu.Lock()
+				w.times = append(w.times, time.Now())
+				w.sizes = append(w.sizes, h.Size)
+				w.mu.Unlock()
+			}
+			select {
+			case <-ch:
+			case <-w.stop:
+				return
+			case <-l.Done():
+				return
+			}
+		}
+	}()
+	return w
+}
+
+func (w *commitWatch) close() { close(w.stop); <-w.done }
+
+// at returns when leaf idx was first seen in a checkpoint.
+func (w *commitWatch) at(idx uint64) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i := sort.Search(len(w.sizes), func(i int) bool { return w.sizes[i] > idx })
+	if i == len(w.sizes) {
+		return time.Time{}, false
+	}
+	return w.times[i], true
+}
+
+// sample is one event whose latency is measured.
+type sample struct {
+	id  uuid.UUID
+	pub time.Time
+}
+
+// pipelineRig is the embedded default of `spoor serve`: NATS JetStream,
+// Pebble, the ledger and ingest in one process.
+type pipelineRig struct {
+	ns     *server.Server
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	store  *pebblestore.Store
+	l      *ledger.Ledger
+	cancel context.CancelFunc
+	ingest chan error
+	watch  *commitWatch
+	pubs   []*asyncPublisher
+	reg    *prometheus.Registry
+}
+
+// Commits describes the sequencer's commits during a phase, from the
+// ledger's own metrics.
+type Commits struct {
+	Commits   int     `json:"commits"`
+	MeanBatch float64 `json:"mean_batch_entries"`
+	// MeanCommitMs is the Store.Commit (fsync) time, MeanSequenceMs the
+	// whole of a batch (sequencing, signing, commit).
+	MeanCommitMs   float64 `json:"mean_commit_ms"`
+	MeanSequenceMs float64 `json:"mean_sequence_ms"`
+}
+
+type histTotals struct {
+	batchCount                  uint64
+	batchSum, commitSum, seqSum float64
+}
+
+func (p *pipelineRig) totals() histTotals {
+	var t histTotals
+	mfs, err := p.reg.Gather()
+	if err != nil {
+		return t
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			if h == nil {
+				continue
+			}
+			switch mf.GetName() {
+			case "spoor_ledger_batch_entries":
+				t.batchCount, t.batchSum = h.GetSampleCount(), h.GetSampleSum()
+			case "spoor_ledger_commit_seconds":
+				t.commitSum = h.GetSampleSum()
+			case "spoor_ledger_sequence_seconds":
+				t.seqSum = h.GetSampleSum()
+			}
+		}
+	}
+	return t
+}
+
+func commitsBetween(a, b histTotals) Commits {
+	n := b.batchCount - a.batchCount
+	if n == 0 {
+		return Commits{}
+	}
+	f := float64(n)
+	return Commits{Commits: int(n), MeanBatch: (b.batchSum - a.batchSum) / f,
+		MeanCommitMs: 1000 * (b.commitSum - a.commitSum) / f, MeanSequenceMs: 1000 * (b.seqSum - a.seqSum) / f}
+}
+
+func (r *rig) startPipeline(ctx context.Context) (*pipelineRig, error) {
+	p := &pipelineRig{}
+	var err error
+	if p.l, p.store, err = r.openLedger(ctx, filepath.Join(r.dir, "ledger")); err != nil {
+		return nil, err
+	}
+	if p.ns, err = startNATS(filepath.Join(r.dir, "nats")); err != nil {
+		p.close()
+		return nil, err
+	}
+	if p.nc, err = nats.Connect(p.ns.ClientURL(), nats.InProcessServer(p.ns), nats.Name("spoor-ledger")); err != nil {
+		p.close()
+		return nil, fmt.Errorf("couldn't connect the ledger to NATS: %w", err)
+	}
+	if p.js, err = jetstream.New(p.nc); err != nil {
+		p.close()
+		return nil, err
+	}
+	if err := natsbus.EnsureStreams(ctx, p.js, r.parties, natsbus.StreamConfig{}); err != nil {
+		p.close()
+		return nil, err
+	}
+	for range r.cfg.Publishers {
+		pub, err := newAsyncPublisher(p.ns)
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		p.pubs = append(p.pubs, pub)
+	}
+	in := ingest.New(ingest.Config{Ledger: p.l, JS: p.js, Logger: r.cfg.Logger})
+	ictx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.ingest = make(chan error, 1)
+	go func() { p.ingest <- in.Run(ictx) }()
+	p.watch = watchCommits(p.l)
+	p.reg = prometheus.NewRegistry()
+	for _, c := range p.l.Metrics() {
+		if err := p.reg.Register(c); err != nil {
+			p.close()
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// stopBus stops ingest and NATS; the ledger stays open for reads.
+func (p *pipelineRig) stopBus() error {
+	var err error
+	if p.cancel != nil {
+		p.cancel()
+		err = <-p.ingest
+		p.cancel = nil
+	}
+	for _, pub := range p.pubs {
+		pub.nc.Close()
+	}
+	p.pubs = nil
+	if p.nc != nil {
+		p.nc.Close()
+		p.nc = nil
+	}
+	if p.ns != nil {
+		p.ns.Shutdown()
+		p.ns.WaitForShutdown()
+		p.ns = nil
+	}
+	return err
+}
+
+func (p *pipelineRig) close() {
+	_ = p.stopBus()
+	if p.watch != nil {
+		p.watch.close()
+		p.watch = nil
+	}
+	if p.l != nil {
+		p.l.Close()
+		p.l = nil
+	}
+	if p.store != nil {
+		p.store.Close()
+		p.store = nil
+	}
+}
+
+// publishRun publishes events [from, to) of ef and waits until all of
+// them are in a checkpoint. rate 0 is full load: every publisher as fast as
+// the window allows; otherwise one publisher paces the events at rate per
+// second. Every sampleEvery-th event's publish time is kept.
+func (r *rig) publishRun(ctx context.Context, p *pipelineRig, ef *eventFile, from, to int, rate float64, window, sampleEvery int) (time.Duration, time.Duration, []sample, error) {
+	n := to - from
+	base := p.l.Head().Size
+	var published atomic.Int64
+	committed := func() int64 { return int64(p.l.Head().Size - base) }
+
+	type chunk struct {
+		first int
+		evs   []signedEvent
+	}
+	chunks := make(chan chunk, 8)
+	readErr := make(chan error, 1)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer close(chunks)
+		var c chunk
+		err := ef.read(rctx, from, to, func(i int, e signedEvent) error {
+			if c.evs == nil {
+				c = chunk{first: i, evs: make([]signedEvent, 0, 256)}
+			}
+			c.evs = append(c.evs, e)
+			if len(c.evs) == cap(c.evs) {
+				select {
+				case chunks <- c:
+				case <-rctx.Done():
+					return rctx.Err()
+				}
+				c = chunk{}
+			}
+			return nil
+		})
+		if err == nil && len(c.evs) > 0 {
+			select {
+			case chunks <- c:
+			case <-rctx.Done():
+			}
+		}
+		readErr <- err
+	}()
+
+	pubs := p.pubs
+	if rate > 0 {
+		pubs = pubs[:1]
+	}
+	samples := make([][]sample, len(pubs))
+	errs := make([]error, len(pubs))
+	w := startWindow()
+	start := w.start
+	var wg sync.WaitGroup
+	for pi, pub := range pubs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fail := func(err error) { errs[pi] = err; cancel() }
+			for c := range chunks {
+				for k, e := range c.evs {
+					i := c.first + k - from
+					if rate > 0 {
+						if d := time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second)))); d > 0 {
+							time.Sleep(d)
+						}
+					} else {
+						for published.Load()-committed() >= int64(window) {
+							ch := p.l.Committed()
+							if published.Load()-committed() < int64(window) {
+								break
+							}
+							select {
+							case <-ch:
+							case <-rctx.Done():
+								fail(rctx.Err())
+								return
+							}
+						}
+					}
+					if i%sampleEvery == 0 {
+						samples[pi] = append(samples[pi], sample{id: e.id, pub: time.Now()})
+					}
+					published.Add(1)
+					if err := pub.publish(rctx, natsbus.DisclosureSubject(e.party), natsbus.Stream, e); err != nil {
+						fail(err)
+						return
+					}
+				}
+				r.prog.set(committed())
+			}
+			errs[pi] = pub.finish(rctx)
+		}()
+	}
+	// Wait for the commits while the publishers run, so progress shows them.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	lastSize, lastMove := int64(-1), time.Now()
+	for committed() < int64(n) {
+		ch := p.l.Committed()
+		if c := committed(); c >= int64(n) {
+			break
+		} else if c != lastSize {
+			lastSize, lastMove = c, time.Now()
+			r.prog.set(c)
+		}
+		if time.Since(lastMove) > time.Minute {
+			cancel()
+			<-done
+			return 0, 0, nil, fmt.Errorf("no commit for a minute at %d of %d events (published %d): %w",
+				committed(), n, published.Load(), errors.Join(errs...))
+		}
+		select {
+		case <-ch:
+		case <-time.After(time.Second):
+		case err := <-p.ingest:
+			p.ingest <- err // for stopBus
+			cancel()
+			<-done
+			return 0, 0, nil, fmt.Errorf("ingest stopped: %w", err)
+		case <-ctx.Done():
+			cancel()
+			<-done
+			return 0, 0, nil, ctx.Err()
+		}
+	}
+	wall, cpu := w.stop()
+	r.prog.set(int64(n))
+	<-done
+	if err := errors.Join(errs...); err != nil {
+		return 0, 0, nil, err
+	}
+	if err := <-readErr; err != nil {
+		return 0, 0, nil, err
+	}
+	if got := committed(); got != int64(n) {
+		return 0, 0, nil, fmt.Errorf("the log grew by %d entries for %d events", got, n)
+	}
+	// The end is when the last event was first seen in a checkpoint.
+	if t, ok := p.watch.at(base + uint64(n) - 1); ok {
+		wall = t.Sub(start)
+	}
+	var all []sample
+	for _, s := range samples {
+		all = append(all, s...)
+	}
+	return wall, cpu, all, nil
+}
+
+// latencies turns samples into publish-to-checkpoint durations.
+func latencies(ctx context.Context, p *pipelineRig, samples []sample) ([]time.Duration, error) {
+	out := make([]time.Duration, 0, len(samples))
+	for _, s := range samples {
+		idx, err := p.l.LookupEvent(ctx, s.id.String())
+		if err != nil {
+			return nil, fmt.Errorf("event %s: %w", s.id, err)
+		}
+		t, ok := p.watch.at(idx)
+		if !ok {
+			return nil, fmt.Errorf("event %s at leaf %d was never seen in a checkpoint", s.id, idx)
+		}
+		out = append(out, t.Sub(s.pub))
+	}
+	return out, nil
+}
+
+// pipeline runs the full path at full load and at the fixed offered load,
+// then measures inzage, the audit and the resources on the ledger it built.
+func (r *rig) pipeline(ctx context.Context, ef *eventFile, rep *Report) error {
+	p, err := r.startPipeline(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	n := r.cfg.Events
+	pl := &rep.Pipeline
+	pl.Events, pl.Publishers, pl.Window = n, r.cfg.Publishers, r.cfg.Window
+
+	r.prog.phase("pipeline: full load", int64(n))
+	sampleEvery := max(1, n/100000)
+	before := p.totals()
+	wall, cpu, samples, err := r.publishRun(ctx, p, ef, 0, n, 0, r.cfg.Window, sampleEvery)
+	pl.Commits = commitsBetween(before, p.totals())
+	r.prog.end()
+	if err != nil {
+		return fmt.Errorf("full load: %w", err)
+	}
+	pl.Seconds, pl.EventsPerSec, pl.CPUMicros = wall.Seconds(), perSec(n, wall), micros(cpu, n)
+	if rep.Ceilings.Composed > 0 {
+		pl.RatioComposed = pl.EventsPerSec / rep.Ceilings.Composed
+	}
+	if rep.Ceilings.Lowest > 0 {
+		pl.RatioLowest = pl.EventsPerSec / rep.Ceilings.Lowest
+	}
+	ds, err := latencies(ctx, p, samples)
+	if err != nil {
+		return err
+	}
+	pl.Latency = latencyOf(ds)
+
+	if m := rep.OfferedEvents; m > 0 {
+		r.prog.phase(fmt.Sprintf("pipeline: %d events/s offered", r.cfg.OfferedRate), int64(m))
+		before := p.totals()
+		wall, _, samples, err := r.publishRun(ctx, p, ef, n, n+m, float64(r.cfg.OfferedRate), 0, 1)
+		commits := commitsBetween(before, p.totals())
+		r.prog.end()
+		if err != nil {
+			return fmt.Errorf("offered load: %w", err)
+		}
+		ds, err := latencies(ctx, p, samples)
+		if err != nil {
+			return err
+		}
+		pl.Offered = Offered{Rate: float64(r.cfg.OfferedRate), Events: m, AchievedRate: perSec(m, wall), Latency: latencyOf(ds), Commits: commits}
+	}
+
+	// What the bus holds once ingest has acked everything.
+	s, err := p.js.Stream(ctx, natsbus.Stream)
+	if err != nil {
+		return err
+	}
+	_ = waitEmpty(ctx, s, 10*time.Second)
+	info, err := s.Info(ctx)
+	if err != nil {
+		return err
+	}
+	rep.Resources.NATSStreamMsgs, rep.Resources.NATSStreamBytes = info.State.Msgs, info.State.Bytes
+	if rs, err := p.js.Stream(ctx, natsbus.RejectedStream); err == nil {
+		if ri, err := rs.Info(ctx); err == nil {
+			pl.Rejected = ri.State.Msgs
+		}
+	}
+	if err := p.stopBus(); err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	if rep.Resources.NATSDirBytes, err = dirBytes(filepath.Join(r.dir, "nats")); err != nil {
+		return err
+	}
+
+	if err := r.inzage(ctx, p.l, rep); err != nil {
+		return fmt.Errorf("inzage: %w", err)
+	}
+	if err := r.audit(ctx, p.l, rep); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return r.disk(ctx, p, ef, rep)
+}

@@ -1,0 +1,439 @@
+package benchkit
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/events/natsbus"
+	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/pebblestore"
+	"github.com/spoor-ledger/spoor/verifier"
+)
+
+// The bench's own stream for the JetStream stage, configured like SPOOR.
+const (
+	stageStream   = "SPOOR_BENCH"
+	stageSubjects = "spoorbench.>"
+	stagePrefix   = "spoorbench."
+)
+
+// stages measures each stage alone on a sample of the events, and returns
+// the sample opened (the log core's pool).
+func (r *rig) stages(ctx context.Context, ef *eventFile, rep *Report) ([]ledger.Submission, error) {
+	var sample []signedEvent
+	err := ef.read(ctx, 0, r.cfg.StageSample, func(_ int, e signedEvent) error {
+		sample = append(sample, e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	js, err := r.stageJetStream(ctx, sample)
+	if err != nil {
+		return nil, fmt.Errorf("JetStream: %w", err)
+	}
+	open, subs, err := r.stageOpen(sample)
+	if err != nil {
+		return nil, fmt.Errorf("envelope open: %w", err)
+	}
+	pb, err := r.stagePebble(ctx, subs)
+	if err != nil {
+		return nil, fmt.Errorf("Pebble: %w", err)
+	}
+	lh := r.stageLeafHash(sample)
+	rep.Stages = []Stage{js, open, pb, lh}
+
+	c := &rep.Ceilings
+	c.Cores = runtime.GOMAXPROCS(0)
+	for _, s := range rep.Stages {
+		c.CPUMicros += s.CPUMicros
+		if c.LowestStage == "" || s.Rate < c.Lowest {
+			c.Lowest, c.LowestStage = s.Rate, s.Name
+		}
+	}
+	if c.CPUMicros > 0 {
+		c.Composed = float64(c.Cores) * 1e6 / c.CPUMicros
+	}
+	return subs, nil
+}
+
+// startNATS starts an embedded JetStream server with its store in dir,
+// listening on a free loopback port (publishers connect over TCP, as an
+// organisation's system would).
+func startNATS(dir string) (*server.Server, error) {
+	ns, err := server.NewServer(&server.Options{
+		ServerName: "spoor-bench", Host: "127.0.0.1", Port: -1,
+		JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true, MaxPayload: 1 << 20,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't configure the embedded NATS server: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(15 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("the embedded NATS server did not start")
+	}
+	return ns, nil
+}
+
+// asyncPublisher publishes pre-signed envelopes on one connection with
+// asynchronous acks, as natsbus.Publisher does (same headers).
+type asyncPublisher struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	failed atomic.Int64
+	mu     sync.Mutex
+	first  error
+}
+
+func newAsyncPublisher(ns *server.Server) (*asyncPublisher, error) {
+	nc, err := nats.Connect(ns.ClientURL(), nats.Name("spoor-bench-publisher"))
+	if err != nil {
+		return nil, fmt.Errorf("couldn't connect a publisher: %w", err)
+	}
+	p := &asyncPublisher{nc: nc}
+	p.js, err = jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(4096),
+		jetstream.WithPublishAsyncTimeout(time.Minute),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
+			p.failed.Add(1)
+			p.mu.Lock()
+			if p.first == nil {
+				p.first = err
+			}
+			p.mu.Unlock()
+		}))
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("couldn't open JetStream: %w", err)
+	}
+	return p, nil
+}
+
+// publish sends one envelope on subject, waiting while too many acks are
+// outstanding.
+func (p *asyncPublisher) publish(ctx context.Context, subject, stream string, e signedEvent) error {
+	m := nats.NewMsg(subject)
+	m.Data = e.env
+	m.Header.Set(jetstream.MsgIDHeader, natsbus.MsgID(e.id.String(), e.env))
+	m.Header.Set(jetstream.ExpectedStreamHeader, stream)
+	for {
+		_, err := p.js.PublishMsgAsync(m)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			return fmt.Errorf("publish: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// finish waits for every ack and reports the first failure.
+func (p *asyncPublisher) finish(ctx context.Context) error {
+	select {
+	case <-p.js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if n := p.failed.Load(); n > 0 {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return fmt.Errorf("%d publishes failed, the first with: %w", n, p.first)
+	}
+	return nil
+}
+
+// stageJetStream publishes the sample with concurrent publishers while the
+// ledger's kind of consumer (durable pull, explicit acks) drains it, until
+// the work-queue stream is empty again.
+func (r *rig) stageJetStream(ctx context.Context, sample []signedEvent) (Stage, error) {
+	st := Stage{Name: "jetstream", Events: len(sample),
+		What: "async publish (4 connections) and durable pull consume with explicit acks, together, until the stream is empty"}
+	ns, err := startNATS(filepath.Join(r.dir, "nats-stage"))
+	if err != nil {
+		return st, err
+	}
+	defer func() { ns.Shutdown(); ns.WaitForShutdown(); os.RemoveAll(filepath.Join(r.dir, "nats-stage")) }()
+	nc, err := nats.Connect(ns.ClientURL(), nats.InProcessServer(ns))
+	if err != nil {
+		return st, fmt.Errorf("couldn't connect: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return st, err
+	}
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: stageStream, Subjects: []string{stageSubjects}, Retention: jetstream.WorkQueuePolicy,
+		Storage: jetstream.FileStorage, Replicas: 1, Discard: jetstream.DiscardNew, MaxBytes: -1, MaxMsgs: -1,
+		MaxMsgSize: events.MaxEnvelopeSize + 4<<10, Duplicates: natsbus.DefaultDuplicates,
+	})
+	if err != nil {
+		return st, fmt.Errorf("couldn't create the stage stream: %w", err)
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, stageStream, jetstream.ConsumerConfig{
+		Durable: "bench", DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: natsbus.DefaultAckWait, MaxDeliver: -1, MaxAckPending: natsbus.DefaultMaxAckPending,
+	})
+	if err != nil {
+		return st, fmt.Errorf("couldn't create the stage consumer: %w", err)
+	}
+	pubs := make([]*asyncPublisher, r.cfg.Publishers)
+	for i := range pubs {
+		if pubs[i], err = newAsyncPublisher(ns); err != nil {
+			return st, err
+		}
+		defer pubs[i].nc.Close()
+	}
+
+	r.prog.phase("stage: jetstream", int64(len(sample)))
+	w := startWindow()
+	it, err := cons.Messages(jetstream.PullMaxMessages(2048))
+	if err != nil {
+		return st, err
+	}
+	consumed := make(chan error, 1)
+	go func() {
+		for n := 0; n < len(sample); n++ {
+			m, err := it.Next()
+			if err != nil {
+				consumed <- err
+				return
+			}
+			if err := m.Ack(); err != nil {
+				consumed <- err
+				return
+			}
+			r.prog.add(1)
+		}
+		consumed <- nil
+	}()
+	var wg sync.WaitGroup
+	errs := make([]error, len(pubs))
+	for pi, p := range pubs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := pi; i < len(sample); i += len(pubs) {
+				e := sample[i]
+				if err := p.publish(ctx, stagePrefix+e.party, stageStream, e); err != nil {
+					errs[pi] = err
+					return
+				}
+			}
+			errs[pi] = p.finish(ctx)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		it.Stop()
+		return st, err
+	}
+	if err := <-consumed; err != nil {
+		it.Stop()
+		return st, fmt.Errorf("consume: %w", err)
+	}
+	it.Stop()
+	if err := waitEmpty(ctx, s, 30*time.Second); err != nil {
+		return st, err
+	}
+	wall, cpu := w.stop()
+	r.prog.end()
+	st.Rate, st.WallSeconds, st.CPUMicros = perSec(len(sample), wall), wall.Seconds(), micros(cpu, len(sample))
+	return st, nil
+}
+
+// waitEmpty waits until a work-queue stream holds no message (every ack
+// has been processed).
+func waitEmpty(ctx context.Context, s jetstream.Stream, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		info, err := s.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("stream info: %w", err)
+		}
+		if info.State.Msgs == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("stream %s still holds %d messages after %s", info.Config.Name, info.State.Msgs, limit)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// stageOpen opens every sample envelope on every core, exactly as ingest
+// does: events.Open (strict JSON profile, canonical payload, validation,
+// key in force, Ed25519 with crypto/ed25519) and the covenant rules.
+func (r *rig) stageOpen(sample []signedEvent) (Stage, []ledger.Submission, error) {
+	st := Stage{Name: "open", Events: len(sample),
+		What: fmt.Sprintf("events.Open (JSON, validation, Ed25519 verify) and Covenant.Check on %d workers", runtime.GOMAXPROCS(0))}
+	cov := r.covenant()
+	subs := make([]ledger.Submission, len(sample))
+	errs := make([]error, len(sample))
+	r.prog.phase("stage: open", int64(len(sample)))
+	w := startWindow()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(sample) {
+					return
+				}
+				d, _, err := events.Open(sample[i].env, r.origin, cov)
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				subs[i] = ledger.Submission{Envelope: sample[i].env, Disclosure: d, Findings: cov.Check(d)}
+				if i%1024 == 0 {
+					r.prog.set(int64(i))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	wall, cpu := w.stop()
+	r.prog.set(int64(len(sample)))
+	r.prog.end()
+	for i, err := range errs {
+		if err != nil {
+			return st, nil, fmt.Errorf("synthetic event %d does not open: %w", i, err)
+		}
+	}
+	st.Rate, st.WallSeconds, st.CPUMicros = perSec(len(sample), wall), wall.Seconds(), micros(cpu, len(sample))
+	return st, subs, nil
+}
+
+// stagePebble measures the store alone with the ledger's real keys: the
+// sample is sequenced into a scratch ledger (untimed), every key and value
+// it wrote is read back, and the same pairs are written to a fresh store
+// in Sync batches of 1024 events' worth, each batch a slice of every table
+// (as one sequencer batch touches every table), through the ledger's own
+// Store.Commit.
+func (r *rig) stagePebble(ctx context.Context, subs []ledger.Submission) (Stage, error) {
+	const perBatch = 1024
+	st := Stage{Name: "pebble", Events: len(subs),
+		What: fmt.Sprintf("Store.Commit with Sync of the keys and values the ledger writes, %d events per batch", perBatch)}
+	scratch := filepath.Join(r.dir, "stage-ledger")
+	l, s, err := r.openLedger(ctx, scratch)
+	if err != nil {
+		return st, err
+	}
+	r.prog.phase("stage: pebble (prepare)", int64(len(subs)))
+	for i := 0; i < len(subs); i += perBatch {
+		p, err := l.Submit(ctx, subs[i:min(i+perBatch, len(subs))])
+		if err == nil {
+			_, err = p.Wait(ctx)
+		}
+		if err != nil {
+			l.Close()
+			s.Close()
+			return st, err
+		}
+		r.prog.add(int64(min(perBatch, len(subs)-i)))
+	}
+	r.prog.end()
+	if err := l.Close(); err != nil {
+		s.Close()
+		return st, err
+	}
+	// Every table's pairs, in key order.
+	var tables [][]ledger.Op
+	var last byte
+	err = s.Scan(ctx, []byte{0}, nil, func(k, v []byte) error {
+		if len(tables) == 0 || k[0] != last {
+			tables = append(tables, nil)
+			last = k[0]
+		}
+		t := &tables[len(tables)-1]
+		*t = append(*t, ledger.Op{Key: bytes.Clone(k), Value: bytes.Clone(v)})
+		return nil
+	})
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return st, err
+	}
+	if err := os.RemoveAll(scratch); err != nil {
+		return st, err
+	}
+	nb := (len(subs) + perBatch - 1) / perBatch
+	batches := make([]ledger.Batch, nb)
+	for _, t := range tables {
+		for j := range nb {
+			batches[j].Ops = append(batches[j].Ops, t[len(t)*j/nb:len(t)*(j+1)/nb]...)
+		}
+	}
+	tables = nil
+
+	dir := filepath.Join(r.dir, "stage-pebble")
+	ps, err := pebblestore.Open(dir, pebblestore.Config{})
+	if err != nil {
+		return st, err
+	}
+	defer os.RemoveAll(dir)
+	defer ps.Close()
+	r.prog.phase("stage: pebble", int64(len(subs)))
+	w := startWindow()
+	for j := range batches {
+		if err := ps.Commit(ctx, &batches[j]); err != nil {
+			return st, err
+		}
+		r.prog.add(int64(len(subs)*(j+1)/nb) - int64(len(subs)*j/nb))
+	}
+	wall, cpu := w.stop()
+	r.prog.end()
+	st.Rate, st.WallSeconds, st.CPUMicros = perSec(len(subs), wall), wall.Seconds(), micros(cpu, len(subs))
+	return st, nil
+}
+
+// stageLeafHash measures what the sequencer hashes per event, on one
+// goroutine as the sequencer does: the envelope's SHA-256, the leaf record,
+// its RFC 6962 leaf hash and the compact-range append.
+func (r *rig) stageLeafHash(sample []signedEvent) Stage {
+	st := Stage{Name: "leaf-hash", Events: len(sample),
+		What: "SHA-256 of the envelope, leaf record, leaf hash, compact-range append (one goroutine)"}
+	rng := (&compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}).NewEmptyRange(0)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	r.prog.phase("stage: leaf hashing", int64(len(sample)))
+	w := startWindow()
+	for _, e := range sample {
+		rec := verifier.LeafRecord{Type: verifier.EntryDisclosure, BodyHash: sha256.Sum256(e.env), IntegratedAt: now}
+		b, err := rec.MarshalBinary()
+		if err != nil {
+			continue
+		}
+		h := verifier.LeafHash(b)
+		_ = rng.Append(h[:], nil)
+	}
+	wall, cpu := w.stop()
+	r.prog.set(int64(len(sample)))
+	r.prog.end()
+	st.Rate, st.WallSeconds, st.CPUMicros = perSec(len(sample), wall), wall.Seconds(), micros(cpu, len(sample))
+	return st
+}
