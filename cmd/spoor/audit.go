@@ -14,12 +14,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
@@ -273,14 +273,15 @@ func printAuditSummary(w io.Writer, rep *verifier.AuditReport) {
 }
 
 // openReadOnlyStore opens DIR/ledger read-only.
-func openReadOnlyStore(dataDir string) (*readOnlyStore, error) {
+func openReadOnlyStore(dataDir string) (*pebblestore.Store, error) {
 	dir := filepath.Join(dataDir, "ledger")
 	if _, err := os.Stat(filepath.Join(dir, "CURRENT")); err != nil {
 		if _, err2 := os.Stat(dir); err2 != nil {
 			return nil, fmt.Errorf("no ledger in %s (%s does not exist)", dataDir, dir)
 		}
 	}
-	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true, Logger: quietPebbleLogger{}})
+	// Read-only: the audit may not change a byte of what it checks.
+	db, err := pebblestore.Open(dir, pebblestore.Config{ReadOnly: true})
 	if err != nil {
 		if isLockHeld(err) {
 			return nil, fmt.Errorf("the ledger in %s is in use (a running spoor serve holds its lock). audit --data needs a stopped ledger "+
@@ -289,108 +290,13 @@ func openReadOnlyStore(dataDir string) (*readOnlyStore, error) {
 		}
 		return nil, fmt.Errorf("couldn't open the ledger in %s read-only: %w", dir, err)
 	}
-	return &readOnlyStore{db: db}, nil
+	return db, nil
 }
 
 // isLockHeld reports whether a Pebble open failed on the folder's lock.
 func isLockHeld(err error) bool {
 	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EWOULDBLOCK) ||
 		strings.Contains(err.Error(), "lock held")
-}
-
-// readOnlyStore is a ledger.Store over a Pebble database opened
-// read-only: the audit may not change a byte of what it checks. (The
-// ledger's own pebblestore opens for writing.)
-type readOnlyStore struct{ db *pebble.DB }
-
-var _ ledger.Store = (*readOnlyStore)(nil)
-
-// Get implements ledger.Store.
-func (s *readOnlyStore) Get(_ context.Context, key []byte) ([]byte, error) {
-	v, closer, err := s.db.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, ledger.ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("pebble get: %w", err)
-	}
-	out := append([]byte(nil), v...)
-	if err := closer.Close(); err != nil {
-		return nil, fmt.Errorf("pebble get: %w", err)
-	}
-	return out, nil
-}
-
-// Scan implements ledger.Store.
-func (s *readOnlyStore) Scan(ctx context.Context, start, end []byte, fn func(k, v []byte) error) error {
-	return s.scan(ctx, start, end, false, fn)
-}
-
-// ScanReverse implements ledger.Store.
-func (s *readOnlyStore) ScanReverse(ctx context.Context, start, end []byte, fn func(k, v []byte) error) error {
-	return s.scan(ctx, start, end, true, fn)
-}
-
-func (s *readOnlyStore) scan(ctx context.Context, start, end []byte, reverse bool, fn func(k, v []byte) error) (err error) {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: start, UpperBound: end})
-	if err != nil {
-		return fmt.Errorf("pebble iterator: %w", err)
-	}
-	defer func() {
-		if cerr := it.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("pebble iterator: %w", cerr)
-		}
-	}()
-	valid := it.First()
-	if reverse {
-		valid = it.Last()
-	}
-	for n := 0; valid; n++ {
-		if n%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return fmt.Errorf("pebble read: %w", err)
-		}
-		if err := fn(it.Key(), v); err != nil {
-			return err
-		}
-		if reverse {
-			valid = it.Prev()
-		} else {
-			valid = it.Next()
-		}
-	}
-	return nil
-}
-
-// Commit refuses: the audit never writes.
-func (s *readOnlyStore) Commit(context.Context, *ledger.Batch) error {
-	return errors.New("the audit's store is read-only")
-}
-
-// Close implements ledger.Store.
-func (s *readOnlyStore) Close() error { return s.db.Close() }
-
-// quietPebbleLogger drops Pebble's informational lines, which would mix
-// with the report.
-type quietPebbleLogger struct{}
-
-// Infof drops the line.
-func (quietPebbleLogger) Infof(string, ...any) {}
-
-// Errorf writes the line to standard error.
-func (quietPebbleLogger) Errorf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "pebble: "+format+"\n", args...)
-}
-
-// Fatalf writes the line and exits, as Pebble's own logger does.
-func (quietPebbleLogger) Fatalf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "pebble: "+format+"\n", args...)
-	os.Exit(1)
 }
 
 // auditHTMLTemplate is the Dutch report: one self-contained page, no

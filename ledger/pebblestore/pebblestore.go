@@ -57,6 +57,11 @@ type Config struct {
 	// (Pebble reads tables lazily). The check costs one sequential read of
 	// the store; only tools that open a store many times skip it.
 	SkipVerify bool
+	// ReadOnly opens the store without taking write access (Pebble's
+	// ReadOnly): Commit fails, Close does not flush. The audit uses it so
+	// that it cannot change a byte of what it checks; it also skips the
+	// checksum pass at Open, since the audit reads everything itself.
+	ReadOnly bool
 }
 
 // Store is a ledger.Store on a Pebble database.
@@ -64,6 +69,8 @@ type Store struct {
 	db     *pebble.DB
 	cache  *pebble.Cache
 	failed atomic.Pointer[error]
+	// readOnly: opened with Config.ReadOnly.
+	readOnly bool
 }
 
 var _ ledger.Store = (*Store)(nil)
@@ -93,6 +100,7 @@ func Open(dir string, cfg Config) (*Store, error) {
 		// The sequencer applies one large batch at a time with Sync; a
 		// bigger memtable keeps flushes rare under steady ingest.
 		MemTableSize: 64 << 20,
+		ReadOnly:     cfg.ReadOnly,
 	}
 	if cfg.NoCompression {
 		opts.EnsureDefaults()
@@ -108,8 +116,8 @@ func Open(dir string, cfg Config) (*Store, error) {
 		}
 		return nil, fmt.Errorf("couldn't open Pebble store in %s: %w", dir, err)
 	}
-	s := &Store{db: db, cache: cache}
-	if !cfg.SkipVerify {
+	s := &Store{db: db, cache: cache, readOnly: cfg.ReadOnly}
+	if !cfg.SkipVerify && !cfg.ReadOnly {
 		if err := s.verify(); err != nil {
 			_ = db.Close()
 			cache.Unref()
@@ -328,7 +336,10 @@ func (s *Store) Close() error {
 		s.cache.Unref()
 		return nil
 	}
-	ferr := s.flush()
+	var ferr error
+	if !s.readOnly {
+		ferr = s.flush()
+	}
 	err := s.db.Close()
 	s.cache.Unref()
 	if err := errors.Join(ferr, err); err != nil {
