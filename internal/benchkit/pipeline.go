@@ -369,6 +369,13 @@ func (r *rig) publishRun(ctx context.Context, p *pipelineRig, ef *eventFile, fro
 	if got := committed(); got != int64(n) {
 		return 0, 0, nil, fmt.Errorf("the log grew by %d entries for %d events", got, n)
 	}
+	// The watcher sees a commit a moment after the head moves: let it
+	// catch up with the last one before latencies are read off it.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if _, ok := p.watch.at(base + uint64(n) - 1); ok {
+			break
+		}
+	}
 	// The end is when the last event was first seen in a checkpoint.
 	if t, ok := p.watch.at(base + uint64(n) - 1); ok {
 		wall = t.Sub(start)
