@@ -248,6 +248,18 @@ func TestServeNATSUsers(t *testing.T) {
 		}
 	})
 
+	t.Run("spoor simulate connects per party with the seeds", func(t *testing.T) {
+		out, errOut, code := runBin(t, bin, "", "simulate", "--data", srv.data, "--nats", srv.natsURL(), "--events", "40", "--seed", "11", "--wait", "60s")
+		if code != 0 || !strings.Contains(out, "committed 40") {
+			t.Fatalf("spoor simulate under --nats-users: exit %d\n%s%s", code, out, errOut)
+		}
+		empty := t.TempDir()
+		_, errOut, code = runBin(t, bin, "", "simulate", "--data", srv.data, "--nats", srv.natsURL(), "--events", "1", "--nats-credentials", empty)
+		if code == 0 || !strings.Contains(errOut, "has no seed for party") {
+			t.Fatalf("spoor simulate with an empty credentials folder: exit %d, %s", code, errOut)
+		}
+	})
+
 	t.Run("cannot publish on another party's subject", func(t *testing.T) {
 		d := nextBy(t, gen, partyB)
 		events.Seal(d, m.Parties[partyB])

@@ -32,6 +32,8 @@ type simulateFlags struct {
 	children int
 	report   string
 	wait     time.Duration
+	creds    string
+	natsCA   string
 }
 
 func newSimulateCmd(g *globalFlags) *cobra.Command {
@@ -47,7 +49,11 @@ deliberate rule findings for the FG to find.
 Every child is a synthetic BSN from the 9999 test range. The report, marked
 SYNTHETIC, lists those numbers with how many disclosures each has, so that you
 can try an inzageverzoek straight away. The same --seed gives the same events,
-so a rerun publishes nothing new.`,
+so a rerun publishes nothing new.
+
+When the ledger runs with --nats-users, each party may only publish on its own
+subject: simulate then connects once per party with the NKey seed that serve
+wrote for it in DIR/nats-credentials (or --nats-credentials).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runSimulate(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -61,6 +67,8 @@ so a rerun publishes nothing new.`,
 	fl.IntVar(&f.children, "children", 0, "number of synthetic children (default: events/20, at least 10)")
 	fl.StringVar(&f.report, "report", "", "write the synthetic report to this file (.json for JSON)")
 	fl.DurationVar(&f.wait, "wait", 2*time.Minute, "how long to wait for the ledger's receipts")
+	fl.StringVar(&f.creds, "nats-credentials", "", "folder of per-party NATS seeds <party>.nk (default: DIR/nats-credentials when it exists)")
+	fl.StringVar(&f.natsCA, "nats-ca", "", "CA certificate (PEM) that signed the NATS server's certificate")
 	_ = cmd.MarkFlagRequired("data")
 	return cmd
 }
@@ -107,23 +115,11 @@ func runSimulate(ctx context.Context, f *simulateFlags, out, errOut io.Writer) e
 	// Make the clock fixed per seed so that a rerun makes the same events.
 	gen.Now = time.Now().Truncate(24 * time.Hour)
 
-	nc, err := nats.Connect(f.natsURL, nats.Name("spoor-simulate"))
-	if err != nil {
-		return fmt.Errorf("couldn't connect to NATS at %s (is 'spoor serve' running?): %w", f.natsURL, err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	pubs, closeAll, err := simulatePublishers(f, m)
 	if err != nil {
 		return err
 	}
-	pubs := map[string]*natsbus.Publisher{}
-	for party, k := range m.Parties {
-		p, err := natsbus.NewPublisher(js, k, natsbus.WithMaxInFlight(1024))
-		if err != nil {
-			return err
-		}
-		pubs[party] = p
-	}
+	defer closeAll()
 
 	rep := SimulationReport{Synthetic: "SYNTHETISCH - geen echte gegevens; BSN's uit de testreeks 9999",
 		Origin: m.Signed.Covenant.Origin, Seed: f.seed, Events: f.n, ByParty: map[string]int{}, ByPurpose: map[string]int{},
@@ -257,4 +253,71 @@ func newBar(n int, what string, w io.Writer) *progressbar.ProgressBar {
 			progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 	}
 	return progressbar.NewOptions(n, progressbar.OptionSetWriter(io.Discard))
+}
+
+// simulatePublishers connects the demo parties' publishers. With seeds in
+// the credentials folder (serve --nats-users wrote them) every party gets
+// its own connection under its own NATS user, because the server lets a
+// user publish only on its own subject and read only its own receipts;
+// without seeds, one shared connection serves them all (the loopback
+// demo, which has no NATS users).
+func simulatePublishers(f *simulateFlags, m *demo.Material) (map[string]*natsbus.Publisher, func(), error) {
+	dir := f.creds
+	if dir == "" {
+		dir = credentialsDir(f.data)
+	}
+	tlsFlags := natsClientFlags{ca: f.natsCA}
+	base, err := tlsFlags.options()
+	if err != nil {
+		return nil, nil, err
+	}
+	var conns []*nats.Conn
+	closeAll := func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}
+	connect := func(name string, extra ...nats.Option) (jetstream.JetStream, error) {
+		opts := append(append([]nats.Option{nats.Name(name)}, base...), extra...)
+		nc, err := nats.Connect(f.natsURL, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't connect to NATS at %s as %s (is 'spoor serve' running?): %w", redactURLs(f.natsURL), name, err)
+		}
+		conns = append(conns, nc)
+		return jetstream.New(nc)
+	}
+	var shared jetstream.JetStream
+	pubs := map[string]*natsbus.Publisher{}
+	for party, k := range m.Parties {
+		js := shared
+		seed := filepath.Join(dir, party+".nk")
+		if _, statErr := os.Stat(seed); statErr == nil {
+			o, err := nats.NkeyOptionFromSeed(seed)
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("NATS seed of %s: %w", party, err)
+			}
+			js, err = connect("spoor-simulate-"+party, o, nats.CustomInboxPrefix(natsbus.InboxPrefix(party)))
+			if err != nil {
+				closeAll()
+				return nil, nil, err
+			}
+		} else if f.creds != "" {
+			closeAll()
+			return nil, nil, fmt.Errorf("--nats-credentials %s has no seed for party %s (%s.nk)", dir, party, party)
+		} else if js == nil {
+			if js, err = connect("spoor-simulate"); err != nil {
+				closeAll()
+				return nil, nil, err
+			}
+			shared = js
+		}
+		p, err := natsbus.NewPublisher(js, k, natsbus.WithMaxInFlight(1024))
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		pubs[party] = p
+	}
+	return pubs, closeAll, nil
 }
