@@ -49,6 +49,22 @@ func BenchmarkOpen(b *testing.B) {
 	}
 }
 
+// BenchmarkOpenReference is Open by the strict path alone (encoding/json,
+// re-encoding, regular expressions): what Open cost before the fast path,
+// measured in the same run for a fair ratio on a shared machine.
+func BenchmarkOpenReference(b *testing.B) {
+	cov, envs := benchEnvelopes(b, 256)
+	b.SetBytes(int64(len(envs[0])))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, _, err := events.OpenReference(envs[i%len(envs)], cov.Origin, cov); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
 // BenchmarkOpenParallel is Open on every core, as ingest's workers run it.
 func BenchmarkOpenParallel(b *testing.B) {
 	cov, envs := benchEnvelopes(b, 256)
@@ -95,6 +111,36 @@ func BenchmarkOpenParts(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			if _, err := events.DecodeDisclosure(parsed[i%len(parsed)].Payload); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("ParseEnvelopeStrict", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := events.ParseEnvelopeStrict(envs[i%len(envs)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("DecodeDisclosureStrict", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := events.DecodeDisclosureStrict(parsed[i%len(parsed)].Payload); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("ValidateAll", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if err := events.ValidateAll(ds[i%len(ds)]); err != nil {
 				b.Fatal(err)
 			}
 			i++
