@@ -44,9 +44,10 @@ import (
 )
 
 // pendingServeFlags are flags of spoor serve that the deployment files use
-// but that issue 9 item 1 (the Trillian backend) has yet to add. The test
-// tolerates them, says so, and reports when they have arrived.
-var pendingServeFlags = map[string]bool{"log": true, "trillian": true, "tree-id": true}
+// but that are yet to be added. The test tolerates them, says so, and
+// reports when they have arrived. (--log, --trillian and --tree-id of issue
+// 9 item 1, the Trillian backend, have arrived.)
+var pendingServeFlags = map[string]bool{}
 
 // The paths that the NATS configurations use on a real host, which the test
 // maps into a temporary folder.
@@ -874,8 +875,14 @@ func TestKubernetes(t *testing.T) {
 	if sts == nil {
 		t.Fatal("spoor.yaml has no StatefulSet spoor")
 	}
-	if sts.Spec.Replicas == nil || *sts.Spec.Replicas != 1 {
-		t.Error("the StatefulSet must run one replica: a log has one sequencer (the standby is not built yet)")
+	if sts.Spec.Replicas == nil || *sts.Spec.Replicas != 2 {
+		t.Error("the StatefulSet must run two replicas: the active ledger and its standby")
+	}
+	// Two pods may only run together when the lease picks the one
+	// sequencer, and only the active one may be sent writes.
+	raw := readFile(t, "kubernetes/spoor.yaml")
+	if !strings.Contains(raw, "- --replicate") || !strings.Contains(raw, `path: "/healthz?role=active"`) {
+		t.Error("spoor.yaml runs two pods without --replicate or without a readiness probe that only the active ledger passes")
 	}
 	podLabels := sts.Spec.Template.Metadata.Labels
 	if hs := objs["Service/"+sts.Spec.ServiceName]; hs == nil || hs.Spec.ClusterIP != "None" {

@@ -76,36 +76,113 @@ func (r auditReader) Checkpoints(ctx context.Context) ([]verifier.StoredCheckpoi
 	return out, nil
 }
 
+// auditChunk is how many leaves Entries reads per round of scans.
+const auditChunk = 4096
+
 // Entries implements verifier.AuditSource: the stored leaf records in
 // [from, to), each with its body (nil once erased) and findings.
+//
+// It reads in chunks of leaves, each with three range scans (leaf records,
+// bodies, findings: all keyed by leaf index, so each scan is sequential)
+// instead of two point reads per leaf; a chunk's values are copied into one
+// buffer per scan.
 func (r auditReader) Entries(ctx context.Context, from, to uint64, fn func(*verifier.AuditEntry) error) error {
-	if from >= to {
-		return nil
+	for lo := from; lo < to; {
+		hi := min(to, lo+auditChunk)
+		if hi < lo { // overflow at the top of the index space
+			hi = to
+		}
+		entries, err := r.chunk(ctx, lo, hi)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		lo = hi
 	}
-	return r.store.Scan(ctx, u64Key(tagLeaf, from), u64Key(tagLeaf, to), func(k, v []byte) error {
+	return nil
+}
+
+// chunk reads the stored entries with indices in [lo, hi).
+func (r auditReader) chunk(ctx context.Context, lo, hi uint64) ([]*verifier.AuditEntry, error) {
+	var entries []*verifier.AuditEntry
+	byIndex := make(map[uint64]*verifier.AuditEntry)
+	var recBuf []byte
+	err := r.store.Scan(ctx, u64Key(tagLeaf, lo), u64Key(tagLeaf, hi), func(k, v []byte) error {
 		if len(k) != 9 {
 			return fmt.Errorf("leaf record key of %d bytes: %w", len(k), ErrCorrupt)
 		}
 		idx := binary.BigEndian.Uint64(k[1:])
-		e := &verifier.AuditEntry{Index: idx, LeafRecord: append([]byte(nil), v...)}
-		body, err := r.store.Get(ctx, u64Key(tagEntry, idx))
-		switch {
-		case err == nil:
-			e.Body, e.BodyError = r.body(idx, body)
-		case !errors.Is(err, ErrNotFound):
-			return fmt.Errorf("couldn't read entry %d: %w", idx, err)
-		}
-		fs, err := r.store.Get(ctx, u64Key(tagFindings, idx))
-		switch {
-		case err == nil:
-			if jerr := json.Unmarshal(fs, &e.Findings); jerr != nil {
-				e.Findings = []events.Finding{{Rule: UnreadableFindingsRule}}
-			}
-		case !errors.Is(err, ErrNotFound):
-			return fmt.Errorf("couldn't read the findings of entry %d: %w", idx, err)
-		}
-		return fn(e)
+		start := len(recBuf)
+		recBuf = append(recBuf, v...)
+		e := &verifier.AuditEntry{Index: idx, LeafRecord: recBuf[start:len(recBuf):len(recBuf)]}
+		entries = append(entries, e)
+		byIndex[idx] = e
+		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	// The buffer may have moved while it grew: point the records at its
+	// final place.
+	off := 0
+	for _, e := range entries {
+		n := len(e.LeafRecord)
+		e.LeafRecord = recBuf[off : off+n : off+n]
+		off += n
+	}
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	var bodyBuf []byte
+	type span struct {
+		e          *verifier.AuditEntry
+		start, end int
+	}
+	var bodies []span
+	err = r.store.Scan(ctx, u64Key(tagEntry, lo), u64Key(tagEntry, hi), func(k, v []byte) error {
+		if len(k) != 9 {
+			return nil // not an entry body key; the leaf records decide what is audited
+		}
+		e := byIndex[binary.BigEndian.Uint64(k[1:])]
+		if e == nil {
+			return nil // a body without a leaf record: the missing leaf is reported
+		}
+		start := len(bodyBuf)
+		bodyBuf = append(bodyBuf, v...)
+		bodies = append(bodies, span{e, start, len(bodyBuf)})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read entries %d to %d: %w", lo, hi-1, err)
+	}
+	for _, b := range bodies {
+		stored := bodyBuf[b.start:b.end:b.end]
+		if len(stored) == 0 {
+			stored = []byte{} // stored, but empty: not the same as erased
+		}
+		b.e.Body, b.e.BodyError = r.body(b.e.Index, stored)
+	}
+	err = r.store.Scan(ctx, u64Key(tagFindings, lo), u64Key(tagFindings, hi), func(k, v []byte) error {
+		if len(k) != 9 {
+			return nil
+		}
+		e := byIndex[binary.BigEndian.Uint64(k[1:])]
+		if e == nil {
+			return nil
+		}
+		if jerr := json.Unmarshal(v, &e.Findings); jerr != nil {
+			e.Findings = []events.Finding{{Rule: UnreadableFindingsRule}}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the findings of entries %d to %d: %w", lo, hi-1, err)
+	}
+	return entries, nil
 }
 
 // LeafTile implements verifier.AuditTileSource: level-0 tile n as stored.

@@ -7,17 +7,31 @@ package ledger
 // bundle is against that ONE checkpoint; entries committed while it runs are
 // left out (the next request sees them). It reads the data-subject index
 // under every pseudonym of the child, the covenant versions and the leaf
-// records, and before it hands the bundle out it checks it exactly as a
-// parent's `spoor verify` will, with the log's own keys.
+// records, builds every inclusion proof from the stored tiles (the proofs
+// share their upper nodes, which are read once per bundle), and before it
+// hands the bundle out it checks what it built against the log's own keys
+// and checkpoint (checkBuiltBundle): the same checks a parent's
+// `spoor verify` makes, except that the discloser's Ed25519 signature on
+// each envelope is not computed again. The ledger checked it at ingest, and
+// the check here that SHA-256 of each envelope is the body hash of a leaf
+// record proven to be in the signed checkpoint's tree binds the bytes to
+// that check; a parent's verifier recomputes it anyway.
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/verifier"
@@ -65,14 +79,15 @@ var ErrBundleRequest = errors.New("ledger: invalid bundle request")
 // leaf record and inclusion proof, and the head's checkpoint. A child
 // without disclosures gets a bundle that verifies and says so.
 //
-// It returns the bundle's JSON and the bundle as verified with the log's
+// It returns the bundle's JSON and the bundle as checked with the log's
 // keys and the administrator key the ledger pins (or, without one, the key
 // of covenant version 1), from which the Dutch report is rendered. A
-// bundle that does not verify is never returned: the error then wraps
-// ErrCorrupt.
+// bundle that does not check out is never returned: the error then wraps
+// ErrCorrupt. See the file comment for the one check a parent's verifier
+// makes that the builder leaves to it.
 //
-// Entries whose envelope has been erased are left out; listing their
-// tombstones (bundle "erased") comes with the retention job.
+// Entries whose envelope has been erased are left out; the tombstones that
+// the erasure notices still remember are listed (bundle "erased").
 func (l *Ledger) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *verifier.VerifiedBundle, error) {
 	head := l.Head()
 	if head == nil {
@@ -123,45 +138,48 @@ func (l *Ledger) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *v
 			b.Scope.Parties = append(b.Scope.Parties, p.ID)
 		}
 	}
+	bb := &bundleBuilder{l: l, size: size, memo: &proofMemo{}}
 
 	covs, err := l.covenantLeaves(ctx, size)
 	if err != nil {
 		return nil, nil, err
 	}
 	for _, idx := range covs {
-		e, err := l.bundleEntry(ctx, idx, size)
+		body, err := l.Entry(ctx, idx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("entry %d: %w", idx, err)
+		}
+		e, err := bb.entry(ctx, idx, nil, body)
 		if err != nil {
 			return nil, nil, err
 		}
 		b.Covenants = append(b.Covenants, e)
 	}
 
-	leaves, err := l.subjectLeaves(ctx, req, size, inScope)
+	cands, err := l.subjectLeaves(ctx, req, size, inScope)
 	if err != nil {
 		return nil, nil, err
 	}
 	found := map[uint64]bool{}
-	for _, idx := range leaves {
-		found[idx] = true
-		if ground, ok := req.Withheld[idx]; ok {
-			rec, err := l.LeafRecordBytes(ctx, idx)
-			if err != nil {
-				return nil, nil, fmt.Errorf("leaf record %d: %w", idx, err)
-			}
-			proof, err := l.bundleProof(ctx, idx, size)
+	var opened []openedEntry
+	for _, c := range cands {
+		found[c.index] = true
+		if ground, ok := req.Withheld[c.index]; ok {
+			proof, err := bb.proof(ctx, c.index)
 			if err != nil {
 				return nil, nil, err
 			}
-			b.Withheld = append(b.Withheld, verifier.WithheldEntry{Index: idx, LeafRecord: rec, InclusionProof: proof, Ground: ground})
+			b.Withheld = append(b.Withheld, verifier.WithheldEntry{Index: c.index, LeafRecord: c.rec, InclusionProof: proof, Ground: ground})
 			continue
 		}
-		e, err := l.bundleEntry(ctx, idx, size)
+		e, err := bb.entry(ctx, c.index, c.rec, c.body)
 		if err != nil {
 			return nil, nil, err
 		}
 		b.Entries = append(b.Entries, e)
+		opened = append(opened, c)
 	}
-	if err := l.addErased(ctx, b, req, size, inScope); err != nil {
+	if err := l.addErased(ctx, bb, b, req, inScope); err != nil {
 		return nil, nil, err
 	}
 	for idx := range req.Withheld {
@@ -170,26 +188,18 @@ func (l *Ledger) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *v
 		}
 	}
 
+	// The request's fields (id, relation, times) are checked here, by the
+	// same code that checks them for the parent.
+	if err := verifier.CheckBundle(b); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrBundleRequest, err)
+	}
+	vb, err := l.checkBuiltBundle(b, head, l.cfg.AdminVkey, opened)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the bundle built from the store does not verify: %w", errors.Join(err, ErrCorrupt))
+	}
 	data, err := verifier.MarshalBundle(b)
 	if err != nil {
 		return nil, nil, err
-	}
-	if _, err := verifier.ParseBundle(data); err != nil {
-		// The request's fields (id, relation, times) are checked here,
-		// by the same code that checks them for the parent.
-		return nil, nil, fmt.Errorf("%w: %w", ErrBundleRequest, err)
-	}
-	admin := l.cfg.AdminVkey
-	if admin == "" {
-		first, err := events.ParseSignedCovenant(b.Covenants[0].Envelope)
-		if err != nil {
-			return nil, nil, fmt.Errorf("covenant version 1: %w", errors.Join(err, ErrCorrupt))
-		}
-		admin = first.Covenant.Administrator.Key
-	}
-	vb, err := verifier.VerifyBundle(data, l.cfg.Keys, admin)
-	if err != nil {
-		return nil, nil, fmt.Errorf("the bundle built from the store does not verify: %w", errors.Join(err, ErrCorrupt))
 	}
 	return data, vb, nil
 }
@@ -216,73 +226,178 @@ func (l *Ledger) covenantLeaves(ctx context.Context, size uint64) ([]uint64, err
 	return out, nil
 }
 
-// subjectLeaves returns, in log order, the leaves below size of the
-// disclosures about the child (under any of its pseudonyms, with the
-// pseudonym's key id and id type) made by a party in scope (nil: all).
-// Disclosures whose envelope was erased are skipped.
-func (l *Ledger) subjectLeaves(ctx context.Context, req BundleRequest, size uint64, inScope map[string]bool) ([]uint64, error) {
-	seen := map[uint64]bool{}
-	var out []uint64
+// openedEntry is a disclosure about the child read for a bundle: its leaf,
+// its leaf record, its stored envelope, and the envelope parsed and decoded
+// (not yet checked against a covenant).
+type openedEntry struct {
+	index uint64
+	rec   []byte
+	body  []byte
+	env   *events.Envelope
+	d     *events.Disclosure
+}
+
+// subjectRead is what readSubjectEntries read for one leaf.
+type subjectRead struct {
+	openedEntry
+	erased bool
+	err    error
+}
+
+// subjectLeaves returns, in log order, the disclosures below size about the
+// child (under any of its pseudonyms, with the pseudonym's key id and id
+// type) made by a party in scope (nil: all), each with its leaf record and
+// envelope, read once for both the selection and the bundle. Disclosures
+// whose envelope was erased are skipped.
+func (l *Ledger) subjectLeaves(ctx context.Context, req BundleRequest, size uint64, inScope map[string]bool) ([]openedEntry, error) {
+	type listed struct {
+		idx uint64
+		p   verifier.SubjectPseudonym
+	}
+	var all []listed
+	var unique []uint64
+	at := map[uint64]int{}
 	for i, p := range req.Pseudonyms {
 		idxs, err := l.BySubject(ctx, p.Pseudonym)
 		if err != nil {
 			return nil, fmt.Errorf("%w: pseudonyms[%d]: %w", ErrBundleRequest, i, err)
 		}
 		for _, idx := range idxs {
-			if idx >= size || seen[idx] {
+			if idx >= size {
 				continue
 			}
-			body, err := l.Entry(ctx, idx)
-			if errors.Is(err, ErrNotFound) {
-				continue
+			all = append(all, listed{idx, p})
+			if _, ok := at[idx]; !ok {
+				at[idx] = len(unique)
+				unique = append(unique, idx)
 			}
-			if err != nil {
-				return nil, fmt.Errorf("entry %d: %w", idx, err)
-			}
-			env, err := events.ParseEnvelope(body)
-			if err != nil {
-				return nil, fmt.Errorf("entry %d: %w", idx, errors.Join(err, ErrCorrupt))
-			}
-			d, err := events.DecodeDisclosure(env.Payload)
-			if err != nil {
-				return nil, fmt.Errorf("entry %d: %w", idx, errors.Join(err, ErrCorrupt))
-			}
-			// The index is by pseudonym alone; the key and type must
-			// match too, or it is another subject's.
-			if d.Subject.Pseudonym != p.Pseudonym || d.Subject.KeyID != p.KeyID || d.Subject.IDType != req.IDType {
-				continue
-			}
-			if inScope != nil && !inScope[d.Discloser] {
-				continue
-			}
-			seen[idx] = true
-			out = append(out, idx)
 		}
 	}
-	slices.Sort(out)
+	reads := l.readSubjectEntries(ctx, unique)
+
+	seen := map[uint64]bool{}
+	var out []openedEntry
+	for _, x := range all {
+		idx, p := x.idx, x.p
+		if seen[idx] {
+			continue
+		}
+		r := reads[at[idx]]
+		switch {
+		case r.err != nil:
+			return nil, r.err
+		case r.erased:
+			continue
+		}
+		d := r.d
+		if d.Subject.Pseudonym != p.Pseudonym {
+			// The index said otherwise: the envelope was altered (its
+			// body hash check would fail), or the index was.
+			return nil, fmt.Errorf("entry %d is not about the pseudonym its subject index names: %w", idx, ErrCorrupt)
+		}
+		// The index is by pseudonym alone; the key and type must match
+		// too, or it is another subject's.
+		if d.Subject.KeyID != p.KeyID || d.Subject.IDType != req.IDType {
+			continue
+		}
+		if inScope != nil && !inScope[d.Discloser] {
+			continue
+		}
+		seen[idx] = true
+		out = append(out, r.openedEntry)
+	}
+	slices.SortFunc(out, func(x, y openedEntry) int { return cmp.Compare(x.index, y.index) })
 	return out, nil
 }
 
-// bundleEntry returns leaf idx with its body and its proof in a tree of
-// size.
-func (l *Ledger) bundleEntry(ctx context.Context, idx, size uint64) (verifier.BundleEntry, error) {
-	rec, err := l.LeafRecordBytes(ctx, idx)
-	if err != nil {
-		return verifier.BundleEntry{}, fmt.Errorf("leaf record %d: %w", idx, err)
+// readSubjectEntries reads the leaf record and envelope of each leaf and
+// parses the envelope, on up to GOMAXPROCS goroutines: these point reads
+// (two per disclosure, each a block read from the store's files in a large
+// log) are most of an inzage answer's time. The i-th result is for
+// idxs[i].
+func (l *Ledger) readSubjectEntries(ctx context.Context, idxs []uint64) []subjectRead {
+	out := make([]subjectRead, len(idxs))
+	read := func(i int) {
+		r := &out[i]
+		idx := idxs[i]
+		r.index = idx
+		body, err := l.Entry(ctx, idx)
+		if errors.Is(err, ErrNotFound) {
+			r.erased = true
+			return
+		}
+		if err != nil {
+			r.err = fmt.Errorf("entry %d: %w", idx, err)
+			return
+		}
+		if r.rec, err = l.LeafRecordBytes(ctx, idx); err != nil {
+			r.err = fmt.Errorf("leaf record %d: %w", idx, err)
+			return
+		}
+		env, err := events.ParseEnvelope(body)
+		if err != nil {
+			r.err = fmt.Errorf("entry %d: %w", idx, errors.Join(err, ErrCorrupt))
+			return
+		}
+		d, err := events.DecodeDisclosure(env.Payload)
+		if err != nil {
+			r.err = fmt.Errorf("entry %d: %w", idx, errors.Join(err, ErrCorrupt))
+			return
+		}
+		r.body, r.env, r.d = body, env, d
 	}
-	body, err := l.Entry(ctx, idx)
-	if err != nil {
-		return verifier.BundleEntry{}, fmt.Errorf("entry %d: %w", idx, err)
+	workers := min(runtime.GOMAXPROCS(0), 4, len(idxs)/8+1)
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(idxs); i += workers {
+				read(i)
+			}
+		}()
 	}
-	proof, err := l.bundleProof(ctx, idx, size)
+	for i := 0; i < len(idxs); i += workers {
+		read(i)
+	}
+	wg.Wait()
+	return out
+}
+
+// bundleBuilder reads the parts of one bundle against one tree size.
+type bundleBuilder struct {
+	l    *Ledger
+	size uint64
+	memo *proofMemo
+}
+
+// entry returns leaf idx with its leaf record (read here when nil), body
+// and proof.
+func (bb *bundleBuilder) entry(ctx context.Context, idx uint64, rec, body []byte) (verifier.BundleEntry, error) {
+	if rec == nil {
+		var err error
+		if rec, err = bb.l.LeafRecordBytes(ctx, idx); err != nil {
+			return verifier.BundleEntry{}, fmt.Errorf("leaf record %d: %w", idx, err)
+		}
+	}
+	proof, err := bb.proof(ctx, idx)
 	if err != nil {
 		return verifier.BundleEntry{}, err
 	}
 	return verifier.BundleEntry{Index: idx, LeafRecord: rec, Envelope: body, InclusionProof: proof}, nil
 }
 
-func (l *Ledger) bundleProof(ctx context.Context, idx, size uint64) ([]verifier.Base64Bytes, error) {
-	p, err := l.InclusionProof(ctx, idx, size)
+// proof returns the inclusion proof of leaf idx: from the Merkle backend
+// when the ledger has one (InclusionProof), otherwise from the ledger's own
+// tiles with the bundle's shared node memo.
+func (bb *bundleBuilder) proof(ctx context.Context, idx uint64) ([]verifier.Base64Bytes, error) {
+	var p [][]byte
+	var err error
+	if bb.l.cfg.Merkle != nil {
+		p, err = bb.l.InclusionProof(ctx, idx, bb.size)
+	} else {
+		p, err = bb.l.localInclusionProof(ctx, idx, bb.size, bb.memo)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("inclusion proof of leaf %d: %w", idx, err)
 	}
@@ -296,29 +411,29 @@ func (l *Ledger) bundleProof(ctx context.Context, idx, size uint64) ([]verifier.
 // addErased adds the tombstones of this child's erased disclosures that the
 // erasure notices still remember, so the parent is told what was erased,
 // when and why.
-func (l *Ledger) addErased(ctx context.Context, b *verifier.Bundle, req BundleRequest, size uint64, inScope map[string]bool) error {
+func (l *Ledger) addErased(ctx context.Context, bb *bundleBuilder, b *verifier.Bundle, req BundleRequest, inScope map[string]bool) error {
 	for _, p := range req.Pseudonyms {
 		notices, err := l.ErasureNotices(ctx, p.Pseudonym)
 		if err != nil {
 			return err
 		}
 		for _, n := range notices {
-			if n.TombstoneIndex >= size || (inScope != nil && !inScope[n.Discloser]) {
+			if n.TombstoneIndex >= bb.size || (inScope != nil && !inScope[n.Discloser]) {
 				continue
-			}
-			rec, err := l.LeafRecord(ctx, n.TombstoneIndex)
-			if err != nil {
-				return err
 			}
 			recBytes, err := l.LeafRecordBytes(ctx, n.TombstoneIndex)
 			if err != nil {
-				return err
+				return fmt.Errorf("leaf record %d: %w", n.TombstoneIndex, err)
+			}
+			rec, err := verifier.ParseLeafRecord(recBytes)
+			if err != nil {
+				return fmt.Errorf("leaf record %d: %w", n.TombstoneIndex, errors.Join(err, ErrCorrupt))
 			}
 			body, err := l.Entry(ctx, n.TombstoneIndex)
 			if err != nil {
 				return fmt.Errorf("tombstone %d: %w", n.TombstoneIndex, err)
 			}
-			proof, err := l.bundleProof(ctx, n.TombstoneIndex, size)
+			proof, err := bb.proof(ctx, n.TombstoneIndex)
 			if err != nil {
 				return err
 			}
@@ -328,4 +443,311 @@ func (l *Ledger) addErased(ctx context.Context, b *verifier.Bundle, req BundleRe
 	}
 	slices.SortFunc(b.Erased, func(x, y verifier.ErasedEntry) int { return cmp.Compare(x.Index, y.Index) })
 	return nil
+}
+
+// checkBuiltBundle checks a bundle the ledger has just built, in the order
+// and with the sentinels of verifier.VerifyBundle, and returns it as
+// verified: the named keys are the ledger's; the checkpoint is its head and
+// verifies; the covenant chain from version 1 verifies (cached: the chain
+// of a log changes only when a version is added); every leaf record has
+// its type, the body hash of its entry and an inclusion proof that leads to
+// the checkpoint's root; every disclosure names the covenant version in
+// force when it was logged, passes events.Open's checks under it (payload
+// type, schema, origin, the discloser's key in force and not revoked) but
+// for the signature equation itself (see the file comment), and is about
+// the bundle's subject; integrated_at never goes back. opened holds the
+// bundle's disclosures in order, as subjectLeaves read them. The first
+// failure is returned.
+func (l *Ledger) checkBuiltBundle(b *verifier.Bundle, head *Head, admin string, opened []openedEntry) (*verifier.VerifiedBundle, error) {
+	keys := l.cfg.Keys
+	if keys == nil || keys.Log == nil || keys.Cosigner == nil {
+		return nil, verifier.ErrPinnedKeys
+	}
+	admin = strings.TrimSpace(admin)
+	if admin != "" {
+		if _, err := events.AdminPublicKey(admin); err != nil {
+			return nil, fmt.Errorf("%w: the administrator key %w", verifier.ErrPinnedKeys, err)
+		}
+	}
+	vb := &verifier.VerifiedBundle{
+		Bundle:      b,
+		LogKey:      noteKeyFingerprint(keys.Log),
+		CosignerKey: noteKeyFingerprint(keys.Cosigner),
+	}
+	named, err := verifier.ParseLogKeys(b.LogVkey, b.CosignerVkey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", verifier.ErrBundleKeys, err)
+	}
+	if noteKeyFingerprint(named.Log) != vb.LogKey || noteKeyFingerprint(named.Cosigner) != vb.CosignerKey {
+		return nil, fmt.Errorf("%w: the request names keys %s and %s, the ledger's are %s and %s", verifier.ErrBundleKeys,
+			noteKeyFingerprint(named.Log), noteKeyFingerprint(named.Cosigner), vb.LogKey, vb.CosignerKey)
+	}
+	cp, err := openHeadCheckpoint(head.Note, keys)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", verifier.ErrCheckpoint, err)
+	}
+	if cp.Origin != b.Origin || cp.Size != head.Size || cp.Hash != head.Root {
+		return nil, fmt.Errorf("%w: the head's checkpoint does not state the head's origin, size and root", verifier.ErrCheckpoint)
+	}
+	vb.Checkpoint = cp
+	origin := keys.Log.Name()
+
+	leaf := func(section string, index uint64, recBytes []byte, proof []verifier.Base64Bytes, want verifier.EntryType) (*verifier.LeafRecord, error) {
+		rec, err := verifier.ParseLeafRecord(recBytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: leaf %d: %w: %w", section, index, verifier.ErrLeafMismatch, err)
+		}
+		if rec.Type != want {
+			return nil, fmt.Errorf("%s: leaf %d: %w: the leaf is a %s entry, not a %s", section, index, verifier.ErrLeafMismatch, rec.Type, want)
+		}
+		if index >= cp.Size {
+			return nil, fmt.Errorf("%s: leaf %d: %w: beyond the checkpoint's tree of size %d", section, index, verifier.ErrInclusion, cp.Size)
+		}
+		hashes := make([][]byte, len(proof))
+		for i := range proof {
+			hashes[i] = proof[i]
+		}
+		if err := verifier.VerifyInclusion(index, cp.Size, verifier.LeafHash(recBytes), hashes, cp.Hash); err != nil {
+			return nil, fmt.Errorf("%s: leaf %d: %w: %w", section, index, verifier.ErrInclusion, err)
+		}
+		return rec, nil
+	}
+	var stamps []timeStamp
+
+	covRecs := make([]*verifier.LeafRecord, len(b.Covenants))
+	for i, e := range b.Covenants {
+		rec, err := leaf("covenants", e.Index, e.LeafRecord, e.InclusionProof, verifier.EntryCovenant)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case rec.BodyHash != sha256.Sum256(e.Envelope):
+			return nil, fmt.Errorf("covenants: leaf %d: %w: the leaf record's body hash is not SHA-256 of the signed covenant", e.Index, verifier.ErrLeafMismatch)
+		case i == 0 && (e.Index != 0 || rec.CovenantIndex != 0):
+			return nil, fmt.Errorf("covenants: %w: covenant version 1 must be leaf 0 and name itself", verifier.ErrCovenant)
+		case i > 0 && rec.CovenantIndex != b.Covenants[i-1].Index:
+			return nil, fmt.Errorf("covenants: leaf %d: %w: the leaf record names covenant leaf %d, not the previous version at leaf %d",
+				e.Index, verifier.ErrCovenant, rec.CovenantIndex, b.Covenants[i-1].Index)
+		}
+		covRecs[i] = rec
+		stamps = append(stamps, timeStamp{e.Index, rec.IntegratedAt})
+	}
+	versions, err := verifiedCovenants(b.Covenants, origin, admin)
+	if err != nil {
+		return nil, err
+	}
+	if admin == "" {
+		// No pinned key: the bundle is checked with the key version 1
+		// names, as a parent would pin it from the covenant's own file.
+		admin = strings.TrimSpace(versions[0].Covenant.Administrator.Key)
+	}
+	vb.AdminKey = verifier.KeyFingerprint(admin)
+	covByIndex := make(map[uint64]*verifier.VerifiedCovenant, len(versions))
+	covIndices := make([]uint64, len(versions))
+	for i, sc := range versions {
+		vc := &verifier.VerifiedCovenant{Index: b.Covenants[i].Index, IntegratedAt: covRecs[i].IntegratedAt, Signed: sc}
+		vb.Covenants = append(vb.Covenants, vc)
+		covByIndex[vc.Index] = vc
+		covIndices[i] = vc.Index
+	}
+
+	subjects := map[verifier.SubjectPseudonym]bool{}
+	for _, p := range b.Subject.Pseudonyms {
+		subjects[p] = true
+	}
+	if len(opened) != len(b.Entries) {
+		return nil, fmt.Errorf("entries: %d in the bundle, %d read", len(b.Entries), len(opened))
+	}
+	for i, e := range b.Entries {
+		o := opened[i]
+		if o.index != e.Index {
+			return nil, fmt.Errorf("entries[%d]: leaf %d in the bundle, %d read", i, e.Index, o.index)
+		}
+		rec, err := leaf("entries", e.Index, e.LeafRecord, e.InclusionProof, verifier.EntryDisclosure)
+		if err != nil {
+			return nil, err
+		}
+		stamps = append(stamps, timeStamp{e.Index, rec.IntegratedAt})
+		if rec.BodyHash != sha256.Sum256(e.Envelope) {
+			return nil, fmt.Errorf("entries: leaf %d: %w: the leaf record's body hash is not SHA-256 of the envelope", e.Index, verifier.ErrLeafMismatch)
+		}
+		vc, ok := covByIndex[rec.CovenantIndex]
+		if !ok || rec.CovenantIndex >= e.Index {
+			return nil, fmt.Errorf("entries: leaf %d: %w: the leaf names covenant leaf %d, not a covenant version of this bundle before it",
+				e.Index, verifier.ErrCovenant, rec.CovenantIndex)
+		}
+		if j, _ := slices.BinarySearch(covIndices, e.Index); j > 0 && covIndices[j-1] != rec.CovenantIndex {
+			return nil, fmt.Errorf("entries: leaf %d: %w: checked against covenant leaf %d, but leaf %d was logged before it",
+				e.Index, verifier.ErrCovenant, rec.CovenantIndex, covIndices[j-1])
+		}
+		cov := vc.Signed.Covenant
+		d := o.d
+		switch {
+		case o.env.PayloadType != events.PayloadType:
+			return nil, fmt.Errorf("entries: leaf %d: %w: payload type %q", e.Index, verifier.ErrSignature, o.env.PayloadType)
+		case d.Origin != origin:
+			return nil, fmt.Errorf("entries: leaf %d: %w: the event is for another log", e.Index, verifier.ErrSignature)
+		}
+		if err := d.Validate(); err != nil {
+			return nil, fmt.Errorf("entries: leaf %d: %w: %w", e.Index, verifier.ErrSignature, err)
+		}
+		if _, err := cov.PartyKey(d.Discloser, o.env.KeyID, d.OccurredAt); err != nil {
+			return nil, fmt.Errorf("entries: leaf %d: %w: %w", e.Index, verifier.ErrSignature, err)
+		}
+		if d.Subject.IDType != b.Subject.IDType || !subjects[verifier.SubjectPseudonym{KeyID: d.Subject.KeyID, Pseudonym: d.Subject.Pseudonym}] {
+			return nil, fmt.Errorf("entries: leaf %d: %w", e.Index, verifier.ErrOtherSubject)
+		}
+		findings := append(cov.Check(d), cov.CheckRecording(d, rec.IntegratedAt)...)
+		vb.Disclosures = append(vb.Disclosures, &verifier.VerifiedDisclosure{Index: e.Index, IntegratedAt: rec.IntegratedAt,
+			Disclosure: d, Covenant: cov, CovenantIndex: vc.Index, Findings: findings})
+	}
+
+	for _, e := range b.Withheld {
+		rec, err := leaf("withheld", e.Index, e.LeafRecord, e.InclusionProof, verifier.EntryDisclosure)
+		if err != nil {
+			return nil, err
+		}
+		stamps = append(stamps, timeStamp{e.Index, rec.IntegratedAt})
+		vb.Withheld = append(vb.Withheld, &verifier.VerifiedWithheld{Index: e.Index, IntegratedAt: rec.IntegratedAt, Ground: e.Ground})
+	}
+
+	for _, e := range b.Erased {
+		rec, err := leaf("erased", e.Index, e.LeafRecord, e.InclusionProof, verifier.EntryTombstone)
+		if err != nil {
+			return nil, err
+		}
+		stamps = append(stamps, timeStamp{e.Index, rec.IntegratedAt})
+		switch {
+		case rec.ErasedIndex != e.ErasedIndex || rec.RuleID != e.RuleID || !rec.IntegratedAt.Equal(e.ErasedAt):
+			return nil, fmt.Errorf("erased: leaf %d: %w: erased_index, rule_id or erased_at differ from the leaf record", e.Index, verifier.ErrLeafMismatch)
+		case rec.ErasedIndex >= e.Index:
+			return nil, fmt.Errorf("erased: leaf %d: %w: erases leaf %d, which is not before it", e.Index, verifier.ErrLeafMismatch, rec.ErasedIndex)
+		case e.Body != nil && rec.BodyHash != sha256.Sum256(e.Body):
+			return nil, fmt.Errorf("erased: leaf %d: %w: the leaf record's body hash is not SHA-256 of the tombstone body", e.Index, verifier.ErrLeafMismatch)
+		}
+		vb.Erased = append(vb.Erased, &verifier.VerifiedErasure{Index: e.Index, ErasedIndex: rec.ErasedIndex, RuleID: rec.RuleID, ErasedAt: rec.IntegratedAt})
+	}
+
+	// The ledger keeps integrated_at monotonic along the log.
+	slices.SortFunc(stamps, func(x, y timeStamp) int { return cmp.Compare(x.index, y.index) })
+	for i := 1; i < len(stamps); i++ {
+		if stamps[i].at.Before(stamps[i-1].at) {
+			return nil, fmt.Errorf("leaf %d: %w: recorded before leaf %d", stamps[i].index, verifier.ErrLeafMismatch, stamps[i-1].index)
+		}
+	}
+	return vb, nil
+}
+
+// timeStamp is a leaf's integrated_at, for the check that it never goes
+// back along the log.
+type timeStamp struct {
+	index uint64
+	at    time.Time
+}
+
+// noteKeyFingerprint is "<name>+<hash>" of a note verifier, as
+// verifier.KeyFingerprint gives it for the verifier key.
+func noteKeyFingerprint(v note.Verifier) string {
+	return fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash())
+}
+
+// headCheckpoint remembers the newest head checkpoint opened for a bundle:
+// every bundle built until the next commit is against it, and opening it
+// costs two signature checks.
+var headCheckpoint struct {
+	mu   sync.Mutex
+	note []byte
+	keys *verifier.LogKeys
+	cp   verifier.Checkpoint
+}
+
+// openHeadCheckpoint opens the head's signed note with keys, or returns a
+// copy of the one opened for the same note and keys before.
+func openHeadCheckpoint(noteBytes []byte, keys *verifier.LogKeys) (*verifier.Checkpoint, error) {
+	hc := &headCheckpoint
+	hc.mu.Lock()
+	if hc.keys == keys && bytes.Equal(hc.note, noteBytes) {
+		cp := hc.cp
+		hc.mu.Unlock()
+		return &cp, nil
+	}
+	hc.mu.Unlock()
+	cp, err := verifier.OpenCheckpoint(noteBytes, keys)
+	if err != nil {
+		return nil, err
+	}
+	hc.mu.Lock()
+	hc.note, hc.keys, hc.cp = bytes.Clone(noteBytes), keys, *cp
+	hc.mu.Unlock()
+	return cp, nil
+}
+
+// covenantChains remembers verified covenant chains, keyed by the
+// administrator key, the origin and the SHA-256 of every signed version in
+// order. Parsing and checking a chain costs milliseconds (YAML and a
+// signature per version) and a log's chain only grows; the key covers
+// every byte checked, so a hit is the same verdict on the same input.
+var covenantChains struct {
+	mu     sync.Mutex
+	chains map[[32]byte][]*events.SignedCovenant
+}
+
+// maxCachedChains bounds covenantChains: one chain per ledger in the
+// process and a few versions each.
+const maxCachedChains = 16
+
+// verifiedCovenants verifies the signed covenants of a bundle as one chain,
+// as verifier.VerifyBundle does: version 1 is for origin and names and is
+// signed by admin (empty: by the key it names itself); each next version is
+// signed by the previous version's administrator and follows it
+// (events.Chain). It returns each version as the chain holds it.
+func verifiedCovenants(covs []verifier.BundleEntry, origin, admin string) ([]*events.SignedCovenant, error) {
+	h := sha256.New()
+	h.Write([]byte(admin))
+	h.Write([]byte{0})
+	h.Write([]byte(origin))
+	h.Write([]byte{0})
+	for _, e := range covs {
+		body := sha256.Sum256(e.Envelope)
+		h.Write(body[:])
+	}
+	var key [32]byte
+	h.Sum(key[:0])
+	cc := &covenantChains
+	cc.mu.Lock()
+	got, ok := cc.chains[key]
+	cc.mu.Unlock()
+	if ok {
+		return got, nil
+	}
+	var chain *events.Chain
+	out := make([]*events.SignedCovenant, len(covs))
+	for i, e := range covs {
+		sc, err := events.ParseSignedCovenant(e.Envelope)
+		if err != nil {
+			return nil, fmt.Errorf("covenants: leaf %d: %w: %w", e.Index, verifier.ErrCovenant, err)
+		}
+		if i == 0 {
+			if sc.Covenant.Origin != origin {
+				return nil, fmt.Errorf("covenants: %w: covenant version 1 is for origin %q, the log is %q", verifier.ErrCovenant, sc.Covenant.Origin, origin)
+			}
+			pin := admin
+			if pin == "" {
+				pin = sc.Covenant.Administrator.Key
+			}
+			if chain, err = events.NewChain(sc, pin); err != nil {
+				return nil, fmt.Errorf("covenants: leaf %d: %w: %w", e.Index, verifier.ErrCovenant, err)
+			}
+		} else if err := chain.Append(sc); err != nil {
+			return nil, fmt.Errorf("covenants: leaf %d: %w: %w", e.Index, verifier.ErrCovenant, err)
+		}
+		out[i] = chain.Latest()
+	}
+	cc.mu.Lock()
+	if cc.chains == nil || len(cc.chains) >= maxCachedChains {
+		cc.chains = map[[32]byte][]*events.SignedCovenant{}
+	}
+	cc.chains[key] = out
+	cc.mu.Unlock()
+	return out, nil
 }

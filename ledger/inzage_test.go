@@ -3,7 +3,9 @@ package ledger_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -211,5 +213,132 @@ func TestBuildBundleWhileLogging(t *testing.T) {
 	}
 	if len(vb.Disclosures) != 40 {
 		t.Errorf("final bundle has %d disclosures, want 40", len(vb.Disclosures))
+	}
+}
+
+// TestBuiltBundleMatchesVerifyBundle checks that what BuildBundle returns as
+// verified (its own checks, which skip recomputing the disclosers'
+// signatures) is exactly what a parent's VerifyBundle makes of the bundle's
+// bytes: entries, a withheld entry and an erased one.
+func TestBuiltBundleMatchesVerifyBundle(t *testing.T) {
+	e := testledger.New(t)
+	l, s := e.Open(t, ledger.Config{IdleCosign: -1})
+	defer s.Close()
+	defer l.Close()
+	ctx := context.Background()
+	alice := e.Gen.Children()[0]
+	var subs []ledger.Submission
+	for i := range 300 {
+		if i%6 == 0 {
+			env, _ := eventAbout(t, e, alice)
+			subs = append(subs, e.Submission(t, l, env))
+			continue
+		}
+		env, _ := e.Event(t)
+		subs = append(subs, e.Submission(t, l, env))
+	}
+	out := submit(t, l, subs)
+	var aliceLeaves []uint64
+	for i, o := range out {
+		if subs[i].Disclosure.Subject.Pseudonym == alice.Pseudonym {
+			aliceLeaves = append(aliceLeaves, o.Index)
+		}
+	}
+	if len(aliceLeaves) < 3 {
+		t.Fatalf("only %d disclosures about the child", len(aliceLeaves))
+	}
+	if _, err := l.Erase(ctx, aliceLeaves[1], "avg-17-1-a"); err != nil {
+		t.Fatal(err)
+	}
+	req := inzageRequest(e, alice)
+	req.Withheld = map[uint64]string{aliceLeaves[2]: verifier.WithholdUAVG41}
+	data, built, err := l.BuildBundle(ctx, req)
+	if err != nil {
+		t.Fatalf("BuildBundle: %v", err)
+	}
+	parent, err := verifier.VerifyBundle(data, e.Keys, e.Demo.AdminVkey)
+	if err != nil {
+		t.Fatalf("VerifyBundle: %v", err)
+	}
+	if len(built.Disclosures) != len(aliceLeaves)-2 || len(built.Withheld) != 1 || len(built.Erased) != 1 {
+		t.Fatalf("built %d disclosures, %d withheld, %d erased", len(built.Disclosures), len(built.Withheld), len(built.Erased))
+	}
+	// The decoded bundle differs from the built one only in how JSON
+	// round-trips it; its bytes are compared instead.
+	again, err := verifier.MarshalBundle(built.Bundle)
+	if err != nil || !bytes.Equal(again, data) {
+		t.Errorf("the built bundle does not marshal to the bytes returned (err %v)", err)
+	}
+	b1, b2 := built.Bundle, parent.Bundle
+	built.Bundle, parent.Bundle = nil, nil
+	defer func() { built.Bundle, parent.Bundle = b1, b2 }()
+	if !reflect.DeepEqual(built, parent) {
+		t.Errorf("BuildBundle's verified bundle differs from VerifyBundle's:\n built  %+v\n parent %+v", built, parent)
+	}
+}
+
+// TestBuildBundleRefusesTamperedStore checks that a stored envelope or a
+// stored tile that no longer matches what the log committed to stops the
+// bundle with ErrCorrupt instead of handing it out.
+func TestBuildBundleRefusesTamperedStore(t *testing.T) {
+	for _, what := range []string{"envelope", "tile"} {
+		t.Run(what, func(t *testing.T) {
+			e := testledger.New(t)
+			l, s := e.Open(t, ledger.Config{IdleCosign: -1})
+			defer s.Close()
+			defer l.Close()
+			ctx := context.Background()
+			alice := e.Gen.Children()[0]
+			var subs []ledger.Submission
+			for range 5 {
+				env, _ := eventAbout(t, e, alice)
+				subs = append(subs, e.Submission(t, l, env))
+			}
+			out := submit(t, l, subs)
+			idx := out[2].Index
+			var key []byte
+			switch what {
+			case "envelope":
+				key = binary.BigEndian.AppendUint64([]byte{'e'}, idx)
+			case "tile":
+				// Level-0 tile 0 (partial, so never in the full-tile
+				// cache): the hash of a leaf another proof needs.
+				key = []byte{'t', 0}
+				key = binary.BigEndian.AppendUint64(key, 0)
+			}
+			old, err := s.Get(ctx, key)
+			if err != nil {
+				t.Fatalf("reading %s: %v", what, err)
+			}
+			changed := bytes.Clone(old)
+			// Inside the payload (the subject, say) or the signature:
+			// either way the bytes are not the ones logged.
+			for _, at := range []int{len(changed) / 2, len(changed) - 20} {
+				changed[at] ^= 1
+			}
+			var b ledger.Batch
+			b.Set(key, changed)
+			if err := s.Commit(ctx, &b); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := l.BuildBundle(ctx, inzageRequest(e, alice)); !errors.Is(err, ledger.ErrCorrupt) {
+				t.Fatalf("BuildBundle over a tampered %s: %v, want ErrCorrupt", what, err)
+			}
+			if what != "envelope" {
+				return
+			}
+			// Only the signature changed: the envelope still parses and
+			// names the child, and its body hash gives it away.
+			changed = bytes.Clone(old)
+			changed[len(changed)-20] ^= 1
+			b = ledger.Batch{}
+			b.Set(key, changed)
+			if err := s.Commit(ctx, &b); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := l.BuildBundle(ctx, inzageRequest(e, alice)); !errors.Is(err, ledger.ErrCorrupt) || !errors.Is(err, verifier.ErrLeafMismatch) {
+				t.Fatalf("BuildBundle over a re-signed envelope: %v, want ErrCorrupt and ErrLeafMismatch", err)
+			}
+		})
 	}
 }

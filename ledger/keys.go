@@ -95,6 +95,33 @@ func occurredKey(ms uint64, index uint64) []byte {
 	return k
 }
 
+// The append forms below add a key to a buffer that holds many keys (the
+// sequencer builds a whole batch's keys in one allocation); lastKey then
+// takes the key just added.
+
+func appendU64Key(buf []byte, tag byte, n uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(buf, tag), n)
+}
+
+func appendSubjectKey(buf, pseudonym []byte, index uint64) []byte {
+	buf = append(append(buf, tagSubject), pseudonym...)
+	return binary.BigEndian.AppendUint64(buf, index)
+}
+
+func appendPartyKey(buf []byte, party string, index uint64) []byte {
+	buf = append(append(buf, tagParty), party...)
+	return binary.BigEndian.AppendUint64(append(buf, 0), index)
+}
+
+func appendOccurredKey(buf []byte, ms, index uint64) []byte {
+	buf = binary.BigEndian.AppendUint64(append(buf, tagOccurred), ms)
+	return binary.BigEndian.AppendUint64(buf, index)
+}
+
+// lastKey returns the last n bytes of buf, capped so that appending to
+// the buffer never writes into them.
+func lastKey(buf []byte, n int) []byte { return buf[len(buf)-n : len(buf) : len(buf)] }
+
 var (
 	metaCheckpointSeq = []byte("mcheckpoint-seq")
 )

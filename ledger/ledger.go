@@ -12,6 +12,12 @@
 // the JetStream messages). A failed commit is fatal: every waiter gets the
 // error and the ledger stops; Open, on restart, is the recovery path and
 // re-checks the stored tree against the last checkpoint.
+//
+// With a Merkle backend (Config.Merkle: Trillian, see merkle.go) a batch is
+// committed in two steps instead: first without its checkpoint ("pending"),
+// then, once the backend has integrated the same leaf records and its root
+// equals the ledger's, with the signed checkpoint; reads stop at the head,
+// and Open finishes a batch that crashed in between.
 package ledger
 
 import (
@@ -62,8 +68,11 @@ type Config struct {
 	DataKeys *DataKeys
 	// MaxBatch is the most entries in one commit; 0 means 8192.
 	MaxBatch int
-	// MaxBatchAge is how long the sequencer waits for more entries after
-	// the first one of a batch; 0 means 2ms.
+	// MaxBatchAge is how long a batch smaller than 64 entries waits for
+	// more; 0 means 1ms, negative not at all. The sequencer commits in
+	// groups: each batch is everything that queued while the previous one
+	// committed (small at a low rate, large under load), and only a tiny
+	// one waits, so that a commit's fixed cost is shared.
 	MaxBatchAge time.Duration
 	// IdleCosign is how often an idle log re-signs its checkpoint with a
 	// fresh cosignature time; 0 means one minute, negative disables it.
@@ -75,6 +84,16 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the ledger's log lines; nil discards them.
 	Logger *slog.Logger
+	// Replicator, if set, receives every committed batch before its
+	// head is published and its submitters are told (replica.go); an
+	// error from it halts the sequencer. Nil: no replication.
+	Replicator Replicator
+	// Merkle, if set, is a second home of the Merkle tree (Trillian, see
+	// ledger/trillianlog) that must reach the ledger's own root before a
+	// checkpoint is signed, and that serves the inclusion and consistency
+	// proofs (merkle.go). Nil: the tiles in the Store are the only tree,
+	// and a batch is one commit.
+	Merkle MerkleBackend
 }
 
 // Submission is one opened disclosure for the sequencer, or a rejection to
@@ -165,6 +184,7 @@ type Ledger struct {
 
 	// Owned by the sequencer goroutine (and by Open before it starts).
 	tree           *tree
+	unlogged       [][]byte // with Config.Merkle: leaf records beyond the head (merkle.go)
 	lastIntegrated time.Time
 	covIndex       uint64 // leaf index of the covenant version in force
 	chain          *events.Chain
@@ -181,6 +201,8 @@ type Ledger struct {
 	accessMu sync.Mutex // serialises releases of access requests
 
 	fullTiles fullTileCache // node hashes of recently read full tiles (read.go)
+
+	repl replicaState // replication (replica.go); owned like the tree
 }
 
 // Open opens the log in cfg.Store, recovering and checking it, appends
@@ -193,8 +215,8 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 8192
 	}
-	if cfg.MaxBatchAge <= 0 {
-		cfg.MaxBatchAge = 2 * time.Millisecond
+	if cfg.MaxBatchAge == 0 {
+		cfg.MaxBatchAge = time.Millisecond
 	}
 	if cfg.IdleCosign == 0 {
 		cfg.IdleCosign = time.Minute
@@ -223,6 +245,11 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if err := l.loadKeyCounts(ctx); err != nil {
 		return nil, err
 	}
+	// With a Merkle backend: bring it up to the ledger and finish a batch
+	// that crashed before its checkpoint, before anything else is logged.
+	if err := l.syncBackend(ctx); err != nil {
+		return nil, err
+	}
 	if err := l.adoptCovenant(ctx, cfg.Covenant); err != nil {
 		return nil, err
 	}
@@ -236,7 +263,21 @@ func (l *Ledger) recover(ctx context.Context) error {
 	seqBytes, err := l.store.Get(ctx, metaCheckpointSeq)
 	if errors.Is(err, ErrNotFound) {
 		l.tree = newTree()
-		return nil
+		if l.cfg.Merkle == nil {
+			return nil
+		}
+		// With a Merkle backend the very first batch (the covenant) may
+		// have crashed between its pending commit and its checkpoint.
+		if err := l.recoverPending(ctx, l.tree, 0); err != nil {
+			return err
+		}
+		if l.tree.size() == 0 {
+			return nil
+		}
+		if err := l.loadLastIntegrated(ctx); err != nil {
+			return err
+		}
+		return l.loadCovenants(ctx)
 	}
 	if err != nil {
 		return fmt.Errorf("couldn't read checkpoint sequence: %w", err)
@@ -266,23 +307,42 @@ func (l *Ledger) recover(ctx context.Context) error {
 	}
 	// The newest leaves must hash to the edge tile, and nothing may lie
 	// beyond the checkpoint: a batch is committed whole or not at all.
+	// With a Merkle backend leaves beyond it are the pending tail of a
+	// batch that crashed between its two commits (merkle.go): they must
+	// extend the checkpoint's tree to exactly the stored tiles, and
+	// syncBackend finishes that batch before the log serves.
 	if err := l.checkEdge(ctx, t, cp.Size); err != nil {
 		return err
 	}
+	if l.cfg.Merkle != nil {
+		if err := l.recoverPending(ctx, t, cp.Size); err != nil {
+			return err
+		}
+	}
 	l.tree = t
 	l.head.Store(&Head{Size: cp.Size, Root: cp.Hash, Note: note, Seq: l.cpSeq})
-	if cp.Size > 0 {
-		rec, err := l.LeafRecord(ctx, cp.Size-1)
-		if err != nil {
-			return fmt.Errorf("couldn't read the last leaf record: %w", err)
-		}
-		l.lastIntegrated = rec.IntegratedAt
+	if err := l.loadLastIntegrated(ctx); err != nil {
+		return err
 	}
 	return l.loadCovenants(ctx)
 }
 
+// loadLastIntegrated reads the integration time of the tree's last leaf
+// (pending or logged), below which the clock is not allowed to go.
+func (l *Ledger) loadLastIntegrated(ctx context.Context) error {
+	if l.tree.size() == 0 {
+		return nil
+	}
+	rec, err := l.LeafRecord(ctx, l.tree.size()-1)
+	if err != nil {
+		return fmt.Errorf("couldn't read the last leaf record: %w", err)
+	}
+	l.lastIntegrated = rec.IntegratedAt
+	return nil
+}
+
 func (l *Ledger) checkEdge(ctx context.Context, t *tree, size uint64) error {
-	if _, err := l.store.Get(ctx, u64Key(tagLeaf, size)); err == nil {
+	if _, err := l.store.Get(ctx, u64Key(tagLeaf, size)); err == nil && l.cfg.Merkle == nil {
 		return fmt.Errorf("a leaf record exists at index %d beyond the checkpoint size: %w", size, ErrCorrupt)
 	}
 	first := size - size%tileWidth
@@ -433,6 +493,9 @@ func (l *Ledger) addLeaf(b *Batch, idx uint64, rec *verifier.LeafRecord, body []
 	if err := l.tree.append(h[:]); err != nil {
 		return err
 	}
+	if l.cfg.Merkle != nil {
+		l.unlogged = append(l.unlogged, recBytes)
+	}
 	b.Set(u64Key(tagLeaf, idx), recBytes)
 	if body != nil {
 		b.Set(u64Key(tagEntry, idx), body)
@@ -450,8 +513,23 @@ func (l *Ledger) commit(ctx context.Context, b *Batch) error {
 		return err
 	}
 	size := l.tree.size()
-	if h := l.head.Load(); h != nil && size < h.Size {
-		return fmt.Errorf("ledger: tree would shrink from %d to %d: %w", h.Size, size, ErrCorrupt)
+	var first uint64 // the head's size: where this batch's leaves start
+	if h := l.head.Load(); h != nil {
+		first = h.Size
+	}
+	if size < first {
+		return fmt.Errorf("ledger: tree would shrink from %d to %d: %w", first, size, ErrCorrupt)
+	}
+	// With a Merkle backend, steps (i) to (iii) of merkle.go: b without a
+	// checkpoint is committed as pending, the backend integrates its
+	// leaves, and the roots must agree. Then only the checkpoint (and the
+	// replication state) is left to commit, below.
+	pendingOps := 0
+	if l.cfg.Merkle != nil && size > first {
+		if err := l.integratePending(ctx, b, first, size, root); err != nil {
+			return err
+		}
+		pendingOps = b.Len()
 	}
 	note, err := l.cfg.Signer.Sign(l.origin, size, root)
 	if err != nil {
@@ -461,11 +539,27 @@ func (l *Ledger) commit(ctx context.Context, b *Batch) error {
 	seq := l.cpSeq + 1
 	b.Set(u64Key(tagCheckpoint, seq), note)
 	b.Set(metaCheckpointSeq, binary.BigEndian.AppendUint64(nil, seq))
+	// With replication the batch also carries its encoded form (the
+	// outbox) and its stream position, durable together with it.
+	if err := l.prepareReplica(ctx, b, seq, size); err != nil {
+		return err
+	}
+	// (iv) The checkpoint. The Replicator above saw the whole batch;
+	// with a backend its pending part is durable already.
+	toCommit := b
+	if pendingOps > 0 {
+		toCommit = &Batch{Ops: b.Ops[pendingOps:]}
+	}
 	start := time.Now()
-	if err := l.store.Commit(ctx, b); err != nil {
+	if err := l.store.Commit(ctx, toCommit); err != nil {
 		return fmt.Errorf("couldn't commit batch (fatal, the ledger stops): %w", err)
 	}
 	l.metrics.commitSeconds.Observe(time.Since(start).Seconds())
+	// Durable here; now the replicas' quorum must have it before anyone
+	// sees the new head or is told of the batch.
+	if err := l.replicate(ctx); err != nil {
+		return err
+	}
 	l.cpSeq = seq
 	h := &Head{Size: size, Root: root, Note: note, Seq: seq}
 	l.head.Store(h)
@@ -530,6 +624,15 @@ func (l *Ledger) Close() error {
 }
 
 // run is the sequencer: the only goroutine that changes the tree.
+//
+// It commits in groups: it takes every request queued while the previous
+// commit ran (up to MaxBatch entries) and commits them at once. Under load
+// the requests pile up during each commit and the batches grow by
+// themselves, so the fsync is shared by more entries exactly when there are
+// more, and nothing waits. Only a batch of fewer than smallBatch entries
+// waits up to MaxBatchAge for more: at a moderate rate that halves the
+// number of commits (each signs a checkpoint and rewrites the partial
+// tiles) for at most that much latency.
 func (l *Ledger) run() {
 	var idle <-chan time.Time
 	var ticker *time.Ticker
@@ -557,6 +660,8 @@ func (l *Ledger) run() {
 			}
 		}
 	}
+	var timer *time.Timer
+	batch := make([]*request, 0, 64)
 	for {
 		var first *request
 		select {
@@ -577,20 +682,41 @@ func (l *Ledger) run() {
 			fail(ErrClosed, nil)
 			return
 		}
-		batch := []*request{first}
+		batch = append(batch[:0], first)
 		n := len(first.subs)
-		timer := time.NewTimer(l.cfg.MaxBatchAge)
-	collect:
+		// Everything that queued up while the previous batch committed.
+	drain:
 		for n < l.cfg.MaxBatch {
 			select {
 			case r := <-l.reqs:
 				batch = append(batch, r)
 				n += len(r.subs)
-			case <-timer.C:
-				break collect
+			default:
+				break drain
 			}
 		}
-		timer.Stop()
+		// A tiny batch waits a moment for company: each commit has a fixed
+		// cost (two checkpoint signatures, the fsync, rewriting the partial
+		// tiles) that a handful of entries would pay alone. Under load the
+		// drain above already found more than that, and nothing waits.
+		if l.cfg.MaxBatchAge > 0 && n < min(l.cfg.MaxBatch, smallBatch) {
+			if timer == nil {
+				timer = time.NewTimer(l.cfg.MaxBatchAge)
+			} else {
+				timer.Reset(l.cfg.MaxBatchAge)
+			}
+		collect:
+			for n < min(l.cfg.MaxBatch, smallBatch) {
+				select {
+				case r := <-l.reqs:
+					batch = append(batch, r)
+					n += len(r.subs)
+				case <-timer.C:
+					break collect
+				}
+			}
+			timer.Stop()
+		}
 		if err := l.sequence(context.Background(), batch); err != nil {
 			l.log.Error("sequencer stopped", "err", err)
 			fail(err, batch)
@@ -600,33 +726,76 @@ func (l *Ledger) run() {
 		for _, r := range batch {
 			close(r.done)
 		}
+		clear(batch)
 	}
 }
+
+// smallBatch is the batch size below which the sequencer waits up to
+// MaxBatchAge for more entries: about where the per-entry work of a batch
+// outweighs a commit's fixed cost.
+const smallBatch = 64
 
 type inBatch struct {
 	idx  uint64
 	hash [32]byte
 }
 
+// prepared is what sequence needs to know of one disclosure that does not
+// depend on its leaf index, worked out for a whole batch on every core
+// before the serial pass (lookupEvents).
+type prepared struct {
+	// hash is the SHA-256 of the envelope (the leaf record's body hash).
+	hash [32]byte
+	// logged is where the event id is already logged, if found.
+	logged inBatch
+	found  bool
+	// idKey is the event id index key; pseudonym the decoded subject
+	// pseudonym (nil if it does not decode).
+	idKey     []byte
+	pseudonym []byte
+	// findings is the JSON of every finding (ingest's and the recording
+	// rules'), nil when there is none.
+	findings []byte
+	// dataKey is the data key id the envelope is sealed under (DataKeys).
+	dataKey string
+	// idx is the leaf index given in the serial pass; added says it was.
+	idx   uint64
+	added bool
+}
+
 // sequence assigns leaf indices to a batch and commits it.
+//
+// It works in three passes so that only what must be serial is: first,
+// on every core, each disclosure's envelope hash, duplicate lookup,
+// findings and index keys (lookupEvents); then, in submission order, the
+// duplicate decisions, leaf indices and tree appends; then the envelope
+// bodies (sealed on every core with DataKeys) and the index entries.
 func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 	start := time.Now()
-	var b Batch
 	now := l.integrationTime()
 	covIdx := l.covIndex
 	cov := l.covenant.Load().Covenant
-	seen := map[string]inBatch{}
-	erased := map[uint64]bool{}
+	total := 0
+	for _, r := range batch {
+		total += len(r.subs)
+	}
+	// Per new entry: the leaf record, the envelope and four index entries.
+	b := Batch{Ops: make([]Op, 0, 6*total+8)}
+	var erased map[uint64]bool
 	changedKeys := map[string]bool{}
 	added, dups, conflicts, rejects := 0, 0, 0, 0
-	logged, err := l.lookupEvents(ctx, batch)
+	preps, err := l.lookupEvents(ctx, batch, cov, now)
 	if err != nil {
 		return err
 	}
+	seen := make(map[string]inBatch, total)
+	k := 0
 	for _, r := range batch {
 		r.outcomes = make([]Outcome, len(r.subs))
 		for i := range r.subs {
 			s := &r.subs[i]
+			p := &preps[k]
+			k++
 			if s.Reject != nil {
 				v, err := json.Marshal(s.Reject)
 				if err != nil {
@@ -643,17 +812,19 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 				continue
 			}
 			if s.Tombstone != nil {
+				if erased == nil {
+					erased = map[uint64]bool{}
+				}
 				r.outcomes[i] = l.tombstone(ctx, &b, s.Tombstone, now, covIdx, erased, changedKeys)
 				continue
 			}
 			d := s.Disclosure
-			h := sha256.Sum256(s.Envelope)
 			prev, ok := seen[d.ID]
-			if !ok {
-				prev, ok = logged[d.ID]
+			if !ok && p.found {
+				prev, ok = p.logged, true
 			}
 			if ok {
-				if prev.hash == h {
+				if prev.hash == p.hash {
 					r.outcomes[i] = Outcome{Index: prev.idx, Duplicate: true}
 					dups++
 				} else {
@@ -664,32 +835,44 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 				continue
 			}
 			idx := l.tree.size()
-			rec := verifier.LeafRecord{Type: verifier.EntryDisclosure, BodyHash: h, IntegratedAt: now, CovenantIndex: covIdx}
+			rec := verifier.LeafRecord{Type: verifier.EntryDisclosure, BodyHash: p.hash, IntegratedAt: now, CovenantIndex: covIdx}
 			if err := l.addLeaf(&b, idx, &rec, nil); err != nil {
 				return err
 			}
-			body := s.Envelope
-			if l.cfg.DataKeys != nil {
-				id := dataKeyID(cov.RetentionDaysFor(d.Categories), now)
-				sealed, err := l.cfg.DataKeys.seal(id, idx, s.Envelope)
-				if err != nil {
-					return fmt.Errorf("couldn't encrypt envelope %d: %w", idx, err)
-				}
-				body = sealed
-				l.keyCounts[id]++
-				changedKeys[id] = true
-			}
-			b.Set(u64Key(tagEntry, idx), body)
-			// The recording-time rules need the integration time, which
-			// only the sequencer knows.
-			findings := append(s.Findings[:len(s.Findings):len(s.Findings)], cov.CheckRecording(d, now)...)
-			l.addIndices(&b, idx, d, findings)
 			if added == 0 {
 				crashpoint.Hit(crashpoint.MidBatch)
 			}
-			seen[d.ID] = inBatch{idx, h}
+			if p.dataKey != "" {
+				l.keyCounts[p.dataKey]++
+				changedKeys[p.dataKey] = true
+			}
+			p.idx, p.added = idx, true
+			seen[d.ID] = inBatch{idx, p.hash}
 			r.outcomes[i] = Outcome{Index: idx}
 			added++
+		}
+	}
+	bodies, err := l.sealBodies(batch, preps)
+	if err != nil {
+		return err
+	}
+	// One buffer for every key of the batch (the Store copies them).
+	keys := make([]byte, 0, added*(9+1+16+8+41+(2+16+8)+17))
+	k = 0
+	for _, r := range batch {
+		for i := range r.subs {
+			p := &preps[k]
+			k++
+			if !p.added {
+				continue
+			}
+			body := r.subs[i].Envelope
+			if bodies != nil {
+				body = bodies[k-1]
+			}
+			keys = appendU64Key(keys, tagEntry, p.idx)
+			b.Set(lastKey(keys, 9), body)
+			keys = l.addIndices(&b, keys, p.idx, r.subs[i].Disclosure, p)
 		}
 	}
 	for id := range changedKeys {
@@ -707,86 +890,138 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 	return nil
 }
 
-func (l *Ledger) addIndices(b *Batch, idx uint64, d *events.Disclosure, findings []events.Finding) {
-	b.Set(eventIDKey(tagEventID, d.ID), binary.BigEndian.AppendUint64(nil, idx))
-	if p, err := decodeHex32(d.Subject.Pseudonym); err == nil {
-		b.Set(subjectKey(p, idx), nil)
+// sealBodies encrypts the envelopes of a batch's new entries under their
+// data keys (on every core: AES-GCM and a random nonce each), indexed like
+// preps; nil when the ledger stores envelopes in the clear.
+func (l *Ledger) sealBodies(batch []*request, preps []prepared) ([][]byte, error) {
+	if l.cfg.DataKeys == nil {
+		return nil, nil
 	}
-	b.Set(partyKey(d.Discloser, idx), nil)
-	b.Set(occurredKey(uint64(d.OccurredAt.UnixMilli()), idx), nil)
-	if len(findings) > 0 {
-		if v, err := json.Marshal(findings); err == nil {
-			b.Set(u64Key(tagFindings, idx), v)
-		}
-	}
-}
-
-// lookupEvents looks up, before a batch is sequenced, which of its
-// disclosures' ids are already logged (nearly always none). The lookups
-// are store reads of committed state, which nothing changes while the
-// sequencer works on the batch (it is the only writer of these keys and
-// commits only at the end), so they run on every core: a miss still
-// costs Pebble a memtable probe and a filter check per table.
-func (l *Ledger) lookupEvents(ctx context.Context, batch []*request) (map[string]inBatch, error) {
-	var ids []string
+	envs := make([][]byte, 0, len(preps))
 	for _, r := range batch {
 		for i := range r.subs {
-			if s := &r.subs[i]; s.Reject == nil && s.Tombstone == nil && s.Disclosure != nil {
-				ids = append(ids, s.Disclosure.ID)
-			}
+			envs = append(envs, r.subs[i].Envelope)
 		}
 	}
-	type found struct {
-		at  inBatch
-		ok  bool
-		err error
+	bodies := make([][]byte, len(preps))
+	errs := make([]error, len(preps))
+	parallel(len(preps), func(i int) {
+		if p := &preps[i]; p.added {
+			bodies[i], errs[i] = l.cfg.DataKeys.seal(p.dataKey, p.idx, envs[i])
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("couldn't encrypt envelope %d: %w", p.idx, errs[i])
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
-	res := make([]found, len(ids))
-	lookup := func(i int) {
-		idx, h, err := l.lookupEvent(ctx, ids[i])
+	return bodies, nil
+}
+
+// parallel calls fn(0) ... fn(n-1), spread over every core when there are
+// enough calls to pay for the goroutines.
+func parallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/64)
+	if workers < 2 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// addIndices adds the index entries of new leaf idx to b, their keys
+// appended to the batch's key buffer, which it returns.
+func (l *Ledger) addIndices(b *Batch, keys []byte, idx uint64, d *events.Disclosure, p *prepared) []byte {
+	keys = binary.BigEndian.AppendUint64(keys, idx)
+	b.Set(p.idKey, lastKey(keys, 8))
+	if p.pseudonym != nil {
+		keys = appendSubjectKey(keys, p.pseudonym, idx)
+		b.Set(lastKey(keys, 1+len(p.pseudonym)+8), nil)
+	}
+	keys = appendPartyKey(keys, d.Discloser, idx)
+	b.Set(lastKey(keys, 2+len(d.Discloser)+8), nil)
+	keys = appendOccurredKey(keys, uint64(d.OccurredAt.UnixMilli()), idx)
+	b.Set(lastKey(keys, 17), nil)
+	if p.findings != nil {
+		keys = appendU64Key(keys, tagFindings, idx)
+		b.Set(lastKey(keys, 9), p.findings)
+	}
+	return keys
+}
+
+// lookupEvents works out, on every core, what sequence needs of each
+// submission of a batch that does not depend on its leaf index (see
+// prepared), in the batch's order: above all whether its event id is
+// already logged (nearly always not). The lookups are store reads of
+// committed state, which nothing changes while the sequencer works on the
+// batch (it is the only writer of these keys and commits only at the end);
+// a miss costs Pebble a memtable probe and a filter check per table.
+func (l *Ledger) lookupEvents(ctx context.Context, batch []*request, cov *events.Covenant, now time.Time) ([]prepared, error) {
+	var subs []*Submission
+	for _, r := range batch {
+		for i := range r.subs {
+			subs = append(subs, &r.subs[i])
+		}
+	}
+	preps := make([]prepared, len(subs))
+	errs := make([]error, len(subs))
+	parallel(len(subs), func(i int) {
+		s := subs[i]
+		if s.Reject != nil || s.Tombstone != nil || s.Disclosure == nil {
+			return
+		}
+		d := s.Disclosure
+		p := &preps[i]
+		p.hash = sha256.Sum256(s.Envelope)
+		p.idKey = eventIDKey(tagEventID, d.ID)
+		idx, h, err := l.lookupEventKey(ctx, p.idKey)
 		switch {
 		case err == nil:
-			res[i] = found{at: inBatch{idx, h}, ok: true}
+			p.logged, p.found = inBatch{idx, h}, true
 		case !errors.Is(err, ErrNotFound):
-			res[i].err = err
+			errs[i] = err
+			return
 		}
-	}
-	workers := min(runtime.GOMAXPROCS(0), len(ids)/64)
-	if workers < 2 {
-		for i := range ids {
-			lookup(i)
+		if ps, err := decodeHex32(d.Subject.Pseudonym); err == nil {
+			p.pseudonym = ps
 		}
-	} else {
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := w; i < len(ids); i += workers {
-					lookup(i)
-				}
-			}()
-		}
-		wg.Wait()
-	}
-	var out map[string]inBatch
-	for i, f := range res {
-		if f.err != nil {
-			return nil, f.err
-		}
-		if f.ok {
-			if out == nil {
-				out = map[string]inBatch{}
+		// The recording-time rules need the integration time, which
+		// only the sequencer knows.
+		findings := append(s.Findings[:len(s.Findings):len(s.Findings)], cov.CheckRecording(d, now)...)
+		if len(findings) > 0 {
+			if v, err := json.Marshal(findings); err == nil {
+				p.findings = v
 			}
-			out[ids[i]] = f.at
 		}
+		if l.cfg.DataKeys != nil {
+			p.dataKey = dataKeyID(cov.RetentionDaysFor(d.Categories), now)
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
-	return out, nil
+	return preps, nil
 }
 
 // lookupEvent finds a logged event's leaf index and envelope hash.
 func (l *Ledger) lookupEvent(ctx context.Context, id string) (uint64, [32]byte, error) {
-	v, err := l.store.Get(ctx, eventIDKey(tagEventID, id))
+	return l.lookupEventKey(ctx, eventIDKey(tagEventID, id))
+}
+
+// lookupEventKey is lookupEvent by the event id index key.
+func (l *Ledger) lookupEventKey(ctx context.Context, key []byte) (uint64, [32]byte, error) {
+	v, err := l.store.Get(ctx, key)
 	if err != nil {
 		return 0, [32]byte{}, err
 	}

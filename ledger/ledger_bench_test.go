@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/testledger"
@@ -207,4 +209,102 @@ func BenchmarkBySubject(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// BenchmarkAudit is the FG's audit (verifier.Audit) over the store of a
+// ledger of 20000 signed events: every leaf hashed into the tree, every
+// envelope opened with its signature, the rules and the statistics. Each
+// sub-benchmark reports events/s; "workers=1" is the audit on one
+// goroutine, "workers=all" on every core.
+func BenchmarkAudit(b *testing.B) {
+	e := testledger.New(b)
+	l, s := e.Open(b, ledger.Config{IdleCosign: -1})
+	defer s.Close()
+	defer l.Close()
+	ctx := context.Background()
+	for range 20 {
+		// Every event signed afresh: the audit counts a repeated
+		// envelope as a problem.
+		p, err := l.Submit(ctx, benchPool(b, e, l, 1000))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := p.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, workers := range []int{1, 0} {
+		name := "workers=all"
+		if workers == 1 {
+			name = "workers=1"
+		}
+		b.Run(name, func(b *testing.B) {
+			var leaves uint64
+			b.ReportAllocs()
+			for b.Loop() {
+				rep, err := verifier.Audit(ctx, l.AuditSource(), verifier.AuditConfig{Keys: e.Keys, AdminVkey: e.Demo.AdminVkey, Workers: workers})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !rep.OK {
+					b.Fatalf("the audit found %d problems, the first: %s", len(rep.Problems), rep.Problems[0])
+				}
+				leaves += rep.TreeSize
+			}
+			b.ReportMetric(float64(leaves)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkMerkleRecompute recomputes the root of a log of 65536 entries
+// from its served entry bundles, as an auditor without signatures does
+// (and as spoor bench measures it): entry bundles, leaf hashes, compact
+// range. "rfc6962" hashes interior nodes as spoor bench does today,
+// "HashChildren" with verifier.HashChildren.
+func BenchmarkMerkleRecompute(b *testing.B) {
+	for _, hc := range []struct {
+		name string
+		fn   compact.HashFn
+	}{{"rfc6962", rfc6962.DefaultHasher.HashChildren}, {"HashChildren", verifier.HashChildren}} {
+		b.Run(hc.name, func(b *testing.B) { benchMerkleRecompute(b, hc.fn) })
+	}
+}
+
+func benchMerkleRecompute(b *testing.B, hashChildren compact.HashFn) {
+	e := testledger.New(b)
+	l, s := e.Open(b, ledger.Config{IdleCosign: -1})
+	defer s.Close()
+	defer l.Close()
+	pool := benchPool(b, e, l, 256)
+	var seq uint64
+	fill(b, l, pool, &seq, 65536)
+	head := l.Head()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		rng := (&compact.RangeFactory{Hash: hashChildren}).NewEmptyRange(0)
+		for n := uint64(0); n*verifier.TileWidth < head.Size; n++ {
+			w := min(verifier.TileWidth, head.Size-n*verifier.TileWidth)
+			bundle, err := l.EntryBundle(ctx, n, int(w))
+			if err != nil {
+				b.Fatal(err)
+			}
+			entries, err := verifier.ParseEntryBundle(bundle)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, rec := range entries {
+				h := verifier.LeafHash(rec)
+				if err := rng.Append(h[:], nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		root, err := rng.GetRootHash(nil)
+		if err != nil || [32]byte(root) != head.Root {
+			b.Fatalf("root %x, err %v", root, err)
+		}
+	}
+	b.ReportMetric(float64(b.N)*float64(head.Size)/b.Elapsed().Seconds(), "leaves/s")
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 
 	"github.com/spoor-ledger/spoor/events"
@@ -73,9 +74,22 @@ func (l *Ledger) LeafRecord(ctx context.Context, index uint64) (*verifier.LeafRe
 	return rec, nil
 }
 
-// LeafRecordBytes returns the stored leaf record bytes at index.
+// LeafRecordBytes returns the stored leaf record bytes at index, if a
+// committed checkpoint covers it.
 func (l *Ledger) LeafRecordBytes(ctx context.Context, index uint64) ([]byte, error) {
+	if !l.logged(index) {
+		return nil, fmt.Errorf("leaf %d is beyond the checkpoint: %w", index, ErrNotFound)
+	}
 	return l.store.Get(ctx, u64Key(tagLeaf, index))
+}
+
+// logged reports whether a committed checkpoint covers leaf index. With a
+// Merkle backend, leaves beyond it may be stored but still pending (the
+// backend has not yet agreed, see merkle.go), and the store may hold a
+// batch a moment before its head is published: neither is answered for.
+func (l *Ledger) logged(index uint64) bool {
+	h := l.head.Load()
+	return h != nil && index < h.Size
 }
 
 // EntryBundle returns the C2SP entry bundle of tile index n with width
@@ -84,7 +98,10 @@ func (l *Ledger) EntryBundle(ctx context.Context, n uint64, width int) ([]byte, 
 	if !l.covered(0, n, width) {
 		return nil, fmt.Errorf("entry bundle %d width %d is beyond the checkpoint: %w", n, width, ErrNotFound)
 	}
-	var out []byte
+	// One allocation: leaf records are small and of about one size
+	// (entryBundleGuess bytes with the length prefix); a tombstone's are
+	// longer, and append grows the buffer then.
+	out := make([]byte, 0, width*entryBundleGuess)
 	first := n * tileWidth
 	got := 0
 	err := l.store.Scan(ctx, u64Key(tagLeaf, first), u64Key(tagLeaf, first+uint64(width)), func(k, v []byte) error {
@@ -101,9 +118,16 @@ func (l *Ledger) EntryBundle(ctx context.Context, n uint64, width int) ([]byte, 
 	return out, nil
 }
 
+// entryBundleGuess is the room EntryBundle makes per entry: a disclosure's
+// or covenant's leaf record and its 2-byte length.
+const entryBundleGuess = 2 + verifier.LeafRecordSize
+
 // Entry returns the stored body of leaf index: a disclosure's envelope, a
 // signed covenant, a tombstone. ErrNotFound once erased.
 func (l *Ledger) Entry(ctx context.Context, index uint64) ([]byte, error) {
+	if !l.logged(index) {
+		return nil, fmt.Errorf("entry %d is beyond the checkpoint: %w", index, ErrNotFound)
+	}
 	body, err := l.store.Get(ctx, u64Key(tagEntry, index))
 	if err != nil {
 		return nil, err
@@ -117,6 +141,10 @@ func (l *Ledger) LookupEvent(ctx context.Context, id string) (uint64, error) {
 		return 0, fmt.Errorf("event id is not a UUIDv7: %w", ErrNotFound)
 	}
 	idx, _, err := l.lookupEvent(ctx, id)
+	if err == nil && !l.logged(idx) {
+		// Stored, not yet covered by a checkpoint: not committed yet.
+		return 0, fmt.Errorf("event is at leaf %d, beyond the checkpoint: %w", idx, ErrNotFound)
+	}
 	return idx, err
 }
 
@@ -159,7 +187,9 @@ func (l *Ledger) BySubject(ctx context.Context, pseudonym string) ([]uint64, err
 	prefix := append([]byte{tagSubject}, p...)
 	var out []uint64
 	err = l.store.Scan(ctx, prefix, prefixEnd(prefix), func(k, _ []byte) error {
-		out = append(out, binary.BigEndian.Uint64(k[len(prefix):]))
+		if idx := binary.BigEndian.Uint64(k[len(prefix):]); l.logged(idx) {
+			out = append(out, idx)
+		}
 		return nil
 	})
 	return out, err
@@ -170,11 +200,28 @@ func (l *Ledger) InclusionProof(ctx context.Context, index, size uint64) ([][]by
 	if h := l.head.Load(); h == nil || size > h.Size || index >= size {
 		return nil, fmt.Errorf("no inclusion proof for index %d in a tree of size %d: %w", index, size, ErrNotFound)
 	}
+	if l.cfg.Merkle != nil {
+		// The backend's own proof, checked by it against its root, which
+		// equals the ledger's at every signed size (merkle.go).
+		p, err := l.cfg.Merkle.InclusionProof(ctx, index, size)
+		if err != nil {
+			return nil, fmt.Errorf("inclusion proof of leaf %d in tree %d from the Merkle backend: %w", index, size, err)
+		}
+		return p, nil
+	}
+	return l.localInclusionProof(ctx, index, size, nil)
+}
+
+// localInclusionProof builds an inclusion proof from the ledger's own
+// tiles. A non-nil memo shares the node hashes between the proofs of one
+// caller against one tree size (an inzage bundle's), whose upper nodes are
+// mostly the same.
+func (l *Ledger) localInclusionProof(ctx context.Context, index, size uint64, memo *proofMemo) ([][]byte, error) {
 	nodes, err := proof.Inclusion(index, size)
 	if err != nil {
 		return nil, fmt.Errorf("inclusion proof: %w", err)
 	}
-	return l.rehash(ctx, nodes)
+	return l.rehash(ctx, nodes, memo)
 }
 
 // ConsistencyProof returns the proof that the tree of size newSize extends
@@ -183,18 +230,25 @@ func (l *Ledger) ConsistencyProof(ctx context.Context, oldSize, newSize uint64) 
 	if h := l.head.Load(); h == nil || newSize > h.Size || oldSize > newSize || oldSize == 0 {
 		return nil, fmt.Errorf("no consistency proof from %d to %d: %w", oldSize, newSize, ErrNotFound)
 	}
+	if l.cfg.Merkle != nil {
+		p, err := l.cfg.Merkle.ConsistencyProof(ctx, oldSize, newSize)
+		if err != nil {
+			return nil, fmt.Errorf("consistency proof from %d to %d from the Merkle backend: %w", oldSize, newSize, err)
+		}
+		return p, nil
+	}
 	nodes, err := proof.Consistency(oldSize, newSize)
 	if err != nil {
 		return nil, fmt.Errorf("consistency proof: %w", err)
 	}
-	return l.rehash(ctx, nodes)
+	return l.rehash(ctx, nodes, nil)
 }
 
-func (l *Ledger) rehash(ctx context.Context, nodes proof.Nodes) ([][]byte, error) {
+func (l *Ledger) rehash(ctx context.Context, nodes proof.Nodes, memo *proofMemo) ([][]byte, error) {
 	size := l.head.Load().Size
 	hashes := make([][]byte, len(nodes.IDs))
 	for i, id := range nodes.IDs {
-		h, err := l.proofNode(ctx, id.Level, id.Index, size)
+		h, err := memo.node(ctx, l, id, size)
 		if err != nil {
 			return nil, err
 		}
@@ -234,12 +288,17 @@ func decodeHex32(s string) ([]byte, error) {
 // of a tree of at least size leaves. A node inside a full tile comes from
 // the cache of full tiles; any other from the stored tile row below it.
 func (l *Ledger) proofNode(ctx context.Context, level uint, index, size uint64) ([]byte, error) {
+	return l.proofNodeFrom(ctx, l, level, index, size)
+}
+
+// proofNodeFrom is proofNode reading tiles that are not full through tr.
+func (l *Ledger) proofNodeFrom(ctx context.Context, tr TileReader, level uint, index, size uint64) ([]byte, error) {
 	tileLevel := level / TileHeight
 	r := level % TileHeight
 	first := index << r
 	tileIndex := first / tileWidth
 	if (tileIndex+1)*tileWidth > size>>(TileHeight*tileLevel) {
-		return nodeHash(ctx, l, level, index)
+		return nodeHash(ctx, tr, level, index)
 	}
 	nodes, err := l.fullTiles.get(ctx, l, int(tileLevel), tileIndex)
 	if err != nil {
@@ -247,6 +306,61 @@ func (l *Ledger) proofNode(ctx context.Context, level uint, index, size uint64) 
 	}
 	h := nodes[tileNodeOffset[r]+int((first%tileWidth)>>r)]
 	return append([]byte(nil), h[:]...), nil
+}
+
+// proofMemo remembers the node hashes read for the proofs of one caller,
+// so that proofs against one tree size that share upper nodes (all of an
+// inzage bundle's do) read each node, and each tile at the right edge, once.
+// A nil *proofMemo remembers nothing. It is not safe for concurrent use.
+type proofMemo struct {
+	// nodes are the hashes read so far. A proof node is a complete
+	// subtree, whose hash never changes once the log has it, so entries
+	// stay valid while the log grows.
+	nodes map[compact.NodeID][]byte
+	// partial are the tiles at the right edge read so far (the full ones
+	// come from the ledger's cache of full tiles). A tile read later in
+	// the same bundle may only have grown, which leaves the hashes of the
+	// nodes asked for, all complete at the bundle's size, unchanged.
+	partial map[tileID][]byte
+	l       *Ledger
+}
+
+// ReadTile implements TileReader for nodeHash, reading each tile once.
+func (m *proofMemo) ReadTile(ctx context.Context, level int, index uint64) ([]byte, error) {
+	id := tileID{level, index}
+	if t, ok := m.partial[id]; ok {
+		return t, nil
+	}
+	t, err := m.l.ReadTile(ctx, level, index)
+	if err != nil {
+		return nil, err
+	}
+	if m.partial == nil {
+		m.partial = map[tileID][]byte{}
+	}
+	m.partial[id] = t
+	return t, nil
+}
+
+// node returns the hash of node id, from the memo when it was read before.
+// The returned slice must not be modified: the proofs share it.
+func (m *proofMemo) node(ctx context.Context, l *Ledger, id compact.NodeID, size uint64) ([]byte, error) {
+	if m == nil {
+		return l.proofNode(ctx, id.Level, id.Index, size)
+	}
+	if m.nodes == nil {
+		m.nodes = map[compact.NodeID][]byte{}
+	}
+	if h, ok := m.nodes[id]; ok {
+		return h, nil
+	}
+	m.l = l
+	h, err := l.proofNodeFrom(ctx, m, id.Level, id.Index, size)
+	if err != nil {
+		return nil, err
+	}
+	m.nodes[id] = h
+	return h, nil
 }
 
 // tileNodes holds every node of a full tile below the tile's own root:

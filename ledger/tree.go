@@ -17,7 +17,19 @@ const tileWidth = 1 << TileHeight
 
 var hasher = rfc6962.DefaultHasher
 
-var rangeFactory = &compact.RangeFactory{Hash: hasher.HashChildren}
+var rangeFactory = &compact.RangeFactory{Hash: hashChildren}
+
+// hashChildren is RFC 6962's interior node hash, SHA-256(0x01 || l || r),
+// hashed from one stack buffer: rfc6962.Hasher.HashChildren allocates a
+// digest per call, and the sequencer computes about two of these per leaf.
+func hashChildren(l, r []byte) []byte {
+	var buf [1 + 2*sha256.Size]byte
+	buf[0] = rfc6962.RFC6962NodeHashPrefix
+	copy(buf[1:], l)
+	copy(buf[1+sha256.Size:], r)
+	h := sha256.Sum256(buf[:])
+	return h[:]
+}
 
 // tree is the right edge of the Merkle tree: the compact range that gives
 // the root, and the newest (partial) tile of each level, which is what a
@@ -30,6 +42,11 @@ type tree struct {
 	// dirty marks the tiles a batch touched, by level: the tile index
 	// written, possibly two per level when a tile fills and a new one starts.
 	dirty map[tileID][]byte
+	// tileRoots receives, during one append, the compact range's new nodes
+	// at levels 8, 16, ...: each is the root of a tile that just filled,
+	// which so need not be hashed a second time from the tile's bytes.
+	tileRoots [8][]byte
+	visit     compact.VisitFn
 }
 
 type tileID struct {
@@ -38,7 +55,13 @@ type tileID struct {
 }
 
 func newTree() *tree {
-	return &tree{rng: rangeFactory.NewEmptyRange(0), dirty: map[tileID][]byte{}}
+	t := &tree{rng: rangeFactory.NewEmptyRange(0), dirty: map[tileID][]byte{}}
+	t.visit = func(id compact.NodeID, hash []byte) {
+		if id.Level > 0 && id.Level%TileHeight == 0 && int(id.Level/TileHeight) <= len(t.tileRoots) {
+			t.tileRoots[id.Level/TileHeight-1] = hash
+		}
+	}
+	return t
 }
 
 func (t *tree) size() uint64 { return t.rng.End() }
@@ -46,7 +69,13 @@ func (t *tree) size() uint64 { return t.rng.End() }
 // append adds one leaf hash at index size() and updates the edge tiles.
 func (t *tree) append(leafHash []byte) error {
 	idx := t.rng.End()
-	if err := t.rng.Append(leafHash, nil); err != nil {
+	// Only a leaf that fills a tile (every 256th) creates tile roots.
+	var visit compact.VisitFn
+	if idx%tileWidth == tileWidth-1 {
+		visit = t.visit
+		clear(t.tileRoots[:])
+	}
+	if err := t.rng.Append(leafHash, visit); err != nil {
 		return fmt.Errorf("compact range append: %w", err)
 	}
 	h := leafHash
@@ -61,8 +90,16 @@ func (t *tree) append(leafHash []byte) error {
 		if !full {
 			return nil
 		}
-		// A full tile's root is a node of the next tile level.
-		h = subtreeRoot(t.edge[level])
+		// A full tile's root is a node of the next tile level: the
+		// compact range has just computed it (the merge that filled the
+		// tile); a tree deeper than the visitor records hashes it anew.
+		h = nil
+		if level < len(t.tileRoots) {
+			h = t.tileRoots[level]
+		}
+		if h == nil {
+			h = subtreeRoot(t.edge[level])
+		}
 		t.edge[level] = make([]byte, 0, tileWidth*sha256.Size)
 		idx = tileIndex
 	}

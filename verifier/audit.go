@@ -14,6 +14,13 @@ package verifier
 //	            --Check + CheckRecording--> findings, compared with the stored ones
 //	            --counts per party, purpose, category, rule; daily series--> statistics
 //
+// The pass is a bounded pipeline (entriesParallel): the source is read on
+// the calling goroutine, workers open the envelopes (the signatures are
+// nearly all of the cost) on every core, and one goroutine applies the
+// results in log order, so that the tree, the covenant chain, the problems
+// and the statistics come out exactly as in a pass on one goroutine
+// (AuditConfig.Workers = 1).
+//
 // What fails an integrity check (a stored byte that disagrees with what the
 // log committed to, a signature that does not verify, a rule result the
 // ledger stored wrongly) is an AuditProblem: the log cannot be relied on as
@@ -31,9 +38,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
+	"maps"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	_ "time/tzdata" // Europe/Amsterdam days on machines without a zoneinfo database.
 
@@ -108,7 +119,8 @@ type AuditConfig struct {
 	// report says.
 	AdminVkey string
 	// Progress, if set, is called now and then with the number of entries
-	// checked and the number to check.
+	// checked and the number to check: never concurrently, but not
+	// necessarily on the goroutine that called Audit.
 	Progress func(done, total uint64)
 	// Location is the time zone whose calendar days the daily volumes
 	// count; nil means Europe/Amsterdam.
@@ -118,6 +130,10 @@ type AuditConfig struct {
 	MinPartyDailyCount, MinActorDailyCount int
 	// Now is the clock for the report's time; nil means time.Now.
 	Now func() time.Time
+	// Workers is how many goroutines open and check envelopes, the costly
+	// part (a signature each); 0 means GOMAXPROCS. With 1 the audit runs
+	// on the calling goroutine alone. The report does not depend on it.
+	Workers int
 }
 
 // The parameters of the volume statistic. They are written into every
@@ -550,7 +566,7 @@ func Audit(ctx context.Context, src AuditSource, cfg AuditConfig) (*AuditReport,
 		},
 		wantRoots:    map[uint64][]*Checkpoint{},
 		seqOf:        map[*Checkpoint]uint64{},
-		rng:          (&compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}).NewEmptyRange(0),
+		rng:          (&compact.RangeFactory{Hash: HashChildren}).NewEmptyRange(0),
 		tombstoned:   map[uint64]uint64{},
 		erasedHashes: map[uint64][32]byte{},
 		eventIDs:     map[[16]byte]uint64{},
@@ -574,19 +590,16 @@ func Audit(ctx context.Context, src AuditSource, cfg AuditConfig) (*AuditReport,
 	a.kinds = make([]EntryType, 0, min(a.size, 1<<20))
 	if a.size > 0 {
 		a.progress(0)
-		err := src.Entries(ctx, 0, a.size, func(e *AuditEntry) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if e.Index < a.next || e.Index >= a.size {
-				return fmt.Errorf("verifier: the audit source returned leaf %d out of order (expected %d, tree size %d)", e.Index, a.next, a.size)
-			}
-			a.entry(ctx, e)
-			if a.next%1024 == 0 {
-				a.progress(a.next)
-			}
-			return nil
-		})
+		workers := cfg.Workers
+		if workers <= 0 {
+			workers = runtime.GOMAXPROCS(0)
+		}
+		var err error
+		if workers == 1 {
+			err = a.entriesSerial(ctx, src)
+		} else {
+			err = a.entriesParallel(ctx, src, workers)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("couldn't read the log's entries (the audit is incomplete): %w", err)
 		}
@@ -777,20 +790,22 @@ func (a *auditor) missing(ctx context.Context, from, to uint64) {
 	a.next = to
 }
 
-// entry checks one stored entry.
-func (a *auditor) entry(ctx context.Context, e *AuditEntry) {
+// entry checks one stored entry, in log order, with what prepare computed
+// for it.
+func (a *auditor) entry(ctx context.Context, p *preparedEntry) {
+	e := p.e
 	if e.Index > a.next {
 		a.missing(ctx, a.next, e.Index)
 	}
 	a.next = e.Index + 1
 	idx := e.Index
-	leaf := LeafHash(e.LeafRecord)
+	leaf := p.leaf
 	if th, ok := a.tileHash(ctx, idx); ok && th != leaf {
 		a.problem("leaf-tile", ptr(idx), nil, "leaf record %d does not hash to the stored tile's entry for it: the record was changed after it was logged", idx)
 	}
 	a.appendLeaf(leaf)
 
-	rec, err := ParseLeafRecord(e.LeafRecord)
+	rec, err := p.rec, p.recErr
 	if err != nil {
 		a.kinds = append(a.kinds, 0)
 		a.setIntegrated(idx, 0)
@@ -814,7 +829,7 @@ func (a *auditor) entry(ctx context.Context, e *AuditEntry) {
 		}
 		return
 	}
-	if e.Body != nil && sha256.Sum256(e.Body) != rec.BodyHash {
+	if !p.bodyOK {
 		a.rep.Entries.Unreadable++
 		a.problem("body-hash", ptr(idx), nil, "the stored %s of leaf %d does not match the SHA-256 its leaf record commits to: it was altered after it was logged",
 			bodyName(rec.Type), idx)
@@ -827,7 +842,7 @@ func (a *auditor) entry(ctx context.Context, e *AuditEntry) {
 	case EntryCovenant:
 		a.covenant(idx, rec, e)
 	case EntryDisclosure:
-		a.disclosure(idx, rec, e)
+		a.disclosure(idx, rec, p)
 	case EntryTombstone:
 		a.tombstone(idx, rec, e)
 	}
@@ -891,7 +906,8 @@ func (a *auditor) covenant(idx uint64, rec *LeafRecord, e *AuditEntry) {
 
 // disclosure checks a disclosure against the covenant version its leaf
 // record names, and counts it.
-func (a *auditor) disclosure(idx uint64, rec *LeafRecord, e *AuditEntry) {
+func (a *auditor) disclosure(idx uint64, rec *LeafRecord, p *preparedEntry) {
+	e := p.e
 	a.rep.Entries.Disclosures++
 	if !a.haveCov {
 		a.noCovenants++
@@ -912,14 +928,20 @@ func (a *auditor) disclosure(idx uint64, rec *LeafRecord, e *AuditEntry) {
 		a.erasedHashes[idx] = LeafHash(e.LeafRecord)
 		return
 	}
+	if p.cov != sc {
+		// A worker opened it under another version than the one in force
+		// here; the pipeline's barrier at covenant entries prevents this,
+		// and the check keeps the report right regardless.
+		a.open(p, sc)
+	}
 	cov := sc.Covenant
-	d, _, err := events.Open(e.Body, a.origin, cov)
+	d, err := p.d, p.openErr
 	if err != nil {
 		a.rep.Entries.Unreadable++
 		a.problem("signature", ptr(idx), nil, "the envelope does not verify against covenant version %d: %v", cov.Version, err)
 		return
 	}
-	if id, err := parseUUID(d.ID); err == nil {
+	if id, ok := p.eventID, p.eventIDOK; ok {
 		if first, dup := a.eventIDs[id]; dup {
 			a.problem("event-id", ptr(idx), nil, "event id already logged at leaf %d (an event is logged once)", first)
 		} else {
@@ -932,11 +954,10 @@ func (a *auditor) disclosure(idx uint64, rec *LeafRecord, e *AuditEntry) {
 		a.problem("retention-overdue", ptr(idx), nil, "the envelope of leaf %d was due for erasure on %s and is still stored",
 			idx, due.Format(time.DateOnly))
 	}
-	findings := append(cov.Check(d), cov.CheckRecording(d, rec.IntegratedAt)...)
-	if missing, extra := diffFindings(findings, e.Findings); len(missing)+len(extra) > 0 {
-		a.problem("findings", ptr(idx), nil, "the stored findings differ from the covenant's rules: %s", describeFindingDiff(missing, extra))
+	if p.findingsDiffer {
+		a.problem("findings", ptr(idx), nil, "the stored findings differ from the covenant's rules: %s", p.findingsDiff)
 	}
-	a.count(idx, rec, d, cov, findings)
+	a.count(idx, rec, p)
 }
 
 // tombstone checks a tombstone entry.
@@ -1054,7 +1075,8 @@ type tombstoneBody struct {
 }
 
 // count adds one verified disclosure to the statistics.
-func (a *auditor) count(idx uint64, rec *LeafRecord, d *events.Disclosure, cov *events.Covenant, findings []events.Finding) {
+func (a *auditor) count(idx uint64, rec *LeafRecord, p *preparedEntry) {
+	d, cov, findings := p.d, p.cov.Covenant, p.findings
 	ps := a.party(d.Discloser)
 	ps.Disclosed++
 	for _, r := range d.Recipients {
@@ -1101,10 +1123,9 @@ func (a *auditor) count(idx uint64, rec *LeafRecord, d *events.Disclosure, cov *
 		ps.Art10++
 		sp.Art10++
 	}
-	seen := map[string]bool{}
-	for _, f := range findings {
-		if !seen[f.Rule] {
-			seen[f.Rule] = true
+	for i, f := range findings {
+		// Once per rule: a disclosure may break one rule at two fields.
+		if !slices.ContainsFunc(findings[:i], func(g events.Finding) bool { return g.Rule == f.Rule }) {
 			a.rules[f.Rule]++
 		}
 	}
@@ -1121,12 +1142,12 @@ func (a *auditor) count(idx uint64, rec *LeafRecord, d *events.Disclosure, cov *
 				AllowedHours: cov.Rules.LateRecordingHours})
 		}
 	}
-	day := a.day(d.OccurredAt)
+	day := p.day
 	if a.partyDays[d.Discloser] == nil {
 		a.partyDays[d.Discloser] = map[int64]int{}
 	}
 	a.partyDays[d.Discloser][day]++
-	ak := [2]string{d.Discloser, ActorRef(d.Discloser, d.Actor.StaffID)}
+	ak := [2]string{d.Discloser, p.actor}
 	if a.actorDays[ak] == nil {
 		a.actorDays[ak] = map[int64]int{}
 	}
@@ -1431,4 +1452,293 @@ func parseUUID(s string) ([16]byte, error) {
 	}
 	copy(u[:], b)
 	return u, nil
+}
+
+// The entries are checked in two parts. prepare does what depends on one
+// entry and the covenant versions in force alone (the leaf hash, the leaf
+// record, the body hash, and for a disclosure events.Open with its
+// signature, the findings and the statistics' keys): that is nearly all of
+// the cost, and entriesParallel spreads it over workers. entry then applies
+// each prepared entry in log order on one goroutine: the tree, the tiles,
+// the covenant chain, duplicates, tombstones, problems and counts, which
+// all depend on what came before.
+//
+// The covenant versions in force change only at a covenant entry. The
+// reader therefore ends a batch at every entry whose leaf record says
+// covenant, and waits until the consumer has applied it and handed back
+// the versions then in force before it hands out more work: no entry is
+// ever opened under another covenant state than the one the consumer has
+// when it applies it (and entry checks that anyway).
+
+// auditBatchSize is how many entries a worker takes at a time.
+const auditBatchSize = 128
+
+// preparedEntry is what prepare computed for one entry.
+type preparedEntry struct {
+	e      *AuditEntry
+	leaf   [32]byte
+	rec    *LeafRecord
+	recErr error
+	// bodyOK is false when the body could not be read or its SHA-256 is
+	// not the record's body hash (only set with a parsed record).
+	bodyOK bool
+	// For a disclosure opened under covenant version cov:
+	cov            *events.SignedCovenant
+	d              *events.Disclosure
+	openErr        error
+	findings       []events.Finding
+	findingsDiffer bool
+	findingsDiff   string
+	eventID        [16]byte
+	eventIDOK      bool
+	day            int64
+	actor          string
+}
+
+// covenantView is the covenant state entries are opened under: the
+// versions accepted so far by leaf index, and the newest one's leaf.
+type covenantView struct {
+	covenants map[uint64]*events.SignedCovenant
+	lastCov   uint64
+	haveCov   bool
+}
+
+// view returns the auditor's own covenant state, for use on its goroutine.
+func (a *auditor) view() *covenantView {
+	return &covenantView{covenants: a.covenants, lastCov: a.lastCov, haveCov: a.haveCov}
+}
+
+// snapshot returns a copy of the covenant state that other goroutines may
+// read while the auditor goes on.
+func (a *auditor) snapshot() *covenantView {
+	return &covenantView{covenants: maps.Clone(a.covenants), lastCov: a.lastCov, haveCov: a.haveCov}
+}
+
+// HashChildren is RFC 6962's interior node hash, SHA-256(0x01 || left ||
+// right), as rfc6962.DefaultHasher.HashChildren computes it, with one
+// allocation (the result) instead of a hasher and its buffers per node:
+// for a compact.RangeFactory that rebuilds a tree of millions of leaves.
+func HashChildren(left, right []byte) []byte {
+	var buf [1 + 2*sha256.Size]byte
+	buf[0] = 1
+	if len(left) != sha256.Size || len(right) != sha256.Size {
+		// Not a node of this tree; hash what was given, as rfc6962 would.
+		return rfc6962.DefaultHasher.HashChildren(left, right)
+	}
+	copy(buf[1:], left)
+	copy(buf[1+sha256.Size:], right)
+	h := sha256.Sum256(buf[:])
+	return h[:]
+}
+
+// leafHasher computes RFC 6962 leaf hashes (LeafHash) with one SHA-256
+// state, reused: a million leaves need no million hashers.
+type leafHasher struct {
+	h   hash.Hash
+	out [sha256.Size]byte
+}
+
+func (lh *leafHasher) sum(record []byte) [32]byte {
+	if lh.h == nil {
+		lh.h = sha256.New()
+	}
+	lh.h.Reset()
+	lh.h.Write([]byte{0})
+	lh.h.Write(record)
+	lh.h.Sum(lh.out[:0])
+	return lh.out
+}
+
+// prepare computes p for entry e under the covenant state v.
+func (a *auditor) prepare(e *AuditEntry, v *covenantView, lh *leafHasher, p *preparedEntry) {
+	*p = preparedEntry{e: e, leaf: lh.sum(e.LeafRecord)}
+	p.rec, p.recErr = ParseLeafRecord(e.LeafRecord)
+	if p.recErr != nil || e.BodyError != "" {
+		return
+	}
+	p.bodyOK = e.Body == nil || sha256.Sum256(e.Body) == p.rec.BodyHash
+	if !p.bodyOK || p.rec.Type != EntryDisclosure || e.Body == nil || !v.haveCov {
+		return
+	}
+	// The version disclosure() will check it against: the one its record
+	// names, or the newest when that one is not valid (a problem then).
+	sc, ok := v.covenants[p.rec.CovenantIndex]
+	if !ok {
+		sc = v.covenants[v.lastCov]
+	}
+	a.open(p, sc)
+}
+
+// open opens p's envelope under sc, and computes the findings, their
+// comparison with the stored ones and the keys of the statistics.
+func (a *auditor) open(p *preparedEntry, sc *events.SignedCovenant) {
+	p.cov, p.d, p.openErr, p.findings, p.findingsDiffer, p.findingsDiff = sc, nil, nil, nil, false, ""
+	d, _, err := events.Open(p.e.Body, a.origin, sc.Covenant)
+	if err != nil {
+		p.openErr = err
+		return
+	}
+	p.d = d
+	p.eventID, err = parseUUID(d.ID)
+	p.eventIDOK = err == nil
+	cov := sc.Covenant
+	p.findings = append(cov.Check(d), cov.CheckRecording(d, p.rec.IntegratedAt)...)
+	if missing, extra := diffFindings(p.findings, p.e.Findings); len(missing)+len(extra) > 0 {
+		p.findingsDiffer, p.findingsDiff = true, describeFindingDiff(missing, extra)
+	}
+	p.day = a.day(d.OccurredAt)
+	p.actor = ActorRef(d.Discloser, d.Actor.StaffID)
+}
+
+// errOutOfOrder describes a source that broke the AuditSource contract.
+func (a *auditor) errOutOfOrder(index, expected uint64) error {
+	return fmt.Errorf("verifier: the audit source returned leaf %d out of order (expected %d, tree size %d)", index, expected, a.size)
+}
+
+// entriesSerial reads and checks every entry on the calling goroutine.
+func (a *auditor) entriesSerial(ctx context.Context, src AuditSource) error {
+	var lh leafHasher
+	var p preparedEntry
+	return src.Entries(ctx, 0, a.size, func(e *AuditEntry) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.Index < a.next || e.Index >= a.size {
+			return a.errOutOfOrder(e.Index, a.next)
+		}
+		a.prepare(e, a.view(), &lh, &p)
+		a.entry(ctx, &p)
+		if a.next%1024 == 0 {
+			a.progress(a.next)
+		}
+		return nil
+	})
+}
+
+// auditBatch is a run of consecutive entries handed to one worker.
+type auditBatch struct {
+	entries  []*AuditEntry
+	view     *covenantView
+	prepared []preparedEntry
+	done     chan struct{} // closed when prepared is filled
+	// barrier is set when the batch ends with a covenant entry: the
+	// reader waits for the consumer's new covenant state after it.
+	barrier bool
+}
+
+// entriesParallel is entriesSerial as a bounded pipeline: the source's
+// reader (this goroutine) cuts the entries into batches, workers prepare
+// them, and one consumer applies them in the order they were read. At most
+// a few batches per worker are in flight.
+func (a *auditor) entriesParallel(ctx context.Context, src AuditSource, workers int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	order := make(chan *auditBatch, 4*workers)
+	work := make(chan *auditBatch, 2*workers)
+	views := make(chan *covenantView, 1)
+
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var lh leafHasher
+			for b := range work {
+				if ctx.Err() == nil {
+					b.prepared = make([]preparedEntry, len(b.entries))
+					for i, e := range b.entries {
+						a.prepare(e, b.view, &lh, &b.prepared[i])
+					}
+				}
+				close(b.done)
+			}
+		}()
+	}
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		for b := range order {
+			select {
+			case <-b.done:
+			case <-ctx.Done():
+			}
+			if ctx.Err() != nil {
+				continue // the audit is being abandoned; drain
+			}
+			for i := range b.prepared {
+				a.entry(ctx, &b.prepared[i])
+				if a.next%1024 == 0 {
+					a.progress(a.next)
+				}
+			}
+			if b.barrier {
+				views <- a.snapshot()
+			}
+		}
+	}()
+
+	view := a.snapshot()
+	var cur *auditBatch
+	var next uint64
+	send := func(barrier bool) error {
+		b := cur
+		cur = nil
+		b.barrier = barrier
+		select {
+		case order <- b:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case work <- b:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if barrier {
+			select {
+			case view = <-views:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
+	err := src.Entries(ctx, 0, a.size, func(e *AuditEntry) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.Index < next || e.Index >= a.size {
+			return a.errOutOfOrder(e.Index, next)
+		}
+		next = e.Index + 1
+		if cur == nil {
+			cur = &auditBatch{entries: make([]*AuditEntry, 0, auditBatchSize), view: view, done: make(chan struct{})}
+		}
+		cur.entries = append(cur.entries, e)
+		// The type byte alone (offset 1) decides: a wrongly placed barrier
+		// only waits, and a missed one is caught in disclosure().
+		if r := e.LeafRecord; len(r) >= 2 && r[1] == byte(EntryCovenant) {
+			return send(true)
+		}
+		if len(cur.entries) == auditBatchSize {
+			return send(false)
+		}
+		return nil
+	})
+	if err == nil && cur != nil {
+		err = send(false)
+	}
+	if err != nil {
+		cancel()
+	}
+	close(order)
+	close(work)
+	<-consumed
+	wg.Wait()
+	if err == nil {
+		// Cancelled after the last read: the consumer may have skipped
+		// batches, so the pass is incomplete.
+		err = ctx.Err()
+	}
+	return err
 }

@@ -29,6 +29,7 @@ import (
 	"io"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -111,11 +112,28 @@ type Base64Bytes []byte
 
 // MarshalJSON encodes the bytes as standard padded base64.
 func (b Base64Bytes) MarshalJSON() ([]byte, error) {
-	return json.Marshal(base64.StdEncoding.EncodeToString(b))
+	// Base64 needs no JSON escaping, so the quoted text is the JSON
+	// string: the bytes json.Marshal of the string would give, without its
+	// reflection and copies (a bundle holds thousands of these).
+	out := make([]byte, 0, base64.StdEncoding.EncodedLen(len(b))+2)
+	out = append(out, '"')
+	out = base64.StdEncoding.AppendEncode(out, b)
+	return append(out, '"'), nil
 }
 
 // UnmarshalJSON decodes strict standard padded base64.
 func (b *Base64Bytes) UnmarshalJSON(data []byte) error {
+	if inner, ok := plainBase64String(data); ok {
+		// A quoted run of base64 characters holds no escape, so it is its
+		// own string value: the same check as below, without decoding the
+		// JSON string first.
+		v, err := base64.StdEncoding.Strict().DecodeString(inner)
+		if err != nil {
+			return errors.New("not strict standard padded base64")
+		}
+		*b = v
+		return nil
+	}
 	var s string
 	if err := json.Unmarshal(data, &s); err != nil {
 		return errors.New("want a base64 string")
@@ -128,6 +146,21 @@ func (b *Base64Bytes) UnmarshalJSON(data []byte) error {
 	}
 	*b = v
 	return nil
+}
+
+// plainBase64String returns the text between the quotes of a JSON string
+// literal made only of base64 characters, and whether data is one.
+func plainBase64String(data []byte) (string, bool) {
+	if len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
+		return "", false
+	}
+	inner := data[1 : len(data)-1]
+	for _, c := range inner {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=') {
+			return "", false
+		}
+	}
+	return string(inner), true
 }
 
 // Bundle is an inzage bundle as it is written to and read from JSON. Field
@@ -352,16 +385,285 @@ func (es BundleErrors) Unwrap() []error {
 }
 
 // MarshalBundle encodes a bundle as indented JSON, the form written to
-// bundle.json.
+// bundle.json: byte for byte what encoding/json's Encoder gives with
+// SetEscapeHTML(false) and SetIndent("", "  ") (the tests hold it to
+// that), written directly. A bundle is mostly base64, which the reflecting
+// encoder would copy three times (marshal, compact, indent); an inzage
+// answer's time went mostly there.
 func MarshalBundle(b *Bundle) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(b); err != nil {
-		return nil, fmt.Errorf("couldn't encode bundle: %w", err)
+	w := bundleWriter{buf: make([]byte, 0, bundleSizeGuess(b))}
+	w.open('{')
+	w.key("format")
+	w.str(b.Format)
+	w.key("origin")
+	w.str(b.Origin)
+	w.key("created_at")
+	w.time(b.CreatedAt)
+	w.key("subject")
+	w.open('{')
+	w.key("id_type")
+	w.str(string(b.Subject.IDType))
+	w.key("pseudonyms")
+	if b.Subject.Pseudonyms == nil {
+		w.null()
+	} else {
+		w.open('[')
+		for _, p := range b.Subject.Pseudonyms {
+			w.elem()
+			w.open('{')
+			w.key("key_id")
+			w.str(p.KeyID)
+			w.key("pseudonym")
+			w.str(p.Pseudonym)
+			w.close('}')
+		}
+		w.close(']')
 	}
-	return buf.Bytes(), nil
+	w.close('}')
+	w.key("scope")
+	w.open('{')
+	w.key("parties")
+	w.strs(b.Scope.Parties)
+	w.key("central_desk")
+	w.bool(b.Scope.CentralDesk)
+	w.close('}')
+	w.key("request")
+	w.open('{')
+	w.key("id")
+	w.str(b.Request.ID)
+	w.key("relation")
+	w.str(b.Request.Relation)
+	w.key("requested_at")
+	w.time(b.Request.RequestedAt)
+	w.key("released_at")
+	w.time(b.Request.ReleasedAt)
+	w.close('}')
+	w.key("checkpoint")
+	w.str(b.Checkpoint)
+	w.key("log_vkey")
+	w.str(b.LogVkey)
+	w.key("cosigner_vkey")
+	w.str(b.CosignerVkey)
+	for _, list := range []struct {
+		name    string
+		entries []BundleEntry
+	}{{"covenants", b.Covenants}, {"entries", b.Entries}} {
+		w.key(list.name)
+		if list.entries == nil {
+			w.null()
+			continue
+		}
+		w.open('[')
+		for _, e := range list.entries {
+			w.elem()
+			w.open('{')
+			w.key("index")
+			w.uint(e.Index)
+			w.key("leaf_record")
+			w.b64(e.LeafRecord)
+			w.key("envelope")
+			w.b64(e.Envelope)
+			w.key("inclusion_proof")
+			w.proof(e.InclusionProof)
+			w.close('}')
+		}
+		w.close(']')
+	}
+	w.key("withheld")
+	if b.Withheld == nil {
+		w.null()
+	} else {
+		w.open('[')
+		for _, e := range b.Withheld {
+			w.elem()
+			w.open('{')
+			w.key("index")
+			w.uint(e.Index)
+			w.key("leaf_record")
+			w.b64(e.LeafRecord)
+			w.key("inclusion_proof")
+			w.proof(e.InclusionProof)
+			w.key("ground")
+			w.str(e.Ground)
+			w.close('}')
+		}
+		w.close(']')
+	}
+	w.key("erased")
+	if b.Erased == nil {
+		w.null()
+	} else {
+		w.open('[')
+		for _, e := range b.Erased {
+			w.elem()
+			w.open('{')
+			w.key("index")
+			w.uint(e.Index)
+			w.key("leaf_record")
+			w.b64(e.LeafRecord)
+			w.key("inclusion_proof")
+			w.proof(e.InclusionProof)
+			if len(e.Body) > 0 {
+				w.key("body")
+				w.b64(e.Body)
+			}
+			w.key("erased_index")
+			w.uint(e.ErasedIndex)
+			w.key("rule_id")
+			w.str(e.RuleID)
+			w.key("erased_at")
+			w.time(e.ErasedAt)
+			w.close('}')
+		}
+		w.close(']')
+	}
+	w.close('}')
+	if w.err != nil {
+		return nil, fmt.Errorf("couldn't encode bundle: %w", w.err)
+	}
+	return append(w.buf, '\n'), nil
+}
+
+// bundleSizeGuess is about the size of b's JSON, so that MarshalBundle
+// grows its buffer once or not at all.
+func bundleSizeGuess(b *Bundle) int {
+	n := 4096 + len(b.Checkpoint)
+	entry := func(rec, body []byte, proof []Base64Bytes) int {
+		return 160 + (len(rec)+len(body))*4/3 + len(proof)*56
+	}
+	for _, e := range b.Covenants {
+		n += entry(e.LeafRecord, e.Envelope, e.InclusionProof)
+	}
+	for _, e := range b.Entries {
+		n += entry(e.LeafRecord, e.Envelope, e.InclusionProof)
+	}
+	for _, e := range b.Withheld {
+		n += entry(e.LeafRecord, nil, e.InclusionProof)
+	}
+	for _, e := range b.Erased {
+		n += entry(e.LeafRecord, e.Body, e.InclusionProof)
+	}
+	return n
+}
+
+// bundleWriter writes indented JSON (two spaces per level, no prefix, as
+// json.Indent lays it out: an empty array or object stays "[]" or "{}").
+type bundleWriter struct {
+	buf   []byte
+	depth int
+	// first is true right after an opening bracket: the next member or
+	// element needs no comma, and if none comes the bracket closes on
+	// the same line.
+	first bool
+	err   error
+}
+
+func (w *bundleWriter) newline() {
+	w.buf = append(w.buf, '\n')
+	for range w.depth {
+		w.buf = append(w.buf, ' ', ' ')
+	}
+}
+
+func (w *bundleWriter) open(c byte) {
+	w.buf = append(w.buf, c)
+	w.depth++
+	w.first = true
+}
+
+func (w *bundleWriter) close(c byte) {
+	w.depth--
+	if !w.first {
+		w.newline()
+	}
+	w.buf = append(w.buf, c)
+	w.first = false
+}
+
+// elem starts an array element.
+func (w *bundleWriter) elem() {
+	if !w.first {
+		w.buf = append(w.buf, ',')
+	}
+	w.first = false
+	w.newline()
+}
+
+// key starts an object member.
+func (w *bundleWriter) key(k string) {
+	w.elem()
+	w.str(k)
+	w.buf = append(w.buf, ':', ' ')
+}
+
+func (w *bundleWriter) null() { w.buf = append(w.buf, "null"...) }
+
+func (w *bundleWriter) bool(v bool) { w.buf = strconv.AppendBool(w.buf, v) }
+
+func (w *bundleWriter) uint(v uint64) { w.buf = strconv.AppendUint(w.buf, v, 10) }
+
+// str writes a JSON string. Printable ASCII without quote or backslash is
+// written as it is; anything else goes through encoding/json, so that its
+// escaping rules apply unchanged.
+func (w *bundleWriter) str(s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(s); err != nil && w.err == nil {
+				w.err = err
+			}
+			w.buf = append(w.buf, bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})...)
+			return
+		}
+	}
+	w.buf = append(w.buf, '"')
+	w.buf = append(w.buf, s...)
+	w.buf = append(w.buf, '"')
+}
+
+func (w *bundleWriter) strs(list []string) {
+	if list == nil {
+		w.null()
+		return
+	}
+	w.open('[')
+	for _, s := range list {
+		w.elem()
+		w.str(s)
+	}
+	w.close(']')
+}
+
+func (w *bundleWriter) time(t time.Time) {
+	b, err := t.MarshalJSON()
+	if err != nil {
+		if w.err == nil {
+			w.err = err
+		}
+		return
+	}
+	w.buf = append(w.buf, b...)
+}
+
+func (w *bundleWriter) b64(b []byte) {
+	w.buf = append(w.buf, '"')
+	w.buf = base64.StdEncoding.AppendEncode(w.buf, b)
+	w.buf = append(w.buf, '"')
+}
+
+func (w *bundleWriter) proof(p []Base64Bytes) {
+	if p == nil {
+		w.null()
+		return
+	}
+	w.open('[')
+	for _, h := range p {
+		w.elem()
+		w.b64(h)
+	}
+	w.close(']')
 }
 
 var (
@@ -392,37 +694,53 @@ func ParseBundle(data []byte) (*Bundle, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, malformed("bundle", -1, "data after the JSON object")
 	}
+	if err := CheckBundle(&b); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+// CheckBundle runs ParseBundle's structural checks (everything but the
+// JSON decoding) on a bundle held in memory: the builder runs it before it
+// writes a bundle, so that a request the parent's verifier would refuse as
+// malformed is refused by the same code. Errors are BundleErrors wrapping
+// ErrBundleMalformed.
+func CheckBundle(b *Bundle) error {
+	malformed := func(section string, item int, format string, args ...any) error {
+		return BundleErrors{{Section: section, Item: item, Check: "structure",
+			Err: fmt.Errorf("%w: %s", ErrBundleMalformed, fmt.Sprintf(format, args...))}}
+	}
 	if b.Format != BundleFormat {
-		return nil, malformed("bundle", -1, "format is %q, want %q", clip(b.Format), BundleFormat)
+		return malformed("bundle", -1, "format is %q, want %q", clip(b.Format), BundleFormat)
 	}
 	if !validOrigin(b.Origin) {
-		return nil, malformed("bundle", -1, "origin is not a log origin")
+		return malformed("bundle", -1, "origin is not a log origin")
 	}
 	if b.CreatedAt.IsZero() {
-		return nil, malformed("bundle", -1, "created_at is missing")
+		return malformed("bundle", -1, "created_at is missing")
 	}
 	if b.Checkpoint == "" {
-		return nil, malformed("checkpoint", -1, "the bundle has no checkpoint")
+		return malformed("checkpoint", -1, "the bundle has no checkpoint")
 	}
 	if err := checkBundleSubject(&b.Subject); err != nil {
-		return nil, malformed("bundle", -1, "subject: %s", err)
+		return malformed("bundle", -1, "subject: %s", err)
 	}
 	if len(b.Scope.Parties) > MaxBundleParties {
-		return nil, malformed("bundle", -1, "scope lists %d parties, the limit is %d", len(b.Scope.Parties), MaxBundleParties)
+		return malformed("bundle", -1, "scope lists %d parties, the limit is %d", len(b.Scope.Parties), MaxBundleParties)
 	}
 	for i, p := range b.Scope.Parties {
 		if !bundlePartyIDRE.MatchString(p) || slices.Index(b.Scope.Parties, p) != i {
-			return nil, malformed("bundle", -1, "scope.parties[%d] is not a party id or repeats one", i)
+			return malformed("bundle", -1, "scope.parties[%d] is not a party id or repeats one", i)
 		}
 	}
 	if err := checkInzageRequest(&b.Request); err != nil {
-		return nil, malformed("bundle", -1, "request: %s", err)
+		return malformed("bundle", -1, "request: %s", err)
 	}
 	if n := len(b.Covenants); n == 0 || n > MaxBundleCovenants {
-		return nil, malformed("covenants", -1, "%d covenant versions, want 1 to %d (every bundle carries the chain from version 1)", n, MaxBundleCovenants)
+		return malformed("covenants", -1, "%d covenant versions, want 1 to %d (every bundle carries the chain from version 1)", n, MaxBundleCovenants)
 	}
 	if n := len(b.Entries) + len(b.Withheld) + len(b.Erased); n > MaxBundleEntries {
-		return nil, malformed("entries", -1, "%d entries, the limit is %d", n, MaxBundleEntries)
+		return malformed("entries", -1, "%d entries, the limit is %d", n, MaxBundleEntries)
 	}
 	seen := map[uint64]string{}
 	leaf := func(section string, i int, index uint64, prev *uint64, rec []byte, proof []Base64Bytes) error {
@@ -450,48 +768,48 @@ func ParseBundle(data []byte) (*Bundle, error) {
 	var prev uint64
 	for i, e := range b.Covenants {
 		if err := leaf("covenants", i, e.Index, &prev, e.LeafRecord, e.InclusionProof); err != nil {
-			return nil, err
+			return err
 		}
 		if len(e.Envelope) == 0 || len(e.Envelope) > events.MaxEnvelopeSize {
-			return nil, malformed("covenants", i, "signed covenant of %d bytes (1 to %d)", len(e.Envelope), events.MaxEnvelopeSize)
+			return malformed("covenants", i, "signed covenant of %d bytes (1 to %d)", len(e.Envelope), events.MaxEnvelopeSize)
 		}
 	}
 	for i, e := range b.Entries {
 		if err := leaf("entries", i, e.Index, &prev, e.LeafRecord, e.InclusionProof); err != nil {
-			return nil, err
+			return err
 		}
 		if len(e.Envelope) == 0 || len(e.Envelope) > events.MaxEnvelopeSize {
-			return nil, malformed("entries", i, "envelope of %d bytes (1 to %d)", len(e.Envelope), events.MaxEnvelopeSize)
+			return malformed("entries", i, "envelope of %d bytes (1 to %d)", len(e.Envelope), events.MaxEnvelopeSize)
 		}
 	}
 	for i, e := range b.Withheld {
 		if err := leaf("withheld", i, e.Index, &prev, e.LeafRecord, e.InclusionProof); err != nil {
-			return nil, err
+			return err
 		}
 		if _, ok := WithholdGroundLabelNL(e.Ground); !ok {
-			return nil, malformed("withheld", i, "ground is not one of %s, %s", WithholdAVG23, WithholdUAVG41)
+			return malformed("withheld", i, "ground is not one of %s, %s", WithholdAVG23, WithholdUAVG41)
 		}
 	}
 	for i, e := range b.Erased {
 		if err := leaf("erased", i, e.Index, &prev, e.LeafRecord, e.InclusionProof); err != nil {
-			return nil, err
+			return err
 		}
 		if len(e.Body) > events.MaxEnvelopeSize {
-			return nil, malformed("erased", i, "tombstone body of %d bytes (at most %d)", len(e.Body), events.MaxEnvelopeSize)
+			return malformed("erased", i, "tombstone body of %d bytes (at most %d)", len(e.Body), events.MaxEnvelopeSize)
 		}
 		if !validRuleID(e.RuleID) {
-			return nil, malformed("erased", i, "rule_id is not 1..%d characters of [a-z0-9._:-]", MaxRuleIDLength)
+			return malformed("erased", i, "rule_id is not 1..%d characters of [a-z0-9._:-]", MaxRuleIDLength)
 		}
 		if e.ErasedAt.IsZero() {
-			return nil, malformed("erased", i, "erased_at is missing")
+			return malformed("erased", i, "erased_at is missing")
 		}
 	}
 	for i, e := range b.Erased {
 		if sec, ok := seen[e.ErasedIndex]; ok && sec != "erased" {
-			return nil, malformed("erased", i, "erased leaf %d is also listed in %s", e.ErasedIndex, sec)
+			return malformed("erased", i, "erased leaf %d is also listed in %s", e.ErasedIndex, sec)
 		}
 	}
-	return &b, nil
+	return nil
 }
 
 func checkBundleSubject(s *BundleSubject) error {

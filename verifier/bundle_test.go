@@ -754,3 +754,55 @@ func FuzzVerifyBundle(f *testing.F) {
 		}
 	})
 }
+
+// reflectBundleJSON is MarshalBundle as it was first written, with
+// encoding/json's reflection: the form MarshalBundle must keep byte for
+// byte.
+func reflectBundleJSON(t *testing.T, b *Bundle) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(b); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestMarshalBundleMatchesEncodingJSON holds MarshalBundle's hand-written
+// encoder to encoding/json's output, on the golden bundle and on bundles
+// with every field in its unusual forms: nil and empty lists, no body, a
+// nil proof, strings that need escaping, times with zones and nanoseconds.
+func TestMarshalBundleMatchesEncodingJSON(t *testing.T) {
+	data, _, _ := readBundleGolden(t)
+	golden, err := ParseBundle(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	odd := *golden
+	odd.Request.ID = "verzoek \"7\" <a&b> é\t\x01\u2028 \\ \xff"
+	odd.Origin = "regio.example/spoor"
+	odd.CreatedAt = time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.FixedZone("CET", 3600))
+	odd.Scope.Parties = nil
+	odd.Subject.Pseudonyms = []SubjectPseudonym{}
+	odd.Entries = nil
+	odd.Withheld = []WithheldEntry{{Index: 9, LeafRecord: []byte{}, InclusionProof: nil, Ground: WithholdUAVG41}}
+	odd.Erased = []ErasedEntry{
+		{Index: 12, LeafRecord: []byte{1, 2, 3}, InclusionProof: []Base64Bytes{}, ErasedIndex: 3, RuleID: "retention:x"},
+		{Index: 13, LeafRecord: nil, InclusionProof: []Base64Bytes{nil, {0xff}}, Body: []byte("tomb"), ErasedAt: time.Time{}},
+	}
+	empty := &Bundle{}
+	for name, b := range map[string]*Bundle{"golden": golden, "odd": &odd, "empty": empty} {
+		got, err := MarshalBundle(b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if want := reflectBundleJSON(t, b); !bytes.Equal(got, want) {
+			t.Errorf("%s: MarshalBundle differs from encoding/json:\n got  %q\n want %q", name, got, want)
+		}
+	}
+	if !bytes.Equal(reflectBundleJSON(t, golden), data) {
+		t.Error("the golden bundle is not in encoding/json's form")
+	}
+}

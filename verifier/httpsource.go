@@ -141,20 +141,37 @@ func (s *HTTPAuditSource) Checkpoints(ctx context.Context) ([]StoredCheckpoint, 
 // leaf record missing, 404, or one stored entry it cannot read) is read
 // again one entry at a time: a missing leaf record is skipped, so that
 // Audit names it, and an entry that still fails is named in the error.
+//
+// The next page is fetched and decoded while fn takes the current one, so
+// that the network and JSON decoding overlap with the audit's own work.
 func (s *HTTPAuditSource) Entries(ctx context.Context, from, to uint64, fn func(*AuditEntry) error) error {
 	size := uint64(s.PageSize)
 	if size == 0 {
 		size = 500
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops a prefetch nobody will take
+	var next <-chan fetchedPage
+	if from < to {
+		next = s.prefetch(ctx, from, min(size, to-from))
+	}
 	for start := from; start < to; {
 		n := min(size, to-start)
+		f := <-next
+		next = nil
+		if after := start + n; after < to {
+			next = s.prefetch(ctx, after, min(size, to-after))
+		}
 		var delivered uint64
 		var cbErr error
-		err := s.page(ctx, start, n, func(e *AuditEntry) error {
-			delivered = e.Index + 1 - start
-			cbErr = fn(e)
-			return cbErr
-		})
+		err := f.err
+		if err == nil {
+			err = f.deliver(func(e *AuditEntry) error {
+				delivered = e.Index + 1 - start
+				cbErr = fn(e)
+				return cbErr
+			})
+		}
 		if cbErr != nil {
 			return cbErr
 		}
@@ -182,13 +199,42 @@ func (s *HTTPAuditSource) Entries(ctx context.Context, from, to uint64, fn func(
 	return nil
 }
 
+// fetchedPage is one page of /v1/entries as fetched, not yet delivered.
+type fetchedPage struct {
+	start, n uint64
+	query    url.Values
+	page     *httpEntries
+	err      error
+}
+
+// prefetch fetches entries [start, start+n) in the background; the channel
+// yields the page once.
+func (s *HTTPAuditSource) prefetch(ctx context.Context, start, n uint64) <-chan fetchedPage {
+	ch := make(chan fetchedPage, 1)
+	go func() { ch <- s.fetch(ctx, start, n) }()
+	return ch
+}
+
+func (s *HTTPAuditSource) fetch(ctx context.Context, start, n uint64) fetchedPage {
+	f := fetchedPage{start: start, n: n, page: &httpEntries{},
+		query: url.Values{"from": {strconv.FormatUint(start, 10)}, "limit": {strconv.FormatUint(n, 10)}}}
+	f.err = s.get(ctx, "/v1/entries", f.query, f.page)
+	return f
+}
+
 // page reads entries [start, start+n) and passes them to fn.
 func (s *HTTPAuditSource) page(ctx context.Context, start, n uint64, fn func(*AuditEntry) error) error {
-	var page httpEntries
-	q := url.Values{"from": {strconv.FormatUint(start, 10)}, "limit": {strconv.FormatUint(n, 10)}}
-	if err := s.get(ctx, "/v1/entries", q, &page); err != nil {
-		return err
+	f := s.fetch(ctx, start, n)
+	if f.err != nil {
+		return f.err
 	}
+	return f.deliver(fn)
+}
+
+// deliver passes the fetched page's entries to fn, checking that they are
+// the ones asked for, in order.
+func (f fetchedPage) deliver(fn func(*AuditEntry) error) error {
+	start, n, q, page := f.start, f.n, f.query, f.page
 	want := start
 	for _, e := range page.Entries {
 		if e.Index != want || e.Index >= start+n {

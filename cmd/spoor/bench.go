@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime/pprof"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/spoor-ledger/spoor/internal/benchkit"
+	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/trillianlog"
 )
 
 type benchFlags struct {
@@ -19,6 +24,10 @@ type benchFlags struct {
 	offered     int
 	offeredSecs float64
 	publishers  int
+	// The Merkle backend of (b) and (c): --log, --trillian, --tree-id.
+	log      string
+	trillian string
+	treeID   int64
 }
 
 func newBenchCmd(g *globalFlags) *cobra.Command {
@@ -42,6 +51,11 @@ organisation's cost, not the ledger's). Then, in the same run:
   (e) the FG's audit: Merkle recomputation and the full check;
   (f) peak RSS, ledger bytes per event after compaction, the NATS store.
 
+With --log trillian --trillian ADDR, (b) and (c) run with a Trillian
+PREORDERED_LOG tree as the Merkle backend (each of their ledgers on a tree
+of its own): every batch then also waits for Trillian to integrate it and
+for the roots to agree before its checkpoint is signed.
+
 The figures depend on the machine: quote them with it. A million events
 need a few minutes and a few GB of scratch space.`,
 		Args: cobra.NoArgs,
@@ -57,6 +71,9 @@ need a few minutes and a few GB of scratch space.`,
 	fl.IntVar(&f.offered, "offered-rate", 5000, "the fixed offered load, events/s")
 	fl.Float64Var(&f.offeredSecs, "offered-seconds", 10, "how long the offered load runs")
 	fl.IntVar(&f.publishers, "publishers", 4, "concurrent publishers, each on its own NATS connection")
+	fl.StringVar(&f.log, "log", "pebble", "Merkle log backend of the full pipeline (b) and the log core (c): pebble or trillian")
+	fl.StringVar(&f.trillian, "trillian", "", "with --log trillian: the Trillian log server's gRPC address (host:port); the bench makes a PREORDERED_LOG tree for each ledger it opens and deletes it afterwards")
+	fl.Int64Var(&f.treeID, "tree-id", 0, "with --log trillian: an empty PREORDERED_LOG tree for the first ledger (the log core) instead of a new one")
 	return cmd
 }
 
@@ -86,10 +103,14 @@ func runBench(cmd *cobra.Command, g *globalFlags, f *benchFlags) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	rep, err := benchkit.Run(cmd.Context(), benchkit.Config{
+	cfg := benchkit.Config{
 		Dir: dir, Events: f.events, OfferedRate: f.offered, OfferedSeconds: f.offeredSecs,
 		Publishers: f.publishers, Progress: cmd.ErrOrStderr(), Logger: g.logger(),
-	})
+	}
+	if err := f.merkle(&cfg, g.logger()); err != nil {
+		return err
+	}
+	rep, err := benchkit.Run(cmd.Context(), cfg)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -100,4 +121,53 @@ func runBench(cmd *cobra.Command, g *globalFlags, f *benchFlags) error {
 		return enc.Encode(rep)
 	}
 	return rep.WriteText(out)
+}
+
+// merkle sets cfg's Merkle backend from --log, --trillian and --tree-id.
+// Every ledger of the bench is fresh, so each needs an empty tree: the
+// first gets --tree-id if given, the others a tree made (and afterwards
+// deleted) through Trillian's admin API, as createtree makes one.
+func (f *benchFlags) merkle(cfg *benchkit.Config, log *slog.Logger) error {
+	switch f.log {
+	case "pebble":
+		if f.trillian != "" || f.treeID != 0 {
+			return fmt.Errorf("--trillian and --tree-id need --log trillian")
+		}
+		return nil
+	case "trillian":
+	default:
+		return fmt.Errorf("--log %q: want pebble or trillian", f.log)
+	}
+	if f.trillian == "" {
+		return fmt.Errorf("--log trillian needs --trillian ADDR")
+	}
+	addr, given := f.trillian, f.treeID
+	cfg.MerkleName = "trillian at " + addr
+	cfg.Merkle = func(ctx context.Context) (ledger.MerkleBackend, func(), error) {
+		id, made := given, false
+		given = 0
+		if id == 0 {
+			var err error
+			if id, err = trillianlog.CreateTree(ctx, addr, "spoor-bench"); err != nil {
+				return nil, nil, err
+			}
+			made = true
+		}
+		b, err := trillianlog.Dial(ctx, addr, id, trillianlog.Options{Logger: log})
+		if err != nil {
+			return nil, nil, fmt.Errorf("couldn't use tree %d on the Trillian log server at %s: %w", id, addr, err)
+		}
+		release := func() {
+			b.Close()
+			if made {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := trillianlog.DeleteTree(ctx, addr, id); err != nil {
+					log.Warn("couldn't delete the bench's Trillian tree", "tree_id", id, "err", err)
+				}
+			}
+		}
+		return b, release, nil
+	}
+	return nil
 }

@@ -78,6 +78,7 @@ then try it with synthetic traffic:
 		newAuditCmd(g), newMonitorCmd(g),
 		newVerifyCmd(g),
 		newBenchCmd(g),
+		newBackupCmd(g),
 	)
 	return root
 }

@@ -57,6 +57,10 @@ type serveFlags struct {
 	tlsCert     string
 	tlsKey      string
 	natsClient  natsClientFlags
+	// Replication over the --nats cluster (serve_replica.go).
+	repl replicaFlags
+	// The Merkle log backend: --log, --trillian, --tree-id (serve_merkle.go).
+	merkle merkleFlags
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -102,6 +106,8 @@ unacknowledged on the bus, never half-done.`,
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "private key of --tls-cert")
 	f.natsClient.add(fl, "CA certificate (PEM): the embedded NATS listener requires client certificates signed by it; with --nats, the CA of the server's certificate")
+	f.repl.add(fl)
+	f.merkle.add(fl)
 	fl.StringVar(&f.demoName, "demo", "amersfoort", "which demo covenant to use without --covenant: "+strings.Join(demo.Names(), ", "))
 	_ = cmd.MarkFlagRequired("data")
 	return cmd
@@ -112,6 +118,12 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	// the embedded single server refuses them.
 	if f.replicas < 1 || f.replicas > 5 || (f.replicas > 1 && f.natsURL == "") {
 		return fmt.Errorf("--replicas %d: give 1 to 5, and more than 1 only with --nats (an external cluster)", f.replicas)
+	}
+	if err := f.repl.check(f); err != nil {
+		return err
+	}
+	if err := f.merkle.check(f.repl.on()); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("couldn't create the data folder: %w", err)
@@ -144,16 +156,38 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 			return err
 		}
 	}
-	l, err := ledger.Open(ctx, ledger.Config{
+	// With replication the ledger opens as a standby and becomes the
+	// active one only once it holds the lease (serve_replica.go).
+	var rr *replicaRun
+	if f.repl.on() {
+		if rr, err = startReplication(ctx, log, f, origin); err != nil {
+			return err
+		}
+		defer rr.close()
+	}
+	// With --log trillian the ledger's tree is also Trillian's, checked
+	// before every checkpoint; Open brings Trillian up to the ledger.
+	merkle, merkleMetrics, closeMerkle, err := f.merkle.dial(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer closeMerkle()
+	l, err := openServeLedger(ctx, rr, ledger.Config{
 		Store: store, Signer: keys.signer, Keys: keys.verifiers, LogVkey: keys.logVkey, CosignerVkey: keys.cosVkey,
 		Covenant: sc, AdminVkey: keys.admin(f), DataKeys: dataKeys,
 		MaxBatch: f.maxBatch, MaxBatchAge: f.batchAge, IdleCosign: f.idleCosign, Logger: log,
+		Merkle: merkle,
 	})
 	if err != nil {
 		return fmt.Errorf("couldn't open the ledger: %w", err)
 	}
 	defer l.Close()
 	current, _ := l.Covenant()
+	if current == nil {
+		// A standby on an empty store has no log yet: until its first
+		// batch arrives, the covenant given at start names the parties.
+		current = sc
+	}
 
 	// NATS: embedded unless --nats names a server.
 	var ns *server.Server
@@ -197,7 +231,7 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	for _, p := range current.Covenant.Parties {
 		parties = append(parties, p.ID)
 	}
-	if err := natsbus.EnsureStreams(ctx, js, parties, natsbus.StreamConfig{Replicas: f.replicas}); err != nil {
+	if err := natsbus.EnsureStreams(ctx, js, parties, natsbus.StreamConfig{Replicas: f.replicas, AckWait: f.repl.ackWait}); err != nil {
 		return fmt.Errorf("couldn't set up the JetStream streams: %w", err)
 	}
 
@@ -205,6 +239,7 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(l.Metrics()...)
+	reg.MustRegister(merkleMetrics...)
 	reg.MustRegister(in.Metrics()...)
 	api := httpapi.New(httpapi.Config{
 		Ledger: l, Logger: log, Gatherer: reg,
@@ -212,6 +247,9 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 		Healthy: func() error {
 			if !nc.IsConnected() {
 				return errors.New("not connected to NATS")
+			}
+			if l.Head() == nil {
+				return errors.New("a standby without any batch applied yet")
 			}
 			return nil
 		},
@@ -222,9 +260,8 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	}
 	hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 
-	head := l.Head()
 	log.Info("spoor ledger running",
-		"origin", origin, "tree_size", head.Size, "covenant_version", current.Covenant.Version,
+		"origin", origin, "tree_size", headSize(l), "standby", l.Standby(), "covenant_version", current.Covenant.Version,
 		"http", httpScheme(f)+ln.Addr().String(), "nats", redactURLs(natsURL),
 		"log_vkey", filepath.Join(f.data, "log.vkey"), "fg_token", filepath.Join(f.data, "fg.token"))
 	if f.covenant == "" {
@@ -233,11 +270,19 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	}
 
 	grp, gctx := errgroup.WithContext(ctx)
-	grp.Go(func() error { return in.Run(gctx) })
-	if f.retention > 0 {
-		grp.Go(func() error { return runRetentionLoop(gctx, l, log, f.retention) })
+	// What only the active ledger runs; a standby starts it on promotion.
+	startActive := func() {
+		grp.Go(func() error { return in.Run(gctx) })
+		if f.retention > 0 {
+			grp.Go(func() error { return runRetentionLoop(gctx, l, log, f.retention) })
+		}
+		grp.Go(func() error { return in.ServeReceipts(gctx, nc) })
 	}
-	grp.Go(func() error { return in.ServeReceipts(gctx, nc) })
+	if rr == nil {
+		startActive()
+	} else {
+		grp.Go(func() error { return rr.run(gctx, grp, l, dataKeys, startActive) })
+	}
 	grp.Go(func() error {
 		serveHTTP := func() error { return hs.Serve(ln) }
 		if f.tlsCert != "" {
@@ -273,7 +318,7 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 		err = cerr
 	}
 	if err == nil {
-		log.Info("spoor ledger stopped cleanly", "tree_size", l.Head().Size)
+		log.Info("spoor ledger stopped cleanly", "tree_size", headSize(l))
 	}
 	return err
 }

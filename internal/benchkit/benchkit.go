@@ -73,6 +73,14 @@ type Config struct {
 	Progress io.Writer
 	// Logger receives the components' log lines; nil discards them.
 	Logger *slog.Logger
+	// Merkle, if set, gives the log core (c) and the full pipeline (b)
+	// their Merkle backend: it is called once for each of their ledgers
+	// and must return an empty backend (for Trillian: a tree of its own)
+	// and a function that releases it. Nil: the tiles in Pebble only.
+	Merkle func(ctx context.Context) (ledger.MerkleBackend, func(), error)
+	// MerkleName names the backend in the report ("trillian at ADDR");
+	// empty means "pebble".
+	MerkleName string
 }
 
 func (c *Config) defaults() error {
@@ -118,6 +126,9 @@ type Report struct {
 	// the fixed offered load (published after them, into the same log).
 	Events        int `json:"events"`
 	OfferedEvents int `json:"offered_events"`
+	// MerkleLog is the Merkle backend of the log core and the pipeline:
+	// "pebble" (the tiles only) or the Config.MerkleName of another.
+	MerkleLog string `json:"merkle_log"`
 	// EnvelopeBytes is the mean size of a signed envelope.
 	EnvelopeBytes float64   `json:"envelope_bytes_avg"`
 	Stages        []Stage   `json:"stages"`
@@ -267,7 +278,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer r.prog.end()
 	offered := min(cfg.Events, int(float64(cfg.OfferedRate)*cfg.OfferedSeconds))
-	rep := &Report{Machine: thisMachine(), Events: cfg.Events, OfferedEvents: offered}
+	rep := &Report{Machine: thisMachine(), Events: cfg.Events, OfferedEvents: offered, MerkleLog: cfg.MerkleName}
+	if rep.MerkleLog == "" {
+		rep.MerkleLog = "pebble"
+	}
 
 	r.prog.phase("sign events (untimed)", int64(cfg.Events+offered))
 	t0 := time.Now()
@@ -350,13 +364,19 @@ func newRig(cfg Config) (*rig, error) {
 
 // openLedger opens a fresh ledger on Pebble in dir.
 func (r *rig) openLedger(ctx context.Context, dir string) (*ledger.Ledger, *pebblestore.Store, error) {
+	return r.openLedgerOn(ctx, dir, nil)
+}
+
+// openLedgerOn opens a fresh ledger on Pebble in dir with Merkle backend m
+// (nil: the tiles in Pebble only).
+func (r *rig) openLedgerOn(ctx context.Context, dir string, m ledger.MerkleBackend) (*ledger.Ledger, *pebblestore.Store, error) {
 	s, err := pebblestore.Open(dir, pebblestore.Config{})
 	if err != nil {
 		return nil, nil, err
 	}
 	l, err := ledger.Open(ctx, ledger.Config{
 		Store: s, Signer: r.signer, Keys: r.keys, LogVkey: r.logVkey, CosignerVkey: r.cosVkey,
-		Covenant: r.demo.Signed, AdminVkey: r.demo.AdminVkey, Logger: r.cfg.Logger,
+		Covenant: r.demo.Signed, AdminVkey: r.demo.AdminVkey, Logger: r.cfg.Logger, Merkle: m,
 	})
 	if err != nil {
 		s.Close()

@@ -22,7 +22,12 @@ func (r *rig) logCore(ctx context.Context, pool []ledger.Submission, rep *Report
 	const perBatch, inFlight = 1024, 8
 	n := r.cfg.Events
 	dir := filepath.Join(r.dir, "log-core")
-	l, s, err := r.openLedger(ctx, dir)
+	m, release, err := r.merkle(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	l, s, err := r.openLedgerOn(ctx, dir, m)
 	if err != nil {
 		return err
 	}

@@ -92,6 +92,8 @@ type pipelineRig struct {
 	watch  *commitWatch
 	pubs   []*asyncPublisher
 	reg    *prometheus.Registry
+	// releaseMerkle releases the ledger's Merkle backend, after the ledger.
+	releaseMerkle func()
 }
 
 // Commits describes the sequencer's commits during a phase, from the
@@ -147,8 +149,13 @@ func commitsBetween(a, b histTotals) Commits {
 
 func (r *rig) startPipeline(ctx context.Context) (*pipelineRig, error) {
 	p := &pipelineRig{}
-	var err error
-	if p.l, p.store, err = r.openLedger(ctx, filepath.Join(r.dir, "ledger")); err != nil {
+	m, release, err := r.merkle(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.releaseMerkle = release
+	if p.l, p.store, err = r.openLedgerOn(ctx, filepath.Join(r.dir, "ledger"), m); err != nil {
+		p.close()
 		return nil, err
 	}
 	if p.ns, err = startNATS(filepath.Join(r.dir, "nats")); err != nil {
@@ -228,6 +235,10 @@ func (p *pipelineRig) close() {
 	if p.store != nil {
 		p.store.Close()
 		p.store = nil
+	}
+	if p.releaseMerkle != nil {
+		p.releaseMerkle()
+		p.releaseMerkle = nil
 	}
 }
 
@@ -337,11 +348,20 @@ func (r *rig) publishRun(ctx context.Context, p *pipelineRig, ef *eventFile, fro
 			lastSize, lastMove = c, time.Now()
 			r.prog.set(c)
 		}
-		if time.Since(lastMove) > time.Minute {
+		// A Merkle backend may take one batch well over a minute on a
+		// loaded machine (it has two minutes before the sequencer halts).
+		stall := time.Minute
+		if r.cfg.Merkle != nil {
+			stall = 3 * time.Minute
+		}
+		if time.Since(lastMove) > stall {
 			cancel()
 			<-done
-			return 0, 0, nil, fmt.Errorf("no commit for a minute at %d of %d events (published %d): %w",
-				committed(), n, published.Load(), errors.Join(errs...))
+			err := fmt.Errorf("no commit for %s at %d of %d events (published %d)", stall, committed(), n, published.Load())
+			if e := errors.Join(errs...); e != nil {
+				err = fmt.Errorf("%w: %w", err, e)
+			}
+			return 0, 0, nil, err
 		}
 		select {
 		case <-ch:

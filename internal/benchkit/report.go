@@ -40,8 +40,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		r.Events, r.OfferedEvents, r.Pipeline.Offered.Rate, r.EnvelopeBytes)
 	fmt.Fprintf(&b, "machine: %s, %d cores (GOMAXPROCS %d), %s %s/%s; load average %.1f at the start, %.1f at the end\n",
 		orUnknown(m.CPUModel), m.Cores, m.GOMAXPROCS, m.GoVersion, m.OS, m.Arch, m.LoadStart, m.LoadEnd)
-	fmt.Fprintf(&b, "(signing %d events before the timed windows took %.1f s; the whole run %.1f s)\n\n",
+	fmt.Fprintf(&b, "(signing %d events before the timed windows took %.1f s; the whole run %.1f s)\n",
 		r.Events+r.OfferedEvents, r.PresignSeconds, r.TotalSeconds)
+	fmt.Fprintf(&b, "Merkle log of (b) and (c): %s\n\n", orUnknown(r.MerkleLog))
 
 	fmt.Fprintf(&b, "(a) stage costs, each measured alone in this run\n")
 	fmt.Fprintf(&b, "    %-10s %9s %12s %10s  %s\n", "stage", "events", "rate/s", "CPU us/ev", "what")

@@ -99,10 +99,10 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /v1/entries", s.entries)
 	s.mux.HandleFunc("GET /v1/checkpoints", s.checkpoints)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("POST /v1/inzage", s.inzageRegister)
-	s.mux.HandleFunc("GET /v1/inzage/{id}", s.inzageGet)
-	s.mux.HandleFunc("POST /v1/inzage/{id}/release", s.inzageRelease)
-	s.mux.HandleFunc("POST /v1/erasures", s.erase)
+	s.mux.HandleFunc("POST /v1/inzage", s.activeOnly(s.inzageRegister))
+	s.mux.HandleFunc("GET /v1/inzage/{id}", s.activeOnly(s.inzageGet))
+	s.mux.HandleFunc("POST /v1/inzage/{id}/release", s.activeOnly(s.inzageRelease))
+	s.mux.HandleFunc("POST /v1/erasures", s.activeOnly(s.erase))
 	if cfg.Gatherer != nil {
 		s.mux.Handle("GET /metrics", promhttpHandler(cfg.Gatherer))
 	}
@@ -126,6 +126,22 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, code, 
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(apiError{Code: code, Message: msg})
+}
+
+// activeOnly refuses a request on a standby ledger. Inzage requests and
+// their releases are kept in the store outside the log, and erasures are
+// sequenced: neither may happen on a standby, whose store only follows the
+// active ledger's (SPOOR_LOG). A client (or a load balancer that sends to
+// every replica) learns to go to the active one instead.
+func (s *Server) activeOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.l.Standby() {
+			w.Header().Set("Retry-After", "1")
+			s.fail(w, r, http.StatusServiceUnavailable, "standby", "this ledger is a standby that only serves reads; send inzage requests and erasures to the active ledger")
+			return
+		}
+		h(w, r)
+	}
 }
 
 func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
@@ -525,6 +541,20 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h := s.l.Head()
-	writeJSON(w, map[string]any{"status": "ok", "tree_size": h.Size})
+	role := "active"
+	if s.l.Standby() {
+		role = "standby"
+		// ?role=active asks "may this replica take writes?": what a load
+		// balancer's readiness check wants, so that only the active
+		// ledger receives inzage requests and erasures.
+		if r.URL.Query().Get("role") == "active" {
+			s.fail(w, r, http.StatusServiceUnavailable, "standby", "this ledger is a standby")
+			return
+		}
+	}
+	var size uint64
+	if h := s.l.Head(); h != nil {
+		size = h.Size
+	}
+	writeJSON(w, map[string]any{"status": "ok", "role": role, "tree_size": size})
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -23,6 +24,7 @@ import (
 	"github.com/spoor-ledger/spoor/internal/testledger"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
+	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
@@ -582,7 +584,7 @@ func TestHealthzAndMetrics(t *testing.T) {
 		Status   string `json:"status"`
 		TreeSize uint64 `json:"tree_size"`
 	}
-	f.getJSON("/healthz", "", &h)
+	f.getJSON("/healthz?role=active", "", &h)
 	if h.Status != "ok" || h.TreeSize != 12 {
 		t.Fatalf("healthz: %+v", h)
 	}
@@ -619,4 +621,76 @@ func TestHealthzAndMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.wantStatus("/healthz", "", http.StatusServiceUnavailable)
+}
+
+// TestStandbyServesReadsOnly runs the API over a standby ledger (an empty
+// one, as a new replica starts): it answers health with its role and
+// refuses inzage requests and erasures, which only the active ledger may
+// take, so that nothing is written beside the replicated log.
+func TestStandbyServesReadsOnly(t *testing.T) {
+	e := testledger.New(t)
+	s, err := pebblestore.Open(filepath.Join(e.Dir, "standby"), pebblestore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l, err := ledger.OpenStandby(context.Background(), ledger.Config{Store: s, Signer: e.Signer, Keys: e.Keys, IdleCosign: -1})
+	if err != nil {
+		t.Fatalf("OpenStandby: %v", err)
+	}
+	defer l.Close()
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Ledger: l, Tokens: map[[32]byte]httpapi.Principal{
+		httpapi.TokenHash(deskToken): {Role: httpapi.RoleDesk, Name: "balie-1"},
+		httpapi.TokenHash(fgToken):   {Role: httpapi.RoleFG, Name: "fg"},
+	}}))
+	defer srv.Close()
+
+	resp, err := srv.Client().Get(srv.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Status, Role string
+		TreeSize     uint64 `json:"tree_size"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || h.Role != "standby" || h.TreeSize != 0 {
+		t.Fatalf("healthz of an empty standby: %s %+v %v", resp.Status, h, err)
+	}
+	resp, err = srv.Client().Get(srv.URL + "/healthz?role=active")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("GET /healthz?role=active of a standby: %s, want 503", resp.Status)
+	}
+	for _, c := range []struct{ method, path, token string }{
+		{http.MethodPost, "/v1/inzage", deskToken},
+		{http.MethodGet, "/v1/inzage/abc", deskToken},
+		{http.MethodPost, "/v1/inzage/abc/release", deskToken},
+		{http.MethodPost, "/v1/erasures", fgToken},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(`{}`))
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ae struct{ Code string }
+		_ = json.NewDecoder(resp.Body).Decode(&ae)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || ae.Code != "standby" {
+			t.Errorf("%s %s on a standby: %s %q, want 503 standby", c.method, c.path, resp.Status, ae.Code)
+		}
+	}
+	resp, err = srv.Client().Get(srv.URL + "/checkpoint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("GET /checkpoint of an empty standby: %s, want 503", resp.Status)
+	}
 }

@@ -2,10 +2,11 @@
 // ledger, and answers publishers' receipt requests.
 //
 // Data flow: the ledger's durable pull consumer on the SPOOR stream is read
-// continuously; messages are gathered into batches, opened and checked in
-// parallel (strict envelope, signature by the key in force, origin, subject
-// party = discloser; covenant findings), and handed to the sequencer with
-// ledger.Submit. Only when the sequencer has committed the batch durably
+// continuously; a pool of workers opens and checks each message as it
+// arrives (strict envelope, signature by the key in force, origin, subject
+// party = discloser; covenant findings), and whatever has been opened is
+// handed to the sequencer with ledger.Submit as one batch, without waiting
+// for a batch to fill (see Run). Only when the sequencer has committed the batch durably
 // are the messages acknowledged: a crash before that redelivers them, and
 // the ledger's event-id index turns the redelivery into a duplicate. Refused
 // events are recorded (status API) in the same commit, then reported on the
@@ -38,14 +39,17 @@ type Config struct {
 	JS     jetstream.JetStream
 	// Batch is the most messages handed to the sequencer at once; 0 means 1024.
 	Batch int
-	// Linger is how long a batch waits for more messages; 0 means 1ms.
+	// Linger is how long a batch waits for more messages after taking
+	// those already opened; 0 (the default) means not at all: the batch
+	// size then follows the load (see Run).
 	Linger time.Duration
 	// Workers open envelopes in parallel; 0 means GOMAXPROCS.
 	Workers int
 	// InFlight is how many batches may await their commit at once; 0 means
-	// 64. At a moderate rate batches are small (what arrives within
-	// Linger), and the sequencer takes every waiting batch into one commit:
-	// too low a bound caps the rate at InFlight small batches per commit.
+	// 64. At a moderate rate batches are small (what was opened since the
+	// last one), and the sequencer takes every waiting batch into one
+	// commit: too low a bound caps the rate at InFlight small batches per
+	// commit. Once every slot is busy the next batch grows instead.
 	InFlight int
 	Logger   *slog.Logger
 }
@@ -62,8 +66,8 @@ func New(cfg Config) *Ingest {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 1024
 	}
-	if cfg.Linger <= 0 {
-		cfg.Linger = time.Millisecond
+	if cfg.Linger < 0 {
+		cfg.Linger = 0
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
@@ -83,6 +87,14 @@ func (in *Ingest) Metrics() []prometheus.Collector { return in.metrics.collector
 
 // Run consumes until ctx ends or the ledger stops. It returns nil on a
 // clean stop (ctx cancelled) and the cause otherwise.
+//
+// Messages flow through three stages that never wait for one another
+// longer than they must: a fetcher reads the pull consumer; a fixed pool
+// of workers opens each message as soon as it arrives; the collector
+// hands whatever has been opened to the sequencer as one batch, as soon
+// as a slot for a batch awaiting its commit is free. So at a low rate a
+// batch is the few events that just arrived and is committed at once,
+// and under load the batches grow by themselves while the slots are busy.
 func (in *Ingest) Run(ctx context.Context) error {
 	cons, err := in.cfg.JS.Consumer(ctx, natsbus.Stream, natsbus.LedgerConsumer)
 	if err != nil {
@@ -95,11 +107,9 @@ func (in *Ingest) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	msgs := make(chan jetstream.Msg, 2*in.cfg.Batch)
+	msgs := make(chan jetstream.Msg, in.cfg.Batch)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		defer close(msgs)
 		for {
 			m, err := it.Next()
@@ -121,15 +131,32 @@ func (in *Ingest) Run(ctx context.Context) error {
 				return
 			}
 		}
-	}()
+	})
 	go func() {
 		<-ctx.Done()
 		it.Stop()
 	}()
 
+	// The open workers: each message is opened as soon as one is free.
+	opened := make(chan openedMsg, 2*in.cfg.Batch)
+	var workers sync.WaitGroup
+	for range in.cfg.Workers {
+		workers.Go(func() {
+			for m := range msgs {
+				o := openedMsg{m: m, sub: in.openMsg(m)}
+				select {
+				case opened <- o:
+				case <-ctx.Done():
+					// Left unacknowledged: redelivered to the next run.
+				}
+			}
+		})
+	}
+	go func() { workers.Wait(); close(opened) }()
+
 	// Batches are committed in order; acks happen in a separate goroutine
-	// per batch, bounded by InFlight, so fetching and opening the next
-	// batch overlaps with the commit of this one.
+	// per batch, bounded by InFlight, so opening the next batch overlaps
+	// with the commit of this one.
 	slots := make(chan struct{}, in.cfg.InFlight)
 	var runErr error
 	var errOnce sync.Once
@@ -137,28 +164,22 @@ func (in *Ingest) Run(ctx context.Context) error {
 		errOnce.Do(func() { runErr = err; cancel() })
 	}
 	for {
-		batch, ok := in.gather(ctx, msgs)
+		batch, subs, ok := in.gather(ctx, opened, slots)
 		if len(batch) > 0 {
-			subs := in.open(batch)
 			p, err := in.cfg.Ledger.Submit(ctx, subs)
 			if err != nil {
+				<-slots
 				if ctx.Err() == nil {
 					setErr(fmt.Errorf("couldn't submit to the sequencer: %w", err))
 				}
 				break
 			}
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				defer func() { <-slots }()
 				if err := in.finish(ctx, p, batch, subs); err != nil {
 					setErr(err)
 				}
-			}()
+			})
 		}
 		if !ok {
 			break
@@ -166,64 +187,84 @@ func (in *Ingest) Run(ctx context.Context) error {
 	}
 	cancel()
 	wg.Wait()
+	workers.Wait()
 	return runErr
 }
 
-// gather collects up to Batch messages, waiting at most Linger after the
-// first. ok is false when the source is closed.
-func (in *Ingest) gather(ctx context.Context, msgs <-chan jetstream.Msg) ([]jetstream.Msg, bool) {
-	var batch []jetstream.Msg
-	select {
-	case m, ok := <-msgs:
-		if !ok {
-			return nil, false
-		}
-		batch = append(batch, m)
-	case <-ctx.Done():
-		return nil, false
-	}
-	timer := time.NewTimer(in.cfg.Linger)
-	defer timer.Stop()
-	for len(batch) < in.cfg.Batch {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				return batch, false
-			}
-			batch = append(batch, m)
-		case <-timer.C:
-			return batch, true
-		}
-	}
-	return batch, true
+// openedMsg is a message with its Submission.
+type openedMsg struct {
+	m   jetstream.Msg
+	sub ledger.Submission
 }
 
-// open checks every message in parallel and returns one Submission each.
-func (in *Ingest) open(batch []jetstream.Msg) []ledger.Submission {
-	subs := make([]ledger.Submission, len(batch))
-	sc, _ := in.cfg.Ledger.Covenant()
-	cov := sc.Covenant
-	origin := in.cfg.Ledger.Origin()
-	var wg sync.WaitGroup
-	next := make(chan int, len(batch))
-	for i := range batch {
-		next <- i
+// gather waits for one opened message and a free slot (taken for the
+// batch it returns), then adds every message opened meanwhile, up to
+// Batch, without waiting for more (unless Linger is set). ok is false
+// when the source is closed or ctx ended; a batch returned with !ok still
+// holds its slot and must be submitted or its slot released.
+func (in *Ingest) gather(ctx context.Context, opened <-chan openedMsg, slots chan struct{}) ([]jetstream.Msg, []ledger.Submission, bool) {
+	var first openedMsg
+	select {
+	case o, ok := <-opened:
+		if !ok {
+			return nil, nil, false
+		}
+		first = o
+	case <-ctx.Done():
+		return nil, nil, false
 	}
-	close(next)
-	for range min(in.cfg.Workers, len(batch)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				subs[i] = openOne(batch[i], origin, cov)
-				if d := subs[i].Disclosure; d != nil && d.Corrects != "" {
-					subs[i].Findings = append(subs[i].Findings, in.checkCorrection(d)...)
-				}
+	// While every slot is busy the opened messages pile up, and the next
+	// batch takes them all: the batch size follows the load.
+	select {
+	case slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, false
+	}
+	batch := make([]jetstream.Msg, 1, min(in.cfg.Batch, 1+len(opened)))
+	subs := make([]ledger.Submission, 1, cap(batch))
+	batch[0], subs[0] = first.m, first.sub
+	add := func(o openedMsg) {
+		batch = append(batch, o.m)
+		subs = append(subs, o.sub)
+	}
+	for len(batch) < in.cfg.Batch {
+		select {
+		case o, ok := <-opened:
+			if !ok {
+				return batch, subs, false
 			}
-		}()
+			add(o)
+			continue
+		default:
+		}
+		break
 	}
-	wg.Wait()
-	return subs
+	if in.cfg.Linger > 0 && len(batch) < in.cfg.Batch {
+		timer := time.NewTimer(in.cfg.Linger)
+		defer timer.Stop()
+		for len(batch) < in.cfg.Batch {
+			select {
+			case o, ok := <-opened:
+				if !ok {
+					return batch, subs, false
+				}
+				add(o)
+			case <-timer.C:
+				return batch, subs, true
+			}
+		}
+	}
+	return batch, subs, true
+}
+
+// openMsg checks one message against the covenant in force.
+func (in *Ingest) openMsg(m jetstream.Msg) ledger.Submission {
+	sc, _ := in.cfg.Ledger.Covenant()
+	sub := openOne(m, in.cfg.Ledger.Origin(), sc.Covenant)
+	if d := sub.Disclosure; d != nil && d.Corrects != "" {
+		sub.Findings = append(sub.Findings, in.checkCorrection(d)...)
+	}
+	return sub
 }
 
 func openOne(m jetstream.Msg, origin string, cov *events.Covenant) ledger.Submission {

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spoor-ledger/spoor/ledger/trillianlog"
+)
+
+func TestMerkleFlagsCheck(t *testing.T) {
+	for _, c := range []struct {
+		f          merkleFlags
+		replicated bool
+		want       string // "" means valid
+	}{
+		{f: merkleFlags{log: "pebble"}},
+		{f: merkleFlags{log: "trillian", trillian: "127.0.0.1:8090", treeID: 7}},
+		{f: merkleFlags{log: "pebble", trillian: "127.0.0.1:8090"}, want: "need --log trillian"},
+		{f: merkleFlags{log: "trillian", treeID: 7}, want: "needs --trillian ADDR and --tree-id ID"},
+		{f: merkleFlags{log: "trillian", trillian: "127.0.0.1:8090"}, want: "needs --trillian ADDR and --tree-id ID"},
+		{f: merkleFlags{log: "trillian", trillian: "127.0.0.1:8090", treeID: 7}, replicated: true, want: "--replicate"},
+		{f: merkleFlags{log: "tiles"}, want: "want pebble or trillian"},
+	} {
+		err := c.f.check(c.replicated)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%+v: %v", c.f, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%+v: %v, want an error with %q", c.f, err, c.want)
+		}
+	}
+}
+
+// TestServeOnTrillian runs `spoor serve --log trillian` against the real
+// Trillian that .ci/trillian.sh starts: events are committed with
+// receipts, a crash after Trillian integrated a batch but before its
+// checkpoint is finished on restart, and the redelivered events are
+// committed once.
+func TestServeOnTrillian(t *testing.T) {
+	addr := os.Getenv("TRILLIAN_ADDR")
+	if addr == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("TRILLIAN_ADDR is not set, and CI=true: a missing Trillian is a failure (source .ci/trillian.sh && trillian_start)")
+		}
+		t.Skip("TRILLIAN_ADDR is not set: run `bash .ci/trillian.sh run go test -run TestServeOnTrillian ./cmd/spoor/`")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id, err := trillianlog.CreateTree(ctx, addr, "spoor-cmd-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = trillianlog.DeleteTree(ctx, addr, id)
+	})
+	bin := buildSpoor(t)
+	dir := t.TempDir()
+	s := newServeProc(t, bin, dir, "--log", "trillian", "--trillian", addr, "--tree-id", strconv.FormatInt(id, 10))
+	simulate := func(seed string, wait string) (string, error) {
+		out, err := exec.Command(bin, "simulate", "--data", s.data, "--events", "60", "--seed", seed,
+			"--nats", s.natsURL(), "--wait", wait).CombinedOutput()
+		return string(out), err
+	}
+
+	if err := s.start(""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.waitReady(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := simulate("1", "2m"); err != nil || !strings.Contains(out, "committed 60") {
+		t.Fatalf("simulate: %v\n%s", err, out)
+	}
+	if size := treeSize(t, s); size != 61 {
+		t.Fatalf("tree size %d after 60 events, want 61", size)
+	}
+	if err := s.interrupt(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	// Crash after Trillian has the batch, before the checkpoint.
+	if err := s.start("during-signing"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.waitReady(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := simulate("2", "5s"); err == nil {
+		t.Fatalf("simulate against a crashing ledger succeeded:\n%s", out)
+	}
+	st, err := s.waitExit(30 * time.Second)
+	if err != nil || !killedBySIGKILL(st) {
+		t.Fatalf("the crash point did not kill serve: %v %v", st, err)
+	}
+	if err := s.start(""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.waitReady(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if !s.runLogContains("finished the pending batch") {
+		t.Fatalf("the restart did not finish the pending batch:\n%s", s.logTail(40))
+	}
+	// Publishing the same events again: the ones of the recovered batch
+	// are already there, the rest is added; every one is committed once.
+	if out, err := simulate("2", "2m"); err != nil || !strings.Contains(out, "committed 60") {
+		t.Fatalf("simulate after recovery: %v\n%s", err, out)
+	}
+	if size := treeSize(t, s); size != 121 {
+		t.Fatalf("tree size %d after 120 events, want 121", size)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := trillianlog.Dial(ctx, addr, id, trillianlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if n, err := b.Size(ctx); err != nil || n != 121 {
+		t.Fatalf("Trillian holds %d leaves (%v), want 121", n, err)
+	}
+	if err := s.interrupt(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func treeSize(t *testing.T, s *serveProc) uint64 {
+	t.Helper()
+	resp, err := http.Get(s.url() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h struct {
+		TreeSize uint64 `json:"tree_size"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	return h.TreeSize
+}

@@ -1,0 +1,82 @@
+package logtest_test
+
+// The conformance suite on every implementation of the Merkle-log seam.
+// The Trillian run needs a real Trillian, which .ci/trillian.sh starts:
+//
+//	bash .ci/trillian.sh run go test -race -count=1 ./ledger/logtest/
+//
+// Without TRILLIAN_ADDR that run skips, except under CI=true, where a
+// missing Trillian is a failure (.ci/run starts one for `go test ./...`).
+// Each run makes its own PREORDERED_LOG trees with the admin API, as
+// createtree does (trillianlog.CreateTree).
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/logtest"
+	"github.com/spoor-ledger/spoor/ledger/trillianlog"
+)
+
+func TestConformance(t *testing.T) {
+	w := logtest.NewWorkload(t)
+	backends := []logtest.Backend{
+		{Name: "tiles", New: func(testing.TB) ledger.MerkleBackend { return nil }},
+		{Name: "memory", New: func(testing.TB) ledger.MerkleBackend { return logtest.NewMemoryBackend() }},
+		{Name: "trillian", New: newTrillian},
+	}
+	results := map[string]*logtest.Result{}
+	for _, b := range backends {
+		t.Run(b.Name, func(t *testing.T) {
+			results[b.Name] = logtest.Run(t, w, b)
+		})
+	}
+	base := results["tiles"]
+	if base == nil {
+		t.Fatal("the default (tiles) run gave no result")
+	}
+	for _, b := range backends[1:] {
+		r := results[b.Name]
+		if r == nil {
+			continue // failed or skipped above, which the subtest reports
+		}
+		if err := base.Diff(r); err != nil {
+			t.Errorf("%s differs from the tiles: %v", b.Name, err)
+		}
+	}
+}
+
+// newTrillian makes a fresh PREORDERED_LOG tree on the harness's Trillian
+// and dials it; it skips without a Trillian (fails under CI=true).
+func newTrillian(tb testing.TB) ledger.MerkleBackend {
+	tb.Helper()
+	addr := os.Getenv("TRILLIAN_ADDR")
+	if addr == "" {
+		if os.Getenv("CI") == "true" {
+			tb.Fatal("TRILLIAN_ADDR is not set, and CI=true: a missing Trillian is a failure (source .ci/trillian.sh && trillian_start)")
+		}
+		tb.Skip("TRILLIAN_ADDR is not set: run `bash .ci/trillian.sh run go test ./ledger/logtest/` to test against a real Trillian")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id, err := trillianlog.CreateTree(ctx, addr, "spoor-logtest")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, err := trillianlog.Dial(ctx, addr, id, trillianlog.Options{})
+	if err != nil {
+		tb.Fatalf("Dial: %v", err)
+	}
+	tb.Cleanup(func() {
+		b.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := trillianlog.DeleteTree(ctx, addr, id); err != nil {
+			tb.Log(err)
+		}
+	})
+	return b
+}
