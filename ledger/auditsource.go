@@ -87,12 +87,13 @@ const auditChunk = 4096
 // instead of two point reads per leaf; a chunk's values are copied into one
 // buffer per scan.
 func (r auditReader) Entries(ctx context.Context, from, to uint64, fn func(*verifier.AuditEntry) error) error {
+	bodyHint := 0 // the previous chunk's body bytes: the next one's are alike
 	for lo := from; lo < to; {
 		hi := min(to, lo+auditChunk)
 		if hi < lo { // overflow at the top of the index space
 			hi = to
 		}
-		entries, err := r.chunk(ctx, lo, hi)
+		entries, err := r.chunk(ctx, lo, hi, &bodyHint)
 		if err != nil {
 			return err
 		}
@@ -107,7 +108,7 @@ func (r auditReader) Entries(ctx context.Context, from, to uint64, fn func(*veri
 }
 
 // chunk reads the stored entries with indices in [lo, hi).
-func (r auditReader) chunk(ctx context.Context, lo, hi uint64) ([]*verifier.AuditEntry, error) {
+func (r auditReader) chunk(ctx context.Context, lo, hi uint64, bodyHint *int) ([]*verifier.AuditEntry, error) {
 	var entries []*verifier.AuditEntry
 	byIndex := make(map[uint64]*verifier.AuditEntry)
 	var recBuf []byte
@@ -137,7 +138,7 @@ func (r auditReader) chunk(ctx context.Context, lo, hi uint64) ([]*verifier.Audi
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	var bodyBuf []byte
+	bodyBuf := make([]byte, 0, *bodyHint+*bodyHint/8)
 	type span struct {
 		e          *verifier.AuditEntry
 		start, end int
@@ -159,6 +160,7 @@ func (r auditReader) chunk(ctx context.Context, lo, hi uint64) ([]*verifier.Audi
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read entries %d to %d: %w", lo, hi-1, err)
 	}
+	*bodyHint = len(bodyBuf)
 	for _, b := range bodies {
 		stored := bodyBuf[b.start:b.end:b.end]
 		if len(stored) == 0 {

@@ -330,7 +330,20 @@ func TestBuildBundleRefusesTamperedStore(t *testing.T) {
 			// Only the signature changed: the envelope still parses and
 			// names the child, and its body hash gives it away.
 			changed = bytes.Clone(old)
-			changed[len(changed)-20] ^= 1
+			// A character in the middle of the signature's base64, changed
+			// to another base64 character: the envelope stays canonical
+			// (a flipped bit could land on the last character's padding
+			// bits, and then the parse refuses it before any hash check).
+			sig := bytes.Index(changed, []byte(`"sig":"`))
+			if sig < 0 {
+				t.Fatalf("the stored envelope has no signature field")
+			}
+			at := sig + len(`"sig":"`) + 10
+			if changed[at] == 'A' {
+				changed[at] = 'B'
+			} else {
+				changed[at] = 'A'
+			}
 			b = ledger.Batch{}
 			b.Set(key, changed)
 			if err := s.Commit(ctx, &b); err != nil {

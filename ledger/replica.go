@@ -437,8 +437,8 @@ func OpenStandby(ctx context.Context, cfg Config) (*Ledger, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 8192
 	}
-	if cfg.MaxBatchAge <= 0 {
-		cfg.MaxBatchAge = 2 * time.Millisecond
+	if cfg.MaxBatchAge == 0 {
+		cfg.MaxBatchAge = time.Millisecond
 	}
 	if cfg.IdleCosign == 0 {
 		cfg.IdleCosign = time.Minute

@@ -95,7 +95,7 @@ unacknowledged on the bus, never half-done.`,
 	fl.StringVar(&f.natsURL, "nats", "", "use an external NATS server or cluster at this URL instead of the embedded one")
 	fl.IntVar(&f.replicas, "replicas", 1, "replicas of the JetStream streams on an external cluster (--nats): 3 survives the loss of one node")
 	fl.IntVar(&f.maxBatch, "max-batch", 8192, "most events committed in one batch")
-	fl.DurationVar(&f.batchAge, "batch-age", 2*time.Millisecond, "longest a batch waits for more events")
+	fl.DurationVar(&f.batchAge, "batch-age", time.Millisecond, "how long a small batch (under 64 events) waits for more; a larger one commits as soon as the previous commit is done; negative: never wait")
 	fl.DurationVar(&f.idleCosign, "idle-cosign", time.Minute, "how often an idle log re-cosigns its checkpoint")
 	fl.DurationVar(&f.retention, "retention-interval", 24*time.Hour, "how often the retention job runs (0: never; spoor retention runs it by hand)")
 	fl.BoolVar(&f.noEncrypt, "no-encryption", false, "store envelopes unencrypted (not recommended: erasure then cannot reach backups)")

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
-	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/ledger"
@@ -60,7 +59,7 @@ func (r *rig) audit(ctx context.Context, l *ledger.Ledger, rep *Report) error {
 	a.Leaves = head.Size
 
 	r.prog.phase("audit: merkle recomputation", int64(head.Size))
-	rng := (&compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}).NewEmptyRange(0)
+	rng := (&compact.RangeFactory{Hash: verifier.HashChildren}).NewEmptyRange(0)
 	t := time.Now()
 	for n := uint64(0); n*verifier.TileWidth < head.Size; n++ {
 		w := min(verifier.TileWidth, head.Size-n*verifier.TileWidth)
