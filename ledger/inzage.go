@@ -160,6 +160,15 @@ func (l *Ledger) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *v
 	if err != nil {
 		return nil, nil, err
 	}
+	if l.cfg.Merkle != nil {
+		idxs := make([]uint64, len(cands))
+		for i, c := range cands {
+			idxs[i] = c.index
+		}
+		if err := bb.prefetch(ctx, idxs); err != nil {
+			return nil, nil, err
+		}
+	}
 	found := map[uint64]bool{}
 	var opened []openedEntry
 	for _, c := range cands {
@@ -369,6 +378,43 @@ type bundleBuilder struct {
 	l    *Ledger
 	size uint64
 	memo *proofMemo
+	// fetched holds inclusion proofs asked of the Merkle backend ahead of
+	// time (prefetch); nil without a backend.
+	fetched map[uint64][][]byte
+}
+
+// backendProofCalls bounds the inclusion-proof calls to the Merkle backend
+// that one bundle has in flight.
+const backendProofCalls = 16
+
+// prefetch asks the Merkle backend for the inclusion proofs of idxs,
+// several calls at a time: with Trillian each proof is a round trip (and a
+// database query), so fifty of them one after another are most of the
+// answer's time, and they do not depend on each other.
+func (bb *bundleBuilder) prefetch(ctx context.Context, idxs []uint64) error {
+	proofs := make([][][]byte, len(idxs))
+	errs := make([]error, len(idxs))
+	sem := make(chan struct{}, backendProofCalls)
+	var wg sync.WaitGroup
+	for i, idx := range idxs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			proofs[i], errs[i] = bb.l.InclusionProof(ctx, idx, bb.size)
+		}()
+	}
+	wg.Wait()
+	if bb.fetched == nil {
+		bb.fetched = make(map[uint64][][]byte, len(idxs))
+	}
+	for i, idx := range idxs {
+		if errs[i] != nil {
+			return fmt.Errorf("inclusion proof of leaf %d: %w", idx, errs[i])
+		}
+		bb.fetched[idx] = proofs[i]
+	}
+	return nil
 }
 
 // entry returns leaf idx with its leaf record (read here when nil), body
@@ -393,7 +439,9 @@ func (bb *bundleBuilder) entry(ctx context.Context, idx uint64, rec, body []byte
 func (bb *bundleBuilder) proof(ctx context.Context, idx uint64) ([]verifier.Base64Bytes, error) {
 	var p [][]byte
 	var err error
-	if bb.l.cfg.Merkle != nil {
+	if pre, ok := bb.fetched[idx]; ok {
+		p = pre
+	} else if bb.l.cfg.Merkle != nil {
 		p, err = bb.l.InclusionProof(ctx, idx, bb.size)
 	} else {
 		p, err = bb.l.localInclusionProof(ctx, idx, bb.size, bb.memo)

@@ -21,6 +21,7 @@ package logtest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -102,6 +103,10 @@ type Result struct {
 	Inclusion [][][]byte
 	// Consistency[i] is the proof from Sizes[i] to Sizes[i+1].
 	Consistency [][][]byte
+	// Bundle is the inzage bundle of the first event's child at the
+	// final head, as BuildBundle wrote it (fixed clock and request, so
+	// the bytes are the same on every backend).
+	Bundle []byte
 }
 
 // Diff describes the first difference between r and o, or returns nil.
@@ -117,7 +122,41 @@ func (r *Result) Diff(o *Result) error {
 	if err := diffProofs("inclusion proof of leaf", r.Inclusion, o.Inclusion); err != nil {
 		return err
 	}
-	return diffProofs("consistency proof number", r.Consistency, o.Consistency)
+	if err := diffProofs("consistency proof number", r.Consistency, o.Consistency); err != nil {
+		return err
+	}
+	a, err := withoutCheckpoint(r.Bundle)
+	if err != nil {
+		return err
+	}
+	b, err := withoutCheckpoint(o.Bundle)
+	if err != nil {
+		return err
+	}
+	for k := range a {
+		if !bytes.Equal(a[k], b[k]) {
+			return fmt.Errorf("the inzage bundles differ in %q", k)
+		}
+	}
+	if len(a) != len(b) {
+		return fmt.Errorf("the inzage bundles have %d vs %d fields", len(a), len(b))
+	}
+	return nil
+}
+
+// withoutCheckpoint returns a bundle's fields but its checkpoint, whose
+// cosignature carries the wall-clock time of signing and so differs from
+// run to run (its size and root are compared through Sizes and Roots).
+func withoutCheckpoint(bundle []byte) (map[string]json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(bundle, &m); err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	if _, ok := m["checkpoint"]; !ok {
+		return nil, fmt.Errorf("bundle has no checkpoint field")
+	}
+	delete(m, "checkpoint")
+	return m, nil
 }
 
 func diffProofs(what string, a, b [][][]byte) error {
@@ -307,6 +346,7 @@ func Run(t *testing.T, w *Workload, b Backend) *Result {
 	}
 
 	res := r.check()
+	res.Bundle = r.bundle(w.events[0].d)
 
 	if backend != nil {
 		r.catchUp(b, res)
@@ -538,4 +578,38 @@ func toTlog(p [][]byte) []tlog.Hash {
 		copy(out[i][:], p[i])
 	}
 	return out
+}
+
+// bundle builds the inzage bundle of d's child (through the backend's
+// proofs when there is one) and checks it the way a parent's verifier
+// does, with the pinned keys.
+func (r *run) bundle(d *events.Disclosure) []byte {
+	t := r.t
+	e := r.w.env
+	req := ledger.BundleRequest{
+		IDType:     events.IDTypeBSN,
+		Pseudonyms: []verifier.SubjectPseudonym{{KeyID: e.Demo.SubjectKey.ID, Pseudonym: d.Subject.Pseudonym}},
+		Request: verifier.InzageRequest{ID: "inzage-conformance", Relation: verifier.RelationParent,
+			RequestedAt: clock.Add(-time.Hour), ReleasedAt: clock},
+		LogVkey:      e.LogVkey,
+		CosignerVkey: e.CosVkey,
+	}
+	data, _, err := r.l.BuildBundle(context.Background(), req)
+	if err != nil {
+		t.Fatalf("BuildBundle: %v", err)
+	}
+	vb, err := verifier.VerifyBundle(data, e.Keys, e.Demo.AdminVkey)
+	if err != nil {
+		t.Fatalf("VerifyBundle: %v", err)
+	}
+	found := false
+	for _, x := range vb.Bundle.Entries {
+		if x.Index == 1 { // events[0] is leaf 1, after the covenant
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("the bundle of the first event's child lacks leaf 1 (%d entries)", len(vb.Bundle.Entries))
+	}
+	return data
 }
