@@ -145,7 +145,7 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 		return err
 	}
 
-	store, err := pebblestore.Open(filepath.Join(f.data, "ledger"), pebblestore.Config{Logger: log})
+	store, err := pebblestore.Open(filepath.Join(f.data, "ledger"), pebblestore.Config{Logger: log, Compress: f.noEncrypt})
 	if err != nil {
 		return err
 	}
