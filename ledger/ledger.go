@@ -209,6 +209,33 @@ type Ledger struct {
 // cfg.Covenant if it is new, and starts the sequencer. It refuses to start
 // (ErrCorrupt) when the stored tree does not match the last checkpoint.
 func Open(ctx context.Context, cfg Config) (*Ledger, error) {
+	l, err := newLedger(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg = l.cfg // with its defaults
+	if err := l.recover(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.loadKeyCounts(ctx); err != nil {
+		return nil, err
+	}
+	// With a Merkle backend: bring it up to the ledger and finish a batch
+	// that crashed before its checkpoint, before anything else is logged.
+	if err := l.syncBackend(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.adoptCovenant(ctx, cfg.Covenant); err != nil {
+		return nil, err
+	}
+	l.metrics.observeHead(l.head.Load(), cfg.Now)
+	go l.run()
+	return l, nil
+}
+
+// newLedger checks cfg, fills in its defaults and makes the Ledger that
+// Open and OpenStandby then recover from the store.
+func newLedger(cfg Config) (*Ledger, error) {
 	if cfg.Store == nil || cfg.Signer == nil || cfg.Keys == nil {
 		return nil, errors.New("ledger: Config needs Store, Signer and Keys")
 	}
@@ -239,22 +266,6 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		dead:    make(chan struct{}),
 		notify:  make(chan struct{}),
 	}
-	if err := l.recover(ctx); err != nil {
-		return nil, err
-	}
-	if err := l.loadKeyCounts(ctx); err != nil {
-		return nil, err
-	}
-	// With a Merkle backend: bring it up to the ledger and finish a batch
-	// that crashed before its checkpoint, before anything else is logged.
-	if err := l.syncBackend(ctx); err != nil {
-		return nil, err
-	}
-	if err := l.adoptCovenant(ctx, cfg.Covenant); err != nil {
-		return nil, err
-	}
-	l.metrics.observeHead(l.head.Load(), cfg.Now)
-	go l.run()
 	return l, nil
 }
 

@@ -26,12 +26,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"slices"
 	"sort"
 	"sync/atomic"
-	"time"
 
 	"github.com/spoor-ledger/spoor/verifier"
 )
@@ -431,36 +429,11 @@ func (l *Ledger) ReplicaOutbox(ctx context.Context) (*ReplicaOut, error) {
 // Apply, until Promote makes it the active ledger. It does not append
 // cfg.Covenant and does not sequence (Submit waits until Promote).
 func OpenStandby(ctx context.Context, cfg Config) (*Ledger, error) {
-	if cfg.Store == nil || cfg.Signer == nil || cfg.Keys == nil {
-		return nil, errors.New("ledger: Config needs Store, Signer and Keys")
+	l, err := newLedger(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = 8192
-	}
-	if cfg.MaxBatchAge == 0 {
-		cfg.MaxBatchAge = time.Millisecond
-	}
-	if cfg.IdleCosign == 0 {
-		cfg.IdleCosign = time.Minute
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	l := &Ledger{
-		cfg:     cfg,
-		store:   cfg.Store,
-		log:     logger,
-		origin:  cfg.Keys.Log.Name(),
-		metrics: newMetrics(),
-		reqs:    make(chan *request, 1024),
-		stop:    make(chan struct{}),
-		dead:    make(chan struct{}),
-		notify:  make(chan struct{}),
-	}
+	cfg = l.cfg // with its defaults
 	l.repl.standby.Store(true)
 	l.repl.promote = make(chan struct{})
 	if err := l.recoverStandby(ctx); err != nil {

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -100,30 +101,57 @@ func (in *Ingest) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("couldn't bind the ledger consumer %s/%s: %w", natsbus.Stream, natsbus.LedgerConsumer, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2*in.cfg.Batch), jetstream.PullExpiry(5*time.Second))
+	consume := func() (jetstream.MessagesContext, error) {
+		return cons.Messages(jetstream.PullMaxMessages(2*in.cfg.Batch), jetstream.PullExpiry(5*time.Second))
+	}
+	first, err := consume()
 	if err != nil {
 		return fmt.Errorf("couldn't start consuming: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The iterator in use; replaced after an error, stopped at the end.
+	var cur atomic.Pointer[jetstream.MessagesContext]
+	cur.Store(&first)
 
 	msgs := make(chan jetstream.Msg, in.cfg.Batch)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(msgs)
 		for {
+			it := *cur.Load()
 			m, err := it.Next()
 			if err != nil {
 				if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
 					return
 				}
-				in.log.Warn("fetching from JetStream failed; retrying", "err", err)
-				select {
-				case <-time.After(100 * time.Millisecond):
-					continue
-				case <-ctx.Done():
+				// After a server restart or a lost pull request the
+				// iterator may not recover by itself; a redelivered
+				// message would then sit in the stream unfetched. Start
+				// a fresh one on the same durable consumer.
+				in.log.Warn("fetching from JetStream failed; consuming afresh", "err", err)
+				it.Stop()
+				for {
+					select {
+					case <-time.After(100 * time.Millisecond):
+					case <-ctx.Done():
+						return
+					}
+					next, err := consume()
+					if err != nil {
+						in.log.Warn("couldn't consume afresh; retrying", "err", err)
+						continue
+					}
+					cur.Store(&next)
+					break
+				}
+				if ctx.Err() != nil {
+					// The stopper may have stopped the old iterator
+					// before this one was stored.
+					(*cur.Load()).Stop()
 					return
 				}
+				continue
 			}
 			select {
 			case msgs <- m:
@@ -134,7 +162,7 @@ func (in *Ingest) Run(ctx context.Context) error {
 	})
 	go func() {
 		<-ctx.Done()
-		it.Stop()
+		(*cur.Load()).Stop()
 	}()
 
 	// The open workers: each message is opened as soon as one is free.
