@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -390,4 +391,50 @@ func (s *serveProc) warnings(n int) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// startTestCluster builds nats-server and spoor, and starts three
+// nats-server processes clustered on loopback with the deployment's
+// accounts, waiting until JetStream has a meta leader.
+func startTestCluster(t *testing.T) (cl *natsCluster, users *clusterUsers, spoorBin, dir string) {
+	t.Helper()
+	began := time.Now()
+	natsBin := buildNATSServer(t)
+	spoorBin = buildSpoor(t)
+	dir = t.TempDir()
+	accounts, err := os.ReadFile(accountsConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users = newClusterUsers(t, accounts)
+	cl = startNATSCluster(t, natsBin, dir, users)
+	leader, err := cl.waitMetaLeader(t.Context(), 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("built nats-server and spoor and started the cluster in %s; JetStream meta leader %s",
+		time.Since(began).Round(time.Millisecond), leader)
+	return cl, users, spoorBin, dir
+}
+
+// startServe starts s and waits until it is ready. spoor serve exits when
+// it cannot set up its streams; creating the replicated streams and their
+// consumers can outlast nats.go's API timeout on a busy machine. A
+// supervisor (systemd's Restart=, a Kubernetes pod) starts it again, and
+// so does this, a few times.
+func startServe(t *testing.T, s *serveProc) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		if err := s.start(""); err != nil {
+			t.Fatal(err)
+		}
+		err := s.waitReady(60 * time.Second)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, errExited) || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("spoor serve exited while starting (%v); starting it again, as a supervisor would", err)
+	}
 }

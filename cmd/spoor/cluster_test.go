@@ -16,7 +16,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -71,43 +70,12 @@ func TestNATSClusterNodeLoss(t *testing.T) {
 	}
 	began := time.Now()
 	ctx := t.Context()
-	natsBin := buildNATSServer(t)
-	spoorBin := buildSpoor(t)
-	t.Logf("built nats-server and spoor in %s", time.Since(began).Round(time.Millisecond))
-
-	dir := t.TempDir()
-	accounts, err := os.ReadFile(accountsConf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	users := newClusterUsers(t, accounts)
-	cl := startNATSCluster(t, natsBin, dir, users)
-	leader, err := cl.waitMetaLeader(ctx, 60*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("cluster up after %s; JetStream meta leader %s", time.Since(began).Round(time.Millisecond), leader)
+	cl, users, spoorBin, dir := startTestCluster(t)
 
 	ledgerPW := users.plain["SPOOR_LEDGER_PASSWORD"]
 	srv := newServeProc(t, spoorBin, dir,
 		"--nats", cl.urls("ledger", ledgerPW), "--replicas", "3", "--retention-interval", "0")
-	// spoor serve exits when it cannot set up its streams; creating the
-	// replicated streams and their 19 consumers can outlast nats.go's API
-	// timeout on a busy machine. A supervisor (systemd's Restart=, a
-	// Kubernetes pod) starts it again, and so does the test, a few times.
-	for attempt := 1; ; attempt++ {
-		if err := srv.start(""); err != nil {
-			t.Fatal(err)
-		}
-		err := srv.waitReady(60 * time.Second)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, errExited) || attempt == 3 {
-			t.Fatal(err)
-		}
-		t.Logf("spoor serve exited while starting (%v); starting it again, as a supervisor would", err)
-	}
+	startServe(t, srv)
 
 	h := newClusterHarness(t, cl, srv, users)
 	defer h.stop()

@@ -14,7 +14,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -50,20 +49,7 @@ func TestLedgerFailover(t *testing.T) {
 	}
 	began := time.Now()
 	ctx := t.Context()
-	natsBin := buildNATSServer(t)
-	spoorBin := buildSpoor(t)
-
-	dir := t.TempDir()
-	accounts, err := os.ReadFile(accountsConf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	users := newClusterUsers(t, accounts)
-	cl := startNATSCluster(t, natsBin, dir, users)
-	if _, err := cl.waitMetaLeader(ctx, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("built and started the cluster in %s", time.Since(began).Round(time.Millisecond))
+	cl, users, spoorBin, dir := startTestCluster(t)
 
 	common := []string{"--nats", cl.urls("ledger", users.plain["SPOOR_LEDGER_PASSWORD"]), "--replicas", "3",
 		"--retention-interval", "0", "--lease-ttl", failoverLeaseTTL.String(), "--ack-wait", failoverAckWait.String(),
@@ -159,25 +145,6 @@ func TestLedgerFailover(t *testing.T) {
 	}
 	t.Logf("failover test: %d events made, %d receipted; the log holds %d entries (%d disclosures), each receipted event exactly once; %d checkpoints of both ledgers consistent with the final tree; took %s",
 		len(h.events), h.receipted.Load(), st.size, st.disclosures, n, time.Since(began).Round(time.Millisecond))
-}
-
-// startServe starts s and waits until it is ready, starting it again (as a
-// supervisor would) if it exits while the cluster sets up its streams.
-func startServe(t *testing.T, s *serveProc) {
-	t.Helper()
-	for attempt := 1; ; attempt++ {
-		if err := s.start(""); err != nil {
-			t.Fatal(err)
-		}
-		err := s.waitReady(60 * time.Second)
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, errExited) || attempt == 3 {
-			t.Fatal(err)
-		}
-		t.Logf("spoor serve exited while starting (%v); starting it again", err)
-	}
 }
 
 // copyTree copies a file or a folder (0600 files, 0700 folders).
