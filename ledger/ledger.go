@@ -190,6 +190,7 @@ type Ledger struct {
 	chain          *events.Chain
 	cpSeq          uint64
 	keyCounts      map[string]uint64 // live envelopes per data key
+	ids            *idFilter         // event ids that may be logged (idfilter.go)
 
 	head     atomic.Pointer[Head]
 	covenant atomic.Pointer[events.SignedCovenant]
@@ -671,6 +672,11 @@ func (l *Ledger) run() {
 			}
 		}
 	}
+	if err := l.loadIDFilter(context.Background()); err != nil {
+		l.log.Error("sequencer stopped", "err", err)
+		fail(err, nil)
+		return
+	}
 	var timer *time.Timer
 	batch := make([]*request, 0, 64)
 	for {
@@ -858,6 +864,7 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 				changedKeys[p.dataKey] = true
 			}
 			p.idx, p.added = idx, true
+			l.ids.add(p.idKey)
 			seen[d.ID] = inBatch{idx, p.hash}
 			r.outcomes[i] = Outcome{Index: idx}
 			added++
@@ -976,8 +983,8 @@ func (l *Ledger) addIndices(b *Batch, keys []byte, idx uint64, d *events.Disclos
 // prepared), in the batch's order: above all whether its event id is
 // already logged (nearly always not). The lookups are store reads of
 // committed state, which nothing changes while the sequencer works on the
-// batch (it is the only writer of these keys and commits only at the end);
-// a miss costs Pebble a memtable probe and a filter check per table.
+// batch (it is the only writer of these keys and commits only at the end).
+// The id filter (idfilter.go) spares nearly all of them.
 func (l *Ledger) lookupEvents(ctx context.Context, batch []*request, cov *events.Covenant, now time.Time) ([]prepared, error) {
 	var subs []*Submission
 	for _, r := range batch {
@@ -996,13 +1003,17 @@ func (l *Ledger) lookupEvents(ctx context.Context, batch []*request, cov *events
 		p := &preps[i]
 		p.hash = sha256.Sum256(s.Envelope)
 		p.idKey = eventIDKey(tagEventID, d.ID)
-		idx, h, err := l.lookupEventKey(ctx, p.idKey)
-		switch {
-		case err == nil:
-			p.logged, p.found = inBatch{idx, h}, true
-		case !errors.Is(err, ErrNotFound):
-			errs[i] = err
-			return
+		// Nearly every id is new, and the filter says so without a
+		// store read; only a "perhaps" is looked up.
+		if l.ids.mayContain(p.idKey) {
+			idx, h, err := l.lookupEventKey(ctx, p.idKey)
+			switch {
+			case err == nil:
+				p.logged, p.found = inBatch{idx, h}, true
+			case !errors.Is(err, ErrNotFound):
+				errs[i] = err
+				return
+			}
 		}
 		if ps, err := decodeHex32(d.Subject.Pseudonym); err == nil {
 			p.pseudonym = ps

@@ -237,8 +237,10 @@ func TestTilesMatchIndependentImplementation(t *testing.T) {
 func TestDuplicatesAndConflicts(t *testing.T) {
 	e := testledger.New(t)
 	l, s := e.Open(t, ledger.Config{IdleCosign: -1})
-	defer s.Close()
-	defer l.Close()
+	defer func() {
+		l.Close()
+		s.Close()
+	}()
 
 	env, d := e.Event(t)
 	sub := e.Submission(t, l, env)
@@ -266,6 +268,26 @@ func TestDuplicatesAndConflicts(t *testing.T) {
 	stored, err := l.Entry(context.Background(), out[0].Index)
 	if err != nil || !bytes.Equal(stored, env) {
 		t.Fatalf("stored envelope is not the first one: %v", err)
+	}
+
+	// After a restart the sequencer's id filter is rebuilt from the store:
+	// the duplicate and the conflict must still be found.
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, s = e.Open(t, ledger.Config{IdleCosign: -1})
+	out4 := submit(t, l, []ledger.Submission{e.Submission(t, l, env), e.Submission(t, l, env2)})
+	if !out4[0].Duplicate || out4[0].Index != out[0].Index {
+		t.Fatalf("duplicate after a restart: %+v", out4[0])
+	}
+	if !errors.As(out4[1].Err, &re) || re.Reason != events.ReasonIDConflict {
+		t.Fatalf("same id, other bytes, after a restart: %+v", out4[1])
+	}
+	if l.Head().Size != 2 {
+		t.Fatalf("size %d after a restart, want 2", l.Head().Size)
 	}
 }
 
