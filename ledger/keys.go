@@ -16,8 +16,8 @@ import (
 //	                              disclosure, the signed covenant, the tombstone
 //	'i' event id(16)           -> index(8)              event id index
 //	's' pseudonym(32) index(8) -> ""                    data-subject index
-//	'p' party 0x00 index(8)    -> ""                    discloser index
-//	'o' occurred ms(8) index(8)-> ""                    time index
+//	'p' party 0x00 index(8)    -> ""                    discloser index (no longer written)
+//	'o' occurred ms(8) index(8)-> ""                    time index (no longer written)
 //	'f' index(8)               -> findings (JSON)
 //	'k' version(8)             -> covenant leaf index(8)
 //	't' level(1) index(8)      -> tile hashes (the newest tile is partial)
@@ -27,6 +27,12 @@ import (
 //	'n' pseudonym(32) tomb(8)  -> erasure notice (JSON) kept for the covenant's notice period
 //	'y' data key id            -> live envelopes under that key(8)
 //	'm' name                   -> metadata
+//
+// The discloser and time indices were written for every disclosure by
+// earlier versions but never read: nothing asks the ledger for a party's or
+// a period's entries (the FG's audit reads the whole log). They cost two of
+// the six keys every entry added, so they are no longer written; erasure
+// still deletes them, for stores that have them.
 const (
 	tagCheckpoint = 'c'
 	tagLeaf       = 'l'
@@ -105,16 +111,6 @@ func appendU64Key(buf []byte, tag byte, n uint64) []byte {
 
 func appendSubjectKey(buf, pseudonym []byte, index uint64) []byte {
 	buf = append(append(buf, tagSubject), pseudonym...)
-	return binary.BigEndian.AppendUint64(buf, index)
-}
-
-func appendPartyKey(buf []byte, party string, index uint64) []byte {
-	buf = append(append(buf, tagParty), party...)
-	return binary.BigEndian.AppendUint64(append(buf, 0), index)
-}
-
-func appendOccurredKey(buf []byte, ms, index uint64) []byte {
-	buf = binary.BigEndian.AppendUint64(append(buf, tagOccurred), ms)
 	return binary.BigEndian.AppendUint64(buf, index)
 }
 

@@ -796,8 +796,9 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 	for _, r := range batch {
 		total += len(r.subs)
 	}
-	// Per new entry: the leaf record, the envelope and four index entries.
-	b := Batch{Ops: make([]Op, 0, 6*total+8)}
+	// Per new entry: the leaf record, the envelope, two index entries and
+	// perhaps findings.
+	b := Batch{Ops: make([]Op, 0, 5*total+8)}
 	var erased map[uint64]bool
 	changedKeys := map[string]bool{}
 	added, dups, conflicts, rejects := 0, 0, 0, 0
@@ -875,7 +876,7 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 		return err
 	}
 	// One buffer for every key of the batch (the Store copies them).
-	keys := make([]byte, 0, added*(9+1+16+8+41+(2+16+8)+17))
+	keys := make([]byte, 0, added*(9+8+41+9))
 	k = 0
 	for _, r := range batch {
 		for i := range r.subs {
@@ -890,7 +891,7 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 			}
 			keys = appendU64Key(keys, tagEntry, p.idx)
 			b.Set(lastKey(keys, 9), body)
-			keys = l.addIndices(&b, keys, p.idx, r.subs[i].Disclosure, p)
+			keys = l.addIndices(&b, keys, p.idx, p)
 		}
 	}
 	for id := range changedKeys {
@@ -960,17 +961,13 @@ func parallel(n int, fn func(i int)) {
 
 // addIndices adds the index entries of new leaf idx to b, their keys
 // appended to the batch's key buffer, which it returns.
-func (l *Ledger) addIndices(b *Batch, keys []byte, idx uint64, d *events.Disclosure, p *prepared) []byte {
+func (l *Ledger) addIndices(b *Batch, keys []byte, idx uint64, p *prepared) []byte {
 	keys = binary.BigEndian.AppendUint64(keys, idx)
 	b.Set(p.idKey, lastKey(keys, 8))
 	if p.pseudonym != nil {
 		keys = appendSubjectKey(keys, p.pseudonym, idx)
 		b.Set(lastKey(keys, 1+len(p.pseudonym)+8), nil)
 	}
-	keys = appendPartyKey(keys, d.Discloser, idx)
-	b.Set(lastKey(keys, 2+len(d.Discloser)+8), nil)
-	keys = appendOccurredKey(keys, uint64(d.OccurredAt.UnixMilli()), idx)
-	b.Set(lastKey(keys, 17), nil)
 	if p.findings != nil {
 		keys = appendU64Key(keys, tagFindings, idx)
 		b.Set(lastKey(keys, 9), p.findings)

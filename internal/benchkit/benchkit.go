@@ -130,15 +130,17 @@ type Report struct {
 	// "pebble" (the tiles only) or the Config.MerkleName of another.
 	MerkleLog string `json:"merkle_log"`
 	// EnvelopeBytes is the mean size of a signed envelope.
-	EnvelopeBytes float64   `json:"envelope_bytes_avg"`
-	Stages        []Stage   `json:"stages"`
-	Ceilings      Ceilings  `json:"ceilings"`
-	Pipeline      Pipeline  `json:"pipeline"`
-	LogCore       LogCore   `json:"log_core"`
-	Inzage        Inzage    `json:"inzage"`
-	Audit         Audit     `json:"audit"`
-	Resources     Resources `json:"resources"`
-	Targets       []Target  `json:"targets"`
+	EnvelopeBytes float64  `json:"envelope_bytes_avg"`
+	Stages        []Stage  `json:"stages"`
+	Ceilings      Ceilings `json:"ceilings"`
+	Pipeline      Pipeline `json:"pipeline"`
+	LogCore       LogCore  `json:"log_core"`
+	Inzage        Inzage   `json:"inzage"`
+	// InzageCompacted is (d) again once the store is compacted.
+	InzageCompacted Inzage    `json:"inzage_after_compaction"`
+	Audit           Audit     `json:"audit"`
+	Resources       Resources `json:"resources"`
+	Targets         []Target  `json:"targets"`
 	// PresignSeconds is how long generating and signing took (untimed
 	// by the figures); TotalSeconds the whole run.
 	PresignSeconds float64 `json:"presign_seconds"`

@@ -57,6 +57,11 @@ func TestRunSmall(t *testing.T) {
 	if rep.Inzage.Subjects != 5 || rep.Inzage.EventsPerSubject <= 0 {
 		t.Errorf("inzage: %+v", rep.Inzage)
 	}
+	// The same bundles again on the compacted store.
+	if izc := rep.InzageCompacted; izc.Subjects != 5 || izc.EventsPerSubject != rep.Inzage.EventsPerSubject ||
+		izc.StoredEvents != 501 || izc.Latency.Samples != 5 {
+		t.Errorf("inzage after compaction: %+v", izc)
+	}
 	if !rep.Audit.OK || rep.Audit.MerkleLeavesPerSec <= 0 || rep.Audit.EventsPerSec <= 0 {
 		t.Errorf("audit: %+v", rep.Audit)
 	}

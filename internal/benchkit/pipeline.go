@@ -497,11 +497,17 @@ func (r *rig) pipeline(ctx context.Context, ef *eventFile, rep *Report) error {
 		return err
 	}
 
-	if err := r.inzage(ctx, p.l, rep); err != nil {
+	if err := r.inzage(ctx, p.l, rep, false); err != nil {
 		return fmt.Errorf("inzage: %w", err)
 	}
 	if err := r.audit(ctx, p.l, rep); err != nil {
 		return fmt.Errorf("audit: %w", err)
+	}
+	if err := r.compact(ctx, p); err != nil {
+		return fmt.Errorf("compaction: %w", err)
+	}
+	if err := r.inzage(ctx, p.l, rep, true); err != nil {
+		return fmt.Errorf("inzage after compaction: %w", err)
 	}
 	return r.disk(ctx, p, ef, rep)
 }

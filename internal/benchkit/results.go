@@ -16,11 +16,21 @@ import (
 // inzage times BuildBundle (subject index, envelopes, leaf records,
 // inclusion proofs, and the bundle's own verification before it is handed
 // out) for children spread over the synthetic population.
-func (r *rig) inzage(ctx context.Context, l *ledger.Ledger, rep *Report) error {
+// It runs twice: right after ingest, while Pebble is still compacting what
+// the full load wrote (on the same cores), into rep.Inzage; and once the
+// store is compacted, the state it settles in when the burst is over, into
+// rep.InzageCompacted (compacted set).
+func (r *rig) inzage(ctx context.Context, l *ledger.Ledger, rep *Report, compacted bool) error {
 	children := r.children()
 	k := min(r.cfg.InzageSubjects, len(children))
-	rep.Inzage.StoredEvents = l.Head().Size
-	r.prog.phase("inzage bundles", int64(k))
+	out := &rep.Inzage
+	phase := "inzage bundles"
+	if compacted {
+		out = &rep.InzageCompacted
+		phase = "inzage bundles, compacted store"
+	}
+	out.StoredEvents = l.Head().Size
+	r.prog.phase(phase, int64(k))
 	ds := make([]time.Duration, 0, k)
 	total := 0
 	for i := range k {
@@ -43,11 +53,11 @@ func (r *rig) inzage(ctx context.Context, l *ledger.Ledger, rep *Report) error {
 		r.prog.add(1)
 	}
 	r.prog.end()
-	rep.Inzage.Subjects = k
+	out.Subjects = k
 	if k > 0 {
-		rep.Inzage.EventsPerSubject = float64(total) / float64(k)
+		out.EventsPerSubject = float64(total) / float64(k)
 	}
-	rep.Inzage.Latency = latencyOf(ds)
+	out.Latency = latencyOf(ds)
 	return nil
 }
 
@@ -118,6 +128,14 @@ func (r *rig) audit(ctx context.Context, l *ledger.Ledger, rep *Report) error {
 	return nil
 }
 
+// compact compacts the ledger's whole keyspace (the ledger stays open).
+func (r *rig) compact(ctx context.Context, p *pipelineRig) error {
+	r.prog.phase("compaction", 0)
+	err := p.store.Compact(ctx, []byte{0}, []byte{0xff})
+	r.prog.end()
+	return err
+}
+
 // disk closes the ledger, compacts its whole keyspace and sums its files.
 func (r *rig) disk(ctx context.Context, p *pipelineRig, ef *eventFile, rep *Report) error {
 	res := &rep.Resources
@@ -128,16 +146,16 @@ func (r *rig) disk(ctx context.Context, p *pipelineRig, ef *eventFile, rep *Repo
 		return err
 	}
 	p.l = nil
-	r.prog.phase("compaction", 0)
-	err := p.store.Compact(ctx, []byte{0}, []byte{0xff})
-	r.prog.end()
-	if err != nil {
+	// Once more with the ledger closed: what it wrote since (its last
+	// memtable) and the tables that its readers kept alive go too.
+	if err := r.compact(ctx, p); err != nil {
 		return err
 	}
 	if err := p.store.Close(); err != nil {
 		return err
 	}
 	p.store = nil
+	var err error
 	if res.LedgerDiskBytes, err = dirBytes(filepath.Join(r.dir, "ledger")); err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -96,6 +97,7 @@ func Open(dir string, cfg Config) (*Store, error) {
 	}
 	cache := pebble.NewCache(size)
 	logger := slogAdapter{cfg.Logger}
+	var stall atomic.Int64 // when the current write stall began (UnixNano), or 0
 	opts := &pebble.Options{
 		Cache:  cache,
 		FS:     cfg.FS,
@@ -107,6 +109,22 @@ func Open(dir string, cfg Config) (*Store, error) {
 		EventListener: &pebble.EventListener{
 			DataCorruption: func(info pebble.DataCorruptionInfo) {
 				logger.Errorf("data corruption: %s", info)
+			},
+			// A write stall holds every commit (so every receipt and
+			// checkpoint) until Pebble's flushes and compactions catch up,
+			// and a slow disk operation is what stalls an fsync: both are
+			// what an operator looking at a latency spike needs to see.
+			WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
+				stall.Store(time.Now().UnixNano())
+				logger.Warnf("write stall: %s", info.Reason)
+			},
+			WriteStallEnd: func() {
+				if began := stall.Swap(0); began != 0 {
+					logger.Warnf("write stall ended after %s", time.Since(time.Unix(0, began)).Round(time.Millisecond))
+				}
+			},
+			DiskSlow: func(info pebble.DiskSlowInfo) {
+				logger.Warnf("slow disk: %s", info)
 			},
 		},
 		// The sequencer applies one large batch at a time with Sync; a
@@ -451,6 +469,14 @@ type slogAdapter struct{ l *slog.Logger }
 func (a slogAdapter) Infof(format string, args ...any) {
 	if a.l != nil {
 		a.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+	}
+}
+
+// Warnf is for the store's own warnings (write stalls, slow disks), which
+// an operator should see at the default level, unlike Pebble's Infof.
+func (a slogAdapter) Warnf(format string, args ...any) {
+	if a.l != nil {
+		a.l.Warn(fmt.Sprintf(format, args...), "component", "pebble")
 	}
 }
 
