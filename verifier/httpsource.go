@@ -7,7 +7,6 @@ package verifier
 // here is trusted: Audit checks every byte against the pinned keys.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -58,7 +57,7 @@ type httpEntries struct {
 	Entries []struct {
 		Index      uint64           `json:"index"`
 		LeafRecord []byte           `json:"leaf_record"`
-		Envelope   json.RawMessage  `json:"envelope"`
+		Envelope   []byte           `json:"envelope"`
 		Body       []byte           `json:"body"`
 		Erased     bool             `json:"erased"`
 		Findings   []events.Finding `json:"findings"`
@@ -245,14 +244,8 @@ func (f fetchedPage) deliver(fn func(*AuditEntry) error) error {
 		switch {
 		case e.Erased:
 		case len(e.Envelope) > 0:
-			// The server embeds the envelope as JSON and may indent it;
-			// compacting gives back the canonical bytes that were logged
-			// (a canonical envelope has no whitespace of its own).
-			var buf bytes.Buffer
-			if err := json.Compact(&buf, e.Envelope); err != nil {
-				return fmt.Errorf("verifier: entry %d: envelope: %w", e.Index, err)
-			}
-			ae.Body = buf.Bytes()
+			// The envelope's exact logged bytes (base64 in the page).
+			ae.Body = e.Envelope
 		default:
 			ae.Body = e.Body
 			if ae.Body == nil {

@@ -157,8 +157,8 @@ func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
-	// Encode first: a value that cannot be encoded (a corrupted stored
-	// envelope is no longer valid JSON) must be a 500, not an empty 200.
+	// Encode first: a value that cannot be encoded must be a 500, not an
+	// empty 200.
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
@@ -407,11 +407,16 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 }
 
 // EntryResponse is one stored entry as the FG reads it.
+//
+// Envelope and Body are the entry's exact bytes (base64 in the JSON), so
+// that their SHA-256 is the leaf record's body hash as they arrive: an
+// envelope embedded as a JSON object would be re-indented with the page
+// and no longer hash to its leaf.
 type EntryResponse struct {
 	Index      uint64           `json:"index"`
 	Type       string           `json:"type"`
 	LeafRecord []byte           `json:"leaf_record"`
-	Envelope   json.RawMessage  `json:"envelope,omitempty"`
+	Envelope   []byte           `json:"envelope,omitempty"`
 	Body       []byte           `json:"body,omitempty"`
 	Erased     bool             `json:"erased,omitempty"`
 	Findings   []events.Finding `json:"findings,omitempty"`
