@@ -168,6 +168,8 @@ func (l *Ledger) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *v
 		if err := bb.prefetch(ctx, idxs); err != nil {
 			return nil, nil, err
 		}
+	} else {
+		l.warmFullTiles(ctx, cands, size)
 	}
 	found := map[uint64]bool{}
 	var opened []openedEntry
@@ -211,6 +213,31 @@ func (l *Ledger) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *v
 		return nil, nil, err
 	}
 	return data, vb, nil
+}
+
+// warmFullTiles puts the full tiles that the inclusion proofs of cands
+// will read into the cache of full tiles, on every core. In a large log
+// each disclosure of a child lies in a tile of its own, and the first use
+// of a tile reads it and hashes the 254 nodes inside it: fifty of those one
+// after another were most of an inzage answer at a million entries. The
+// proofs are then built in order from the cache; a tile that fails to load
+// here is read again there, which reports the error.
+func (l *Ledger) warmFullTiles(ctx context.Context, cands []openedEntry, size uint64) {
+	var want []tileID
+	seen := map[tileID]bool{}
+	for _, c := range cands {
+		// The leaf's own tile, and the tile one level up, when full.
+		for level := range 2 {
+			id := tileID{level, c.index >> (TileHeight * (level + 1))}
+			if (id.index+1)*tileWidth <= size>>(TileHeight*level) && !seen[id] {
+				seen[id] = true
+				want = append(want, id)
+			}
+		}
+	}
+	parallelN(len(want), 2, func(i int) {
+		_, _ = l.fullTiles.get(ctx, l, want[i].level, want[i].index)
+	})
 }
 
 // covenantLeaves returns the leaf indices of the covenant versions logged

@@ -940,8 +940,12 @@ func (l *Ledger) sealBodies(batch []*request, preps []prepared) ([][]byte, error
 
 // parallel calls fn(0) ... fn(n-1), spread over every core when there are
 // enough calls to pay for the goroutines.
-func parallel(n int, fn func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n/64)
+func parallel(n int, fn func(i int)) { parallelN(n, 64, fn) }
+
+// parallelN is parallel for calls that cost enough for a goroutine per
+// perWorker of them.
+func parallelN(n, perWorker int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/perWorker)
 	if workers < 2 {
 		for i := range n {
 			fn(i)
