@@ -111,9 +111,11 @@ func (l *Ledger) putAccess(ctx context.Context, r *AccessRequest) error {
 	}
 	var b Batch
 	b.Set(accessKey(r.ID), v)
-	// Not a log entry: the request record is written beside the log, by
-	// its own small batch, and never touches the tree.
-	if err := l.store.Commit(ctx, &b); err != nil {
+	// Not a log entry: the request record is kept beside the log and
+	// never touches the tree, but it is committed with a batch of the
+	// sequencer's, so that a standby has it too: a request registered
+	// before a failover is released on the new active ledger.
+	if err := l.commitRecords(ctx, b.Ops); err != nil {
 		return fmt.Errorf("couldn't store access request: %w", err)
 	}
 	return nil

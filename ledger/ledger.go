@@ -112,6 +112,12 @@ type Submission struct {
 	// tombstone entry and deletes the envelope and its indices in the
 	// same batch.
 	Tombstone *TombstoneRequest
+
+	// records, when set, are store writes beside the log (an access
+	// request, a purge of erasure notices) that go through the sequencer
+	// only so that they are committed, and replicated, with a batch
+	// (commitRecords).
+	records []Op
 }
 
 // Rejection is the status record of a refused event. It names the event
@@ -583,6 +589,19 @@ func (l *Ledger) commit(ctx context.Context, b *Batch) error {
 	return nil
 }
 
+// commitRecords commits store writes that are not log entries (they never
+// touch the tree) through the sequencer: with the next batch, under its
+// checkpoint, and so, with replication, in SPOOR_LOG to every standby,
+// which a write of the ledger's own beside the sequencer would never reach.
+func (l *Ledger) commitRecords(ctx context.Context, ops []Op) error {
+	p, err := l.Submit(ctx, []Submission{{records: ops}})
+	if err != nil {
+		return err
+	}
+	_, err = p.Wait(ctx)
+	return err
+}
+
 // Submit queues submissions for the sequencer and returns their future.
 // It blocks while the queue is full (backpressure) or until ctx ends.
 func (l *Ledger) Submit(ctx context.Context, subs []Submission) (*Pending, error) {
@@ -814,6 +833,10 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 			s := &r.subs[i]
 			p := &preps[k]
 			k++
+			if s.records != nil {
+				b.Ops = append(b.Ops, s.records...)
+				continue
+			}
 			if s.Reject != nil {
 				v, err := json.Marshal(s.Reject)
 				if err != nil {

@@ -339,7 +339,8 @@ func (l *Ledger) purgeNotices(ctx context.Context, now time.Time, rep *Retention
 	if err != nil || b.Len() == 0 {
 		return err
 	}
-	if err := l.store.Commit(ctx, &b); err != nil {
+	// Through the sequencer, so that standbys purge them too.
+	if err := l.commitRecords(ctx, b.Ops); err != nil {
 		return fmt.Errorf("couldn't purge erasure notices: %w", err)
 	}
 	rep.NoticesPurged = b.Len()

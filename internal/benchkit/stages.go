@@ -207,26 +207,8 @@ func (r *rig) stageJetStream(ctx context.Context, sample []signedEvent) (Stage, 
 
 	r.prog.phase("stage: jetstream", int64(len(sample)))
 	w := startWindow()
-	it, err := cons.Messages(jetstream.PullMaxMessages(2048))
-	if err != nil {
-		return st, err
-	}
 	consumed := make(chan error, 1)
-	go func() {
-		for n := 0; n < len(sample); n++ {
-			m, err := it.Next()
-			if err != nil {
-				consumed <- err
-				return
-			}
-			if err := m.Ack(); err != nil {
-				consumed <- err
-				return
-			}
-			r.prog.add(1)
-		}
-		consumed <- nil
-	}()
+	go func() { consumed <- r.consumeStage(cons, len(sample)) }()
 	var wg sync.WaitGroup
 	errs := make([]error, len(pubs))
 	for pi, p := range pubs {
@@ -245,14 +227,11 @@ func (r *rig) stageJetStream(ctx context.Context, sample []signedEvent) (Stage, 
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		it.Stop()
 		return st, err
 	}
 	if err := <-consumed; err != nil {
-		it.Stop()
 		return st, fmt.Errorf("consume: %w", err)
 	}
-	it.Stop()
 	if err := waitEmpty(ctx, s, 30*time.Second); err != nil {
 		return st, err
 	}
@@ -260,6 +239,42 @@ func (r *rig) stageJetStream(ctx context.Context, sample []signedEvent) (Stage, 
 	r.prog.end()
 	st.Rate, st.WallSeconds, st.CPUMicros = perSec(len(sample), wall), wall.Seconds(), micros(cpu, len(sample))
 	return st, nil
+}
+
+// consumeStage pulls and acks n messages from cons. Like ingest, it starts
+// a fresh pull iterator on the same durable consumer when one reports
+// missed heartbeats (a pull request the server dropped, as it may under
+// this much load), a few times at most; whatever was delivered and not
+// acked comes again after the ack wait.
+func (r *rig) consumeStage(cons jetstream.Consumer, n int) error {
+	const retries = 5
+	for done, tries := 0, 0; done < n; {
+		it, err := cons.Messages(jetstream.PullMaxMessages(2048))
+		if err != nil {
+			return err
+		}
+		for done < n {
+			m, err := it.Next()
+			if err != nil {
+				it.Stop()
+				if errors.Is(err, jetstream.ErrNoHeartbeat) && tries < retries {
+					tries++
+					break
+				}
+				return err
+			}
+			if err := m.Ack(); err != nil {
+				it.Stop()
+				return err
+			}
+			done++
+			r.prog.add(1)
+		}
+		if done == n {
+			it.Stop()
+		}
+	}
+	return nil
 }
 
 // waitEmpty waits until a work-queue stream holds no message (every ack

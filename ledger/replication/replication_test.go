@@ -10,10 +10,12 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/natstest"
 	"github.com/spoor-ledger/spoor/internal/testledger"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
+	"github.com/spoor-ledger/spoor/verifier"
 )
 
 // node is one ledger of a test: its own Pebble and data key folder.
@@ -47,6 +49,7 @@ func newNode(t *testing.T, name string) *node {
 
 func (n *node) config(env *testledger.Env, r ledger.Replicator) ledger.Config {
 	return ledger.Config{Store: n.store, Signer: env.Signer, Keys: env.Keys, Covenant: env.Demo.Signed,
+		LogVkey: env.LogVkey, CosignerVkey: env.CosVkey, AdminVkey: env.Demo.AdminVkey,
 		DataKeys: n.keys, Replicator: r, IdleCosign: -1, MaxBatch: 4096, MaxBatchAge: 5 * time.Millisecond}
 }
 
@@ -155,6 +158,16 @@ func TestActiveAndStandby(t *testing.T) {
 	if _, err := a.l.Erase(t.Context(), 3, "test-erasure"); err != nil {
 		t.Fatal(err)
 	}
+	// An inzage request registered on the active ledger, not yet released
+	// when it fails: the standby must have it to release it after the
+	// failover.
+	req := &ledger.AccessRequest{IDType: events.IDTypeBSN, Relation: verifier.RelationParent,
+		Pseudonyms:  []verifier.SubjectPseudonym{{KeyID: env.Demo.SubjectKey.ID, Pseudonym: env.Gen.Children()[0].Pseudonym}},
+		Scope:       verifier.BundleScope{CentralDesk: true},
+		RequestedBy: "desk-1"}
+	if err := a.l.RegisterAccess(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
 	head := a.l.Head()
 	info, err := setup.Stream.Info(t.Context())
 	if err != nil {
@@ -177,6 +190,9 @@ func TestActiveAndStandby(t *testing.T) {
 	}
 	if _, err := b.l.Entry(t.Context(), 3); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("the erased entry on the standby: %v, want ErrNotFound", err)
+	}
+	if got, err := b.l.Access(t.Context(), req.ID); err != nil || got.Status != ledger.AccessRegistered || got.RequestedBy != "desk-1" {
+		t.Fatalf("the access request on the standby: %+v, %v", got, err)
 	}
 
 	// Failover: the active stops; the standby applies the rest (nothing
@@ -203,6 +219,19 @@ func TestActiveAndStandby(t *testing.T) {
 	}
 	if b.l.ReplicaPosition() <= info.State.LastSeq {
 		t.Errorf("the promoted ledger did not publish (position %d)", b.l.ReplicaPosition())
+	}
+	// The request registered before the failover is released, and
+	// answered, by the new active ledger.
+	released, err := b.l.ReleaseAccess(t.Context(), req.ID, "desk-2", nil)
+	if err != nil {
+		t.Fatalf("releasing on the promoted ledger: %v", err)
+	}
+	bundle, err := b.l.AccessBundle(t.Context(), released)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verifier.VerifyBundle(bundle, env.Keys, env.Demo.AdminVkey); err != nil {
+		t.Fatalf("the answer of the promoted ledger: %v", err)
 	}
 }
 
