@@ -92,17 +92,7 @@ func faultEvents(t *testing.T, e *testledger.Env, n int) [][]byte {
 // faultSubmit submits envelopes as one request and waits for its outcome.
 func faultSubmit(t *testing.T, e *testledger.Env, l *ledger.Ledger, envs [][]byte) ([]ledger.Outcome, error) {
 	t.Helper()
-	subs := make([]ledger.Submission, len(envs))
-	for i, env := range envs {
-		subs[i] = e.Submission(t, l, env)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	p, err := l.Submit(ctx, subs)
-	if err != nil {
-		return nil, err
-	}
-	return p.Wait(ctx)
+	return e.SubmitEnvelopes(t, l, envs)
 }
 
 // eventID returns the id inside an envelope.

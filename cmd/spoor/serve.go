@@ -48,8 +48,12 @@ type serveFlags struct {
 	idleCosign time.Duration
 	retention  time.Duration
 	noEncrypt  bool
-	demoName   string
-	tokens     string
+	// Online backups (backup.go).
+	backupDir   string
+	backupEvery time.Duration
+	backupKeep  int
+	demoName    string
+	tokens      string
 	// Who may do what (docs/security.md).
 	natsUsers   string
 	natsTLSCert string
@@ -98,6 +102,9 @@ unacknowledged on the bus, never half-done.`,
 	fl.DurationVar(&f.batchAge, "batch-age", time.Millisecond, "how long a small batch (under 64 events) waits for more; a larger one commits as soon as the previous commit is done; negative: never wait")
 	fl.DurationVar(&f.idleCosign, "idle-cosign", time.Minute, "how often an idle log re-cosigns its checkpoint")
 	fl.DurationVar(&f.retention, "retention-interval", 24*time.Hour, "how often the retention job runs (0: never; spoor retention runs it by hand)")
+	fl.StringVar(&f.backupDir, "backup-dir", "", "back the running store up into this folder (a consistent Pebble copy, DIR/spoor-backup-<time>/ledger; not the data keys, which are backed up on their own)")
+	fl.DurationVar(&f.backupEvery, "backup-every", 24*time.Hour, "with --backup-dir: how often")
+	fl.IntVar(&f.backupKeep, "backup-keep", 7, "with --backup-dir: how many backups to keep (older ones are removed)")
 	fl.BoolVar(&f.noEncrypt, "no-encryption", false, "store envelopes unencrypted (not recommended: erasure then cannot reach backups)")
 	fl.StringVar(&f.tokens, "tokens", "", "JSON file of HTTP users: [{name, role (fg|desk|party), party, token_sha256}]")
 	fl.StringVar(&f.natsUsers, "nats-users", "", "require NATS users on the embedded server: this file lists each party's public NKey; parties without one get a seed in DIR/nats-credentials/ (see docs/security.md)")
@@ -123,6 +130,9 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 		return err
 	}
 	if err := f.merkle.check(f.repl.on()); err != nil {
+		return err
+	}
+	if err := f.checkBackup(); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
@@ -241,6 +251,7 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	reg.MustRegister(l.Metrics()...)
 	reg.MustRegister(merkleMetrics...)
 	reg.MustRegister(in.Metrics()...)
+	backups := newBackupMetrics(reg)
 	api := httpapi.New(httpapi.Config{
 		Ledger: l, Logger: log, Gatherer: reg,
 		Tokens: tokens,
@@ -277,6 +288,13 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 			grp.Go(func() error { return runRetentionLoop(gctx, l, log, f.retention) })
 		}
 		grp.Go(func() error { return in.ServeReceipts(gctx, nc) })
+	}
+	// Every replica may back up its own store: a standby's copy is as
+	// good, and spares the active ledger the work.
+	if f.backupDir != "" {
+		grp.Go(func() error {
+			return runBackupLoop(gctx, store, l, log, f.backupDir, f.backupEvery, f.backupKeep, backups)
+		})
 	}
 	if rr == nil {
 		startActive()
@@ -590,6 +608,27 @@ func httpScheme(f *serveFlags) string {
 
 // checkHTTPTLS loads the HTTPS certificate once at start, so that a wrong
 // file stops serve before anything runs.
+// checkBackup refuses backup flags that cannot work, before anything starts.
+func (f *serveFlags) checkBackup() error {
+	if f.backupDir == "" {
+		return nil
+	}
+	if f.backupEvery <= 0 || f.backupKeep < 1 {
+		return fmt.Errorf("--backup-every %s --backup-keep %d: give a positive interval and keep at least 1", f.backupEvery, f.backupKeep)
+	}
+	data, err1 := filepath.Abs(f.data)
+	dir, err2 := filepath.Abs(f.backupDir)
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	// Inside the store's own folder Pebble would see the copies as
+	// stray files; beside it, in the data folder, is fine.
+	if rel, err := filepath.Rel(filepath.Join(data, "ledger"), dir); err == nil && !strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("--backup-dir %s is inside the store (%s); give a folder outside it, better on another disk", f.backupDir, filepath.Join(f.data, "ledger"))
+	}
+	return nil
+}
+
 func (f *serveFlags) checkHTTPTLS() error {
 	if f.tlsCert == "" && f.tlsKey == "" {
 		return nil

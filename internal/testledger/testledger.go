@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/events/demo"
@@ -111,4 +112,32 @@ func (e *Env) Submission(t testing.TB, l *ledger.Ledger, env []byte) ledger.Subm
 		t.Fatalf("open: %v", err)
 	}
 	return ledger.Submission{Envelope: env, Disclosure: d, Findings: sc.Covenant.Check(d)}
+}
+
+// SubmitEvents submits n fresh events in one Submit and waits (up to 30 s)
+// for their outcomes.
+func (e *Env) SubmitEvents(t testing.TB, l *ledger.Ledger, n int) ([]ledger.Outcome, error) {
+	t.Helper()
+	envs := make([][]byte, n)
+	for i := range envs {
+		envs[i], _ = e.Event(t)
+	}
+	return e.SubmitEnvelopes(t, l, envs)
+}
+
+// SubmitEnvelopes opens envs as ingest would, submits them in one Submit
+// and waits (up to 30 s) for their outcomes.
+func (e *Env) SubmitEnvelopes(t testing.TB, l *ledger.Ledger, envs [][]byte) ([]ledger.Outcome, error) {
+	t.Helper()
+	subs := make([]ledger.Submission, len(envs))
+	for i, env := range envs {
+		subs[i] = e.Submission(t, l, env)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := l.Submit(ctx, subs)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait(ctx)
 }

@@ -56,18 +56,7 @@ func (n *node) config(env *testledger.Env, r ledger.Replicator) ledger.Config {
 // submit commits n fresh events in one Submit and returns their outcomes.
 func submit(t *testing.T, env *testledger.Env, l *ledger.Ledger, n int) ([]ledger.Outcome, error) {
 	t.Helper()
-	subs := make([]ledger.Submission, n)
-	for i := range subs {
-		e, _ := env.Event(t)
-		subs[i] = env.Submission(t, l, e)
-	}
-	p, err := l.Submit(t.Context(), subs)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	return p.Wait(ctx)
+	return env.SubmitEvents(t, l, n)
 }
 
 // follow steps f until its ledger's head has size.
