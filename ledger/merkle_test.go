@@ -44,9 +44,11 @@ func openWith(t *testing.T, e *testledger.Env, m ledger.MerkleBackend) (*ledger.
 	return l, s, nil
 }
 
-func TestPendingTailNeedsBackend(t *testing.T) {
-	e := testledger.New(t)
-	mem := logtest.NewMemoryBackend()
+// pendingTail logs the covenant on mem, then submits n events while the
+// backend is down: their batch is committed to the store as pending and
+// never checkpointed. It returns the closed ledger's store, still open.
+func pendingTail(t *testing.T, e *testledger.Env, mem ledger.MerkleBackend, n int) *pebblestore.Store {
+	t.Helper()
 	l, s, err := openWith(t, e, mem)
 	if err != nil {
 		t.Fatal(err)
@@ -56,20 +58,17 @@ func TestPendingTailNeedsBackend(t *testing.T) {
 	if l, s, err = openWith(t, e, unreachable{mem}); err != nil {
 		t.Fatal(err)
 	}
-	subs := make([]ledger.Submission, 20)
-	for i := range subs {
-		env, _ := e.Event(t)
-		subs[i] = e.Submission(t, l, env)
-	}
-	p, err := l.Submit(context.Background(), subs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Wait(context.Background()); !errors.Is(err, errUnreachable) {
+	if _, err := e.SubmitEvents(t, l, n); !errors.Is(err, errUnreachable) {
 		t.Fatalf("a batch with the backend down: %v, want the backend's error", err)
 	}
 	l.Close()
-	s.Close()
+	return s
+}
+
+func TestPendingTailNeedsBackend(t *testing.T) {
+	e := testledger.New(t)
+	mem := logtest.NewMemoryBackend()
+	pendingTail(t, e, mem, 20).Close()
 
 	// Without the backend the pending tail is what it always was: a
 	// store that disagrees with its checkpoint.
@@ -77,7 +76,7 @@ func TestPendingTailNeedsBackend(t *testing.T) {
 		t.Fatalf("opening a pending tail without a backend: %v, want ErrCorrupt", err)
 	}
 	// With it, the batch is finished.
-	l, s, err = openWith(t, e, mem)
+	l, s, err := openWith(t, e, mem)
 	if err != nil {
 		t.Fatalf("recovery: %v", err)
 	}
@@ -123,28 +122,7 @@ func TestDamagedPendingTail(t *testing.T) {
 		t.Run(damage, func(t *testing.T) {
 			e := testledger.New(t)
 			mem := logtest.NewMemoryBackend()
-			l, s, err := openWith(t, e, mem)
-			if err != nil {
-				t.Fatal(err)
-			}
-			l.Close()
-			s.Close()
-			if l, s, err = openWith(t, e, unreachable{mem}); err != nil {
-				t.Fatal(err)
-			}
-			subs := make([]ledger.Submission, 10)
-			for i := range subs {
-				env, _ := e.Event(t)
-				subs[i] = e.Submission(t, l, env)
-			}
-			p, err := l.Submit(context.Background(), subs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p.Wait(context.Background()); !errors.Is(err, errUnreachable) {
-				t.Fatalf("batch: %v", err)
-			}
-			l.Close()
+			s := pendingTail(t, e, mem, 10)
 			// Leaves 1..10 are pending; damage leaf 5.
 			ctx := context.Background()
 			key := ledger.LeafKeyForTest(5)

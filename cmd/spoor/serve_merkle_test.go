@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spoor-ledger/spoor/internal/trilliantest"
 	"github.com/spoor-ledger/spoor/ledger/trillianlog"
 )
 
@@ -44,24 +44,8 @@ func TestMerkleFlagsCheck(t *testing.T) {
 // checkpoint is finished on restart, and the redelivered events are
 // committed once.
 func TestServeOnTrillian(t *testing.T) {
-	addr := os.Getenv("TRILLIAN_ADDR")
-	if addr == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TRILLIAN_ADDR is not set, and CI=true: a missing Trillian is a failure (source .ci/trillian.sh && trillian_start)")
-		}
-		t.Skip("TRILLIAN_ADDR is not set: run `bash .ci/trillian.sh run go test -run TestServeOnTrillian ./cmd/spoor/`")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	id, err := trillianlog.CreateTree(ctx, addr, "spoor-cmd-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = trillianlog.DeleteTree(ctx, addr, id)
-	})
+	addr := trilliantest.Addr(t, "go test -run TestServeOnTrillian ./cmd/spoor/")
+	id := trilliantest.Tree(t, addr, "spoor-cmd-test")
 	bin := buildSpoor(t)
 	dir := t.TempDir()
 	s := newServeProc(t, bin, dir, "--log", "trillian", "--trillian", addr, "--tree-id", strconv.FormatInt(id, 10))
@@ -118,7 +102,7 @@ func TestServeOnTrillian(t *testing.T) {
 	if size := treeSize(t, s); size != 121 {
 		t.Fatalf("tree size %d after 120 events, want 121", size)
 	}
-	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	b, err := trillianlog.Dial(ctx, addr, id, trillianlog.Options{})
 	if err != nil {

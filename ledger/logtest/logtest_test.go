@@ -12,10 +12,10 @@ package logtest_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
+	"github.com/spoor-ledger/spoor/internal/trilliantest"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/logtest"
 	"github.com/spoor-ledger/spoor/ledger/trillianlog"
@@ -53,30 +53,14 @@ func TestConformance(t *testing.T) {
 // and dials it; it skips without a Trillian (fails under CI=true).
 func newTrillian(tb testing.TB) ledger.MerkleBackend {
 	tb.Helper()
-	addr := os.Getenv("TRILLIAN_ADDR")
-	if addr == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("TRILLIAN_ADDR is not set, and CI=true: a missing Trillian is a failure (source .ci/trillian.sh && trillian_start)")
-		}
-		tb.Skip("TRILLIAN_ADDR is not set: run `bash .ci/trillian.sh run go test ./ledger/logtest/` to test against a real Trillian")
-	}
+	addr := trilliantest.Addr(tb, "go test ./ledger/logtest/")
+	id := trilliantest.Tree(tb, addr, "spoor-logtest")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	id, err := trillianlog.CreateTree(ctx, addr, "spoor-logtest")
-	if err != nil {
-		tb.Fatal(err)
-	}
 	b, err := trillianlog.Dial(ctx, addr, id, trillianlog.Options{})
 	if err != nil {
 		tb.Fatalf("Dial: %v", err)
 	}
-	tb.Cleanup(func() {
-		b.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := trillianlog.DeleteTree(ctx, addr, id); err != nil {
-			tb.Log(err)
-		}
-	})
+	tb.Cleanup(func() { b.Close() })
 	return b
 }

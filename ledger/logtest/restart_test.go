@@ -14,6 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/spoor-ledger/spoor/internal/testledger"
+	"github.com/spoor-ledger/spoor/internal/trilliantest"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/trillianlog"
 )
@@ -25,31 +26,17 @@ import (
 // with Trillian's tree equal to the ledger's and every proof verifying with
 // x/mod's tlog.
 func TestLedgerSurvivesTrillianRestart(t *testing.T) {
-	addr := os.Getenv("TRILLIAN_ADDR")
-	binDir, uri := os.Getenv("TRILLIAN_BIN_DIR"), os.Getenv("TRILLIAN_PG_URI")
-	if addr == "" || binDir == "" || uri == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TRILLIAN_ADDR, TRILLIAN_BIN_DIR or TRILLIAN_PG_URI is not set, and CI=true: a missing Trillian is a failure")
-		}
-		t.Skip("TRILLIAN_ADDR, TRILLIAN_BIN_DIR or TRILLIAN_PG_URI is not set: run `bash .ci/trillian.sh run go test ./ledger/logtest/`")
-	}
+	env := trilliantest.Env(t, "go test ./ledger/logtest/", "TRILLIAN_ADDR", "TRILLIAN_BIN_DIR", "TRILLIAN_PG_URI")
+	addr, binDir, uri := env[0], env[1], env[2]
 	srv := &ownServer{t: t, bin: filepath.Join(binDir, "trillian_log_server"), uri: uri, addr: loopbackAddr(t), dir: t.TempDir()}
 	srv.start()
 	t.Cleanup(srv.kill)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	// The tree is made through the harness's server (same database), so
 	// that it exists whatever state our own server is in.
-	id, err := trillianlog.CreateTree(ctx, addr, "spoor-restart")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = trillianlog.DeleteTree(ctx, addr, id)
-	})
+	id := trilliantest.Tree(t, addr, "spoor-restart")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	b, err := trillianlog.Dial(ctx, srv.addr, id, trillianlog.Options{ChunkSize: 20, IntegrateTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)

@@ -53,12 +53,6 @@ func (n *node) config(env *testledger.Env, r ledger.Replicator) ledger.Config {
 		DataKeys: n.keys, Replicator: r, IdleCosign: -1, MaxBatch: 4096, MaxBatchAge: 5 * time.Millisecond}
 }
 
-// submit commits n fresh events in one Submit and returns their outcomes.
-func submit(t *testing.T, env *testledger.Env, l *ledger.Ledger, n int) ([]ledger.Outcome, error) {
-	t.Helper()
-	return env.SubmitEvents(t, l, n)
-}
-
 // follow steps f until its ledger's head has size.
 func follow(t *testing.T, f *Follower, l *ledger.Ledger, size uint64) {
 	t.Helper()
@@ -140,7 +134,7 @@ func TestActiveAndStandby(t *testing.T) {
 	f := NewFollower(setup, b.l, b.keys, nil)
 
 	for _, n := range []int{1, 7, 1500} {
-		if _, err := submit(t, env, a.l, n); err != nil {
+		if _, err := env.SubmitEvents(t, a.l, n); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -196,7 +190,7 @@ func TestActiveAndStandby(t *testing.T) {
 	if err := b.l.Promote(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	out, err := submit(t, env, b.l, 5)
+	out, err := env.SubmitEvents(t, b.l, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +231,7 @@ func TestStaleActiveIsFenced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := submit(t, env, a.l, 3); err != nil {
+	if _, err := env.SubmitEvents(t, a.l, 3); err != nil {
 		t.Fatal(err)
 	}
 	b := newNode(t, "new")
@@ -252,11 +246,11 @@ func TestStaleActiveIsFenced(t *testing.T) {
 	if err := b.l.Promote(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := submit(t, env, b.l, 2); err != nil {
+	if _, err := env.SubmitEvents(t, b.l, 2); err != nil {
 		t.Fatal(err)
 	}
 	before := a.l.Head()
-	out, err := submit(t, env, a.l, 2)
+	out, err := env.SubmitEvents(t, a.l, 2)
 	if err == nil {
 		t.Fatalf("the stale active's batch was acknowledged: %+v", out)
 	}
@@ -271,10 +265,10 @@ func TestStaleActiveIsFenced(t *testing.T) {
 	if a.l.Head() != before {
 		t.Error("the stale active published a new head")
 	}
-	if _, err := submit(t, env, a.l, 1); err == nil {
+	if _, err := env.SubmitEvents(t, a.l, 1); err == nil {
 		t.Error("the halted ledger took more events")
 	}
-	if _, err := submit(t, env, b.l, 1); err != nil {
+	if _, err := env.SubmitEvents(t, b.l, 1); err != nil {
 		t.Errorf("the new active: %v", err)
 	}
 }
@@ -330,7 +324,7 @@ func TestKeySync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := submit(t, env, a.l, 3); err != nil {
+	if _, err := env.SubmitEvents(t, a.l, 3); err != nil {
 		t.Fatal(err)
 	}
 	b := newNode(t, "standby")
@@ -400,26 +394,36 @@ func (n *node) reopenStandby(t *testing.T, env *testledger.Env, r ledger.Replica
 	}
 }
 
+// unpublishedBatch runs an active ledger that commits a batch of 3 events
+// and publishes it, then commits a batch of 600 and fails before publishing
+// it, as a crash between the two would leave it.
+func unpublishedBatch(t *testing.T) (*testledger.Env, *Setup, *node) {
+	t.Helper()
+	env := testledger.New(t)
+	setup := setupNATS(t, env.Demo.Signed.Covenant.Origin)
+	a := newNode(t, "a")
+	var err error
+	a.l, err = ledger.Open(t.Context(), a.config(env, &crashBeforePublish{pub: NewPublisher(setup, nil, nil), n: 2}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.SubmitEvents(t, a.l, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.SubmitEvents(t, a.l, 600); err == nil {
+		t.Fatal("the batch that was not published was acknowledged")
+	}
+	return env, setup, a
+}
+
 // TestCrashBetweenCommitAndPublish: an active ledger whose batch is durable
 // but not on the stream publishes it first when it takes the lease again
 // (the outbox), and a standby then reaches the same head. If another
 // ledger took over in between, the old store refuses (ErrDiverged).
 func TestCrashBetweenCommitAndPublish(t *testing.T) {
 	t.Run("same ledger again", func(t *testing.T) {
-		env := testledger.New(t)
-		setup := setupNATS(t, env.Demo.Signed.Covenant.Origin)
-		a := newNode(t, "a")
+		env, setup, a := unpublishedBatch(t)
 		var err error
-		a.l, err = ledger.Open(t.Context(), a.config(env, &crashBeforePublish{pub: NewPublisher(setup, nil, nil), n: 2}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := submit(t, env, a.l, 3); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := submit(t, env, a.l, 600); err == nil {
-			t.Fatal("the batch that was not published was acknowledged")
-		}
 		a.reopenStandby(t, env, NewPublisher(setup, nil, nil))
 		local := a.l.Head()
 		fa := NewFollower(setup, a.l, a.keys, nil)
@@ -444,20 +448,8 @@ func TestCrashBetweenCommitAndPublish(t *testing.T) {
 		}
 	})
 	t.Run("another ledger took over", func(t *testing.T) {
-		env := testledger.New(t)
-		setup := setupNATS(t, env.Demo.Signed.Covenant.Origin)
-		a := newNode(t, "a")
+		env, setup, a := unpublishedBatch(t)
 		var err error
-		a.l, err = ledger.Open(t.Context(), a.config(env, &crashBeforePublish{pub: NewPublisher(setup, nil, nil), n: 2}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := submit(t, env, a.l, 3); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := submit(t, env, a.l, 600); err == nil {
-			t.Fatal("the batch that was not published was acknowledged")
-		}
 		b := newNode(t, "b")
 		b.l, err = ledger.OpenStandby(t.Context(), b.config(env, NewPublisher(setup, nil, nil)))
 		if err != nil {
@@ -469,7 +461,7 @@ func TestCrashBetweenCommitAndPublish(t *testing.T) {
 		if err := b.l.Promote(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := submit(t, env, b.l, 1); err != nil {
+		if _, err := env.SubmitEvents(t, b.l, 1); err != nil {
 			t.Fatal(err)
 		}
 		a.reopenStandby(t, env, NewPublisher(setup, nil, nil))

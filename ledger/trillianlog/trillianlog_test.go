@@ -33,6 +33,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/spoor-ledger/spoor/internal/trilliantest"
 	"github.com/spoor-ledger/spoor/ledger/trillianlog"
 	"github.com/spoor-ledger/spoor/verifier"
 )
@@ -40,19 +41,7 @@ import (
 // trillianAddr returns the harness's log server, or skips (fails under CI).
 func trillianAddr(tb testing.TB) string {
 	tb.Helper()
-	addr := os.Getenv("TRILLIAN_ADDR")
-	if addr == "" {
-		missing(tb, "TRILLIAN_ADDR is not set")
-	}
-	return addr
-}
-
-func missing(tb testing.TB, what string) {
-	tb.Helper()
-	if os.Getenv("CI") == "true" {
-		tb.Fatalf("%s, and CI=true: a missing Trillian is a failure (source .ci/trillian.sh && trillian_start)", what)
-	}
-	tb.Skipf("%s: run `bash .ci/trillian.sh run go test ./ledger/trillianlog/` to test against a real Trillian", what)
+	return trilliantest.Addr(tb, "go test ./ledger/trillianlog/")
 }
 
 func dialRaw(tb testing.TB, addr string) *grpc.ClientConn {
@@ -372,10 +361,8 @@ type logServer struct {
 
 func startLogServer(tb testing.TB) *logServer {
 	tb.Helper()
-	binDir, uri := os.Getenv("TRILLIAN_BIN_DIR"), os.Getenv("TRILLIAN_PG_URI")
-	if binDir == "" || uri == "" {
-		missing(tb, "TRILLIAN_BIN_DIR or TRILLIAN_PG_URI is not set")
-	}
+	env := trilliantest.Env(tb, "go test ./ledger/trillianlog/", "TRILLIAN_BIN_DIR", "TRILLIAN_PG_URI")
+	binDir, uri := env[0], env[1]
 	s := &logServer{tb: tb, bin: filepath.Join(binDir, "trillian_log_server"), uri: uri, addr: freeAddr(tb), dir: tb.TempDir()}
 	s.start()
 	tb.Cleanup(s.kill)
