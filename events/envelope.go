@@ -177,7 +177,7 @@ func (e *Envelope) Verify(pub ed25519.PublicKey) error {
 	// build it in a pooled buffer instead of allocating one per event.
 	bp := paePool.Get().(*[]byte)
 	msg := appendPAE((*bp)[:0], e.PayloadType, e.Payload)
-	ok := ed25519.Verify(pub, msg, e.Sig)
+	ok := verifySignature(pub, msg, e.Sig)
 	if cap(msg) <= maxPooledPAE {
 		*bp = msg
 		paePool.Put(bp)

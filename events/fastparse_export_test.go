@@ -20,6 +20,8 @@ var (
 	DecodeDisclosureFast   = decodeDisclosureFast
 	DecodeDisclosureStrict = decodeDisclosureStrict
 	ParseCanonicalTime     = parseCanonicalTime
+	// VerifySignature is the signature check every Open uses.
+	VerifySignature = verifySignature
 )
 
 // ValidFast is the allocation-free yes/no of Validate.
