@@ -206,7 +206,9 @@ type seededReader struct {
 	n    int
 }
 
-func newSeededReader(label string) *seededReader { return &seededReader{seed: sha512.Sum512([]byte(label))} }
+func newSeededReader(label string) *seededReader {
+	return &seededReader{seed: sha512.Sum512([]byte(label))}
+}
 
 func (r *seededReader) Read(p []byte) (int, error) {
 	for i := range p {
