@@ -45,6 +45,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	_ "time/tzdata" // Europe/Amsterdam days on machines without a zoneinfo database.
 
@@ -651,6 +652,28 @@ func (a *auditor) checkpoints(ctx context.Context, src AuditSource) error {
 		a.problem("checkpoint-sequence", nil, nil, "the log holds no checkpoint")
 		return nil
 	}
+	// Two signatures per checkpoint and one checkpoint per commit: at a
+	// million events that is thousands of signatures, so they are checked
+	// on every worker first and compared in order after.
+	opened := make([]*Checkpoint, len(stored))
+	openErrs := make([]error, len(stored))
+	workers := a.cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, len(stored)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(stored) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				opened[i], openErrs[i] = OpenCheckpoint(stored[i].Note, a.cfg.Keys)
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	var prev *Checkpoint
 	var prevSeq uint64
 	for i, sc := range stored {
@@ -660,7 +683,7 @@ func (a *auditor) checkpoints(ctx context.Context, src AuditSource) error {
 		if i > 0 && sc.Seq != stored[i-1].Seq+1 {
 			a.problem("checkpoint-sequence", nil, ptr(sc.Seq), "checkpoint %d follows checkpoint %d; the ones between are missing (every checkpoint is kept)", sc.Seq, stored[i-1].Seq)
 		}
-		cp, err := OpenCheckpoint(sc.Note, a.cfg.Keys)
+		cp, err := opened[i], openErrs[i]
 		if err != nil {
 			a.problem("checkpoint-signature", nil, ptr(sc.Seq), "does not verify with the pinned keys: %v", err)
 			continue

@@ -98,9 +98,13 @@ func Open(dir string, cfg Config) (*Store, error) {
 	cache := pebble.NewCache(size)
 	logger := slogAdapter{cfg.Logger}
 	var stall atomic.Int64 // when the current write stall began (UnixNano), or 0
+	fs := cfg.FS
+	if fs == nil {
+		fs = vfs.Default
+	}
 	opts := &pebble.Options{
 		Cache:  cache,
-		FS:     cfg.FS,
+		FS:     bufferedFS{fs},
 		Logger: logger,
 		// By default Pebble calls Fatalf on a corrupted block it reads. Here
 		// the read returns its corruption error instead, so the caller (a
