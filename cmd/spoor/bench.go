@@ -18,6 +18,7 @@ import (
 
 type benchFlags struct {
 	events      int
+	memLimit    int
 	json        bool
 	cpuprofile  string
 	dir         string
@@ -71,6 +72,7 @@ need a few minutes and a few GB of scratch space.`,
 	fl.IntVar(&f.offered, "offered-rate", 5000, "the fixed offered load, events/s")
 	fl.Float64Var(&f.offeredSecs, "offered-seconds", 10, "how long the offered load runs")
 	fl.IntVar(&f.publishers, "publishers", 4, "concurrent publishers, each on its own NATS connection")
+	addMemoryLimitFlag(fl, &f.memLimit)
 	fl.StringVar(&f.log, "log", "pebble", "Merkle log backend of the full pipeline (b) and the log core (c): pebble or trillian")
 	fl.StringVar(&f.trillian, "trillian", "", "with --log trillian: the Trillian log server's gRPC address (host:port); the bench makes a PREORDERED_LOG tree for each ledger it opens and deletes it afterwards")
 	fl.Int64Var(&f.treeID, "tree-id", 0, "with --log trillian: an empty PREORDERED_LOG tree for the first ledger (the log core) instead of a new one")
@@ -80,6 +82,10 @@ need a few minutes and a few GB of scratch space.`,
 func runBench(cmd *cobra.Command, g *globalFlags, f *benchFlags) error {
 	if f.events < 1 {
 		return fmt.Errorf("--events must be at least 1, got %d", f.events)
+	}
+	// The bench runs the ledger as serve does, with serve's memory limit.
+	if err := applyMemoryLimit(cmd, f.memLimit, g.logger()); err != nil {
+		return err
 	}
 	dir := f.dir
 	if dir == "" {

@@ -37,6 +37,7 @@ import (
 
 type serveFlags struct {
 	data       string
+	memLimit   int
 	covenant   string
 	admin      string
 	httpAddr   string
@@ -87,6 +88,9 @@ Ctrl-C stops cleanly: the batch in progress is committed or left
 unacknowledged on the bus, never half-done.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyMemoryLimit(cmd, f.memLimit, g.logger()); err != nil {
+				return err
+			}
 			return runServe(cmd.Context(), g.logger(), f)
 		},
 	}
@@ -115,6 +119,7 @@ unacknowledged on the bus, never half-done.`,
 	f.natsClient.add(fl, "CA certificate (PEM): the embedded NATS listener requires client certificates signed by it; with --nats, the CA of the server's certificate")
 	f.repl.add(fl)
 	f.merkle.add(fl)
+	addMemoryLimitFlag(fl, &f.memLimit)
 	fl.StringVar(&f.demoName, "demo", "amersfoort", "which demo covenant to use without --covenant: "+strings.Join(demo.Names(), ", "))
 	_ = cmd.MarkFlagRequired("data")
 	return cmd

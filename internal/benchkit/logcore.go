@@ -19,6 +19,7 @@ import (
 // entries are the pool's real envelopes and opened payloads, each reused
 // with a fresh event id so that every entry is a new leaf.
 func (r *rig) logCore(ctx context.Context, pool []ledger.Submission, rep *Report) error {
+	defer profileAs(ctx, "logcore")()
 	const perBatch, inFlight = 1024, 8
 	n := r.cfg.Events
 	dir := filepath.Join(r.dir, "log-core")

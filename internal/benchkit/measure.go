@@ -2,11 +2,13 @@ package benchkit
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -255,4 +257,13 @@ func (p *progress) print(final bool) {
 	default:
 		fmt.Fprintln(p.w, line)
 	}
+}
+
+// profileAs labels the calling goroutine, and every goroutine it starts
+// until the returned function is called, with bench=phase, so that a
+// --cpuprofile of the whole run can be cut by phase (go tool pprof
+// -tagfocus bench=inzage). Pebble's own background work is not labelled.
+func profileAs(ctx context.Context, phase string) (restore func()) {
+	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("bench", phase)))
+	return func() { pprof.SetGoroutineLabels(ctx) }
 }

@@ -30,6 +30,7 @@ func (r *rig) inzage(ctx context.Context, l *ledger.Ledger, rep *Report, compact
 		phase = "inzage bundles, compacted store"
 	}
 	out.StoredEvents = l.Head().Size
+	defer profileAs(ctx, "inzage")()
 	r.prog.phase(phase, int64(k))
 	ds := make([]time.Duration, 0, k)
 	total := 0
@@ -67,6 +68,7 @@ func (r *rig) audit(ctx context.Context, l *ledger.Ledger, rep *Report) error {
 	head := l.Head()
 	a := &rep.Audit
 	a.Leaves = head.Size
+	defer profileAs(ctx, "audit")()
 
 	r.prog.phase("audit: merkle recomputation", int64(head.Size))
 	rng := (&compact.RangeFactory{Hash: verifier.HashChildren}).NewEmptyRange(0)
