@@ -194,3 +194,35 @@ func BenchmarkOpenParts(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSignature is one Ed25519 check of a real envelope's PAE:
+// crypto/ed25519 beside the ledger's verifier (curve25519-voi under the
+// same rule, the key expanded once), in the same run.
+func BenchmarkSignature(b *testing.B) {
+	cov, envs := benchEnvelopes(b, 1)
+	env, err := events.ParseEnvelope(envs[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := events.DecodeDisclosure(env.Payload)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pub, err := cov.PartyKey(d.Discloser, env.KeyID, d.OccurredAt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := events.PAE(env.PayloadType, env.Payload)
+	for _, c := range []struct {
+		name   string
+		verify func(ed25519.PublicKey, []byte, []byte) bool
+	}{{"crypto-ed25519", ed25519.Verify}, {"ledger", events.VerifySignature}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if !c.verify(pub, msg, env.Sig) {
+					b.Fatal("a good signature is refused")
+				}
+			}
+		})
+	}
+}
