@@ -32,7 +32,7 @@ var stdlibRule = &voi.Options{Verify: voi.VerifyOptionsStdLib}
 // maxExpandedKeys bounds the cache of expanded keys. Keys reach it only
 // after the covenant resolved them as a party's key in force, so a region
 // has far fewer; the bound only keeps memory finite if it had more. An
-// expanded key is about 5 KiB.
+// expanded key is under 3 KiB (two tables of eight points).
 const maxExpandedKeys = 4096
 
 var expandedKeys struct {

@@ -3,6 +3,7 @@ package pebblestore
 import (
 	"errors"
 	"strings"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -38,14 +39,19 @@ func (fs bufferedFS) Create(name string, category vfs.DiskWriteCategory) (vfs.Fi
 // that reads the file, asks for its size or syncs it writes the buffer out
 // first, so the file never looks shorter than what was written to it. After
 // a failed write every later call fails with the same error: a table with a
-// hole in it must never be synced as if whole.
+// hole in it must never be synced as if whole. Pebble writes a table from
+// one goroutine, but the lock keeps the buffer whole should a sync ever come
+// from another (as the WAL's do); it costs one uncontended lock per block.
 type bufferedFile struct {
 	vfs.File
+	mu  sync.Mutex
 	buf []byte
 	err error
 }
 
 func (f *bufferedFile) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.err != nil {
 		return 0, f.err
 	}
@@ -65,7 +71,7 @@ func (f *bufferedFile) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// flush writes the buffer out.
+// flush writes the buffer out. It is called with mu held.
 func (f *bufferedFile) flush() error {
 	if f.err != nil {
 		return f.err
@@ -82,42 +88,42 @@ func (f *bufferedFile) flush() error {
 }
 
 func (f *bufferedFile) WriteAt(p []byte, off int64) (int, error) {
-	if err := f.flush(); err != nil {
+	if err := f.flushLocked(); err != nil {
 		return 0, err
 	}
 	return f.File.WriteAt(p, off)
 }
 
 func (f *bufferedFile) Read(p []byte) (int, error) {
-	if err := f.flush(); err != nil {
+	if err := f.flushLocked(); err != nil {
 		return 0, err
 	}
 	return f.File.Read(p)
 }
 
 func (f *bufferedFile) ReadAt(p []byte, off int64) (int, error) {
-	if err := f.flush(); err != nil {
+	if err := f.flushLocked(); err != nil {
 		return 0, err
 	}
 	return f.File.ReadAt(p, off)
 }
 
 func (f *bufferedFile) Stat() (vfs.FileInfo, error) {
-	if err := f.flush(); err != nil {
+	if err := f.flushLocked(); err != nil {
 		return nil, err
 	}
 	return f.File.Stat()
 }
 
 func (f *bufferedFile) Sync() error {
-	if err := f.flush(); err != nil {
+	if err := f.flushLocked(); err != nil {
 		return err
 	}
 	return f.File.Sync()
 }
 
 func (f *bufferedFile) SyncData() error {
-	if err := f.flush(); err != nil {
+	if err := f.flushLocked(); err != nil {
 		return err
 	}
 	return f.File.SyncData()
@@ -127,12 +133,20 @@ func (f *bufferedFile) SyncData() error {
 // hint that smooths out disk writes, not a durability point, but it is
 // only meaningful for bytes the OS has, so the buffer goes first.
 func (f *bufferedFile) SyncTo(length int64) (bool, error) {
-	if err := f.flush(); err != nil {
+	if err := f.flushLocked(); err != nil {
 		return false, err
 	}
 	return f.File.SyncTo(length)
 }
 
 func (f *bufferedFile) Close() error {
-	return errors.Join(f.flush(), f.File.Close())
+	return errors.Join(f.flushLocked(), f.File.Close())
+}
+
+// flushLocked is flush for the calls that pass through after it: the
+// lock is held only while the buffer goes out.
+func (f *bufferedFile) flushLocked() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.flush()
 }
