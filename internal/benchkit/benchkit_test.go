@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -103,5 +105,47 @@ func TestLatencyOf(t *testing.T) {
 	}
 	if ds[0] != 100*time.Millisecond {
 		t.Error("latencyOf reordered its argument")
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the progress goroutine and the
+// test to share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// TestProgressPhasesEnd: phases started and ended in quick succession,
+// with the ticker firing all the while, each end returns and prints the
+// phase's final line. (The ticker goroutine once read the stop channel from
+// the struct, which end had already cleared: the bench then hung at the end
+// of a phase.)
+func TestProgressPhasesEnd(t *testing.T) {
+	var out lockedBuffer
+	p := &progress{w: &out, every: time.Microsecond}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			p.phase(fmt.Sprintf("phase %d", i), 10)
+			p.add(10)
+			p.end()
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a phase's end did not return: the progress goroutine missed its stop")
+	}
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	if got := strings.Count(out.b.String(), "(100%)"); got < 2000 {
+		t.Fatalf("%d phases ended with their final line, want 2000", got)
 	}
 }

@@ -164,6 +164,9 @@ type progress struct {
 	last  time.Time
 	stop  chan struct{}
 	wg    sync.WaitGroup
+	// every is how often a line is written; 0 means every 5 s, or 250 ms
+	// on a terminal.
+	every time.Duration
 }
 
 func newProgress(w io.Writer) *progress {
@@ -185,11 +188,18 @@ func (p *progress) phase(name string, total int64) {
 	p.mu.Lock()
 	p.name, p.total, p.start, p.last = name, total, time.Now(), time.Now()
 	p.done.Store(0)
-	p.stop = make(chan struct{})
+	// The goroutine keeps its own copy: end sets p.stop to nil before it
+	// closes the channel, and a select on p.stop read after that would
+	// wait on a nil channel for ever (a bench once hung so).
+	stop := make(chan struct{})
+	p.stop = stop
 	p.mu.Unlock()
 	interval := 5 * time.Second
 	if p.tty {
 		interval = 250 * time.Millisecond
+	}
+	if p.every > 0 {
+		interval = p.every
 	}
 	p.wg.Add(1)
 	go func() {
@@ -200,7 +210,7 @@ func (p *progress) phase(name string, total int64) {
 			select {
 			case <-t.C:
 				p.print(false)
-			case <-p.stop:
+			case <-stop:
 				p.print(true)
 				return
 			}
