@@ -49,27 +49,32 @@ func verifySignature(pub ed25519.PublicKey, msg, sig []byte) bool {
 	if k := expandedKey(pub); k != nil {
 		return voi.VerifyExpandedWithOptions(k, msg, sig, stdlibRule)
 	}
-	// A key that does not decode as a point: crypto/ed25519 rejects every
-	// signature by it, and stays the authority for that case.
+	// A key that does not decode as a point (crypto/ed25519 rejects every
+	// signature by it), or one more key than the cache holds: the standard
+	// library decides, as it would have.
 	return ed25519.Verify(pub, msg, sig)
 }
 
-// expandedKey returns pub's expanded form, from the cache or made now, or
-// nil if pub is not a point.
+// expandedKey returns pub's expanded form from the cache, expanding and
+// caching it on first use. It returns nil if pub is not a point, or if it
+// is not cached and the cache is full: expanding a key costs more than the
+// one check it would then serve.
 func expandedKey(pub ed25519.PublicKey) *voi.ExpandedPublicKey {
 	var id [ed25519.PublicKeySize]byte
 	copy(id[:], pub)
 	if k, ok := expandedKeys.m.Load(id); ok {
 		return k.(*voi.ExpandedPublicKey)
 	}
+	if expandedKeys.n.Load() >= maxExpandedKeys {
+		return nil
+	}
 	k, err := voi.NewExpandedPublicKey(voi.PublicKey(pub))
 	if err != nil {
 		return nil
 	}
-	if expandedKeys.n.Load() < maxExpandedKeys {
-		if _, loaded := expandedKeys.m.LoadOrStore(id, k); !loaded {
-			expandedKeys.n.Add(1)
-		}
+	if v, loaded := expandedKeys.m.LoadOrStore(id, k); loaded {
+		return v.(*voi.ExpandedPublicKey)
 	}
+	expandedKeys.n.Add(1)
 	return k
 }

@@ -34,6 +34,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/parallel"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
@@ -235,7 +236,7 @@ func (l *Ledger) warmFullTiles(ctx context.Context, cands []openedEntry, size ui
 			}
 		}
 	}
-	parallelN(len(want), 2, func(i int) {
+	parallel.For(len(want), 0, 2, func(i int) {
 		_, _ = l.fullTiles.get(ctx, l, want[i].level, want[i].index)
 	})
 }

@@ -28,13 +28,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/crashpoint"
+	"github.com/spoor-ledger/spoor/internal/parallel"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
@@ -947,7 +947,7 @@ func (l *Ledger) sealBodies(batch []*request, preps []prepared) ([][]byte, error
 	}
 	bodies := make([][]byte, len(preps))
 	errs := make([]error, len(preps))
-	parallel(len(preps), func(i int) {
+	parallel.For(len(preps), 0, 64, func(i int) {
 		if p := &preps[i]; p.added {
 			bodies[i], errs[i] = l.cfg.DataKeys.seal(p.dataKey, p.idx, envs[i])
 			if errs[i] != nil {
@@ -959,31 +959,6 @@ func (l *Ledger) sealBodies(batch []*request, preps []prepared) ([][]byte, error
 		return nil, err
 	}
 	return bodies, nil
-}
-
-// parallel calls fn(0) ... fn(n-1), spread over every core when there are
-// enough calls to pay for the goroutines.
-func parallel(n int, fn func(i int)) { parallelN(n, 64, fn) }
-
-// parallelN is parallel for calls that cost enough for a goroutine per
-// perWorker of them.
-func parallelN(n, perWorker int, fn func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n/perWorker)
-	if workers < 2 {
-		for i := range n {
-			fn(i)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < n; i += workers {
-				fn(i)
-			}
-		})
-	}
-	wg.Wait()
 }
 
 // addIndices adds the index entries of new leaf idx to b, their keys
@@ -1018,7 +993,7 @@ func (l *Ledger) lookupEvents(ctx context.Context, batch []*request, cov *events
 	}
 	preps := make([]prepared, len(subs))
 	errs := make([]error, len(subs))
-	parallel(len(subs), func(i int) {
+	parallel.For(len(subs), 0, 64, func(i int) {
 		s := subs[i]
 		if s.Reject != nil || s.Tombstone != nil || s.Disclosure == nil {
 			return

@@ -45,7 +45,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	_ "time/tzdata" // Europe/Amsterdam days on machines without a zoneinfo database.
 
@@ -53,6 +52,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/parallel"
 )
 
 // AuditSource is where Audit reads a log. Implementations: ledger's store
@@ -657,20 +657,11 @@ func (a *auditor) checkpoints(ctx context.Context, src AuditSource) error {
 	// on every worker first and compared in order after.
 	opened := make([]*Checkpoint, len(stored))
 	openErrs := make([]error, len(stored))
-	workers := a.cfg.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(workers, len(stored)) {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(stored) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
-				opened[i], openErrs[i] = OpenCheckpoint(stored[i].Note, a.cfg.Keys)
-			}
-		})
-	}
-	wg.Wait()
+	parallel.For(len(stored), a.cfg.Workers, 1, func(i int) {
+		if ctx.Err() == nil {
+			opened[i], openErrs[i] = OpenCheckpoint(stored[i].Note, a.cfg.Keys)
+		}
+	})
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -611,8 +611,6 @@ func httpScheme(f *serveFlags) string {
 	return "http://"
 }
 
-// checkHTTPTLS loads the HTTPS certificate once at start, so that a wrong
-// file stops serve before anything runs.
 // checkBackup refuses backup flags that cannot work, before anything starts.
 func (f *serveFlags) checkBackup() error {
 	if f.backupDir == "" {
@@ -634,6 +632,8 @@ func (f *serveFlags) checkBackup() error {
 	return nil
 }
 
+// checkHTTPTLS loads the HTTPS certificate once at start, so that a wrong
+// file stops serve before anything runs.
 func (f *serveFlags) checkHTTPTLS() error {
 	if f.tlsCert == "" && f.tlsKey == "" {
 		return nil
