@@ -311,8 +311,11 @@ func (l *Ledger) proofNodeFrom(ctx context.Context, tr TileReader, level uint, i
 // proofMemo remembers the node hashes read for the proofs of one caller,
 // so that proofs against one tree size that share upper nodes (all of an
 // inzage bundle's do) read each node, and each tile at the right edge, once.
-// A nil *proofMemo remembers nothing. It is not safe for concurrent use.
+// A nil *proofMemo remembers nothing. It is safe for concurrent use: the
+// proofs of a bundle are built on several goroutines. Two of them may
+// read the same node at once; both get the same hash.
 type proofMemo struct {
+	mu sync.Mutex
 	// nodes are the hashes read so far. A proof node is a complete
 	// subtree, whose hash never changes once the log has it, so entries
 	// stay valid while the log grows.
@@ -328,17 +331,23 @@ type proofMemo struct {
 // ReadTile implements TileReader for nodeHash, reading each tile once.
 func (m *proofMemo) ReadTile(ctx context.Context, level int, index uint64) ([]byte, error) {
 	id := tileID{level, index}
-	if t, ok := m.partial[id]; ok {
+	m.mu.Lock()
+	t, ok := m.partial[id]
+	l := m.l
+	m.mu.Unlock()
+	if ok {
 		return t, nil
 	}
-	t, err := m.l.ReadTile(ctx, level, index)
+	t, err := l.ReadTile(ctx, level, index)
 	if err != nil {
 		return nil, err
 	}
+	m.mu.Lock()
 	if m.partial == nil {
 		m.partial = map[tileID][]byte{}
 	}
 	m.partial[id] = t
+	m.mu.Unlock()
 	return t, nil
 }
 
@@ -348,18 +357,23 @@ func (m *proofMemo) node(ctx context.Context, l *Ledger, id compact.NodeID, size
 	if m == nil {
 		return l.proofNode(ctx, id.Level, id.Index, size)
 	}
-	if m.nodes == nil {
-		m.nodes = map[compact.NodeID][]byte{}
-	}
-	if h, ok := m.nodes[id]; ok {
+	m.mu.Lock()
+	h, ok := m.nodes[id]
+	m.l = l
+	m.mu.Unlock()
+	if ok {
 		return h, nil
 	}
-	m.l = l
 	h, err := l.proofNodeFrom(ctx, m, id.Level, id.Index, size)
 	if err != nil {
 		return nil, err
 	}
+	m.mu.Lock()
+	if m.nodes == nil {
+		m.nodes = map[compact.NodeID][]byte{}
+	}
 	m.nodes[id] = h
+	m.mu.Unlock()
 	return h, nil
 }
 

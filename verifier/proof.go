@@ -25,7 +25,7 @@ func VerifyInclusion(index, size uint64, leafHash [32]byte, proofHashes [][]byte
 	if err := checkHashLengths(proofHashes); err != nil {
 		return err
 	}
-	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, leafHash[:], proofHashes, root[:]); err != nil {
+	if err := proof.VerifyInclusion(proofHasher, index, size, leafHash[:], proofHashes, root[:]); err != nil {
 		return fmt.Errorf("%w: inclusion of leaf %d in tree of size %d: %w", ErrProof, index, size, err)
 	}
 	return nil
@@ -42,7 +42,7 @@ func VerifyConsistency(oldSize, newSize uint64, oldRoot, newRoot [32]byte, proof
 	if oldSize == 0 && oldRoot != emptyRoot {
 		return fmt.Errorf("%w: root of the empty tree is not SHA-256 of nothing", ErrProof)
 	}
-	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, oldSize, newSize, proofHashes, oldRoot[:], newRoot[:]); err != nil {
+	if err := proof.VerifyConsistency(proofHasher, oldSize, newSize, proofHashes, oldRoot[:], newRoot[:]); err != nil {
 		return fmt.Errorf("%w: consistency of tree size %d with %d: %w", ErrProof, oldSize, newSize, err)
 	}
 	return nil
@@ -58,3 +58,13 @@ func checkHashLengths(hashes [][]byte) error {
 	}
 	return nil
 }
+
+// logHasher is RFC 6962's hasher with HashChildren from one stack buffer:
+// rfc6962.DefaultHasher allocates a SHA-256 state per node, and an inzage
+// bundle's proofs hash about twenty nodes per disclosure, once when the
+// ledger checks what it built and again in the parent's verifier.
+type logHasher struct{ *rfc6962.Hasher }
+
+func (logHasher) HashChildren(l, r []byte) []byte { return HashChildren(l, r) }
+
+var proofHasher = logHasher{rfc6962.DefaultHasher}
