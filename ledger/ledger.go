@@ -21,6 +21,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -276,8 +277,45 @@ func newLedger(cfg Config) (*Ledger, error) {
 	return l, nil
 }
 
-// recover loads the last checkpoint and the tree, and checks they agree.
+// recover loads the last checkpoint and the tree, and checks they agree,
+// and then drops the envelopes that a crash left beyond the tree.
 func (l *Ledger) recover(ctx context.Context) error {
+	if err := l.recoverTree(ctx); err != nil {
+		return err
+	}
+	return l.dropOrphanEntries(ctx, l.tree.size())
+}
+
+// dropOrphanEntries deletes the envelopes stored at leaf indices from size
+// on. A batch's envelopes may be written ahead of it (Batch.SetAhead); a
+// crash between the two leaves them in the store without their leaves.
+// Their events were never acknowledged, so they come again and are logged
+// at fresh indices; the copies left over would otherwise lie in the store
+// for ever, out of reach of retention and erasure, and be overwritten by
+// other envelopes only as far as the log grows over them.
+func (l *Ledger) dropOrphanEntries(ctx context.Context, size uint64) error {
+	var b Batch
+	err := l.store.Scan(ctx, u64Key(tagEntry, size), []byte{tagEntry + 1}, func(k, _ []byte) error {
+		b.Delete(bytes.Clone(k))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("couldn't look for envelopes beyond the tree: %w", err)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := l.store.Commit(ctx, &b); err != nil {
+		return fmt.Errorf("couldn't delete %d envelopes beyond the tree: %w", b.Len(), err)
+	}
+	l.log.Warn("deleted envelopes beyond the tree that a crash left behind; their events are logged again when they are delivered again",
+		"count", b.Len(), "from_index", size)
+	return nil
+}
+
+// recoverTree loads the last checkpoint and the tree, and checks they
+// agree.
+func (l *Ledger) recoverTree(ctx context.Context) error {
 	seqBytes, err := l.store.Get(ctx, metaCheckpointSeq)
 	if errors.Is(err, ErrNotFound) {
 		l.tree = newTree()
@@ -913,7 +951,10 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 				body = bodies[k-1]
 			}
 			keys = appendU64Key(keys, tagEntry, p.idx)
-			b.Set(lastKey(keys, 9), body)
+			// The envelope of a new leaf is most of the batch's bytes;
+			// the store may write it ahead of the batch (recover drops
+			// what a crash left of that beyond the tree).
+			b.SetAhead(lastKey(keys, 9), body)
 			keys = l.addIndices(&b, keys, p.idx, p)
 		}
 	}

@@ -226,7 +226,13 @@ func (l *Ledger) RunRetention(ctx context.Context, dryRun bool, progress Retenti
 	rep := &RetentionReport{DryRun: dryRun, At: now, ByRule: map[string]int{}, KeysDestroyed: []string{}}
 	cov := l.covenant.Load().Covenant
 	var todo []TombstoneRequest
-	err := l.store.Scan(ctx, []byte{tagEntry}, []byte{tagEntry + 1}, func(k, raw []byte) error {
+	// Only logged entries: the envelopes of a batch being committed may be
+	// in the store a moment before their leaves (Batch.SetAhead).
+	var size uint64
+	if h := l.head.Load(); h != nil {
+		size = h.Size
+	}
+	err := l.store.Scan(ctx, []byte{tagEntry}, u64Key(tagEntry, size), func(k, raw []byte) error {
 		idx := binary.BigEndian.Uint64(k[1:])
 		rec, err := l.LeafRecord(ctx, idx)
 		if err != nil {

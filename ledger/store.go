@@ -13,7 +13,10 @@ import (
 // The contract (checked by the conformance suite in ledger/storetest):
 //   - Commit applies every operation of the batch atomically and returns nil
 //     only once the batch is durable (fsync'd): after a crash a batch is
-//     either wholly present or wholly absent.
+//     either wholly present or wholly absent. The one exception is a batch's
+//     ahead writes (Batch.SetAhead): a store may write them first, on their
+//     own, so that they are visible a moment before the rest of the batch
+//     and, after a crash, perhaps present without it.
 //   - An error from Commit is fatal: the batch may or may not be durable, and
 //     the store refuses every later Commit with ErrStoreFailed. The ledger
 //     stops (fail-stop) and recovers through Open on restart; it never
@@ -61,10 +64,26 @@ type Batch struct {
 type Op struct {
 	Key, Value []byte
 	Delete     bool
+	// Ahead marks a Set that the store may write before the rest of the
+	// batch (SetAhead).
+	Ahead bool
 }
 
 // Set adds a write of value under key.
 func (b *Batch) Set(key, value []byte) { b.Ops = append(b.Ops, Op{Key: key, Value: value}) }
+
+// SetAhead adds a write of value under a key that no earlier batch wrote
+// and no other write of this batch touches, which the store may make
+// durable before, and apart from, the rest of the batch. The Pebble store
+// writes a large run of them as a table of its own and ingests it: the
+// envelopes of a large batch, most of its bytes, then skip the write-ahead
+// log, the memtable and the compactions that would copy them three or four
+// times. The caller must cope with ahead writes that a crash left without
+// their batch: the ledger writes only envelopes of new leaves this way,
+// and deletes those beyond the tree when it opens (dropOrphanEntries).
+func (b *Batch) SetAhead(key, value []byte) {
+	b.Ops = append(b.Ops, Op{Key: key, Value: value, Ahead: true})
+}
 
 // Delete adds a deletion of key.
 func (b *Batch) Delete(key []byte) { b.Ops = append(b.Ops, Op{Key: key, Delete: true}) }

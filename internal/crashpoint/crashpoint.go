@@ -21,6 +21,10 @@ const (
 	MidBatch = "mid-batch"
 	// DuringSigning: the checkpoint is signed, the batch not yet committed.
 	DuringSigning = "during-signing"
+	// AfterAhead: the envelopes of a large batch are ingested into the
+	// store ahead of the batch (ledger.Batch.SetAhead), the rest of the
+	// batch is not committed.
+	AfterAhead = "after-ahead-write"
 	// AfterCommit: the batch is durable, no JetStream message is acked yet.
 	AfterCommit = "after-commit-before-ack"
 	// MidAck: some of a batch's messages are acked, others not.

@@ -5,6 +5,8 @@ package testledger
 
 import (
 	"context"
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -35,16 +37,37 @@ type Env struct {
 // New makes the keys and covenant of a test log in a temp dir.
 func New(t testing.TB) *Env {
 	t.Helper()
-	dir := t.TempDir()
+	return Load(t, t.TempDir())
+}
+
+// logKeysFile holds an Env's log and cosigner keys, so that another process
+// (a crash test's child) can Load the same log.
+const logKeysFile = "log-keys.json"
+
+// Load makes the keys and covenant of a test log in dir, or loads those
+// that an earlier New or Load made there.
+func Load(t testing.TB, dir string) *Env {
+	t.Helper()
 	m, err := demo.Ensure(filepath.Join(dir, "demo-keys"), "amersfoort")
 	if err != nil {
 		t.Fatalf("demo covenant: %v", err)
 	}
 	e := &Env{Dir: dir, Demo: m}
-	e.LogSkey, e.LogVkey, e.CosSkey, e.CosVkey, err = verifier.GenerateLogKeys(m.Signed.Covenant.Origin)
-	if err != nil {
-		t.Fatal(err)
+	var keys [4]string
+	if data, err := os.ReadFile(filepath.Join(dir, logKeysFile)); err == nil {
+		if err := json.Unmarshal(data, &keys); err != nil {
+			t.Fatalf("%s: %v", logKeysFile, err)
+		}
+	} else {
+		if keys[0], keys[1], keys[2], keys[3], err = verifier.GenerateLogKeys(m.Signed.Covenant.Origin); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := json.Marshal(keys)
+		if err := os.WriteFile(filepath.Join(dir, logKeysFile), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
+	e.LogSkey, e.LogVkey, e.CosSkey, e.CosVkey = keys[0], keys[1], keys[2], keys[3]
 	if e.Keys, err = verifier.ParseLogKeys(e.LogVkey, e.CosVkey); err != nil {
 		t.Fatal(err)
 	}

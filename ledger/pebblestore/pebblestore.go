@@ -36,9 +36,11 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
 	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/spoor-ledger/spoor/internal/crashpoint"
 	"github.com/spoor-ledger/spoor/ledger"
 )
 
@@ -84,6 +86,11 @@ type Store struct {
 	failed atomic.Pointer[error]
 	// readOnly: opened with Config.ReadOnly.
 	readOnly bool
+	opts     *pebble.Options
+	// aheadDir holds the tables of ahead writes until Pebble has ingested
+	// them (ingestAhead); aheadSeq names them.
+	aheadDir string
+	aheadSeq atomic.Uint64
 }
 
 var _ ledger.Store = (*Store)(nil)
@@ -169,7 +176,15 @@ func Open(dir string, cfg Config) (*Store, error) {
 		}
 		return nil, fmt.Errorf("couldn't open Pebble store in %s: %w", dir, err)
 	}
-	s := &Store{db: db, cache: cache, readOnly: cfg.ReadOnly}
+	s := &Store{db: db, cache: cache, readOnly: cfg.ReadOnly, opts: opts, aheadDir: fs.PathJoin(dir, aheadDirName)}
+	if !cfg.ReadOnly {
+		// Tables written for an ingest that a crash interrupted.
+		if err := fs.RemoveAll(s.aheadDir); err != nil {
+			_ = db.Close()
+			cache.Unref()
+			return nil, fmt.Errorf("couldn't clear %s: %w", s.aheadDir, err)
+		}
+	}
 	if !cfg.SkipVerify && !cfg.ReadOnly {
 		if err := s.verify(dir, opts); err != nil {
 			_ = db.Close()
@@ -367,8 +382,17 @@ func (s *Store) Commit(_ context.Context, b *ledger.Batch) error {
 	// The ops are first grouped by their first byte (the ledger's table
 	// tag); the groups that grow at their end (leaf index) are in order
 	// already, and only the others are sorted.
+	ingested, err := s.ingestAhead(b)
+	if err != nil {
+		err = fmt.Errorf("pebble commit: %w", err)
+		s.failed.CompareAndSwap(nil, &err)
+		return err
+	}
 	var groups [256][]int32
 	for i, op := range b.Ops {
+		if ingested && op.Ahead {
+			continue
+		}
 		var tag byte
 		if len(op.Key) > 0 {
 			tag = op.Key[0]
@@ -402,6 +426,100 @@ func (s *Store) Commit(_ context.Context, b *ledger.Batch) error {
 		err = fmt.Errorf("pebble commit: %w", err)
 		s.failed.CompareAndSwap(nil, &err)
 		return err
+	}
+	return nil
+}
+
+// aheadDirName is the folder, inside the store's, where the tables of
+// ahead writes are built.
+const aheadDirName = "ahead"
+
+// A batch's ahead writes are ingested as a table of their own when there
+// are at least aheadMinOps of them with aheadMinBytes of values: below that
+// the table's own fsync and the MANIFEST update cost more than the WAL,
+// memtable and compaction copies they spare. The ledger's batches under
+// load (thousands of envelopes) pass; those of a quiet moment do not.
+const (
+	aheadMinOps   = 256
+	aheadMinBytes = 1 << 20
+)
+
+// ingestAhead writes b's ahead writes (ledger.Batch.SetAhead) to a table
+// and ingests it into the LSM, durably, before the rest of the batch is
+// applied; it reports whether it did. Keys the ledger writes ahead are new
+// and beyond every key of their table, so Pebble places the table in the
+// bottom level, where no compaction rewrites it. It leaves them to the
+// batch when there are too few, or when they are not strictly increasing
+// or another write of the batch falls between them (the caller broke
+// SetAhead's promise, and the batch is then at least atomic).
+func (s *Store) ingestAhead(b *ledger.Batch) (bool, error) {
+	var ahead []int32
+	var n int
+	for i := range b.Ops {
+		if op := &b.Ops[i]; op.Ahead && !op.Delete {
+			ahead = append(ahead, int32(i))
+			n += len(op.Value)
+		}
+	}
+	if len(ahead) < aheadMinOps || n < aheadMinBytes {
+		return false, nil
+	}
+	cmpKeys := func(x, y int32) int { return bytes.Compare(b.Ops[x].Key, b.Ops[y].Key) }
+	if !slices.IsSortedFunc(ahead, cmpKeys) {
+		slices.SortFunc(ahead, cmpKeys)
+	}
+	first, last := b.Ops[ahead[0]].Key, b.Ops[ahead[len(ahead)-1]].Key
+	for j := 1; j < len(ahead); j++ {
+		if cmpKeys(ahead[j-1], ahead[j]) == 0 {
+			return false, nil
+		}
+	}
+	for i := range b.Ops {
+		if op := &b.Ops[i]; !op.Ahead && bytes.Compare(op.Key, first) >= 0 && bytes.Compare(op.Key, last) <= 0 {
+			return false, nil
+		}
+	}
+	fs := s.opts.FS
+	if err := fs.MkdirAll(s.aheadDir, 0o755); err != nil {
+		return false, fmt.Errorf("couldn't make %s: %w", s.aheadDir, err)
+	}
+	// The .sst suffix has bufferedFS write the table in large writes.
+	path := fs.PathJoin(s.aheadDir, fmt.Sprintf("%d.sst", s.aheadSeq.Add(1)))
+	f, err := fs.Create(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return false, fmt.Errorf("couldn't create %s: %w", path, err)
+	}
+	// Finish (in Close) syncs the table before Ingest links it in.
+	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), s.opts.MakeWriterOptions(numLevels-1, s.db.TableFormat()))
+	for _, i := range ahead {
+		if err := w.Set(b.Ops[i].Key, b.Ops[i].Value); err != nil {
+			_ = w.Close()
+			_ = fs.Remove(path)
+			return false, fmt.Errorf("couldn't write the ahead table: %w", err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		_ = fs.Remove(path)
+		return false, fmt.Errorf("couldn't write the ahead table: %w", err)
+	}
+	if err := s.ingest(path); err != nil {
+		return false, err
+	}
+	// Pebble has linked the table into the store; this name is not needed.
+	_ = fs.Remove(path)
+	crashpoint.Hit(crashpoint.AfterAhead)
+	return true, nil
+}
+
+// numLevels is the number of levels of Pebble's LSM.
+const numLevels = 7
+
+// ingest ingests the table at path, turning a fatal error into an error
+// (see apply).
+func (s *Store) ingest(path string) (err error) {
+	defer recoverFatal(&err)
+	if err := s.db.Ingest(context.Background(), []string{path}); err != nil {
+		return fmt.Errorf("couldn't ingest the ahead table: %w", err)
 	}
 	return nil
 }
