@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -211,6 +212,22 @@ type Ledger struct {
 	fullTiles fullTileCache // node hashes of recently read full tiles (read.go)
 
 	repl replicaState // replication (replica.go); owned like the tree
+
+	// inflight is the batch whose Store.Commit runs beside the sequencer
+	// (finishAsync), nil when none; owned by the sequencer.
+	inflight *inflightCommit
+}
+
+// inflightCommit is a batch being committed while the sequencer prepares
+// the next one.
+type inflightCommit struct {
+	// ids are the batch's new event ids, which the store does not show
+	// until the commit is over: the next batch's duplicate check looks
+	// here too.
+	ids map[string]inBatch
+	// done is closed when the commit is over; err is its error then.
+	done chan struct{}
+	err  error
 }
 
 // Open opens the log in cfg.Store, recovering and checking it, appends
@@ -561,12 +578,30 @@ func (l *Ledger) addLeaf(b *Batch, idx uint64, rec *verifier.LeafRecord, body []
 
 // commit adds the changed tiles and a new checkpoint to b and commits it.
 func (l *Ledger) commit(ctx context.Context, b *Batch) error {
+	job, err := l.seal(ctx, b)
+	if err != nil {
+		return err
+	}
+	return l.finish(ctx, job)
+}
+
+// commitJob is a sealed batch: everything of it is decided, the store has
+// not got it yet.
+type commitJob struct {
+	b    *Batch
+	head *Head
+}
+
+// seal adds the changed tiles and a new signed checkpoint to b (with a
+// Merkle backend after the backend has integrated the batch's leaves) and
+// returns what finish must commit.
+func (l *Ledger) seal(ctx context.Context, b *Batch) (*commitJob, error) {
 	l.tree.takeDirty(func(level int, index uint64, data []byte) {
 		b.Set(tileKey(level, index), data)
 	})
 	root, err := l.tree.root()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	size := l.tree.size()
 	var first uint64 // the head's size: where this batch's leaves start
@@ -574,7 +609,7 @@ func (l *Ledger) commit(ctx context.Context, b *Batch) error {
 		first = h.Size
 	}
 	if size < first {
-		return fmt.Errorf("ledger: tree would shrink from %d to %d: %w", first, size, ErrCorrupt)
+		return nil, fmt.Errorf("ledger: tree would shrink from %d to %d: %w", first, size, ErrCorrupt)
 	}
 	// With a Merkle backend, steps (i) to (iii) of merkle.go: b without a
 	// checkpoint is committed as pending, the backend integrates its
@@ -583,13 +618,13 @@ func (l *Ledger) commit(ctx context.Context, b *Batch) error {
 	pendingOps := 0
 	if l.cfg.Merkle != nil && size > first {
 		if err := l.integratePending(ctx, b, first, size, root); err != nil {
-			return err
+			return nil, err
 		}
 		pendingOps = b.Len()
 	}
 	note, err := l.cfg.Signer.Sign(l.origin, size, root)
 	if err != nil {
-		return fmt.Errorf("couldn't sign checkpoint: %w", err)
+		return nil, fmt.Errorf("couldn't sign checkpoint: %w", err)
 	}
 	crashpoint.Hit(crashpoint.DuringSigning)
 	seq := l.cpSeq + 1
@@ -598,16 +633,24 @@ func (l *Ledger) commit(ctx context.Context, b *Batch) error {
 	// With replication the batch also carries its encoded form (the
 	// outbox) and its stream position, durable together with it.
 	if err := l.prepareReplica(ctx, b, seq, size); err != nil {
-		return err
+		return nil, err
 	}
+	// The next batch signs the next checkpoint, whether or not this one
+	// is committed yet (a failed commit stops the ledger).
+	l.cpSeq = seq
 	// (iv) The checkpoint. The Replicator above saw the whole batch;
 	// with a backend its pending part is durable already.
 	toCommit := b
 	if pendingOps > 0 {
 		toCommit = &Batch{Ops: b.Ops[pendingOps:]}
 	}
+	return &commitJob{b: toCommit, head: &Head{Size: size, Root: root, Note: note, Seq: seq}}, nil
+}
+
+// finish commits a sealed batch and then publishes its head.
+func (l *Ledger) finish(ctx context.Context, job *commitJob) error {
 	start := time.Now()
-	if err := l.store.Commit(ctx, toCommit); err != nil {
+	if err := l.store.Commit(ctx, job.b); err != nil {
 		return fmt.Errorf("couldn't commit batch (fatal, the ledger stops): %w", err)
 	}
 	l.metrics.commitSeconds.Observe(time.Since(start).Seconds())
@@ -616,8 +659,7 @@ func (l *Ledger) commit(ctx context.Context, b *Batch) error {
 	if err := l.replicate(ctx); err != nil {
 		return err
 	}
-	l.cpSeq = seq
-	h := &Head{Size: size, Root: root, Note: note, Seq: seq}
+	h := job.head
 	l.head.Store(h)
 	l.metrics.observeHead(h, l.cfg.Now)
 	l.notifyMu.Lock()
@@ -712,6 +754,11 @@ func (l *Ledger) run() {
 	}
 	lastCommit := time.Now()
 	fail := func(err error, batch []*request) {
+		// A commit still running finishes first: the store must not be
+		// closed under it, and its failure is the one to report.
+		if ferr := l.waitInflight(); ferr != nil && errors.Is(err, ErrClosed) {
+			err = ferr
+		}
 		l.err.Store(&err)
 		for _, r := range batch {
 			r.err = err
@@ -740,9 +787,21 @@ func (l *Ledger) run() {
 		var first *request
 		select {
 		case first = <-l.reqs:
+		case <-l.inflightDone():
+			if err := l.waitInflight(); err != nil {
+				l.log.Error("sequencer stopped", "err", err)
+				fail(err, nil)
+				return
+			}
+			continue
 		case <-idle:
 			if time.Since(lastCommit) < l.cfg.IdleCosign {
 				continue
+			}
+			if err := l.waitInflight(); err != nil {
+				l.log.Error("sequencer stopped", "err", err)
+				fail(err, nil)
+				return
 			}
 			var b Batch
 			if err := l.commit(context.Background(), &b); err != nil {
@@ -791,14 +850,17 @@ func (l *Ledger) run() {
 			}
 			timer.Stop()
 		}
-		if err := l.sequence(context.Background(), batch); err != nil {
+		async, err := l.sequence(context.Background(), batch)
+		if err != nil {
 			l.log.Error("sequencer stopped", "err", err)
 			fail(err, batch)
 			return
 		}
 		lastCommit = time.Now()
-		for _, r := range batch {
-			close(r.done)
+		if !async {
+			for _, r := range batch {
+				close(r.done)
+			}
 		}
 		clear(batch)
 	}
@@ -844,8 +906,30 @@ type prepared struct {
 // findings and index keys (lookupEvents); then, in submission order, the
 // duplicate decisions, leaf indices and tree appends; then the envelope
 // bodies (sealed on every core with DataKeys) and the index entries.
-func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
+//
+// A batch of disclosures alone (no tombstones, no records) on a ledger
+// without a Merkle backend or replication is committed beside the
+// sequencer (async true): the next batch is prepared, signed and sealed
+// while this one's Store.Commit runs, and waits only to hand its own
+// commit over, so the commits stay in order and one at a time. Anything
+// else first waits for the commit in flight and commits in line.
+func (l *Ledger) sequence(ctx context.Context, batch []*request) (async bool, err error) {
 	start := time.Now()
+	async = l.cfg.Merkle == nil && l.cfg.Replicator == nil
+	for _, r := range batch {
+		for i := range r.subs {
+			if r.subs[i].records != nil || r.subs[i].Tombstone != nil {
+				// Tombstones read the entries they erase, which may be
+				// in the batch in flight.
+				async = false
+			}
+		}
+	}
+	if !async {
+		if err := l.waitInflight(); err != nil {
+			return false, err
+		}
+	}
 	now := l.integrationTime()
 	covIdx := l.covIndex
 	cov := l.covenant.Load().Covenant
@@ -861,7 +945,7 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 	added, dups, conflicts, rejects := 0, 0, 0, 0
 	preps, err := l.lookupEvents(ctx, batch, cov, now)
 	if err != nil {
-		return err
+		return false, err
 	}
 	seen := make(map[string]inBatch, total)
 	k := 0
@@ -878,7 +962,7 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 			if s.Reject != nil {
 				v, err := json.Marshal(s.Reject)
 				if err != nil {
-					return fmt.Errorf("couldn't encode rejection: %w", err)
+					return false, fmt.Errorf("couldn't encode rejection: %w", err)
 				}
 				// A refusal without a readable id has nothing to answer a
 				// status request for; the party learns of it on its
@@ -899,6 +983,9 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 			}
 			d := s.Disclosure
 			prev, ok := seen[d.ID]
+			if !ok && l.inflight != nil {
+				prev, ok = l.inflight.ids[d.ID]
+			}
 			if !ok && p.found {
 				prev, ok = p.logged, true
 			}
@@ -916,7 +1003,7 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 			idx := l.tree.size()
 			rec := verifier.LeafRecord{Type: verifier.EntryDisclosure, BodyHash: p.hash, IntegratedAt: now, CovenantIndex: covIdx}
 			if err := l.addLeaf(&b, idx, &rec, nil); err != nil {
-				return err
+				return false, err
 			}
 			if added == 0 {
 				crashpoint.Hit(crashpoint.MidBatch)
@@ -934,7 +1021,7 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 	}
 	bodies, err := l.sealBodies(batch, preps)
 	if err != nil {
-		return err
+		return false, err
 	}
 	// One buffer for every key of the batch (the Store copies them).
 	keys := make([]byte, 0, added*(9+8+41+9))
@@ -961,8 +1048,16 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 	for id := range changedKeys {
 		b.Set(keyCountKey(id), binary.BigEndian.AppendUint64(nil, l.keyCounts[id]))
 	}
-	if err := l.commit(ctx, &b); err != nil {
-		return err
+	job, err := l.seal(ctx, &b)
+	if err != nil {
+		return false, err
+	}
+	if async {
+		if err := l.finishAsync(ctx, job, batch, seen); err != nil {
+			return false, err
+		}
+	} else if err := l.finish(ctx, job); err != nil {
+		return false, err
 	}
 	l.metrics.entries.Add(float64(added))
 	l.metrics.duplicates.Add(float64(dups))
@@ -970,7 +1065,49 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) error {
 	l.metrics.batchSize.Observe(float64(added))
 	l.metrics.sequenceSeconds.Observe(time.Since(start).Seconds())
 	_ = rejects
+	return async, nil
+}
+
+// finishAsync waits for the commit in flight, then commits job on a
+// goroutine of its own, which closes the requests of batch when it is
+// over (with the commit's error, if it failed). ids are the batch's new
+// event ids, for the next batch's duplicate check.
+func (l *Ledger) finishAsync(ctx context.Context, job *commitJob, batch []*request, ids map[string]inBatch) error {
+	if err := l.waitInflight(); err != nil {
+		return err
+	}
+	reqs := slices.Clone(batch)
+	ic := &inflightCommit{ids: ids, done: make(chan struct{})}
+	l.inflight = ic
+	go func() {
+		ic.err = l.finish(ctx, job)
+		for _, r := range reqs {
+			r.err = ic.err
+			close(r.done)
+		}
+		close(ic.done)
+	}()
 	return nil
+}
+
+// waitInflight waits for the commit in flight, if any, and returns its
+// error.
+func (l *Ledger) waitInflight() error {
+	ic := l.inflight
+	if ic == nil {
+		return nil
+	}
+	<-ic.done
+	l.inflight = nil
+	return ic.err
+}
+
+// inflightDone is the done channel of the commit in flight, or nil.
+func (l *Ledger) inflightDone() <-chan struct{} {
+	if l.inflight == nil {
+		return nil
+	}
+	return l.inflight.done
 }
 
 // sealBodies encrypts the envelopes of a batch's new entries under their

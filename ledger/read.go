@@ -390,8 +390,8 @@ var tileNodeOffset = func() (o [TileHeight]int) {
 	return o
 }()
 
-// fullTileCacheSize bounds the cache of full tiles: 1024 tiles of 16 KiB.
-const fullTileCacheSize = 1024
+// fullTileCacheSize bounds the cache of full tiles: 4096 tiles of 16 KiB.
+const fullTileCacheSize = 4096
 
 // fullTileCache keeps the node hashes of recently used full tiles, so that
 // the proofs of an inzage bundle (or of many clients) do not each read a
