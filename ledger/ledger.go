@@ -13,6 +13,14 @@
 // error and the ledger stops; Open, on restart, is the recovery path and
 // re-checks the stored tree against the last checkpoint.
 //
+// Two things keep a busy sequencer from waiting on the disk. A batch of
+// disclosures is committed on a goroutine of its own while the sequencer
+// prepares, signs and seals the next one (finishAsync); commits stay one at
+// a time and in order, and the next batch's duplicate check sees the ids
+// of the one in flight. And the envelopes of a large batch are written
+// ahead of it as a table Pebble ingests (Batch.SetAhead); Open deletes
+// those a crash left beyond the tree.
+//
 // With a Merkle backend (Config.Merkle: Trillian, see merkle.go) a batch is
 // committed in two steps instead: first without its checkpoint ("pending"),
 // then, once the backend has integrated the same leaf records and its root
