@@ -369,9 +369,17 @@ func (s *Store) Commit(_ context.Context, b *ledger.Batch) error {
 	if err := s.failedErr(); err != nil {
 		return err
 	}
+	// A large run of ahead writes goes first, as a table of its own.
+	ingestedBytes, err := s.ingestAhead(b)
+	if err != nil {
+		err = fmt.Errorf("pebble commit: %w", err)
+		s.failed.CompareAndSwap(nil, &err)
+		return err
+	}
+	ingested := ingestedBytes > 0
 	// Sized up front: a ledger batch of a few MB would otherwise be
 	// copied again each time the Pebble batch grows.
-	pb := s.db.NewBatchWithSize(b.Size() + 16*len(b.Ops))
+	pb := s.db.NewBatchWithSize(b.Size() - ingestedBytes + 16*len(b.Ops))
 	defer pb.Close()
 	// Ops are added in key order (writes of the same key keep their
 	// order). Pebble inserts a batch into the memtable's skiplist in batch
@@ -382,12 +390,6 @@ func (s *Store) Commit(_ context.Context, b *ledger.Batch) error {
 	// The ops are first grouped by their first byte (the ledger's table
 	// tag); the groups that grow at their end (leaf index) are in order
 	// already, and only the others are sorted.
-	ingested, err := s.ingestAhead(b)
-	if err != nil {
-		err = fmt.Errorf("pebble commit: %w", err)
-		s.failed.CompareAndSwap(nil, &err)
-		return err
-	}
 	var groups [256][]int32
 	for i, op := range b.Ops {
 		if ingested && op.Ahead {
@@ -446,23 +448,24 @@ const (
 
 // ingestAhead writes b's ahead writes (ledger.Batch.SetAhead) to a table
 // and ingests it into the LSM, durably, before the rest of the batch is
-// applied; it reports whether it did. Keys the ledger writes ahead are new
+// applied; it returns the key and value bytes it ingested (0: none). Keys the ledger writes ahead are new
 // and beyond every key of their table, so Pebble places the table in the
 // bottom level, where no compaction rewrites it. It leaves them to the
 // batch when there are too few, or when they are not strictly increasing
 // or another write of the batch falls between them (the caller broke
 // SetAhead's promise, and the batch is then at least atomic).
-func (s *Store) ingestAhead(b *ledger.Batch) (bool, error) {
+func (s *Store) ingestAhead(b *ledger.Batch) (int, error) {
 	var ahead []int32
-	var n int
+	var n, keys int
 	for i := range b.Ops {
 		if op := &b.Ops[i]; op.Ahead && !op.Delete {
 			ahead = append(ahead, int32(i))
 			n += len(op.Value)
+			keys += len(op.Key)
 		}
 	}
 	if len(ahead) < aheadMinOps || n < aheadMinBytes {
-		return false, nil
+		return 0, nil
 	}
 	cmpKeys := func(x, y int32) int { return bytes.Compare(b.Ops[x].Key, b.Ops[y].Key) }
 	if !slices.IsSortedFunc(ahead, cmpKeys) {
@@ -471,23 +474,23 @@ func (s *Store) ingestAhead(b *ledger.Batch) (bool, error) {
 	first, last := b.Ops[ahead[0]].Key, b.Ops[ahead[len(ahead)-1]].Key
 	for j := 1; j < len(ahead); j++ {
 		if cmpKeys(ahead[j-1], ahead[j]) == 0 {
-			return false, nil
+			return 0, nil
 		}
 	}
 	for i := range b.Ops {
 		if op := &b.Ops[i]; !op.Ahead && bytes.Compare(op.Key, first) >= 0 && bytes.Compare(op.Key, last) <= 0 {
-			return false, nil
+			return 0, nil
 		}
 	}
 	fs := s.opts.FS
 	if err := fs.MkdirAll(s.aheadDir, 0o755); err != nil {
-		return false, fmt.Errorf("couldn't make %s: %w", s.aheadDir, err)
+		return 0, fmt.Errorf("couldn't make %s: %w", s.aheadDir, err)
 	}
 	// The .sst suffix has bufferedFS write the table in large writes.
 	path := fs.PathJoin(s.aheadDir, fmt.Sprintf("%d.sst", s.aheadSeq.Add(1)))
 	f, err := fs.Create(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
-		return false, fmt.Errorf("couldn't create %s: %w", path, err)
+		return 0, fmt.Errorf("couldn't create %s: %w", path, err)
 	}
 	// Finish (in Close) syncs the table before Ingest links it in.
 	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), s.opts.MakeWriterOptions(numLevels-1, s.db.TableFormat()))
@@ -495,20 +498,20 @@ func (s *Store) ingestAhead(b *ledger.Batch) (bool, error) {
 		if err := w.Set(b.Ops[i].Key, b.Ops[i].Value); err != nil {
 			_ = w.Close()
 			_ = fs.Remove(path)
-			return false, fmt.Errorf("couldn't write the ahead table: %w", err)
+			return 0, fmt.Errorf("couldn't write the ahead table: %w", err)
 		}
 	}
 	if err := w.Close(); err != nil {
 		_ = fs.Remove(path)
-		return false, fmt.Errorf("couldn't write the ahead table: %w", err)
+		return 0, fmt.Errorf("couldn't write the ahead table: %w", err)
 	}
 	if err := s.ingest(path); err != nil {
-		return false, err
+		return 0, err
 	}
 	// Pebble has linked the table into the store; this name is not needed.
 	_ = fs.Remove(path)
 	crashpoint.Hit(crashpoint.AfterAhead)
-	return true, nil
+	return n + keys, nil
 }
 
 // numLevels is the number of levels of Pebble's LSM.
