@@ -138,7 +138,7 @@ func (l *Ledger) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *v
 			b.Scope.Parties = append(b.Scope.Parties, p.ID)
 		}
 	}
-	bb := &bundleBuilder{l: l, size: size, memo: &proofMemo{}}
+	bb := &bundleBuilder{l: l, size: size, memo: &proofMemo{l: l}}
 
 	covs, err := l.covenantLeaves(ctx, size)
 	if err != nil {
@@ -219,27 +219,6 @@ func (l *Ledger) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *v
 	return data, vb, nil
 }
 
-// proofTiles returns, for each leaf of idxs, the full tiles that its
-// inclusion proof in a tree of size leaves reads and that no earlier leaf
-// of idxs reads too: the leaf's own tile and the tile one level up, where
-// they are full. In a large log each disclosure of a child lies in a tile
-// of its own, and the first use of a tile reads it and hashes the 254 nodes
-// inside it, so readSubjectEntries loads them beside the entries.
-func proofTiles(idxs []uint64, size uint64) [][]tileID {
-	out := make([][]tileID, len(idxs))
-	seen := map[tileID]bool{}
-	for i, idx := range idxs {
-		for level := range 2 {
-			id := tileID{level, idx >> (TileHeight * (level + 1))}
-			if (id.index+1)*tileWidth <= size>>(TileHeight*level) && !seen[id] {
-				seen[id] = true
-				out[i] = append(out[i], id)
-			}
-		}
-	}
-	return out
-}
-
 // covenantLeaves returns the leaf indices of the covenant versions logged
 // in the first size leaves, version 1 first.
 func (l *Ledger) covenantLeaves(ctx context.Context, size uint64) ([]uint64, error) {
@@ -312,11 +291,10 @@ func (l *Ledger) subjectLeaves(ctx context.Context, req BundleRequest, size uint
 			}
 		}
 	}
-	var tiles [][]tileID
-	if l.cfg.Merkle == nil {
-		tiles = proofTiles(unique, size)
+	if l.cfg.Merkle != nil {
+		memo = nil // the backend gives the proofs
 	}
-	reads := l.readSubjectEntries(ctx, unique, size, tiles, memo)
+	reads := l.readSubjectEntries(ctx, unique, size, memo)
 
 	seen := map[uint64]bool{}
 	var out []openedEntry
@@ -365,24 +343,18 @@ const readConcurrency = 16
 
 // readSubjectEntries reads the leaf record and envelope of each leaf and
 // parses the envelope, readConcurrency at a time: these point reads are
-// most of an inzage answer's time. With tiles (no Merkle backend) it also
-// puts tiles[i] into the cache of full tiles and builds leaf idxs[i]'s
-// inclusion proof in the tree of size leaves from them and memo, so that
-// the proofs' reads and hashing run beside the entries' reads. The i-th
-// result is for idxs[i].
-func (l *Ledger) readSubjectEntries(ctx context.Context, idxs []uint64, size uint64, tiles [][]tileID, memo *proofMemo) []subjectRead {
+// most of an inzage answer's time. With a memo (no Merkle backend) it also
+// builds each leaf's inclusion proof in the tree of size leaves, so that
+// the proofs' tile reads and hashing (in a large log each disclosure of a
+// child lies in a full tile of its own, whose 254 inner nodes the first
+// use hashes) run beside the entries' reads. The i-th result is for
+// idxs[i].
+func (l *Ledger) readSubjectEntries(ctx context.Context, idxs []uint64, size uint64, memo *proofMemo) []subjectRead {
 	out := make([]subjectRead, len(idxs))
 	read := func(i int) {
 		r := &out[i]
 		idx := idxs[i]
 		r.index = idx
-		if tiles != nil {
-			// A tile that fails to load here is read again by the proof
-			// below, which reports the error.
-			for _, id := range tiles[i] {
-				_, _ = l.fullTiles.get(ctx, l, id.level, id.index)
-			}
-		}
 		body, err := l.Entry(ctx, idx)
 		if errors.Is(err, ErrNotFound) {
 			r.erased = true
@@ -406,7 +378,7 @@ func (l *Ledger) readSubjectEntries(ctx context.Context, idxs []uint64, size uin
 			r.err = fmt.Errorf("entry %d: %w", idx, errors.Join(err, ErrCorrupt))
 			return
 		}
-		if tiles != nil {
+		if memo != nil {
 			if r.proof, err = l.localInclusionProof(ctx, idx, size, memo); err != nil {
 				r.err = fmt.Errorf("inclusion proof of leaf %d: %w", idx, err)
 				return

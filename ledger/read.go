@@ -315,6 +315,7 @@ func (l *Ledger) proofNodeFrom(ctx context.Context, tr TileReader, level uint, i
 // proofs of a bundle are built on several goroutines. Two of them may
 // read the same node at once; both get the same hash.
 type proofMemo struct {
+	l  *Ledger // whose tiles it reads
 	mu sync.Mutex
 	// nodes are the hashes read so far. A proof node is a complete
 	// subtree, whose hash never changes once the log has it, so entries
@@ -325,7 +326,6 @@ type proofMemo struct {
 	// the same bundle may only have grown, which leaves the hashes of the
 	// nodes asked for, all complete at the bundle's size, unchanged.
 	partial map[tileID][]byte
-	l       *Ledger
 }
 
 // ReadTile implements TileReader for nodeHash, reading each tile once.
@@ -333,12 +333,11 @@ func (m *proofMemo) ReadTile(ctx context.Context, level int, index uint64) ([]by
 	id := tileID{level, index}
 	m.mu.Lock()
 	t, ok := m.partial[id]
-	l := m.l
 	m.mu.Unlock()
 	if ok {
 		return t, nil
 	}
-	t, err := l.ReadTile(ctx, level, index)
+	t, err := m.l.ReadTile(ctx, level, index)
 	if err != nil {
 		return nil, err
 	}
@@ -359,7 +358,6 @@ func (m *proofMemo) node(ctx context.Context, l *Ledger, id compact.NodeID, size
 	}
 	m.mu.Lock()
 	h, ok := m.nodes[id]
-	m.l = l
 	m.mu.Unlock()
 	if ok {
 		return h, nil

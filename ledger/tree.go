@@ -8,6 +8,8 @@ import (
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/spoor-ledger/spoor/verifier"
 )
 
 // TileHeight is the C2SP tlog-tiles height: a tile holds 256 hashes.
@@ -17,19 +19,9 @@ const tileWidth = 1 << TileHeight
 
 var hasher = rfc6962.DefaultHasher
 
-var rangeFactory = &compact.RangeFactory{Hash: hashChildren}
-
-// hashChildren is RFC 6962's interior node hash, SHA-256(0x01 || l || r),
-// hashed from one stack buffer: rfc6962.Hasher.HashChildren allocates a
-// digest per call, and the sequencer computes about two of these per leaf.
-func hashChildren(l, r []byte) []byte {
-	var buf [1 + 2*sha256.Size]byte
-	buf[0] = rfc6962.RFC6962NodeHashPrefix
-	copy(buf[1:], l)
-	copy(buf[1+sha256.Size:], r)
-	h := sha256.Sum256(buf[:])
-	return h[:]
-}
+// rangeFactory hashes interior nodes with verifier.HashChildren, from one
+// stack buffer: the sequencer computes about two per leaf.
+var rangeFactory = &compact.RangeFactory{Hash: verifier.HashChildren}
 
 // tree is the right edge of the Merkle tree: the compact range that gives
 // the root, and the newest (partial) tile of each level, which is what a
