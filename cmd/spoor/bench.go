@@ -25,6 +25,7 @@ type benchFlags struct {
 	offered     int
 	offeredSecs float64
 	publishers  int
+	batch       int
 	// The Merkle backend of (b) and (c): --log, --trillian, --tree-id.
 	log      string
 	trillian string
@@ -46,7 +47,11 @@ organisation's cost, not the ledger's). Then, in the same run:
       time per event, shown beside the lowest single-stage rate;
   (b) the full pipeline (publishers -> embedded NATS -> ingest -> ledger):
       sustained events/s and publish-to-checkpoint latency at full load
-      and at a fixed offered load, each as a ratio to the ceilings;
+      and at a fixed offered load, each as a ratio to the ceilings; at
+      full load each publisher sends batch messages of up to
+      --publish-batch events of one party (the JetStream stage too, and
+      it is measured with one event per message as well, for
+      comparison); the offered load sends one event per message;
   (c) the log core alone (no NATS, no signatures);
   (d) inzage answer time for children with about 50 disclosures each;
   (e) the FG's audit: Merkle recomputation and the full check;
@@ -72,6 +77,7 @@ need a few minutes and a few GB of scratch space.`,
 	fl.IntVar(&f.offered, "offered-rate", 5000, "the fixed offered load, events/s")
 	fl.Float64Var(&f.offeredSecs, "offered-seconds", 10, "how long the offered load runs")
 	fl.IntVar(&f.publishers, "publishers", 4, "concurrent publishers, each on its own NATS connection")
+	fl.IntVar(&f.batch, "publish-batch", 64, "at full load, the most events a publisher sends in one batch message (1: one event per message; the offered load always sends one)")
 	addMemoryLimitFlag(fl, &f.memLimit)
 	fl.StringVar(&f.log, "log", "pebble", "Merkle log backend of the full pipeline (b) and the log core (c): pebble or trillian")
 	fl.StringVar(&f.trillian, "trillian", "", "with --log trillian: the Trillian log server's gRPC address (host:port); the bench makes a PREORDERED_LOG tree for each ledger it opens and deletes it afterwards")
@@ -111,7 +117,7 @@ func runBench(cmd *cobra.Command, g *globalFlags, f *benchFlags) error {
 	}
 	cfg := benchkit.Config{
 		Dir: dir, Events: f.events, OfferedRate: f.offered, OfferedSeconds: f.offeredSecs,
-		Publishers: f.publishers, Progress: cmd.ErrOrStderr(), Logger: g.logger(),
+		Publishers: f.publishers, PublishBatch: f.batch, Progress: cmd.ErrOrStderr(), Logger: g.logger(),
 	}
 	if err := f.merkle(&cfg, g.logger()); err != nil {
 		return err

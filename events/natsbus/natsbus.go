@@ -18,6 +18,11 @@
 // asks for a Receipt (leaf index, inclusion proof, checkpoint) with a NATS
 // request on spoor.receipts.<party> (see Publisher.WaitReceipt).
 //
+// A system that records many disclosures at once sends them as one batch
+// message (PublishBatch, BatchMessage): JSON Lines of envelopes with the
+// header BatchHeader. The ledger judges each envelope on its own and acks
+// the message when all of them are logged or reported (see batch.go).
+//
 // Only the ledger creates the streams and consumers (EnsureStreams). The
 // Publisher never does: before the ledger has run once, publishing fails
 // with ErrNoStream.

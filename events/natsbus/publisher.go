@@ -34,8 +34,12 @@ func MsgID(eventID string, env []byte) string {
 
 // PublishResult is what the bus said about one published envelope.
 type PublishResult struct {
-	// EventID is the disclosure's id, the key to ask for its receipt.
+	// EventID is the disclosure's id, the key to ask for its receipt. For a
+	// batch it is the first event's id.
 	EventID string
+	// EventIDs are the ids of a batch's events, in order (nil for a single
+	// event).
+	EventIDs []string
 	// Stream and Sequence locate the message on the bus. For a duplicate,
 	// Sequence is that of the first copy.
 	Stream   string
@@ -209,14 +213,20 @@ func (p *Publisher) result(id string, ack *jetstream.PubAck) PublishResult {
 
 // PendingPublish is an asynchronous publish awaiting its ack.
 type PendingPublish struct {
-	eventID string
-	done    chan struct{}
-	res     PublishResult
-	err     error
+	eventID  string   // the event id, or a batch's label
+	eventIDs []string // every event the message carries
+	done     chan struct{}
+	res      PublishResult
+	err      error
 }
 
-// EventID is the id of the event being published.
+// EventID is the id of the event being published (of a batch: the first
+// event's id and how many follow).
 func (pp *PendingPublish) EventID() string { return pp.eventID }
+
+// EventIDs are the ids of the events the message carries (one, or a
+// batch's).
+func (pp *PendingPublish) EventIDs() []string { return pp.eventIDs }
 
 // Done is closed when the ack or the error has arrived.
 func (pp *PendingPublish) Done() <-chan struct{} { return pp.done }
@@ -240,17 +250,80 @@ func (p *Publisher) PublishAsync(ctx context.Context, d *events.Disclosure) (*Pe
 	if err != nil {
 		return nil, err
 	}
+	return p.publishAsync(ctx, m, id, []string{id})
+}
+
+// PublishBatch seals and signs every disclosure like Publish and publishes
+// them as one batch message (see BatchHeader), waiting for its ack. A batch
+// costs the bus about as much as one event, so a system that records many
+// disclosures at once should batch them. The ledger still judges each
+// event on its own: ask for each receipt, and read the rejections. At most
+// MaxBatchEvents disclosures and MaxBatchBytes of envelopes.
+func (p *Publisher) PublishBatch(ctx context.Context, ds []*events.Disclosure) (PublishResult, error) {
+	m, ids, err := p.sealBatch(ds)
+	if err != nil {
+		return PublishResult{}, err
+	}
+	res, err := p.publishSync(ctx, m, batchLabel(ids))
+	if err != nil {
+		return PublishResult{}, err
+	}
+	res.EventID, res.EventIDs = ids[0], ids
+	return res, nil
+}
+
+// PublishBatchAsync is PublishBatch without waiting for the ack, bounded
+// like PublishAsync (one batch takes one slot).
+func (p *Publisher) PublishBatchAsync(ctx context.Context, ds []*events.Disclosure) (*PendingPublish, error) {
+	m, ids, err := p.sealBatch(ds)
+	if err != nil {
+		return nil, err
+	}
+	return p.publishAsync(ctx, m, batchLabel(ids), ids)
+}
+
+func (p *Publisher) sealBatch(ds []*events.Disclosure) (*nats.Msg, []string, error) {
+	if len(ds) == 0 || len(ds) > MaxBatchEvents {
+		return nil, nil, fmt.Errorf("couldn't publish a batch of %d events: %w (1 to %d events)", len(ds), ErrBadBatch, MaxBatchEvents)
+	}
+	envs := make([][]byte, len(ds))
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		events.Seal(d, p.key)
+		env, err := events.Sign(d, p.key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("couldn't sign event %s: %w", d.ID, err)
+		}
+		envs[i], ids[i] = env, d.ID
+	}
+	m, err := BatchMessage(p.key.Party, envs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("couldn't publish a batch of %d events: %w", len(ds), err)
+	}
+	return m, ids, nil
+}
+
+// batchLabel names a batch in errors and log lines: its first event id and
+// how many follow.
+func batchLabel(ids []string) string {
+	return fmt.Sprintf("%s and %d more in the same batch", ids[0], len(ids)-1)
+}
+
+// publishAsync sends m without waiting for its ack; label names it in
+// errors, ids are the events it carries.
+func (p *Publisher) publishAsync(ctx context.Context, m *nats.Msg, label string, ids []string) (*PendingPublish, error) {
 	// A select with a free slot and an ended context picks either; an
 	// ended context must win.
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("couldn't publish event %s: %w", id, err)
+		return nil, fmt.Errorf("couldn't publish event %s: %w", label, err)
 	}
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("couldn't publish event %s: waiting for a free slot: %w", id, ctx.Err())
+		return nil, fmt.Errorf("couldn't publish event %s: waiting for a free slot: %w", label, ctx.Err())
 	}
 	var paf jetstream.PubAckFuture
+	var err error
 	for {
 		paf, err = p.js.PublishMsgAsync(m)
 		// nats.go has its own bound on pending acks, which may be lower
@@ -262,10 +335,10 @@ func (p *Publisher) PublishAsync(ctx context.Context, d *events.Disclosure) (*Pe
 	if err != nil {
 		<-p.slots
 		p.metric.failed.Inc()
-		return nil, fmt.Errorf("couldn't publish event %s: %w", id, busError(err))
+		return nil, fmt.Errorf("couldn't publish event %s: %w", label, busError(err))
 	}
 	p.started()
-	pp := &PendingPublish{eventID: id, done: make(chan struct{})}
+	pp := &PendingPublish{eventID: label, eventIDs: ids, done: make(chan struct{})}
 	go p.await(pp, paf)
 	return pp, nil
 }
@@ -277,6 +350,9 @@ func (p *Publisher) await(pp *PendingPublish, paf jetstream.PubAckFuture) {
 	select {
 	case ack := <-paf.Ok():
 		pp.res = p.result(pp.eventID, ack)
+		if len(pp.eventIDs) > 1 {
+			pp.res.EventID, pp.res.EventIDs = pp.eventIDs[0], pp.eventIDs
+		}
 	case err := <-paf.Err():
 		pp.err = fmt.Errorf("couldn't publish event %s: %w", pp.eventID, busError(err))
 	case <-timer.C:

@@ -24,13 +24,18 @@ const (
 	DefaultReplicas       = 1
 )
 
-// headerSlack is what Stream allows beyond events.MaxEnvelopeSize for the
-// message headers (Nats-Msg-Id, Nats-Expected-Stream, trace headers a client
-// adds). JetStream counts headers and body against MaxMsgSize; a slightly
-// oversized envelope then still reaches the ledger, which rejects it as
-// too_large with a Rejection the party can read, instead of the bus
-// refusing it with a bare error.
+// headerSlack is the room left for the message headers (Nats-Msg-Id,
+// Nats-Expected-Stream, Spoor-Batch, trace headers a client adds) beside a
+// batch body of MaxBatchBytes: JetStream counts headers and body against
+// MaxMsgSize.
 const headerSlack = 4 << 10
+
+// maxMsgSize is Stream's MaxMsgSize: a batch message (MaxBatchBytes plus
+// headers), which is NATS's default max_payload. A single envelope may be
+// that large too; one over events.MaxEnvelopeSize then still reaches the
+// ledger, which rejects it as too_large with a Rejection the party can
+// read, instead of the bus refusing it with a bare error.
+const maxMsgSize = MaxBatchBytes + headerSlack
 
 // StreamConfig is the ledger's choice of stream and consumer settings. Its
 // zero value is the default for an embedded, single-node deployment.
@@ -101,7 +106,7 @@ func (c StreamConfig) streamConfig() jetstream.StreamConfig {
 		MaxBytes:    c.MaxBytes,
 		MaxMsgs:     -1,
 		MaxAge:      0,
-		MaxMsgSize:  events.MaxEnvelopeSize + headerSlack,
+		MaxMsgSize:  maxMsgSize,
 		Duplicates:  c.Duplicates,
 		DenyDelete:  true,
 		DenyPurge:   true,

@@ -146,15 +146,15 @@ func TestStreamKeepsEvents(t *testing.T) {
 	if err == nil {
 		t.Error("a second consumer was created on the work-queue stream")
 	}
-	// An oversized envelope is refused by the bus itself only well beyond
-	// the ledger's limit; the ledger rejects the rest with a reason.
-	big := strings.Repeat("x", events.MaxEnvelopeSize+1)
+	// An oversized envelope is refused by the bus itself only beyond the
+	// largest batch message; the ledger rejects the rest with a reason.
+	big := strings.Repeat("x", natsbus.MaxBatchBytes)
 	if _, err := b.js.Publish(ctx, natsbus.DisclosureSubject(amersfoort), []byte(big)); err != nil {
-		t.Errorf("an envelope just over the limit did not reach the stream: %v", err)
+		t.Errorf("a message of the largest batch's size did not reach the stream: %v", err)
 	}
-	huge := strings.Repeat("x", events.MaxEnvelopeSize+8<<10)
+	huge := strings.Repeat("x", natsbus.MaxBatchBytes+8<<10)
 	if _, err := b.js.Publish(ctx, natsbus.DisclosureSubject(amersfoort), []byte(huge)); err == nil {
-		t.Error("the stream accepted an envelope far over the limit")
+		t.Error("the stream accepted a message over the largest batch")
 	}
 }
 

@@ -34,6 +34,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/events/demo"
+	"github.com/spoor-ledger/spoor/events/natsbus"
 	"github.com/spoor-ledger/spoor/internal/synth"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
@@ -60,6 +61,12 @@ type Config struct {
 	// Publishers is the number of concurrent publishers, each on its own
 	// NATS connection; 0 means 4.
 	Publishers int
+	// PublishBatch is the most events a publisher sends in one batch
+	// message (natsbus.BatchHeader) at full load and in the JetStream
+	// stage; 1 sends one event per message. 0 means 64. The offered load
+	// always sends one event per message, as a system does that records
+	// each disclosure as it happens.
+	PublishBatch int
 	// Window bounds the events published but not yet in a checkpoint at
 	// full load, so that its latency is that of a loaded ledger rather
 	// than of a backlog on the bus; 0 means 32768.
@@ -103,6 +110,10 @@ func (c *Config) defaults() error {
 	if c.Publishers <= 0 {
 		c.Publishers = 4
 	}
+	if c.PublishBatch <= 0 {
+		c.PublishBatch = 64
+	}
+	c.PublishBatch = min(c.PublishBatch, natsbus.MaxBatchEvents)
 	if c.Window <= 0 {
 		c.Window = 32768
 	}
@@ -131,12 +142,16 @@ type Report struct {
 	// "pebble" (the tiles only) or the Config.MerkleName of another.
 	MerkleLog string `json:"merkle_log"`
 	// EnvelopeBytes is the mean size of a signed envelope.
-	EnvelopeBytes float64  `json:"envelope_bytes_avg"`
-	Stages        []Stage  `json:"stages"`
-	Ceilings      Ceilings `json:"ceilings"`
-	Pipeline      Pipeline `json:"pipeline"`
-	LogCore       LogCore  `json:"log_core"`
-	Inzage        Inzage   `json:"inzage"`
+	EnvelopeBytes float64 `json:"envelope_bytes_avg"`
+	Stages        []Stage `json:"stages"`
+	// JetStreamSingle is the JetStream stage with one event per message,
+	// measured for comparison when the full load publishes batch messages
+	// (not part of the ceilings).
+	JetStreamSingle *Stage   `json:"jetstream_one_event_per_message,omitempty"`
+	Ceilings        Ceilings `json:"ceilings"`
+	Pipeline        Pipeline `json:"pipeline"`
+	LogCore         LogCore  `json:"log_core"`
+	Inzage          Inzage   `json:"inzage"`
 	// InzageCompacted is (d) again once the store is compacted.
 	InzageCompacted Inzage    `json:"inzage_after_compaction"`
 	Audit           Audit     `json:"audit"`
@@ -183,7 +198,9 @@ type Pipeline struct {
 	RatioLowest   float64 `json:"ratio_to_lowest_stage"`
 	CPUMicros     float64 `json:"cpu_us_per_event"`
 	Publishers    int     `json:"publishers"`
-	Window        int     `json:"window"`
+	// PublishBatch is the most events per message at full load.
+	PublishBatch int `json:"publish_batch"`
+	Window       int `json:"window"`
 	// Latency is publish-to-checkpoint at full load (a sample of events).
 	Latency Latency `json:"latency_full_load"`
 	Offered Offered `json:"offered_load"`

@@ -256,6 +256,13 @@ func (r *rig) publishRun(ctx context.Context, p *pipelineRig, ef *eventFile, fro
 		first int
 		evs   []signedEvent
 	}
+	// At full load each publisher takes a chunk and sends it as batch
+	// messages per party; a chunk holds enough events for the batches of
+	// the covenant's seventeen parties to fill.
+	batch, chunkSize := 1, 256
+	if rate == 0 && r.cfg.PublishBatch > 1 {
+		batch, chunkSize = r.cfg.PublishBatch, max(256, 16*r.cfg.PublishBatch)
+	}
 	chunks := make(chan chunk, 8)
 	readErr := make(chan error, 1)
 	rctx, cancel := context.WithCancel(ctx)
@@ -265,7 +272,7 @@ func (r *rig) publishRun(ctx context.Context, p *pipelineRig, ef *eventFile, fro
 		var c chunk
 		err := ef.read(rctx, from, to, func(i int, e signedEvent) error {
 			if c.evs == nil {
-				c = chunk{first: i, evs: make([]signedEvent, 0, 256)}
+				c = chunk{first: i, evs: make([]signedEvent, 0, chunkSize)}
 			}
 			c.evs = append(c.evs, e)
 			if len(c.evs) == cap(c.evs) {
@@ -302,16 +309,21 @@ func (r *rig) publishRun(ctx context.Context, p *pipelineRig, ef *eventFile, fro
 			defer wg.Done()
 			fail := func(err error) { errs[pi] = err; cancel() }
 			for c := range chunks {
+				// Each event's place in the run, for pacing and sampling.
+				place := make(map[uuid.UUID]int, len(c.evs))
 				for k, e := range c.evs {
-					i := c.first + k - from
+					place[e.id] = c.first + k - from
+				}
+				for _, msg := range batchByParty(c.evs, batch) {
 					if rate > 0 {
+						i := place[msg[0].id]
 						if d := time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second)))); d > 0 {
 							time.Sleep(d)
 						}
 					} else {
-						for published.Load()-committed() >= int64(window) {
+						for published.Load()+int64(len(msg))-committed() > int64(window) {
 							ch := p.l.Committed()
-							if published.Load()-committed() < int64(window) {
+							if published.Load()+int64(len(msg))-committed() <= int64(window) {
 								break
 							}
 							select {
@@ -322,11 +334,14 @@ func (r *rig) publishRun(ctx context.Context, p *pipelineRig, ef *eventFile, fro
 							}
 						}
 					}
-					if i%sampleEvery == 0 {
-						samples[pi] = append(samples[pi], sample{id: e.id, pub: time.Now()})
+					now := time.Now()
+					for _, e := range msg {
+						if place[e.id]%sampleEvery == 0 {
+							samples[pi] = append(samples[pi], sample{id: e.id, pub: now})
+						}
 					}
-					published.Add(1)
-					if err := pub.publish(rctx, natsbus.DisclosureSubject(e.party), natsbus.Stream, e); err != nil {
+					published.Add(int64(len(msg)))
+					if err := pub.publishBatch(rctx, natsbus.DisclosureSubject(msg[0].party), natsbus.Stream, msg); err != nil {
 						fail(err)
 						return
 					}
@@ -434,7 +449,7 @@ func (r *rig) pipeline(ctx context.Context, ef *eventFile, rep *Report) error {
 	defer p.close()
 	n := r.cfg.Events
 	pl := &rep.Pipeline
-	pl.Events, pl.Publishers, pl.Window = n, r.cfg.Publishers, r.cfg.Window
+	pl.Events, pl.Publishers, pl.Window, pl.PublishBatch = n, r.cfg.Publishers, r.cfg.Window, r.cfg.PublishBatch
 
 	r.prog.phase("pipeline: full load", int64(n))
 	sampleEvery := max(1, n/100000)

@@ -59,12 +59,16 @@ func (r *Report) WriteText(w io.Writer) error {
 	for _, s := range r.Stages {
 		fmt.Fprintf(&b, "    %-10s %9d %12.0f %10.2f  %s\n", s.Name, s.Events, s.Rate, s.CPUMicros, s.What)
 	}
+	if s := r.JetStreamSingle; s != nil {
+		fmt.Fprintf(&b, "    %-10s %9d %12.0f %10.2f  %s (for comparison, not in the ceilings)\n", "  (single)", s.Events, s.Rate, s.CPUMicros, perMessage(1))
+	}
 	c := r.Ceilings
 	fmt.Fprintf(&b, "    composed ceiling: %d cores / %.2f us = %.0f events/s; lowest single stage: %s %.0f events/s\n\n",
 		c.Cores, c.CPUMicros, c.Composed, c.LowestStage, c.Lowest)
 
 	pl := r.Pipeline
 	fmt.Fprintf(&b, "(b) full pipeline: %d publishers -> JetStream -> ingest -> sequencer -> Pebble Sync commit -> checkpoint\n", pl.Publishers)
+	fmt.Fprintf(&b, "    at full load the publishers send %s; at the offered load, one event per message\n", perMessage(pl.PublishBatch))
 	fmt.Fprintf(&b, "    full load:   %d events in %.2f s = %.0f events/s (%.2f CPU us/event)\n", pl.Events, pl.Seconds, pl.EventsPerSec, pl.CPUMicros)
 	fmt.Fprintf(&b, "                 = %s of the composed ceiling, %s of the lowest stage (%s)\n", pct(pl.RatioComposed), pct(pl.RatioLowest), c.LowestStage)
 	fmt.Fprintf(&b, "    publish-to-checkpoint at full load (window %d events): p50 %s  p99 %s  max %s  (%d samples)\n",

@@ -723,7 +723,7 @@ func (h *harness) publishCases() []publishCase {
 		}},
 		{name: "message over the bus's limit", says: "maximum", do: func(ctx context.Context) error {
 			m := nats.NewMsg(natsbus.DisclosureSubject(party))
-			m.Data = bytes.Repeat([]byte("x"), 80<<10)
+			m.Data = bytes.Repeat([]byte("x"), natsbus.MaxBatchBytes+8<<10)
 			_, err := h.js.PublishMsg(ctx, m)
 			return err
 		}},

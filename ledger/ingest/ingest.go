@@ -3,7 +3,8 @@
 //
 // Data flow: the ledger's durable pull consumer on the SPOOR stream is read
 // continuously; a pool of workers opens and checks each message as it
-// arrives (strict envelope, signature by the key in force, origin, subject
+// arrives (each envelope of a batch message, natsbus.BatchHeader, on its
+// own: strict envelope, signature by the key in force, origin, subject
 // party = discloser; covenant findings), and whatever has been opened is
 // handed to the sequencer with ledger.Submit as one batch, without waiting
 // for a batch to fill (see Run). Only when the sequencer has committed the batch durably
@@ -27,6 +28,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/events/natsbus"
@@ -38,7 +40,9 @@ import (
 type Config struct {
 	Ledger *ledger.Ledger
 	JS     jetstream.JetStream
-	// Batch is the most messages handed to the sequencer at once; 0 means 1024.
+	// Batch is the most events handed to the sequencer at once (a batch
+	// message is never split, so one batch holds at least one message);
+	// 0 means 1024. Twice as many events may wait opened.
 	Batch int
 	// Linger is how long a batch waits for more messages after taking
 	// those already opened; 0 (the default) means not at all: the batch
@@ -102,7 +106,9 @@ func (in *Ingest) Run(ctx context.Context) error {
 		return fmt.Errorf("couldn't bind the ledger consumer %s/%s: %w", natsbus.Stream, natsbus.LedgerConsumer, err)
 	}
 	consume := func() (jetstream.MessagesContext, error) {
-		return cons.Messages(jetstream.PullMaxMessages(2*in.cfg.Batch), jetstream.PullExpiry(5*time.Second))
+		// Bounded in bytes, not messages: a batch message may carry a
+		// thousand events. Room for a few of the largest messages.
+		return cons.Messages(jetstream.PullMaxBytes(pullMaxBytes), jetstream.PullExpiry(5*time.Second))
 	}
 	first, err := consume()
 	if err != nil {
@@ -114,7 +120,7 @@ func (in *Ingest) Run(ctx context.Context) error {
 	var cur atomic.Pointer[jetstream.MessagesContext]
 	cur.Store(&first)
 
-	msgs := make(chan jetstream.Msg, in.cfg.Batch)
+	msgs := make(chan jetstream.Msg, 64)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(msgs)
@@ -166,12 +172,20 @@ func (in *Ingest) Run(ctx context.Context) error {
 	}()
 
 	// The open workers: each message is opened as soon as one is free.
+	// Opened events wait for the collector within a budget of 2 x Batch
+	// events, which bounds the memory they hold whatever the messages
+	// carry; the collector returns a message's share when it takes it.
 	opened := make(chan openedMsg, 2*in.cfg.Batch)
+	budget := semaphore.NewWeighted(int64(2 * in.cfg.Batch))
 	var workers sync.WaitGroup
 	for range in.cfg.Workers {
 		workers.Go(func() {
 			for m := range msgs {
-				o := openedMsg{m: m, sub: in.openMsg(m)}
+				o := in.openMsg(m)
+				o.weight = min(int64(len(o.subs)), int64(2*in.cfg.Batch))
+				if budget.Acquire(ctx, o.weight) != nil {
+					return
+				}
 				select {
 				case opened <- o:
 				case <-ctx.Done():
@@ -192,7 +206,7 @@ func (in *Ingest) Run(ctx context.Context) error {
 		errOnce.Do(func() { runErr = err; cancel() })
 	}
 	for {
-		batch, subs, ok := in.gather(ctx, opened, slots)
+		batch, subs, ok := in.gather(ctx, opened, slots, budget)
 		if len(batch) > 0 {
 			p, err := in.cfg.Ledger.Submit(ctx, subs)
 			if err != nil {
@@ -219,18 +233,26 @@ func (in *Ingest) Run(ctx context.Context) error {
 	return runErr
 }
 
-// openedMsg is a message with its Submission.
+// pullMaxBytes bounds what the pull consumer buffers: eight of the largest
+// messages (a full batch message), thousands of single envelopes.
+const pullMaxBytes = 8 << 20
+
+// openedMsg is a message with the Submission of each event it carries (one,
+// or a batch message's), in order.
 type openedMsg struct {
-	m   jetstream.Msg
-	sub ledger.Submission
+	m      jetstream.Msg
+	subs   []ledger.Submission
+	batch  bool  // a batch message (BatchHeader)
+	weight int64 // its share of the opened-events budget
 }
 
 // gather waits for one opened message and a free slot (taken for the
-// batch it returns), then adds every message opened meanwhile, up to
-// Batch, without waiting for more (unless Linger is set). ok is false
-// when the source is closed or ctx ended; a batch returned with !ok still
-// holds its slot and must be submitted or its slot released.
-func (in *Ingest) gather(ctx context.Context, opened <-chan openedMsg, slots chan struct{}) ([]jetstream.Msg, []ledger.Submission, bool) {
+// batch it returns), then adds every message opened meanwhile, up to Batch
+// events, without waiting for more (unless Linger is set). It returns the
+// messages and their events' Submissions in order. ok is false when the
+// source is closed or ctx ended; a batch returned with !ok still holds its
+// slot and must be submitted or its slot released.
+func (in *Ingest) gather(ctx context.Context, opened <-chan openedMsg, slots chan struct{}, budget *semaphore.Weighted) ([]openedMsg, []ledger.Submission, bool) {
 	var first openedMsg
 	select {
 	case o, ok := <-opened:
@@ -248,14 +270,15 @@ func (in *Ingest) gather(ctx context.Context, opened <-chan openedMsg, slots cha
 	case <-ctx.Done():
 		return nil, nil, false
 	}
-	batch := make([]jetstream.Msg, 1, min(in.cfg.Batch, 1+len(opened)))
-	subs := make([]ledger.Submission, 1, cap(batch))
-	batch[0], subs[0] = first.m, first.sub
+	batch := make([]openedMsg, 0, 1+len(opened))
+	subs := make([]ledger.Submission, 0, min(in.cfg.Batch, len(first.subs)*(1+len(opened))))
 	add := func(o openedMsg) {
-		batch = append(batch, o.m)
-		subs = append(subs, o.sub)
+		batch = append(batch, o)
+		subs = append(subs, o.subs...)
+		budget.Release(o.weight)
 	}
-	for len(batch) < in.cfg.Batch {
+	add(first)
+	for len(subs) < in.cfg.Batch {
 		select {
 		case o, ok := <-opened:
 			if !ok {
@@ -267,10 +290,10 @@ func (in *Ingest) gather(ctx context.Context, opened <-chan openedMsg, slots cha
 		}
 		break
 	}
-	if in.cfg.Linger > 0 && len(batch) < in.cfg.Batch {
+	if in.cfg.Linger > 0 && len(subs) < in.cfg.Batch {
 		timer := time.NewTimer(in.cfg.Linger)
 		defer timer.Stop()
-		for len(batch) < in.cfg.Batch {
+		for len(subs) < in.cfg.Batch {
 			select {
 			case o, ok := <-opened:
 				if !ok {
@@ -285,19 +308,38 @@ func (in *Ingest) gather(ctx context.Context, opened <-chan openedMsg, slots cha
 	return batch, subs, true
 }
 
-// openMsg checks one message against the covenant in force.
-func (in *Ingest) openMsg(m jetstream.Msg) ledger.Submission {
+// openMsg opens every event of one message against the covenant in force.
+// A batch message whose header and body disagree is refused whole, as one
+// malformed event without an id.
+func (in *Ingest) openMsg(m jetstream.Msg) openedMsg {
 	sc, _ := in.cfg.Ledger.Covenant()
-	sub := openOne(m, in.cfg.Ledger.Origin(), sc.Covenant)
-	if d := sub.Disclosure; d != nil && d.Corrects != "" {
-		sub.Findings = append(sub.Findings, in.checkCorrection(d)...)
+	origin := in.cfg.Ledger.Origin()
+	party, perr := natsbus.PartyOfSubject(m.Subject())
+	o := openedMsg{m: m}
+	envs := [][]byte{m.Data()}
+	if h := m.Headers(); h != nil && h.Get(natsbus.BatchHeader) != "" {
+		o.batch = true
+		var err error
+		if envs, err = natsbus.SplitBatch(h.Get(natsbus.BatchHeader), m.Data()); err != nil {
+			o.subs = []ledger.Submission{{Reject: &ledger.Rejection{Party: party, Reason: events.ReasonMalformed,
+				Message: err.Error(), At: time.Now().UTC()}}}
+			return o
+		}
 	}
-	return sub
+	o.subs = make([]ledger.Submission, len(envs))
+	for i, env := range envs {
+		sub := openOne(env, party, perr, origin, sc.Covenant)
+		if d := sub.Disclosure; d != nil && d.Corrects != "" {
+			sub.Findings = append(sub.Findings, in.checkCorrection(d)...)
+		}
+		o.subs[i] = sub
+	}
+	return o
 }
 
-func openOne(m jetstream.Msg, origin string, cov *events.Covenant) ledger.Submission {
-	data := m.Data()
-	party, perr := natsbus.PartyOfSubject(m.Subject())
+// openOne opens one envelope published on party's subject (perr: the
+// subject names no party).
+func openOne(data []byte, party string, perr error, origin string, cov *events.Covenant) ledger.Submission {
 	d, _, err := events.Open(data, origin, cov)
 	if perr != nil {
 		err = &events.RejectError{Reason: events.ReasonWrongSubject, Err: perr}
@@ -367,9 +409,11 @@ func bestEffortID(env []byte) string {
 	return p.ID
 }
 
-// finish waits for the commit and then acknowledges: stored and duplicate
-// events are acked; refused ones are reported and terminated.
-func (in *Ingest) finish(ctx context.Context, p *ledger.Pending, batch []jetstream.Msg, subs []ledger.Submission) error {
+// finish waits for the commit and then acknowledges: a message whose events
+// are all stored or duplicates is acked; refused events are reported, and a
+// message whose events were all refused is terminated (a batch with some
+// logged ones is acked once its refusals are reported).
+func (in *Ingest) finish(ctx context.Context, p *ledger.Pending, batch []openedMsg, subs []ledger.Submission) error {
 	outcomes, err := p.Wait(context.WithoutCancel(ctx))
 	if err != nil {
 		// Not committed: leave every message unacknowledged so JetStream
@@ -379,59 +423,82 @@ func (in *Ingest) finish(ctx context.Context, p *ledger.Pending, batch []jetstre
 	// The batch is durable; a crash from here on redelivers its messages,
 	// which the ledger recognises as duplicates.
 	crashpoint.Hit(crashpoint.AfterCommit)
-	for i, m := range batch {
+	next := 0
+	for i, o := range batch {
 		if i == len(batch)/2 {
 			crashpoint.Hit(crashpoint.MidAck)
 		}
-		o := outcomes[i]
-		var re *events.RejectError
-		switch {
-		case o.Err == nil:
-			if o.Duplicate {
-				in.metrics.duplicates.Inc()
-			} else {
-				in.metrics.committed.Inc()
+		outs := outcomes[next : next+len(o.subs)]
+		osubs := subs[next : next+len(o.subs)]
+		next += len(o.subs)
+		logged, reported, keep := 0, 0, false
+		for j, out := range outs {
+			var re *events.RejectError
+			switch {
+			case out.Err == nil:
+				if out.Duplicate {
+					in.metrics.duplicates.Inc()
+				} else {
+					in.metrics.committed.Inc()
+				}
+				logged++
+			case errors.As(out.Err, &re):
+				in.metrics.rejected.WithLabelValues(string(re.Reason)).Inc()
+				if in.reportRejection(ctx, o, osubs[j], re) {
+					reported++
+				} else {
+					keep = true
+				}
+			default:
+				return fmt.Errorf("unexpected outcome: %w", out.Err)
 			}
-			if err := m.Ack(); err != nil {
+		}
+		switch {
+		case keep:
+			// A rejection could not be reported: the message comes again,
+			// its logged events as duplicates and its refusals reported then.
+		case logged > 0:
+			if err := o.m.Ack(); err != nil {
 				in.log.Warn("ack failed; the message will be redelivered and recognised as a duplicate", "err", err)
 			}
-		case errors.As(o.Err, &re):
-			in.metrics.rejected.WithLabelValues(string(re.Reason)).Inc()
-			rej := natsbus.Rejection{Party: partyOf(m), Reason: re.Reason, Message: re.Error(), At: time.Now().UTC()}
-			if s := subs[i].Reject; s != nil {
-				rej.EventID = s.EventID
-			} else if subs[i].Disclosure != nil {
-				rej.EventID = subs[i].Disclosure.ID
-			}
-			if h := m.Headers(); h != nil {
-				rej.MsgID = h.Get(jetstream.MsgIDHeader)
-			}
-			if !events.ValidPartyID(rej.Party) {
-				// The subject names no party (spoor.disclosures.a.b), so
-				// there is no party's rejections subject to report on; the
-				// status API has the record. Left unacknowledged, the
-				// message would be redelivered forever.
-				if err := m.Term(); err != nil {
-					in.log.Warn("term failed", "err", err)
-				}
-				in.log.Warn("event rejected on a subject that names no party", "event_id", rej.EventID, "reason", re.Reason)
-				continue
-			}
-			if err := natsbus.PublishRejection(ctx, in.cfg.JS, rej); err != nil {
-				// Keep the message: it will be redelivered, refused again
-				// and reported then.
-				in.log.Warn("couldn't report a rejection; leaving the message for redelivery", "reason", re.Reason, "err", err)
-				continue
-			}
-			if err := m.Term(); err != nil {
+		default:
+			if err := o.m.Term(); err != nil {
 				in.log.Warn("term failed", "err", err)
 			}
-			in.log.Info("event rejected", "party", rej.Party, "event_id", rej.EventID, "reason", re.Reason)
-		default:
-			return fmt.Errorf("unexpected outcome: %w", o.Err)
 		}
 	}
 	return nil
+}
+
+// reportRejection publishes one refused event's Rejection on the party's
+// rejections subject. It reports false when the message must be kept for
+// redelivery because the report failed.
+func (in *Ingest) reportRejection(ctx context.Context, o openedMsg, sub ledger.Submission, re *events.RejectError) bool {
+	rej := natsbus.Rejection{Party: partyOf(o.m), Reason: re.Reason, Message: re.Error(), At: time.Now().UTC()}
+	if s := sub.Reject; s != nil {
+		rej.EventID = s.EventID
+	} else if sub.Disclosure != nil {
+		rej.EventID = sub.Disclosure.ID
+	}
+	if h := o.m.Headers(); h != nil && !o.batch {
+		rej.MsgID = h.Get(jetstream.MsgIDHeader)
+	}
+	if !events.ValidPartyID(rej.Party) {
+		// The subject names no party (spoor.disclosures.a.b), so there is
+		// no party's rejections subject to report on; the status API has
+		// the record. Left unacknowledged, the message would be
+		// redelivered forever.
+		in.log.Warn("event rejected on a subject that names no party", "event_id", rej.EventID, "reason", re.Reason)
+		return true
+	}
+	if err := natsbus.PublishRejection(ctx, in.cfg.JS, rej); err != nil {
+		// Keep the message: it will be redelivered, refused again and
+		// reported then.
+		in.log.Warn("couldn't report a rejection; leaving the message for redelivery", "reason", re.Reason, "err", err)
+		return false
+	}
+	in.log.Info("event rejected", "party", rej.Party, "event_id", rej.EventID, "reason", re.Reason)
+	return true
 }
 
 func partyOf(m jetstream.Msg) string {

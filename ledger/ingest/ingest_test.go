@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -876,4 +877,147 @@ func TestIngestRidesOutNATSRestart(t *testing.T) {
 	}
 	t.Logf("ingest committed %v and recognised %v redelivered or re-published copies",
 		counter(t, "spoor_ingest_committed_total", h.in.Metrics()), counter(t, "spoor_ingest_duplicates_total", h.in.Metrics()))
+}
+
+// TestIngestBatchMessages sends events as batch messages (natsbus.BatchHeader):
+// each event is logged once and has its receipt, a refused event in a batch
+// is reported on its own while the rest of the batch is logged, a batch
+// whose header and body disagree is refused whole, and a batch delivered
+// again is recognised event by event.
+func TestIngestBatchMessages(t *testing.T) {
+	srv := natstest.RunServer(t)
+	h := newHarness(t, srv, ingest.Config{Batch: 100})
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+
+	// Every party's events in batches of up to 64, from its Publisher,
+	// asynchronously; the ingest batch (100 events) is smaller than two
+	// batch messages, which are never split.
+	evs := h.events(300)
+	var pending []*natsbus.PendingPublish
+	for p, group := range h.byParty(evs) {
+		for len(group) > 0 {
+			k := min(64, len(group))
+			ds := make([]*events.Disclosure, k)
+			for i := range k {
+				ds[i] = group[i].d
+			}
+			pp, err := p.PublishBatchAsync(ctx, ds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := pp.EventIDs(); len(got) != k || got[0] != ds[0].ID {
+				t.Fatalf("pending batch names %d events starting %v, want %d starting %s", len(got), got[:1], k, ds[0].ID)
+			}
+			pending = append(pending, pp)
+			group = group[k:]
+		}
+	}
+	for _, pp := range pending {
+		res, err := pp.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.EventIDs) != len(pp.EventIDs()) || res.EventID != res.EventIDs[0] {
+			t.Fatalf("batch result %+v does not name its events", res)
+		}
+	}
+	waitForSize(t, h.l, uint64(len(evs)+1))
+	waitStreamEmpty(t, h.js, natsbus.Stream)
+	h.checkExactlyOnce(evs, 0)
+	for i := 0; i < len(evs); i += 29 {
+		verifyReceipt(t, h.env.Keys, waitReceipt(t, h.publisher(evs[i].d.Discloser), evs[i].d.ID), evs[i].env)
+	}
+	if got := counter(t, "spoor_ingest_committed_total", h.in.Metrics()); got != float64(len(evs)) {
+		t.Fatalf("spoor_ingest_committed_total = %v, want %d", got, len(evs))
+	}
+
+	// A batch on one party's subject with an event of another party in the
+	// middle: that one is refused (wrong subject), the others are logged,
+	// and the stream is empty afterwards (the message was acked).
+	mixed := h.events(12)
+	party := mixed[0].d.Discloser
+	var own []sent
+	var stranger *sent
+	for i := range mixed {
+		if mixed[i].d.Discloser == party {
+			own = append(own, mixed[i])
+		} else if stranger == nil {
+			stranger = &mixed[i]
+		}
+	}
+	for stranger == nil {
+		ev := h.events(1)[0]
+		if ev.d.Discloser != party {
+			stranger = &ev
+		}
+	}
+	envs := [][]byte{}
+	for i, ev := range own {
+		envs = append(envs, ev.env)
+		if i == len(own)/2 {
+			envs = append(envs, stranger.env)
+		}
+	}
+	if len(own) == 1 {
+		envs = append(envs, stranger.env)
+	}
+	m, err := natsbus.BatchMessage(party, envs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	waitStreamEmpty(t, h.js, natsbus.Stream)
+	h.checkExactlyOnce(append(evs, own...), 0)
+	rej := readRejections(t, h.js, party, 1)[0]
+	if rej.Reason != events.ReasonWrongSubject || rej.EventID != stranger.d.ID || rej.MsgID != "" {
+		t.Fatalf("rejection %+v, want wrong_subject for %s without a message id", rej, stranger.d.ID)
+	}
+	if _, err := h.l.LookupEvent(ctx, stranger.d.ID); err == nil {
+		t.Fatal("the other party's event was logged from a batch on the wrong subject")
+	}
+
+	// The same batch again under another message id: every event of the
+	// party is a duplicate, the stranger refused again.
+	dups := counter(t, "spoor_ingest_duplicates_total", h.in.Metrics())
+	m.Header.Set(jetstream.MsgIDHeader, uuid.NewString())
+	if _, err := h.js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	waitStreamEmpty(t, h.js, natsbus.Stream)
+	if got := counter(t, "spoor_ingest_duplicates_total", h.in.Metrics()) - dups; got != float64(len(own)) {
+		t.Fatalf("the batch again gave %v duplicates, want %d", got, len(own))
+	}
+	readRejections(t, h.js, party, 1)
+
+	// A header that announces more envelopes than the body holds: the
+	// whole message is refused as malformed, nothing of it is logged.
+	short := h.events(3)
+	for short[0].d.Discloser != short[1].d.Discloser {
+		short[1] = h.events(1)[0]
+	}
+	m, err = natsbus.BatchMessage(short[0].d.Discloser, [][]byte{short[0].env, short[1].env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Header.Set(natsbus.BatchHeader, "3")
+	size := h.l.Head().Size
+	if _, err := h.js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	waitStreamEmpty(t, h.js, natsbus.Stream)
+	rej = readRejections(t, h.js, short[0].d.Discloser, 1)[0]
+	if rej.Reason != events.ReasonMalformed || rej.EventID != "" || !strings.Contains(rej.Message, "announces 3") {
+		t.Fatalf("rejection %+v, want a malformed batch without an event id", rej)
+	}
+	if got := h.l.Head().Size; got != size {
+		t.Fatalf("the log grew from %d to %d on a malformed batch", size, got)
+	}
+	for _, ev := range short[:2] {
+		if _, err := h.l.LookupEvent(ctx, ev.d.ID); err == nil {
+			t.Fatalf("event %s of the malformed batch was logged", ev.d.ID)
+		}
+	}
 }
