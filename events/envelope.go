@@ -252,45 +252,93 @@ func Open(b []byte, origin string, keys KeyResolver) (*Disclosure, *Envelope, er
 // open is Open; with reference set it uses only the strict parsers and the
 // full validation, which is what the differential tests compare Open with.
 func open(b []byte, origin string, keys KeyResolver, reference bool) (*Disclosure, *Envelope, error) {
+	d, env, pub, err := openUnsigned(b, origin, keys, reference)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := env.Verify(pub); err != nil {
+		return nil, nil, err
+	}
+	return d, env, nil
+}
+
+// openUnsigned is every step of open but the signature check: it returns
+// the key in force that the signature must verify under.
+func openUnsigned(b []byte, origin string, keys KeyResolver, reference bool) (*Disclosure, *Envelope, ed25519.PublicKey, error) {
 	parse, decode, validate := ParseEnvelope, DecodeDisclosure, (*Disclosure).Validate
 	if reference {
 		parse, decode, validate = parseEnvelopeStrict, decodeDisclosureStrict, (*Disclosure).validateAll
 	}
 	env, err := parse(b)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if env.PayloadType != PayloadType {
-		return nil, nil, reject(ReasonMalformed, "payloadType is %q, want %q", env.PayloadType, PayloadType)
+		return nil, nil, nil, reject(ReasonMalformed, "payloadType is %q, want %q", env.PayloadType, PayloadType)
 	}
 	d, err := decode(env.Payload)
 	if err != nil {
 		if errors.Is(err, ErrNonCanonical) {
-			return nil, nil, &RejectError{Reason: ReasonNonCanonical, Err: err}
+			return nil, nil, nil, &RejectError{Reason: ReasonNonCanonical, Err: err}
 		}
-		return nil, nil, &RejectError{Reason: ReasonMalformed, Err: err}
+		return nil, nil, nil, &RejectError{Reason: ReasonMalformed, Err: err}
 	}
 	if err := validate(d); err != nil {
-		return nil, nil, &RejectError{Reason: ReasonInvalid, Err: err}
+		return nil, nil, nil, &RejectError{Reason: ReasonInvalid, Err: err}
 	}
 	if d.Origin != origin {
 		// The event's own origin is not repeated: it is payload content,
 		// and this message reaches the public status API.
-		return nil, nil, reject(ReasonWrongOrigin, "the event is for another log; this log is %q", origin)
+		return nil, nil, nil, reject(ReasonWrongOrigin, "the event is for another log; this log is %q", origin)
 	}
 	pub, err := keys.PartyKey(d.Discloser, env.KeyID, d.OccurredAt)
 	switch {
 	case errors.Is(err, ErrUnknownParty):
-		return nil, nil, &RejectError{Reason: ReasonUnknownParty, Err: err}
+		return nil, nil, nil, &RejectError{Reason: ReasonUnknownParty, Err: err}
 	case errors.Is(err, ErrKeyRevoked):
-		return nil, nil, &RejectError{Reason: ReasonKeyRevoked, Err: err}
+		return nil, nil, nil, &RejectError{Reason: ReasonKeyRevoked, Err: err}
 	case err != nil:
-		return nil, nil, &RejectError{Reason: ReasonKeyNotInForce, Err: err}
+		return nil, nil, nil, &RejectError{Reason: ReasonKeyNotInForce, Err: err}
 	}
-	if err := env.Verify(pub); err != nil {
-		return nil, nil, err
+	return d, env, pub, nil
+}
+
+// Opened is the outcome of opening one envelope of OpenMany: the
+// disclosure and envelope, or the *RejectError.
+type Opened struct {
+	Disclosure *Disclosure
+	Envelope   *Envelope
+	Err        error
+}
+
+// OpenMany opens every envelope of bs exactly as Open does, one outcome
+// per envelope, in order. The signatures of those that get that far are
+// checked together as one batch (see verifySignatures), which costs about
+// half as much per signature as one at a time and reaches the same
+// verdicts.
+func OpenMany(bs [][]byte, origin string, keys KeyResolver) []Opened {
+	out := make([]Opened, len(bs))
+	checks := make([]sigCheck, 0, len(bs))
+	at := make([]int, 0, len(bs)) // out index of each check
+	for i, b := range bs {
+		d, env, pub, err := openUnsigned(b, origin, keys, false)
+		if err == nil && !isKeyIDOf(env.KeyID, pub) {
+			err = reject(ReasonBadSignature, "keyid is not the fingerprint of the key in force")
+		}
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		out[i] = Opened{Disclosure: d, Envelope: env}
+		checks = append(checks, sigCheck{pub: pub, msg: PAE(env.PayloadType, env.Payload), sig: env.Sig})
+		at = append(at, i)
 	}
-	return d, env, nil
+	for j, ok := range verifySignatures(checks) {
+		if !ok {
+			out[at[j]] = Opened{Err: reject(ReasonBadSignature, "signature does not verify")}
+		}
+	}
+	return out
 }
 
 // strictJSON decodes one JSON value into v, refusing unknown fields and

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -672,6 +673,67 @@ func TestOpenRejects(t *testing.T) {
 	}
 }
 
+// TestOpenManyIsOpen: OpenMany gives every envelope of a batch exactly
+// Open's outcome, whatever else is in the batch: good envelopes, every
+// rejection case, a forged signature among good ones.
+func TestOpenManyIsOpen(t *testing.T) {
+	keys := goldenResolver(t)
+	var batch [][]byte
+	for _, name := range vectorNames(t) {
+		batch = append(batch, computeVector(t, name).Envelope)
+	}
+	good := len(batch)
+	for _, c := range rejectCases(t) {
+		if c.origin == "" && c.keys == nil {
+			batch = append(batch, c.input, batch[len(batch)%good])
+		}
+	}
+	if good < 2 || len(batch) < 40 {
+		t.Fatalf("only %d good and %d envelopes in all", good, len(batch))
+	}
+	check := func(name string, batch [][]byte) {
+		t.Helper()
+		got := events.OpenMany(batch, goldenOrigin, keys)
+		if len(got) != len(batch) {
+			t.Fatalf("%s: %d outcomes for %d envelopes", name, len(got), len(batch))
+		}
+		bad := 0
+		for i, b := range batch {
+			d, env, err := events.Open(b, goldenOrigin, keys)
+			o := got[i]
+			if (err == nil) != (o.Err == nil) || err != nil && err.Error() != o.Err.Error() {
+				t.Errorf("%s: envelope %d: OpenMany says %v, Open says %v", name, i, o.Err, err)
+				continue
+			}
+			if err != nil {
+				bad++
+				if o.Disclosure != nil || o.Envelope != nil {
+					t.Errorf("%s: envelope %d refused but with a disclosure", name, i)
+				}
+				continue
+			}
+			if !reflect.DeepEqual(o.Disclosure, d) || !bytes.Equal(o.Envelope.Raw, env.Raw) {
+				t.Errorf("%s: envelope %d opened to another disclosure", name, i)
+			}
+		}
+		if bad == 0 || bad == len(batch) {
+			t.Errorf("%s: %d of %d refused; the batch should mix both", name, bad, len(batch))
+		}
+	}
+	check("all cases", batch)
+	// Only good envelopes and one forged signature: the batch equation
+	// fails, and only the forgery is refused.
+	forged := append([]byte(nil), batch[0]...)
+	e, err := events.ParseEnvelope(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := append([]byte(nil), e.Sig...)
+	sig[40] ^= 1
+	forged = bytes.Replace(forged, []byte(base64.StdEncoding.EncodeToString(e.Sig)), []byte(base64.StdEncoding.EncodeToString(sig)), 1)
+	check("one forgery", append(append(slices.Clone(batch[:good]), forged), batch[:good]...))
+}
+
 func checkReject(t *testing.T, fn string, err error, reason events.Reason, fragment string) {
 	t.Helper()
 	var re *events.RejectError
@@ -837,8 +899,20 @@ func FuzzOpen(f *testing.F) {
 		events.ReasonInvalid: true, events.ReasonUnknownParty: true, events.ReasonBadSignature: true,
 		events.ReasonKeyNotInForce: true, events.ReasonKeyRevoked: true, events.ReasonWrongOrigin: true,
 	}
+	golden := computeVector(f, "basic").Envelope
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, env, err := events.Open(b, goldenOrigin, keys)
+		// In a batch (with good envelopes around it, so the batch path
+		// runs) it fares exactly as alone.
+		many := events.OpenMany([][]byte{golden, b, golden, golden, golden}, goldenOrigin, keys)
+		if (many[1].Err == nil) != (err == nil) || err != nil && many[1].Err.Error() != err.Error() {
+			t.Fatalf("OpenMany says %v, Open says %v", many[1].Err, err)
+		}
+		for _, i := range []int{0, 2, 3, 4} {
+			if many[i].Err != nil {
+				t.Fatalf("the golden envelope beside it was refused: %v", many[i].Err)
+			}
+		}
 		if err != nil {
 			var re *events.RejectError
 			if !errors.As(err, &re) || !known[re.Reason] {

@@ -24,6 +24,15 @@ var (
 	VerifySignature = verifySignature
 )
 
+// VerifySignatures is the batch check OpenMany uses, on parallel slices.
+func VerifySignatures(pubs, msgs, sigs [][]byte) []bool {
+	checks := make([]sigCheck, len(pubs))
+	for i := range pubs {
+		checks[i] = sigCheck{pub: pubs[i], msg: msgs[i], sig: sigs[i]}
+	}
+	return verifySignatures(checks)
+}
+
 // ValidFast is the allocation-free yes/no of Validate.
 func ValidFast(d *Disclosure) bool { return d.valid() }
 

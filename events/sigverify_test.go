@@ -12,13 +12,16 @@ import (
 	"testing"
 
 	"filippo.io/edwards25519"
+	"github.com/hdevalence/ed25519consensus"
 
 	"github.com/spoor-ledger/spoor/events"
 )
 
-// The ledger verifies signatures with curve25519-voi for speed; these tests
-// hold it to crypto/ed25519's rule exactly, on the inputs where Ed25519
-// implementations are known to disagree: keys and R values with a
+// The ledger verifies signatures with curve25519-voi under the ZIP-215 rule,
+// one at a time and in batches; these tests hold both to the reference
+// ZIP-215 implementation (hdevalence/ed25519consensus) exactly, and check
+// that whatever crypto/ed25519 accepts is accepted too, on the inputs where
+// Ed25519 implementations are known to disagree: keys and R values with a
 // small-order (torsion) component, where the cofactored equation holds but
 // the cofactorless one may not; small-order keys; non-canonical encodings
 // of A, R and S.
@@ -33,6 +36,9 @@ type sigCase struct {
 	Sig  string `json:"sig"`
 	// Valid is crypto/ed25519's verdict (cofactorless equation).
 	Valid bool `json:"valid"`
+	// ZIP215 is the ZIP-215 verdict (ed25519consensus), which the ledger's
+	// must equal.
+	ZIP215 bool `json:"zip215"`
 	// Cofactored is whether [8](SB - kA - R) is the identity: what a
 	// ZIP-215 verifier would decide on canonical inputs.
 	Cofactored bool `json:"cofactored"`
@@ -169,7 +175,8 @@ func edgeCases(tb testing.TB) []sigCase {
 	var cases []sigCase
 	add := func(name string, pub, msg, sig []byte) {
 		cases = append(cases, sigCase{Name: name, Pub: hex.EncodeToString(pub), Msg: hex.EncodeToString(msg),
-			Sig: hex.EncodeToString(sig), Valid: ed25519.Verify(pub, msg, sig), Cofactored: cofactored(pub, msg, sig)})
+			Sig: hex.EncodeToString(sig), Valid: ed25519.Verify(pub, msg, sig), ZIP215: ed25519consensus.Verify(pub, msg, sig),
+			Cofactored: cofactored(pub, msg, sig)})
 	}
 	zero := edwards25519.NewScalar()
 	for i := range ts {
@@ -221,8 +228,9 @@ func (r *seededReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestSignatureEdgeCases checks the ledger's verifier against the golden
-// verdicts, which are crypto/ed25519's: the two must never differ.
+// TestSignatureEdgeCases checks the ledger's verifier, single and in
+// batches, against the golden verdicts: ZIP-215's, and crypto/ed25519's
+// accepted set as a subset.
 func TestSignatureEdgeCases(t *testing.T) {
 	if updateGolden() {
 		b, err := json.MarshalIndent(edgeCases(t), "", "  ")
@@ -241,7 +249,10 @@ func TestSignatureEdgeCases(t *testing.T) {
 	if err := json.Unmarshal(b, &cases); err != nil {
 		t.Fatal(err)
 	}
-	var valid, splits, cofactorOnly int
+	hpub, hmsg, hsig := honestSignatures(4)
+	var valid, zipOnly, refused int
+	var pubs, msgs, sigs [][]byte
+	var want []bool
 	for _, c := range cases {
 		pub, _ := hex.DecodeString(c.Pub)
 		msg, _ := hex.DecodeString(c.Msg)
@@ -249,29 +260,57 @@ func TestSignatureEdgeCases(t *testing.T) {
 		if got := ed25519.Verify(pub, msg, sig); got != c.Valid {
 			t.Errorf("%s: crypto/ed25519 says %v, the vector says %v", c.Name, got, c.Valid)
 		}
-		if got := events.VerifySignature(pub, msg, sig); got != c.Valid {
-			t.Errorf("%s: the ledger's verifier says %v, crypto/ed25519 says %v", c.Name, got, c.Valid)
+		if got := ed25519consensus.Verify(pub, msg, sig); got != c.ZIP215 {
+			t.Errorf("%s: ed25519consensus says %v, the vector says %v", c.Name, got, c.ZIP215)
+		}
+		if c.Valid && !c.ZIP215 {
+			t.Errorf("%s: crypto/ed25519 accepts what ZIP-215 refuses", c.Name)
+		}
+		if got := events.VerifySignature(pub, msg, sig); got != c.ZIP215 {
+			t.Errorf("%s: the ledger's verifier says %v, ZIP-215 says %v", c.Name, got, c.ZIP215)
 		}
 		// Twice: the second call uses the cached expanded key.
-		if got := events.VerifySignature(pub, msg, sig); got != c.Valid {
-			t.Errorf("%s: the ledger's verifier (cached key) says %v, crypto/ed25519 says %v", c.Name, got, c.Valid)
+		if got := events.VerifySignature(pub, msg, sig); got != c.ZIP215 {
+			t.Errorf("%s: the ledger's verifier (cached key) says %v, ZIP-215 says %v", c.Name, got, c.ZIP215)
 		}
-		if c.Valid {
+		// In a batch with honest signatures: the batch equation holds only
+		// if this one is valid, and the verdicts are the single ones.
+		got := events.VerifySignatures(append(hpub, pub), append(hmsg, msg), append(hsig, sig))
+		if !got[0] || !got[1] || !got[2] || !got[3] || got[4] != c.ZIP215 {
+			t.Errorf("%s: in a batch of five the verdicts are %v, want four honest and %v", c.Name, got, c.ZIP215)
+		}
+		pubs, msgs, sigs, want = append(pubs, pub), append(msgs, msg), append(sigs, sig), append(want, c.ZIP215)
+		switch {
+		case c.Valid:
 			valid++
+		case c.ZIP215:
+			zipOnly++
+		default:
+			refused++
 		}
-		if c.Cofactored && !c.Valid {
-			cofactorOnly++
-		}
-		if c.Cofactored != c.Valid {
-			splits++
+	}
+	// All of them in one batch.
+	for i, got := range events.VerifySignatures(pubs, msgs, sigs) {
+		if got != want[i] {
+			t.Errorf("%s: in one batch of all vectors the verdict is %v, want %v", cases[i].Name, got, want[i])
 		}
 	}
 	// The vectors are only worth something if they contain the cases where
-	// the rules part: valid ones, and ones only a cofactored rule accepts.
-	if valid < 10 || cofactorOnly < 10 {
-		t.Fatalf("the vectors hold %d valid and %d cofactored-only signatures; regenerate them", valid, cofactorOnly)
+	// the rules part: valid ones, ones only ZIP-215 accepts, refused ones.
+	if valid < 10 || zipOnly < 10 || refused < 10 {
+		t.Fatalf("the vectors hold %d valid, %d ZIP-215-only and %d refused signatures; regenerate them", valid, zipOnly, refused)
 	}
-	t.Logf("%d vectors: %d valid, %d where the cofactored rule differs", len(cases), valid, splits)
+	t.Logf("%d vectors: %d valid under both rules, %d under ZIP-215 only, %d under neither", len(cases), valid, zipOnly, refused)
+}
+
+// honestSignatures returns n signatures by n keys.
+func honestSignatures(n int) (pubs, msgs, sigs [][]byte) {
+	for i := range n {
+		pub, priv, _ := ed25519.GenerateKey(newSeededReader(fmt.Sprint("batch", i)))
+		msg := fmt.Appendf(nil, "honest disclosure %d", i)
+		pubs, msgs, sigs = append(pubs, pub), append(msgs, msg), append(sigs, ed25519.Sign(priv, msg))
+	}
+	return pubs, msgs, sigs
 }
 
 // TestVerifySignatureLengths: wrong lengths are false, not a panic (as
@@ -295,7 +334,8 @@ func TestVerifySignatureLengths(t *testing.T) {
 	}
 }
 
-// FuzzVerifySignature compares the ledger's verifier with crypto/ed25519 on
+// FuzzVerifySignature compares the ledger's verifier, single and in a
+// batch, with ZIP-215's reference and crypto/ed25519 on
 // crafted signatures: key and R with chosen torsion components, then
 // optionally damaged (S + L, a flipped bit, a non-canonical key encoding),
 // and on raw bytes.
@@ -331,9 +371,17 @@ func FuzzVerifySignature(f *testing.F) {
 				}
 			}
 		}
-		want := ed25519.Verify(pub, msg, sig)
+		want := ed25519consensus.Verify(pub, msg, sig)
 		if got := events.VerifySignature(pub, msg, sig); got != want {
-			t.Fatalf("pub %x sig %x msg %x: the ledger's verifier says %v, crypto/ed25519 says %v", pub, sig, msg, got, want)
+			t.Fatalf("pub %x sig %x msg %x: the ledger's verifier says %v, ZIP-215 says %v", pub, sig, msg, got, want)
+		}
+		if ed25519.Verify(pub, msg, sig) && !want {
+			t.Fatalf("pub %x sig %x msg %x: crypto/ed25519 accepts what ZIP-215 refuses", pub, sig, msg)
+		}
+		hpub, hmsg, hsig := honestSignatures(4)
+		got := events.VerifySignatures(append(hpub, pub), append(hmsg, msg), append(hsig, sig))
+		if !got[0] || !got[1] || !got[2] || !got[3] || got[4] != want {
+			t.Fatalf("pub %x sig %x msg %x: batch verdicts %v, want four honest and %v", pub, sig, msg, got, want)
 		}
 	})
 }

@@ -1565,14 +1565,56 @@ func (lh *leafHasher) sum(record []byte) [32]byte {
 
 // prepare computes p for entry e under the covenant state v.
 func (a *auditor) prepare(e *AuditEntry, v *covenantView, lh *leafHasher, p *preparedEntry) {
+	if sc := a.prepareUnopened(e, v, lh, p); sc != nil {
+		a.open(p, sc)
+	}
+}
+
+// prepareBatch prepares a worker's run of entries. Their disclosures are
+// opened together, per covenant version, with events.OpenMany: one
+// signature batch, the same verdicts as one at a time.
+func (a *auditor) prepareBatch(es []*AuditEntry, v *covenantView, lh *leafHasher, ps []preparedEntry) {
+	var group []int
+	var groupCov *events.SignedCovenant
+	flush := func() {
+		if len(group) == 0 {
+			return
+		}
+		bodies := make([][]byte, len(group))
+		for k, i := range group {
+			bodies[k] = ps[i].e.Body
+		}
+		for k, o := range events.OpenMany(bodies, a.origin, groupCov.Covenant) {
+			a.opened(&ps[group[k]], groupCov, o.Disclosure, o.Err)
+		}
+		group = group[:0]
+	}
+	for i, e := range es {
+		sc := a.prepareUnopened(e, v, lh, &ps[i])
+		if sc == nil {
+			continue
+		}
+		if sc != groupCov {
+			flush()
+			groupCov = sc
+		}
+		group = append(group, i)
+	}
+	flush()
+}
+
+// prepareUnopened is prepare up to opening the envelope: it returns the
+// covenant version to open a disclosure under, or nil when there is
+// nothing to open.
+func (a *auditor) prepareUnopened(e *AuditEntry, v *covenantView, lh *leafHasher, p *preparedEntry) *events.SignedCovenant {
 	*p = preparedEntry{e: e, leaf: lh.sum(e.LeafRecord)}
 	p.rec, p.recErr = ParseLeafRecord(e.LeafRecord)
 	if p.recErr != nil || e.BodyError != "" {
-		return
+		return nil
 	}
 	p.bodyOK = e.Body == nil || sha256.Sum256(e.Body) == p.rec.BodyHash
 	if !p.bodyOK || p.rec.Type != EntryDisclosure || e.Body == nil || !v.haveCov {
-		return
+		return nil
 	}
 	// The version disclosure() will check it against: the one its record
 	// names, or the newest when that one is not valid (a problem then).
@@ -1580,14 +1622,19 @@ func (a *auditor) prepare(e *AuditEntry, v *covenantView, lh *leafHasher, p *pre
 	if !ok {
 		sc = v.covenants[v.lastCov]
 	}
-	a.open(p, sc)
+	return sc
 }
 
 // open opens p's envelope under sc, and computes the findings, their
 // comparison with the stored ones and the keys of the statistics.
 func (a *auditor) open(p *preparedEntry, sc *events.SignedCovenant) {
-	p.cov, p.d, p.openErr, p.findings, p.findingsDiffer, p.findingsDiff = sc, nil, nil, nil, false, ""
 	d, _, err := events.Open(p.e.Body, a.origin, sc.Covenant)
+	a.opened(p, sc, d, err)
+}
+
+// opened records in p the outcome of opening its envelope under sc.
+func (a *auditor) opened(p *preparedEntry, sc *events.SignedCovenant, d *events.Disclosure, err error) {
+	p.cov, p.d, p.openErr, p.findings, p.findingsDiffer, p.findingsDiff = sc, nil, nil, nil, false, ""
 	if err != nil {
 		p.openErr = err
 		return
@@ -1660,9 +1707,7 @@ func (a *auditor) entriesParallel(ctx context.Context, src AuditSource, workers 
 			for b := range work {
 				if ctx.Err() == nil {
 					b.prepared = make([]preparedEntry, len(b.entries))
-					for i, e := range b.entries {
-						a.prepare(e, b.view, &lh, &b.prepared[i])
-					}
+					a.prepareBatch(b.entries, b.view, &lh, b.prepared)
 				}
 				close(b.done)
 			}

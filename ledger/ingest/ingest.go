@@ -327,8 +327,19 @@ func (in *Ingest) openMsg(m jetstream.Msg) openedMsg {
 		}
 	}
 	o.subs = make([]ledger.Submission, len(envs))
+	var opened []events.Opened
+	if o.batch {
+		// The signatures of a batch message are checked as one batch.
+		opened = events.OpenMany(envs, origin, sc.Covenant)
+	}
 	for i, env := range envs {
-		sub := openOne(env, party, perr, origin, sc.Covenant)
+		var sub ledger.Submission
+		if o.batch {
+			sub = judge(env, party, perr, opened[i].Disclosure, opened[i].Err, sc.Covenant)
+		} else {
+			d, _, err := events.Open(env, origin, sc.Covenant)
+			sub = judge(env, party, perr, d, err, sc.Covenant)
+		}
 		if d := sub.Disclosure; d != nil && d.Corrects != "" {
 			sub.Findings = append(sub.Findings, in.checkCorrection(d)...)
 		}
@@ -337,10 +348,9 @@ func (in *Ingest) openMsg(m jetstream.Msg) openedMsg {
 	return o
 }
 
-// openOne opens one envelope published on party's subject (perr: the
-// subject names no party).
-func openOne(data []byte, party string, perr error, origin string, cov *events.Covenant) ledger.Submission {
-	d, _, err := events.Open(data, origin, cov)
+// judge turns the outcome of opening one envelope published on party's
+// subject (perr: the subject names no party) into its Submission.
+func judge(data []byte, party string, perr error, d *events.Disclosure, err error, cov *events.Covenant) ledger.Submission {
 	if perr != nil {
 		err = &events.RejectError{Reason: events.ReasonWrongSubject, Err: perr}
 	} else if err == nil && d.Discloser != party {
