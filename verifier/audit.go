@@ -1484,8 +1484,10 @@ func parseUUID(s string) ([16]byte, error) {
 // ever opened under another covenant state than the one the consumer has
 // when it applies it (and entry checks that anyway).
 
-// auditBatchSize is how many entries a worker takes at a time.
-const auditBatchSize = 128
+// auditBatchSize is how many entries a worker takes at a time: its
+// disclosures are one signature batch, which costs less per signature the
+// larger it is (about 21 µs at 128, 18 µs at 256 on the reference machine).
+const auditBatchSize = 256
 
 // preparedEntry is what prepare computed for one entry.
 type preparedEntry struct {
