@@ -137,6 +137,12 @@ func presign(ctx context.Context, path string, gens []*synth.Generator, keys map
 	if err := w.Flush(); err != nil {
 		return nil, fmt.Errorf("couldn't write the event file: %w", err)
 	}
+	// Written back now, in the untimed part: otherwise the kernel writes
+	// the file's gigabytes back during the first timed windows, on the
+	// same disk and cores the ledger is measured on.
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("couldn't write the event file: %w", err)
+	}
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("couldn't write the event file: %w", err)
 	}

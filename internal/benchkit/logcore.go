@@ -36,7 +36,7 @@ func (r *rig) logCore(ctx context.Context, pool []ledger.Submission, rep *Report
 	defer s.Close()
 	defer l.Close()
 
-	rep.LogCore.What = fmt.Sprintf("ledger.Submit, %d events per call, %d calls in flight; each event a pooled real envelope with a fresh id", perBatch, inFlight)
+	rep.LogCore.What = fmt.Sprintf("ledger.Submit, %d events per call, %d calls in flight; each event one of %d pooled real envelopes with a fresh id", perBatch, inFlight, len(pool))
 	pending := make(chan *ledger.Pending, inFlight)
 	waited := make(chan error, 1)
 	go func() {
