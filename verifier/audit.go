@@ -1697,8 +1697,10 @@ type auditBatch struct {
 func (a *auditor) entriesParallel(ctx context.Context, src AuditSource, workers int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	order := make(chan *auditBatch, 4*workers)
-	work := make(chan *auditBatch, 2*workers)
+	// Batches are large (auditBatchSize): two per worker in flight keep
+	// every worker busy without holding many megabytes of entries.
+	order := make(chan *auditBatch, 2*workers)
+	work := make(chan *auditBatch, workers)
 	views := make(chan *covenantView, 1)
 
 	var wg sync.WaitGroup

@@ -52,7 +52,9 @@ organisation's cost, not the ledger's). Then, in the same run:
       --publish-batch events of one party (the JetStream stage too, and
       it is measured with one event per message as well, for
       comparison); the offered load sends one event per message;
-  (c) the log core alone (no NATS, no signatures);
+  (c) the log core alone (no NATS, no signatures), with new UUIDv7 ids
+      as a live system makes them, and again with ids in random time
+      order (a backlog of old events), for comparison;
   (d) inzage answer time for children with about 50 disclosures each;
   (e) the FG's audit: Merkle recomputation and the full check;
   (f) peak RSS, ledger bytes per event after compaction, the NATS store.

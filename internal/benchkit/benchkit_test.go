@@ -49,7 +49,7 @@ func TestRunSmall(t *testing.T) {
 	if pl.Rejected != 0 {
 		t.Errorf("%d events rejected", pl.Rejected)
 	}
-	if rep.LogCore.Entries != 300 || rep.LogCore.EntriesPerSec <= 0 {
+	if rep.LogCore.Entries != 300 || rep.LogCore.EntriesPerSec <= 0 || rep.LogCore.RandomOrderPerSec <= 0 {
 		t.Errorf("log core: %+v", rep.LogCore)
 	}
 	// The covenant entry plus every event published: the full load, the
