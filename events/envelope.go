@@ -320,6 +320,10 @@ func OpenMany(bs [][]byte, origin string, keys KeyResolver) []Opened {
 	out := make([]Opened, len(bs))
 	checks := make([]sigCheck, 0, len(bs))
 	at := make([]int, 0, len(bs)) // out index of each check
+	// The PAEs are needed only until the batch is verified: one pooled
+	// buffer holds them all (a batch of 1024 needs about a megabyte).
+	bp := paeBatchPool.Get().(*[]byte)
+	buf := (*bp)[:0]
 	for i, b := range bs {
 		d, env, pub, err := openUnsigned(b, origin, keys, false)
 		if err == nil && !isKeyIDOf(env.KeyID, pub) {
@@ -330,16 +334,36 @@ func OpenMany(bs [][]byte, origin string, keys KeyResolver) []Opened {
 			continue
 		}
 		out[i] = Opened{Disclosure: d, Envelope: env}
-		checks = append(checks, sigCheck{pub: pub, msg: PAE(env.PayloadType, env.Payload), sig: env.Sig})
+		start := len(buf)
+		buf = appendPAE(buf, env.PayloadType, env.Payload)
+		checks = append(checks, sigCheck{pub: pub, msg: buf[start:len(buf):len(buf)], sig: env.Sig})
 		at = append(at, i)
+	}
+	// buf may have moved while it grew: point each message at its place
+	// in the final buffer.
+	off := 0
+	for j := range checks {
+		n := len(checks[j].msg)
+		checks[j].msg = buf[off : off+n : off+n]
+		off += n
 	}
 	for j, ok := range verifySignatures(checks) {
 		if !ok {
 			out[at[j]] = Opened{Err: reject(ReasonBadSignature, "signature does not verify")}
 		}
 	}
+	if cap(buf) <= maxPooledPAEBatch {
+		*bp = buf
+		paeBatchPool.Put(bp)
+	}
 	return out
 }
+
+// maxPooledPAEBatch keeps a buffer of a batch of very large envelopes out
+// of the pool.
+const maxPooledPAEBatch = 4 << 20
+
+var paeBatchPool = sync.Pool{New: func() any { return new([]byte) }}
 
 // strictJSON decodes one JSON value into v, refusing unknown fields and
 // trailing data.
