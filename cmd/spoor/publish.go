@@ -132,37 +132,46 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 		pending = append(pending, sent{q.line, q.d.ID, p})
 		return nil
 	}
-	flush := func() error {
-		defer func() { group = group[:0] }()
-		if len(group) == 1 {
-			return one(group[0])
+	var send func(g []queued) error
+	send = func(g []queued) error {
+		if len(g) == 1 {
+			return one(g[0])
 		}
-		if len(group) == 0 {
-			return nil
-		}
-		ds := make([]*events.Disclosure, len(group))
-		for i, q := range group {
+		ds := make([]*events.Disclosure, len(g))
+		for i, q := range g {
 			ds[i] = q.d
 		}
 		p, err := pub.PublishBatchAsync(ctx, ds)
-		if err != nil {
-			var ve events.ValidationErrors
-			if !errors.As(err, &ve) && !errors.Is(err, natsbus.ErrBadBatch) {
-				return fmt.Errorf("lines %d to %d: %w", group[0].line, group[len(group)-1].line, err)
+		var ve events.ValidationErrors
+		switch {
+		case errors.Is(err, natsbus.ErrBatchTooLarge):
+			// Large envelopes: the same lines in two messages.
+			if err := send(g[:len(g)/2]); err != nil {
+				return err
 			}
-			// A bad line (or a batch over the size limit): each line
-			// on its own, so the bad ones are named.
-			for _, q := range group {
+			return send(g[len(g)/2:])
+		case errors.As(err, &ve) || errors.Is(err, natsbus.ErrBadBatch):
+			// A bad line: each line on its own, so the bad ones are named.
+			for _, q := range g {
 				if err := one(q); err != nil {
 					return err
 				}
 			}
 			return nil
+		case err != nil:
+			return fmt.Errorf("lines %d to %d: %w", g[0].line, g[len(g)-1].line, err)
 		}
-		for _, q := range group {
+		for _, q := range g {
 			pending = append(pending, sent{q.line, q.d.ID, p})
 		}
 		return nil
+	}
+	flush := func() error {
+		defer func() { group = group[:0] }()
+		if len(group) == 0 {
+			return nil
+		}
+		return send(group)
 	}
 	if f.batch < 1 || f.batch > natsbus.MaxBatchEvents {
 		return fmt.Errorf("--batch %d: must be 1 to %d", f.batch, natsbus.MaxBatchEvents)

@@ -41,8 +41,13 @@ const (
 	MaxBatchBytes = 1<<20 - headerSlack
 )
 
-// ErrBadBatch means a batch message's header and body do not agree.
+// ErrBadBatch means a batch message's header and body do not agree, or
+// that envelopes cannot make one.
 var ErrBadBatch = errors.New("natsbus: malformed batch message")
+
+// ErrBatchTooLarge (an ErrBadBatch) means the envelopes are more than
+// MaxBatchBytes together: split them over more messages.
+var ErrBatchTooLarge = fmt.Errorf("%w: over %d bytes", ErrBadBatch, MaxBatchBytes)
 
 // BatchMsgID returns the Nats-Msg-Id of a batch message: "batch." and the
 // first 32 hex characters of SHA-256(body). Like MsgID it lets JetStream's
@@ -68,7 +73,7 @@ func EncodeBatch(envs [][]byte) ([]byte, error) {
 		n += len(env) + 1
 	}
 	if n > MaxBatchBytes {
-		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrBadBatch, n, MaxBatchBytes)
+		return nil, fmt.Errorf("%w (%d bytes)", ErrBatchTooLarge, n)
 	}
 	body := make([]byte, 0, n)
 	for _, env := range envs {

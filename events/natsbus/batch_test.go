@@ -82,6 +82,9 @@ func TestBatchRefusals(t *testing.T) {
 			t.Errorf("%s: %v, want ErrBadBatch", c.name, err)
 		}
 	}
+	if _, err := natsbus.EncodeBatch(slicesRepeat(bytes.Repeat([]byte("x"), 64<<10), 17)); !errors.Is(err, natsbus.ErrBatchTooLarge) {
+		t.Errorf("too large: %v, want ErrBatchTooLarge", err)
+	}
 	if _, err := natsbus.BatchMessage("Not A Party", [][]byte{env}); !errors.Is(err, natsbus.ErrInvalidParty) {
 		t.Errorf("batch for an invalid party: %v", err)
 	}

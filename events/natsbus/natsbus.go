@@ -205,8 +205,12 @@ type Rejection struct {
 	// malformed to read one.
 	EventID string `json:"event_id"`
 	// MsgID is the Nats-Msg-Id the envelope was published with, when it had
-	// one; it tells the party which bytes were refused (see MsgID).
+	// one; it tells the party which bytes were refused (see MsgID). For an
+	// envelope of a batch message it is the batch's (see BatchMsgID).
 	MsgID string `json:"msg_id,omitempty"`
+	// Line is the envelope's line (from 1) in its batch message, or 0 for
+	// a message of one envelope (and for a batch refused whole).
+	Line int `json:"line,omitempty"`
 	// Party is the party that published the envelope (from its subject).
 	Party string `json:"party"`
 	// Reason is the stable reason code.
@@ -227,8 +231,10 @@ func (r *Rejection) Validate() error {
 		return errors.New("rejection: reason is required")
 	case r.EventID != "" && !events.ValidEventID(r.EventID):
 		return errors.New("rejection: event_id is not a UUIDv7")
-	case r.MsgID != "" && !msgIDRE.MatchString(r.MsgID):
-		return errors.New("rejection: msg_id is not of the form MsgID makes")
+	case r.MsgID != "" && !msgIDRE.MatchString(r.MsgID) && !batchMsgIDRE.MatchString(r.MsgID):
+		return errors.New("rejection: msg_id is not of the form MsgID or BatchMsgID makes")
+	case r.Line < 0 || r.Line > MaxBatchEvents:
+		return fmt.Errorf("rejection: line %d is not 0 to %d", r.Line, MaxBatchEvents)
 	case len(r.Message) > maxRejectionMessage:
 		return fmt.Errorf("rejection: message is longer than %d bytes", maxRejectionMessage)
 	case r.At.IsZero():
@@ -253,6 +259,9 @@ func ParseRejection(b []byte) (*Rejection, error) {
 
 // msgIDRE matches what MsgID makes: a lower-case UUID, a dot and 16 hex.
 var msgIDRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[0-9a-f]{16}$`)
+
+// batchMsgIDRE matches what BatchMsgID makes.
+var batchMsgIDRE = regexp.MustCompile(`^batch\.[0-9a-f]{32}$`)
 
 // personalDataRE matches what could be a BSN or onderwijsnummer (nine or
 // more digits in a row) or a pseudonym (32 or more hex characters in a row).

@@ -215,6 +215,7 @@ func (p *Publisher) result(id string, ack *jetstream.PubAck) PublishResult {
 type PendingPublish struct {
 	eventID  string   // the event id, or a batch's label
 	eventIDs []string // every event the message carries
+	batch    bool     // a batch message (PublishBatchAsync)
 	done     chan struct{}
 	res      PublishResult
 	err      error
@@ -250,7 +251,7 @@ func (p *Publisher) PublishAsync(ctx context.Context, d *events.Disclosure) (*Pe
 	if err != nil {
 		return nil, err
 	}
-	return p.publishAsync(ctx, m, id, []string{id})
+	return p.publishAsync(ctx, m, id, []string{id}, false)
 }
 
 // PublishBatch seals and signs every disclosure like Publish and publishes
@@ -279,7 +280,7 @@ func (p *Publisher) PublishBatchAsync(ctx context.Context, ds []*events.Disclosu
 	if err != nil {
 		return nil, err
 	}
-	return p.publishAsync(ctx, m, batchLabel(ids), ids)
+	return p.publishAsync(ctx, m, batchLabel(ids), ids, true)
 }
 
 func (p *Publisher) sealBatch(ds []*events.Disclosure) (*nats.Msg, []string, error) {
@@ -306,12 +307,15 @@ func (p *Publisher) sealBatch(ds []*events.Disclosure) (*nats.Msg, []string, err
 // batchLabel names a batch in errors and log lines: its first event id and
 // how many follow.
 func batchLabel(ids []string) string {
+	if len(ids) == 1 {
+		return ids[0]
+	}
 	return fmt.Sprintf("%s and %d more in the same batch", ids[0], len(ids)-1)
 }
 
 // publishAsync sends m without waiting for its ack; label names it in
 // errors, ids are the events it carries.
-func (p *Publisher) publishAsync(ctx context.Context, m *nats.Msg, label string, ids []string) (*PendingPublish, error) {
+func (p *Publisher) publishAsync(ctx context.Context, m *nats.Msg, label string, ids []string, batch bool) (*PendingPublish, error) {
 	// A select with a free slot and an ended context picks either; an
 	// ended context must win.
 	if err := ctx.Err(); err != nil {
@@ -338,7 +342,7 @@ func (p *Publisher) publishAsync(ctx context.Context, m *nats.Msg, label string,
 		return nil, fmt.Errorf("couldn't publish event %s: %w", label, busError(err))
 	}
 	p.started()
-	pp := &PendingPublish{eventID: label, eventIDs: ids, done: make(chan struct{})}
+	pp := &PendingPublish{eventID: label, eventIDs: ids, batch: batch, done: make(chan struct{})}
 	go p.await(pp, paf)
 	return pp, nil
 }
@@ -350,7 +354,7 @@ func (p *Publisher) await(pp *PendingPublish, paf jetstream.PubAckFuture) {
 	select {
 	case ack := <-paf.Ok():
 		pp.res = p.result(pp.eventID, ack)
-		if len(pp.eventIDs) > 1 {
+		if pp.batch {
 			pp.res.EventID, pp.res.EventIDs = pp.eventIDs[0], pp.eventIDs
 		}
 	case err := <-paf.Err():
@@ -520,7 +524,7 @@ func newPublisherMetrics(party string) publisherMetrics {
 		Namespace:   "spoor",
 		Subsystem:   "publisher",
 		Name:        "publishes_total",
-		Help:        "Envelopes published, by result: stored, duplicate (already on the bus) or failed.",
+		Help:        "Messages published (one envelope, or a batch of them), by result: stored, duplicate (already on the bus) or failed.",
 		ConstLabels: prometheus.Labels{"party": party},
 	}, []string{"result"})
 	return publisherMetrics{

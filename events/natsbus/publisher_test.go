@@ -126,6 +126,71 @@ func TestPublishAndConsume(t *testing.T) {
 	}
 }
 
+// TestPublishBatch publishes batches, one of a single event among them,
+// synchronously and asynchronously: each result names its events, and the
+// message on the bus is the batch of canonical envelopes.
+func TestPublishBatch(t *testing.T) {
+	b := newBus(t, amersfoort)
+	key := partyKey(t, amersfoort)
+	pub := newPublisher(t, b.js, key)
+	ctx := testContext(t, 10*time.Second)
+	three := []*events.Disclosure{newDisclosure(t), newDisclosure(t), newDisclosure(t)}
+	res, err := pub.PublishBatch(ctx, three)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.EventID != three[0].ID || len(res.EventIDs) != 3 || res.EventIDs[2] != three[2].ID || res.Duplicate {
+		t.Errorf("PublishBatch result %+v", res)
+	}
+	for _, n := range []int{1, 2} {
+		ds := make([]*events.Disclosure, n)
+		for i := range ds {
+			ds[i] = newDisclosure(t)
+		}
+		pp, err := pub.PublishBatchAsync(ctx, ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := pp.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.EventID != ds[0].ID || len(res.EventIDs) != n || res.EventIDs[n-1] != ds[n-1].ID {
+			t.Errorf("batch of %d: result %+v, want its event ids", n, res)
+		}
+		if n == 1 && pp.EventID() != ds[0].ID {
+			t.Errorf("batch of one: pending publish names %q, want %s", pp.EventID(), ds[0].ID)
+		}
+	}
+	c, err := b.js.Consumer(ctx, natsbus.Stream, natsbus.LedgerConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := fetch(t, c, 3, 5*time.Second)
+	if len(msgs) != 3 {
+		t.Fatalf("ledger consumer got %d messages, want 3", len(msgs))
+	}
+	envs, err := natsbus.SplitBatch(msgs[0].Headers().Get(natsbus.BatchHeader), msgs[0].Data())
+	if err != nil || len(envs) != 3 {
+		t.Fatalf("first message: %d envelopes, %v", len(envs), err)
+	}
+	for i, d := range three {
+		want, err := events.Sign(d, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(envs[i], want) {
+			t.Errorf("envelope %d of the batch is not the canonical one", i)
+		}
+	}
+	if got := msgs[0].Headers().Get(jetstream.MsgIDHeader); got != natsbus.BatchMsgID(msgs[0].Data()) {
+		t.Errorf("Nats-Msg-Id = %q, want the batch's", got)
+	}
+	if _, err := pub.PublishBatch(ctx, nil); !errors.Is(err, natsbus.ErrBadBatch) {
+		t.Errorf("empty batch: %v, want ErrBadBatch", err)
+	}
+}
+
 // TestRepublishIsDuplicate: the same disclosure published again gives the
 // same bytes, which the bus recognises, also after the ledger has taken the
 // first copy.

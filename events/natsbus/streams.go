@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -206,7 +207,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, parties []string
 // and anything in it that looks like a national number or a pseudonym is
 // redacted, and a MsgID not of MsgID's form is dropped (it is the
 // publisher's header, not checked by anyone before). The Nats-Msg-Id is
-// derived from the event, the msg id and the reason, so a rejection
+// derived from the event, the msg id, the reason and the line, so a rejection
 // published again after a ledger crash is de-duplicated by the bus.
 func PublishRejection(ctx context.Context, js jetstream.JetStream, r Rejection) error {
 	if r.At.IsZero() {
@@ -217,7 +218,7 @@ func PublishRejection(ctx context.Context, js jetstream.JetStream, r Rejection) 
 	if len(r.Message) > maxRejectionMessage {
 		r.Message = truncateUTF8(r.Message, maxRejectionMessage)
 	}
-	if r.MsgID != "" && !msgIDRE.MatchString(r.MsgID) {
+	if r.MsgID != "" && !msgIDRE.MatchString(r.MsgID) && !batchMsgIDRE.MatchString(r.MsgID) {
 		r.MsgID = ""
 	}
 	if err := r.Validate(); err != nil {
@@ -227,7 +228,9 @@ func PublishRejection(ctx context.Context, js jetstream.JetStream, r Rejection) 
 	if err != nil {
 		return fmt.Errorf("couldn't encode rejection: %w", err)
 	}
-	sum := sha256.Sum256([]byte(r.Party + "\x00" + r.EventID + "\x00" + r.MsgID + "\x00" + string(r.Reason)))
+	// The line tells apart two envelopes of one batch message refused for
+	// the same reason (with no event id to read, say).
+	sum := sha256.Sum256([]byte(r.Party + "\x00" + r.EventID + "\x00" + r.MsgID + "\x00" + string(r.Reason) + "\x00" + strconv.Itoa(r.Line)))
 	msg := &nats.Msg{Subject: RejectedSubject(r.Party), Data: body}
 	_, err = js.PublishMsg(ctx, msg,
 		jetstream.WithMsgID("rejected."+hex.EncodeToString(sum[:16])),

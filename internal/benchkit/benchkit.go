@@ -118,6 +118,8 @@ func (c *Config) defaults() error {
 	if c.Window <= 0 {
 		c.Window = 32768
 	}
+	// A publisher waits until a whole message fits in the window.
+	c.Window = max(c.Window, c.PublishBatch)
 	if c.InzageSubjects <= 0 {
 		c.InzageSubjects = 200
 	}

@@ -257,12 +257,12 @@ func (r *rig) publishRun(ctx context.Context, p *pipelineRig, ef *eventFile, fro
 		evs   []signedEvent
 	}
 	// At full load each publisher takes a chunk and sends it as batch
-	// messages per party; a chunk holds enough events for the batches of
-	// the covenant's seventeen parties to fill.
-	batch, chunkSize := 1, 256
-	if rate == 0 && r.cfg.PublishBatch > 1 {
-		batch, chunkSize = r.cfg.PublishBatch, max(256, 16*r.cfg.PublishBatch)
+	// messages per party (see messagesOf, which the stages use too).
+	batch := 1
+	if rate == 0 {
+		batch = r.cfg.PublishBatch
 	}
+	chunkSize := publishChunk(batch)
 	chunks := make(chan chunk, 8)
 	readErr := make(chan error, 1)
 	rctx, cancel := context.WithCancel(ctx)

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -174,6 +175,13 @@ func (p *asyncPublisher) publishBatch(ctx context.Context, subject, stream strin
 		envs[i] = e.env
 	}
 	body, err := natsbus.EncodeBatch(envs)
+	if errors.Is(err, natsbus.ErrBatchTooLarge) {
+		// Over 1 MiB: the same events in two messages.
+		if err := p.publishBatch(ctx, subject, stream, evs[:len(evs)/2]); err != nil {
+			return err
+		}
+		return p.publishBatch(ctx, subject, stream, evs[len(evs)/2:])
+	}
 	if err != nil {
 		return err
 	}
@@ -183,6 +191,29 @@ func (p *asyncPublisher) publishBatch(ctx context.Context, subject, stream strin
 	m.Header.Set(jetstream.MsgIDHeader, natsbus.BatchMsgID(body))
 	m.Header.Set(jetstream.ExpectedStreamHeader, stream)
 	return p.send(ctx, m)
+}
+
+// publishChunk is how many events a full-load publisher takes at a time
+// and cuts into batch messages per party (batchByParty): enough for the
+// busy parties' messages to fill, few enough that a publisher does not sit
+// on events for long.
+func publishChunk(batch int) int {
+	if batch <= 1 {
+		return 256
+	}
+	return max(256, 16*batch)
+}
+
+// messagesOf cuts evs into the messages full-load publishers send: chunks
+// of publishChunk events, each cut by batchByParty.
+func messagesOf(evs []signedEvent, batch int) [][]signedEvent {
+	var out [][]signedEvent
+	for len(evs) > 0 {
+		n := min(len(evs), publishChunk(batch))
+		out = append(out, batchByParty(evs[:n], batch)...)
+		evs = evs[n:]
+	}
+	return out
 }
 
 // batchByParty cuts evs into messages of at most n events of one party
@@ -201,6 +232,14 @@ func batchByParty(evs []signedEvent, n int) [][]signedEvent {
 		out[i] = append(out[i], e)
 	}
 	return out
+}
+
+// perMessageAvg is perMessage with the average of events over msgs.
+func perMessageAvg(batch, events, msgs int) string {
+	if batch <= 1 || msgs == 0 {
+		return perMessage(batch)
+	}
+	return fmt.Sprintf("%s, %.1f on average", perMessage(batch), float64(events)/float64(msgs))
 }
 
 // perMessage says how many events a message carries.
@@ -270,7 +309,9 @@ func (r *rig) stageJetStream(ctx context.Context, sample []signedEvent, batch in
 		defer pubs[i].nc.Close()
 	}
 
-	msgs := batchByParty(sample, batch)
+	msgs := messagesOf(sample, batch)
+	st.What = fmt.Sprintf("async publish (%d connections, %s) and durable pull consume with explicit acks, together, until the stream is empty",
+		r.cfg.Publishers, perMessageAvg(batch, len(sample), len(msgs)))
 	r.prog.phase("stage: jetstream", int64(len(msgs)))
 	w := startWindow()
 	consumed := make(chan error, 1)
@@ -314,7 +355,7 @@ func (r *rig) stageJetStream(ctx context.Context, sample []signedEvent, batch in
 func (r *rig) consumeStage(cons jetstream.Consumer, n int) error {
 	const retries = 5
 	for done, tries := 0, 0; done < n; {
-		it, err := cons.Messages(jetstream.PullMaxMessages(2048))
+		it, err := cons.Messages(jetstream.PullMaxBytes(8 << 20))
 		if err != nil {
 			return err
 		}
@@ -373,16 +414,17 @@ func (r *rig) stageOpen(sample []signedEvent) (Stage, []ledger.Submission, error
 	// The messages the publishers send: ingest opens a batch message's
 	// envelopes together (events.OpenMany, one signature batch), a single
 	// one with events.Open.
-	var msgs [][]int // indices into sample
-	open := map[string]int{}
+	at := make(map[uuid.UUID]int, len(sample))
 	for i, e := range sample {
-		j, ok := open[e.party]
-		if !ok || len(msgs[j]) == r.cfg.PublishBatch {
-			msgs = append(msgs, nil)
-			j = len(msgs) - 1
-			open[e.party] = j
+		at[e.id] = i
+	}
+	var msgs [][]int // indices into sample
+	for _, m := range messagesOf(sample, r.cfg.PublishBatch) {
+		idx := make([]int, len(m))
+		for k, e := range m {
+			idx[k] = at[e.id]
 		}
-		msgs[j] = append(msgs[j], i)
+		msgs = append(msgs, idx)
 	}
 	r.prog.phase("stage: open", int64(len(sample)))
 	w := startWindow()

@@ -243,6 +243,7 @@ type openedMsg struct {
 	m      jetstream.Msg
 	subs   []ledger.Submission
 	batch  bool  // a batch message (BatchHeader)
+	whole  bool  // a batch message refused whole (one Submission)
 	weight int64 // its share of the opened-events budget
 }
 
@@ -321,6 +322,7 @@ func (in *Ingest) openMsg(m jetstream.Msg) openedMsg {
 		o.batch = true
 		var err error
 		if envs, err = natsbus.SplitBatch(h.Get(natsbus.BatchHeader), m.Data()); err != nil {
+			o.whole = true
 			o.subs = []ledger.Submission{{Reject: &ledger.Rejection{Party: party, Reason: events.ReasonMalformed,
 				Message: err.Error(), At: time.Now().UTC()}}}
 			return o
@@ -454,7 +456,7 @@ func (in *Ingest) finish(ctx context.Context, p *ledger.Pending, batch []openedM
 				logged++
 			case errors.As(out.Err, &re):
 				in.metrics.rejected.WithLabelValues(string(re.Reason)).Inc()
-				if in.reportRejection(ctx, o, osubs[j], re) {
+				if in.reportRejection(ctx, o, j, osubs[j], re) {
 					reported++
 				} else {
 					keep = true
@@ -480,18 +482,21 @@ func (in *Ingest) finish(ctx context.Context, p *ledger.Pending, batch []openedM
 	return nil
 }
 
-// reportRejection publishes one refused event's Rejection on the party's
-// rejections subject. It reports false when the message must be kept for
-// redelivery because the report failed.
-func (in *Ingest) reportRejection(ctx context.Context, o openedMsg, sub ledger.Submission, re *events.RejectError) bool {
+// reportRejection publishes the Rejection of the j-th refused event of o on
+// the party's rejections subject. It reports false when the message must
+// be kept for redelivery because the report failed.
+func (in *Ingest) reportRejection(ctx context.Context, o openedMsg, j int, sub ledger.Submission, re *events.RejectError) bool {
 	rej := natsbus.Rejection{Party: partyOf(o.m), Reason: re.Reason, Message: re.Error(), At: time.Now().UTC()}
 	if s := sub.Reject; s != nil {
 		rej.EventID = s.EventID
 	} else if sub.Disclosure != nil {
 		rej.EventID = sub.Disclosure.ID
 	}
-	if h := o.m.Headers(); h != nil && !o.batch {
+	if h := o.m.Headers(); h != nil {
 		rej.MsgID = h.Get(jetstream.MsgIDHeader)
+	}
+	if o.batch && !o.whole {
+		rej.Line = j + 1
 	}
 	if !events.ValidPartyID(rej.Party) {
 		// The subject names no party (spoor.disclosures.a.b), so there is

@@ -972,8 +972,9 @@ func TestIngestBatchMessages(t *testing.T) {
 	waitStreamEmpty(t, h.js, natsbus.Stream)
 	h.checkExactlyOnce(append(evs, own...), 0)
 	rej := readRejections(t, h.js, party, 1)[0]
-	if rej.Reason != events.ReasonWrongSubject || rej.EventID != stranger.d.ID || rej.MsgID != "" {
-		t.Fatalf("rejection %+v, want wrong_subject for %s without a message id", rej, stranger.d.ID)
+	if rej.Reason != events.ReasonWrongSubject || rej.EventID != stranger.d.ID ||
+		rej.MsgID != m.Header.Get(jetstream.MsgIDHeader) || rej.Line != len(own)/2+2 {
+		t.Fatalf("rejection %+v, want wrong_subject for %s with the batch's message id at line %d", rej, stranger.d.ID, len(own)/2+2)
 	}
 	if _, err := h.l.LookupEvent(ctx, stranger.d.ID); err == nil {
 		t.Fatal("the other party's event was logged from a batch on the wrong subject")
@@ -991,6 +992,27 @@ func TestIngestBatchMessages(t *testing.T) {
 		t.Fatalf("the batch again gave %v duplicates, want %d", got, len(own))
 	}
 	readRejections(t, h.js, party, 1)
+
+	// Two envelopes of one batch refused for the same reason, with no
+	// event id to tell them apart: each is reported, by its line.
+	junk := nats.NewMsg(natsbus.DisclosureSubject(party))
+	junk.Data = []byte("{\"a\":1}\n{\"b\":2}\n")
+	junk.Header.Set(natsbus.BatchHeader, "2")
+	junk.Header.Set(jetstream.MsgIDHeader, natsbus.BatchMsgID(junk.Data))
+	if _, err := h.js.PublishMsg(ctx, junk); err != nil {
+		t.Fatal(err)
+	}
+	waitStreamEmpty(t, h.js, natsbus.Stream)
+	lines := map[int]bool{}
+	for _, r := range readRejections(t, h.js, party, 2) {
+		if r.Reason != events.ReasonMalformed || r.EventID != "" || r.MsgID != natsbus.BatchMsgID(junk.Data) {
+			t.Errorf("rejection %+v, want malformed without an event id, with the batch's message id", r)
+		}
+		lines[r.Line] = true
+	}
+	if !lines[1] || !lines[2] {
+		t.Fatalf("rejections for lines %v, want 1 and 2", lines)
+	}
 
 	// A header that announces more envelopes than the body holds: the
 	// whole message is refused as malformed, nothing of it is logged.
