@@ -42,7 +42,8 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 Synthetic events are generated and signed first (signing is the publishing
 organisation's cost, not the ledger's). Then, in the same run:
   (a) each stage alone: JetStream publish and consume together, envelope
-      open on every core, Pebble Sync batches of the ledger's own keys,
+      open on every core (the median of three runs), Pebble Sync
+      batches of the ledger's own keys,
       leaf hashing; the composed ceiling is cores / the sum of their CPU
       time per event, shown beside the lowest single-stage rate;
   (b) the full pipeline (publishers -> embedded NATS -> ingest -> ledger):

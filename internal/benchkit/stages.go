@@ -2,6 +2,7 @@ package benchkit
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -59,10 +61,22 @@ func (r *rig) stages(ctx context.Context, ef *eventFile, rep *Report) ([]ledger.
 		}
 		rep.JetStreamSingle = &single
 	}
-	open, subs, err := r.stageOpen(sample)
-	if err != nil {
-		return nil, fmt.Errorf("envelope open: %w", err)
+	// The open stage is the shortest (well under a second here) and the
+	// audit is compared with it, so it is measured three times and the
+	// median taken: one run moved between 54,000 and 81,000 events/s on
+	// the same code.
+	var opens []Stage
+	var subs []ledger.Submission
+	for range 3 {
+		st, s, err := r.stageOpen(sample)
+		if err != nil {
+			return nil, fmt.Errorf("envelope open: %w", err)
+		}
+		opens, subs = append(opens, st), s
 	}
+	slices.SortFunc(opens, func(a, b Stage) int { return cmp.Compare(a.Rate, b.Rate) })
+	open := opens[1]
+	open.What += fmt.Sprintf(" (the median of three runs: %.0f, %.0f, %.0f events/s)", opens[0].Rate, opens[1].Rate, opens[2].Rate)
 	pb, err := r.stagePebble(ctx, subs)
 	if err != nil {
 		return nil, fmt.Errorf("Pebble: %w", err)
