@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"crypto/ed25519"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -79,6 +80,26 @@ func BenchmarkOpenParallel(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// BenchmarkOpenMany opens batches of envelopes as ingest opens a batch
+// message and the audit a run of entries: one signature batch each. The
+// ns/op is per batch; ns/event is what to compare with BenchmarkOpen.
+func BenchmarkOpenMany(b *testing.B) {
+	cov, envs := benchEnvelopes(b, 1024)
+	for _, n := range []int{64, 256, 1024} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, o := range events.OpenMany(envs[:n], cov.Origin, cov) {
+					if o.Err != nil {
+						b.Fatal(o.Err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
+		})
+	}
 }
 
 // BenchmarkOpenParts splits Open into its steps, to show where its time goes.
