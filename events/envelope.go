@@ -170,8 +170,8 @@ func parseEnvelopeStrict(b []byte) (*Envelope, error) {
 
 // Verify checks the signature with pub and that keyid is pub's fingerprint.
 func (e *Envelope) Verify(pub ed25519.PublicKey) error {
-	if !isKeyIDOf(e.KeyID, pub) {
-		return reject(ReasonBadSignature, "keyid is not the fingerprint of the key in force")
+	if err := e.checkKeyID(pub); err != nil {
+		return err
 	}
 	// The PAE is as long as the payload and needed only for this call:
 	// build it in a pooled buffer instead of allocating one per event.
@@ -184,6 +184,14 @@ func (e *Envelope) Verify(pub ed25519.PublicKey) error {
 	}
 	if !ok {
 		return reject(ReasonBadSignature, "signature does not verify")
+	}
+	return nil
+}
+
+// checkKeyID refuses an envelope whose keyid is not pub's fingerprint.
+func (e *Envelope) checkKeyID(pub ed25519.PublicKey) error {
+	if !isKeyIDOf(e.KeyID, pub) {
+		return reject(ReasonBadSignature, "keyid is not the fingerprint of the key in force")
 	}
 	return nil
 }
@@ -326,8 +334,8 @@ func OpenMany(bs [][]byte, origin string, keys KeyResolver) []Opened {
 	buf := (*bp)[:0]
 	for i, b := range bs {
 		d, env, pub, err := openUnsigned(b, origin, keys, false)
-		if err == nil && !isKeyIDOf(env.KeyID, pub) {
-			err = reject(ReasonBadSignature, "keyid is not the fingerprint of the key in force")
+		if err == nil {
+			err = env.checkKeyID(pub)
 		}
 		if err != nil {
 			out[i].Err = err

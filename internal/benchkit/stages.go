@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -178,8 +177,8 @@ func (p *asyncPublisher) send(ctx context.Context, m *nats.Msg) error {
 }
 
 // publishBatch sends evs (one party's) as one message on subject: a batch
-// message (natsbus.BatchMessage's headers) when there are several, the
-// single envelope otherwise.
+// message (natsbus.BatchMessage) when there are several, the single
+// envelope otherwise.
 func (p *asyncPublisher) publishBatch(ctx context.Context, subject, stream string, evs []signedEvent) error {
 	if len(evs) == 1 {
 		return p.publish(ctx, subject, stream, evs[0])
@@ -188,7 +187,7 @@ func (p *asyncPublisher) publishBatch(ctx context.Context, subject, stream strin
 	for i, e := range evs {
 		envs[i] = e.env
 	}
-	body, err := natsbus.EncodeBatch(envs)
+	m, err := natsbus.BatchMessage(evs[0].party, envs)
 	if errors.Is(err, natsbus.ErrBatchTooLarge) {
 		// Over 1 MiB: the same events in two messages.
 		if err := p.publishBatch(ctx, subject, stream, evs[:len(evs)/2]); err != nil {
@@ -199,10 +198,8 @@ func (p *asyncPublisher) publishBatch(ctx context.Context, subject, stream strin
 	if err != nil {
 		return err
 	}
-	m := nats.NewMsg(subject)
-	m.Data = body
-	m.Header.Set(natsbus.BatchHeader, strconv.Itoa(len(evs)))
-	m.Header.Set(jetstream.MsgIDHeader, natsbus.BatchMsgID(body))
+	// The stage publishes on a stream of its own.
+	m.Subject = subject
 	m.Header.Set(jetstream.ExpectedStreamHeader, stream)
 	return p.send(ctx, m)
 }
@@ -457,13 +454,7 @@ func (r *rig) stageOpen(sample []signedEvent) (Stage, []ledger.Submission, error
 				for k, i := range msgs[m] {
 					envs[k] = sample[i].env
 				}
-				var outs []events.Opened
-				if len(envs) > 1 {
-					outs = events.OpenMany(envs, r.origin, cov)
-				} else {
-					d, env, err := events.Open(envs[0], r.origin, cov)
-					outs = []events.Opened{{Disclosure: d, Envelope: env, Err: err}}
-				}
+				outs := events.OpenMany(envs, r.origin, cov)
 				for k, i := range msgs[m] {
 					if errs[i] = outs[k].Err; errs[i] == nil {
 						d := outs[k].Disclosure

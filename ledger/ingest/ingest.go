@@ -329,19 +329,11 @@ func (in *Ingest) openMsg(m jetstream.Msg) openedMsg {
 		}
 	}
 	o.subs = make([]ledger.Submission, len(envs))
-	var opened []events.Opened
-	if o.batch {
-		// The signatures of a batch message are checked as one batch.
-		opened = events.OpenMany(envs, origin, sc.Covenant)
-	}
+	// The signatures of a batch message are checked as one batch; a single
+	// envelope is checked on its own (OpenMany does either).
+	opened := events.OpenMany(envs, origin, sc.Covenant)
 	for i, env := range envs {
-		var sub ledger.Submission
-		if o.batch {
-			sub = judge(env, party, perr, opened[i].Disclosure, opened[i].Err, sc.Covenant)
-		} else {
-			d, _, err := events.Open(env, origin, sc.Covenant)
-			sub = judge(env, party, perr, d, err, sc.Covenant)
-		}
+		sub := judge(env, party, perr, opened[i].Disclosure, opened[i].Err, sc.Covenant)
 		if d := sub.Disclosure; d != nil && d.Corrects != "" {
 			sub.Findings = append(sub.Findings, in.checkCorrection(d)...)
 		}
