@@ -31,11 +31,17 @@ type AccessRequest struct {
 	// Scope is whose disclosures the answer covers.
 	Scope       verifier.BundleScope `json:"scope"`
 	RequestedBy string               `json:"requested_by"`
-	RequestedAt time.Time            `json:"requested_at"`
-	Status      string               `json:"status"` // registered | released
-	ReleasedBy  string               `json:"released_by,omitempty"`
-	ReleasedAt  *time.Time           `json:"released_at,omitempty"`
-	Withheld    []Withhold           `json:"withheld,omitempty"`
+	// RequestedByCredential is the SHA-256 (hex) of the registering desk
+	// user's credential: what tells the second desk user apart from the
+	// first, whatever their names. Requests stored before it was kept
+	// fall back to the names.
+	RequestedByCredential string     `json:"requested_by_credential,omitempty"`
+	RequestedAt           time.Time  `json:"requested_at"`
+	Status                string     `json:"status"` // registered | released
+	ReleasedBy            string     `json:"released_by,omitempty"`
+	ReleasedByCredential  string     `json:"released_by_credential,omitempty"`
+	ReleasedAt            *time.Time `json:"released_at,omitempty"`
+	Withheld              []Withhold `json:"withheld,omitempty"`
 }
 
 // Withhold names a disclosure withheld from an answer and the legal ground.
@@ -137,19 +143,35 @@ func (l *Ledger) Access(ctx context.Context, id string) (*AccessRequest, error) 
 	return &r, nil
 }
 
-// ReleaseAccess marks a registered request released by a second desk user
-// and returns it; the caller then builds the bundle.
-func (l *Ledger) ReleaseAccess(ctx context.Context, id, by string, withheld []Withhold) (*AccessRequest, error) {
+// AccessInScope returns a stored access request if it belongs to scope: a
+// request stays with the scope that registered it (compared by identity,
+// so that a later covenant version that adds or removes parties changes
+// nothing); another scope's request answers ErrNotFound.
+func (l *Ledger) AccessInScope(ctx context.Context, scope verifier.BundleScope, id string) (*AccessRequest, error) {
+	r, err := l.Access(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Scope.Identity() != scope.Identity() {
+		return nil, fmt.Errorf("access request: %w", ErrNotFound)
+	}
+	return r, nil
+}
+
+// ReleaseAccess marks a registered request of scope released by a second
+// desk user and returns it; the caller then builds the bundle.
+func (l *Ledger) ReleaseAccess(ctx context.Context, scope verifier.BundleScope, id string, by DeskUser, withheld []Withhold) (*AccessRequest, error) {
 	l.accessMu.Lock()
 	defer l.accessMu.Unlock()
-	r, err := l.Access(ctx, id)
+	r, err := l.AccessInScope(ctx, scope, id)
 	if err != nil {
 		return nil, err
 	}
 	switch {
 	case r.Status == AccessReleased:
 		return nil, ErrAccessReleased
-	case by == "" || by == r.RequestedBy:
+	case !by.valid(), by.Name == r.RequestedBy && r.RequestedByCredential == "",
+		r.RequestedByCredential != "" && by.Credential == r.RequestedByCredential:
 		return nil, ErrAccessSamePerson
 	}
 	for _, w := range withheld {
@@ -158,7 +180,7 @@ func (l *Ledger) ReleaseAccess(ctx context.Context, id, by string, withheld []Wi
 		}
 	}
 	now := l.cfg.Now().UTC().Truncate(time.Second)
-	r.Status, r.ReleasedBy, r.ReleasedAt, r.Withheld = AccessReleased, by, &now, withheld
+	r.Status, r.ReleasedBy, r.ReleasedByCredential, r.ReleasedAt, r.Withheld = AccessReleased, by.Name, by.Credential, &now, withheld
 	if err := l.putAccess(ctx, r); err != nil {
 		return nil, err
 	}

@@ -59,6 +59,20 @@ func (r auditReader) body(idx uint64, stored []byte) (body []byte, why string) {
 		"): it was altered after it was logged, or the data key folder is not this ledger's"
 }
 
+// ErasureProposals implements verifier.AuditErasureSource: every erasure
+// proposal kept beside the log, oldest first.
+func (r auditReader) ErasureProposals(ctx context.Context) ([]verifier.ErasureProposal, error) {
+	ps, err := scanProposals(ctx, r.store, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]verifier.ErasureProposal, len(ps))
+	for i, p := range ps {
+		out[i] = *p
+	}
+	return out, nil
+}
+
 // Checkpoints implements verifier.AuditSource: every kept checkpoint,
 // oldest first.
 func (r auditReader) Checkpoints(ctx context.Context) ([]verifier.StoredCheckpoint, error) {
@@ -233,9 +247,11 @@ func (s *StoreAuditSource) LastLeafIndex(ctx context.Context) (uint64, bool, err
 }
 
 var (
-	_ verifier.AuditSource     = (*StoreAuditSource)(nil)
-	_ verifier.AuditTileSource = (*StoreAuditSource)(nil)
-	_ verifier.AuditTailSource = (*StoreAuditSource)(nil)
+	_ verifier.AuditSource        = (*StoreAuditSource)(nil)
+	_ verifier.AuditTileSource    = (*StoreAuditSource)(nil)
+	_ verifier.AuditTailSource    = (*StoreAuditSource)(nil)
+	_ verifier.AuditErasureSource = (*StoreAuditSource)(nil)
+	_ verifier.AuditErasureSource = (*ledgerAuditSource)(nil)
 )
 
 // ledgerAuditSource is the audit source over a running ledger.

@@ -23,6 +23,7 @@ import (
 //	't' level(1) index(8)      -> tile hashes (the newest tile is partial)
 //	'r' event id(16)           -> rejection (JSON)      status of refused events
 //	'q' request id(16)         -> access request (JSON) the inzage log
+//	'x' proposal id(16)        -> erasure proposal (JSON, verifier.ErasureProposal)
 //	'z' erased index(8)        -> tombstone index(8)    erased leaves
 //	'n' pseudonym(32) tomb(8)  -> erasure notice (JSON) kept for the covenant's notice period
 //	'y' data key id            -> live envelopes under that key(8)
@@ -50,6 +51,7 @@ const (
 	tagNotice     = 'n'
 	tagKeyCount   = 'y'
 	tagMeta       = 'm'
+	tagProposal   = 'x'
 )
 
 func u64Key(tag byte, n uint64) []byte {

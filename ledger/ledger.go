@@ -90,6 +90,10 @@ type Config struct {
 	// RetentionBatch is how many tombstones a retention run commits at
 	// once; 0 means 1000.
 	RetentionBatch int
+	// ErasureExpiry is how long a proposed erasure on request waits for a
+	// second desk user's confirmation (erasure.go); 0 means
+	// DefaultErasureExpiry (7 days).
+	ErasureExpiry time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives the ledger's log lines; nil discards them.
@@ -211,11 +215,14 @@ type Ledger struct {
 	head     atomic.Pointer[Head]
 	covenant atomic.Pointer[events.SignedCovenant]
 	covIdx   atomic.Uint64
+	// chainView is the covenant chain as readers see it (scope.go).
+	chainView atomic.Pointer[chainView]
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced after every commit
 
-	accessMu sync.Mutex // serialises releases of access requests
+	accessMu  sync.Mutex // serialises releases of access requests
+	erasureMu sync.Mutex // serialises decisions on erasure proposals
 
 	fullTiles fullTileCache // node hashes of recently read full tiles (read.go)
 
@@ -283,6 +290,9 @@ func newLedger(cfg Config) (*Ledger, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.ErasureExpiry <= 0 {
+		cfg.ErasureExpiry = DefaultErasureExpiry
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -476,7 +486,7 @@ func (l *Ledger) loadCovenants(ctx context.Context) error {
 		}
 		l.covIndex = idx
 	}
-	l.covenant.Store(l.chain.Latest())
+	l.publishChain()
 	l.covIdx.Store(l.covIndex)
 	return nil
 }
@@ -501,7 +511,7 @@ func (l *Ledger) adoptCovenant(ctx context.Context, sc *events.SignedCovenant) e
 			return err
 		}
 		l.chain = chain
-		l.covenant.Store(sc)
+		l.publishChain()
 		return nil
 	}
 	latest := l.chain.Latest()
@@ -522,7 +532,7 @@ func (l *Ledger) adoptCovenant(ctx context.Context, sc *events.SignedCovenant) e
 	if err := l.appendCovenant(ctx, sc, false); err != nil {
 		return err
 	}
-	l.covenant.Store(sc)
+	l.publishChain()
 	return nil
 }
 

@@ -23,6 +23,11 @@ type TombstoneRequest struct {
 	ErasedIndex uint64
 	// RuleID says why, e.g. "retention:gezondheid" or "erasure:avg-17".
 	RuleID string
+
+	// proposal, for an erasure on request, is the confirmed decision
+	// (erasure.go): it is stored in the tombstone's batch, with the
+	// tombstone's index, so that neither is committed without the other.
+	proposal *verifier.ErasureProposal
 }
 
 // TombstoneBody is the body of a tombstone entry: which leaf was erased and
@@ -70,6 +75,9 @@ func (l *Ledger) tombstone(ctx context.Context, b *Batch, t *TombstoneRequest, n
 	}
 	if erased[t.ErasedIndex] {
 		return fail(ErrAlreadyErased)
+	}
+	if t.ErasedIndex >= l.tree.size() {
+		return fail(fmt.Errorf("leaf %d is beyond the log: %w", t.ErasedIndex, ErrNotFound))
 	}
 	raw, err := l.store.Get(ctx, u64Key(tagEntry, t.ErasedIndex))
 	if errors.Is(err, ErrNotFound) {
@@ -126,6 +134,14 @@ func (l *Ledger) tombstone(ctx context.Context, b *Batch, t *TombstoneRequest, n
 	if id := sealedKeyID(raw); id != "" && l.keyCounts[id] > 0 {
 		l.keyCounts[id]--
 		changedKeys[id] = true
+	}
+	if p := t.proposal; p != nil {
+		p.TombstoneIndex = &idx
+		v, err := json.Marshal(p)
+		if err != nil {
+			return fail(fmt.Errorf("couldn't encode erasure proposal: %w", err))
+		}
+		b.Set(proposalKey(p.ID), v)
 	}
 	erased[t.ErasedIndex] = true
 	return Outcome{Index: idx}

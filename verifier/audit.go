@@ -135,6 +135,10 @@ type AuditConfig struct {
 	// part (a signature each); 0 means GOMAXPROCS. With 1 the audit runs
 	// on the calling goroutine alone. The report does not depend on it.
 	Workers int
+	// ErasureDailyLimit is the most erasures on request one desk scope may
+	// confirm on one day before the report flags it; 0 means
+	// DefaultErasureDailyLimit.
+	ErasureDailyLimit int
 }
 
 // The parameters of the volume statistic. They are written into every
@@ -202,6 +206,9 @@ type AuditReport struct {
 	// Anomalies are the statistics the FG looks at, each with its
 	// definition.
 	Anomalies Anomalies `json:"anomalies"`
+	// ErasuresOnRequest lists the erasure proposals and decisions, and
+	// flags scopes that erase more than the stated daily number.
+	ErasuresOnRequest *ErasureAudit `json:"erasures_on_request"`
 	// TimeNote says what kind of time the report's times are.
 	TimeNote string `json:"time_note"`
 }
@@ -500,7 +507,10 @@ type auditor struct {
 	bodyMissing    []uint64            // disclosures without a stored body
 	erasedHashes   map[uint64][32]byte // their leaf hashes, which tombstones name
 	tombstoned     map[uint64]uint64
-	eventIDs       map[[16]byte]uint64
+	// requestTombstones maps each tombstone on request (rule erasure:...)
+	// to its rule (audit_erasures.go).
+	requestTombstones map[uint64]string
+	eventIDs          map[[16]byte]uint64
 
 	chain       *events.Chain
 	covenants   map[uint64]*events.SignedCovenant // by leaf index
@@ -565,22 +575,23 @@ func Audit(ctx context.Context, src AuditSource, cfg AuditConfig) (*AuditReport,
 			ProblemCounts: map[string]int{},
 			TimeNote:      timeNote,
 		},
-		wantRoots:    map[uint64][]*Checkpoint{},
-		seqOf:        map[*Checkpoint]uint64{},
-		rng:          (&compact.RangeFactory{Hash: HashChildren}).NewEmptyRange(0),
-		tombstoned:   map[uint64]uint64{},
-		erasedHashes: map[uint64][32]byte{},
-		eventIDs:     map[[16]byte]uint64{},
-		covenants:    map[uint64]*events.SignedCovenant{},
-		listed:       map[string]int{},
-		parties:      map[string]*PartyStats{},
-		purposes:     map[string]int{},
-		categories:   map[string]int{},
-		rules:        map[string]int{},
-		special:      map[string]*SpecialCategoryStats{},
-		specialAny:   map[string]int{},
-		partyDays:    map[string]map[int64]int{},
-		actorDays:    map[[2]string]map[int64]int{},
+		wantRoots:         map[uint64][]*Checkpoint{},
+		seqOf:             map[*Checkpoint]uint64{},
+		rng:               (&compact.RangeFactory{Hash: HashChildren}).NewEmptyRange(0),
+		tombstoned:        map[uint64]uint64{},
+		requestTombstones: map[uint64]string{},
+		erasedHashes:      map[uint64][32]byte{},
+		eventIDs:          map[[16]byte]uint64{},
+		covenants:         map[uint64]*events.SignedCovenant{},
+		listed:            map[string]int{},
+		parties:           map[string]*PartyStats{},
+		purposes:          map[string]int{},
+		categories:        map[string]int{},
+		rules:             map[string]int{},
+		special:           map[string]*SpecialCategoryStats{},
+		specialAny:        map[string]int{},
+		partyDays:         map[string]map[int64]int{},
+		actorDays:         map[[2]string]map[int64]int{},
 	}
 	if err := a.checkpoints(ctx, src); err != nil {
 		return nil, err
@@ -610,6 +621,9 @@ func Audit(ctx context.Context, src AuditSource, cfg AuditConfig) (*AuditReport,
 		a.progress(a.size)
 	}
 	if err := a.tail(ctx, src); err != nil {
+		return nil, err
+	}
+	if err := a.erasureAudit(ctx, src); err != nil {
 		return nil, err
 	}
 	a.finish()
@@ -993,6 +1007,9 @@ func (a *auditor) tombstone(idx uint64, rec *LeafRecord, e *AuditEntry) {
 		return
 	}
 	a.tombstoned[rec.ErasedIndex] = idx
+	if strings.HasPrefix(rec.RuleID, ErasureRulePrefix) {
+		a.requestTombstones[idx] = rec.RuleID
+	}
 	a.checkTombstoneRule(idx, rec)
 	if e.Body == nil {
 		a.problem("body-missing", ptr(idx), nil, "the tombstone body of leaf %d is not stored", idx)

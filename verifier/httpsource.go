@@ -30,7 +30,8 @@ const maxAuditPage = 160 << 20
 
 // HTTPAuditSource reads a ledger's stored entries and checkpoints over its
 // HTTP API. It implements AuditSource and AuditTileSource. It is safe for
-// concurrent use once its fields are set.
+// concurrent use once its fields are set. It also implements
+// AuditErasureSource.
 type HTTPAuditSource struct {
 	// URL is the ledger's base URL.
 	URL string
@@ -64,6 +65,16 @@ type httpEntries struct {
 	} `json:"entries"`
 	Next     *uint64 `json:"next"`
 	TreeSize uint64  `json:"tree_size"`
+}
+
+// ErasureProposals implements AuditErasureSource: GET /v1/erasures with
+// the FG's token.
+func (s *HTTPAuditSource) ErasureProposals(ctx context.Context) ([]ErasureProposal, error) {
+	var list ErasureList
+	if err := s.get(ctx, "/v1/erasures", url.Values{}, &list); err != nil {
+		return nil, err
+	}
+	return list.Proposals, nil
 }
 
 // get fetches path?query with the bearer token and decodes the JSON body.

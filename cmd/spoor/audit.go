@@ -28,18 +28,19 @@ import (
 const exitAuditFailed = 2
 
 type auditFlags struct {
-	data        string
-	dataKeysDir string
-	url         string
-	token       string
-	vkey        string
-	cosVkey     string
-	admin       string
-	jsonOut     bool
-	html        string
-	minParty    int
-	minActor    int
-	httpTimeout time.Duration
+	data         string
+	dataKeysDir  string
+	url          string
+	token        string
+	vkey         string
+	cosVkey      string
+	admin        string
+	jsonOut      bool
+	html         string
+	minParty     int
+	minActor     int
+	erasureDaily int
+	httpTimeout  time.Duration
 }
 
 func newAuditCmd(g *globalFlags) *cobra.Command {
@@ -88,6 +89,7 @@ reported, not errors), 2 when one fails, 1 when the audit could not run.`,
 	fl.StringVar(&f.html, "html", "", "write the report in Dutch as a self-contained HTML page to this file")
 	fl.IntVar(&f.minParty, "min-party-daily", 0, "smallest daily volume of a party reported as an anomaly (0: 20)")
 	fl.IntVar(&f.minActor, "min-actor-daily", 0, "smallest daily volume of an actor reported as an anomaly (0: 10)")
+	fl.IntVar(&f.erasureDaily, "erasure-daily-limit", 0, "flag a desk scope that confirms more erasures on request than this on one day (0: 5)")
 	fl.DurationVar(&f.httpTimeout, "http-timeout", 5*time.Minute, "timeout of one HTTP request with --url")
 	return cmd
 }
@@ -126,7 +128,7 @@ func runAudit(ctx context.Context, f *auditFlags, out, errOut io.Writer) error {
 	var bar *progressbar.ProgressBar
 	rep, err := verifier.Audit(ctx, src, verifier.AuditConfig{
 		Keys: keys, AdminVkey: adminVkey,
-		MinPartyDailyCount: f.minParty, MinActorDailyCount: f.minActor,
+		MinPartyDailyCount: f.minParty, MinActorDailyCount: f.minActor, ErasureDailyLimit: f.erasureDaily,
 		Progress: func(done, total uint64) {
 			if bar == nil {
 				bar = newBar(int(total), "audit", errOut)
@@ -270,6 +272,32 @@ func printAuditSummary(w io.Writer, rep *verifier.AuditReport) {
 		}
 		fmt.Fprintf(w, "  %s %s: %d (threshold %.1f: median %.1f, MAD %.1f over %d days)\n", v.Day, who, v.Count, v.Threshold, v.Median, v.MAD, v.HistoryDays)
 	}
+	printErasureAudit(w, rep.ErasuresOnRequest)
+}
+
+// printErasureAudit prints the audit's account of erasures on request.
+func printErasureAudit(w io.Writer, ea *verifier.ErasureAudit) {
+	if ea == nil || !ea.Available {
+		fmt.Fprintln(w, "Erasures on request: not assessable from this source (the proposals are kept beside the log; audit with --data or with the FG's token)")
+		return
+	}
+	fmt.Fprintf(w, "Erasures on request: %d proposals (%d confirmed, %d withdrawn, %d expired, %d open, %d overtaken); %d scope-days above %d a day; %d tombstones on request without a recorded second desk user\n",
+		len(ea.Proposals), ea.ByStatus[verifier.ErasureConfirmed], ea.ByStatus[verifier.ErasureWithdrawn], ea.ByStatus[verifier.ErasureExpired],
+		ea.ByStatus[verifier.ErasureProposed], ea.ByStatus[verifier.ErasureOvertaken], len(ea.Flagged), ea.DailyLimit, len(ea.WithoutDecision))
+	for _, p := range ea.Proposals {
+		fmt.Fprintf(w, "  %s leaf %d (%s) ground %s: %s; proposed by %s %s", p.ID, p.LeafIndex, p.Discloser, p.Ground, p.Status,
+			p.ProposedBy, p.ProposedAt.Format(time.DateTime))
+		if p.DecidedAt != nil {
+			fmt.Fprintf(w, ", decided by %s %s", p.DecidedBy, p.DecidedAt.Format(time.DateTime))
+		}
+		fmt.Fprintln(w)
+	}
+	for _, d := range ea.Flagged {
+		fmt.Fprintf(w, "  flagged: %s on %s confirmed %d erasures on request (more than %d)\n", d.Scope, d.Day, d.Confirmed, ea.DailyLimit)
+	}
+	for _, tomb := range ea.WithoutDecision {
+		fmt.Fprintf(w, "  tombstone at leaf %d: erased on request without a recorded second desk user\n", tomb)
+	}
 }
 
 // openReadOnlyStore opens DIR/ledger read-only.
@@ -408,6 +436,20 @@ td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 {{range .Anomalies.OutsideRecipients}}<tr><td>{{.Leaf}}</td><td>{{partyName .Party}}</td><td class="mono">{{.Recipient}}</td><td class="n">{{.CovenantVersion}}</td></tr>
 {{end}}</table>{{else}}<p>Geen.</p>{{end}}
 
+<h2>Verwijderingen op verzoek</h2>
+{{with .ErasuresOnRequest}}{{if .Available}}
+<p class="def">Een verwijdering op verzoek (AVG art. 17) vraagt twee medewerkers van het privacyloket: de een stelt haar voor, een tweede bevestigt haar. Gemarkeerd wordt een loket dat op één dag meer dan {{.DailyLimit}} verwijderingen bevestigde.</p>
+{{if .Flagged}}<table>
+<tr><th>Loket</th><th>Dag</th><th class="n">Bevestigd</th></tr>
+{{range .Flagged}}<tr><td class="mono">{{.Scope}}</td><td>{{.Day}}</td><td class="n">{{.Confirmed}}</td></tr>
+{{end}}</table>{{else}}<p>Geen loket boven de grens.</p>{{end}}
+{{if .WithoutDecision}}<p>Verwijderd op verzoek zonder vastgelegde tweede medewerker (leaf van de tombstone): {{range .WithoutDecision}}{{.}} {{end}}</p>{{end}}
+{{if .Proposals}}<table>
+<tr><th>Voorstel</th><th class="n">Leaf</th><th>Verstrekker</th><th>Grond</th><th>Status</th><th>Voorgesteld door</th><th>Besloten door</th></tr>
+{{range .Proposals}}<tr><td class="mono">{{.ID}}</td><td class="n">{{.LeafIndex}}</td><td>{{partyName .Discloser}}</td><td class="mono">{{.Ground}}</td><td>{{erasureStatusNL .Status}}</td><td>{{.ProposedBy}}, {{when .ProposedAt}}</td><td>{{if .DecidedAt}}{{.DecidedBy}}, {{when .DecidedAt}}{{end}}</td></tr>
+{{end}}</table>{{else}}<p>Geen voorstellen.</p>{{end}}
+{{else}}<p>Niet te beoordelen met deze bron: de voorstellen staan naast het logboek (controleer met --data of met het token van de FG).</p>{{end}}{{end}}
+
 <h2>Convenantversies in het logboek</h2>
 <table>
 <tr><th class="n">Versie</th><th class="n">Leaf</th><th>Naam</th><th>Van kracht vanaf</th><th class="n">Partijen</th><th>Beheerderssleutel</th></tr>
@@ -439,6 +481,16 @@ var checkLabelsNL = map[string]string{
 	"event-id":               "Dubbel vastgelegde verstrekking",
 	"findings":               "Opgeslagen bevindingen",
 	"tombstone":              "Verwijderingsbericht (tombstone)",
+	"erasure-decision":       "Besluit tot verwijdering tegen het logboek",
+}
+
+// erasureStatusNL names the status of an erasure proposal in Dutch.
+var erasureStatusNL = map[string]string{
+	verifier.ErasureProposed:  "wacht op tweede medewerker",
+	verifier.ErasureConfirmed: "bevestigd en verwijderd",
+	verifier.ErasureWithdrawn: "ingetrokken",
+	verifier.ErasureExpired:   "verlopen",
+	verifier.ErasureOvertaken: "al verwijderd door bewaartermijn",
 }
 
 func writeAuditHTML(path string, rep *verifier.AuditReport) error {
@@ -484,6 +536,12 @@ func writeAuditHTML(path string, rep *verifier.AuditReport) error {
 				}
 			}
 			return id
+		},
+		"erasureStatusNL": func(st string) string {
+			if l, ok := erasureStatusNL[st]; ok {
+				return l
+			}
+			return st
 		},
 	}
 	t, err := template.New("audit").Funcs(funcs).Parse(auditHTMLTemplate)

@@ -74,6 +74,7 @@ then try it with synthetic traffic:
 		newSimulateCmd(g),
 		newCovenantCmd(g),
 		newInzageCmd(g),
+		newErasureCmd(),
 		newRetentionCmd(g),
 		newAuditCmd(g), newMonitorCmd(g),
 		newVerifyCmd(g),

@@ -454,12 +454,12 @@ func loadTokens(f *serveFlags) (map[[32]byte]httpapi.Principal, error) {
 	}
 	out[httpapi.TokenHash(fg)] = httpapi.Principal{Role: httpapi.RoleFG, Name: "fg"}
 	if f.covenant == "" {
-		for _, name := range []string{"desk-1", "desk-2"} {
-			tok, err := ensureToken(filepath.Join(f.data, "demo-keys", name+".token"))
+		for _, u := range demo.DeskUsers(f.demoName) {
+			tok, err := ensureToken(filepath.Join(f.data, "demo-keys", u.Name+".token"))
 			if err != nil {
 				return nil, err
 			}
-			out[httpapi.TokenHash(tok)] = httpapi.Principal{Role: httpapi.RoleDesk, Name: "demo-" + name}
+			out[httpapi.TokenHash(tok)] = httpapi.Principal{Role: httpapi.RoleDesk, Name: "demo-" + u.Name, Party: u.Party}
 		}
 	}
 	if f.tokens == "" {

@@ -83,6 +83,31 @@ func lookup(name string) (demoCovenant, error) {
 	return demoCovenant{}, fmt.Errorf("%w: %q (there are %s)", ErrUnknownDemo, name, strings.Join(Names(), ", "))
 }
 
+// DeskUser is a demo privacy-desk user: its token is DIR/demo-keys/<Name>.token
+// (made by spoor serve on first start); Party is the party it answers for,
+// "" for a central desk user.
+type DeskUser struct {
+	Name  string
+	Party string
+}
+
+// DeskUsers returns the demo desk users of demo covenant name, two per
+// scope so that one registers and a second one releases (or proposes and
+// confirms an erasure). Regio Amersfoort names a central desk: desk-1 and
+// desk-2 answer for every party. The Waterweg covenant has none: each party
+// answers for its own disclosures, so desk-1 and desk-2 are the desk of
+// gemeente-vlaardingen and desk-3 and desk-4 that of swv-ppo-nwn.
+func DeskUsers(name string) []DeskUser {
+	switch name {
+	case "waterweg":
+		return []DeskUser{{"desk-1", "gemeente-vlaardingen"}, {"desk-2", "gemeente-vlaardingen"},
+			{"desk-3", "swv-ppo-nwn"}, {"desk-4", "swv-ppo-nwn"}}
+	case "amersfoort":
+		return []DeskUser{{"desk-1", ""}, {"desk-2", ""}}
+	}
+	return nil
+}
+
 // Material is everything of one demo directory: the signed covenant and
 // every key that it names.
 type Material struct {

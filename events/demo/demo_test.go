@@ -316,3 +316,34 @@ func TestDemoDisclosures(t *testing.T) {
 		})
 	}
 }
+
+// TestDeskUsers: every demo covenant has two desk users per scope, and each
+// party desk user's party is a party of that covenant (a desk user of no
+// party on a covenant without a central desk would answer for nobody).
+func TestDeskUsers(t *testing.T) {
+	for _, name := range Names() {
+		m, err := Generate(t.TempDir(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users := DeskUsers(name)
+		perScope := map[string]int{}
+		for _, u := range users {
+			perScope[u.Party]++
+			if u.Party == "" && !m.Signed.Covenant.CentralDesk {
+				t.Errorf("%s: desk user %s has no party, and the covenant names no central desk", name, u.Name)
+			}
+			if _, ok := m.Signed.Covenant.Party(u.Party); u.Party != "" && !ok {
+				t.Errorf("%s: desk user %s answers for %q, which is not a party of the covenant", name, u.Name, u.Party)
+			}
+		}
+		if len(users) == 0 {
+			t.Errorf("%s: no demo desk users", name)
+		}
+		for party, n := range perScope {
+			if n < 2 {
+				t.Errorf("%s: scope %q has %d desk user(s); a release needs two", name, party, n)
+			}
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,10 +46,23 @@ func New(t testing.TB) *Env {
 const logKeysFile = "log-keys.json"
 
 // Load makes the keys and covenant of a test log in dir, or loads those
-// that an earlier New or Load made there.
+// that an earlier New or Load made there, on the demo covenant of regio
+// Amersfoort.
 func Load(t testing.TB, dir string) *Env {
 	t.Helper()
-	m, err := demo.Ensure(filepath.Join(dir, "demo-keys"), "amersfoort")
+	return LoadDemo(t, dir, "amersfoort")
+}
+
+// NewDemo is New on the named demo covenant ("amersfoort", "waterweg").
+func NewDemo(t testing.TB, name string) *Env {
+	t.Helper()
+	return LoadDemo(t, t.TempDir(), name)
+}
+
+// LoadDemo is Load on the named demo covenant.
+func LoadDemo(t testing.TB, dir, name string) *Env {
+	t.Helper()
+	m, err := demo.Ensure(filepath.Join(dir, "demo-keys"), name)
 	if err != nil {
 		t.Fatalf("demo covenant: %v", err)
 	}
@@ -100,6 +114,46 @@ func (e *Env) Open(t testing.TB, cfg ledger.Config) (*ledger.Ledger, *pebblestor
 		t.Fatalf("ledger.Open: %v", err)
 	}
 	return l, s
+}
+
+// CovenantWithout returns covenant version 2, following the demo's version
+// 1, in which party has left the covenant, signed by the demo
+// administrator.
+func (e *Env) CovenantWithout(t testing.TB, party string) *events.SignedCovenant {
+	t.Helper()
+	v1 := e.Demo.Signed
+	y := string(v1.Envelope.Payload)
+	start := strings.Index(y, "  - id: "+party+"\n")
+	if start < 0 || !strings.Contains(y, "\nversion: 1\n") {
+		t.Fatalf("the demo covenant has no party %s, or is not version 1", party)
+	}
+	// The party's block runs to the next party, comment or top-level key.
+	end := start + 1
+	for end < len(y) {
+		nl := strings.IndexByte(y[end:], '\n')
+		if nl < 0 {
+			break
+		}
+		end += nl + 1
+		if strings.HasPrefix(y[end:], "  - id: ") || strings.HasPrefix(y[end:], "  #") || (end < len(y) && y[end] != ' ') {
+			break
+		}
+	}
+	y = y[:start] + y[end:]
+	y = strings.Replace(y, "\nversion: 1\n", "\nversion: 2\n", 1)
+	y = strings.Replace(y, "\nprevious: \"\"\n", "\nprevious: \""+v1.Hash()+"\"\n", 1)
+	signed, err := events.SignCovenant([]byte(y), e.Demo.AdminSkey)
+	if err != nil {
+		t.Fatalf("covenant v2 without %s: %v", party, err)
+	}
+	sc, err := events.ParseSignedCovenant(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := sc.Covenant.Party(party); ok {
+		t.Fatalf("covenant v2 still lists %s", party)
+	}
+	return sc
 }
 
 // Event returns a fresh signed synthetic event: its envelope and payload.

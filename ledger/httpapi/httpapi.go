@@ -12,11 +12,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,6 +77,8 @@ type Server struct {
 	l   *ledger.Ledger
 	log *slog.Logger
 	mux *http.ServeMux
+	// routes are every endpoint, each with the roles it admits (New).
+	routes []Route
 
 	limitMu sync.Mutex
 	limits  map[string]*rate.Limiter // per desk user
@@ -90,23 +94,116 @@ func New(cfg Config) *Server {
 		cfg.AccessLimit = 30
 	}
 	s := &Server{cfg: cfg, l: cfg.Ledger, log: logger, mux: http.NewServeMux(), limits: map[string]*rate.Limiter{}}
-	s.mux.HandleFunc("GET /checkpoint", s.checkpoint)
-	s.mux.HandleFunc("GET /tile/", s.tile)
-	s.mux.HandleFunc("GET /v1/proof/inclusion", s.inclusion)
-	s.mux.HandleFunc("GET /v1/proof/consistency", s.consistency)
-	s.mux.HandleFunc("GET /v1/events/{id}/status", s.status)
-	s.mux.HandleFunc("GET /v1/events/{id}", s.event)
-	s.mux.HandleFunc("GET /v1/entries", s.entries)
-	s.mux.HandleFunc("GET /v1/checkpoints", s.checkpoints)
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("POST /v1/inzage", s.activeOnly(s.inzageRegister))
-	s.mux.HandleFunc("GET /v1/inzage/{id}", s.activeOnly(s.inzageGet))
-	s.mux.HandleFunc("POST /v1/inzage/{id}/release", s.activeOnly(s.inzageRelease))
-	s.mux.HandleFunc("POST /v1/erasures", s.activeOnly(s.erase))
+	anyone := []Role{}
+	s.routes = []Route{
+		{"GET /checkpoint", anyone, false, s.checkpoint},
+		{"GET /tile/", anyone, false, s.tile},
+		{"GET /v1/proof/inclusion", anyone, false, s.inclusion},
+		{"GET /v1/proof/consistency", anyone, false, s.consistency},
+		{"GET /v1/events/{id}/status", anyone, false, s.status},
+		{"GET /v1/events/{id}", []Role{RoleFG, RoleParty}, false, s.event},
+		{"GET /v1/entries", []Role{RoleFG}, false, s.entries},
+		{"GET /v1/checkpoints", []Role{RoleFG}, false, s.checkpoints},
+		{"GET /healthz", anyone, false, s.healthz},
+		{"POST /v1/inzage", []Role{RoleDesk}, true, s.inzageRegister},
+		{"GET /v1/inzage/{id}", []Role{RoleDesk}, true, s.inzageGet},
+		{"POST /v1/inzage/{id}/release", []Role{RoleDesk}, true, s.inzageRelease},
+		{"POST /v1/erasures", []Role{RoleDesk}, true, s.erasurePropose},
+		{"GET /v1/erasures", []Role{RoleDesk, RoleFG}, false, s.erasureList},
+		{"GET /v1/erasures/{id}", []Role{RoleDesk, RoleFG}, false, s.erasureGet},
+		{"POST /v1/erasures/{id}/confirm", []Role{RoleDesk}, true, s.erasureConfirm},
+		{"POST /v1/erasures/{id}/withdraw", []Role{RoleDesk}, true, s.erasureWithdraw},
+	}
 	if cfg.Gatherer != nil {
-		s.mux.Handle("GET /metrics", promhttpHandler(cfg.Gatherer))
+		s.routes = append(s.routes, Route{"GET /metrics", anyone, false, promhttpHandler(cfg.Gatherer).ServeHTTP})
+	}
+	for _, rt := range s.routes {
+		s.mux.Handle(rt.Pattern, s.guard(rt))
 	}
 	return s
+}
+
+// Route is one endpoint of the API: its pattern, who may call it, and its
+// handler. Every route is registered through guard, the one place that
+// authenticates the caller, checks its role and, for desk routes, its
+// scope; a handler finds the caller with callerOf.
+type Route struct {
+	// Pattern is the http.ServeMux pattern ("GET /v1/entries").
+	Pattern string
+	// Roles may call it; empty means anyone, with or without a token (a
+	// token that is given must still be valid).
+	Roles []Role
+	// Active is true for routes that write (an inzage request, an
+	// erasure): only the active ledger takes them, never a standby.
+	Active  bool
+	handler http.HandlerFunc
+}
+
+// Routes lists the registered routes, so that a test (and the route table
+// in docs/security.md) can hold every one of them to an expected status.
+func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
+
+// Caller is who sends a request, as guard established it.
+type Caller struct {
+	Principal
+	// Credential is the SHA-256 of the bearer token (hex), empty for the
+	// public: what tells two users apart, whatever their names.
+	Credential string
+	// Scope is whose disclosures a desk user answers for (desk only).
+	Scope verifier.BundleScope
+}
+
+type callerKey struct{}
+
+// callerOf returns the caller of a request that guard let through.
+func callerOf(r *http.Request) Caller {
+	c, _ := r.Context().Value(callerKey{}).(Caller)
+	return c
+}
+
+// guard authorises a request for rt, failing closed. A standby refuses the
+// active ledger's routes before anything else (503, whoever asks). Then: a
+// token that is given
+// must be known (401 otherwise, on public routes too); a route with roles
+// refuses the public (401) and every other role (403); a desk user's scope
+// comes from ledger.DeskScope, and a desk user without one is refused on
+// every desk route (403), never given a wider one.
+func (s *Server) guard(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.Active && s.l.Standby() {
+			// Inzage requests and their releases, and erasure proposals,
+			// are kept in the store outside the log, and erasures are
+			// sequenced: none of them may happen on a standby, whose
+			// store only follows the active ledger's (SPOOR_LOG). A client
+			// (or a load balancer that sends to every replica) learns to
+			// go to the active one instead.
+			w.Header().Set("Retry-After", "1")
+			s.fail(w, r, http.StatusServiceUnavailable, "standby", "this ledger is a standby that only serves reads; send inzage requests and erasures to the active ledger")
+			return
+		}
+		c, ok := s.authenticate(r)
+		if !ok {
+			s.fail(w, r, http.StatusUnauthorized, "unauthorized", "unknown or malformed bearer token")
+			return
+		}
+		if len(rt.Roles) > 0 && !slices.Contains(rt.Roles, c.Role) {
+			if c.Role == RolePublic {
+				s.fail(w, r, http.StatusUnauthorized, "unauthorized", "this endpoint needs a bearer token")
+			} else {
+				s.fail(w, r, http.StatusForbidden, "forbidden", fmt.Sprintf("role %s may not use this endpoint", c.Role))
+			}
+			return
+		}
+		if c.Role == RoleDesk && slices.Contains(rt.Roles, RoleDesk) {
+			scope, err := s.l.DeskScope(c.Party)
+			if err != nil {
+				s.fail(w, r, http.StatusForbidden, "no_scope", "this desk user answers for no party of the covenant (a desk user needs a party of the covenant, or a covenant with a central desk)")
+				return
+			}
+			c.Scope = scope
+		}
+		rt.handler(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
+	})
 }
 
 // ServeHTTP implements http.Handler.
@@ -126,22 +223,6 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, code, 
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(apiError{Code: code, Message: msg})
-}
-
-// activeOnly refuses a request on a standby ledger. Inzage requests and
-// their releases are kept in the store outside the log, and erasures are
-// sequenced: neither may happen on a standby, whose store only follows the
-// active ledger's (SPOOR_LOG). A client (or a load balancer that sends to
-// every replica) learns to go to the active one instead.
-func (s *Server) activeOnly(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if s.l.Standby() {
-			w.Header().Set("Retry-After", "1")
-			s.fail(w, r, http.StatusServiceUnavailable, "standby", "this ledger is a standby that only serves reads; send inzage requests and erasures to the active ledger")
-			return
-		}
-		h(w, r)
-	}
 }
 
 func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
@@ -173,42 +254,31 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-// authorize returns the principal of the request's bearer token, or
-// RolePublic without one. A wrong token is an error, not public access.
-func (s *Server) authorize(r *http.Request) (Principal, bool) {
-	h := r.Header.Get("Authorization")
-	if h == "" {
-		return Principal{Role: RolePublic}, true
+// authenticate returns the caller of the request's bearer token, or the
+// public without one. A wrong or malformed token is an error, never public
+// access.
+func (s *Server) authenticate(r *http.Request) (Caller, bool) {
+	h, given := r.Header["Authorization"]
+	if !given {
+		return Caller{Principal: Principal{Role: RolePublic}}, true
 	}
-	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if len(h) != 1 {
+		return Caller{}, false
+	}
+	tok, ok := strings.CutPrefix(h[0], "Bearer ")
 	if !ok || tok == "" {
-		return Principal{}, false
+		return Caller{}, false
 	}
-	p, ok := s.cfg.Tokens[TokenHash(tok)]
-	return p, ok
+	th := TokenHash(tok)
+	p, ok := s.cfg.Tokens[th]
+	if !ok || p.Role == RolePublic || p.Role == "" {
+		return Caller{}, false
+	}
+	return Caller{Principal: p, Credential: hex.EncodeToString(th[:])}, true
 }
 
 // TokenHash is the SHA-256 of a bearer token, the key of Config.Tokens.
 func TokenHash(token string) [32]byte { return sha256.Sum256([]byte(token)) }
-
-func (s *Server) require(w http.ResponseWriter, r *http.Request, roles ...Role) (Principal, bool) {
-	p, ok := s.authorize(r)
-	if !ok {
-		s.fail(w, r, http.StatusUnauthorized, "unauthorized", "unknown or malformed bearer token")
-		return p, false
-	}
-	for _, role := range roles {
-		if p.Role == role {
-			return p, true
-		}
-	}
-	if p.Role == RolePublic {
-		s.fail(w, r, http.StatusUnauthorized, "unauthorized", "this endpoint needs a bearer token")
-	} else {
-		s.fail(w, r, http.StatusForbidden, "forbidden", fmt.Sprintf("role %s may not read this", p.Role))
-	}
-	return p, false
-}
 
 func (s *Server) checkpoint(w http.ResponseWriter, r *http.Request) {
 	h := s.l.Head()
@@ -452,10 +522,7 @@ func (s *Server) loadEntry(ctx context.Context, idx uint64) (*EntryResponse, err
 // event returns one disclosure with its envelope: the FG, or the party that
 // disclosed it.
 func (s *Server) event(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.require(w, r, RoleFG, RoleParty)
-	if !ok {
-		return
-	}
+	p := callerOf(r)
 	id := r.PathValue("id")
 	if !events.ValidEventID(id) {
 		s.fail(w, r, http.StatusBadRequest, "bad_event_id", "event id must be a lower-case UUIDv7")
@@ -496,9 +563,6 @@ type EntriesResponse struct {
 
 // entries pages through every stored entry, for the FG's audit.
 func (s *Server) entries(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.require(w, r, RoleFG); !ok {
-		return
-	}
 	head := s.l.Head()
 	if head == nil {
 		s.fail(w, r, http.StatusServiceUnavailable, "no_checkpoint", "the log has no checkpoint yet")

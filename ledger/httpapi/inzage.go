@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"regexp"
-	"slices"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -49,43 +47,30 @@ func statusOf(r *ledger.AccessRequest) InzageStatus {
 		Parties: r.Scope.Parties, CentralDesk: r.Scope.CentralDesk}
 }
 
-// allow applies the per-desk-user rate limit on access requests.
+// allow applies the per-desk-user rate limit on the desk's writes (inzage
+// requests and releases, erasure proposals and decisions).
 func (s *Server) allow(w http.ResponseWriter, r *http.Request, p Principal) bool {
 	s.limitMu.Lock()
 	lim, ok := s.limits[p.Name]
 	if !ok {
-		lim = rate.NewLimiter(rate.Limit(float64(s.cfg.AccessLimit)/60), max(1, s.cfg.AccessLimit/6))
+		// A burst of a third of the minute's allowance: a desk user
+		// working through one case (register, release, propose, confirm)
+		// makes several calls within seconds.
+		lim = rate.NewLimiter(rate.Limit(float64(s.cfg.AccessLimit)/60), max(1, s.cfg.AccessLimit/3))
 		s.limits[p.Name] = lim
 	}
 	s.limitMu.Unlock()
 	if !lim.Allow() {
 		w.Header().Set("Retry-After", "10")
-		s.fail(w, r, http.StatusTooManyRequests, "rate_limited", "too many access requests from this desk user; try again shortly")
+		s.fail(w, r, http.StatusTooManyRequests, "rate_limited", "too many requests from this desk user; try again shortly")
 		return false
 	}
 	return true
 }
 
-// scope is whose disclosures a desk user answers for: all parties when the
-// covenant names a central desk, otherwise the desk user's own party.
-func (s *Server) scope(p Principal) (verifier.BundleScope, bool) {
-	sc, _ := s.l.Covenant()
-	if sc.Covenant.CentralDesk && p.Party == "" {
-		var all []string
-		for _, party := range sc.Covenant.Parties {
-			all = append(all, party.ID)
-		}
-		return verifier.BundleScope{Parties: all, CentralDesk: true}, true
-	}
-	if _, ok := sc.Covenant.Party(p.Party); !ok {
-		return verifier.BundleScope{}, false
-	}
-	return verifier.BundleScope{Parties: []string{p.Party}}, true
-}
-
 func (s *Server) inzageRegister(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.require(w, r, RoleDesk)
-	if !ok || !s.allow(w, r, p) {
+	c := callerOf(r)
+	if !s.allow(w, r, c.Principal) {
 		return
 	}
 	var req InzageRegisterRequest
@@ -95,13 +80,8 @@ func (s *Server) inzageRegister(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "bad_request", "body must be JSON {id_type, pseudonyms: [{key_id, pseudonym}], relation, child_16_or_older}")
 		return
 	}
-	scope, ok := s.scope(p)
-	if !ok {
-		s.fail(w, r, http.StatusForbidden, "forbidden", "this desk user answers for no party of the covenant")
-		return
-	}
 	ar := &ledger.AccessRequest{IDType: req.IDType, Pseudonyms: req.Pseudonyms, Relation: req.Relation,
-		Child16OrOlder: req.Child16OrOlder, Scope: scope, RequestedBy: p.Name}
+		Child16OrOlder: req.Child16OrOlder, Scope: c.Scope, RequestedBy: c.Name, RequestedByCredential: c.Credential}
 	if err := s.l.RegisterAccess(r.Context(), ar); err != nil {
 		if errors.Is(err, ledger.ErrAccessInvalid) {
 			s.fail(w, r, http.StatusBadRequest, "invalid_request", err.Error())
@@ -112,35 +92,23 @@ func (s *Server) inzageRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	// The log line names the request, the desk user and the time; the
 	// pseudonym stays in the store's access record.
-	s.log.Info("inzage request registered", "request_id", ar.ID, "desk_user", p.Name, "relation", ar.Relation)
+	s.log.Info("inzage request registered", "request_id", ar.ID, "desk_user", c.Name, "relation", ar.Relation)
 	w.WriteHeader(http.StatusCreated)
 	writeJSON(w, statusOf(ar))
 }
 
 func (s *Server) inzageGet(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.require(w, r, RoleDesk)
-	if !ok {
-		return
-	}
-	ar, err := s.l.Access(r.Context(), r.PathValue("id"))
+	ar, err := s.l.AccessInScope(r.Context(), callerOf(r).Scope, r.PathValue("id"))
 	if err != nil {
 		s.failErr(w, r, err)
-		return
-	}
-	if scope, ok := s.scope(p); !ok || !sameScope(scope, ar.Scope) {
-		s.fail(w, r, http.StatusNotFound, "not_found", "not found")
 		return
 	}
 	writeJSON(w, statusOf(ar))
 }
 
-func sameScope(a, b verifier.BundleScope) bool {
-	return a.CentralDesk == b.CentralDesk && slices.Equal(a.Parties, b.Parties)
-}
-
 func (s *Server) inzageRelease(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.require(w, r, RoleDesk)
-	if !ok || !s.allow(w, r, p) {
+	c := callerOf(r)
+	if !s.allow(w, r, c.Principal) {
 		return
 	}
 	var req InzageReleaseRequest
@@ -152,23 +120,13 @@ func (s *Server) inzageRelease(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	id := r.PathValue("id")
-	ar, err := s.l.Access(r.Context(), id)
-	if err != nil {
-		s.failErr(w, r, err)
-		return
-	}
-	if scope, ok := s.scope(p); !ok || !sameScope(scope, ar.Scope) {
-		s.fail(w, r, http.StatusNotFound, "not_found", "not found")
-		return
-	}
-	ar, err = s.l.ReleaseAccess(r.Context(), id, p.Name, req.Withheld)
+	ar, err := s.l.ReleaseAccess(r.Context(), c.Scope, r.PathValue("id"), ledger.DeskUser{Name: c.Name, Credential: c.Credential}, req.Withheld)
 	switch {
 	case errors.Is(err, ledger.ErrAccessSamePerson):
-		s.fail(w, r, http.StatusForbidden, "second_person_required", err.Error())
+		s.fail(w, r, http.StatusForbidden, "second_person_required", "an answer must be released by a second desk user, with a credential of their own")
 		return
 	case errors.Is(err, ledger.ErrAccessReleased):
-		s.fail(w, r, http.StatusConflict, "already_released", err.Error())
+		s.fail(w, r, http.StatusConflict, "already_released", "this request was already released")
 		return
 	case errors.Is(err, ledger.ErrAccessInvalid):
 		s.fail(w, r, http.StatusBadRequest, "invalid_request", err.Error())
@@ -182,15 +140,17 @@ func (s *Server) inzageRelease(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	s.log.Info("inzage request released", "request_id", ar.ID, "desk_user", p.Name)
+	s.log.Info("inzage request released", "request_id", ar.ID, "desk_user", c.Name)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Disposition", `attachment; filename="inzage-`+ar.ID+`.json"`)
 	_, _ = w.Write(bundle)
 }
 
-// ErasureRequest is the body of POST /v1/erasures: erase one disclosure on
-// a legal ground (an erasure request where the law allows it, AVG art. 17).
+// ErasureRequest is the body of POST /v1/erasures: the proposal to erase
+// one disclosure on a legal ground (an erasure request where the law allows
+// it, AVG art. 17). A second desk user of the same scope confirms it with
+// POST /v1/erasures/{id}/confirm; only then is the tombstone appended.
 type ErasureRequest struct {
 	LeafIndex uint64 `json:"leaf_index"`
 	// Ground names the legal ground, e.g. "avg-17-1-a" (no longer needed)
@@ -198,56 +158,120 @@ type ErasureRequest struct {
 	Ground string `json:"ground"`
 }
 
-// ErasureResponse is the answer: the tombstone's leaf index.
+// ErasureResponse is the answer to a confirmation: the tombstone's leaf
+// index, with the proposal it carried out.
 type ErasureResponse struct {
-	ErasedIndex    uint64 `json:"erased_index"`
-	TombstoneIndex uint64 `json:"tombstone_index"`
-	RuleID         string `json:"rule_id"`
+	ErasedIndex    uint64                    `json:"erased_index"`
+	TombstoneIndex uint64                    `json:"tombstone_index"`
+	RuleID         string                    `json:"rule_id"`
+	Proposal       *verifier.ErasureProposal `json:"proposal"`
 }
 
-func (s *Server) erase(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.require(w, r, RoleDesk)
-	if !ok || !s.allow(w, r, p) {
+// erasureView is a proposal as an answer shows it: with its status at the
+// time of the answer (a lapsed proposal reads "expired").
+func (s *Server) erasureView(p *verifier.ErasureProposal) *verifier.ErasureProposal {
+	v := *p
+	v.Status = p.EffectiveStatus(s.l.Now())
+	return &v
+}
+
+func (s *Server) erasurePropose(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	if !s.allow(w, r, c.Principal) {
 		return
 	}
 	var req ErasureRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || !erasureGroundRE.MatchString(req.Ground) {
+	if err := dec.Decode(&req); err != nil || !ledger.ValidErasureGround(req.Ground) {
 		s.fail(w, r, http.StatusBadRequest, "bad_request", "body must be JSON {leaf_index, ground}, ground like avg-17-1-a")
 		return
 	}
-	if scope, ok := s.scope(p); ok && !scope.CentralDesk {
-		// A party's desk erases only its own party's disclosures.
-		if !s.disclosedBy(r, req.LeafIndex, p.Party) {
-			s.fail(w, r, http.StatusNotFound, "not_found", "not found")
-			return
-		}
-	}
-	tomb, err := s.l.Erase(r.Context(), req.LeafIndex, req.Ground)
-	switch {
-	case errors.Is(err, ledger.ErrAlreadyErased):
-		s.fail(w, r, http.StatusConflict, "already_erased", "this disclosure was already erased")
-		return
-	case err != nil:
-		s.fail(w, r, http.StatusBadRequest, "not_erasable", err.Error())
+	p, err := s.l.ProposeErasure(r.Context(), c.Scope, ledger.DeskUser{Name: c.Name, Credential: c.Credential}, req.LeafIndex, req.Ground)
+	if err != nil {
+		s.erasureFail(w, r, err)
 		return
 	}
-	s.log.Info("disclosure erased on request", "leaf_index", req.LeafIndex, "tombstone_index", tomb, "desk_user", p.Name)
-	writeJSON(w, ErasureResponse{ErasedIndex: req.LeafIndex, TombstoneIndex: tomb, RuleID: "erasure:" + req.Ground})
+	s.log.Info("erasure proposed", "proposal_id", p.ID, "leaf_index", p.LeafIndex, "desk_user", c.Name)
+	w.WriteHeader(http.StatusAccepted)
+	writeJSON(w, s.erasureView(p))
 }
 
-var erasureGroundRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,50}$`)
+func (s *Server) erasureFail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, ledger.ErrAlreadyErased):
+		s.fail(w, r, http.StatusConflict, "already_erased", "this disclosure is already erased")
+	case errors.Is(err, ledger.ErrErasureOpen):
+		s.fail(w, r, http.StatusConflict, "already_proposed", "an erasure of this disclosure is already proposed; confirm or withdraw that one")
+	case errors.Is(err, ledger.ErrErasureDecided):
+		s.fail(w, r, http.StatusConflict, "already_decided", "this proposal was already confirmed or withdrawn")
+	case errors.Is(err, ledger.ErrErasureExpired):
+		s.fail(w, r, http.StatusGone, "expired", "this proposal expired before a second desk user confirmed it; propose it again")
+	case errors.Is(err, ledger.ErrErasureSamePerson):
+		s.fail(w, r, http.StatusForbidden, "second_person_required", "an erasure must be confirmed by a second desk user, with a credential of their own")
+	case errors.Is(err, ledger.ErrErasureInvalid):
+		s.fail(w, r, http.StatusBadRequest, "invalid_request", err.Error())
+	default:
+		s.failErr(w, r, err)
+	}
+}
 
-func (s *Server) disclosedBy(r *http.Request, idx uint64, party string) bool {
-	env, err := s.l.Entry(r.Context(), idx)
-	if err != nil {
-		return false
+func (s *Server) erasureConfirm(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	if !s.allow(w, r, c.Principal) {
+		return
 	}
-	e, err := events.ParseEnvelope(env)
+	p, err := s.l.ConfirmErasure(r.Context(), c.Scope, ledger.DeskUser{Name: c.Name, Credential: c.Credential}, r.PathValue("id"))
 	if err != nil {
-		return false
+		s.erasureFail(w, r, err)
+		return
 	}
-	d, err := events.DecodeDisclosure(e.Payload)
-	return err == nil && d.Discloser == party
+	s.log.Info("disclosure erased on request", "proposal_id", p.ID, "leaf_index", p.LeafIndex,
+		"tombstone_index", *p.TombstoneIndex, "desk_user", c.Name)
+	writeJSON(w, ErasureResponse{ErasedIndex: p.LeafIndex, TombstoneIndex: *p.TombstoneIndex,
+		RuleID: verifier.ErasureRulePrefix + p.Ground, Proposal: p})
+}
+
+func (s *Server) erasureWithdraw(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	p, err := s.l.WithdrawErasure(r.Context(), c.Scope, ledger.DeskUser{Name: c.Name, Credential: c.Credential}, r.PathValue("id"))
+	if err != nil {
+		s.erasureFail(w, r, err)
+		return
+	}
+	s.log.Info("erasure proposal withdrawn", "proposal_id", p.ID, "desk_user", c.Name)
+	writeJSON(w, s.erasureView(p))
+}
+
+// erasureList lists proposals: the FG sees all of them (the audit reads
+// them here), a desk user those of its own scope.
+func (s *Server) erasureList(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	scope := c.Scope.Identity()
+	ps, err := s.l.ErasureProposals(r.Context(), func(p *verifier.ErasureProposal) bool {
+		return c.Role == RoleFG || p.Scope == scope
+	})
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	out := verifier.ErasureList{Proposals: make([]verifier.ErasureProposal, 0, len(ps))}
+	for _, p := range ps {
+		out.Proposals = append(out.Proposals, *s.erasureView(p))
+	}
+	writeJSON(w, out)
+}
+
+func (s *Server) erasureGet(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	p, err := s.l.ErasureProposal(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	if c.Role != RoleFG && p.Scope != c.Scope.Identity() {
+		s.fail(w, r, http.StatusNotFound, "not_found", "not found")
+		return
+	}
+	writeJSON(w, s.erasureView(p))
 }

@@ -147,7 +147,7 @@ func TestActiveAndStandby(t *testing.T) {
 	req := &ledger.AccessRequest{IDType: events.IDTypeBSN, Relation: verifier.RelationParent,
 		Pseudonyms:  []verifier.SubjectPseudonym{{KeyID: env.Demo.SubjectKey.ID, Pseudonym: env.Gen.Children()[0].Pseudonym}},
 		Scope:       verifier.BundleScope{CentralDesk: true},
-		RequestedBy: "desk-1"}
+		RequestedBy: "desk-1", RequestedByCredential: "c1"}
 	if err := a.l.RegisterAccess(t.Context(), req); err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestActiveAndStandby(t *testing.T) {
 	}
 	// The request registered before the failover is released, and
 	// answered, by the new active ledger.
-	released, err := b.l.ReleaseAccess(t.Context(), req.ID, "desk-2", nil)
+	released, err := b.l.ReleaseAccess(t.Context(), req.Scope, req.ID, ledger.DeskUser{Name: "desk-2", Credential: "c2"}, nil)
 	if err != nil {
 		t.Fatalf("releasing on the promoted ledger: %v", err)
 	}
