@@ -259,3 +259,44 @@ func readData(t *testing.T, srv *serveProc, name string) string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+func TestPlanFiles(t *testing.T) {
+	cases := []struct {
+		limit         int
+		flags         limitFlags
+		embedded, ops bool
+		pebble, nats  int
+		http          int
+		refused       bool
+	}{
+		{limit: 256, embedded: true, ops: true, pebble: 80, nats: 32, http: 80},
+		{limit: 1024, embedded: true, ops: true, pebble: 128, nats: 128, http: 704},
+		{limit: 65536, embedded: true, ops: true, pebble: 1000, nats: 1024, http: maxHTTPConns},
+		{limit: 256, embedded: false, ops: false, pebble: 80, nats: 0, http: 128},
+		{limit: 1024, flags: limitFlags{maxConns: 100}, embedded: true, ops: true, pebble: 128, nats: 128, http: 100},
+		{limit: 1024, flags: limitFlags{natsMaxConns: 600}, embedded: true, ops: true, pebble: 128, nats: 600, http: 232},
+		// Too small a limit, or a flag that does not fit, stops serve.
+		{limit: 180, embedded: true, ops: true, refused: true},
+		{limit: 1024, flags: limitFlags{maxConns: 705}, embedded: true, ops: true, refused: true},
+		{limit: 1024, flags: limitFlags{natsMaxConns: 2000}, embedded: true, ops: true, refused: true},
+	}
+	for _, c := range cases {
+		b, err := planFiles(c.limit, &c.flags, c.embedded, c.ops)
+		if c.refused {
+			if err == nil {
+				t.Errorf("limit %d, %+v: planned %+v, want a refusal", c.limit, c.flags, b)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("limit %d, %+v: %v", c.limit, c.flags, err)
+			continue
+		}
+		if b.Pebble != c.pebble || b.NATS != c.nats || b.HTTP != c.http {
+			t.Errorf("limit %d, %+v: Pebble %d, NATS %d, HTTP %d; want %d, %d, %d", c.limit, c.flags, b.Pebble, b.NATS, b.HTTP, c.pebble, c.nats, c.http)
+		}
+		if b.reserve()+b.HTTP > c.limit {
+			t.Errorf("limit %d: %+v gives out more than the limit", c.limit, b)
+		}
+	}
+}

@@ -79,12 +79,16 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 
 By default everything runs in this one process on the folder given with --data:
 an embedded NATS server with JetStream (DIR/nats, listening on 127.0.0.1:4222),
-the ledger on Pebble (DIR/ledger), and HTTP on 127.0.0.1:8080. The first start
+the ledger on Pebble (DIR/ledger), HTTP on 127.0.0.1:8080 and /healthz and
+/metrics also on 127.0.0.1:8081 (--ops-http). The first start
 creates the log key and the log's cosigner key (mode 0600) and writes their
 verifier keys to DIR/log.vkey and DIR/cosigner.vkey.
 
 Without --covenant the demo covenant of regio Amersfoort is used, with DEMO
 party and administrator keys in DIR/demo-keys/ (never use them for real data).
+
+The process's file limit (ulimit -n) is shared between HTTP, NATS and Pebble;
+serve logs each part at start (docs/operations.md, "Resource limits").
 
 Ctrl-C stops cleanly: the batch in progress is committed or left
 unacknowledged on the bus, never half-done.`,
