@@ -66,6 +66,8 @@ type serveFlags struct {
 	repl replicaFlags
 	// The Merkle log backend: --log, --trillian, --tree-id (serve_merkle.go).
 	merkle merkleFlags
+	// Timeouts and connection limits (limits.go).
+	limits limitFlags
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -77,12 +79,16 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 
 By default everything runs in this one process on the folder given with --data:
 an embedded NATS server with JetStream (DIR/nats, listening on 127.0.0.1:4222),
-the ledger on Pebble (DIR/ledger), and HTTP on 127.0.0.1:8080. The first start
+the ledger on Pebble (DIR/ledger), HTTP on 127.0.0.1:8080 and /healthz and
+/metrics also on 127.0.0.1:8081 (--ops-http). The first start
 creates the log key and the log's cosigner key (mode 0600) and writes their
 verifier keys to DIR/log.vkey and DIR/cosigner.vkey.
 
 Without --covenant the demo covenant of regio Amersfoort is used, with DEMO
 party and administrator keys in DIR/demo-keys/ (never use them for real data).
+
+The process's file limit (ulimit -n) is shared between HTTP, NATS and Pebble;
+serve logs each part at start (docs/operations.md, "Resource limits").
 
 Ctrl-C stops cleanly: the batch in progress is committed or left
 unacknowledged on the bus, never half-done.`,
@@ -119,6 +125,7 @@ unacknowledged on the bus, never half-done.`,
 	f.natsClient.add(fl, "CA certificate (PEM): the embedded NATS listener requires client certificates signed by it; with --nats, the CA of the server's certificate")
 	f.repl.add(fl)
 	f.merkle.add(fl)
+	f.limits.add(fl)
 	addMemoryLimitFlag(fl, &f.memLimit)
 	fl.StringVar(&f.demoName, "demo", "amersfoort", "which demo covenant to use without --covenant: "+strings.Join(demo.Names(), ", "))
 	_ = cmd.MarkFlagRequired("data")
@@ -140,6 +147,20 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	if err := f.checkBackup(); err != nil {
 		return err
 	}
+	if err := f.limits.check(); err != nil {
+		return err
+	}
+	// The file limit is shared between HTTP, NATS and Pebble; each gets
+	// its part before anything opens a file (limits.go).
+	nofile, err := fileLimit()
+	if err != nil {
+		return err
+	}
+	budget, err := planFiles(nofile, &f.limits, f.natsURL == "", f.limits.opsHTTP != "")
+	if err != nil {
+		return err
+	}
+	logBudget(log, budget, &f.limits)
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("couldn't create the data folder: %w", err)
 	}
@@ -160,7 +181,7 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 		return err
 	}
 
-	store, err := pebblestore.Open(filepath.Join(f.data, "ledger"), pebblestore.Config{Logger: log, Compress: f.noEncrypt})
+	store, err := pebblestore.Open(filepath.Join(f.data, "ledger"), pebblestore.Config{Logger: log, Compress: f.noEncrypt, MaxOpenFiles: budget.Pebble})
 	if err != nil {
 		return err
 	}
@@ -214,7 +235,14 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 		if err != nil {
 			return err
 		}
-		ns, err = startEmbeddedNATS(f.data, f.natsListen, sec.configure)
+		ns, err = startEmbeddedNATS(f.data, f.natsListen, func(o *server.Options) error {
+			// Connections beyond max_connections are refused with an
+			// error, and a client that does not authenticate in time is
+			// dropped: neither can take the files of the ledger's store.
+			o.MaxConn = budget.NATS
+			o.AuthTimeout = f.limits.natsAuthTimeout.Seconds()
+			return sec.configure(o)
+		})
 		if err != nil {
 			return err
 		}
@@ -270,15 +298,29 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 			return nil
 		},
 	})
+	conns := newConnMetrics(reg)
 	ln, err := net.Listen("tcp", f.httpAddr)
 	if err != nil {
 		return fmt.Errorf("couldn't listen for HTTP on %s: %w", f.httpAddr, err)
 	}
-	hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	ln = limitListener(ln, "api", budget.HTTP, f.limits.maxConnsPerAddr, conns)
+	hs := newHTTPServer(api, &f.limits)
+	// /healthz and /metrics also on a listener of their own, which a flood
+	// of the public one cannot fill.
+	opsLn, err := listenOps(&f.limits, log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	var ops *http.Server
+	if opsLn != nil {
+		opsLn = limitListener(opsLn, "ops", budget.Ops, 0, conns)
+		ops = newHTTPServer(opsHandler(api), &f.limits)
+	}
 
 	log.Info("spoor ledger running",
 		"origin", origin, "tree_size", headSize(l), "standby", l.Standby(), "covenant_version", current.Covenant.Version,
-		"http", httpScheme(f)+ln.Addr().String(), "nats", redactURLs(natsURL),
+		"http", httpScheme(f)+ln.Addr().String(), "ops_http", opsURL(opsLn), "nats", redactURLs(natsURL),
 		"log_vkey", filepath.Join(f.data, "log.vkey"), "fg_token", filepath.Join(f.data, "fg.token"))
 	if f.covenant == "" {
 		log.Warn("running on the DEMO covenant with DEMO keys: never use them for real data",
@@ -316,6 +358,14 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 		}
 		return nil
 	})
+	if ops != nil {
+		grp.Go(func() error {
+			if err := ops.Serve(opsLn); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("operations HTTP server: %w", err)
+			}
+			return nil
+		})
+	}
 	grp.Go(func() error {
 		select {
 		case <-l.Done():
@@ -328,6 +378,10 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		if ops != nil {
+			// Health checks may fail now: the ledger is stopping.
+			_ = ops.Close()
+		}
 		if err := hs.Shutdown(sctx); err != nil {
 			// A client that opened a connection and never used it keeps
 			// Shutdown waiting; the ledger is done, so just close.
@@ -601,6 +655,14 @@ func (f *serveFlags) embeddedSecurity(current *events.SignedCovenant, log *slog.
 	}
 	sec.users = append([]natsParty{}, users...)
 	return sec, nil
+}
+
+// opsURL names the operations listener for the start line.
+func opsURL(ln net.Listener) string {
+	if ln == nil {
+		return "off"
+	}
+	return "http://" + ln.Addr().String()
 }
 
 // httpScheme is the scheme the HTTP listener speaks.

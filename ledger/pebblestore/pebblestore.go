@@ -55,6 +55,11 @@ type Config struct {
 	CacheSize int64
 	// Logger receives Pebble's own log lines; nil discards them.
 	Logger *slog.Logger
+	// MaxOpenFiles bounds the files Pebble keeps open (its tables, WAL,
+	// MANIFEST and lock); 0 means Pebble's default, 1000. spoor serve sets
+	// it from the process's file limit, so that HTTP and NATS connections
+	// cannot take the files Pebble needs, nor Pebble theirs.
+	MaxOpenFiles int
 	// NoCompression stores table blocks uncompressed. Tests use it to grep
 	// table files for plaintext that must be gone.
 	NoCompression bool
@@ -142,6 +147,7 @@ func Open(dir string, cfg Config) (*Store, error) {
 		// bigger memtable keeps flushes rare under steady ingest.
 		MemTableSize: 64 << 20,
 		ReadOnly:     cfg.ReadOnly,
+		MaxOpenFiles: cfg.MaxOpenFiles,
 		// Let L0 gather more flushes before compacting them into a larger
 		// base level: the ledger's index keys (pseudonyms, event ids) are
 		// spread over the whole key space, so every L0 table overlaps the
