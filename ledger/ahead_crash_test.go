@@ -7,6 +7,8 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 
@@ -19,6 +21,29 @@ import (
 // aheadCrashDir, in the environment of this test binary, makes
 // TestAheadWriteCrash the child that commits a large batch in that folder.
 const aheadCrashDir = "SPOOR_TEST_AHEAD_CRASH_DIR"
+
+// crashChild returns a test binary of this package with the crash points
+// armed: this one when it was built with the crashpoints tag, otherwise
+// one built now with it (a plain go test builds without the switch, as
+// releases do).
+func crashChild(t *testing.T) string {
+	t.Helper()
+	if crashpoint.Enabled {
+		return os.Args[0]
+	}
+	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goCmd); err != nil {
+		if goCmd, err = exec.LookPath("go"); err != nil {
+			t.Fatalf("the crash test builds its child with the go command: %v", err)
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "ledger.test")
+	out, err := exec.Command(goCmd, "test", "-c", "-tags", crashpoint.Tag, "-o", bin, "github.com/spoor-ledger/spoor/ledger").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building the crash child with -tags %s: %v\n%s", crashpoint.Tag, err, out)
+	}
+	return bin
+}
 
 // aheadLogged is how many events the log holds before the crash.
 const aheadLogged = 10
@@ -47,7 +72,7 @@ func TestAheadWriteCrash(t *testing.T) {
 	l.Close()
 	s.Close()
 
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestAheadWriteCrash$", "-test.v")
+	cmd := exec.Command(crashChild(t), "-test.run", "^TestAheadWriteCrash$", "-test.v")
 	cmd.Env = append(os.Environ(), aheadCrashDir+"="+e.Dir, "SPOOR_CRASHPOINT="+crashpoint.AfterAhead)
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError

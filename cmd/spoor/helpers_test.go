@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spoor-ledger/spoor/internal/crashpoint"
 )
 
 // buildState is the spoor binary built once per test binary run, in a
@@ -45,8 +47,8 @@ func (c cleanupM) Run() int {
 	return code
 }
 
-// buildSpoor builds ./cmd/spoor with the go command that runs the tests and
-// returns the binary's path. It builds once; later calls reuse the binary.
+// buildSpoor builds ./cmd/spoor, with the crash points armed, with the go
+// command that runs the tests and returns the binary's path. It builds once; later calls reuse the binary.
 // The binary is built without the race detector even under -race: the crash
 // test wants the server at its normal speed, and a race report would only
 // show up in the server's log.
@@ -65,7 +67,9 @@ func buildSpoor(t testing.TB) string {
 		}
 		buildState.dir = dir
 		bin := filepath.Join(dir, "spoor")
-		cmd := exec.Command(goCmd, "build", "-o", bin, "github.com/spoor-ledger/spoor/cmd/spoor")
+		// The crash tests kill this binary at named points: the switch
+		// exists only with the crashpoints tag (internal/crashpoint).
+		cmd := exec.Command(goCmd, "build", "-tags", crashpoint.Tag, "-o", bin, "github.com/spoor-ledger/spoor/cmd/spoor")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildState.err = fmt.Errorf("go build ./cmd/spoor: %w\n%s", err, out)

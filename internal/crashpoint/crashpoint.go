@@ -2,18 +2,16 @@
 // the commit path, the way a power cut or an OOM kill would: with SIGKILL,
 // no deferred functions, no flushing.
 //
-// A test starts `spoor serve` with SPOOR_CRASHPOINT=name or name:N; the
-// process kills itself the Nth time (default 1st) it reaches that point.
-// Without the variable a crash point costs one atomic load.
+// The switch exists only in binaries built with the build tag crashpoints
+// (armed.go): the crash tests build `spoor serve` (and, for the ledger's
+// own crash test, their test binary) with -tags crashpoints and start it
+// with the crash point named in its environment; the process kills itself
+// the Nth time (default 1st) it reaches that point. A release build has no
+// switch at all (disarmed.go: Hit is an empty function the compiler drops),
+// so nothing read from the environment can make a production ledger kill
+// itself; a test in cmd/spoor builds the binary without tags and checks
+// that the variable's name is not in it.
 package crashpoint
-
-import (
-	"os"
-	"strconv"
-	"strings"
-	"sync/atomic"
-	"syscall"
-)
 
 // The named points, in the order a batch passes them.
 const (
@@ -31,34 +29,5 @@ const (
 	MidAck = "mid-ack"
 )
 
-var (
-	armed  string
-	target int64
-	hits   atomic.Int64
-)
-
-func init() {
-	v := os.Getenv("SPOOR_CRASHPOINT")
-	if v == "" {
-		return
-	}
-	name, n, ok := strings.Cut(v, ":")
-	armed, target = name, 1
-	if ok {
-		if t, err := strconv.ParseInt(n, 10, 64); err == nil && t > 0 {
-			target = t
-		}
-	}
-}
-
-// Hit kills the process if the armed crash point is name and this is its
-// target hit.
-func Hit(name string) {
-	if armed == "" || armed != name {
-		return
-	}
-	if hits.Add(1) == target {
-		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {} // never return: the signal is on its way
-	}
-}
+// Tag is the build tag that arms the switch.
+const Tag = "crashpoints"
