@@ -1,0 +1,118 @@
+package layering
+
+import (
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/spoor-ledger/spoor/"
+
+// Module path prefixes of the ledger's heavy dependencies.
+const (
+	pebble     = "github.com/cockroachdb/pebble"
+	nats       = "github.com/nats-io/"
+	prometheus = "github.com/prometheus/"
+	trillian   = "github.com/google/trillian"
+	chromedp   = "github.com/chromedp/"
+)
+
+// testHelpers are packages only tests may use.
+var testHelpers = []string{mod + "internal/testledger", mod + "internal/natstest", mod + "internal/trilliantest"}
+
+// rule says what a package must not depend on, directly or through others
+// (its non-test dependencies), and why. Every package of the module needs
+// one: a new package must be placed on the map (docs/architecture.md).
+type rule struct {
+	forbid []string
+	why    string
+}
+
+var rules = map[string]rule{
+	"events": {[]string{mod, pebble, nats, prometheus, trillian},
+		"the event, the envelope and the covenant: every party's system and every verifier imports it, so it imports no other Spoor package and no backend"},
+	"events/demo": {[]string{mod + "ledger", mod + "verifier", pebble, nats, prometheus, trillian},
+		"demo covenants and keys: made from events alone"},
+	"events/natsbus": {[]string{mod + "ledger", mod + "verifier", pebble, trillian},
+		"the publisher organisations embed: events and NATS, nothing of the ledger"},
+	"verifier": {[]string{mod + "ledger", mod + "events/natsbus", pebble, nats, prometheus, trillian, chromedp},
+		"what auditors, parents and browsers import: formats, proofs, bundles, the audit; no storage, bus, metrics or Merkle backend"},
+	"ledger": {[]string{mod + "ledger/", pebble, nats, trillian},
+		"the log core: the Store and Merkle seams are interfaces it owns; backends plug in from cmd/spoor"},
+	"ledger/pebblestore": {[]string{mod + "ledger/ingest", mod + "ledger/httpapi", mod + "ledger/replication", nats, trillian},
+		"the Store on Pebble, and nothing else"},
+	"ledger/trillianlog": {[]string{mod + "ledger", pebble, nats},
+		"the Merkle backend on Trillian: speaks Trillian's API only"},
+	"ledger/ingest": {[]string{mod + "ledger/httpapi", mod + "ledger/pebblestore", mod + "ledger/trillianlog", pebble, trillian},
+		"JetStream into the ledger: acks after the durable commit, whatever the store"},
+	"ledger/httpapi": {[]string{mod + "ledger/ingest", mod + "ledger/pebblestore", mod + "ledger/trillianlog", pebble, nats, trillian},
+		"the read API and the desk's routes over any ledger"},
+	"ledger/replication": {[]string{mod + "ledger/pebblestore", mod + "ledger/httpapi", pebble, trillian},
+		"SPOOR_LOG over NATS, whatever the store"},
+	"ledger/storetest": {[]string{mod + "ledger/pebblestore", mod + "ledger/trillianlog", pebble, nats, trillian},
+		"the Store conformance suite: it must not know the backend it tests"},
+	// The log suite builds its ledgers with internal/testledger, which uses
+	// Pebble: a known exception until the suite takes a Store factory
+	// (issue "Tests that hold the structure").
+	"ledger/logtest":        {[]string{nats, trillian}, "the ledger conformance suite"},
+	"internal/crashpoint":   {[]string{mod}, "the crash tests' switch: a leaf"},
+	"internal/parallel":     {[]string{mod}, "a worker loop: a leaf"},
+	"internal/synth":        {[]string{mod + "ledger", mod + "verifier", pebble, nats, prometheus, trillian}, "synthetic events from the covenant"},
+	"internal/benchkit":     {[]string{mod + "ledger/httpapi", trillian}, "the bench's stages"},
+	"internal/testledger":   {[]string{nats, trillian}, "real ledgers for tests"},
+	"internal/natstest":     {[]string{mod + "ledger", pebble, trillian}, "an embedded NATS server for tests"},
+	"internal/trilliantest": {[]string{pebble, nats}, "a real Trillian for tests"},
+	"internal/layering":     {[]string{mod}, "this test"},
+	"deploy":                {[]string{mod + "ledger", pebble, trillian}, "deployment files and their checks"},
+	"deploy/natsaccounts":   {[]string{mod + "ledger", pebble, trillian}, "the NATS accounts file from the covenant"},
+	"cmd/spoor":             {nil, "flags, config and wiring: may import anything"},
+}
+
+// mayUseTestHelpers lists the non-test packages allowed to import a test
+// helper: the suites, which exist for tests.
+var mayUseTestHelpers = map[string]bool{"ledger/logtest": true}
+
+func TestLayering(t *testing.T) {
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := exec.LookPath(goTool); err != nil {
+		goTool = "go"
+	}
+	out, err := exec.Command(goTool, "list", "-f", "{{.ImportPath}}{{range .Deps}} {{.}}{{end}}", mod+"...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) < 15 {
+		t.Fatalf("go list listed only %d packages", len(lines))
+	}
+	seen := map[string]bool{}
+	for _, line := range lines {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], mod)
+		seen[pkg] = true
+		r, ok := rules[pkg]
+		if !ok {
+			t.Errorf("package %s has no layering rule: add one here and place it in docs/architecture.md", pkg)
+			continue
+		}
+		for _, dep := range fields[1:] {
+			for _, bad := range r.forbid {
+				if strings.HasPrefix(dep, bad) && dep != fields[0] {
+					t.Errorf("%s depends on %s (%s)", pkg, dep, r.why)
+				}
+			}
+			for _, h := range testHelpers {
+				if dep == h && !mayUseTestHelpers[pkg] {
+					t.Errorf("%s depends on the test helper %s; only tests may", pkg, dep)
+				}
+			}
+		}
+	}
+	for pkg := range rules {
+		if !seen[pkg] {
+			t.Errorf("the rule for %s names a package that no longer exists", pkg)
+		}
+	}
+}
