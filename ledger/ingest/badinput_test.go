@@ -18,7 +18,9 @@ package ingest_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -127,6 +129,16 @@ func withField(t *testing.T, payload []byte, field, value string) []byte {
 
 // busCases builds the envelopes the ledger must refuse. logged is an event
 // already in the log.
+// loggedIndex is the leaf of a logged event.
+func loggedIndex(t *testing.T, h *harness, ev sent) uint64 {
+	t.Helper()
+	idx, err := h.l.LookupEvent(context.Background(), ev.d.Discloser, ev.d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return idx
+}
+
 func (h *harness) busCases(logged sent) []busCase {
 	t := h.t
 	t.Helper()
@@ -321,7 +333,7 @@ func TestBadInputTable(t *testing.T) {
 	if _, err := p.Publish(ctx, logged.d); err != nil {
 		t.Fatal(err)
 	}
-	verifyReceipt(t, h.env.Keys, waitReceipt(t, p, logged.d.ID), logged.env)
+	verifyReceipt(t, h.env.Keys, waitReceipt(t, p, logged.d.ID, logged.env), logged.env)
 
 	cases := h.busCases(logged)
 	good := h.events(60)
@@ -429,31 +441,51 @@ func TestBadInputTable(t *testing.T) {
 				continue
 			}
 			t.Run(c.name, func(t *testing.T) {
+				// Receipts and statuses are about the bytes: the refusal
+				// of these bytes, or, for the id logged with its first
+				// bytes, id_conflict naming their leaf (before the fix:
+				// committed, for bytes that are not in the log).
+				sum := sha256.Sum256(c.data)
+				wantStatus, wantReason := natsbus.ReceiptRejected, c.reason
+				if c.logged {
+					wantStatus = natsbus.ReceiptIDConflict
+				}
 				if !c.noConsumer {
-					r := requestReceipt(ctx, t, h.nc, c.subject, c.eventID)
-					wantStatus := natsbus.ReceiptRejected
-					if c.logged {
-						wantStatus = natsbus.ReceiptCommitted
+					r := requestReceipt(ctx, t, h.nc, c.subject, c.eventID, c.data)
+					if r.Status != wantStatus || r.Reason != wantReason {
+						t.Errorf("receipt: %s (%s), want %s (%s)", r.Status, r.Reason, wantStatus, wantReason)
 					}
-					if r.Status != wantStatus || (!c.logged && r.Reason != c.reason) {
-						t.Errorf("receipt: %s (%s), want %s (%s)", r.Status, r.Reason, wantStatus, c.reason)
+					if c.logged && r.LeafIndex != loggedIndex(t, h, logged) {
+						t.Errorf("id_conflict receipt names leaf %d, want %d", r.LeafIndex, loggedIndex(t, h, logged))
 					}
 				}
-				code, body := httpDo(t, api.URL, "GET", "/v1/events/"+c.eventID+"/status", "", "")
+				// Anonymous: only with the envelope's hash, and only a
+				// reason code.
+				if code, body := httpDo(t, api.URL, "GET", "/v1/events/"+c.eventID+"/status", "", ""); code != http.StatusBadRequest {
+					t.Errorf("anonymous status without sha256: %d %s, want 400", code, body)
+				}
+				code, body := httpDo(t, api.URL, "GET", "/v1/events/"+c.eventID+"/status?sha256="+hex.EncodeToString(sum[:]), "", "")
 				var st httpapi.StatusResponse
 				if err := json.Unmarshal([]byte(body), &st); err != nil || code != http.StatusOK {
 					t.Fatalf("status API: %d %s", code, body)
 				}
-				if c.logged {
-					if st.Status != "committed" {
-						t.Errorf("status %q for an id logged with its first bytes", st.Status)
-					}
-					return
-				}
-				if st.Status != "rejected" || st.Reason != c.reason || st.Message == "" {
-					t.Errorf("status API: %+v, want rejected with reason %s and a message", st, c.reason)
+				if string(st.Status) != string(wantStatus) || st.Reason != wantReason || st.Message != "" {
+					t.Errorf("anonymous status API: %+v, want %s with reason %s and no message", st, wantStatus, wantReason)
 				}
 				nogo.check(t, "the status API", body)
+				if c.subject != partyA {
+					return
+				}
+				// The party itself, about its own id: also the message.
+				code, body = httpDo(t, api.URL, "GET", "/v1/events/"+c.eventID+"/status?sha256="+hex.EncodeToString(sum[:]), "party-token", "")
+				st = httpapi.StatusResponse{}
+				if err := json.Unmarshal([]byte(body), &st); err != nil || code != http.StatusOK {
+					t.Fatalf("status API for the party: %d %s", code, body)
+				}
+				if string(st.Status) != string(wantStatus) || st.Reason != wantReason || (!c.logged && st.Message == "") {
+					t.Errorf("the party's status API: %+v, want %s with reason %s and a message", st, wantStatus, wantReason)
+				}
+				nogo.check(t, "the party's status API", body)
 			})
 		}
 	})
@@ -493,7 +525,7 @@ func TestBadInputTable(t *testing.T) {
 	if _, err := h.publisher(future.d.Discloser).Publish(ctx, future.d); err != nil {
 		t.Fatal(err)
 	}
-	waitReceipt(t, h.publisher(future.d.Discloser), future.d.ID)
+	waitReceipt(t, h.publisher(future.d.Discloser), future.d.ID, future.env)
 	otherEvent := good[0]
 	for _, ev := range good {
 		if ev.d.Discloser != partyA {

@@ -16,7 +16,9 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -357,38 +359,35 @@ func judge(data []byte, party string, perr error, d *events.Disclosure, err erro
 			re = &events.RejectError{Reason: events.ReasonMalformed, Err: err}
 		}
 		id := bestEffortID(data)
-		return ledger.Submission{Reject: &ledger.Rejection{EventID: id, Party: party, Reason: re.Reason,
-			Message: re.Error(), At: time.Now().UTC()}}
+		rej := &ledger.Rejection{EventID: id, Party: party, Reason: re.Reason, Message: re.Error(), At: time.Now().UTC()}
+		if id != "" {
+			// A status or receipt request names the bytes it asks about.
+			sum := sha256.Sum256(data)
+			rej.SHA256 = hex.EncodeToString(sum[:])
+		}
+		return ledger.Submission{Reject: rej}
 	}
 	return ledger.Submission{Envelope: data, Disclosure: d, Findings: cov.Check(d)}
 }
 
 // checkCorrection checks that a correction (AVG art. 16) references an
 // earlier logged event of the same discloser; if not, that is a finding
-// for the FG, not a rejection.
+// for the FG, not a rejection. Event ids are per discloser, so the
+// corrected event is looked up under the discloser's own ids.
 func (in *Ingest) checkCorrection(d *events.Disclosure) []events.Finding {
 	ctx := context.Background()
 	l := in.cfg.Ledger
-	idx, err := l.LookupEvent(ctx, d.Corrects)
-	if err != nil {
-		return []events.Finding{{Rule: events.RuleCorrectionUnknown, Field: "corrects",
-			Message: "the corrected event is not in the log"}}
-	}
-	env, err := l.Entry(ctx, idx)
-	if err != nil {
-		// Erased since: the correction stands on its own.
+	if _, err := l.FindEvent(ctx, d.Discloser, d.Corrects); err == nil {
+		// Logged (or, reserved, erased since: the correction then stands
+		// on its own).
 		return nil
 	}
-	e, err := events.ParseEnvelope(env)
-	if err != nil {
-		return nil
-	}
-	orig, err := events.DecodeDisclosure(e.Payload)
-	if err == nil && orig.Discloser != d.Discloser {
+	if others, err := l.EventsWithID(ctx, d.Corrects); err == nil && len(others) > 0 {
 		return []events.Finding{{Rule: events.RuleCorrectionOtherDiscloser, Field: "corrects",
 			Message: "the corrected event was disclosed by another party"}}
 	}
-	return nil
+	return []events.Finding{{Rule: events.RuleCorrectionUnknown, Field: "corrects",
+		Message: "the corrected event is not in the log"}}
 }
 
 // bestEffortID digs the event id out of a refused envelope, so the party can
