@@ -46,6 +46,13 @@ import (
 // elfproef). The table plants it in wrong places; no answer may repeat it.
 const badBSN = "999990019"
 
+// The same number as a person writes it, and an onderwijsnummer: no
+// pattern catches them, so nothing the sender chose may come back at all.
+const (
+	dottedBSN       = "9999.90.019"
+	onderwijsnummer = "100000004"
+)
+
 // busCase is an envelope published on the bus that the ledger must refuse
 // (or, for a future date, record with a finding).
 type busCase struct {
@@ -298,6 +305,30 @@ func (h *harness) busCases(logged sent) []busCase {
 	d, env = h.fresh()
 	add(busCase{name: "on a subject naming no party", raw: natsbus.DisclosureSubject(d.Discloser) + ".extra", eventID: d.ID,
 		reason: events.ReasonWrongSubject, data: env, noConsumer: true})
+
+	// What the sender chose never comes back, redacted or not: a BSN for
+	// the discloser, a dotted BSN in the payloadType and for the
+	// discloser, an onderwijsnummer as the subject's party, a BSN as a
+	// member name.
+	d, _ = h.fresh()
+	sender := d.Discloser
+	d.Discloser = badBSN
+	add(busCase{name: "a BSN for the discloser", subject: sender, eventID: d.ID, reason: events.ReasonUnknownParty,
+		data: signed(payloadOf(t, d), sender)})
+	d, _ = h.fresh()
+	sender = d.Discloser
+	d.Discloser = dottedBSN
+	add(busCase{name: "a dotted BSN for the discloser", subject: sender, eventID: d.ID, reason: events.ReasonInvalid,
+		data: signed(payloadOf(t, d), sender)})
+	d, _ = h.fresh()
+	add(busCase{name: "a dotted BSN for the payloadType", subject: d.Discloser, eventID: d.ID, reason: events.ReasonMalformed,
+		data: events.SignEnvelope("application/"+dottedBSN, payloadOf(t, d), key(d.Discloser).Private)})
+	d, env = h.fresh()
+	add(busCase{name: "an onderwijsnummer for the subject's party", subject: onderwijsnummer, eventID: d.ID,
+		reason: events.ReasonWrongSubject, data: env, noConsumer: true})
+	d, _ = h.fresh()
+	add(busCase{name: "a BSN for a member name", subject: d.Discloser, eventID: d.ID, reason: events.ReasonMalformed,
+		data: signed(bytes.Replace(payloadOf(t, d), []byte(`"channel":`), []byte(`"bsn`+badBSN+`":"x","channel":`), 1), d.Discloser)})
 	return cs
 }
 
@@ -326,7 +357,7 @@ func TestBadInputTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nogo := forbidden{badBSN, badPseudonym}
+	nogo := forbidden{badBSN, badPseudonym, dottedBSN, onderwijsnummer, "99999", "9999.90"}
 
 	logged := h.events(1)[0]
 	p := h.publisher(logged.d.Discloser)
@@ -429,6 +460,11 @@ func TestBadInputTable(t *testing.T) {
 				}
 				if r.Message == "" {
 					t.Error("the rejection does not say what is wrong")
+				}
+				// One prefix: the reason is its own field (before the fix
+				// "malformed: malformed: ...").
+				if strings.HasPrefix(r.Message, string(r.Reason)+":") {
+					t.Errorf("the message repeats the reason code: %q", r.Message)
 				}
 				nogo.check(t, "the rejection", r.Message)
 			})
@@ -647,6 +683,8 @@ func TestBadInputTable(t *testing.T) {
 	if total < 30 {
 		t.Fatalf("the table has %d cases; issue 8 asks for at least 30", total)
 	}
+	// Nor does any log line of the ledger and ingest.
+	nogo.check(t, "the log", h.logs.String())
 	t.Logf("bad-input table: %d cases (%d on the bus among %d good events)", total, len(cases), len(good))
 	if got := counter(t, "spoor_ingest_rejected_total", h.in.Metrics()); got != float64(len(cases)) {
 		t.Errorf("spoor_ingest_rejected_total = %v, want %d", got, len(cases))

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"regexp"
@@ -64,6 +65,27 @@ type harness struct {
 
 	pubMu sync.Mutex
 	pubs  map[string]*natsbus.Publisher
+
+	// logs holds every log line of the ledger and ingest.
+	logs *lockedBuffer
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use (a log's writer).
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // sent is an event as its party published it: the payload and the one
@@ -82,7 +104,8 @@ func newHarness(t *testing.T, srv *server.Server, icfg ingest.Config) *harness {
 func newHarnessWith(t *testing.T, srv *server.Server, bus natsbus.StreamConfig, lcfg ledger.Config, icfg ingest.Config) *harness {
 	t.Helper()
 	env := testledger.New(t)
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), logs), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	lcfg.IdleCosign, lcfg.Logger = -1, logger
 	l, store := env.Open(t, lcfg)
 	nc := natstest.Connect(t, srv, clientOpts()...)
@@ -105,7 +128,7 @@ func newHarnessWith(t *testing.T, srv *server.Server, bus natsbus.StreamConfig, 
 	rcptErr := make(chan error, 1)
 	go func() { rcptErr <- in.ServeReceipts(runCtx, nc) }()
 	h := &harness{t: t, env: env, l: l, store: store, srv: srv, nc: nc, js: js, in: in, parties: parties,
-		pubs: map[string]*natsbus.Publisher{}}
+		pubs: map[string]*natsbus.Publisher{}, logs: logs}
 	t.Cleanup(func() {
 		stop()
 		if err := <-runErr; err != nil {
