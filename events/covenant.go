@@ -993,7 +993,9 @@ func (c *Covenant) RetentionDaysFor(categories []string) int {
 func (c *Covenant) PartyKey(party, keyID string, t time.Time) (ed25519.PublicKey, error) {
 	p, ok := c.Party(party)
 	if !ok {
-		return nil, fmt.Errorf("party %s is not in covenant version %d: %w", quoteID(party), c.Version, ErrUnknownParty)
+		// The discloser is not repeated: it is not a party, so the
+		// sender chose it.
+		return nil, fmt.Errorf("the discloser is not a party of covenant version %d: %w", c.Version, ErrUnknownParty)
 	}
 	for _, k := range p.Keys {
 		pub, err := k.Public()
@@ -1008,7 +1010,8 @@ func (c *Covenant) PartyKey(party, keyID string, t time.Time) (ed25519.PublicKey
 		}
 		return pub, nil
 	}
-	return nil, fmt.Errorf("party %s has no key %s in covenant version %d: %w", party, shortKeyID(keyID), c.Version, ErrKeyNotInForce)
+	// The keyid is not repeated: it matches no key, so the sender chose it.
+	return nil, fmt.Errorf("party %s has no key with that keyid in covenant version %d: %w", party, c.Version, ErrKeyNotInForce)
 }
 
 // shortKeyID shortens a fingerprint for messages, and does not repeat a

@@ -402,7 +402,7 @@ func DecodeDisclosure(payload []byte) (*Disclosure, error) {
 // that explains every rejection. decodeDisclosureFast takes the canonical
 // payloads off its hands.
 func decodeDisclosureStrict(payload []byte) (*Disclosure, error) {
-	d, err := decodeDisclosureLoose(payload)
+	d, err := decodeDisclosureLoose(payload, false)
 	if err != nil {
 		return nil, err
 	}
@@ -419,15 +419,27 @@ func decodeDisclosureStrict(payload []byte) (*Disclosure, error) {
 // DecodeDisclosureJSON strictly decodes one disclosure written by a person or
 // another system (any whitespace or field order) without requiring the
 // canonical form; it is what `spoor publish` reads.
+//
+// Its errors may name an unknown member with a plain name: the person
+// reading them wrote it. What the ledger says about a received event never
+// does (DecodeDisclosure).
 func DecodeDisclosureJSON(b []byte) (*Disclosure, error) {
-	return decodeDisclosureLoose(b)
+	return decodeDisclosureLoose(b, true)
 }
 
-func decodeDisclosureLoose(b []byte) (*Disclosure, error) {
+// decodeDisclosureLoose decodes with encoding/json. namePlainMembers lets
+// an error name an unknown member whose name is plain letters (for the
+// person who wrote the input, never for a received event).
+func decodeDisclosureLoose(b []byte, namePlainMembers bool) (*Disclosure, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var d Disclosure
 	if err := dec.Decode(&d); err != nil {
+		if namePlainMembers {
+			if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok && plainFieldNameRE.MatchString(name) {
+				return nil, fmt.Errorf("disclosure payload: %w", err)
+			}
+		}
 		return nil, fmt.Errorf("disclosure payload: %w", describeJSONError(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -437,8 +449,12 @@ func decodeDisclosureLoose(b []byte) (*Disclosure, error) {
 }
 
 // describeJSONError turns encoding/json's errors into ones that name the
-// field. They never repeat a value from the input: a mistaken integration may
-// put a BSN anywhere, and these messages end up in logs.
+// field. They never repeat anything from the input, neither a value nor a
+// member name nor a character: a mistaken integration may put a BSN
+// anywhere (written with dots, or an onderwijsnummer, which no pattern
+// catches), and these messages reach the sender's status and the logs.
+// They quote only what Spoor knows: its own field names and Go types, and
+// byte offsets it computed.
 func describeJSONError(err error) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
@@ -453,10 +469,17 @@ func describeJSONError(err error) error {
 	if errors.Is(err, io.EOF) {
 		return errors.New("empty input")
 	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok && !plainFieldNameRE.MatchString(name) {
-		return errors.New("json: unknown field (its name is not repeated: it is not a plain field name)")
+	if strings.HasPrefix(err.Error(), "json: unknown field ") {
+		return errors.New("an unknown member (its name is not repeated)")
 	}
-	return err
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("not valid JSON (at byte %d)", se.Offset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return errors.New("the JSON ends early")
+	}
+	return errors.New("the JSON does not have the expected shape")
 }
 
 // plainFieldNameRE matches the quoted unknown field names an error may repeat.

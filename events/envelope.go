@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -44,7 +45,16 @@ type RejectError struct {
 	Err    error
 }
 
-func (e *RejectError) Error() string { return string(e.Reason) + ": " + e.Err.Error() }
+func (e *RejectError) Error() string { return string(e.Reason) + ": " + e.Detail() }
+
+// Detail is the explanation without the reason code: what a Rejection's
+// message holds beside its reason, so that a message has one prefix.
+func (e *RejectError) Detail() string {
+	if e.Err == nil {
+		return "refused"
+	}
+	return e.Err.Error()
+}
 func (e *RejectError) Unwrap() error { return e.Err }
 
 func reject(r Reason, format string, args ...any) *RejectError {
@@ -282,7 +292,8 @@ func openUnsigned(b []byte, origin string, keys KeyResolver, reference bool) (*D
 		return nil, nil, nil, err
 	}
 	if env.PayloadType != PayloadType {
-		return nil, nil, nil, reject(ReasonMalformed, "payloadType is %q, want %q", env.PayloadType, PayloadType)
+		// The payloadType received is not repeated: the sender chose it.
+		return nil, nil, nil, reject(ReasonMalformed, "payloadType is not %s", PayloadType)
 	}
 	d, err := decode(env.Payload)
 	if err != nil {
@@ -376,9 +387,19 @@ var paeBatchPool = sync.Pool{New: func() any { return new([]byte) }}
 // strictJSON decodes one JSON value into v, refusing unknown fields and
 // trailing data.
 func strictJSON(b []byte, v any) error {
+	return strictJSONNaming(b, v, false)
+}
+
+// strictJSONNaming is strictJSON whose errors may name an unknown member
+// with a plain name (namePlain): for files the reader of the error wrote
+// (a key file), never for what a sender sent.
+func strictJSONNaming(b []byte, v any, namePlain bool) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok && namePlain && plainFieldNameRE.MatchString(name) {
+			return err
+		}
 		return describeJSONError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {

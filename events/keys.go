@@ -89,7 +89,7 @@ func (k *PartyKey) MarshalJSON() ([]byte, error) {
 // ParsePartyKey decodes a party key file and checks that its parts agree.
 func ParsePartyKey(b []byte) (*PartyKey, error) {
 	var f partyKeyFile
-	if err := strictJSON(b, &f); err != nil {
+	if err := strictJSONNaming(b, &f, true); err != nil {
 		return nil, fmt.Errorf("party key file: %w", err)
 	}
 	if f.Type != partyKeyType {
@@ -155,7 +155,7 @@ func (k SubjectKey) MarshalJSON() ([]byte, error) {
 // ParseSubjectKey decodes a pseudonym key file.
 func ParseSubjectKey(b []byte) (SubjectKey, error) {
 	var f subjectKeyFile
-	if err := strictJSON(b, &f); err != nil {
+	if err := strictJSONNaming(b, &f, true); err != nil {
 		return SubjectKey{}, fmt.Errorf("pseudonym key file: %w", err)
 	}
 	if f.Type != subjectKeyType || !keyIDRE.MatchString(f.KeyID) {

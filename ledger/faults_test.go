@@ -96,7 +96,7 @@ func faultSubmit(t *testing.T, e *testledger.Env, l *ledger.Ledger, envs [][]byt
 }
 
 // eventID returns the id inside an envelope.
-func eventID(t *testing.T, env []byte) string {
+func eventID(t *testing.T, env []byte) (discloser, id string) {
 	t.Helper()
 	e, err := events.ParseEnvelope(env)
 	if err != nil {
@@ -106,7 +106,7 @@ func eventID(t *testing.T, env []byte) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d.ID
+	return d.Discloser, d.ID
 }
 
 // loggedOnce reports whether env's event is in the log, and checks that it
@@ -114,7 +114,8 @@ func eventID(t *testing.T, env []byte) string {
 func loggedOnce(t *testing.T, l *ledger.Ledger, env []byte) bool {
 	t.Helper()
 	ctx := context.Background()
-	idx, err := l.LookupEvent(ctx, eventID(t, env))
+	discloser, id := eventID(t, env)
+	idx, err := l.LookupEvent(ctx, discloser, id)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return false
 	}
@@ -299,7 +300,7 @@ func checkRecovery(t *testing.T, e *testledger.Env, crashed vfs.FS, released *le
 	checkExtends(t, e, l, released.Note, recovered.Note)
 	for _, env := range before {
 		if !loggedOnce(t, l, env) {
-			t.Fatalf("event %s was acknowledged before the fault but is gone", eventID(t, env))
+			t.Fatalf("event %s was acknowledged before the fault but is gone", func() string { _, id := eventID(t, env); return id }())
 		}
 	}
 	present := 0

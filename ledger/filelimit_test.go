@@ -76,7 +76,8 @@ func TestFileLimitIsFailStop(t *testing.T) {
 	}
 	for _, env := range logged {
 		if !loggedOnce(t, l, env) {
-			t.Fatalf("acknowledged event %s is gone after the restart", eventID(t, env))
+			_, id := eventID(t, env)
+			t.Fatalf("acknowledged event %s is gone after the restart", id)
 		}
 	}
 	// The party publishes the batch again (the bus would deliver it

@@ -76,13 +76,14 @@ func (f *idFilter) mayContain(key []byte) bool {
 	return false
 }
 
-// loadIDFilter builds l.ids from the store's event id index. It runs on
+// loadIDFilter builds l.ids from the store's event id index (and counts
+// the reserved ids). It runs on
 // the sequencer goroutine before the first batch (after Open's recovery, or
 // after a standby's promotion, when the store holds everything applied).
 func (l *Ledger) loadIDFilter(ctx context.Context) error {
 	start := time.Now()
 	f := &idFilter{first: idFilterFirst}
-	n := 0
+	n, reserved := 0, 0
 	err := l.store.Scan(ctx, []byte{tagEventID}, []byte{tagEventID + 1}, func(k, _ []byte) error {
 		f.add(k)
 		n++
@@ -91,7 +92,18 @@ func (l *Ledger) loadIDFilter(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("couldn't read the event id index: %w", err)
 	}
+	// The ids reserved for every party (events erased before ids were
+	// per discloser) share the filter under their own tag.
+	err = l.store.Scan(ctx, []byte{tagReservedID}, []byte{tagReservedID + 1}, func(k, _ []byte) error {
+		f.add(k)
+		reserved++
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("couldn't read the reserved event ids: %w", err)
+	}
 	l.ids = f
-	l.log.Info("event id filter loaded", "ids", n, "filters", len(f.filters), "took", time.Since(start).Round(time.Millisecond))
+	l.reservedIDs = reserved
+	l.log.Info("event id filter loaded", "ids", n, "reserved_ids", reserved, "filters", len(f.filters), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }

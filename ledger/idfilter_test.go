@@ -15,7 +15,7 @@ func TestIDFilterGrowsWithoutFalseNegatives(t *testing.T) {
 	key := func(n uint64) []byte {
 		var u uuid.UUID
 		binary.BigEndian.PutUint64(u[8:], n*0x9e3779b97f4a7c15)
-		return eventIDKey(tagEventID, u.String())
+		return partyIDKey(tagEventID, "gemeente-amersfoort", u.String())
 	}
 	const added = 20000
 	for n := range uint64(added) {

@@ -14,20 +14,30 @@ import (
 //	'l' index(8)               -> leaf record (never deleted)
 //	'e' index(8)               -> entry body: the canonical envelope of a
 //	                              disclosure, the signed covenant, the tombstone
-//	'i' event id(16)           -> index(8)              event id index
+//	'd' event id(16) discloser -> index(8)              event id index, per discloser
+//	'x' event id(16)           -> index(8)              ids reserved for every party
+//	'i' event id(16)           -> index(8)              event id index before it was per discloser
 //	's' pseudonym(32) index(8) -> ""                    data-subject index
 //	'p' party 0x00 index(8)    -> ""                    discloser index (no longer written)
 //	'o' occurred ms(8) index(8)-> ""                    time index (no longer written)
 //	'f' index(8)               -> findings (JSON)
 //	'k' version(8)             -> covenant leaf index(8)
 //	't' level(1) index(8)      -> tile hashes (the newest tile is partial)
-//	'r' event id(16)           -> rejection (JSON)      status of refused events
+//	'r' event id(16) party     -> rejection (JSON)      status of refused events, per party
 //	'q' request id(16)         -> access request (JSON) the inzage log
-//	'x' proposal id(16)        -> erasure proposal (JSON, verifier.ErasureProposal)
+//	'w' proposal id(16)        -> erasure proposal (JSON, verifier.ErasureProposal)
 //	'z' erased index(8)        -> tombstone index(8)    erased leaves
 //	'n' pseudonym(32) tomb(8)  -> erasure notice (JSON) kept for the covenant's notice period
 //	'y' data key id            -> live envelopes under that key(8)
 //	'm' name                   -> metadata
+//
+// Event ids are scoped per discloser: 'd' holds (id, discloser), id first so
+// that the keys of a log grow in time order (ids are UUIDv7) and every
+// party's event under one id is one prefix scan. Stores written before that
+// had 'i' (id alone) and rejection keys without the party; Open migrates
+// them once (migrate.go). An 'i' entry whose envelope was already erased
+// names no discloser any more: it becomes an 'x' entry, and its id stays
+// taken for every party.
 //
 // The discloser and time indices were written for every disclosure by
 // earlier versions but never read: nothing asks the ledger for a party's or
@@ -38,7 +48,9 @@ const (
 	tagCheckpoint = 'c'
 	tagLeaf       = 'l'
 	tagEntry      = 'e'
-	tagEventID    = 'i'
+	tagEventID    = 'd'
+	tagReservedID = 'x'
+	tagOldEventID = 'i'
 	tagSubject    = 's'
 	tagParty      = 'p'
 	tagOccurred   = 'o'
@@ -51,7 +63,7 @@ const (
 	tagNotice     = 'n'
 	tagKeyCount   = 'y'
 	tagMeta       = 'm'
-	tagProposal   = 'x'
+	tagProposal   = 'w'
 )
 
 func u64Key(tag byte, n uint64) []byte {
@@ -71,13 +83,31 @@ func tileKey(level int, index uint64) []byte {
 
 // eventIDKey returns the 16-byte form of a (validated) event id under tag.
 func eventIDKey(tag byte, id string) []byte {
+	return appendEventIDKey(make([]byte, 0, 17), tag, id)
+}
+
+// appendEventIDKey appends tag and the 16-byte form of a (validated) event
+// id to buf.
+func appendEventIDKey(buf []byte, tag byte, id string) []byte {
 	u, err := uuid.Parse(id)
 	if err != nil {
 		// Callers pass only ids that events.Validate accepted; an
 		// unparsable one maps to a key that cannot collide with a real id.
-		return append([]byte{tag, 0xff}, id...)
+		return append(append(buf, tag, 0xff), id...)
 	}
-	return append([]byte{tag}, u[:]...)
+	return append(append(buf, tag), u[:]...)
+}
+
+// partyIDKey is the key of party's event id under tag (tagEventID,
+// tagRejection): the id, then the party. An empty party (a rejection on a
+// subject that names none) is written as one 0x00 byte, which no party id
+// contains, so that no key of this form is as short as an old one.
+func partyIDKey(tag byte, party, id string) []byte {
+	k := appendEventIDKey(make([]byte, 0, 17+max(len(party), 1)), tag, id)
+	if party == "" {
+		return append(k, 0)
+	}
+	return append(k, party...)
 }
 
 func subjectKey(pseudonym []byte, index uint64) []byte {

@@ -33,6 +33,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -135,13 +136,20 @@ type Submission struct {
 }
 
 // Rejection is the status record of a refused event. It names the event
-// and the reason, never the payload.
+// and the reason, never the payload; its message quotes nothing the sender
+// chose. It is kept per (party, event id): the last refusal of that id on
+// that party's subject.
 type Rejection struct {
 	EventID string        `json:"event_id"`
 	Party   string        `json:"party"`
 	Reason  events.Reason `json:"reason"`
 	Message string        `json:"message"`
 	At      time.Time     `json:"at"`
+	// SHA256 is the lower-case hex SHA-256 of the refused envelope, so
+	// that a status or receipt request about other bytes under the same
+	// id is not answered with this refusal. Empty in records written
+	// before it was kept.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // Outcome is what became of one Submission.
@@ -211,6 +219,7 @@ type Ledger struct {
 	cpSeq          uint64
 	keyCounts      map[string]uint64 // live envelopes per data key
 	ids            *idFilter         // event ids that may be logged (idfilter.go)
+	reservedIDs    int               // ids reserved for every party (tagReservedID); 0 spares their lookup
 
 	head     atomic.Pointer[Head]
 	covenant atomic.Pointer[events.SignedCovenant]
@@ -239,7 +248,7 @@ type inflightCommit struct {
 	// ids are the batch's new event ids, which the store does not show
 	// until the commit is over: the next batch's duplicate check looks
 	// here too.
-	ids map[string]inBatch
+	ids map[partyEventID]inBatch
 	// done is closed when the commit is over; err is its error then.
 	done chan struct{}
 	err  error
@@ -255,6 +264,9 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	}
 	cfg = l.cfg // with its defaults
 	if err := l.recover(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.migrateEventIDs(ctx); err != nil {
 		return nil, err
 	}
 	if err := l.loadKeyCounts(ctx); err != nil {
@@ -894,6 +906,9 @@ type inBatch struct {
 	hash [32]byte
 }
 
+// partyEventID is an event id as the ledger keys it: per discloser.
+type partyEventID struct{ discloser, id string }
+
 // prepared is what sequence needs to know of one disclosure that does not
 // depend on its leaf index, worked out for a whole batch on every core
 // before the serial pass (lookupEvents).
@@ -903,8 +918,8 @@ type prepared struct {
 	// logged is where the event id is already logged, if found.
 	logged inBatch
 	found  bool
-	// idKey is the event id index key; pseudonym the decoded subject
-	// pseudonym (nil if it does not decode).
+	// idKey is the event id index key (per discloser); pseudonym the
+	// decoded subject pseudonym (nil if it does not decode).
 	idKey     []byte
 	pseudonym []byte
 	// findings is the JSON of every finding (ingest's and the recording
@@ -965,7 +980,7 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) (async bool, er
 	if err != nil {
 		return false, err
 	}
-	seen := make(map[string]inBatch, total)
+	seen := make(map[partyEventID]inBatch, total)
 	k := 0
 	for _, r := range batch {
 		r.outcomes = make([]Outcome, len(r.subs))
@@ -978,15 +993,8 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) (async bool, er
 				continue
 			}
 			if s.Reject != nil {
-				v, err := json.Marshal(s.Reject)
-				if err != nil {
-					return false, fmt.Errorf("couldn't encode rejection: %w", err)
-				}
-				// A refusal without a readable id has nothing to answer a
-				// status request for; the party learns of it on its
-				// rejections stream.
-				if s.Reject.EventID != "" {
-					b.Set(eventIDKey(tagRejection, s.Reject.EventID), v)
+				if err := recordRejection(&b, s.Reject); err != nil {
+					return false, err
 				}
 				r.outcomes[i].Err = &events.RejectError{Reason: s.Reject.Reason, Err: errors.New(s.Reject.Message)}
 				rejects++
@@ -1000,9 +1008,10 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) (async bool, er
 				continue
 			}
 			d := s.Disclosure
-			prev, ok := seen[d.ID]
+			pid := partyEventID{d.Discloser, d.ID}
+			prev, ok := seen[pid]
 			if !ok && l.inflight != nil {
-				prev, ok = l.inflight.ids[d.ID]
+				prev, ok = l.inflight.ids[pid]
 			}
 			if !ok && p.found {
 				prev, ok = p.logged, true
@@ -1012,8 +1021,16 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) (async bool, er
 					r.outcomes[i] = Outcome{Index: prev.idx, Duplicate: true}
 					dups++
 				} else {
-					r.outcomes[i] = Outcome{Index: prev.idx, Err: &events.RejectError{Reason: events.ReasonIDConflict,
-						Err: fmt.Errorf("event id already logged at leaf %d with other bytes; the first one stands", prev.idx)}}
+					re := &events.RejectError{Reason: events.ReasonIDConflict,
+						Err: fmt.Errorf("event id already logged at leaf %d with other bytes; the first one stands", prev.idx)}
+					r.outcomes[i] = Outcome{Index: prev.idx, Err: re}
+					// Recorded like any refusal, with the hash of these
+					// bytes, so that a status request about them is
+					// answered (rare: no cost to the common path).
+					if err := recordRejection(&b, &Rejection{EventID: d.ID, Party: d.Discloser, Reason: re.Reason,
+						Message: re.Error(), At: now, SHA256: hex.EncodeToString(p.hash[:])}); err != nil {
+						return false, err
+					}
 					conflicts++
 				}
 				continue
@@ -1032,7 +1049,7 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) (async bool, er
 			}
 			p.idx, p.added = idx, true
 			l.ids.add(p.idKey)
-			seen[d.ID] = inBatch{idx, p.hash}
+			seen[pid] = inBatch{idx, p.hash}
 			r.outcomes[i] = Outcome{Index: idx}
 			added++
 		}
@@ -1086,11 +1103,26 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) (async bool, er
 	return async, nil
 }
 
+// recordRejection adds the status record of a refusal to b. A refusal
+// without a readable id has nothing to answer a status request for; the
+// party learns of it on its rejections stream.
+func recordRejection(b *Batch, rej *Rejection) error {
+	if rej.EventID == "" {
+		return nil
+	}
+	v, err := json.Marshal(rej)
+	if err != nil {
+		return fmt.Errorf("couldn't encode rejection: %w", err)
+	}
+	b.Set(partyIDKey(tagRejection, rej.Party, rej.EventID), v)
+	return nil
+}
+
 // finishAsync waits for the commit in flight, then commits job on a
 // goroutine of its own, which closes the requests of batch when it is
 // over (with the commit's error, if it failed). ids are the batch's new
 // event ids, for the next batch's duplicate check.
-func (l *Ledger) finishAsync(ctx context.Context, job *commitJob, batch []*request, ids map[string]inBatch) error {
+func (l *Ledger) finishAsync(ctx context.Context, job *commitJob, batch []*request, ids map[partyEventID]inBatch) error {
 	if err := l.waitInflight(); err != nil {
 		return err
 	}
@@ -1197,9 +1229,11 @@ func (l *Ledger) lookupEvents(ctx context.Context, batch []*request, cov *events
 		d := s.Disclosure
 		p := &preps[i]
 		p.hash = sha256.Sum256(s.Envelope)
-		p.idKey = eventIDKey(tagEventID, d.ID)
+		p.idKey = partyIDKey(tagEventID, d.Discloser, d.ID)
 		// Nearly every id is new, and the filter says so without a
-		// store read; only a "perhaps" is looked up.
+		// store read; only a "perhaps" is looked up. An id reserved for
+		// every party (tagReservedID) is looked up too, on the stores
+		// that have any.
 		if l.ids.mayContain(p.idKey) {
 			idx, h, err := l.lookupEventKey(ctx, p.idKey)
 			switch {
@@ -1208,6 +1242,19 @@ func (l *Ledger) lookupEvents(ctx context.Context, batch []*request, cov *events
 			case !errors.Is(err, ErrNotFound):
 				errs[i] = err
 				return
+			}
+		}
+		if !p.found && l.reservedIDs > 0 {
+			var kb [17]byte
+			if key := appendEventIDKey(kb[:0], tagReservedID, d.ID); l.ids.mayContain(key) {
+				idx, h, err := l.lookupEventKey(ctx, key)
+				switch {
+				case err == nil:
+					p.logged, p.found = inBatch{idx, h}, true
+				case !errors.Is(err, ErrNotFound):
+					errs[i] = err
+					return
+				}
 			}
 		}
 		if ps, err := decodeHex32(d.Subject.Pseudonym); err == nil {
@@ -1229,11 +1276,6 @@ func (l *Ledger) lookupEvents(ctx context.Context, batch []*request, cov *events
 		return nil, err
 	}
 	return preps, nil
-}
-
-// lookupEvent finds a logged event's leaf index and envelope hash.
-func (l *Ledger) lookupEvent(ctx context.Context, id string) (uint64, [32]byte, error) {
-	return l.lookupEventKey(ctx, eventIDKey(tagEventID, id))
 }
 
 // lookupEventKey is lookupEvent by the event id index key.

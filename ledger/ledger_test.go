@@ -302,7 +302,7 @@ func TestRejectionRecorded(t *testing.T) {
 	if out[0].Err == nil {
 		t.Fatal("a rejection submission has no error outcome")
 	}
-	r, err := l.Rejected(context.Background(), id)
+	r, err := l.Rejected(context.Background(), "gemeente-amersfoort", id)
 	if err != nil || r.Reason != events.ReasonBadSignature {
 		t.Fatalf("Rejected = %+v, %v", r, err)
 	}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -135,25 +136,127 @@ func (l *Ledger) Entry(ctx context.Context, index uint64) ([]byte, error) {
 	return l.cfg.DataKeys.open(index, body)
 }
 
-// LookupEvent returns the leaf index of a logged event id.
-func (l *Ledger) LookupEvent(ctx context.Context, id string) (uint64, error) {
-	if !events.ValidEventID(id) {
-		return 0, fmt.Errorf("event id is not a UUIDv7: %w", ErrNotFound)
-	}
-	idx, _, err := l.lookupEvent(ctx, id)
-	if err == nil && !l.logged(idx) {
-		// Stored, not yet covered by a checkpoint: not committed yet.
-		return 0, fmt.Errorf("event is at leaf %d, beyond the checkpoint: %w", idx, ErrNotFound)
-	}
-	return idx, err
+// LoggedEvent is where an event id is logged.
+type LoggedEvent struct {
+	// Index is the leaf of the event.
+	Index uint64
+	// Hash is the SHA-256 of the envelope logged under the id (the leaf
+	// record's body hash), whether or not it has been erased since.
+	Hash [32]byte
+	// Discloser is the party whose id it is; empty when Reserved.
+	Discloser string
+	// Reserved says the id was logged, and its event erased, before ids
+	// were per discloser: it is taken for every party.
+	Reserved bool
 }
 
-// Rejected returns the rejection recorded for an event id.
-func (l *Ledger) Rejected(ctx context.Context, id string) (*Rejection, error) {
-	v, err := l.store.Get(ctx, eventIDKey(tagRejection, id))
+// FindEvent returns where discloser's event id is logged: under the
+// discloser's own id, or an id reserved for every party. It returns
+// ErrNotFound for an id that is not logged (or not yet covered by the
+// checkpoint) for that discloser; another party's event under the same
+// id is not found.
+func (l *Ledger) FindEvent(ctx context.Context, discloser, id string) (LoggedEvent, error) {
+	if !events.ValidEventID(id) || !events.ValidPartyID(discloser) {
+		return LoggedEvent{}, fmt.Errorf("event id is not a UUIDv7 or party id not a party id: %w", ErrNotFound)
+	}
+	e := LoggedEvent{Discloser: discloser}
+	var err error
+	e.Index, e.Hash, err = l.lookupEventKey(ctx, partyIDKey(tagEventID, discloser, id))
+	if errors.Is(err, ErrNotFound) {
+		e = LoggedEvent{Reserved: true}
+		e.Index, e.Hash, err = l.lookupEventKey(ctx, eventIDKey(tagReservedID, id))
+	}
+	if err != nil {
+		return LoggedEvent{}, err
+	}
+	if !l.logged(e.Index) {
+		// Stored, not yet covered by a checkpoint: not committed yet.
+		return LoggedEvent{}, fmt.Errorf("event is at leaf %d, beyond the checkpoint: %w", e.Index, ErrNotFound)
+	}
+	return e, nil
+}
+
+// LookupEvent returns the leaf index of discloser's logged event id (see
+// FindEvent).
+func (l *Ledger) LookupEvent(ctx context.Context, discloser, id string) (uint64, error) {
+	e, err := l.FindEvent(ctx, discloser, id)
+	return e.Index, err
+}
+
+// EventsWithID returns every logged event under id, of any discloser and
+// reserved, in no particular order; none is not an error. It is for the
+// questions that come with the envelope's hash (an anonymous status
+// request): what a party may learn about its own ids alone goes through
+// FindEvent.
+func (l *Ledger) EventsWithID(ctx context.Context, id string) ([]LoggedEvent, error) {
+	if !events.ValidEventID(id) {
+		return nil, nil
+	}
+	var out []LoggedEvent
+	var keys [][]byte
+	prefix := eventIDKey(tagEventID, id)
+	err := l.store.Scan(ctx, prefix, prefixEnd(prefix), func(k, _ []byte) error {
+		keys = append(keys, bytes.Clone(k))
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
+	keys = append(keys, eventIDKey(tagReservedID, id))
+	for _, k := range keys {
+		idx, h, err := l.lookupEventKey(ctx, k)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !l.logged(idx) {
+			continue
+		}
+		e := LoggedEvent{Index: idx, Hash: h}
+		if k[0] == tagReservedID {
+			e.Reserved = true
+		} else {
+			e.Discloser = string(k[len(prefix):])
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Rejected returns the rejection last recorded for party's event id.
+func (l *Ledger) Rejected(ctx context.Context, party, id string) (*Rejection, error) {
+	if !events.ValidEventID(id) {
+		return nil, fmt.Errorf("event id is not a UUIDv7: %w", ErrNotFound)
+	}
+	v, err := l.store.Get(ctx, partyIDKey(tagRejection, party, id))
+	if err != nil {
+		return nil, err
+	}
+	return decodeRejection(v)
+}
+
+// RejectionsOf returns the rejection records of id on every party's
+// subject (for a status request that comes with the envelope's hash).
+func (l *Ledger) RejectionsOf(ctx context.Context, id string) ([]*Rejection, error) {
+	if !events.ValidEventID(id) {
+		return nil, nil
+	}
+	var out []*Rejection
+	prefix := eventIDKey(tagRejection, id)
+	err := l.store.Scan(ctx, prefix, prefixEnd(prefix), func(_, v []byte) error {
+		r, err := decodeRejection(v)
+		if err != nil {
+			return err
+		}
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+func decodeRejection(v []byte) (*Rejection, error) {
 	var r Rejection
 	if err := json.Unmarshal(v, &r); err != nil {
 		return nil, fmt.Errorf("rejection record: %w", errors.Join(err, ErrCorrupt))

@@ -439,6 +439,9 @@ func OpenStandby(ctx context.Context, cfg Config) (*Ledger, error) {
 	if err := l.recoverStandby(ctx); err != nil {
 		return nil, err
 	}
+	if err := l.migrateEventIDs(ctx); err != nil {
+		return nil, err
+	}
 	if err := l.loadReplicaState(ctx); err != nil {
 		return nil, err
 	}
@@ -726,6 +729,11 @@ func (l *Ledger) Promote(ctx context.Context) error {
 		l.repl.pending = nil
 	}
 	l.repl.standby.Store(false)
+	// Batches applied from an active ledger of an older version may have
+	// written the old event id index.
+	if err := l.migrateEventIDs(ctx); err != nil {
+		return err
+	}
 	if err := l.loadKeyCounts(ctx); err != nil {
 		return err
 	}

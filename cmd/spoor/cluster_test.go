@@ -502,7 +502,7 @@ func (h *clusterHarness) await(ctx context.Context) {
 func (h *clusterHarness) tryReceipt(ctx context.Context, ev *clusterEvent) bool {
 	actx, cancel := context.WithTimeout(ctx, clusterPatience)
 	defer cancel()
-	r, err := h.pubs[ev.party].WaitReceipt(actx, ev.id)
+	r, err := h.pubs[ev.party].WaitReceipt(actx, ev.id, ev.hash)
 	if err != nil {
 		return false
 	}

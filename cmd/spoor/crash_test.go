@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -518,7 +519,7 @@ func (h *crashHarness) await(ctx context.Context) {
 func (h *crashHarness) tryReceipt(ctx context.Context, ev *trackedEvent) bool {
 	actx, cancel := context.WithTimeout(ctx, receiptPatience)
 	defer cancel()
-	r, err := h.pubs[ev.party].WaitReceipt(actx, ev.id)
+	r, err := h.pubs[ev.party].WaitReceipt(actx, ev.id, ev.hash)
 	if err != nil {
 		// WaitReceipt returns at once on errors other than "no answer
 		// yet" (a connection that is reconnecting, say); pause so that
@@ -807,7 +808,7 @@ func (h *crashHarness) checkStatuses(ctx context.Context, evs []*trackedEvent) {
 		go func() {
 			defer wg.Done()
 			for ev := range next {
-				b, err := getBytes(ctx, http.DefaultClient, h.srv.url()+"/v1/events/"+ev.id+"/status", "")
+				b, err := getBytes(ctx, http.DefaultClient, h.srv.url()+"/v1/events/"+ev.id+"/status?sha256="+hex.EncodeToString(ev.hash[:]), "")
 				if err != nil {
 					h.t.Errorf("status of event %s: %v", ev.id, err)
 					continue

@@ -175,10 +175,11 @@ func TestServeResourceLimits(t *testing.T) {
 	defer cancel()
 	d := nextBy(t, gen, party)
 	began = time.Now()
-	if _, err := pub.Publish(pctx, d); err != nil {
+	pr, err := pub.Publish(pctx, d)
+	if err != nil {
 		t.Fatalf("a party's publish during the flood: %v", err)
 	}
-	r, err := pub.WaitReceipt(pctx, d.ID)
+	r, err := pub.WaitReceipt(pctx, d.ID, pr.EnvelopeHash)
 	if err != nil {
 		t.Fatalf("the receipt during the flood: %v", err)
 	}

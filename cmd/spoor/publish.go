@@ -49,10 +49,13 @@ Consecutive lines go out as batch messages of up to --batch events
 the ledger still judges each event on its own.
 
 A bad line is reported with its line number and reason and is not published.
-Running the same file again is idempotent: events the ledger already holds
-are counted as "already accepted". The summary counts published, already
-accepted, refused by the ledger, and bad lines; the exit status is non-zero
-when any line was bad or refused.`,
+Running the same file again is idempotent: events the ledger already holds,
+byte for byte, are counted as "already accepted". A line whose event id the
+ledger already holds with other bytes (an edited line) is reported as
+id_conflict with the leaf of the first bytes: it is never logged. The summary
+counts published, already accepted, refused by the ledger, id conflicts and
+bad lines; the exit status is non-zero when any line was bad, refused or in
+conflict.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in := io.Reader(cmd.InOrStdin())
@@ -78,7 +81,7 @@ when any line was bad or refused.`,
 }
 
 type publishSummary struct {
-	published, alreadyAccepted, onBus, refused, bad, pending int
+	published, alreadyAccepted, onBus, refused, conflicts, bad, pending int
 }
 
 func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Reader, out io.Writer) error {
@@ -109,7 +112,15 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 	type sent struct {
 		line int
 		id   string
+		hash [32]byte // of the envelope: a receipt is about these bytes
 		p    *natsbus.PendingPublish
+	}
+	// conflict reports a line whose event id the ledger holds with other
+	// bytes: the first ones stand, and this line will never be logged.
+	conflict := func(line int, r *natsbus.Receipt) {
+		sum.conflicts++
+		fmt.Fprintf(out, "line %d: %s: the ledger holds this event id at leaf %d with other bytes; the first ones stand and this line is not logged\n",
+			line, events.ReasonIDConflict, r.LeafIndex)
 	}
 	var pending []sent
 	// Lines wait in group until a batch is full or the input ends.
@@ -129,7 +140,7 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 			}
 			return fmt.Errorf("line %d: %w", q.line, err)
 		}
-		pending = append(pending, sent{q.line, q.d.ID, p})
+		pending = append(pending, sent{q.line, q.d.ID, p.EnvelopeHashes()[0], p})
 		return nil
 	}
 	var send func(g []queued) error
@@ -161,8 +172,9 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 		case err != nil:
 			return fmt.Errorf("lines %d to %d: %w", g[0].line, g[len(g)-1].line, err)
 		}
-		for _, q := range g {
-			pending = append(pending, sent{q.line, q.d.ID, p})
+		hashes := p.EnvelopeHashes()
+		for i, q := range g {
+			pending = append(pending, sent{q.line, q.d.ID, hashes[i], p})
 		}
 		return nil
 	}
@@ -190,10 +202,22 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 			continue
 		}
 		// Ask first, so a rerun after the bus's de-duplication window is
-		// still recognised without publishing again.
-		if r, err := natsbus.RequestReceipt(ctx, nc, key.Party, d.ID); err == nil && r.Status == natsbus.ReceiptCommitted {
-			sum.alreadyAccepted++
-			continue
+		// still recognised without publishing again. The receipt is about
+		// the bytes: the same id with an edited line is a conflict, never
+		// "already accepted".
+		env, err := events.Sign(d, key)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		if r, err := natsbus.RequestReceipt(ctx, nc, key.Party, d.ID, sha256.Sum256(env)); err == nil {
+			switch r.Status {
+			case natsbus.ReceiptCommitted:
+				sum.alreadyAccepted++
+				continue
+			case natsbus.ReceiptIDConflict:
+				conflict(line, r)
+				continue
+			}
 		}
 		group = append(group, queued{line, d})
 		if len(group) == f.batch {
@@ -225,12 +249,14 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 		wctx, cancel := context.WithTimeout(ctx, f.wait)
 		defer cancel()
 		for _, s := range pending {
-			r, err := pub.WaitReceipt(wctx, s.id)
+			r, err := pub.WaitReceipt(wctx, s.id, s.hash)
 			switch {
 			case err != nil:
 				sum.pending++
 			case r.Status == natsbus.ReceiptCommitted:
 				sum.published++
+			case r.Status == natsbus.ReceiptIDConflict:
+				conflict(s.line, r)
 			case r.Status == natsbus.ReceiptRejected:
 				sum.refused++
 				fmt.Fprintf(out, "line %d: refused by the ledger: %s\n", s.line, r.Reason)
@@ -240,6 +266,9 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 		sum.published = len(pending)
 	}
 	fmt.Fprintf(out, "published %d, already accepted %d, refused %d, bad lines %d", sum.published, sum.alreadyAccepted, sum.refused, sum.bad)
+	if sum.conflicts > 0 {
+		fmt.Fprintf(out, ", id conflicts %d", sum.conflicts)
+	}
 	if sum.pending > 0 {
 		fmt.Fprintf(out, ", no receipt yet %d", sum.pending)
 	}
@@ -247,7 +276,7 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 		fmt.Fprintf(out, " (%d were already on the bus)", sum.onBus)
 	}
 	fmt.Fprintln(out)
-	if sum.bad > 0 || sum.refused > 0 || sum.pending > 0 {
+	if sum.bad > 0 || sum.refused > 0 || sum.conflicts > 0 || sum.pending > 0 {
 		return &exitError{code: 1, err: errors.New("not every line was accepted")}
 	}
 	return nil

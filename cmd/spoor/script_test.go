@@ -266,8 +266,37 @@ func writeLines(args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var last *events.Disclosure
 	for line := range strings.Lines(string(tmpl)) {
 		line = strings.TrimSuffix(line, "\n")
+		if line == "EDIT" {
+			// The line before, under its id, with other words: what a
+			// person editing an event already sent would write.
+			if last == nil {
+				return errors.New("EDIT needs a GOOD id line before it")
+			}
+			e := *last
+			e.Justification += " (gewijzigd)"
+			b, err := publishLineWithID(&e)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "%s\n", b)
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "GOOD id"); ok && rest == "" {
+			d, err := nextOf(gen, party)
+			if err != nil {
+				return err
+			}
+			b, err := publishLineWithID(d)
+			if err != nil {
+				return err
+			}
+			last = d
+			fmt.Fprintf(w, "%s\n", b)
+			continue
+		}
 		rest, ok := strings.CutPrefix(line, "GOOD")
 		if !ok || (rest != "" && !strings.HasPrefix(rest, " origin=")) {
 			fmt.Fprintln(w, line)
@@ -297,6 +326,20 @@ func nextOf(gen *synth.Generator, party string) (*events.Disclosure, error) {
 		}
 	}
 	return nil, fmt.Errorf("the generator makes no disclosures by %q", party)
+}
+
+// publishLineWithID is publishLine keeping the event id.
+func publishLineWithID(d *events.Disclosure) ([]byte, error) {
+	b, err := publishLine(d)
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return nil, err
+	}
+	fields["id"] = d.ID
+	return json.Marshal(fields)
 }
 
 // publishLine encodes d the way a person would hand it to spoor publish:

@@ -226,10 +226,11 @@ func TestServeNATSUsers(t *testing.T) {
 
 	t.Run("a party publishes and gets its receipt", func(t *testing.T) {
 		d := nextBy(t, gen, partyA)
-		if _, err := pubA.Publish(ctx, d); err != nil {
+		res, err := pubA.Publish(ctx, d)
+		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := pubA.WaitReceipt(ctx, d.ID)
+		r, err := pubA.WaitReceipt(ctx, d.ID, res.EnvelopeHash)
 		if err != nil || r.Status != natsbus.ReceiptCommitted {
 			t.Fatalf("receipt: %+v, %v", r, err)
 		}
@@ -300,7 +301,7 @@ func TestServeNATSUsers(t *testing.T) {
 		if _, err := natsbus.Rejections(short(), js, partyB); err == nil {
 			t.Error("bound to another party's rejections")
 		}
-		if _, err := natsbus.RequestReceipt(short(), nc, partyB, nextBy(t, gen, partyB).ID); err == nil {
+		if _, err := natsbus.RequestReceipt(short(), nc, partyB, nextBy(t, gen, partyB).ID, [32]byte{}); err == nil {
 			t.Error("asked for receipts on another party's subject")
 		}
 	})
@@ -513,10 +514,11 @@ func TestServeTLS(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		d := nextBy(t, gen, party)
-		if _, err := pub.Publish(ctx, d); err != nil {
+		res, err := pub.Publish(ctx, d)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if r, err := pub.WaitReceipt(ctx, d.ID); err != nil || r.Status != natsbus.ReceiptCommitted {
+		if r, err := pub.WaitReceipt(ctx, d.ID, res.EnvelopeHash); err != nil || r.Status != natsbus.ReceiptCommitted {
 			t.Fatalf("receipt over TLS: %+v, %v", r, err)
 		}
 	})

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/events/demo"
 	"github.com/spoor-ledger/spoor/events/natsbus"
 	"github.com/spoor-ledger/spoor/internal/synth"
@@ -81,6 +82,7 @@ type SimulationReport struct {
 	Events      int            `json:"events"`
 	Committed   int            `json:"committed"`
 	Rejected    int            `json:"rejected"`
+	IDConflicts int            `json:"id_conflicts"`
 	NoReceipt   int            `json:"no_receipt"`
 	Findings    int            `json:"events_with_findings"`
 	ByParty     map[string]int `json:"by_party"`
@@ -127,6 +129,7 @@ func runSimulate(ctx context.Context, f *simulateFlags, out, errOut io.Writer) e
 	perChild := map[string]int{}
 	type sent struct {
 		party, id string
+		hash      [32]byte // of the envelope: a receipt is about these bytes
 	}
 	all := make([]sent, 0, f.n)
 	bar := newBar(f.n, "publishing", errOut)
@@ -136,13 +139,14 @@ func runSimulate(ctx context.Context, f *simulateFlags, out, errOut io.Writer) e
 			rep.Findings++
 		}
 		p := pubs[d.Discloser]
-		if _, err := p.PublishAsync(ctx, d); err != nil {
+		pp, err := p.PublishAsync(ctx, d)
+		if err != nil {
 			return fmt.Errorf("event %d: %w", i, err)
 		}
 		perChild[child.BSN]++
 		rep.ByParty[d.Discloser]++
 		rep.ByPurpose[d.Purpose]++
-		all = append(all, sent{d.Discloser, d.ID})
+		all = append(all, sent{d.Discloser, d.ID, pp.EnvelopeHashes()[0]})
 		_ = bar.Add(1)
 	}
 	for _, p := range pubs {
@@ -157,6 +161,7 @@ func runSimulate(ctx context.Context, f *simulateFlags, out, errOut io.Writer) e
 	wctx, cancel := context.WithTimeout(ctx, f.wait)
 	defer cancel()
 	var mu sync.Mutex
+	var conflicts []string
 	var wg sync.WaitGroup
 	next := make(chan sent)
 	for range 32 {
@@ -164,13 +169,19 @@ func runSimulate(ctx context.Context, f *simulateFlags, out, errOut io.Writer) e
 		go func() {
 			defer wg.Done()
 			for s := range next {
-				r, err := pubs[s.party].WaitReceipt(wctx, s.id)
+				r, err := pubs[s.party].WaitReceipt(wctx, s.id, s.hash)
 				mu.Lock()
 				switch {
 				case err != nil:
 					rep.NoReceipt++
 				case r.Status == natsbus.ReceiptCommitted:
 					rep.Committed++
+				case r.Status == natsbus.ReceiptIDConflict:
+					// The same id with other bytes (a rerun with another
+					// seed or event count): never logged; say which.
+					rep.IDConflicts++
+					conflicts = append(conflicts, fmt.Sprintf("event %s of %s: %s: the ledger holds this id at leaf %d with other bytes; not logged",
+						s.id, s.party, events.ReasonIDConflict, r.LeafIndex))
 				default:
 					rep.Rejected++
 				}
@@ -192,16 +203,20 @@ func runSimulate(ctx context.Context, f *simulateFlags, out, errOut io.Writer) e
 		}
 	}
 	sort.Slice(rep.Children, func(i, j int) bool { return rep.Children[i].Events > rep.Children[j].Events })
-	fmt.Fprintf(out, "simulated %d events (seed %d): committed %d, rejected %d, no receipt %d; %d with covenant findings\n",
-		f.n, f.seed, rep.Committed, rep.Rejected, rep.NoReceipt, rep.Findings)
+	sort.Strings(conflicts)
+	for _, c := range conflicts {
+		fmt.Fprintln(out, c)
+	}
+	fmt.Fprintf(out, "simulated %d events (seed %d): committed %d, rejected %d, id conflicts %d, no receipt %d; %d with covenant findings\n",
+		f.n, f.seed, rep.Committed, rep.Rejected, rep.IDConflicts, rep.NoReceipt, rep.Findings)
 	if f.report != "" {
 		if err := writeSimReport(f.report, &rep); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "report (synthetic BSNs for trying an inzage): %s\n", f.report)
 	}
-	if rep.NoReceipt > 0 || rep.Rejected > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("%d events not committed", rep.NoReceipt+rep.Rejected)}
+	if n := rep.NoReceipt + rep.Rejected + rep.IDConflicts; n > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d events not committed", n)}
 	}
 	return nil
 }

@@ -58,7 +58,7 @@ func TestGoldenMessages(t *testing.T) {
 		{
 			file:  "receipt_request.json",
 			parse: func(b []byte) (any, error) { return natsbus.ParseReceiptRequest(b) },
-			want:  &natsbus.ReceiptRequest{EventID: id},
+			want:  &natsbus.ReceiptRequest{EventID: id, SHA256: "3a67e75401c26bc942454e22bfa4000e7b6367bff500b4c23987c67324226d3b"},
 		},
 	}
 	for _, c := range cases {

@@ -84,6 +84,7 @@ package natsbus
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -285,18 +286,47 @@ const (
 	ReceiptCommitted ReceiptStatus = "committed"
 	// ReceiptRejected: the ledger refused the event; Reason says why.
 	ReceiptRejected ReceiptStatus = "rejected"
-	// ReceiptPending: the ledger has not (yet) seen the event; ask again, and
-	// publish it again if it stays pending.
+	// ReceiptPending: the ledger has not (yet) seen these bytes under the
+	// event id; ask again, and publish them again if it stays pending.
 	ReceiptPending ReceiptStatus = "pending"
+	// ReceiptIDConflict: the party's event id is logged with other bytes
+	// (the first ones stand); LeafIndex names their leaf. These bytes
+	// will never be logged under this id.
+	ReceiptIDConflict ReceiptStatus = "id_conflict"
 )
 
-// ReceiptRequest is the body of a request on ReceiptSubject(party).
+// ReceiptRequest is the body of a request on ReceiptSubject(party). A
+// receipt is about bytes: the answer is committed only for the envelope
+// whose hash is given.
 type ReceiptRequest struct {
 	EventID string `json:"event_id"`
+	// SHA256 is the lower-case hex SHA-256 of the envelope.
+	SHA256 string `json:"sha256"`
 }
 
-// ParseReceiptRequest decodes a receipt request and checks its event id; the
-// ledger calls it on each request.
+// Hash returns the request's envelope hash.
+func (r *ReceiptRequest) Hash() ([32]byte, error) {
+	return ParseSHA256(r.SHA256)
+}
+
+// ErrBadHash means a hash is not 64 lower-case hex characters.
+var ErrBadHash = errors.New("natsbus: not a SHA-256 in lower-case hex")
+
+// ParseSHA256 decodes a SHA-256 in lower-case hex (as receipt and status
+// requests carry it).
+func ParseSHA256(s string) ([32]byte, error) {
+	var h [32]byte
+	if len(s) != 64 || strings.ToLower(s) != s {
+		return h, ErrBadHash
+	}
+	if _, err := hex.Decode(h[:], []byte(s)); err != nil {
+		return h, ErrBadHash
+	}
+	return h, nil
+}
+
+// ParseReceiptRequest decodes a receipt request and checks its event id and
+// hash; the ledger calls it on each request.
 func ParseReceiptRequest(b []byte) (*ReceiptRequest, error) {
 	var r ReceiptRequest
 	if err := json.Unmarshal(b, &r); err != nil {
@@ -304,6 +334,9 @@ func ParseReceiptRequest(b []byte) (*ReceiptRequest, error) {
 	}
 	if !events.ValidEventID(r.EventID) {
 		return nil, errors.New("receipt request: event_id is not a UUIDv7")
+	}
+	if _, err := r.Hash(); err != nil {
+		return nil, fmt.Errorf("receipt request: sha256: %w", err)
 	}
 	return &r, nil
 }
@@ -314,10 +347,12 @@ func ParseReceiptRequest(b []byte) (*ReceiptRequest, error) {
 type Receipt struct {
 	EventID string        `json:"event_id"`
 	Status  ReceiptStatus `json:"status"`
-	// Reason is set when Status is ReceiptRejected.
+	// Reason is set when Status is ReceiptRejected or ReceiptIDConflict.
 	Reason events.Reason `json:"reason,omitempty"`
 	// LeafIndex and TreeSize locate the event's leaf in the tree the
 	// checkpoint commits to; they are zero unless Status is ReceiptCommitted.
+	// With ReceiptIDConflict, LeafIndex is the leaf of the bytes first
+	// logged under the id.
 	LeafIndex uint64 `json:"leaf_index"`
 	TreeSize  uint64 `json:"tree_size"`
 	// LeafRecord is the leaf's data (verifier.LeafRecord): with the
@@ -346,6 +381,10 @@ func (r *Receipt) Validate() error {
 	case ReceiptRejected:
 		if r.Reason == "" {
 			return errors.New("receipt: a rejected receipt needs a reason")
+		}
+	case ReceiptIDConflict:
+		if r.Reason != events.ReasonIDConflict {
+			return fmt.Errorf("receipt: an id_conflict receipt needs reason %s", events.ReasonIDConflict)
 		}
 	case ReceiptPending:
 	default:

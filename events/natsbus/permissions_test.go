@@ -136,7 +136,7 @@ func partyWorkflow(ctx context.Context, c *partyClient, d *events.Disclosure) er
 	}
 	sctx, cancel = step()
 	defer cancel()
-	r, err := c.pub.WaitReceipt(sctx, d.ID)
+	r, err := c.pub.WaitReceipt(sctx, d.ID, res.EnvelopeHash)
 	if err != nil {
 		return fmt.Errorf("receipt: %w", err)
 	}
@@ -287,7 +287,7 @@ func TestPartyPermissions(t *testing.T) {
 	})
 	t.Run("cannot ask for another party's receipts", func(t *testing.T) {
 		t.Parallel()
-		if _, err := natsbus.RequestReceipt(short(), a.nc, utrecht, newDisclosure(t).ID); err == nil {
+		if _, err := natsbus.RequestReceipt(short(), a.nc, utrecht, newDisclosure(t).ID, [32]byte{}); err == nil {
 			t.Error("requested a receipt on another party's subject")
 		}
 	})

@@ -1,6 +1,7 @@
 package natsbus
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -40,6 +41,12 @@ type PublishResult struct {
 	// EventIDs are the ids of a batch's events, in order (nil for a single
 	// event).
 	EventIDs []string
+	// EnvelopeHash is the SHA-256 of the envelope (for a batch: of the
+	// first event's), which a receipt request names (WaitReceipt).
+	EnvelopeHash [32]byte
+	// EnvelopeHashes are the SHA-256 of a batch's envelopes, in the order
+	// of EventIDs (nil for a single event).
+	EnvelopeHashes [][32]byte
 	// Stream and Sequence locate the message on the bus. For a duplicate,
 	// Sequence is that of the first copy.
 	Stream   string
@@ -198,7 +205,33 @@ func (p *Publisher) publishSync(ctx context.Context, m *nats.Msg, id string) (Pu
 		p.metric.failed.Inc()
 		return PublishResult{}, fmt.Errorf("couldn't publish event %s: %w", id, busError(err))
 	}
-	return p.result(id, ack), nil
+	res := p.result(id, ack)
+	res.setHashes(envelopeHashes(m))
+	return res, nil
+}
+
+// envelopeHashes returns the SHA-256 of each envelope m carries: its body,
+// or each line of a batch message's.
+func envelopeHashes(m *nats.Msg) [][32]byte {
+	if m.Header.Get(BatchHeader) == "" {
+		return [][32]byte{sha256.Sum256(m.Data)}
+	}
+	var out [][32]byte
+	for line := range bytes.Lines(m.Data) {
+		out = append(out, sha256.Sum256(bytes.TrimSuffix(line, []byte("\n"))))
+	}
+	return out
+}
+
+// setHashes fills in the envelope hashes of a result.
+func (r *PublishResult) setHashes(hs [][32]byte) {
+	if len(hs) == 0 {
+		return
+	}
+	r.EnvelopeHash = hs[0]
+	if len(hs) > 1 || r.EventIDs != nil {
+		r.EnvelopeHashes = hs
+	}
 }
 
 func (p *Publisher) result(id string, ack *jetstream.PubAck) PublishResult {
@@ -213,9 +246,10 @@ func (p *Publisher) result(id string, ack *jetstream.PubAck) PublishResult {
 
 // PendingPublish is an asynchronous publish awaiting its ack.
 type PendingPublish struct {
-	eventID  string   // the event id, or a batch's label
-	eventIDs []string // every event the message carries
-	batch    bool     // a batch message (PublishBatchAsync)
+	eventID  string     // the event id, or a batch's label
+	eventIDs []string   // every event the message carries
+	hashes   [][32]byte // the SHA-256 of each of its envelopes
+	batch    bool       // a batch message (PublishBatchAsync)
 	done     chan struct{}
 	res      PublishResult
 	err      error
@@ -228,6 +262,10 @@ func (pp *PendingPublish) EventID() string { return pp.eventID }
 // EventIDs are the ids of the events the message carries (one, or a
 // batch's).
 func (pp *PendingPublish) EventIDs() []string { return pp.eventIDs }
+
+// EnvelopeHashes are the SHA-256 of the envelopes the message carries, in
+// the order of EventIDs: what WaitReceipt asks about.
+func (pp *PendingPublish) EnvelopeHashes() [][32]byte { return pp.hashes }
 
 // Done is closed when the ack or the error has arrived.
 func (pp *PendingPublish) Done() <-chan struct{} { return pp.done }
@@ -270,6 +308,7 @@ func (p *Publisher) PublishBatch(ctx context.Context, ds []*events.Disclosure) (
 		return PublishResult{}, err
 	}
 	res.EventID, res.EventIDs = ids[0], ids
+	res.setHashes(envelopeHashes(m))
 	return res, nil
 }
 
@@ -342,7 +381,7 @@ func (p *Publisher) publishAsync(ctx context.Context, m *nats.Msg, label string,
 		return nil, fmt.Errorf("couldn't publish event %s: %w", label, busError(err))
 	}
 	p.started()
-	pp := &PendingPublish{eventID: label, eventIDs: ids, batch: batch, done: make(chan struct{})}
+	pp := &PendingPublish{eventID: label, eventIDs: ids, hashes: envelopeHashes(m), batch: batch, done: make(chan struct{})}
 	go p.await(pp, paf)
 	return pp, nil
 }
@@ -357,6 +396,7 @@ func (p *Publisher) await(pp *PendingPublish, paf jetstream.PubAckFuture) {
 		if pp.batch {
 			pp.res.EventID, pp.res.EventIDs = pp.eventIDs[0], pp.eventIDs
 		}
+		pp.res.setHashes(pp.hashes)
 	case err := <-paf.Err():
 		pp.err = fmt.Errorf("couldn't publish event %s: %w", pp.eventID, busError(err))
 	case <-timer.C:
@@ -434,12 +474,14 @@ const (
 	receiptAttemptWait = 2 * time.Second
 )
 
-// WaitReceipt asks the ledger for the receipt of eventID until its status
-// is committed or rejected, or ctx ends. It retries while the ledger answers
-// pending, does not answer, or is not running. A rejected event is not an
-// error of this call: check the receipt's Status. A committed receipt should
-// be verified (package verifier) before it is relied upon.
-func (p *Publisher) WaitReceipt(ctx context.Context, eventID string) (*Receipt, error) {
+// WaitReceipt asks the ledger for the receipt of the envelope with the
+// given SHA-256 (PublishResult.EnvelopeHash, PendingPublish.EnvelopeHashes)
+// under eventID until its status is committed, rejected or id_conflict, or
+// ctx ends. It retries while the ledger answers pending, does not answer,
+// or is not running. A rejected or conflicting event is not an error of
+// this call: check the receipt's Status. A committed receipt should be
+// verified (package verifier) before it is relied upon.
+func (p *Publisher) WaitReceipt(ctx context.Context, eventID string, envelopeHash [32]byte) (*Receipt, error) {
 	if !events.ValidEventID(eventID) {
 		return nil, errors.New("couldn't wait for receipt: event id is not a UUIDv7")
 	}
@@ -447,7 +489,7 @@ func (p *Publisher) WaitReceipt(ctx context.Context, eventID string) (*Receipt, 
 	wait := receiptFirstRetry
 	var last error
 	for {
-		r, err := RequestReceipt(ctx, nc, p.key.Party, eventID)
+		r, err := RequestReceipt(ctx, nc, p.key.Party, eventID, envelopeHash)
 		switch {
 		case err == nil && r.Status != ReceiptPending:
 			return r, nil
@@ -467,13 +509,14 @@ func (p *Publisher) WaitReceipt(ctx context.Context, eventID string) (*Receipt, 
 	}
 }
 
-// RequestReceipt asks the ledger once for the receipt of eventID of party,
-// over nc. The answer may have status pending; WaitReceipt retries.
-func RequestReceipt(ctx context.Context, nc *nats.Conn, party, eventID string) (*Receipt, error) {
+// RequestReceipt asks the ledger once for the receipt of the envelope with
+// SHA-256 envelopeHash under party's eventID, over nc. The answer may have
+// status pending; WaitReceipt retries.
+func RequestReceipt(ctx context.Context, nc *nats.Conn, party, eventID string, envelopeHash [32]byte) (*Receipt, error) {
 	if !events.ValidPartyID(party) {
 		return nil, fmt.Errorf("couldn't request receipt: party %q: %w", party, ErrInvalidParty)
 	}
-	body, err := marshalJSON(ReceiptRequest{EventID: eventID})
+	body, err := marshalJSON(ReceiptRequest{EventID: eventID, SHA256: hex.EncodeToString(envelopeHash[:])})
 	if err != nil {
 		return nil, fmt.Errorf("couldn't encode receipt request: %w", err)
 	}

@@ -3,7 +3,9 @@ package natsbus_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -196,7 +198,8 @@ func TestPublishBatch(t *testing.T) {
 // first copy.
 func TestRepublishIsDuplicate(t *testing.T) {
 	b := newBus(t, amersfoort)
-	pub := newPublisher(t, b.js, partyKey(t, amersfoort))
+	key := partyKey(t, amersfoort)
+	pub := newPublisher(t, b.js, key)
 	d := newDisclosure(t)
 	ctx := testContext(t, 10*time.Second)
 
@@ -461,7 +464,8 @@ func TestNoStream(t *testing.T) {
 
 func TestPublishRefusesInvalidDisclosure(t *testing.T) {
 	b := newBus(t, amersfoort)
-	pub := newPublisher(t, b.js, partyKey(t, amersfoort))
+	key := partyKey(t, amersfoort)
+	pub := newPublisher(t, b.js, key)
 	d := newDisclosure(t)
 	d.Channel = "carrier-pigeon"
 	_, err := pub.Publish(testContext(t, 5*time.Second), d)
@@ -564,13 +568,13 @@ func TestWaitReceipt(t *testing.T) {
 	t.Run("ledger not running", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 		defer cancel()
-		if _, err := pub.WaitReceipt(ctx, id); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := pub.WaitReceipt(ctx, id, [32]byte{1}); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("WaitReceipt = %v, want a deadline error", err)
 		}
 	})
 	t.Run("pending then committed", func(t *testing.T) {
 		requests := receiptResponder(t, ledgerConn, 2)
-		r, err := pub.WaitReceipt(testContext(t, 10*time.Second), id)
+		r, err := pub.WaitReceipt(testContext(t, 10*time.Second), id, [32]byte{1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -593,13 +597,72 @@ func TestWaitReceipt(t *testing.T) {
 		if err := ledgerConn.Flush(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := pub.WaitReceipt(testContext(t, 5*time.Second), id); err == nil {
+		if _, err := pub.WaitReceipt(testContext(t, 5*time.Second), id, [32]byte{1}); err == nil {
 			t.Error("WaitReceipt accepted a receipt for another event")
 		}
 	})
 	t.Run("bad event id", func(t *testing.T) {
-		if _, err := pub.WaitReceipt(t.Context(), "not-an-id"); err == nil {
+		if _, err := pub.WaitReceipt(t.Context(), "not-an-id", [32]byte{1}); err == nil {
 			t.Error("WaitReceipt accepted a bad event id")
 		}
 	})
+}
+
+// TestReceiptRequestCarriesHash: a receipt is about bytes, so a request
+// without the envelope's SHA-256 (all that was sent before the fix) is not
+// a request, and a Publisher says which bytes it published.
+func TestReceiptRequestCarriesHash(t *testing.T) {
+	id := newDisclosure(t).ID
+	for _, body := range []string{
+		`{"event_id":"` + id + `"}`,
+		`{"event_id":"` + id + `","sha256":"` + strings.Repeat("A", 64) + `"}`,
+		`{"event_id":"` + id + `","sha256":"` + strings.Repeat("0", 63) + `"}`,
+	} {
+		if _, err := natsbus.ParseReceiptRequest([]byte(body)); err == nil {
+			t.Errorf("ParseReceiptRequest(%s) accepted it", body)
+		}
+	}
+	req, err := natsbus.ParseReceiptRequest([]byte(`{"event_id":"` + id + `","sha256":"` + strings.Repeat("ab", 32) + `"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err := req.Hash(); err != nil || h[0] != 0xab || h[31] != 0xab {
+		t.Fatalf("Hash = %x, %v", h, err)
+	}
+	r := natsbus.Receipt{EventID: id, Status: natsbus.ReceiptIDConflict, LeafIndex: 3}
+	if err := r.Validate(); err == nil {
+		t.Error("an id_conflict receipt without its reason validates")
+	}
+	r.Reason = events.ReasonIDConflict
+	if err := r.Validate(); err != nil {
+		t.Errorf("id_conflict receipt: %v", err)
+	}
+
+	b := newBus(t, amersfoort)
+	key := partyKey(t, amersfoort)
+	pub := newPublisher(t, b.js, key)
+	d := newDisclosure(t)
+	res, err := pub.Publish(t.Context(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := events.Sign(d, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.EnvelopeHash != sha256.Sum256(env) {
+		t.Error("PublishResult.EnvelopeHash is not the SHA-256 of the envelope")
+	}
+	ds := []*events.Disclosure{newDisclosure(t), newDisclosure(t)}
+	pp, err := pub.PublishBatchAsync(t.Context(), ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := pp.EnvelopeHashes()
+	for i, d := range ds {
+		env, _ := events.Sign(d, key)
+		if len(hs) != 2 || hs[i] != sha256.Sum256(env) {
+			t.Fatalf("batch hash %d is not the SHA-256 of its envelope", i)
+		}
+	}
 }

@@ -75,8 +75,9 @@ func (w *commitWatch) at(idx uint64) (time.Time, bool) {
 
 // sample is one event whose latency is measured.
 type sample struct {
-	id  uuid.UUID
-	pub time.Time
+	id    uuid.UUID
+	party string
+	pub   time.Time
 }
 
 // pipelineRig is the embedded default of `spoor serve`: NATS JetStream,
@@ -337,7 +338,7 @@ func (r *rig) publishRun(ctx context.Context, p *pipelineRig, ef *eventFile, fro
 					now := time.Now()
 					for _, e := range msg {
 						if place[e.id]%sampleEvery == 0 {
-							samples[pi] = append(samples[pi], sample{id: e.id, pub: now})
+							samples[pi] = append(samples[pi], sample{id: e.id, party: e.party, pub: now})
 						}
 					}
 					published.Add(int64(len(msg)))
@@ -426,7 +427,7 @@ func (r *rig) publishRun(ctx context.Context, p *pipelineRig, ef *eventFile, fro
 func latencies(ctx context.Context, p *pipelineRig, samples []sample) ([]time.Duration, error) {
 	out := make([]time.Duration, 0, len(samples))
 	for _, s := range samples {
-		idx, err := p.l.LookupEvent(ctx, s.id.String())
+		idx, err := p.l.LookupEvent(ctx, s.party, s.id.String())
 		if err != nil {
 			return nil, fmt.Errorf("event %s: %w", s.id, err)
 		}

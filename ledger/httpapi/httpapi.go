@@ -358,9 +358,30 @@ func (s *Server) inclusion(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, http.StatusBadRequest, "bad_parameter", "event_id must be a lower-case UUIDv7")
 			return
 		}
-		index, err = s.l.LookupEvent(r.Context(), id)
+		// Event ids are per party: by id, the envelope's hash says which
+		// event (a party's token may name its own without it).
+		p := callerOf(r).Principal
+		h, hasHash, err := parseSHA256(r)
 		if err != nil {
-			s.failErr(w, r, err)
+			s.fail(w, r, http.StatusBadRequest, "bad_parameter", err.Error())
+			return
+		}
+		switch {
+		case hasHash:
+			e, err := s.findBytes(r.Context(), id, h)
+			if err != nil {
+				s.failErr(w, r, err)
+				return
+			}
+			index = e.Index
+		case p.Role == RoleParty:
+			index, err = s.l.LookupEvent(r.Context(), p.Party, id)
+			if err != nil {
+				s.failErr(w, r, err)
+				return
+			}
+		default:
+			s.fail(w, r, http.StatusBadRequest, "bad_parameter", "with event_id give sha256, the SHA-256 of the envelope in lower-case hex")
 			return
 		}
 		hasIndex = true
@@ -436,44 +457,163 @@ func (s *Server) consistency(w http.ResponseWriter, r *http.Request) {
 
 // StatusResponse is the body of /v1/events/<id>/status.
 type StatusResponse struct {
-	EventID   string        `json:"event_id"`
-	Status    string        `json:"status"` // committed | rejected | unknown
+	EventID string `json:"event_id"`
+	// Status is committed, rejected, id_conflict (other bytes are logged
+	// under the party's id) or unknown.
+	Status string `json:"status"`
+	// LeafIndex is the event's leaf when committed; with id_conflict, for
+	// a party's own id, the leaf of the bytes logged first.
 	LeafIndex *uint64       `json:"leaf_index,omitempty"`
 	Reason    events.Reason `json:"reason,omitempty"`
-	Message   string        `json:"message,omitempty"`
-	At        *time.Time    `json:"at,omitempty"`
+	// Message explains a refusal, to the party whose event it is only.
+	Message string     `json:"message,omitempty"`
+	At      *time.Time `json:"at,omitempty"`
 }
 
-// status answers for any event id: ids are random and carry no personal
-// data, and a publisher needs no token to learn its event's fate.
+// The statuses of StatusResponse.
+const (
+	statusCommitted  = "committed"
+	statusRejected   = "rejected"
+	statusIDConflict = "id_conflict"
+	statusUnknown    = "unknown"
+)
+
+// status answers where an event stands. A status is about bytes, and event
+// ids are per party: without a party's token the request must carry
+// ?sha256= (the SHA-256 of the envelope, which only those who hold the
+// bytes know) and the answer is the status and a reason code, nothing
+// more. A party's token may ask about the party's own ids without the
+// hash, and also gets the leaf of conflicting bytes and the message of a
+// refusal; another party's events under the same id are never seen.
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	p := callerOf(r).Principal
 	id := r.PathValue("id")
 	if !events.ValidEventID(id) {
 		s.fail(w, r, http.StatusBadRequest, "bad_event_id", "event id must be a lower-case UUIDv7")
 		return
 	}
-	resp := StatusResponse{EventID: id, Status: "unknown"}
-	idx, err := s.l.LookupEvent(r.Context(), id)
+	h, hasHash, err := parseSHA256(r)
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, "bad_parameter", err.Error())
+		return
+	}
+	var resp *StatusResponse
 	switch {
-	case err == nil:
-		resp.Status, resp.LeafIndex = "committed", &idx
-		if rec, err := s.l.LeafRecord(r.Context(), idx); err == nil {
-			t := rec.IntegratedAt
-			resp.At = &t
-		}
-	case errors.Is(err, ledger.ErrNotFound):
-		rej, err := s.l.Rejected(r.Context(), id)
-		if err == nil {
-			resp.Status, resp.Reason, resp.Message, resp.At = "rejected", rej.Reason, rej.Message, &rej.At
-		} else if !errors.Is(err, ledger.ErrNotFound) {
-			s.failErr(w, r, err)
-			return
-		}
+	case p.Role == RoleParty:
+		resp, err = s.partyStatus(r.Context(), p.Party, id, h, hasHash)
+	case hasHash:
+		resp, err = s.bytesStatus(r.Context(), id, h)
 	default:
+		s.fail(w, r, http.StatusBadRequest, "bad_parameter", "give sha256, the SHA-256 of the envelope in lower-case hex (a party's token may ask about its own ids without it)")
+		return
+	}
+	if err != nil {
 		s.failErr(w, r, err)
 		return
 	}
 	writeJSON(w, resp)
+}
+
+// partyStatus is the status of party's own event id, for those bytes when
+// hasHash.
+func (s *Server) partyStatus(ctx context.Context, party, id string, h [32]byte, hasHash bool) (*StatusResponse, error) {
+	resp := &StatusResponse{EventID: id, Status: statusUnknown}
+	e, err := s.l.FindEvent(ctx, party, id)
+	switch {
+	case err == nil:
+		resp.Status, resp.LeafIndex = statusCommitted, &e.Index
+		if hasHash && e.Hash != h {
+			resp.Status, resp.Reason = statusIDConflict, events.ReasonIDConflict
+			return resp, nil
+		}
+		if rec, err := s.l.LeafRecord(ctx, e.Index); err == nil {
+			t := rec.IntegratedAt
+			resp.At = &t
+		}
+		return resp, nil
+	case !errors.Is(err, ledger.ErrNotFound):
+		return nil, err
+	}
+	rej, err := s.l.Rejected(ctx, party, id)
+	switch {
+	case errors.Is(err, ledger.ErrNotFound):
+		return resp, nil
+	case err != nil:
+		return nil, err
+	case hasHash && rej.SHA256 != "" && rej.SHA256 != hex.EncodeToString(h[:]):
+		// Other bytes under the id were refused; these are not known.
+		return resp, nil
+	}
+	resp.Status, resp.Reason, resp.Message, resp.At = statusRejected, rej.Reason, rej.Message, &rej.At
+	if rej.Reason == events.ReasonIDConflict {
+		resp.Status = statusIDConflict
+	}
+	return resp, nil
+}
+
+// bytesStatus is the status of the envelope with SHA-256 h under id, for
+// anyone: the status and a reason code only.
+func (s *Server) bytesStatus(ctx context.Context, id string, h [32]byte) (*StatusResponse, error) {
+	resp := &StatusResponse{EventID: id, Status: statusUnknown}
+	e, err := s.findBytes(ctx, id, h)
+	switch {
+	case err == nil:
+		resp.Status, resp.LeafIndex = statusCommitted, &e.Index
+		if rec, err := s.l.LeafRecord(ctx, e.Index); err == nil {
+			t := rec.IntegratedAt
+			resp.At = &t
+		}
+		return resp, nil
+	case !errors.Is(err, ledger.ErrNotFound):
+		return nil, err
+	}
+	rejs, err := s.l.RejectionsOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	want := hex.EncodeToString(h[:])
+	for _, rej := range rejs {
+		if rej.SHA256 == want {
+			resp.Status, resp.Reason = statusRejected, rej.Reason
+			if rej.Reason == events.ReasonIDConflict {
+				resp.Status = statusIDConflict
+			}
+			return resp, nil
+		}
+	}
+	return resp, nil
+}
+
+// findBytes returns the logged event under id whose envelope hashes to h,
+// of whichever party; ErrNotFound when there is none.
+func (s *Server) findBytes(ctx context.Context, id string, h [32]byte) (ledger.LoggedEvent, error) {
+	es, err := s.l.EventsWithID(ctx, id)
+	if err != nil {
+		return ledger.LoggedEvent{}, err
+	}
+	for _, e := range es {
+		if e.Hash == h {
+			return e, nil
+		}
+	}
+	return ledger.LoggedEvent{}, fmt.Errorf("no event with those bytes: %w", ledger.ErrNotFound)
+}
+
+// parseSHA256 reads the sha256 parameter: the SHA-256 of an envelope, in
+// lower-case hex. The error quotes nothing of what was given.
+func parseSHA256(r *http.Request) ([32]byte, bool, error) {
+	var h [32]byte
+	v := r.URL.Query().Get("sha256")
+	if v == "" {
+		return h, false, nil
+	}
+	if len(v) != 64 || strings.ToLower(v) != v {
+		return h, true, errors.New("parameter sha256 must be 64 lower-case hex characters")
+	}
+	if _, err := hex.Decode(h[:], []byte(v)); err != nil {
+		return h, true, errors.New("parameter sha256 must be 64 lower-case hex characters")
+	}
+	return h, true, nil
 }
 
 // EntryResponse is one stored entry as the FG reads it.
@@ -528,7 +668,32 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "bad_event_id", "event id must be a lower-case UUIDv7")
 		return
 	}
-	idx, err := s.l.LookupEvent(r.Context(), id)
+	// Event ids are per party: a party reads its own; the FG names the
+	// discloser when more than one party used the id.
+	var idx uint64
+	var err error
+	if p.Role == RoleParty {
+		idx, err = s.l.LookupEvent(r.Context(), p.Party, id)
+	} else if discloser := r.URL.Query().Get("discloser"); discloser != "" {
+		if !events.ValidPartyID(discloser) {
+			s.fail(w, r, http.StatusBadRequest, "bad_parameter", "discloser must be a party id")
+			return
+		}
+		idx, err = s.l.LookupEvent(r.Context(), discloser, id)
+	} else {
+		var es []ledger.LoggedEvent
+		es, err = s.l.EventsWithID(r.Context(), id)
+		switch {
+		case err != nil:
+		case len(es) == 0:
+			err = fmt.Errorf("no event with that id: %w", ledger.ErrNotFound)
+		case len(es) > 1:
+			s.fail(w, r, http.StatusConflict, "ambiguous_event_id", fmt.Sprintf("%d events use this id; give discloser", len(es)))
+			return
+		default:
+			idx = es[0].Index
+		}
+	}
 	if err != nil {
 		s.failErr(w, r, err)
 		return

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -374,7 +375,8 @@ func TestProofs(t *testing.T) {
 	// By event id: the leaf of that event, committing to its envelope.
 	ev := f.events[200]
 	var byID httpapi.InclusionResponse
-	f.getJSON("/v1/proof/inclusion?event_id="+ev.d.ID, "", &byID)
+	evSum := sha256.Sum256(ev.env)
+	f.getJSON("/v1/proof/inclusion?event_id="+ev.d.ID+"&sha256="+hex.EncodeToString(evSum[:]), "", &byID)
 	if byID.Index != ev.index {
 		t.Fatalf("inclusion by event id: leaf %d, want %d", byID.Index, ev.index)
 	}
@@ -415,28 +417,83 @@ func TestProofs(t *testing.T) {
 	} {
 		f.wantStatus(p, "", http.StatusBadRequest)
 	}
-	f.wantStatus("/v1/proof/inclusion?event_id="+uuid.Must(uuid.NewV7()).String(), "", http.StatusNotFound)
+	f.wantStatus("/v1/proof/inclusion?event_id="+uuid.Must(uuid.NewV7()).String()+"&sha256="+strings.Repeat("0", 64), "", http.StatusNotFound)
+	// Ids are per party: by id alone only for a party's own.
+	f.wantStatus("/v1/proof/inclusion?event_id="+ev.d.ID, "", http.StatusBadRequest)
+	var own httpapi.InclusionResponse
+	f.getJSON("/v1/proof/inclusion?event_id="+ev.d.ID, partyTokenPrefix+ev.d.Discloser, &own)
+	if own.Index != ev.index {
+		t.Fatalf("inclusion by the party's own event id: leaf %d, want %d", own.Index, ev.index)
+	}
 }
 
+// TestEventStatus: a status is about bytes, and ids are per party.
+// Anonymous requests need ?sha256= and get a reason code only (before the
+// fix any id was answered, with the stored message); a party asks about
+// its own ids without the hash.
 func TestEventStatus(t *testing.T) {
 	f := newAPIFixture(t, httpapi.Config{})
 	f.grow(10)
 	ev := f.events[4]
+	sum := sha256.Sum256(ev.env)
+	hash := hex.EncodeToString(sum[:])
 	rejected := f.reject(ev.d.Discloser, events.ReasonBadSignature)
+	party := partyTokenPrefix + ev.d.Discloser
+	var other string
+	for _, e := range f.events {
+		if e.d.Discloser != ev.d.Discloser {
+			other = partyTokenPrefix + e.d.Discloser
+		}
+	}
 
+	// Anonymous: without the hash, nothing.
+	f.wantStatus("/v1/events/"+ev.d.ID+"/status", "", http.StatusBadRequest)
+	f.wantStatus("/v1/events/"+ev.d.ID+"/status?sha256="+strings.ToUpper(hash), "", http.StatusBadRequest)
+	f.wantStatus("/v1/events/"+ev.d.ID+"/status?sha256="+hash, "not-a-token", http.StatusUnauthorized)
 	var st httpapi.StatusResponse
-	f.getJSON("/v1/events/"+ev.d.ID+"/status", "", &st)
+	f.getJSON("/v1/events/"+ev.d.ID+"/status?sha256="+hash, "", &st)
 	if st.Status != "committed" || st.LeafIndex == nil || *st.LeafIndex != ev.index || st.At == nil {
 		t.Fatalf("status of a logged event: %+v", st)
 	}
+	// Other bytes under the id: not these.
 	st = httpapi.StatusResponse{}
-	f.getJSON("/v1/events/"+rejected+"/status", "", &st)
-	if st.Status != "rejected" || st.Reason != events.ReasonBadSignature || st.LeafIndex != nil || st.At == nil {
+	f.getJSON("/v1/events/"+ev.d.ID+"/status?sha256="+strings.Repeat("ab", 32), "", &st)
+	if st.Status != "unknown" || st.LeafIndex != nil {
+		t.Fatalf("status of other bytes under a logged id: %+v, want unknown", st)
+	}
+	// The party, about its own id: with other bytes, id_conflict naming
+	// the leaf of the first ones; without a hash, the id's status.
+	st = httpapi.StatusResponse{}
+	f.getJSON("/v1/events/"+ev.d.ID+"/status?sha256="+strings.Repeat("ab", 32), party, &st)
+	if st.Status != "id_conflict" || st.Reason != events.ReasonIDConflict || st.LeafIndex == nil || *st.LeafIndex != ev.index {
+		t.Fatalf("the party's status of other bytes under its id: %+v, want id_conflict at %d", st, ev.index)
+	}
+	st = httpapi.StatusResponse{}
+	f.getJSON("/v1/events/"+ev.d.ID+"/status", party, &st)
+	if st.Status != "committed" || st.LeafIndex == nil || *st.LeafIndex != ev.index {
+		t.Fatalf("the party's status of its id: %+v", st)
+	}
+	// Another party does not see it.
+	st = httpapi.StatusResponse{}
+	f.getJSON("/v1/events/"+ev.d.ID+"/status", other, &st)
+	if st.Status != "unknown" || st.LeafIndex != nil {
+		t.Fatalf("another party's status of the id: %+v, want unknown", st)
+	}
+	// A refusal: the party gets the reason and the message; anyone else
+	// only with the bytes' hash (this record has none: unknown).
+	st = httpapi.StatusResponse{}
+	f.getJSON("/v1/events/"+rejected+"/status", party, &st)
+	if st.Status != "rejected" || st.Reason != events.ReasonBadSignature || st.Message == "" || st.LeafIndex != nil || st.At == nil {
 		t.Fatalf("status of a refused event: %+v", st)
 	}
 	st = httpapi.StatusResponse{}
+	f.getJSON("/v1/events/"+rejected+"/status?sha256="+hash, "", &st)
+	if st.Status != "unknown" || st.Message != "" {
+		t.Fatalf("anonymous status of a refused event under other bytes: %+v", st)
+	}
+	st = httpapi.StatusResponse{}
 	unknown := uuid.Must(uuid.NewV7()).String()
-	f.getJSON("/v1/events/"+unknown+"/status", "", &st)
+	f.getJSON("/v1/events/"+unknown+"/status?sha256="+hash, "", &st)
 	if st.Status != "unknown" || st.EventID != unknown || st.LeafIndex != nil || st.Reason != "" {
 		t.Fatalf("status of an unknown event: %+v", st)
 	}

@@ -18,7 +18,9 @@ package ingest_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,6 +45,13 @@ import (
 // badBSN is a synthetic BSN from the 9999 test range (it passes the
 // elfproef). The table plants it in wrong places; no answer may repeat it.
 const badBSN = "999990019"
+
+// The same number as a person writes it, and an onderwijsnummer: no
+// pattern catches them, so nothing the sender chose may come back at all.
+const (
+	dottedBSN       = "9999.90.019"
+	onderwijsnummer = "100000004"
+)
 
 // busCase is an envelope published on the bus that the ledger must refuse
 // (or, for a future date, record with a finding).
@@ -127,6 +136,16 @@ func withField(t *testing.T, payload []byte, field, value string) []byte {
 
 // busCases builds the envelopes the ledger must refuse. logged is an event
 // already in the log.
+// loggedIndex is the leaf of a logged event.
+func loggedIndex(t *testing.T, h *harness, ev sent) uint64 {
+	t.Helper()
+	idx, err := h.l.LookupEvent(context.Background(), ev.d.Discloser, ev.d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return idx
+}
+
 func (h *harness) busCases(logged sent) []busCase {
 	t := h.t
 	t.Helper()
@@ -286,6 +305,30 @@ func (h *harness) busCases(logged sent) []busCase {
 	d, env = h.fresh()
 	add(busCase{name: "on a subject naming no party", raw: natsbus.DisclosureSubject(d.Discloser) + ".extra", eventID: d.ID,
 		reason: events.ReasonWrongSubject, data: env, noConsumer: true})
+
+	// What the sender chose never comes back, redacted or not: a BSN for
+	// the discloser, a dotted BSN in the payloadType and for the
+	// discloser, an onderwijsnummer as the subject's party, a BSN as a
+	// member name.
+	d, _ = h.fresh()
+	sender := d.Discloser
+	d.Discloser = badBSN
+	add(busCase{name: "a BSN for the discloser", subject: sender, eventID: d.ID, reason: events.ReasonUnknownParty,
+		data: signed(payloadOf(t, d), sender)})
+	d, _ = h.fresh()
+	sender = d.Discloser
+	d.Discloser = dottedBSN
+	add(busCase{name: "a dotted BSN for the discloser", subject: sender, eventID: d.ID, reason: events.ReasonInvalid,
+		data: signed(payloadOf(t, d), sender)})
+	d, _ = h.fresh()
+	add(busCase{name: "a dotted BSN for the payloadType", subject: d.Discloser, eventID: d.ID, reason: events.ReasonMalformed,
+		data: events.SignEnvelope("application/"+dottedBSN, payloadOf(t, d), key(d.Discloser).Private)})
+	d, env = h.fresh()
+	add(busCase{name: "an onderwijsnummer for the subject's party", subject: onderwijsnummer, eventID: d.ID,
+		reason: events.ReasonWrongSubject, data: env, noConsumer: true})
+	d, _ = h.fresh()
+	add(busCase{name: "a BSN for a member name", subject: d.Discloser, eventID: d.ID, reason: events.ReasonMalformed,
+		data: signed(bytes.Replace(payloadOf(t, d), []byte(`"channel":`), []byte(`"bsn`+badBSN+`":"x","channel":`), 1), d.Discloser)})
 	return cs
 }
 
@@ -314,14 +357,14 @@ func TestBadInputTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nogo := forbidden{badBSN, badPseudonym}
+	nogo := forbidden{badBSN, badPseudonym, dottedBSN, onderwijsnummer, "99999", "9999.90"}
 
 	logged := h.events(1)[0]
 	p := h.publisher(logged.d.Discloser)
 	if _, err := p.Publish(ctx, logged.d); err != nil {
 		t.Fatal(err)
 	}
-	verifyReceipt(t, h.env.Keys, waitReceipt(t, p, logged.d.ID), logged.env)
+	verifyReceipt(t, h.env.Keys, waitReceipt(t, p, logged.d.ID, logged.env), logged.env)
 
 	cases := h.busCases(logged)
 	good := h.events(60)
@@ -418,6 +461,11 @@ func TestBadInputTable(t *testing.T) {
 				if r.Message == "" {
 					t.Error("the rejection does not say what is wrong")
 				}
+				// One prefix: the reason is its own field (before the fix
+				// "malformed: malformed: ...").
+				if strings.HasPrefix(r.Message, string(r.Reason)+":") {
+					t.Errorf("the message repeats the reason code: %q", r.Message)
+				}
 				nogo.check(t, "the rejection", r.Message)
 			})
 		}
@@ -429,31 +477,51 @@ func TestBadInputTable(t *testing.T) {
 				continue
 			}
 			t.Run(c.name, func(t *testing.T) {
+				// Receipts and statuses are about the bytes: the refusal
+				// of these bytes, or, for the id logged with its first
+				// bytes, id_conflict naming their leaf (before the fix:
+				// committed, for bytes that are not in the log).
+				sum := sha256.Sum256(c.data)
+				wantStatus, wantReason := natsbus.ReceiptRejected, c.reason
+				if c.logged {
+					wantStatus = natsbus.ReceiptIDConflict
+				}
 				if !c.noConsumer {
-					r := requestReceipt(ctx, t, h.nc, c.subject, c.eventID)
-					wantStatus := natsbus.ReceiptRejected
-					if c.logged {
-						wantStatus = natsbus.ReceiptCommitted
+					r := requestReceipt(ctx, t, h.nc, c.subject, c.eventID, c.data)
+					if r.Status != wantStatus || r.Reason != wantReason {
+						t.Errorf("receipt: %s (%s), want %s (%s)", r.Status, r.Reason, wantStatus, wantReason)
 					}
-					if r.Status != wantStatus || (!c.logged && r.Reason != c.reason) {
-						t.Errorf("receipt: %s (%s), want %s (%s)", r.Status, r.Reason, wantStatus, c.reason)
+					if c.logged && r.LeafIndex != loggedIndex(t, h, logged) {
+						t.Errorf("id_conflict receipt names leaf %d, want %d", r.LeafIndex, loggedIndex(t, h, logged))
 					}
 				}
-				code, body := httpDo(t, api.URL, "GET", "/v1/events/"+c.eventID+"/status", "", "")
+				// Anonymous: only with the envelope's hash, and only a
+				// reason code.
+				if code, body := httpDo(t, api.URL, "GET", "/v1/events/"+c.eventID+"/status", "", ""); code != http.StatusBadRequest {
+					t.Errorf("anonymous status without sha256: %d %s, want 400", code, body)
+				}
+				code, body := httpDo(t, api.URL, "GET", "/v1/events/"+c.eventID+"/status?sha256="+hex.EncodeToString(sum[:]), "", "")
 				var st httpapi.StatusResponse
 				if err := json.Unmarshal([]byte(body), &st); err != nil || code != http.StatusOK {
 					t.Fatalf("status API: %d %s", code, body)
 				}
-				if c.logged {
-					if st.Status != "committed" {
-						t.Errorf("status %q for an id logged with its first bytes", st.Status)
-					}
-					return
-				}
-				if st.Status != "rejected" || st.Reason != c.reason || st.Message == "" {
-					t.Errorf("status API: %+v, want rejected with reason %s and a message", st, c.reason)
+				if string(st.Status) != string(wantStatus) || st.Reason != wantReason || st.Message != "" {
+					t.Errorf("anonymous status API: %+v, want %s with reason %s and no message", st, wantStatus, wantReason)
 				}
 				nogo.check(t, "the status API", body)
+				if c.subject != partyA {
+					return
+				}
+				// The party itself, about its own id: also the message.
+				code, body = httpDo(t, api.URL, "GET", "/v1/events/"+c.eventID+"/status?sha256="+hex.EncodeToString(sum[:]), "party-token", "")
+				st = httpapi.StatusResponse{}
+				if err := json.Unmarshal([]byte(body), &st); err != nil || code != http.StatusOK {
+					t.Fatalf("status API for the party: %d %s", code, body)
+				}
+				if string(st.Status) != string(wantStatus) || st.Reason != wantReason || (!c.logged && st.Message == "") {
+					t.Errorf("the party's status API: %+v, want %s with reason %s and a message", st, wantStatus, wantReason)
+				}
+				nogo.check(t, "the party's status API", body)
 			})
 		}
 	})
@@ -493,7 +561,7 @@ func TestBadInputTable(t *testing.T) {
 	if _, err := h.publisher(future.d.Discloser).Publish(ctx, future.d); err != nil {
 		t.Fatal(err)
 	}
-	waitReceipt(t, h.publisher(future.d.Discloser), future.d.ID)
+	waitReceipt(t, h.publisher(future.d.Discloser), future.d.ID, future.env)
 	otherEvent := good[0]
 	for _, ev := range good {
 		if ev.d.Discloser != partyA {
@@ -615,6 +683,8 @@ func TestBadInputTable(t *testing.T) {
 	if total < 30 {
 		t.Fatalf("the table has %d cases; issue 8 asks for at least 30", total)
 	}
+	// Nor does any log line of the ledger and ingest.
+	nogo.check(t, "the log", h.logs.String())
 	t.Logf("bad-input table: %d cases (%d on the bus among %d good events)", total, len(cases), len(good))
 	if got := counter(t, "spoor_ingest_rejected_total", h.in.Metrics()); got != float64(len(cases)) {
 		t.Errorf("spoor_ingest_rejected_total = %v, want %d", got, len(cases))

@@ -16,7 +16,9 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -324,7 +326,7 @@ func (in *Ingest) openMsg(m jetstream.Msg) openedMsg {
 		if envs, err = natsbus.SplitBatch(h.Get(natsbus.BatchHeader), m.Data()); err != nil {
 			o.whole = true
 			o.subs = []ledger.Submission{{Reject: &ledger.Rejection{Party: party, Reason: events.ReasonMalformed,
-				Message: err.Error(), At: time.Now().UTC()}}}
+				Message: batchMessage(err), At: time.Now().UTC()}}}
 			return o
 		}
 	}
@@ -342,53 +344,69 @@ func (in *Ingest) openMsg(m jetstream.Msg) openedMsg {
 	return o
 }
 
+// batchMessage explains a batch message refused whole, in words of
+// Spoor's own: the header's value and the body are the sender's and are
+// not repeated.
+func batchMessage(err error) string {
+	if errors.Is(err, natsbus.ErrBatchTooLarge) {
+		return fmt.Sprintf("the batch message is over %d bytes", natsbus.MaxBatchBytes)
+	}
+	return fmt.Sprintf("the batch message does not hold the number of newline-terminated envelopes its %s header announces (1 to %d)",
+		natsbus.BatchHeader, natsbus.MaxBatchEvents)
+}
+
+// errSubjectNamesNoParty and errNotTheDiscloser explain wrong_subject
+// without repeating the subject or the discloser, which the sender chose.
+var (
+	errSubjectNamesNoParty = errors.New("the NATS subject is not spoor.disclosures.<party>")
+	errNotTheDiscloser     = errors.New("published on the NATS subject of another party than the discloser")
+)
+
 // judge turns the outcome of opening one envelope published on party's
-// subject (perr: the subject names no party) into its Submission.
+// subject (perr: the subject names no party) into its Submission. The
+// message of a refusal (Rejection.Message, without the reason code) names
+// fields and reasons and quotes only what Spoor knows.
 func judge(data []byte, party string, perr error, d *events.Disclosure, err error, cov *events.Covenant) ledger.Submission {
 	if perr != nil {
-		err = &events.RejectError{Reason: events.ReasonWrongSubject, Err: perr}
+		err = &events.RejectError{Reason: events.ReasonWrongSubject, Err: errSubjectNamesNoParty}
 	} else if err == nil && d.Discloser != party {
-		err = &events.RejectError{Reason: events.ReasonWrongSubject,
-			Err: fmt.Errorf("published on the subject of party %q but the discloser is %q", party, d.Discloser)}
+		err = &events.RejectError{Reason: events.ReasonWrongSubject, Err: errNotTheDiscloser}
 	}
 	if err != nil {
 		var re *events.RejectError
 		if !errors.As(err, &re) {
-			re = &events.RejectError{Reason: events.ReasonMalformed, Err: err}
+			re = &events.RejectError{Reason: events.ReasonMalformed, Err: errors.New("not a disclosure envelope")}
 		}
 		id := bestEffortID(data)
-		return ledger.Submission{Reject: &ledger.Rejection{EventID: id, Party: party, Reason: re.Reason,
-			Message: re.Error(), At: time.Now().UTC()}}
+		rej := &ledger.Rejection{EventID: id, Party: party, Reason: re.Reason, Message: re.Detail(), At: time.Now().UTC()}
+		if id != "" {
+			// A status or receipt request names the bytes it asks about.
+			sum := sha256.Sum256(data)
+			rej.SHA256 = hex.EncodeToString(sum[:])
+		}
+		return ledger.Submission{Reject: rej}
 	}
 	return ledger.Submission{Envelope: data, Disclosure: d, Findings: cov.Check(d)}
 }
 
 // checkCorrection checks that a correction (AVG art. 16) references an
 // earlier logged event of the same discloser; if not, that is a finding
-// for the FG, not a rejection.
+// for the FG, not a rejection. Event ids are per discloser, so the
+// corrected event is looked up under the discloser's own ids.
 func (in *Ingest) checkCorrection(d *events.Disclosure) []events.Finding {
 	ctx := context.Background()
 	l := in.cfg.Ledger
-	idx, err := l.LookupEvent(ctx, d.Corrects)
-	if err != nil {
-		return []events.Finding{{Rule: events.RuleCorrectionUnknown, Field: "corrects",
-			Message: "the corrected event is not in the log"}}
-	}
-	env, err := l.Entry(ctx, idx)
-	if err != nil {
-		// Erased since: the correction stands on its own.
+	if _, err := l.FindEvent(ctx, d.Discloser, d.Corrects); err == nil {
+		// Logged (or, reserved, erased since: the correction then stands
+		// on its own).
 		return nil
 	}
-	e, err := events.ParseEnvelope(env)
-	if err != nil {
-		return nil
-	}
-	orig, err := events.DecodeDisclosure(e.Payload)
-	if err == nil && orig.Discloser != d.Discloser {
+	if others, err := l.EventsWithID(ctx, d.Corrects); err == nil && len(others) > 0 {
 		return []events.Finding{{Rule: events.RuleCorrectionOtherDiscloser, Field: "corrects",
 			Message: "the corrected event was disclosed by another party"}}
 	}
-	return nil
+	return []events.Finding{{Rule: events.RuleCorrectionUnknown, Field: "corrects",
+		Message: "the corrected event is not in the log"}}
 }
 
 // bestEffortID digs the event id out of a refused envelope, so the party can
@@ -478,7 +496,7 @@ func (in *Ingest) finish(ctx context.Context, p *ledger.Pending, batch []openedM
 // the party's rejections subject. It reports false when the message must
 // be kept for redelivery because the report failed.
 func (in *Ingest) reportRejection(ctx context.Context, o openedMsg, j int, sub ledger.Submission, re *events.RejectError) bool {
-	rej := natsbus.Rejection{Party: partyOf(o.m), Reason: re.Reason, Message: re.Error(), At: time.Now().UTC()}
+	rej := natsbus.Rejection{Party: partyOf(o.m), Reason: re.Reason, Message: re.Detail(), At: time.Now().UTC()}
 	if s := sub.Reject; s != nil {
 		rej.EventID = s.EventID
 	} else if sub.Disclosure != nil {
@@ -504,7 +522,15 @@ func (in *Ingest) reportRejection(ctx context.Context, o openedMsg, j int, sub l
 		in.log.Warn("couldn't report a rejection; leaving the message for redelivery", "reason", re.Reason, "err", err)
 		return false
 	}
-	in.log.Info("event rejected", "party", rej.Party, "event_id", rej.EventID, "reason", re.Reason)
+	// The party is logged only when the covenant names it: a subject is
+	// the sender's choice, and may be anything a party id can be.
+	if sc, _ := in.cfg.Ledger.Covenant(); sc != nil {
+		if _, ok := sc.Covenant.Party(rej.Party); ok {
+			in.log.Info("event rejected", "party", rej.Party, "event_id", rej.EventID, "reason", re.Reason)
+			return true
+		}
+	}
+	in.log.Info("event rejected on the subject of no party of the covenant", "event_id", rej.EventID, "reason", re.Reason)
 	return true
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"regexp"
@@ -64,6 +65,27 @@ type harness struct {
 
 	pubMu sync.Mutex
 	pubs  map[string]*natsbus.Publisher
+
+	// logs holds every log line of the ledger and ingest.
+	logs *lockedBuffer
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use (a log's writer).
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // sent is an event as its party published it: the payload and the one
@@ -82,7 +104,8 @@ func newHarness(t *testing.T, srv *server.Server, icfg ingest.Config) *harness {
 func newHarnessWith(t *testing.T, srv *server.Server, bus natsbus.StreamConfig, lcfg ledger.Config, icfg ingest.Config) *harness {
 	t.Helper()
 	env := testledger.New(t)
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), logs), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	lcfg.IdleCosign, lcfg.Logger = -1, logger
 	l, store := env.Open(t, lcfg)
 	nc := natstest.Connect(t, srv, clientOpts()...)
@@ -105,7 +128,7 @@ func newHarnessWith(t *testing.T, srv *server.Server, bus natsbus.StreamConfig, 
 	rcptErr := make(chan error, 1)
 	go func() { rcptErr <- in.ServeReceipts(runCtx, nc) }()
 	h := &harness{t: t, env: env, l: l, store: store, srv: srv, nc: nc, js: js, in: in, parties: parties,
-		pubs: map[string]*natsbus.Publisher{}}
+		pubs: map[string]*natsbus.Publisher{}, logs: logs}
 	t.Cleanup(func() {
 		stop()
 		if err := <-runErr; err != nil {
@@ -369,7 +392,7 @@ func (h *harness) checkExactlyOnce(evs []sent, extra uint64) map[string]uint64 {
 	indexOf := make(map[string]uint64, len(evs))
 	owner := map[uint64]string{}
 	for _, ev := range evs {
-		idx, err := h.l.LookupEvent(ctx, ev.d.ID)
+		idx, err := h.l.LookupEvent(ctx, ev.d.Discloser, ev.d.ID)
 		if err != nil {
 			h.t.Fatalf("event %s is not logged: %v", ev.d.ID, err)
 		}
@@ -396,7 +419,7 @@ func (h *harness) checkExactlyOnce(evs []sent, extra uint64) map[string]uint64 {
 	if n := countKeys(h.t, h.store, 'l'); n != want {
 		h.t.Fatalf("the store holds %d leaf records for a tree of %d leaves", n, want)
 	}
-	if n := countKeys(h.t, h.store, 'i'); n != want-1 {
+	if n := countKeys(h.t, h.store, 'd'); n != want-1 {
 		h.t.Fatalf("the event-id index has %d ids for %d disclosures", n, want-1)
 	}
 	return indexOf
@@ -465,13 +488,13 @@ func TestIngestEndToEnd(t *testing.T) {
 	defer cancel()
 	for i := 0; i < n; i += 37 {
 		ev := evs[i]
-		r := waitReceipt(t, h.publisher(ev.d.Discloser), ev.d.ID)
+		r := waitReceipt(t, h.publisher(ev.d.Discloser), ev.d.ID, ev.env)
 		verifyReceipt(t, h.env.Keys, r, ev.env)
 		if r.LeafIndex != indexOf[ev.d.ID] {
 			t.Fatalf("receipt of %s names leaf %d, the index says %d", ev.d.ID, r.LeafIndex, indexOf[ev.d.ID])
 		}
 		other := h.otherParty(ev.d.Discloser)
-		got := requestReceipt(ctx, t, h.nc, other, ev.d.ID)
+		got := requestReceipt(ctx, t, h.nc, other, ev.d.ID, ev.env)
 		if got.Status != natsbus.ReceiptPending || got.LeafIndex != 0 || len(got.Checkpoint) != 0 {
 			t.Fatalf("party %s asking for %s's event got %+v, want a bare pending", other, ev.d.Discloser, got)
 		}
@@ -502,7 +525,7 @@ func TestIngestRecognisesDuplicates(t *testing.T) {
 	if _, err := p.Publish(ctx, ev.d); err != nil {
 		t.Fatal(err)
 	}
-	first := waitReceipt(t, p, ev.d.ID)
+	first := waitReceipt(t, p, ev.d.ID, ev.env)
 	verifyReceipt(t, h.env.Keys, first, ev.env)
 
 	// The same bytes again once the bus's de-duplication window has
@@ -550,7 +573,7 @@ func TestIngestRecognisesDuplicates(t *testing.T) {
 	}
 	h.checkExactlyOnce([]sent{ev}, 0)
 	h.checkRootFromStore()
-	again := waitReceipt(t, p, ev.d.ID)
+	again := waitReceipt(t, p, ev.d.ID, ev.env)
 	if again.LeafIndex != first.LeafIndex {
 		t.Fatalf("receipt after the copies names leaf %d, first %d", again.LeafIndex, first.LeafIndex)
 	}
@@ -587,7 +610,7 @@ func TestIngestRejections(t *testing.T) {
 	if _, err := p.Publish(ctx, logged.d); err != nil {
 		t.Fatal(err)
 	}
-	verifyReceipt(t, h.env.Keys, waitReceipt(t, p, logged.d.ID), logged.env)
+	verifyReceipt(t, h.env.Keys, waitReceipt(t, p, logged.d.ID, logged.env), logged.env)
 
 	cases := h.rejectCases(logged)
 	good := h.events(40)
@@ -656,11 +679,14 @@ func TestIngestRejections(t *testing.T) {
 		if c.eventID == "" {
 			continue
 		}
-		rej, err := h.l.Rejected(ctx, c.eventID)
+		rej, err := h.l.Rejected(ctx, c.subject, c.eventID)
 		if c.logged {
 			// The id stands in the log with its first bytes; the refusal
-			// of the second is only on the rejections stream.
-			if idx, err := h.l.LookupEvent(ctx, c.eventID); err != nil {
+			// of the second is recorded with the hash of its bytes.
+			if err != nil || rej.Reason != events.ReasonIDConflict {
+				t.Errorf("%s: the conflict is not recorded: %+v, %v", c.name, rej, err)
+			}
+			if idx, err := h.l.LookupEvent(ctx, c.subject, c.eventID); err != nil {
 				t.Errorf("%s: the first event is gone: %v", c.name, err)
 			} else if body, _ := h.l.Entry(ctx, idx); !bytes.Equal(body, logged.env) {
 				t.Errorf("%s: leaf %d no longer holds the first bytes", c.name, idx)
@@ -674,7 +700,7 @@ func TestIngestRejections(t *testing.T) {
 		if rej.Reason != c.reason || rej.Party != c.subject {
 			t.Errorf("%s: recorded %+v, want reason %s for party %s", c.name, rej, c.reason, c.subject)
 		}
-		if _, err := h.l.LookupEvent(ctx, c.eventID); !errors.Is(err, ledger.ErrNotFound) {
+		if _, err := h.l.LookupEvent(ctx, c.subject, c.eventID); !errors.Is(err, ledger.ErrNotFound) {
 			t.Errorf("%s: a refused event is in the index: %v", c.name, err)
 		}
 	}
@@ -873,7 +899,7 @@ func TestIngestRidesOutNATSRestart(t *testing.T) {
 	waitStreamEmpty(t, h.js, natsbus.Stream)
 	// Receipts are served on the new server as well.
 	for _, ev := range []sent{evs[0], evs[n/2], evs[n-1]} {
-		verifyReceipt(t, h.env.Keys, waitReceipt(t, h.publisher(ev.d.Discloser), ev.d.ID), ev.env)
+		verifyReceipt(t, h.env.Keys, waitReceipt(t, h.publisher(ev.d.Discloser), ev.d.ID, ev.env), ev.env)
 	}
 	t.Logf("ingest committed %v and recognised %v redelivered or re-published copies",
 		counter(t, "spoor_ingest_committed_total", h.in.Metrics()), counter(t, "spoor_ingest_duplicates_total", h.in.Metrics()))
@@ -926,7 +952,7 @@ func TestIngestBatchMessages(t *testing.T) {
 	waitStreamEmpty(t, h.js, natsbus.Stream)
 	h.checkExactlyOnce(evs, 0)
 	for i := 0; i < len(evs); i += 29 {
-		verifyReceipt(t, h.env.Keys, waitReceipt(t, h.publisher(evs[i].d.Discloser), evs[i].d.ID), evs[i].env)
+		verifyReceipt(t, h.env.Keys, waitReceipt(t, h.publisher(evs[i].d.Discloser), evs[i].d.ID, evs[i].env), evs[i].env)
 	}
 	if got := counter(t, "spoor_ingest_committed_total", h.in.Metrics()); got != float64(len(evs)) {
 		t.Fatalf("spoor_ingest_committed_total = %v, want %d", got, len(evs))
@@ -976,7 +1002,7 @@ func TestIngestBatchMessages(t *testing.T) {
 		rej.MsgID != m.Header.Get(jetstream.MsgIDHeader) || rej.Line != len(own)/2+2 {
 		t.Fatalf("rejection %+v, want wrong_subject for %s with the batch's message id at line %d", rej, stranger.d.ID, len(own)/2+2)
 	}
-	if _, err := h.l.LookupEvent(ctx, stranger.d.ID); err == nil {
+	if _, err := h.l.LookupEvent(ctx, stranger.d.Discloser, stranger.d.ID); err == nil {
 		t.Fatal("the other party's event was logged from a batch on the wrong subject")
 	}
 
@@ -1031,14 +1057,14 @@ func TestIngestBatchMessages(t *testing.T) {
 	}
 	waitStreamEmpty(t, h.js, natsbus.Stream)
 	rej = readRejections(t, h.js, short[0].d.Discloser, 1)[0]
-	if rej.Reason != events.ReasonMalformed || rej.EventID != "" || !strings.Contains(rej.Message, "announces 3") {
+	if rej.Reason != events.ReasonMalformed || rej.EventID != "" || !strings.Contains(rej.Message, "header announces") || strings.Contains(rej.Message, "\"3\"") {
 		t.Fatalf("rejection %+v, want a malformed batch without an event id", rej)
 	}
 	if got := h.l.Head().Size; got != size {
 		t.Fatalf("the log grew from %d to %d on a malformed batch", size, got)
 	}
 	for _, ev := range short[:2] {
-		if _, err := h.l.LookupEvent(ctx, ev.d.ID); err == nil {
+		if _, err := h.l.LookupEvent(ctx, ev.d.Discloser, ev.d.ID); err == nil {
 			t.Fatalf("event %s of the malformed batch was logged", ev.d.ID)
 		}
 	}

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,9 +45,10 @@ func (in *Ingest) receipt(ctx context.Context, party string, data []byte) *natsb
 		// cannot parse tells it something is wrong.
 		return &natsbus.Receipt{Status: natsbus.ReceiptPending}
 	}
+	h, _ := req.Hash() // checked by ParseReceiptRequest
 	// Answer at once: the client polls with backoff, and a publisher that
 	// asks before publishing must not wait for an event it has not sent.
-	r, err := Receipt(ctx, in.cfg.Ledger, party, req.EventID)
+	r, err := Receipt(ctx, in.cfg.Ledger, party, req.EventID, h)
 	if err != nil {
 		in.log.Warn("receipt lookup failed", "err", err)
 		return &natsbus.Receipt{EventID: req.EventID, Status: natsbus.ReceiptPending}
@@ -54,21 +56,25 @@ func (in *Ingest) receipt(ctx context.Context, party string, data []byte) *natsb
 	return r
 }
 
-// Receipt builds the receipt of an event for party: for a committed event
-// its leaf index, leaf record, inclusion proof and the checkpoint the proof
-// is for; for a refused one the reason; otherwise pending.
-func Receipt(ctx context.Context, l *ledger.Ledger, party, eventID string) (*natsbus.Receipt, error) {
+// Receipt builds party's receipt for the envelope with SHA-256 envHash
+// under eventID. Event ids are per party: another party's event under the
+// same id is not seen at all. For those bytes committed: the leaf index,
+// leaf record, inclusion proof and the checkpoint the proof is for; for
+// other bytes logged under the id: id_conflict naming their leaf; for
+// these bytes refused: the reason; otherwise pending.
+func Receipt(ctx context.Context, l *ledger.Ledger, party, eventID string, envHash [32]byte) (*natsbus.Receipt, error) {
 	pending := &natsbus.Receipt{EventID: eventID, Status: natsbus.ReceiptPending}
-	idx, err := l.LookupEvent(ctx, eventID)
+	e, err := l.FindEvent(ctx, party, eventID)
 	if errors.Is(err, ledger.ErrNotFound) {
-		rej, err := l.Rejected(ctx, eventID)
+		rej, err := l.Rejected(ctx, party, eventID)
 		if errors.Is(err, ledger.ErrNotFound) {
 			return pending, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		if rej.Party != party {
+		if rej.SHA256 != "" && rej.SHA256 != hex.EncodeToString(envHash[:]) {
+			// Other bytes under the id were refused; these are not known.
 			return pending, nil
 		}
 		return &natsbus.Receipt{EventID: eventID, Status: natsbus.ReceiptRejected, Reason: rej.Reason}, nil
@@ -76,34 +82,19 @@ func Receipt(ctx context.Context, l *ledger.Ledger, party, eventID string) (*nat
 	if err != nil {
 		return nil, err
 	}
-	env, err := l.Entry(ctx, idx)
-	if err != nil {
-		return nil, err
-	}
-	e, err := events.ParseEnvelope(env)
-	if err != nil {
-		return nil, err
-	}
-	d, err := events.DecodeDisclosure(e.Payload)
-	if err != nil {
-		return nil, err
-	}
-	if d.Discloser != party {
-		return pending, nil
+	if e.Hash != envHash {
+		return &natsbus.Receipt{EventID: eventID, Status: natsbus.ReceiptIDConflict, Reason: events.ReasonIDConflict,
+			LeafIndex: e.Index}, nil
 	}
 	head := l.Head()
-	if idx >= head.Size {
-		// Committed a moment ago; the head moves right after the commit.
-		return pending, nil
-	}
-	proof, err := l.InclusionProof(ctx, idx, head.Size)
+	proof, err := l.InclusionProof(ctx, e.Index, head.Size)
 	if err != nil {
 		return nil, err
 	}
-	rec, err := l.LeafRecordBytes(ctx, idx)
+	rec, err := l.LeafRecordBytes(ctx, e.Index)
 	if err != nil {
 		return nil, err
 	}
-	return &natsbus.Receipt{EventID: eventID, Status: natsbus.ReceiptCommitted, LeafIndex: idx,
+	return &natsbus.Receipt{EventID: eventID, Status: natsbus.ReceiptCommitted, LeafIndex: e.Index,
 		TreeSize: head.Size, LeafRecord: rec, InclusionProof: proof, Checkpoint: head.Note}, nil
 }

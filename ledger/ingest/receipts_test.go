@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/google/uuid"
@@ -19,11 +20,11 @@ import (
 
 // waitReceipt waits for the receipt of an event through its party's
 // Publisher, as an organisation's system does.
-func waitReceipt(t *testing.T, p *natsbus.Publisher, eventID string) *natsbus.Receipt {
+func waitReceipt(t *testing.T, p *natsbus.Publisher, eventID string, env []byte) *natsbus.Receipt {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
-	r, err := p.WaitReceipt(ctx, eventID)
+	r, err := p.WaitReceipt(ctx, eventID, sha256.Sum256(env))
 	if err != nil {
 		t.Fatalf("receipt of %s: %v", eventID, err)
 	}
@@ -32,10 +33,10 @@ func waitReceipt(t *testing.T, p *natsbus.Publisher, eventID string) *natsbus.Re
 
 // requestReceipt asks the ledger once for a receipt, as party, retrying
 // only when the ledger does not answer in time (a loaded machine).
-func requestReceipt(ctx context.Context, t *testing.T, nc *nats.Conn, party, eventID string) *natsbus.Receipt {
+func requestReceipt(ctx context.Context, t *testing.T, nc *nats.Conn, party, eventID string, env []byte) *natsbus.Receipt {
 	t.Helper()
 	for {
-		r, err := natsbus.RequestReceipt(ctx, nc, party, eventID)
+		r, err := natsbus.RequestReceipt(ctx, nc, party, eventID, sha256.Sum256(env))
 		if err == nil {
 			return r
 		}
@@ -95,20 +96,21 @@ func TestReceipts(t *testing.T) {
 	if _, err := pb.Publish(ctx, b.d); err != nil {
 		t.Fatal(err)
 	}
-	ra := waitReceipt(t, pa, a.d.ID)
+	ra := waitReceipt(t, pa, a.d.ID, a.env)
 	verifyReceipt(t, h.env.Keys, ra, a.env)
-	verifyReceipt(t, h.env.Keys, waitReceipt(t, pb, b.d.ID), b.env)
+	verifyReceipt(t, h.env.Keys, waitReceipt(t, pb, b.d.ID, b.env), b.env)
 
 	// A party learns nothing about another party's event: pending, as for
 	// an id never seen.
 	for _, c := range []struct {
 		party, id string
+		env       []byte
 	}{
-		{a.d.Discloser, b.d.ID},
-		{b.d.Discloser, a.d.ID},
-		{a.d.Discloser, uuid.Must(uuid.NewV7()).String()},
+		{a.d.Discloser, b.d.ID, b.env},
+		{b.d.Discloser, a.d.ID, a.env},
+		{a.d.Discloser, uuid.Must(uuid.NewV7()).String(), a.env},
 	} {
-		r := requestReceipt(ctx, t, h.nc, c.party, c.id)
+		r := requestReceipt(ctx, t, h.nc, c.party, c.id, c.env)
 		if r.Status != natsbus.ReceiptPending || r.TreeSize != 0 || r.LeafRecord != nil || r.Checkpoint != nil {
 			t.Fatalf("party %s asking for %s got %+v, want a bare pending", c.party, c.id, r)
 		}
@@ -118,9 +120,13 @@ func TestReceipts(t *testing.T) {
 	d := *h.events(1)[0].d
 	d.Origin = "spoor.test/elders"
 	pr := h.publisher(d.Discloser)
-	if _, err := pr.Publish(ctx, &d); err == nil {
+	res, err := pr.Publish(ctx, &d)
+	if err == nil {
 		// The Publisher signs for any origin; the ledger refuses it.
-		r := waitReceipt(t, pr, d.ID)
+		r, err := pr.WaitReceipt(ctx, d.ID, res.EnvelopeHash)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if r.Status != natsbus.ReceiptRejected || r.Reason != events.ReasonWrongOrigin {
 			t.Fatalf("receipt of an event for another log: %+v, want rejected wrong_origin", r)
 		}
@@ -128,7 +134,7 @@ func TestReceipts(t *testing.T) {
 		t.Fatalf("publish: %v", err)
 	}
 	other := h.otherParty(d.Discloser)
-	if r := requestReceipt(ctx, t, h.nc, other, d.ID); r.Status != natsbus.ReceiptPending {
+	if r, err := natsbus.RequestReceipt(ctx, h.nc, other, d.ID, res.EnvelopeHash); err != nil || r.Status != natsbus.ReceiptPending {
 		t.Fatalf("party %s asking for %s's refused event got %+v; want pending", other, d.Discloser, r)
 	}
 
@@ -147,7 +153,7 @@ func TestReceipts(t *testing.T) {
 	more := h.events(10)
 	h.publishUntilAcked(publishAsync(ctx, h.byParty(more)))
 	waitForSize(t, h.l, 1+2+uint64(len(more)))
-	later, err := ingest.Receipt(ctx, h.l, a.d.Discloser, a.d.ID)
+	later, err := ingest.Receipt(ctx, h.l, a.d.Discloser, a.d.ID, sha256.Sum256(a.env))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,4 +179,84 @@ func TestReceipts(t *testing.T) {
 	if newCP.CosignedAt.Before(oldCP.CosignedAt) {
 		t.Fatalf("cosignature time went back from %s to %s", oldCP.CosignedAt, newCP.CosignedAt)
 	}
+}
+
+// TestReceiptsAreAboutBytes: a receipt answers for the bytes it names.
+// Before the fix an edit under a logged id got a committed receipt (for
+// the first bytes) while it never reached the log, and an id another party
+// had logged first left a party's receipt pending for ever.
+func TestReceiptsAreAboutBytes(t *testing.T) {
+	h := newHarness(t, natstest.RunServer(t), ingest.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+
+	first := h.events(1)[0]
+	pa := h.publisher(first.d.Discloser)
+	if _, err := pa.Publish(ctx, first.d); err != nil {
+		t.Fatal(err)
+	}
+	ra := waitReceipt(t, pa, first.d.ID, first.env)
+	verifyReceipt(t, h.env.Keys, ra, first.env)
+
+	// The same party edits the event under the same id: id_conflict,
+	// naming the leaf of the first bytes; the first bytes stay committed.
+	edited := *first.d
+	edited.Justification += " (gewijzigd)"
+	res, err := pa.Publish(ctx, &edited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := pa.WaitReceipt(ctx, edited.ID, res.EnvelopeHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != natsbus.ReceiptIDConflict || r.Reason != events.ReasonIDConflict || r.LeafIndex != ra.LeafIndex || r.Checkpoint != nil {
+		t.Fatalf("receipt of other bytes under a logged id: %+v, want id_conflict naming leaf %d", r, ra.LeafIndex)
+	}
+	verifyReceipt(t, h.env.Keys, requestReceipt(ctx, t, h.nc, first.d.Discloser, first.d.ID, first.env), first.env)
+
+	// Another party uses the same id for its own event: ids are per
+	// party, so it is logged and receipted like any other.
+	var partyB string
+	for _, p := range h.parties {
+		if p != first.d.Discloser && !slices.Contains(first.d.Recipients, p) {
+			partyB = p
+			break
+		}
+	}
+	dB := *first.d
+	dB.Discloser, dB.Salt = partyB, ""
+	pb := h.publisher(partyB)
+	resB, err := pb.Publish(ctx, &dB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	envB := h.env.Sign(t, &dB)
+	if resB.EnvelopeHash != sha256.Sum256(envB) {
+		t.Fatal("the publisher's envelope is not the one signed here")
+	}
+	rb := waitReceipt(t, pb, dB.ID, envB)
+	verifyReceipt(t, h.env.Keys, rb, envB)
+	if rb.LeafIndex == ra.LeafIndex {
+		t.Fatal("two parties' events share a leaf")
+	}
+	// Neither learns of the other's event: the other's bytes are unknown
+	// under its own ids.
+	if r := requestReceipt(ctx, t, h.nc, first.d.Discloser, first.d.ID, envB); r.Status != natsbus.ReceiptIDConflict || r.LeafIndex != ra.LeafIndex {
+		t.Fatalf("party A asking with B's bytes: %+v, want its own id_conflict", r)
+	}
+	if r := requestReceipt(ctx, t, h.nc, h.otherParty2(first.d.Discloser, partyB), first.d.ID, first.env); r.Status != natsbus.ReceiptPending {
+		t.Fatalf("a third party asking about the id: %+v, want pending", r)
+	}
+}
+
+// otherParty2 returns a covenant party other than a and b.
+func (h *harness) otherParty2(a, b string) string {
+	for _, p := range h.parties {
+		if p != a && p != b {
+			return p
+		}
+	}
+	h.t.Fatal("the covenant has two parties")
+	return ""
 }

@@ -380,8 +380,8 @@ func (r *run) faultyBatch(backend ledger.MerkleBackend, rng [2]int, f fault) {
 	if h := r.l.Head(); h.Size != before.Size || h.Seq != before.Seq {
 		t.Fatalf("fault %d: head moved to %d (seq %d) from %d (seq %d)", f, h.Size, h.Seq, before.Size, before.Seq)
 	}
-	id := r.w.events[rng[0]].d.ID
-	if _, err := r.l.LookupEvent(ctx, id); !errors.Is(err, ledger.ErrNotFound) {
+	id, discloser := r.w.events[rng[0]].d.ID, r.w.events[rng[0]].d.Discloser
+	if _, err := r.l.LookupEvent(ctx, discloser, id); !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatalf("fault %d: a pending event is found: %v", f, err)
 	}
 	for _, read := range []func() error{
@@ -413,7 +413,7 @@ func (r *run) faultyBatch(backend ledger.MerkleBackend, rng [2]int, f fault) {
 	if h := r.l.Head(); h.Size != want || h.Seq != before.Seq+1 {
 		t.Fatalf("after recovery from fault %d head is %d (seq %d), want %d (seq %d)", f, h.Size, h.Seq, want, before.Seq+1)
 	}
-	if idx, err := r.l.LookupEvent(ctx, id); err != nil || idx != before.Size {
+	if idx, err := r.l.LookupEvent(ctx, discloser, id); err != nil || idx != before.Size {
 		t.Fatalf("after recovery the first event of the batch is at %d, %v; want %d", idx, err, before.Size)
 	}
 	// Submitting the batch again (ingest redelivers what it never acked)
