@@ -31,3 +31,39 @@ func TestTileIndexBeyondTheUint64Leaves(t *testing.T) {
 	f.wantStatus("/tile/entries/000", "", http.StatusOK)
 	f.wantStatus("/tile/1/000.p/1", "", http.StatusOK)
 }
+
+// TestWrongTokenOnAPublicRoute: a wrong or malformed bearer token is
+// refused (401) on the public routes too, as docs/security.md says; it is
+// never served as anonymous.
+func TestWrongTokenOnAPublicRoute(t *testing.T) {
+	f := newAPIFixture(t, httpapi.Config{})
+	f.grow(3)
+	id := f.events[0].d.ID
+	public := []string{
+		"/checkpoint", "/tile/0/000.p/3", "/tile/entries/000.p/3", "/v1/proof/inclusion?index=1",
+		"/v1/proof/consistency?old=1", "/v1/events/" + id + "/status", "/healthz", "/metrics",
+	}
+	for _, p := range public {
+		if resp, b := f.get(p, ""); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s without a token: %s: %s", p, resp.Status, b)
+		}
+		if resp, b := f.get(p, fgToken); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s with the FG's token: %s: %s", p, resp.Status, b)
+		}
+		for _, auth := range []string{"Bearer not-a-token", "Bearer ", "Bearer", "Basic Zm9vOmJhcg==", fgToken} {
+			req, err := http.NewRequest(http.MethodGet, f.srv.URL+p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", auth)
+			resp, err := f.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("GET %s with Authorization %q: %s, want 401", p, auth, resp.Status)
+			}
+		}
+	}
+}

@@ -112,6 +112,15 @@ func New(cfg Config) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	// A wrong or malformed token is refused on every route, the public
+	// ones too: served as anonymous, a client would not learn that its
+	// token is wrong, and a guesser could probe tokens on routes that
+	// log no refusal.
+	if _, ok := s.authorize(r); !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		s.fail(w, r, http.StatusUnauthorized, "unauthorized", "unknown or malformed bearer token")
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
