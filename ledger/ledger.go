@@ -92,6 +92,11 @@ type Config struct {
 	RetentionBatch int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// FutureSkew is how far a disclosure's occurred_at may lie after its
+	// time of recording (the discloser's clock running ahead); beyond it
+	// the event is refused as occurred_in_future. 0 means
+	// events.DefaultFutureSkew (5 minutes).
+	FutureSkew time.Duration
 	// Logger receives the ledger's log lines; nil discards them.
 	Logger *slog.Logger
 	// Replicator, if set, receives every committed batch before its
@@ -146,8 +151,11 @@ type Outcome struct {
 	Index uint64
 	// Duplicate is true when the same bytes were already logged.
 	Duplicate bool
-	// Err is a *events.RejectError (ReasonIDConflict) when the id was
-	// already logged with other bytes; nothing was stored.
+	// Err is a *events.RejectError when the sequencer refused the event:
+	// ReasonIDConflict when the id was already logged with other bytes,
+	// ReasonOccurredInFuture when occurred_at lies beyond FutureSkew
+	// after the time of recording (its status is recorded). Nothing
+	// enters the log.
 	Err error
 }
 
@@ -1008,6 +1016,17 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) (async bool, er
 				}
 				continue
 			}
+			// Refused only here, where the time of recording is known,
+			// and after the duplicate check: a retry of an event logged
+			// before this rule existed still gets its receipt.
+			if err := events.CheckOccurredInFuture(d, now, l.cfg.FutureSkew); err != nil {
+				if err := l.refuseInBatch(&b, d, now, err); err != nil {
+					return false, err
+				}
+				r.outcomes[i].Err = err
+				rejects++
+				continue
+			}
 			idx := l.tree.size()
 			rec := verifier.LeafRecord{Type: verifier.EntryDisclosure, BodyHash: p.hash, IntegratedAt: now, CovenantIndex: covIdx}
 			if err := l.addLeaf(&b, idx, &rec, nil); err != nil {
@@ -1219,6 +1238,22 @@ func (l *Ledger) lookupEvents(ctx context.Context, batch []*request, cov *events
 		return nil, err
 	}
 	return preps, nil
+}
+
+// refuseInBatch records in b the refusal of a disclosure the sequencer
+// itself refuses (err is a *events.RejectError), for the status API, as a
+// Submission's Reject is recorded.
+func (l *Ledger) refuseInBatch(b *Batch, d *events.Disclosure, now time.Time, err error) error {
+	var re *events.RejectError
+	if !errors.As(err, &re) {
+		return err
+	}
+	v, jerr := json.Marshal(Rejection{EventID: d.ID, Party: d.Discloser, Reason: re.Reason, Message: re.Error(), At: now})
+	if jerr != nil {
+		return fmt.Errorf("couldn't encode rejection: %w", jerr)
+	}
+	b.Set(eventIDKey(tagRejection, d.ID), v)
+	return nil
 }
 
 // lookupEvent finds a logged event's leaf index and envelope hash.
