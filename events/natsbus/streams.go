@@ -207,8 +207,9 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, parties []string
 // and anything in it that looks like a national number or a pseudonym is
 // redacted, and a MsgID not of MsgID's form is dropped (it is the
 // publisher's header, not checked by anyone before). The Nats-Msg-Id is
-// derived from the event, the msg id, the reason and the line, so a rejection
-// published again after a ledger crash is de-duplicated by the bus.
+// derived from the event, the msg id, the reason, the line and the refused
+// message's stream sequence (Seq), so a rejection published again after a
+// ledger crash is de-duplicated by the bus, and distinct messages never are.
 func PublishRejection(ctx context.Context, js jetstream.JetStream, r Rejection) error {
 	if r.At.IsZero() {
 		r.At = time.Now()
@@ -230,7 +231,11 @@ func PublishRejection(ctx context.Context, js jetstream.JetStream, r Rejection) 
 	}
 	// The line tells apart two envelopes of one batch message refused for
 	// the same reason (with no event id to read, say).
-	sum := sha256.Sum256([]byte(r.Party + "\x00" + r.EventID + "\x00" + r.MsgID + "\x00" + string(r.Reason) + "\x00" + strconv.Itoa(r.Line)))
+	key := r.Party + "\x00" + r.EventID + "\x00" + r.MsgID + "\x00" + string(r.Reason) + "\x00" + strconv.Itoa(r.Line)
+	if r.Seq != 0 {
+		key += "\x00" + strconv.FormatUint(r.Seq, 10)
+	}
+	sum := sha256.Sum256([]byte(key))
 	msg := &nats.Msg{Subject: RejectedSubject(r.Party), Data: body}
 	_, err = js.PublishMsg(ctx, msg,
 		jetstream.WithMsgID("rejected."+hex.EncodeToString(sum[:16])),

@@ -318,7 +318,9 @@ func (in *Ingest) openMsg(m jetstream.Msg) openedMsg {
 	party, perr := natsbus.PartyOfSubject(m.Subject())
 	o := openedMsg{m: m}
 	envs := [][]byte{m.Data()}
-	if h := m.Headers(); h != nil && h.Get(natsbus.BatchHeader) != "" {
+	h := m.Headers()
+	noMsgID := h == nil || h.Get(jetstream.MsgIDHeader) == ""
+	if h != nil && h.Get(natsbus.BatchHeader) != "" {
 		o.batch = true
 		var err error
 		if envs, err = natsbus.SplitBatch(h.Get(natsbus.BatchHeader), m.Data()); err != nil {
@@ -334,6 +336,9 @@ func (in *Ingest) openMsg(m jetstream.Msg) openedMsg {
 	opened := events.OpenMany(envs, origin, sc.Covenant)
 	for i, env := range envs {
 		sub := judge(env, party, perr, opened[i].Disclosure, opened[i].Err, sc.Covenant)
+		if noMsgID && sub.Reject == nil {
+			sub = refuseWithoutMsgID(sub, party)
+		}
 		if d := sub.Disclosure; d != nil && d.Corrects != "" {
 			sub.Findings = append(sub.Findings, in.checkCorrection(d)...)
 		}
@@ -361,6 +366,16 @@ func judge(data []byte, party string, perr error, d *events.Disclosure, err erro
 			Message: re.Error(), At: time.Now().UTC()}}
 	}
 	return ledger.Submission{Envelope: data, Disclosure: d, Findings: cov.Check(d)}
+}
+
+// refuseWithoutMsgID refuses an event that would have been logged but came
+// in a message without the Nats-Msg-Id header, which the wire format
+// requires: without it JetStream cannot drop a byte-identical retry, and
+// the party's rejections could not name the message. An event refused for
+// another reason keeps that reason.
+func refuseWithoutMsgID(sub ledger.Submission, party string) ledger.Submission {
+	return ledger.Submission{Reject: &ledger.Rejection{EventID: sub.Disclosure.ID, Party: party, Reason: events.ReasonMalformed,
+		Message: "malformed: the message has no Nats-Msg-Id header, which the wire format requires", At: time.Now().UTC()}}
 }
 
 // checkCorrection checks that a correction (AVG art. 16) references an
@@ -486,6 +501,9 @@ func (in *Ingest) reportRejection(ctx context.Context, o openedMsg, j int, sub l
 	}
 	if h := o.m.Headers(); h != nil {
 		rej.MsgID = h.Get(jetstream.MsgIDHeader)
+	}
+	if md, err := o.m.Metadata(); err == nil {
+		rej.Seq = md.Sequence.Stream
 	}
 	if o.batch && !o.whole {
 		rej.Line = j + 1
