@@ -64,6 +64,7 @@ type Ingest struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
+	drops   *rejectionDrops
 }
 
 // New prepares ingest; Run starts it.
@@ -84,7 +85,8 @@ func New(cfg Config) *Ingest {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Ingest{cfg: cfg, log: logger, metrics: newMetrics()}
+	m := newMetrics()
+	return &Ingest{cfg: cfg, log: logger, metrics: m, drops: newRejectionDrops(cfg.JS, m.rejectionsDropped)}
 }
 
 // Metrics returns ingest's collectors for main to register.
@@ -516,12 +518,15 @@ func (in *Ingest) reportRejection(ctx context.Context, o openedMsg, j int, sub l
 		in.log.Warn("event rejected on a subject that names no party", "event_id", rej.EventID, "reason", re.Reason)
 		return true
 	}
+	full := in.drops.take(ctx, rej.Party)
 	if err := natsbus.PublishRejection(ctx, in.cfg.JS, rej); err != nil {
+		in.drops.failed(rej.Party, full)
 		// Keep the message: it will be redelivered, refused again and
 		// reported then.
 		in.log.Warn("couldn't report a rejection; leaving the message for redelivery", "reason", re.Reason, "err", err)
 		return false
 	}
+	in.drops.published(rej.Party, full)
 	in.log.Info("event rejected", "party", rej.Party, "event_id", rej.EventID, "reason", re.Reason)
 	return true
 }
