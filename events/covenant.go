@@ -1065,6 +1065,9 @@ const (
 	// same discloser; the ledger checks that when it records it.
 	RuleCorrectionUnknown        = "correction-target-unknown"
 	RuleCorrectionOtherDiscloser = "correction-other-discloser"
+	// A free-text field holds a nine-digit number that passes the
+	// elfproef: possibly a BSN (possiblebsn.go). Recorded, never refused.
+	RulePossibleBSN = "possible-bsn"
 )
 
 var findingLabelsNL = map[string]string{
@@ -1084,6 +1087,7 @@ var findingLabelsNL = map[string]string{
 	RuleOccurredAfterRecording:   "Tijdstip van verstrekking ligt na de vastlegging",
 	RuleCorrectionUnknown:        "Correctie verwijst naar een verstrekking die niet in het register staat",
 	RuleCorrectionOtherDiscloser: "Correctie van een verstrekking van een andere organisatie",
+	RulePossibleBSN:              "Mogelijk een BSN in de vrije tekst (het nummer wordt niet getoond)",
 }
 
 // FindingRules lists every rule id, in a fixed order, for reports.
@@ -1091,7 +1095,7 @@ func FindingRules() []string {
 	return []string{RulePurposeUnknown, RuleCategoryUnknown, RuleCategoryNotNeeded, RuleSpecialWithoutException,
 		RuleConsentMissing, RuleConsentWrongGiver, RuleRecipientOutsideCovenant, RuleGroundUnknown,
 		RuleExceptionUnknown, RuleStatuteUnknown, RuleRoleUnknown, RulePublicBodyGroundF, RuleRecordedLate,
-		RuleOccurredAfterRecording, RuleCorrectionUnknown, RuleCorrectionOtherDiscloser}
+		RuleOccurredAfterRecording, RuleCorrectionUnknown, RuleCorrectionOtherDiscloser, RulePossibleBSN}
 }
 
 // FindingLabelNL returns the Dutch name of a rule for reports, or the rule
@@ -1180,6 +1184,7 @@ func (c *Covenant) Check(d *Disclosure) []Finding {
 		// The role is free text in the event: it is not repeated here.
 		add(RuleRoleUnknown, "actor.role", "the actor's role is not in the covenant's vocabulary of roles")
 	}
+	checkPossibleBSN(d, add)
 	return fs
 }
 
