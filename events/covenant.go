@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -1067,6 +1068,9 @@ const (
 	// same discloser; the ledger checks that when it records it.
 	RuleCorrectionUnknown        = "correction-target-unknown"
 	RuleCorrectionOtherDiscloser = "correction-other-discloser"
+	// A free-text field holds a nine-digit number that passes the
+	// elfproef: possibly a BSN (possiblebsn.go). Recorded, never refused.
+	RulePossibleBSN = "possible-bsn"
 )
 
 var findingLabelsNL = map[string]string{
@@ -1086,6 +1090,7 @@ var findingLabelsNL = map[string]string{
 	RuleOccurredAfterRecording:   "Tijdstip van verstrekking ligt na de vastlegging",
 	RuleCorrectionUnknown:        "Correctie verwijst naar een verstrekking die niet in het register staat",
 	RuleCorrectionOtherDiscloser: "Correctie van een verstrekking van een andere organisatie",
+	RulePossibleBSN:              "Mogelijk een BSN in de vrije tekst (het nummer wordt niet getoond)",
 }
 
 // FindingRules lists every rule id, in a fixed order, for reports.
@@ -1093,7 +1098,7 @@ func FindingRules() []string {
 	return []string{RulePurposeUnknown, RuleCategoryUnknown, RuleCategoryNotNeeded, RuleSpecialWithoutException,
 		RuleConsentMissing, RuleConsentWrongGiver, RuleRecipientOutsideCovenant, RuleGroundUnknown,
 		RuleExceptionUnknown, RuleStatuteUnknown, RuleRoleUnknown, RulePublicBodyGroundF, RuleRecordedLate,
-		RuleOccurredAfterRecording, RuleCorrectionUnknown, RuleCorrectionOtherDiscloser}
+		RuleOccurredAfterRecording, RuleCorrectionUnknown, RuleCorrectionOtherDiscloser, RulePossibleBSN}
 }
 
 // FindingLabelNL returns the Dutch name of a rule for reports, or the rule
@@ -1182,6 +1187,7 @@ func (c *Covenant) Check(d *Disclosure) []Finding {
 		// The role is free text in the event: it is not repeated here.
 		add(RuleRoleUnknown, "actor.role", "the actor's role is not in the covenant's vocabulary of roles")
 	}
+	checkPossibleBSN(d, add)
 	return fs
 }
 
@@ -1201,13 +1207,20 @@ func (c *Covenant) consentNeeded(d *Disclosure, discloser Party, discloserKnown 
 }
 
 // recordingSkew is how far a discloser's clock may run ahead of the
-// ledger's before an occurred_at in the future is an anomaly.
+// ledger's before an occurred_at in the future is an anomaly. Since the
+// ledger refuses such events (CheckOccurredInFuture, with the same
+// default), the finding marks only events logged before that rule, or
+// under a wider FutureSkew.
 const recordingSkew = 5 * time.Minute
 
 // CheckRecording lists the timing anomalies of a disclosure the ledger
 // recorded at integratedAt: recorded later than rules.late_recording_hours
 // after it occurred, or said to have occurred after it was recorded (beyond
 // a few minutes of clock skew).
+//
+// The audit recomputes these findings and compares them, messages
+// included, with the stored ones: a message may change only where it was
+// wrong (aheadText).
 func (c *Covenant) CheckRecording(d *Disclosure, integratedAt time.Time) []Finding {
 	if d == nil {
 		return nil
@@ -1220,9 +1233,50 @@ func (c *Covenant) CheckRecording(d *Disclosure, integratedAt time.Time) []Findi
 			Message: fmt.Sprintf("recorded %d hours after it occurred; the covenant allows %d", int64(lag/time.Hour), c.Rules.LateRecordingHours)})
 	case lag < -recordingSkew:
 		fs = append(fs, Finding{Rule: RuleOccurredAfterRecording, Field: "occurred_at",
-			Message: fmt.Sprintf("occurred_at is %s after the ledger recorded the event", (-lag).Round(time.Second))})
+			Message: fmt.Sprintf("occurred_at is %s after the ledger recorded the event", aheadText(integratedAt, d.OccurredAt))})
 	}
 	return fs
+}
+
+// DefaultFutureSkew is how far occurred_at may lie after the ledger's time
+// of recording (a discloser's clock running ahead) before the event is
+// refused as ReasonOccurredInFuture.
+const DefaultFutureSkew = 5 * time.Minute
+
+// CheckOccurredInFuture refuses (a *RejectError, ReasonOccurredInFuture) a
+// disclosure whose occurred_at lies more than skew after integratedAt, the
+// time the ledger records it; skew <= 0 means DefaultFutureSkew. A signer
+// chooses occurred_at: one dated ahead would pick the key in force at that
+// date, could never be late, and would sort after every real event.
+//
+// Only the sequencer applies it, at the time of recording. It is not a
+// rule of the event itself (Validate, Open) nor a finding, so the audit,
+// which opens and checks stored events again, does not apply it to events
+// logged before it existed: those keep their RuleOccurredAfterRecording
+// finding.
+func CheckOccurredInFuture(d *Disclosure, integratedAt time.Time, skew time.Duration) error {
+	if skew <= 0 {
+		skew = DefaultFutureSkew
+	}
+	if !d.OccurredAt.After(integratedAt.Add(skew)) {
+		return nil
+	}
+	return reject(ReasonOccurredInFuture, "occurred_at lies %s after the ledger's time of recording; at most %s is allowed",
+		aheadText(integratedAt, d.OccurredAt), skew)
+}
+
+// aheadText says how long after from to lies. A time.Duration spans only
+// 292 years, and occurred_at may be any time up to the year 9999: beyond
+// that span to.Sub(from) is clamped, and negating a clamped difference
+// overflowed into a negative duration ("-2562047h47m16.854775808s").
+// Within the span the text is the rounded duration, as it always was
+// (stored findings carry it); beyond, whole days from the seconds since
+// 1970, which cannot overflow.
+func aheadText(from, to time.Time) string {
+	if ahead := to.Sub(from); ahead < math.MaxInt64 {
+		return ahead.Round(time.Second).String()
+	}
+	return fmt.Sprintf("%d days", (to.Unix()-from.Unix())/(24*3600))
 }
 
 // GenerateAdminKey makes a new administrator key pair in signed-note form:

@@ -36,6 +36,9 @@ const (
 	ReasonWrongOrigin   Reason = "wrong_origin"     // meant for another log
 	ReasonWrongSubject  Reason = "wrong_subject"    // NATS subject names another party than the discloser
 	ReasonIDConflict    Reason = "id_conflict"      // same id already logged with other bytes
+	// occurred_at more than the ledger's FutureSkew after its time of
+	// recording (CheckOccurredInFuture)
+	ReasonOccurredInFuture Reason = "occurred_in_future"
 )
 
 // RejectError says why an event was rejected. Its message never contains

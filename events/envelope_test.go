@@ -1073,7 +1073,8 @@ func TestWireFormatDoc(t *testing.T) {
 	}
 	for _, r := range []events.Reason{events.ReasonMalformed, events.ReasonNonCanonical, events.ReasonTooLarge,
 		events.ReasonInvalid, events.ReasonUnknownParty, events.ReasonBadSignature, events.ReasonKeyNotInForce,
-		events.ReasonKeyRevoked, events.ReasonWrongOrigin, events.ReasonWrongSubject, events.ReasonIDConflict} {
+		events.ReasonKeyRevoked, events.ReasonWrongOrigin, events.ReasonWrongSubject, events.ReasonIDConflict,
+		events.ReasonOccurredInFuture} {
 		if !strings.Contains(text, "`"+string(r)+"`") {
 			t.Errorf("%s does not list the reason `%s`", docPath, r)
 		}

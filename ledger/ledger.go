@@ -97,6 +97,11 @@ type Config struct {
 	ErasureExpiry time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// FutureSkew is how far a disclosure's occurred_at may lie after its
+	// time of recording (the discloser's clock running ahead); beyond it
+	// the event is refused as occurred_in_future. 0 means
+	// events.DefaultFutureSkew (5 minutes).
+	FutureSkew time.Duration
 	// Logger receives the ledger's log lines; nil discards them.
 	Logger *slog.Logger
 	// Replicator, if set, receives every committed batch before its
@@ -158,8 +163,11 @@ type Outcome struct {
 	Index uint64
 	// Duplicate is true when the same bytes were already logged.
 	Duplicate bool
-	// Err is a *events.RejectError (ReasonIDConflict) when the id was
-	// already logged with other bytes; nothing was stored.
+	// Err is a *events.RejectError when the sequencer refused the event:
+	// ReasonIDConflict when the id was already logged with other bytes,
+	// ReasonOccurredInFuture when occurred_at lies beyond FutureSkew
+	// after the time of recording (its status is recorded). Nothing
+	// enters the log.
 	Err error
 }
 
@@ -1033,6 +1041,22 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) (async bool, er
 					}
 					conflicts++
 				}
+				continue
+			}
+			// Refused only here, where the time of recording is known,
+			// and after the duplicate check: a retry of an event logged
+			// before this rule existed still gets its receipt.
+			if err := events.CheckOccurredInFuture(d, now, l.cfg.FutureSkew); err != nil {
+				var re *events.RejectError
+				if !errors.As(err, &re) {
+					return false, err
+				}
+				if err := recordRejection(&b, &Rejection{EventID: d.ID, Party: d.Discloser, Reason: re.Reason,
+					Message: re.Detail(), At: now, SHA256: hex.EncodeToString(p.hash[:])}); err != nil {
+					return false, err
+				}
+				r.outcomes[i].Err = err
+				rejects++
 				continue
 			}
 			idx := l.tree.size()

@@ -327,9 +327,13 @@ func TestClockBackwardsKeepsTimesMonotonic(t *testing.T) {
 		} else {
 			now = now.Add(time.Minute)
 		}
+		e.Gen.Now = now.Add(-time.Hour) // events occur before the ledger's clock
 		mu.Unlock()
 		env, _ := e.Event(t)
 		out := submit(t, l, []ledger.Submission{e.Submission(t, l, env)})
+		if out[0].Err != nil || out[0].Index == 0 {
+			t.Fatalf("outcome %+v", out[0])
+		}
 		rec, err := l.LeafRecord(context.Background(), out[0].Index)
 		if err != nil {
 			t.Fatal(err)

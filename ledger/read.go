@@ -39,16 +39,16 @@ func (l *Ledger) ReadTile(ctx context.Context, level int, index uint64) ([]byte,
 // Tile returns tile (level, index) truncated to width hashes (1..256), as
 // C2SP tlog-tiles serves it. ErrNotFound if the log is not that wide yet.
 func (l *Ledger) Tile(ctx context.Context, level int, index uint64, width int) ([]byte, error) {
+	// Only hashes covered by a committed checkpoint are served.
+	if !l.covered(level, index, width) {
+		return nil, fmt.Errorf("tile %d/%d width %d is beyond the checkpoint: %w", level, index, width, ErrNotFound)
+	}
 	data, err := l.ReadTile(ctx, level, index)
 	if err != nil {
 		return nil, err
 	}
 	if len(data) < width*sha256.Size {
 		return nil, fmt.Errorf("tile %d/%d has %d hashes, %d asked: %w", level, index, len(data)/sha256.Size, width, ErrNotFound)
-	}
-	// Only hashes covered by a committed checkpoint are served.
-	if !l.covered(level, index, width) {
-		return nil, fmt.Errorf("tile %d/%d width %d is beyond the checkpoint: %w", level, index, width, ErrNotFound)
 	}
 	return data[:width*sha256.Size], nil
 }
@@ -58,8 +58,15 @@ func (l *Ledger) covered(level int, index uint64, width int) bool {
 	if h == nil {
 		return false
 	}
+	// The hashes at this level, and the tile's place among them, compared
+	// without computing index*tileWidth: for index >= 2^56 that product
+	// wraps, and tile 2^56 would pass for tile 0.
 	count := h.Size >> (TileHeight * uint(level))
-	return index*tileWidth+uint64(width) <= count
+	full := count / tileWidth
+	if index < full {
+		return true
+	}
+	return index == full && uint64(width) <= count%tileWidth
 }
 
 // LeafRecord returns the parsed leaf record at index.

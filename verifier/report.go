@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -157,17 +156,30 @@ type inzageCheck struct {
 	Command     string
 }
 
-// inzageNumberRE matches what could be a BSN or onderwijsnummer in free
-// text: nine digits, also written in groups (1234.56.782, 1234 56 782).
-var inzageNumberRE = regexp.MustCompile(`\b\d{4}[. ]?\d{2}[. ]?\d{3}\b`)
-
 // inzageRedact removes anything that looks like a national number from
 // text that a discloser wrote (a justification, a consent reference, a
-// role, an id the covenant has no label for). No BSN belongs in an event,
-// but a person typing a justification may put one there anyway, and the
-// report must never show one.
-func inzageRedact(s string) string {
-	return inzageNumberRE.ReplaceAllString(s, "[nummer weggelaten]")
+// role, an id the covenant has no label for): MaskFreeText, the one
+// masking every rendering uses. No BSN belongs in an event, but a person
+// typing a justification may put one there anyway, and the report must
+// never show one.
+func inzageRedact(s string) string { return MaskFreeText(s) }
+
+// inzagePartyName is a party's name, or UnknownValueNL for an id that is
+// not a party of covenant c.
+func inzagePartyName(c *events.Covenant, id string) string {
+	if _, ok := c.Party(id); !ok {
+		return UnknownValueNL(id)
+	}
+	return c.PartyName(id)
+}
+
+// inzageCategoryLabel is a category's label, or UnknownValueNL for an id
+// that is not in covenant c's vocabulary.
+func inzageCategoryLabel(c *events.Covenant, id string) string {
+	if _, ok := c.Category(id); !ok {
+		return UnknownValueNL(id)
+	}
+	return c.CategoryLabel(id)
 }
 
 // specialLabelNL is how the report marks a special category.
@@ -251,13 +263,13 @@ func buildInzageView(vb *VerifiedBundle) *inzageView {
 			dv.FromKind = p.Kind.LabelNL()
 		}
 		for _, r := range d.Recipients {
-			dv.To = append(dv.To, inzageRedact(c.PartyName(r)))
+			dv.To = append(dv.To, inzageRedact(inzagePartyName(c, r)))
 		}
 		special := false
 		for _, id := range d.Categories {
 			cat, ok := c.Category(id)
 			if !ok {
-				dv.Categories = append(dv.Categories, inzageCategory{Label: inzageRedact(id)})
+				dv.Categories = append(dv.Categories, inzageCategory{Label: UnknownValueNL(id)})
 				continue
 			}
 			dv.Categories = append(dv.Categories, inzageCategory{Label: cat.Label, Special: specialLabelNL(cat.Special)})
@@ -350,10 +362,10 @@ func inzageFindingNL(c *events.Covenant, d *events.Disclosure, f events.Finding)
 	label := events.FindingLabelNL(f.Rule)
 	var i int
 	if _, err := fmt.Sscanf(f.Field, "categories[%d]", &i); err == nil && i >= 0 && i < len(d.Categories) {
-		return label + ": " + c.CategoryLabel(d.Categories[i])
+		return label + ": " + inzageCategoryLabel(c, d.Categories[i])
 	}
 	if _, err := fmt.Sscanf(f.Field, "recipients[%d]", &i); err == nil && i >= 0 && i < len(d.Recipients) {
-		return label + ": " + c.PartyName(d.Recipients[i])
+		return label + ": " + inzagePartyName(c, d.Recipients[i])
 	}
 	return label
 }

@@ -121,6 +121,7 @@ func newCovenantShowCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("refusing %s: %w", args[0], err)
 			}
+			pinned := ""
 			if admin != "" {
 				vkey, err := readKeyArg(admin)
 				if err != nil {
@@ -132,8 +133,9 @@ func newCovenantShowCmd() *cobra.Command {
 				if _, err := events.NewChain(sc, vkey); err != nil {
 					return err
 				}
+				pinned = vkey
 			}
-			showCovenant(cmd.OutOrStdout(), sc)
+			showCovenant(cmd.OutOrStdout(), sc, pinned)
 			return nil
 		},
 	}
@@ -141,13 +143,21 @@ func newCovenantShowCmd() *cobra.Command {
 	return cmd
 }
 
-func showCovenant(w io.Writer, sc *events.SignedCovenant) {
+// showCovenant prints what a signed covenant version says. pinned is the
+// administrator verifier key it was checked against, or "" when none was
+// pinned: a version 1 then only proves that whoever holds the key it names
+// signed it, which anyone can do with a key of their own, and the signature
+// line says so.
+func showCovenant(w io.Writer, sc *events.SignedCovenant, pinned string) {
 	c := sc.Covenant
 	fmt.Fprintf(w, "%s\nversion %d, origin %s, in force from %s\n", c.Name, c.Version, c.Origin, c.EffectiveFrom.Format("2006-01-02"))
 	fmt.Fprintf(w, "administrator: %s (%s)\n", c.Administrator.Name, strings.SplitN(c.Administrator.Key, "+", 3)[0])
-	if c.Version == 1 {
-		fmt.Fprintln(w, "signature: valid, by the administrator key this version names")
-	} else {
+	switch {
+	case c.Version == 1 && pinned != "":
+		fmt.Fprintf(w, "signature: valid, by the pinned administrator key %s\n", verifierKeyName(pinned))
+	case c.Version == 1:
+		fmt.Fprintln(w, "signature: NOT CHECKED against a pinned administrator key; it only matches the key this version names itself (pin the key with --admin KEY|@FILE)")
+	default:
 		fmt.Fprintln(w, "signature: to be checked against the previous version's administrator key")
 	}
 	fmt.Fprintf(w, "sha256: %s\n\n", sc.Hash())
@@ -170,4 +180,14 @@ func showCovenant(w io.Writer, sc *events.SignedCovenant) {
 	tw.Flush()
 	fmt.Fprintf(w, "\n%d data categories, %d purposes, late recording after %d hours, retention %d days by default\n",
 		len(c.Vocabulary.Categories), len(c.Vocabulary.Purposes), c.Rules.LateRecordingHours, c.Retention.DefaultDays)
+}
+
+// verifierKeyName is a note verifier key's name and key hash
+// ("name+hash"), without the key itself.
+func verifierKeyName(vkey string) string {
+	parts := strings.SplitN(vkey, "+", 3)
+	if len(parts) < 2 {
+		return parts[0]
+	}
+	return parts[0] + "+" + parts[1]
 }

@@ -136,6 +136,11 @@ func newInzageReleaseCmd() *cobra.Command {
 				return fmt.Errorf("couldn't write the bundle: %w", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", out)
+			// Judged here, from the bundle itself: the second desk user is
+			// warned whatever the server says.
+			if warning := httpapi.PossibleBSNWarning(raw); warning != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: "+warning)
+			}
 			if html == "" {
 				return nil
 			}

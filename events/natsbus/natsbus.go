@@ -220,6 +220,13 @@ type Rejection struct {
 	Message string `json:"message,omitempty"`
 	// At is when the ledger rejected the envelope, in UTC.
 	At time.Time `json:"at"`
+	// Seq is the refused message's sequence number in Stream, when known.
+	// It is not published: it goes into the rejection's Nats-Msg-Id so
+	// that two distinct messages are never de-duplicated into one report
+	// (two bad messages without an event id or a msg id, refused for the
+	// same reason, look alike otherwise), while the same message
+	// redelivered after a crash still is.
+	Seq uint64 `json:"-"`
 }
 
 // Validate checks that r names a party, a reason and (if any) a valid event

@@ -23,7 +23,22 @@ const (
 	DefaultAckWait        = 30 * time.Second
 	DefaultMaxAckPending  = 20000
 	DefaultReplicas       = 1
+	// DefaultRejectedPerParty is how many rejections the stream keeps per
+	// party at most (see StreamConfig.RejectedPerParty).
+	DefaultRejectedPerParty = 8192
+	// DefaultRejectedBytesPerParty bounds the bytes of one party's
+	// rejections: 64 MiB, so 8192 rejections of at most RejectedMaxMsgSize.
+	DefaultRejectedBytesPerParty = 64 << 20
 )
+
+// RejectedMaxMsgSize is the most bytes one rejection takes on the bus
+// (RejectedStream's MaxMsgSize, headers included). A rejection's message is
+// cut to 1024 bytes, which JSON escaping may grow to 6144 (\u00XX per
+// byte); the event id, msg id, party, reason, line and time add under 512;
+// the Nats-Msg-Id and Nats-Expected-Stream headers under 128. A publish over
+// it fails rather than being stored, so it bounds every stored rejection,
+// and with the per-party message cap, a party's bytes.
+const RejectedMaxMsgSize = 8 << 10
 
 // headerSlack is the room left for the message headers (Nats-Msg-Id,
 // Nats-Expected-Stream, Spoor-Batch, trace headers a client adds) beside a
@@ -54,6 +69,17 @@ type StreamConfig struct {
 	MaxBytes int64
 	// RejectedMaxAge is how long rejections are kept. Default 30 days.
 	RejectedMaxAge time.Duration
+	// RejectedPerParty caps the rejections kept per party (per subject
+	// spoor.rejected.<party>): beyond it the party's oldest rejection is
+	// dropped, never another party's, so one party's flood cannot evict
+	// the others' rejections. Default DefaultRejectedPerParty.
+	RejectedPerParty int64
+	// RejectedBytesPerParty caps the bytes kept per party. JetStream has no
+	// byte limit per subject, so it is kept by lowering the per-party
+	// message cap to RejectedBytesPerParty / RejectedMaxMsgSize: a bound
+	// on the worst case, whatever the rejections hold (most are a few
+	// hundred bytes). Default DefaultRejectedBytesPerParty.
+	RejectedBytesPerParty int64
 	// AckWait is how long a delivered message may stay unacked before it is
 	// delivered again, on the ledger's and the parties' consumers. It must
 	// exceed the ledger's longest batch commit. Default 30 seconds.
@@ -75,6 +101,12 @@ func (c StreamConfig) withDefaults() StreamConfig {
 	}
 	if c.RejectedMaxAge <= 0 {
 		c.RejectedMaxAge = DefaultRejectedMaxAge
+	}
+	if c.RejectedPerParty <= 0 {
+		c.RejectedPerParty = DefaultRejectedPerParty
+	}
+	if c.RejectedBytesPerParty <= 0 {
+		c.RejectedBytesPerParty = DefaultRejectedBytesPerParty
 	}
 	if c.AckWait <= 0 {
 		c.AckWait = DefaultAckWait
@@ -114,10 +146,24 @@ func (c StreamConfig) streamConfig() jetstream.StreamConfig {
 	}
 }
 
+// RejectedCapPerParty is the most rejections RejectedStream keeps for one
+// party under c: RejectedPerParty, lowered so that that many rejections of
+// RejectedMaxMsgSize fit in RejectedBytesPerParty; at least 1.
+func (c StreamConfig) RejectedCapPerParty() int64 {
+	c = c.withDefaults()
+	return max(1, min(c.RejectedPerParty, c.RejectedBytesPerParty/RejectedMaxMsgSize))
+}
+
 // rejectedConfig is the configuration of RejectedStream: limits retention by
 // age, so each party's rejections stay readable (and re-readable) for
-// RejectedMaxAge whether or not the party acks them. Single rejections
-// cannot be deleted; the operator may still purge the stream.
+// RejectedMaxAge whether or not the party acks them, and by count per party
+// subject (RejectedCapPerParty; discard-old drops the party's own oldest
+// first). There is no stream-wide message or byte limit: with discard-old
+// it would evict whichever party's rejections are oldest, so a flood by
+// one party would erase another's. The whole is bounded by the number of
+// party subjects (each party's NATS user publishes only on its own
+// subject) times the per-party cap. Single rejections cannot be deleted;
+// the operator may still purge the stream.
 func (c StreamConfig) rejectedConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        RejectedStream,
@@ -130,11 +176,11 @@ func (c StreamConfig) rejectedConfig() jetstream.StreamConfig {
 		MaxAge:      c.RejectedMaxAge,
 		MaxMsgs:     -1,
 		MaxBytes:    -1,
-		// A rejection is small, but its message may grow sixfold when
-		// JSON escapes control characters.
-		MaxMsgSize: 16 << 10,
-		Duplicates: c.Duplicates,
-		DenyDelete: true,
+		// Per party subject.
+		MaxMsgsPerSubject: c.RejectedCapPerParty(),
+		MaxMsgSize:        RejectedMaxMsgSize,
+		Duplicates:        c.Duplicates,
+		DenyDelete:        true,
 	}
 }
 
@@ -207,8 +253,9 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, parties []string
 // and anything in it that looks like a national number or a pseudonym is
 // redacted, and a MsgID not of MsgID's form is dropped (it is the
 // publisher's header, not checked by anyone before). The Nats-Msg-Id is
-// derived from the event, the msg id, the reason and the line, so a rejection
-// published again after a ledger crash is de-duplicated by the bus.
+// derived from the event, the msg id, the reason, the line and the refused
+// message's stream sequence (Seq), so a rejection published again after a
+// ledger crash is de-duplicated by the bus, and distinct messages never are.
 func PublishRejection(ctx context.Context, js jetstream.JetStream, r Rejection) error {
 	if r.At.IsZero() {
 		r.At = time.Now()
@@ -230,7 +277,11 @@ func PublishRejection(ctx context.Context, js jetstream.JetStream, r Rejection) 
 	}
 	// The line tells apart two envelopes of one batch message refused for
 	// the same reason (with no event id to read, say).
-	sum := sha256.Sum256([]byte(r.Party + "\x00" + r.EventID + "\x00" + r.MsgID + "\x00" + string(r.Reason) + "\x00" + strconv.Itoa(r.Line)))
+	key := r.Party + "\x00" + r.EventID + "\x00" + r.MsgID + "\x00" + string(r.Reason) + "\x00" + strconv.Itoa(r.Line)
+	if r.Seq != 0 {
+		key += "\x00" + strconv.FormatUint(r.Seq, 10)
+	}
+	sum := sha256.Sum256([]byte(key))
 	msg := &nats.Msg{Subject: RejectedSubject(r.Party), Data: body}
 	_, err = js.PublishMsg(ctx, msg,
 		jetstream.WithMsgID("rejected."+hex.EncodeToString(sum[:16])),

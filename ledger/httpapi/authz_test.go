@@ -593,3 +593,46 @@ func TestAuditListsErasuresOnRequest(t *testing.T) {
 		t.Errorf("the two sources disagree:\n%s\n%s", a, b)
 	}
 }
+
+// TestReleaseWarnsOfPossibleBSN: releasing an answer in which a
+// disclosure's free text holds a number that passes the elfproef warns the
+// second desk user (Spoor-Warning); an answer without one does not.
+func TestReleaseWarnsOfPossibleBSN(t *testing.T) {
+	f := newAuthzFixture(t, "waterweg")
+	release := func() http.Header {
+		t.Helper()
+		_, path, _ := f.request("POST /v1/inzage/{id}/release")
+		req, _ := http.NewRequest("POST", f.srv.URL+path, nil)
+		req.Header.Set("Authorization", f.auth["own-party desk"])
+		resp, err := f.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("release: %s", resp.Status)
+		}
+		return resp.Header
+	}
+	if w := release().Get(httpapi.WarningHeader); w != "" {
+		t.Fatalf("an answer without a possible BSN warns: %s", w)
+	}
+	d, _ := f.env.Gen.Next()
+	for slices.Contains(d.Recipients, f.own) {
+		d, _ = f.env.Gen.Next()
+	}
+	d.Discloser, d.Subject.Pseudonym = f.own, f.child
+	d.Justification = "Besproken in het MDO, dossier " + f.env.Gen.Children()[1].BSN
+	out, err := f.env.SubmitEnvelopes(t, f.l, [][]byte{f.env.Sign(t, d)})
+	if err != nil || out[0].Err != nil {
+		t.Fatal(err, out)
+	}
+	w := release().Get(httpapi.WarningHeader)
+	if !strings.Contains(w, "possible-bsn") || !strings.Contains(w, fmt.Sprint(out[0].Index)) {
+		t.Errorf("the release of an answer holding a possible BSN warns %q, want possible-bsn naming leaf %d", w, out[0].Index)
+	}
+	if strings.Contains(w, f.env.Gen.Children()[1].BSN) {
+		t.Error("the warning repeats the number")
+	}
+}

@@ -183,6 +183,11 @@ func (s *Server) guard(rt Route) http.Handler {
 		}
 		c, ok := s.authenticate(r)
 		if !ok {
+			// Refused on every route, the public ones too: served as
+			// anonymous, a client would not learn that its token is
+			// wrong, and a guesser could probe tokens on routes that log
+			// no refusal.
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			s.fail(w, r, http.StatusUnauthorized, "unauthorized", "unknown or malformed bearer token")
 			return
 		}

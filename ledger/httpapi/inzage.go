@@ -141,6 +141,9 @@ func (s *Server) inzageRelease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("inzage request released", "request_id", ar.ID, "desk_user", c.Name)
+	if warning := PossibleBSNWarning(bundle); warning != "" {
+		w.Header().Set(WarningHeader, warning)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Disposition", `attachment; filename="inzage-`+ar.ID+`.json"`)

@@ -53,8 +53,7 @@ const (
 	onderwijsnummer = "100000004"
 )
 
-// busCase is an envelope published on the bus that the ledger must refuse
-// (or, for a future date, record with a finding).
+// busCase is an envelope published on the bus that the ledger must refuse.
 type busCase struct {
 	name    string
 	subject string // the subject's last token: the party whose subject it is
@@ -561,7 +560,7 @@ func TestBadInputTable(t *testing.T) {
 	if _, err := h.publisher(future.d.Discloser).Publish(ctx, future.d); err != nil {
 		t.Fatal(err)
 	}
-	waitReceipt(t, h.publisher(future.d.Discloser), future.d.ID, future.env)
+	futureReceipt := waitReceipt(t, h.publisher(future.d.Discloser), future.d.ID, future.env)
 	otherEvent := good[0]
 	for _, ev := range good {
 		if ev.d.Discloser != partyA {
@@ -654,29 +653,19 @@ func TestBadInputTable(t *testing.T) {
 		}
 	})
 
-	// A disclosure dated a year ahead is not refused (it happened, as far
-	// as the ledger can know) but recorded with a finding that the FG sees,
-	// and the discloser sees on its own event.
-	t.Run("future date is recorded with a finding", func(t *testing.T) {
+	// A disclosure dated a year ahead is refused (occurred_in_future): the
+	// receipt says so, and it is not in the log.
+	t.Run("future date is refused", func(t *testing.T) {
 		total++
+		if futureReceipt.Status != natsbus.ReceiptRejected || futureReceipt.Reason != events.ReasonOccurredInFuture {
+			t.Fatalf("receipt %+v, want rejected as %s", futureReceipt, events.ReasonOccurredInFuture)
+		}
 		tok := "fg-token"
 		if future.d.Discloser == partyA {
 			tok = "party-token"
 		}
-		code, body := httpDo(t, api.URL, "GET", "/v1/events/"+future.d.ID, tok, "")
-		if code != http.StatusOK {
+		if code, body := httpDo(t, api.URL, "GET", "/v1/events/"+future.d.ID, tok, ""); code != http.StatusNotFound {
 			t.Fatalf("GET the future-dated event: %d %s", code, body)
-		}
-		var e httpapi.EntryResponse
-		if err := json.Unmarshal([]byte(body), &e); err != nil {
-			t.Fatal(err)
-		}
-		found := false
-		for _, f := range e.Findings {
-			found = found || f.Rule == events.RuleOccurredAfterRecording
-		}
-		if !found {
-			t.Fatalf("findings %+v, want %s", e.Findings, events.RuleOccurredAfterRecording)
 		}
 	})
 
@@ -686,12 +675,12 @@ func TestBadInputTable(t *testing.T) {
 	// Nor does any log line of the ledger and ingest.
 	nogo.check(t, "the log", h.logs.String())
 	t.Logf("bad-input table: %d cases (%d on the bus among %d good events)", total, len(cases), len(good))
-	if got := counter(t, "spoor_ingest_rejected_total", h.in.Metrics()); got != float64(len(cases)) {
-		t.Errorf("spoor_ingest_rejected_total = %v, want %d", got, len(cases))
+	if got := counter(t, "spoor_ingest_rejected_total", h.in.Metrics()); got != float64(len(cases)+1) {
+		t.Errorf("spoor_ingest_rejected_total = %v, want %d (the bus cases and the future date)", got, len(cases)+1)
 	}
 	// Nothing refused was logged, and the good events were not logged twice
 	// by anything that came later.
-	h.checkExactlyOnce(append([]sent{logged, future}, good...), 0)
+	h.checkExactlyOnce(append([]sent{logged}, good...), 0)
 }
 
 // publishCase is a call a party's system makes that must fail at once.

@@ -66,6 +66,7 @@ type Ingest struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
+	drops   *rejectionDrops
 }
 
 // New prepares ingest; Run starts it.
@@ -86,7 +87,8 @@ func New(cfg Config) *Ingest {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Ingest{cfg: cfg, log: logger, metrics: newMetrics()}
+	m := newMetrics()
+	return &Ingest{cfg: cfg, log: logger, metrics: m, drops: newRejectionDrops(cfg.JS, m.rejectionsDropped)}
 }
 
 // Metrics returns ingest's collectors for main to register.
@@ -320,7 +322,9 @@ func (in *Ingest) openMsg(m jetstream.Msg) openedMsg {
 	party, perr := natsbus.PartyOfSubject(m.Subject())
 	o := openedMsg{m: m}
 	envs := [][]byte{m.Data()}
-	if h := m.Headers(); h != nil && h.Get(natsbus.BatchHeader) != "" {
+	h := m.Headers()
+	noMsgID := h == nil || h.Get(jetstream.MsgIDHeader) == ""
+	if h != nil && h.Get(natsbus.BatchHeader) != "" {
 		o.batch = true
 		var err error
 		if envs, err = natsbus.SplitBatch(h.Get(natsbus.BatchHeader), m.Data()); err != nil {
@@ -336,6 +340,9 @@ func (in *Ingest) openMsg(m jetstream.Msg) openedMsg {
 	opened := events.OpenMany(envs, origin, sc.Covenant)
 	for i, env := range envs {
 		sub := judge(env, party, perr, opened[i].Disclosure, opened[i].Err, sc.Covenant)
+		if noMsgID && sub.Reject == nil {
+			sub = refuseWithoutMsgID(sub, party)
+		}
 		if d := sub.Disclosure; d != nil && d.Corrects != "" {
 			sub.Findings = append(sub.Findings, in.checkCorrection(d)...)
 		}
@@ -387,6 +394,16 @@ func judge(data []byte, party string, perr error, d *events.Disclosure, err erro
 		return ledger.Submission{Reject: rej}
 	}
 	return ledger.Submission{Envelope: data, Disclosure: d, Findings: cov.Check(d)}
+}
+
+// refuseWithoutMsgID refuses an event that would have been logged but came
+// in a message without the Nats-Msg-Id header, which the wire format
+// requires: without it JetStream cannot drop a byte-identical retry, and
+// the party's rejections could not name the message. An event refused for
+// another reason keeps that reason.
+func refuseWithoutMsgID(sub ledger.Submission, party string) ledger.Submission {
+	return ledger.Submission{Reject: &ledger.Rejection{EventID: sub.Disclosure.ID, Party: party, Reason: events.ReasonMalformed,
+		Message: "malformed: the message has no Nats-Msg-Id header, which the wire format requires", At: time.Now().UTC()}}
 }
 
 // checkCorrection checks that a correction (AVG art. 16) references an
@@ -505,6 +522,9 @@ func (in *Ingest) reportRejection(ctx context.Context, o openedMsg, j int, sub l
 	if h := o.m.Headers(); h != nil {
 		rej.MsgID = h.Get(jetstream.MsgIDHeader)
 	}
+	if md, err := o.m.Metadata(); err == nil {
+		rej.Seq = md.Sequence.Stream
+	}
 	if o.batch && !o.whole {
 		rej.Line = j + 1
 	}
@@ -516,12 +536,15 @@ func (in *Ingest) reportRejection(ctx context.Context, o openedMsg, j int, sub l
 		in.log.Warn("event rejected on a subject that names no party", "event_id", rej.EventID, "reason", re.Reason)
 		return true
 	}
+	full := in.drops.take(ctx, rej.Party)
 	if err := natsbus.PublishRejection(ctx, in.cfg.JS, rej); err != nil {
+		in.drops.failed(rej.Party, full)
 		// Keep the message: it will be redelivered, refused again and
 		// reported then.
 		in.log.Warn("couldn't report a rejection; leaving the message for redelivery", "reason", re.Reason, "err", err)
 		return false
 	}
+	in.drops.published(rej.Party, full)
 	// The party is logged only when the covenant names it: a subject is
 	// the sender's choice, and may be anything a party id can be.
 	if sc, _ := in.cfg.Ledger.Covenant(); sc != nil {

@@ -7,6 +7,9 @@ type metrics struct {
 	duplicates prometheus.Counter
 	rejected   *prometheus.CounterVec
 	receipts   *prometheus.CounterVec
+	// rejectionsDropped counts, by party, rejections pushed out of the
+	// rejections stream by the per-party cap (rejectdrops.go).
+	rejectionsDropped *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -19,9 +22,11 @@ func newMetrics() *metrics {
 			Help: "Messages refused, by reason code."}, []string{"reason"}),
 		receipts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spoor_receipt_requests_total",
 			Help: "Receipt requests answered, by status."}, []string{"status"}),
+		rejectionsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spoor_ingest_rejections_dropped_total",
+			Help: "Rejections of a party dropped from the rejections stream (its oldest) because the party's subject was at its cap."}, []string{"party"}),
 	}
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.committed, m.duplicates, m.rejected, m.receipts}
+	return []prometheus.Collector{m.committed, m.duplicates, m.rejected, m.receipts, m.rejectionsDropped}
 }

@@ -83,6 +83,9 @@ var clock = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 func NewWorkload(t testing.TB) *Workload {
 	t.Helper()
 	w := &Workload{env: testledger.New(t)}
+	// The events occur before the fixed time of recording: one dated
+	// after it would be refused (occurred_in_future).
+	w.env.Gen.Now = clock.Add(-time.Hour)
 	for range nEvents {
 		env, d := w.env.Event(t)
 		w.events = append(w.events, signed{env, d})
