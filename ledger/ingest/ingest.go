@@ -320,6 +320,15 @@ func (in *Ingest) openMsg(m jetstream.Msg) openedMsg {
 	sc, _ := in.cfg.Ledger.Covenant()
 	origin := in.cfg.Ledger.Origin()
 	party, perr := natsbus.PartyOfSubject(m.Subject())
+	if perr == nil {
+		if _, ok := sc.Covenant.Party(party); !ok {
+			// The subject's token is the sender's choice and names no
+			// party of the covenant: it must not come back anywhere (a
+			// rejections subject, a status record's key, a metric's
+			// label), so the message is judged as on no party's subject.
+			party, perr = "", errSubjectNotACovenantParty
+		}
+	}
 	o := openedMsg{m: m}
 	envs := [][]byte{m.Data()}
 	h := m.Headers()
@@ -366,7 +375,10 @@ func batchMessage(err error) string {
 // without repeating the subject or the discloser, which the sender chose.
 var (
 	errSubjectNamesNoParty = errors.New("the NATS subject is not spoor.disclosures.<party>")
-	errNotTheDiscloser     = errors.New("published on the NATS subject of another party than the discloser")
+	// errSubjectNotACovenantParty: spoor.disclosures.<token> where the
+	// token is no party of the covenant in force.
+	errSubjectNotACovenantParty = errors.New("the NATS subject names no party of the covenant")
+	errNotTheDiscloser          = errors.New("published on the NATS subject of another party than the discloser")
 )
 
 // judge turns the outcome of opening one envelope published on party's
@@ -374,9 +386,17 @@ var (
 // message of a refusal (Rejection.Message, without the reason code) names
 // fields and reasons and quotes only what Spoor knows.
 func judge(data []byte, party string, perr error, d *events.Disclosure, err error, cov *events.Covenant) ledger.Submission {
-	if perr != nil {
+	switch {
+	case errors.Is(perr, errSubjectNotACovenantParty):
+		// An envelope that does not open keeps its own reason (an
+		// unknown party publishing on its own subject is unknown_party);
+		// one that opens was sent on the subject of no party.
+		if err == nil {
+			err = &events.RejectError{Reason: events.ReasonWrongSubject, Err: perr}
+		}
+	case perr != nil:
 		err = &events.RejectError{Reason: events.ReasonWrongSubject, Err: errSubjectNamesNoParty}
-	} else if err == nil && d.Discloser != party {
+	case err == nil && d.Discloser != party:
 		err = &events.RejectError{Reason: events.ReasonWrongSubject, Err: errNotTheDiscloser}
 	}
 	if err != nil {
@@ -513,7 +533,7 @@ func (in *Ingest) finish(ctx context.Context, p *ledger.Pending, batch []openedM
 // the party's rejections subject. It reports false when the message must
 // be kept for redelivery because the report failed.
 func (in *Ingest) reportRejection(ctx context.Context, o openedMsg, j int, sub ledger.Submission, re *events.RejectError) bool {
-	rej := natsbus.Rejection{Party: partyOf(o.m), Reason: re.Reason, Message: re.Detail(), At: time.Now().UTC()}
+	rej := natsbus.Rejection{Party: in.covenantParty(partyOf(o.m)), Reason: re.Reason, Message: re.Detail(), At: time.Now().UTC()}
 	if s := sub.Reject; s != nil {
 		rej.EventID = s.EventID
 	} else if sub.Disclosure != nil {
@@ -528,11 +548,12 @@ func (in *Ingest) reportRejection(ctx context.Context, o openedMsg, j int, sub l
 	if o.batch && !o.whole {
 		rej.Line = j + 1
 	}
-	if !events.ValidPartyID(rej.Party) {
-		// The subject names no party (spoor.disclosures.a.b), so there is
-		// no party's rejections subject to report on; the status API has
-		// the record. Left unacknowledged, the message would be
-		// redelivered forever.
+	if rej.Party == "" {
+		// The subject names no party of the covenant
+		// (spoor.disclosures.a.b, or a token the sender chose), so there
+		// is no party's rejections subject to report on (nobody reads
+		// one); the status API has the record. Left unacknowledged, the
+		// message would be redelivered forever.
 		in.log.Warn("event rejected on a subject that names no party", "event_id", rej.EventID, "reason", re.Reason)
 		return true
 	}
@@ -545,16 +566,20 @@ func (in *Ingest) reportRejection(ctx context.Context, o openedMsg, j int, sub l
 		return false
 	}
 	in.drops.published(rej.Party, full)
-	// The party is logged only when the covenant names it: a subject is
-	// the sender's choice, and may be anything a party id can be.
+	in.log.Info("event rejected", "party", rej.Party, "event_id", rej.EventID, "reason", re.Reason)
+	return true
+}
+
+// covenantParty returns party if the covenant in force names it, and ""
+// otherwise: a subject's token is the sender's choice and may be anything
+// a party id can be.
+func (in *Ingest) covenantParty(party string) string {
 	if sc, _ := in.cfg.Ledger.Covenant(); sc != nil {
-		if _, ok := sc.Covenant.Party(rej.Party); ok {
-			in.log.Info("event rejected", "party", rej.Party, "event_id", rej.EventID, "reason", re.Reason)
-			return true
+		if _, ok := sc.Covenant.Party(party); ok {
+			return party
 		}
 	}
-	in.log.Info("event rejected on the subject of no party of the covenant", "event_id", rej.EventID, "reason", re.Reason)
-	return true
+	return ""
 }
 
 func partyOf(m jetstream.Msg) string {
