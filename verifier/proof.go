@@ -39,8 +39,17 @@ func VerifyConsistency(oldSize, newSize uint64, oldRoot, newRoot [32]byte, proof
 	if err := checkHashLengths(proofHashes); err != nil {
 		return err
 	}
-	if oldSize == 0 && oldRoot != emptyRoot {
-		return fmt.Errorf("%w: root of the empty tree is not SHA-256 of nothing", ErrProof)
+	if oldSize == 0 {
+		// The empty tree is a prefix of every tree, with an empty proof.
+		// (transparency-dev/merkle refuses size 0 as "meaningless" since
+		// v0.0.3; the rule itself has not changed.)
+		if oldRoot != emptyRoot {
+			return fmt.Errorf("%w: root of the empty tree is not SHA-256 of nothing", ErrProof)
+		}
+		if len(proofHashes) != 0 {
+			return fmt.Errorf("%w: consistency of tree size 0 with %d: a proof from the empty tree is empty", ErrProof, newSize)
+		}
+		return nil
 	}
 	if err := proof.VerifyConsistency(proofHasher, oldSize, newSize, proofHashes, oldRoot[:], newRoot[:]); err != nil {
 		return fmt.Errorf("%w: consistency of tree size %d with %d: %w", ErrProof, oldSize, newSize, err)
