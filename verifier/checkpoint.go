@@ -200,6 +200,40 @@ func GenerateLogKeys(origin string) (logSkey, logVkey, cosSkey, cosVkey string, 
 	return logSkey, logVkey, cosSkey, cosVkey, nil
 }
 
+// GenerateWitnessKey makes a witness's key pair named name, in the
+// tlog-cosignature/v1 form (algorithm 0x04): the key a witness cosigns
+// checkpoints with, which cannot be loaded as a plain Ed25519 note key. The
+// signer key is a secret.
+func GenerateWitnessKey(name string) (skey, vkey string, err error) {
+	if !validKeyName(name) {
+		return "", "", fmt.Errorf("witness name %q: must be printable, without spaces or '+'", name)
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return "", "", fmt.Errorf("couldn't generate the witness key: %w", err)
+	}
+	skey, vkey = encodeKeyPair(name, algCosignatureV1, seed)
+	clear(seed)
+	return skey, vkey, nil
+}
+
+// VerifierKeyOf returns the verifier key of an Ed25519 signer key (in the
+// 0x01 or 0x04 encoding), for a tool to show which key it signs with.
+func VerifierKeyOf(skey string) (string, error) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(skey), "PRIVATE+KEY+")
+	name, rest, ok1 := strings.Cut(rest, "+")
+	_, key64, ok2 := strings.Cut(rest, "+")
+	if !ok || !ok1 || !ok2 || !validKeyName(name) {
+		return "", errors.New("not a signer key of the form PRIVATE+KEY+name+hash+key")
+	}
+	key, err := base64.StdEncoding.Strict().DecodeString(key64)
+	if err != nil || len(key) != 1+ed25519.SeedSize || (key[0] != algEd25519 && key[0] != algCosignatureV1) {
+		return "", errors.New("not an Ed25519 signer key")
+	}
+	_, vkey := encodeKeyPair(name, key[0], key[1:])
+	return vkey, nil
+}
+
 // encodeKeyPair returns the note key strings of the Ed25519 key with the
 // given seed, under algorithm alg:
 //

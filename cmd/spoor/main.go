@@ -75,6 +75,7 @@ then try it with synthetic traffic:
 		newCovenantCmd(g),
 		newInzageCmd(g),
 		newErasureCmd(),
+		newWitnessCmd(g),
 		newRetentionCmd(g),
 		newAuditCmd(g), newMonitorCmd(g),
 		newVerifyCmd(g),

@@ -20,7 +20,7 @@ const (
 )
 
 // testHelpers are packages only tests may use.
-var testHelpers = []string{mod + "internal/testledger", mod + "internal/natstest", mod + "internal/trilliantest"}
+var testHelpers = []string{mod + "internal/testledger", mod + "internal/natstest", mod + "internal/trilliantest", mod + "internal/memtree"}
 
 // rule says what a package must not depend on, directly or through others
 // (its non-test dependencies), and why. Every package of the module needs
@@ -64,10 +64,13 @@ var rules = map[string]rule{
 	"internal/testledger":   {[]string{nats, trillian}, "real ledgers for tests"},
 	"internal/natstest":     {[]string{mod + "ledger", pebble, trillian}, "an embedded NATS server for tests"},
 	"internal/trilliantest": {[]string{pebble, nats}, "a real Trillian for tests"},
+	"internal/memtree":      {[]string{mod, pebble, nats, prometheus, trillian}, "a Merkle tree in memory for tests (x/mod's tlog)"},
 	"internal/layering":     {[]string{mod}, "this test"},
 	"deploy":                {[]string{mod + "ledger", pebble, trillian}, "deployment files and their checks"},
 	"deploy/natsaccounts":   {[]string{mod + "ledger", pebble, trillian}, "the NATS accounts file from the covenant"},
-	"cmd/spoor":             {nil, "flags, config and wiring: may import anything"},
+	"witness": {[]string{mod + "ledger", mod + "events/natsbus", pebble, nats, trillian},
+		"the tlog-witness server, run by others than the operator: nothing of the ledger, its store or its bus"},
+	"cmd/spoor": {nil, "flags, config and wiring: may import anything"},
 }
 
 // mayUseTestHelpers lists the non-test packages allowed to import a test
