@@ -277,7 +277,7 @@ func loadConfig(path string) (*Config, map[string]int, error) {
 		for u := range strings.SplitSeq(c.NATS, ",") {
 			if pu, err := url.Parse(strings.TrimSpace(u)); err == nil && pu.User != nil {
 				if _, ok := pu.User.Password(); ok {
-					return nil, nil, fmt.Errorf("configuration %s line %d: the nats URL holds a password; the file names secrets by path only: give nats_user and nats_password_file", path, l)
+					return nil, nil, fmt.Errorf("configuration %s: line %d: the nats URL holds a password; the file names secrets by path only: give nats_user and nats_password_file", path, l)
 				}
 			}
 		}
@@ -322,6 +322,11 @@ func configKeys(b []byte) (lines map[string]int, err error) {
 		if !known[k.Value] {
 			return nil, fmt.Errorf("line %d: unknown key %q (a key is a flag of spoor serve with _ for -; see deploy/spoor.yaml)", k.Line, k.Value)
 		}
+		// "key:" with nothing after it would set the flag to "" (for
+		// http, every interface on a random port): say "" when meant.
+		if v := top.Content[i+1]; v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			return nil, fmt.Errorf("line %d: %s has no value (write \"\" for an empty one, or leave the key out for the default)", k.Line, k.Value)
+		}
 		lines[k.Value] = k.Line
 	}
 	return lines, nil
@@ -364,13 +369,13 @@ func applyConfigFile(cmd *cobra.Command, path string) error {
 		}
 		flag := fl.Lookup(f.flag)
 		if flag == nil {
-			return fmt.Errorf("configuration %s line %d: %s: spoor serve has no flag --%s", path, line, f.key, f.flag)
+			return fmt.Errorf("configuration %s: line %d: %s: spoor serve has no flag --%s", path, line, f.key, f.flag)
 		}
 		// Value.Set, not FlagSet.Set: the flag stays "not given", so what
 		// depends on a flag being given on the command line (the memory
 		// limit against GOMEMLIMIT) means the command line still.
 		if err := flag.Value.Set(fmt.Sprint(v.Field(f.index).Interface())); err != nil {
-			return fmt.Errorf("configuration %s line %d: %s: %w", path, line, f.key, err)
+			return fmt.Errorf("configuration %s: line %d: %s: %w", path, line, f.key, err)
 		}
 	}
 	// --data is a required flag; a data folder from the file satisfies it.
