@@ -265,12 +265,8 @@ func loadConfig(path string) (*Config, map[string]int, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("couldn't read the configuration: %w", err)
 	}
-	lines, err := configKeys(b)
+	c, lines, err := parseConfig(b)
 	if err != nil {
-		return nil, nil, fmt.Errorf("configuration %s: %w", path, err)
-	}
-	var c Config
-	if err := decodeConfig(b, &c); err != nil {
 		return nil, nil, fmt.Errorf("configuration %s: %w", path, err)
 	}
 	if l, ok := lines["nats"]; ok {
@@ -282,17 +278,19 @@ func loadConfig(path string) (*Config, map[string]int, error) {
 			}
 		}
 	}
-	return &c, lines, nil
+	return c, lines, nil
 }
 
-// configKeys checks that b is one YAML mapping of known keys and returns
-// the line of each. A file with no settings at all is allowed.
-func configKeys(b []byte) (lines map[string]int, err error) {
+// parseConfig decodes b, one YAML mapping of known keys, and returns the
+// line of each key. A file with no settings at all is allowed. Every value
+// is a scalar, so checking the keys here is all KnownFields would do; a
+// value of the wrong type fails in the decoding, with its line.
+func parseConfig(b []byte) (c *Config, lines map[string]int, err error) {
 	// yaml.v3 has internal panics on some malformed input (as the
 	// covenant's parser notes): refuse the file, never crash.
 	defer func() {
 		if r := recover(); r != nil {
-			lines, err = nil, errors.New("the file is not valid YAML (the parser gave up)")
+			c, lines, err = nil, nil, errors.New("the file is not valid YAML (the parser gave up)")
 		}
 	}()
 	known := map[string]bool{}
@@ -302,50 +300,38 @@ func configKeys(b []byte) (lines map[string]int, err error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
-		return map[string]int{}, nil
+		return &Config{}, map[string]int{}, nil
 	} else if err != nil {
-		return nil, fmt.Errorf("the file is not valid YAML: %w", err)
+		return nil, nil, fmt.Errorf("the file is not valid YAML: %w", err)
 	}
 	if err := dec.Decode(&yaml.Node{}); !errors.Is(err, io.EOF) {
-		return nil, errors.New("the file holds more than one YAML document (remove the second '---')")
+		return nil, nil, errors.New("the file holds more than one YAML document (remove the second '---')")
 	}
 	lines = map[string]int{}
 	if len(doc.Content) == 0 {
-		return lines, nil
+		return &Config{}, lines, nil
 	}
 	top := doc.Content[0]
 	if top.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("line %d: want key: value lines (a YAML mapping)", top.Line)
+		return nil, nil, fmt.Errorf("line %d: want key: value lines (a YAML mapping)", top.Line)
 	}
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		k := top.Content[i]
 		if !known[k.Value] {
-			return nil, fmt.Errorf("line %d: unknown key %q (a key is a flag of spoor serve with _ for -; see deploy/spoor.yaml)", k.Line, k.Value)
+			return nil, nil, fmt.Errorf("line %d: unknown key %q (a key is a flag of spoor serve with _ for -; see deploy/spoor.yaml)", k.Line, k.Value)
 		}
 		// "key:" with nothing after it would set the flag to "" (for
 		// http, every interface on a random port): say "" when meant.
 		if v := top.Content[i+1]; v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-			return nil, fmt.Errorf("line %d: %s has no value (write \"\" for an empty one, or leave the key out for the default)", k.Line, k.Value)
+			return nil, nil, fmt.Errorf("line %d: %s has no value (write \"\" for an empty one, or leave the key out for the default)", k.Line, k.Value)
 		}
 		lines[k.Value] = k.Line
 	}
-	return lines, nil
-}
-
-// decodeConfig decodes b into c, refusing unknown fields once more; a value
-// of the wrong type fails with its line.
-func decodeConfig(b []byte, c *Config) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = errors.New("the file is not valid YAML (the decoder gave up)")
-		}
-	}()
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return err
+	c = &Config{}
+	if err := top.Decode(c); err != nil {
+		return nil, nil, err
 	}
-	return nil
+	return c, lines, nil
 }
 
 // applyConfigFile sets every flag of cmd that the file at path gives and
