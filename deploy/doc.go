@@ -7,7 +7,9 @@
 // nats/ is the three-node JetStream cluster that includes it; compose/,
 // systemd/ and kubernetes/ run that cluster, the ledger (spoor serve --nats
 // ... --replicas 3) and Trillian; docker/ builds the images; tls/ makes
-// throw-away certificates for trying it. docs/operations.md is the guide.
+// throw-away certificates for trying it; spoor.yaml is the configuration
+// file of spoor serve --config, every key at its default (its reference is
+// Config in cmd/spoor). docs/operations.md is the guide.
 //
 // Docker and Kubernetes do not run in CI, so the tests parse every file
 // and check that what refers to something (a service, a volume, a file, a

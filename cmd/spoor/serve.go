@@ -72,6 +72,7 @@ type serveFlags struct {
 
 func newServeCmd(g *globalFlags) *cobra.Command {
 	f := &serveFlags{}
+	var configPath string
 	cmd := &cobra.Command{
 		Use:   "serve --data DIR",
 		Short: "Run the ledger: embedded NATS JetStream, Pebble and the Merkle log in one process",
@@ -90,9 +91,18 @@ party and administrator keys in DIR/demo-keys/ (never use them for real data).
 The process's file limit (ulimit -n) is shared between HTTP, NATS and Pebble;
 serve logs each part at start (docs/operations.md, "Resource limits").
 
+Every flag can also be set in a configuration file given with --config
+(deploy/spoor.yaml holds them all at their defaults); a flag on the
+command line overrides the file.
+
 Ctrl-C stops cleanly: the batch in progress is committed or left
 unacknowledged on the bus, never half-done.`,
 		Args: cobra.NoArgs,
+		// The configuration file (config.go) is read before cobra checks
+		// the required flags: --data may come from it.
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			return applyConfigFile(cmd, configPath)
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyMemoryLimit(cmd, f.memLimit, g.logger()); err != nil {
 				return err
@@ -101,6 +111,7 @@ unacknowledged on the bus, never half-done.`,
 		},
 	}
 	fl := cmd.Flags()
+	fl.StringVar(&configPath, "config", "", "YAML configuration file: a key for every flag below (deploy/spoor.yaml); flags on the command line override it")
 	fl.StringVar(&f.data, "data", "", "data folder (required)")
 	fl.StringVar(&f.covenant, "covenant", "", "signed covenant file (spoor covenant sign); default: the demo covenant")
 	fl.StringVar(&f.admin, "admin", "", "pin the covenant administrator's verifier key (KEY or @FILE)")
