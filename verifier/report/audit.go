@@ -6,7 +6,6 @@ package report
 // names no child, pseudonym or staff member: the AuditReport holds none.
 
 import (
-	"bytes"
 	"embed"
 	"fmt"
 	"html/template"
@@ -65,14 +64,7 @@ func WriteAudit(w io.Writer, rep *verifier.AuditReport) error {
 	if err != nil {
 		return fmt.Errorf("the report template: %w", err)
 	}
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, rep); err != nil {
-		return fmt.Errorf("couldn't render the audit report: %w", err)
-	}
-	if _, err := w.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("couldn't write the audit report: %w", err)
-	}
-	return nil
+	return render(w, t, rep)
 }
 
 // moreProblems is a row of the problems table for the problems of one

@@ -164,9 +164,14 @@ func WriteInzage(w io.Writer, vb *verifier.VerifiedBundle) error {
 	if vb == nil || vb.Bundle == nil || vb.Checkpoint == nil || len(vb.Covenants) == 0 {
 		return fmt.Errorf("verifier: a report is rendered only from a verified bundle")
 	}
-	v := buildInzageView(vb)
+	return render(w, inzageReportTemplate, buildInzageView(vb))
+}
+
+// render executes t on data and writes the page to w, only once it is
+// whole: a failed render writes nothing.
+func render(w io.Writer, t *template.Template, data any) error {
 	var buf bytes.Buffer
-	if err := inzageReportTemplate.Execute(&buf, v); err != nil {
+	if err := t.Execute(&buf, data); err != nil {
 		return fmt.Errorf("couldn't render the report: %w", err)
 	}
 	if _, err := w.Write(buf.Bytes()); err != nil {
