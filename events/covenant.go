@@ -145,29 +145,6 @@ var PartyKinds = []PartyKind{KindGemeente, KindSWV, KindSchoolbestuur, KindUitvo
 // interest) is not available.
 func (k PartyKind) PublicBody() bool { return k == KindGemeente || k == KindGGD }
 
-// LabelNL is the Dutch name of the kind, for reports.
-func (k PartyKind) LabelNL() string {
-	switch k {
-	case KindGemeente:
-		return "Gemeente"
-	case KindSWV:
-		return "Samenwerkingsverband passend onderwijs"
-	case KindSchoolbestuur:
-		return "Schoolbestuur"
-	case KindUitvoeringsorganisatie:
-		return "Uitvoeringsorganisatie"
-	case KindWijkteam:
-		return "Wijkteam"
-	case KindJeugdhulp:
-		return "Jeugdhulpaanbieder"
-	case KindGGD:
-		return "GGD / jeugdgezondheidszorg"
-	case KindWelzijn:
-		return "Welzijnsorganisatie"
-	}
-	return string(k)
-}
-
 // Party is one organisation that signed the covenant.
 type Party struct {
 	// ID is the party's id: lower-case letters, digits and '-', at most 63

@@ -145,7 +145,6 @@ func TestParseCovenantValid(t *testing.T) {
 		{c.RoleLabel("leerplichtambtenaar"), "Leerplichtambtenaar"},
 		{c.PartyName("ggd-a"), "GGD A"},
 		{c.PartyName("elders"), "elders"},
-		{KindJeugdhulp.LabelNL(), "Jeugdhulpaanbieder"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("label %q, want %q", tc.got, tc.want)

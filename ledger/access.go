@@ -175,7 +175,7 @@ func (l *Ledger) ReleaseAccess(ctx context.Context, scope verifier.BundleScope, 
 		return nil, ErrAccessSamePerson
 	}
 	for _, w := range withheld {
-		if _, ok := verifier.WithholdGroundLabelNL(w.Ground); !ok {
+		if !verifier.ValidWithholdGround(w.Ground) {
 			return nil, fmt.Errorf("%w: unknown withholding ground %q (avg-23 or uavg-41)", ErrAccessInvalid, w.Ground)
 		}
 	}

@@ -116,7 +116,7 @@ func TestAuditRealLedger(t *testing.T) {
 		b.Set(key('l', planted), rec) // a leaf record beyond the checkpoint
 		commit(t, s, &b)
 	})
-	want := map[string]uint64{"body-hash": altered, "leaf-missing": deleted, "body-missing": erased, "leaf-beyond-checkpoint": planted}
+	want := map[verifier.Check]uint64{"body-hash": altered, "leaf-missing": deleted, "body-missing": erased, "leaf-beyond-checkpoint": planted}
 	if rep.OK || len(rep.Problems) != len(want) {
 		t.Fatalf("want %d problems, got %v", len(want), rep.Problems)
 	}

@@ -109,7 +109,7 @@ func (l *Ledger) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *v
 		}
 	}
 	for idx, ground := range req.Withheld {
-		if _, ok := verifier.WithholdGroundLabelNL(ground); !ok {
+		if !verifier.ValidWithholdGround(ground) {
 			return nil, nil, fmt.Errorf("%w: leaf %d: withholding ground %q is not %s or %s", ErrBundleRequest, idx, ground,
 				verifier.WithholdAVG23, verifier.WithholdUAVG41)
 		}

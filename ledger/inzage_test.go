@@ -16,6 +16,7 @@ import (
 	"github.com/spoor-ledger/spoor/internal/testledger"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/report"
 )
 
 // eventAbout returns a signed synthetic disclosure about child.
@@ -97,7 +98,7 @@ func TestBuildBundle(t *testing.T) {
 			t.Errorf("BuildBundle's own verified bundle has %d disclosures", len(vb.Disclosures))
 		}
 		var page bytes.Buffer
-		if err := verifier.WriteInzageReport(&page, vb); err != nil {
+		if err := report.WriteInzage(&page, vb); err != nil {
 			t.Fatal(err)
 		}
 		if bytes.Contains(page.Bytes(), []byte(alice.BSN)) || bytes.Contains(page.Bytes(), []byte(alice.Pseudonym[:16])) {

@@ -165,7 +165,7 @@ const maxListed = 200
 // listCaps lowers maxListed for checks whose failures cascade: once one
 // leaf is wrong, every later checkpoint's root differs too, and the first
 // few say all there is to say.
-var listCaps = map[string]int{"checkpoint-root": 5}
+var listCaps = map[Check]int{CheckCheckpointRoot: 5}
 
 // AuditReport is what Audit found. It is JSON-able; no field holds a
 // pseudonym or personal data.
@@ -196,7 +196,7 @@ type AuditReport struct {
 	// check (five for checkpoint-root, whose failures cascade);
 	// ProblemCounts counts all of them by check.
 	Problems      []AuditProblem `json:"problems"`
-	ProblemCounts map[string]int `json:"problem_counts"`
+	ProblemCounts map[Check]int  `json:"problem_counts"`
 	// ByParty, ByPurpose, ByCategory and ByRule count the disclosures
 	// whose envelopes are stored and verify (erased ones cannot be read).
 	ByParty    []PartyStats    `json:"by_party"`
@@ -259,12 +259,8 @@ type CovenantVersionInfo struct {
 
 // AuditProblem is one failed integrity check.
 type AuditProblem struct {
-	// Check is a stable id: checkpoint-signature, checkpoint-sequence,
-	// checkpoint-consistency, checkpoint-root, leaf-missing, leaf-record,
-	// leaf-tile, leaf-beyond-checkpoint, integrated-at, body-hash,
-	// body-unreadable, body-missing, covenant, covenant-index, signature, event-id,
-	// findings, tombstone.
-	Check string `json:"check"`
+	// Check is the check that failed, a stable id (Checks lists them).
+	Check Check `json:"check"`
 	// Leaf is the leaf index concerned, if any.
 	Leaf *uint64 `json:"leaf,omitempty"`
 	// Checkpoint is the sequence number of the checkpoint concerned, if any.
@@ -282,7 +278,7 @@ func (p AuditProblem) String() string {
 	case p.Checkpoint != nil:
 		where = fmt.Sprintf(" (checkpoint %d)", *p.Checkpoint)
 	}
-	return p.Check + where + ": " + p.Message
+	return string(p.Check) + where + ": " + p.Message
 }
 
 // PartyStats counts one party's disclosures.
@@ -518,7 +514,7 @@ type auditor struct {
 	haveCov     bool
 	noCovenants int // disclosures that could not be checked for want of a covenant
 
-	listed map[string]int
+	listed map[Check]int
 
 	// Statistics.
 	parties    map[string]*PartyStats
@@ -572,7 +568,7 @@ func Audit(ctx context.Context, src AuditSource, cfg AuditConfig) (*AuditReport,
 			AdminKey:      KeyFingerprint(cfg.AdminVkey),
 			AdminPinned:   cfg.AdminVkey != "",
 			Problems:      []AuditProblem{},
-			ProblemCounts: map[string]int{},
+			ProblemCounts: map[Check]int{},
 			TimeNote:      timeNote,
 		},
 		wantRoots:         map[uint64][]*Checkpoint{},
@@ -583,7 +579,7 @@ func Audit(ctx context.Context, src AuditSource, cfg AuditConfig) (*AuditReport,
 		erasedHashes:      map[uint64][32]byte{},
 		eventIDs:          map[[16]byte]uint64{},
 		covenants:         map[uint64]*events.SignedCovenant{},
-		listed:            map[string]int{},
+		listed:            map[Check]int{},
 		parties:           map[string]*PartyStats{},
 		purposes:          map[string]int{},
 		categories:        map[string]int{},
@@ -637,7 +633,7 @@ func (a *auditor) progress(done uint64) {
 }
 
 // problem records a failed check, listing at most maxListed per check.
-func (a *auditor) problem(check string, leaf, checkpoint *uint64, format string, args ...any) {
+func (a *auditor) problem(check Check, leaf, checkpoint *uint64, format string, args ...any) {
 	a.rep.ProblemCounts[check]++
 	limit, ok := listCaps[check]
 	if !ok {
@@ -663,7 +659,7 @@ func (a *auditor) checkpoints(ctx context.Context, src AuditSource) error {
 	}
 	a.rep.Checkpoints.Count = len(stored)
 	if len(stored) == 0 {
-		a.problem("checkpoint-sequence", nil, nil, "the log holds no checkpoint")
+		a.problem(CheckCheckpointSequence, nil, nil, "the log holds no checkpoint")
 		return nil
 	}
 	// Two signatures per checkpoint and one checkpoint per commit: at a
@@ -683,14 +679,14 @@ func (a *auditor) checkpoints(ctx context.Context, src AuditSource) error {
 	var prevSeq uint64
 	for i, sc := range stored {
 		if i == 0 && sc.Seq != 1 {
-			a.problem("checkpoint-sequence", nil, ptr(sc.Seq), "the first kept checkpoint is number %d; checkpoints 1 to %d are missing (every checkpoint is kept)", sc.Seq, sc.Seq-1)
+			a.problem(CheckCheckpointSequence, nil, ptr(sc.Seq), "the first kept checkpoint is number %d; checkpoints 1 to %d are missing (every checkpoint is kept)", sc.Seq, sc.Seq-1)
 		}
 		if i > 0 && sc.Seq != stored[i-1].Seq+1 {
-			a.problem("checkpoint-sequence", nil, ptr(sc.Seq), "checkpoint %d follows checkpoint %d; the ones between are missing (every checkpoint is kept)", sc.Seq, stored[i-1].Seq)
+			a.problem(CheckCheckpointSequence, nil, ptr(sc.Seq), "checkpoint %d follows checkpoint %d; the ones between are missing (every checkpoint is kept)", sc.Seq, stored[i-1].Seq)
 		}
 		cp, err := opened[i], openErrs[i]
 		if err != nil {
-			a.problem("checkpoint-signature", nil, ptr(sc.Seq), "does not verify with the pinned keys: %v", err)
+			a.problem(CheckCheckpointSignature, nil, ptr(sc.Seq), "does not verify with the pinned keys: %v", err)
 			continue
 		}
 		a.rep.Checkpoints.Verified++
@@ -699,12 +695,12 @@ func (a *auditor) checkpoints(ctx context.Context, src AuditSource) error {
 		if prev != nil {
 			switch {
 			case cp.Size < prev.Size:
-				a.problem("checkpoint-consistency", nil, ptr(sc.Seq), "tree size %d is smaller than %d in checkpoint %d: the log went back", cp.Size, prev.Size, prevSeq)
+				a.problem(CheckCheckpointConsistency, nil, ptr(sc.Seq), "tree size %d is smaller than %d in checkpoint %d: the log went back", cp.Size, prev.Size, prevSeq)
 			case cp.Size == prev.Size && cp.Hash != prev.Hash:
-				a.problem("checkpoint-consistency", nil, ptr(sc.Seq), "tree size %d has another root than in checkpoint %d: a fork", cp.Size, prevSeq)
+				a.problem(CheckCheckpointConsistency, nil, ptr(sc.Seq), "tree size %d has another root than in checkpoint %d: a fork", cp.Size, prevSeq)
 			}
 			if cp.CosignedAt.Before(prev.CosignedAt) {
-				a.problem("checkpoint-consistency", nil, ptr(sc.Seq), "cosigned at %s, before checkpoint %d (%s): the log's time went back",
+				a.problem(CheckCheckpointConsistency, nil, ptr(sc.Seq), "cosigned at %s, before checkpoint %d (%s): the log's time went back",
 					cp.CosignedAt.Format(time.RFC3339), prevSeq, prev.CosignedAt.Format(time.RFC3339))
 			}
 		}
@@ -720,7 +716,7 @@ func (a *auditor) checkpoints(ctx context.Context, src AuditSource) error {
 	}
 	a.rep.TreeSize = a.size
 	if a.rep.Checkpoints.Verified == 0 {
-		a.problem("checkpoint-signature", nil, nil, "none of the %d kept checkpoints verifies with the pinned keys (%s, %s): nothing in the log can be checked",
+		a.problem(CheckCheckpointSignature, nil, nil, "none of the %d kept checkpoints verifies with the pinned keys (%s, %s): nothing in the log can be checked",
 			len(stored), a.rep.LogKey, a.rep.CosignerKey)
 	}
 	// The empty tree's checkpoints are met before any leaf.
@@ -743,14 +739,14 @@ func (a *auditor) meetRoots() {
 	if size > 0 {
 		h, err := a.rng.GetRootHash(nil)
 		if err != nil {
-			a.problem("checkpoint-root", nil, nil, "couldn't compute the root of the tree of size %d: %v", size, err)
+			a.problem(CheckCheckpointRoot, nil, nil, "couldn't compute the root of the tree of size %d: %v", size, err)
 			return
 		}
 		copy(root[:], h)
 	}
 	for _, cp := range cps {
 		if cp.Hash != root {
-			a.problem("checkpoint-root", nil, ptr(a.seqOf[cp]),
+			a.problem(CheckCheckpointRoot, nil, ptr(a.seqOf[cp]),
 				"the leaf records [0, %d) give root %x, but the checkpoint signs %x", size, root[:8], cp.Hash[:8])
 		}
 	}
@@ -783,7 +779,7 @@ func (a *auditor) tileHash(ctx context.Context, index uint64) ([32]byte, bool) {
 			if err == nil {
 				err = fmt.Errorf("it has %d hashes, want %d", len(data)/32, width)
 			}
-			a.problem("leaf-tile", ptr(index), nil, "couldn't read level-0 tile %d: %v", n, err)
+			a.problem(CheckLeafTile, ptr(index), nil, "couldn't read level-0 tile %d: %v", n, err)
 			a.tiles = nil // compare no further; the checkpoints still decide
 			return h, false
 		}
@@ -798,9 +794,9 @@ func (a *auditor) tileHash(ctx context.Context, index uint64) ([32]byte, bool) {
 func (a *auditor) missing(ctx context.Context, from, to uint64) {
 	a.rep.Entries.Unreadable += int(to - from)
 	if to-from == 1 {
-		a.problem("leaf-missing", ptr(from), nil, "leaf record %d is not stored (leaf records are never deleted)", from)
+		a.problem(CheckLeafMissing, ptr(from), nil, "leaf record %d is not stored (leaf records are never deleted)", from)
 	} else {
-		a.problem("leaf-missing", ptr(from), nil, "leaf records %d to %d are not stored (leaf records are never deleted)", from, to-1)
+		a.problem(CheckLeafMissing, ptr(from), nil, "leaf records %d to %d are not stored (leaf records are never deleted)", from, to-1)
 	}
 	for i := from; i < to; i++ {
 		a.kinds = append(a.kinds, 0)
@@ -829,7 +825,7 @@ func (a *auditor) entry(ctx context.Context, p *preparedEntry) {
 	idx := e.Index
 	leaf := p.leaf
 	if th, ok := a.tileHash(ctx, idx); ok && th != leaf {
-		a.problem("leaf-tile", ptr(idx), nil, "leaf record %d does not hash to the stored tile's entry for it: the record was changed after it was logged", idx)
+		a.problem(CheckLeafTile, ptr(idx), nil, "leaf record %d does not hash to the stored tile's entry for it: the record was changed after it was logged", idx)
 	}
 	a.appendLeaf(leaf)
 
@@ -838,20 +834,20 @@ func (a *auditor) entry(ctx context.Context, p *preparedEntry) {
 		a.kinds = append(a.kinds, 0)
 		a.setIntegrated(idx, 0)
 		a.rep.Entries.Unreadable++
-		a.problem("leaf-record", ptr(idx), nil, "%v", err)
+		a.problem(CheckLeafRecord, ptr(idx), nil, "%v", err)
 		return
 	}
 	a.kinds = append(a.kinds, rec.Type)
 	a.setIntegrated(idx, rec.IntegratedAt.UnixMilli())
 	if rec.IntegratedAt.Before(a.lastIntegrated) {
-		a.problem("integrated-at", ptr(idx), nil, "integrated_at %s is before the previous leaf's %s (the ledger's times never go back)",
+		a.problem(CheckIntegratedAt, ptr(idx), nil, "integrated_at %s is before the previous leaf's %s (the ledger's times never go back)",
 			rec.IntegratedAt.Format(time.RFC3339Nano), a.lastIntegrated.Format(time.RFC3339Nano))
 	} else {
 		a.lastIntegrated = rec.IntegratedAt
 	}
 	if e.BodyError != "" {
 		a.rep.Entries.Unreadable++
-		a.problem("body-unreadable", ptr(idx), nil, "the stored %s of leaf %d cannot be read: %s", bodyName(rec.Type), idx, e.BodyError)
+		a.problem(CheckBodyUnreadable, ptr(idx), nil, "the stored %s of leaf %d cannot be read: %s", bodyName(rec.Type), idx, e.BodyError)
 		if rec.Type == EntryDisclosure {
 			a.rep.Entries.Disclosures++
 		}
@@ -859,7 +855,7 @@ func (a *auditor) entry(ctx context.Context, p *preparedEntry) {
 	}
 	if !p.bodyOK {
 		a.rep.Entries.Unreadable++
-		a.problem("body-hash", ptr(idx), nil, "the stored %s of leaf %d does not match the SHA-256 its leaf record commits to: it was altered after it was logged",
+		a.problem(CheckBodyHash, ptr(idx), nil, "the stored %s of leaf %d does not match the SHA-256 its leaf record commits to: it was altered after it was logged",
 			bodyName(rec.Type), idx)
 		if rec.Type == EntryDisclosure {
 			a.rep.Entries.Disclosures++
@@ -891,38 +887,38 @@ func (a *auditor) covenant(idx uint64, rec *LeafRecord, e *AuditEntry) {
 	a.rep.Entries.Covenants++
 	switch {
 	case idx == 0 && rec.CovenantIndex != 0:
-		a.problem("covenant-index", ptr(idx), nil, "covenant version 1 at leaf 0 names covenant leaf %d, not itself", rec.CovenantIndex)
+		a.problem(CheckCovenantIndex, ptr(idx), nil, "covenant version 1 at leaf 0 names covenant leaf %d, not itself", rec.CovenantIndex)
 	case idx > 0 && a.haveCov && rec.CovenantIndex != a.lastCov:
-		a.problem("covenant-index", ptr(idx), nil, "names covenant leaf %d, but the version before it is at leaf %d", rec.CovenantIndex, a.lastCov)
+		a.problem(CheckCovenantIndex, ptr(idx), nil, "names covenant leaf %d, but the version before it is at leaf %d", rec.CovenantIndex, a.lastCov)
 	}
 	if e.Body == nil {
-		a.problem("body-missing", ptr(idx), nil, "the signed covenant of leaf %d is not stored (covenant entries are never erased)", idx)
+		a.problem(CheckBodyMissing, ptr(idx), nil, "the signed covenant of leaf %d is not stored (covenant entries are never erased)", idx)
 		return
 	}
 	sc, err := events.ParseSignedCovenant(e.Body)
 	if err != nil {
-		a.problem("covenant", ptr(idx), nil, "%v", err)
+		a.problem(CheckCovenant, ptr(idx), nil, "%v", err)
 		return
 	}
 	if sc.Covenant.Origin != a.origin {
-		a.problem("covenant", ptr(idx), nil, "covenant version %d is for origin %q, not this log's %q", sc.Covenant.Version, sc.Covenant.Origin, a.origin)
+		a.problem(CheckCovenant, ptr(idx), nil, "covenant version %d is for origin %q, not this log's %q", sc.Covenant.Version, sc.Covenant.Origin, a.origin)
 		return
 	}
 	if a.chain == nil {
 		if idx != 0 {
-			a.problem("covenant", ptr(idx), nil, "the first usable covenant entry is at leaf %d, not leaf 0", idx)
+			a.problem(CheckCovenant, ptr(idx), nil, "the first usable covenant entry is at leaf %d, not leaf 0", idx)
 		}
 		a.chain, err = events.NewChain(sc, a.cfg.AdminVkey)
 		if err != nil {
 			a.chain = nil
-			a.problem("covenant", ptr(idx), nil, "%v", err)
+			a.problem(CheckCovenant, ptr(idx), nil, "%v", err)
 			return
 		}
 		if a.rep.AdminKey == "" {
 			a.rep.AdminKey = KeyFingerprint(sc.Covenant.Administrator.Key)
 		}
 	} else if err := a.chain.Append(sc); err != nil {
-		a.problem("covenant", ptr(idx), nil, "%v", err)
+		a.problem(CheckCovenant, ptr(idx), nil, "%v", err)
 		return
 	}
 	a.covenants[idx] = sc
@@ -945,10 +941,10 @@ func (a *auditor) disclosure(idx uint64, rec *LeafRecord, p *preparedEntry) {
 	sc, ok := a.covenants[rec.CovenantIndex]
 	switch {
 	case !ok:
-		a.problem("covenant-index", ptr(idx), nil, "names leaf %d, which is not a valid covenant entry", rec.CovenantIndex)
+		a.problem(CheckCovenantIndex, ptr(idx), nil, "names leaf %d, which is not a valid covenant entry", rec.CovenantIndex)
 		sc = a.covenants[a.lastCov]
 	case rec.CovenantIndex != a.lastCov:
-		a.problem("covenant-index", ptr(idx), nil, "names covenant leaf %d, but the newest covenant version before it is at leaf %d", rec.CovenantIndex, a.lastCov)
+		a.problem(CheckCovenantIndex, ptr(idx), nil, "names covenant leaf %d, but the newest covenant version before it is at leaf %d", rec.CovenantIndex, a.lastCov)
 	}
 	if e.Body == nil {
 		a.rep.Entries.Erased++
@@ -966,12 +962,12 @@ func (a *auditor) disclosure(idx uint64, rec *LeafRecord, p *preparedEntry) {
 	d, err := p.d, p.openErr
 	if err != nil {
 		a.rep.Entries.Unreadable++
-		a.problem("signature", ptr(idx), nil, "the envelope does not verify against covenant version %d: %v", cov.Version, err)
+		a.problem(CheckSignature, ptr(idx), nil, "the envelope does not verify against covenant version %d: %v", cov.Version, err)
 		return
 	}
 	if id, ok := p.eventID, p.eventIDOK; ok {
 		if first, dup := a.eventIDs[id]; dup {
-			a.problem("event-id", ptr(idx), nil, "event id already logged at leaf %d (an event is logged once)", first)
+			a.problem(CheckEventID, ptr(idx), nil, "event id already logged at leaf %d (an event is logged once)", first)
 		} else {
 			a.eventIDs[id] = idx
 		}
@@ -979,11 +975,11 @@ func (a *auditor) disclosure(idx uint64, rec *LeafRecord, p *preparedEntry) {
 	// No envelope outlives its retention period (by the covenant version
 	// it was recorded under), beyond a grace for the daily retention job.
 	if due := rec.IntegratedAt.Add(time.Duration(cov.RetentionDaysFor(d.Categories)) * 24 * time.Hour); a.cfg.Now().After(due.Add(retentionGrace)) {
-		a.problem("retention-overdue", ptr(idx), nil, "the envelope of leaf %d was due for erasure on %s and is still stored",
+		a.problem(CheckRetentionOverdue, ptr(idx), nil, "the envelope of leaf %d was due for erasure on %s and is still stored",
 			idx, due.Format(time.DateOnly))
 	}
 	if p.findingsDiffer {
-		a.problem("findings", ptr(idx), nil, "the stored findings differ from the covenant's rules: %s", p.findingsDiff)
+		a.problem(CheckFindings, ptr(idx), nil, "the stored findings differ from the covenant's rules: %s", p.findingsDiff)
 	}
 	a.count(idx, rec, p)
 }
@@ -992,18 +988,18 @@ func (a *auditor) disclosure(idx uint64, rec *LeafRecord, p *preparedEntry) {
 func (a *auditor) tombstone(idx uint64, rec *LeafRecord, e *AuditEntry) {
 	a.rep.Entries.Tombstones++
 	if _, ok := a.covenants[rec.CovenantIndex]; !ok || rec.CovenantIndex >= idx {
-		a.problem("covenant-index", ptr(idx), nil, "the tombstone names leaf %d, which is not a covenant entry before it", rec.CovenantIndex)
+		a.problem(CheckCovenantIndex, ptr(idx), nil, "the tombstone names leaf %d, which is not a covenant entry before it", rec.CovenantIndex)
 	}
 	switch {
 	case rec.ErasedIndex >= idx:
-		a.problem("tombstone", ptr(idx), nil, "erases leaf %d, which is not before it", rec.ErasedIndex)
+		a.problem(CheckTombstone, ptr(idx), nil, "erases leaf %d, which is not before it", rec.ErasedIndex)
 		return
 	case a.kinds[rec.ErasedIndex] != EntryDisclosure && a.kinds[rec.ErasedIndex] != 0:
-		a.problem("tombstone", ptr(idx), nil, "erases leaf %d, which is a %s entry, not a disclosure", rec.ErasedIndex, a.kinds[rec.ErasedIndex])
+		a.problem(CheckTombstone, ptr(idx), nil, "erases leaf %d, which is a %s entry, not a disclosure", rec.ErasedIndex, a.kinds[rec.ErasedIndex])
 		return
 	}
 	if first, dup := a.tombstoned[rec.ErasedIndex]; dup {
-		a.problem("tombstone", ptr(idx), nil, "erases leaf %d, which the tombstone at leaf %d erased already", rec.ErasedIndex, first)
+		a.problem(CheckTombstone, ptr(idx), nil, "erases leaf %d, which the tombstone at leaf %d erased already", rec.ErasedIndex, first)
 		return
 	}
 	a.tombstoned[rec.ErasedIndex] = idx
@@ -1012,12 +1008,12 @@ func (a *auditor) tombstone(idx uint64, rec *LeafRecord, e *AuditEntry) {
 	}
 	a.checkTombstoneRule(idx, rec)
 	if e.Body == nil {
-		a.problem("body-missing", ptr(idx), nil, "the tombstone body of leaf %d is not stored", idx)
+		a.problem(CheckBodyMissing, ptr(idx), nil, "the tombstone body of leaf %d is not stored", idx)
 		return
 	}
 	var tb tombstoneBody
 	if err := json.Unmarshal(e.Body, &tb); err != nil || tb.Schema != tombstoneSchema {
-		a.problem("tombstone", ptr(idx), nil, "the tombstone body is not a %s document", tombstoneSchema)
+		a.problem(CheckTombstone, ptr(idx), nil, "the tombstone body is not a %s document", tombstoneSchema)
 		return
 	}
 	var wrong []string
@@ -1037,7 +1033,7 @@ func (a *auditor) tombstone(idx uint64, rec *LeafRecord, e *AuditEntry) {
 		wrong = append(wrong, "erased_leaf_hash")
 	}
 	if len(wrong) > 0 {
-		a.problem("tombstone", ptr(idx), nil, "the tombstone body disagrees with its leaf record or the erased leaf %d: %s", rec.ErasedIndex, strings.Join(wrong, ", "))
+		a.problem(CheckTombstone, ptr(idx), nil, "the tombstone body disagrees with its leaf record or the erased leaf %d: %s", rec.ErasedIndex, strings.Join(wrong, ", "))
 	}
 }
 
@@ -1064,12 +1060,12 @@ func (a *auditor) checkTombstoneRule(idx uint64, rec *LeafRecord) {
 	switch kind {
 	case "erasure":
 		if arg == "" {
-			a.problem("tombstone-rule", ptr(idx), nil, "erasure tombstone without a legal ground")
+			a.problem(CheckTombstoneRule, ptr(idx), nil, "erasure tombstone without a legal ground")
 		}
 		return
 	case "retention":
 	default:
-		a.problem("tombstone-rule", ptr(idx), nil, "rule %q is neither retention:<category> nor erasure:<ground>", rec.RuleID)
+		a.problem(CheckTombstoneRule, ptr(idx), nil, "rule %q is neither retention:<category> nor erasure:<ground>", rec.RuleID)
 		return
 	}
 	sc, ok := a.covenants[rec.CovenantIndex]
@@ -1079,14 +1075,14 @@ func (a *auditor) checkTombstoneRule(idx uint64, rec *LeafRecord) {
 	days := sc.Covenant.Retention.DefaultDays
 	if arg != "default" {
 		if _, ok := sc.Covenant.Retention.Categories[arg]; !ok {
-			a.problem("tombstone-rule", ptr(idx), nil, "rule %q names a category without its own retention period", rec.RuleID)
+			a.problem(CheckTombstoneRule, ptr(idx), nil, "rule %q names a category without its own retention period", rec.RuleID)
 			return
 		}
 		days = sc.Covenant.RetentionDays(arg)
 	}
 	due := time.UnixMilli(a.integrated[rec.ErasedIndex]).Add(time.Duration(days) * 24 * time.Hour)
 	if rec.IntegratedAt.Before(due) {
-		a.problem("tombstone-early", ptr(idx), nil, "erased leaf %d on %s under rule %s, before its retention ended on %s",
+		a.problem(CheckTombstoneEarly, ptr(idx), nil, "erased leaf %d on %s under rule %s, before its retention ended on %s",
 			rec.ErasedIndex, rec.IntegratedAt.Format(time.DateOnly), rec.RuleID, due.Format(time.DateOnly))
 	}
 }
@@ -1222,7 +1218,7 @@ func (a *auditor) tail(ctx context.Context, src AuditSource) error {
 		return fmt.Errorf("couldn't find the last stored leaf record: %w", err)
 	}
 	if ok && last >= a.size {
-		a.problem("leaf-beyond-checkpoint", ptr(last), nil, "leaf records up to index %d are stored, but the newest checkpoint covers only [0, %d): a batch without its checkpoint, or planted records", last, a.size)
+		a.problem(CheckLeafBeyondCheckpoint, ptr(last), nil, "leaf records up to index %d are stored, but the newest checkpoint covers only [0, %d): a batch without its checkpoint, or planted records", last, a.size)
 	}
 	return nil
 }
@@ -1235,16 +1231,16 @@ func (a *auditor) finish() {
 			n += len(cps)
 		}
 		if n > 0 {
-			a.problem("checkpoint-root", ptr(a.brokenAt), nil, "%d checkpoints from tree size %d on could not be compared: leaf %d is missing and no stored tile holds its hash", n, a.brokenAt+1, a.brokenAt)
+			a.problem(CheckCheckpointRoot, ptr(a.brokenAt), nil, "%d checkpoints from tree size %d on could not be compared: leaf %d is missing and no stored tile holds its hash", n, a.brokenAt+1, a.brokenAt)
 		}
 	}
 	for _, idx := range a.bodyMissing {
 		if _, ok := a.tombstoned[idx]; !ok {
-			a.problem("body-missing", ptr(idx), nil, "the envelope of leaf %d is not stored and no tombstone records its erasure", idx)
+			a.problem(CheckBodyMissing, ptr(idx), nil, "the envelope of leaf %d is not stored and no tombstone records its erasure", idx)
 		}
 	}
 	if a.noCovenants > 0 {
-		a.problem("covenant", nil, nil, "%d disclosures could not be checked: the log has no valid covenant entry before them", a.noCovenants)
+		a.problem(CheckCovenant, nil, nil, "%d disclosures could not be checked: the log has no valid covenant entry before them", a.noCovenants)
 	}
 	a.rep.OK = len(a.rep.Problems) == 0
 	a.tables()

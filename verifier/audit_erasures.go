@@ -93,7 +93,7 @@ func (a *auditor) erasureAudit(ctx context.Context, src AuditSource) error {
 			continue // confirmed after the checkpoint audited
 		}
 		if rule, ok := a.requestTombstones[tomb]; !ok || rule != ErasureRulePrefix+p.Ground || a.tombstoned[p.LeafIndex] != tomb {
-			a.problem("erasure-decision", ptr(tomb), nil, "erasure proposal %s was confirmed as the tombstone at leaf %d erasing leaf %d, which the log does not show", p.ID, tomb, p.LeafIndex)
+			a.problem(CheckErasureDecision, ptr(tomb), nil, "erasure proposal %s was confirmed as the tombstone at leaf %d erasing leaf %d, which the log does not show", p.ID, tomb, p.LeafIndex)
 		}
 	}
 	for tomb := range a.requestTombstones {

@@ -383,7 +383,7 @@ func TestAuditForkAndRollbackOfCheckpoints(t *testing.T) {
 	back, _ := l.signer.Sign(l.origin, 5, bogus)
 	l.cps = append(l.cps, verifier.StoredCheckpoint{Seq: 4, Note: fork}, verifier.StoredCheckpoint{Seq: 6, Note: back})
 	rep := l.audit(t, l)
-	for check, n := range map[string]int{"checkpoint-consistency": 2, "checkpoint-root": 2, "checkpoint-sequence": 1} {
+	for check, n := range map[verifier.Check]int{"checkpoint-consistency": 2, "checkpoint-root": 2, "checkpoint-sequence": 1} {
 		if rep.ProblemCounts[check] != n {
 			t.Errorf("%s: %d problems, want %d; all: %q", check, rep.ProblemCounts[check], n, problemsOf(rep))
 		}
@@ -420,7 +420,7 @@ func TestAuditStoredFindingsAndSignatures(t *testing.T) {
 		t.Fatalf("problems %q", problemsOf(rep))
 	}
 	for _, p := range rep.Problems {
-		want := map[string]uint64{"findings": hidden, "signature": forgedIdx}[p.Check]
+		want := map[verifier.Check]uint64{"findings": hidden, "signature": forgedIdx}[p.Check]
 		if *p.Leaf != want {
 			t.Errorf("%s names leaf %d, want %d", p.Check, *p.Leaf, want)
 		}
@@ -641,7 +641,7 @@ func TestAuditParallelMatchesOneWorker(t *testing.T) {
 		return rep
 	}
 	one := run(1)
-	for _, check := range []string{"signature", "body-hash", "leaf-missing", "leaf-tile", "findings", "event-id"} {
+	for _, check := range []verifier.Check{"signature", "body-hash", "leaf-missing", "leaf-tile", "findings", "event-id"} {
 		if one.ProblemCounts[check] == 0 {
 			t.Errorf("the one-worker audit found no %s problem: %q", check, problemsOf(one))
 		}

@@ -240,18 +240,12 @@ const (
 	RelationYoungPerson = "young-person"
 )
 
-var relationLabelsNL = map[string]string{
-	RelationParent:      "ouder met gezag",
-	RelationGuardian:    "voogd",
-	RelationYoungPerson: "de jongere zelf",
-}
+// Relations lists every relation a requester may have. Their Dutch words
+// are in the report package (verifier/report).
+func Relations() []string { return []string{RelationParent, RelationGuardian, RelationYoungPerson} }
 
-// RelationLabelNL returns the Dutch description of a requester's relation,
-// and whether the relation is known.
-func RelationLabelNL(relation string) (string, bool) {
-	l, ok := relationLabelsNL[relation]
-	return l, ok
-}
+// ValidRelation reports whether relation is one of Relations.
+func ValidRelation(relation string) bool { return slices.Contains(Relations(), relation) }
 
 // The legal grounds on which an entry may be withheld from an access answer.
 const (
@@ -263,17 +257,12 @@ const (
 	WithholdUAVG41 = "uavg-41"
 )
 
-var withholdLabelsNL = map[string]string{
-	WithholdAVG23:  "AVG art. 23 (beperking van het inzagerecht, bijvoorbeeld ter bescherming van de betrokkene of van anderen)",
-	WithholdUAVG41: "UAVG art. 41 (uitzondering op het inzagerecht, bijvoorbeeld ter bescherming van de rechten en vrijheden van anderen)",
-}
+// WithholdGrounds lists every ground on which an entry may be withheld.
+// Their Dutch words are in the report package (verifier/report).
+func WithholdGrounds() []string { return []string{WithholdAVG23, WithholdUAVG41} }
 
-// WithholdGroundLabelNL returns the Dutch description of a withholding
-// ground, and whether the ground is known.
-func WithholdGroundLabelNL(ground string) (string, bool) {
-	l, ok := withholdLabelsNL[ground]
-	return l, ok
-}
+// ValidWithholdGround reports whether ground is one of WithholdGrounds.
+func ValidWithholdGround(ground string) bool { return slices.Contains(WithholdGrounds(), ground) }
 
 // BundleEntry is one logged entry with its proof: a disclosure envelope or
 // a signed covenant.
@@ -786,7 +775,7 @@ func CheckBundle(b *Bundle) error {
 		if err := leaf("withheld", i, e.Index, &prev, e.LeafRecord, e.InclusionProof); err != nil {
 			return err
 		}
-		if _, ok := WithholdGroundLabelNL(e.Ground); !ok {
+		if !ValidWithholdGround(e.Ground) {
 			return malformed("withheld", i, "ground is not one of %s, %s", WithholdAVG23, WithholdUAVG41)
 		}
 	}
@@ -836,7 +825,7 @@ func checkInzageRequest(r *InzageRequest) error {
 	if r.ID == "" || len(r.ID) > maxBundleText || !printable(r.ID) {
 		return fmt.Errorf("id must be 1 to %d printable characters", maxBundleText)
 	}
-	if _, ok := RelationLabelNL(r.Relation); !ok {
+	if !ValidRelation(r.Relation) {
 		return fmt.Errorf("relation must be %s, %s or %s", RelationParent, RelationGuardian, RelationYoungPerson)
 	}
 	if r.RequestedAt.IsZero() || r.ReleasedAt.IsZero() {

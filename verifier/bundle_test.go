@@ -732,29 +732,6 @@ func TestGoldenBundle(t *testing.T) {
 	}
 }
 
-// FuzzVerifyBundle feeds VerifyBundle mutations of the golden bundle: it
-// must never panic, and whatever verifies must render.
-func FuzzVerifyBundle(f *testing.F) {
-	data, keys, admin := readBundleGolden(f)
-	f.Add(data)
-	f.Add(data[:len(data)/3])
-	f.Add(bytes.Replace(data, []byte(`"index": 1,`), []byte(`"index": 2,`), 1))
-	f.Add([]byte(`{"format":"spoor.inzage-bundle/v1"}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		vb, err := VerifyBundle(b, keys, admin)
-		if err != nil {
-			var es BundleErrors
-			if !errors.As(err, &es) || len(es) == 0 {
-				t.Fatalf("error is not BundleErrors: %v", err)
-			}
-			return
-		}
-		if err := WriteInzageReport(&bytes.Buffer{}, vb); err != nil {
-			t.Fatalf("a verified bundle does not render: %v", err)
-		}
-	})
-}
-
 // reflectBundleJSON is MarshalBundle as it was first written, with
 // encoding/json's reflection: the form MarshalBundle must keep byte for
 // byte.

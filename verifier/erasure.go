@@ -68,6 +68,12 @@ const (
 	ErasureOvertaken = "overtaken"
 )
 
+// ErasureStatuses lists every status a reader reports for a proposal. Their
+// Dutch words are in the report package (verifier/report).
+func ErasureStatuses() []string {
+	return []string{ErasureProposed, ErasureConfirmed, ErasureWithdrawn, ErasureExpired, ErasureOvertaken}
+}
+
 // EffectiveStatus is the proposal's status at time now: a proposal past its
 // expiry that nobody decided is expired.
 func (p *ErasureProposal) EffectiveStatus(now time.Time) string {

@@ -1,8 +1,13 @@
-package verifier
+package verifier_test
+
+// The Dutch inzage report rendered from real verified bundles (the
+// fixtures of export_test.go): verifier/report imports this package, so
+// these tests are external ones here, beside the log they build.
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"html"
 	"net/url"
@@ -17,39 +22,9 @@ import (
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/synth"
+	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/report"
 )
-
-// reportFixture builds a verified bundle with disclosures (among them a
-// special category and a covenant finding), a withheld and an erased entry.
-func reportFixture(t *testing.T) (*inzageLog, *VerifiedBundle) {
-	t.Helper()
-	f := newInzageLog(t)
-	alice := f.child(0)
-	mine := f.addEvents(alice, 5)
-	f.addEvents(f.child(1), 3)
-	// Health data, shared by the GGD with the wijkteam, with consent.
-	d := f.event(alice, "ggd-regio-utrecht")
-	d.Recipients = []string{"wijkteams-amersfoort"}
-	d.Purpose, d.Categories = "signalering", []string{"identificatie", "gezondheid"}
-	d.LegalBasis = events.LegalBasis{Ground: "e", Exception: "avg-9-2-h"}
-	d.Consent = &events.Consent{Reference: "toestemming-000123", GivenBy: events.ConsentParents}
-	// A careless justification with the child's BSN in it, in two
-	// spellings: the report must not show it.
-	d.Justification = "Zorgen gemeld door de jeugdarts (BSN " + alice.BSN + ", ook " + alice.BSN[:4] + "." + alice.BSN[4:6] + "." + alice.BSN[6:] + ")."
-	mine = append(mine, f.appendEnvelope(f.sign(d), f.covenant()))
-	withheld := f.appendEnvelope(f.sign(f.event(alice, "de-kleine-schans")), f.covenant())
-	erased := f.appendEnvelope(f.sign(f.event(alice, "")), f.covenant())
-	tomb := f.tombstone(erased, "retention:gezondheid:730d")
-	b := f.bundle(alice, mine)
-	b.Withheld = []WithheldEntry{{Index: withheld, LeafRecord: f.records[withheld], InclusionProof: f.proof(withheld), Ground: WithholdUAVG41}}
-	tomb.LeafRecord, tomb.InclusionProof = f.records[tomb.Index], f.proof(tomb.Index)
-	b.Erased = []ErasedEntry{tomb}
-	vb, err := f.verify(f.marshal(b))
-	if err != nil {
-		t.Fatalf("VerifyBundle: %v", err)
-	}
-	return f, vb
-}
 
 // Independent of the report's own formatting code: the Dutch month names
 // and the zone the report promises.
@@ -68,7 +43,7 @@ func testDateNL(t *testing.T, at time.Time) string {
 // checkReportText checks that text (the page as a reader sees it) shows
 // every disclosure's date, organisations and Dutch category labels, and no
 // BSN or pseudonym of any synthetic child.
-func checkReportText(t *testing.T, text string, vb *VerifiedBundle, children []synth.Child) {
+func checkReportText(t *testing.T, text string, vb *verifier.VerifiedBundle, children []synth.Child) {
 	t.Helper()
 	for _, vd := range vb.Disclosures {
 		d, c := vd.Disclosure, vd.Covenant
@@ -117,13 +92,13 @@ func checkReportText(t *testing.T, text string, vb *VerifiedBundle, children []s
 }
 
 func TestInzageReportHTML(t *testing.T) {
-	f, vb := reportFixture(t)
+	children, vb := verifier.ReportFixture(t)
 	var buf bytes.Buffer
-	if err := WriteInzageReport(&buf, vb); err != nil {
+	if err := report.WriteInzage(&buf, vb); err != nil {
 		t.Fatal(err)
 	}
 	page := buf.String()
-	checkReportText(t, htmlText(page), vb, f.gen.Children())
+	checkReportText(t, htmlText(page), vb, children)
 	// Self-contained: no scripts, no external resources.
 	for _, bad := range []string{"<script", "src=", "<link", "@import", "url(", "http://", "https://"} {
 		if strings.Contains(page, bad) {
@@ -144,14 +119,9 @@ func htmlText(page string) string {
 }
 
 func TestInzageReportNoDisclosures(t *testing.T) {
-	f := newInzageLog(t)
-	f.addEvents(f.child(1), 2)
-	vb, err := f.verify(f.marshal(f.bundle(f.child(0), nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	vb := verifier.NoDisclosuresFixture(t)
 	var buf bytes.Buffer
-	if err := WriteInzageReport(&buf, vb); err != nil {
+	if err := report.WriteInzage(&buf, vb); err != nil {
 		t.Fatal(err)
 	}
 	text := htmlText(buf.String())
@@ -163,7 +133,7 @@ func TestInzageReportNoDisclosures(t *testing.T) {
 	if strings.Contains(text, "Alle verstrekkingen") {
 		t.Errorf("the report lists disclosures that are not there")
 	}
-	if err := WriteInzageReport(&buf, &VerifiedBundle{}); err == nil {
+	if err := report.WriteInzage(&buf, &verifier.VerifiedBundle{}); err == nil {
 		t.Errorf("a report rendered from an unverified bundle")
 	}
 }
@@ -182,11 +152,11 @@ func TestInzageReportInBrowser(t *testing.T) {
 		}
 		t.Skipf("chromium is not installed at %s; apt-get install -y chromium to run this test", chromiumPath)
 	}
-	f, vb := reportFixture(t)
+	children, vb := verifier.ReportFixture(t)
 	dir := t.TempDir()
 	page := filepath.Join(dir, "rapport.html")
 	var buf bytes.Buffer
-	if err := WriteInzageReport(&buf, vb); err != nil {
+	if err := report.WriteInzage(&buf, vb); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(page, buf.Bytes(), 0o644); err != nil {
@@ -234,7 +204,7 @@ func TestInzageReportInBrowser(t *testing.T) {
 	if len(text) < 500 {
 		t.Fatalf("the browser shows only %d characters", len(text))
 	}
-	checkReportText(t, strings.Join(strings.Fields(text), " "), vb, f.gen.Children())
+	checkReportText(t, strings.Join(strings.Fields(text), " "), vb, children)
 
 	sctx, scancel = step()
 	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
@@ -265,4 +235,73 @@ func TestInzageReportInBrowser(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(shotDir, "rapport.pdf"), pdf, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestReportMasksPossibleBSNAndUnknownIDs: a disclosure with a BSN (with
+// dashes) in its consent reference and its case reference, an unknown
+// recipient and an unknown category: the parent's report shows the
+// possible-bsn finding, masks the number, and shows the unknown ids as
+// "onbekende waarde (n tekens)", never verbatim; the bundle is flagged for
+// the desk user who releases it.
+func TestReportMasksPossibleBSNAndUnknownIDs(t *testing.T) {
+	alice, dashed, idx, bundle, vb := verifier.PossibleBSNFixture(t)
+	fields := map[string]bool{}
+	for _, vd := range vb.Disclosures {
+		for _, fd := range vd.Findings {
+			if fd.Rule == events.RulePossibleBSN {
+				fields[fd.Field] = true
+				if strings.Contains(fd.Message, alice.BSN) {
+					t.Errorf("the finding repeats the number: %q", fd.Message)
+				}
+			}
+		}
+	}
+	if !fields["case_ref"] || !fields["consent.reference"] || len(fields) != 2 {
+		t.Errorf("possible-bsn findings on %v, want case_ref and consent.reference", fields)
+	}
+
+	var buf bytes.Buffer
+	if err := report.WriteInzage(&buf, vb); err != nil {
+		t.Fatal(err)
+	}
+	text := htmlText(buf.String())
+	for _, bad := range []string{alice.BSN, dashed, "school-typfout-zoveel", "dossier-geheim-xyz"} {
+		if strings.Contains(text, bad) {
+			t.Errorf("the report shows %q", bad)
+		}
+	}
+	for _, want := range []string{"onbekende waarde (21 tekens)", "onbekende waarde (18 tekens)",
+		events.FindingLabelNL(events.RulePossibleBSN), "[nummer weggelaten]"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the report does not show %q", want)
+		}
+	}
+
+	leaves, err := verifier.BundlePossibleBSN(bundle)
+	if err != nil || len(leaves) != 1 || leaves[0] != idx {
+		t.Errorf("BundlePossibleBSN = %v, %v; want [%d]", leaves, err, idx)
+	}
+}
+
+// FuzzVerifyBundle feeds VerifyBundle mutations of the golden bundle: it
+// must never panic, and whatever verifies must render.
+func FuzzVerifyBundle(f *testing.F) {
+	data, keys, admin := verifier.ReadBundleGolden(f)
+	f.Add(data)
+	f.Add(data[:len(data)/3])
+	f.Add(bytes.Replace(data, []byte(`"index": 1,`), []byte(`"index": 2,`), 1))
+	f.Add([]byte(`{"format":"spoor.inzage-bundle/v1"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		vb, err := verifier.VerifyBundle(b, keys, admin)
+		if err != nil {
+			var es verifier.BundleErrors
+			if !errors.As(err, &es) || len(es) == 0 {
+				t.Fatalf("error is not BundleErrors: %v", err)
+			}
+			return
+		}
+		if err := report.WriteInzage(&bytes.Buffer{}, vb); err != nil {
+			t.Fatalf("a verified bundle does not render: %v", err)
+		}
+	})
 }

@@ -1,11 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"net/http"
 	"os"
@@ -21,6 +21,7 @@ import (
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/report"
 )
 
 // exitAuditFailed is the exit status of an audit that found an integrity
@@ -244,7 +245,7 @@ func printAuditSummary(w io.Writer, rep *verifier.AuditReport) {
 		fmt.Fprintln(w, "RESULT: every integrity check holds")
 	} else {
 		fmt.Fprintln(w, "RESULT: INTEGRITY CHECKS FAILED")
-		listed := map[string]int{}
+		listed := map[verifier.Check]int{}
 		for _, p := range rep.Problems {
 			listed[p.Check]++
 			fmt.Fprintf(w, "  %s\n", p.String())
@@ -327,233 +328,20 @@ func isLockHeld(err error) bool {
 		strings.Contains(err.Error(), "lock held")
 }
 
-// auditHTMLTemplate is the Dutch report: one self-contained page, no
-// scripts, no external assets, printable.
-const auditHTMLTemplate = `<!DOCTYPE html>
-<html lang="nl">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Auditrapport Spoor – {{.Origin}}</title>
-<style>
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #1a1a1a; line-height: 1.45; }
-h1 { font-size: 1.6rem; margin-bottom: .2rem; }
-h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ccc; padding-bottom: .2rem; }
-table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; font-size: .92rem; }
-th, td { text-align: left; padding: .25rem .5rem; border-bottom: 1px solid #e3e3e3; vertical-align: top; }
-th { background: #f3f3f3; }
-td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
-.ok { background: #e6f4ea; border: 1px solid #7bbf8e; padding: .8rem 1rem; }
-.fail { background: #fde8e8; border: 1px solid #d97a7a; padding: .8rem 1rem; }
-.def { font-size: .88rem; color: #333; }
-.mono { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: .85rem; word-break: break-all; }
-.bijzonder { font-weight: 600; color: #8a1c1c; }
-@media print { body { margin: 0; max-width: none; } h2 { break-after: avoid; } tr { break-inside: avoid; } }
-</style>
-</head>
-<body>
-<h1>Auditrapport van het verstrekkingenlogboek</h1>
-<p>Logboek <span class="mono">{{.Origin}}</span> · opgesteld op {{when .GeneratedAt}}</p>
-
-{{if .OK}}<div class="ok"><strong>Alle integriteitscontroles zijn geslaagd.</strong> Elk opgeslagen bericht komt overeen met het logboek, de boom komt overeen met elk bewaard checkpoint, en elke handtekening klopt met de sleutel die op dat moment gold.</div>
-{{else}}<div class="fail"><strong>Integriteitscontroles NIET geslaagd.</strong> Het logboek wijkt op de hieronder genoemde punten af van wat het heeft vastgelegd. Bevindingen en afwijkingen verderop zijn alleen betrouwbaar voor de delen die wel kloppen.</div>
-{{end}}
-
-<h2>Wat is gecontroleerd</h2>
-<table>
-<tr><th>Omvang van het logboek</th><td>{{.TreeSize}} vermeldingen: {{.Entries.Disclosures}} verstrekkingen ({{.Entries.Erased}} na verloop van de bewaartermijn verwijderd), {{.Entries.Covenants}} convenantversies, {{.Entries.Tombstones}} verwijderingsberichten</td></tr>
-<tr><th>Checkpoints</th><td>{{.Checkpoints.Count}} bewaard, {{.Checkpoints.Verified}} met geldige handtekening{{with .Checkpoints.Newest}}; nieuwste: nummer {{.Seq}}, grootte {{.Size}}, getekend op {{when .CosignedAt}}<br>wortel <span class="mono">{{.Root}}</span>{{end}}</td></tr>
-<tr><th>Vertrouwde sleutels</th><td>logboek <span class="mono">{{.LogKey}}</span><br>medeondertekenaar <span class="mono">{{.CosignerKey}}</span><br>convenantbeheerder <span class="mono">{{.AdminKey}}</span> {{if .AdminPinned}}(vastgepind){{else}}(<strong>niet vastgepind</strong>: de sleutel uit convenantversie 1 zelf is vertrouwd){{end}}</td></tr>
-</table>
-<p class="def">Gecontroleerd: elk leaf record opnieuw gehasht en de boom opnieuw opgebouwd en vergeleken met elk bewaard checkpoint; de checkpoints onderling (de grootte neemt nooit af, één wortel per grootte, de tijd loopt niet terug); elk opgeslagen bericht tegen de hash in zijn leaf record; de convenantversies als keten, getekend door de beheerder; elke verstrekking tegen de sleutel die de verstrekker volgens de genoemde convenantversie had op het moment van verstrekken, niet ingetrokken; de regels van het convenant opnieuw toegepast en vergeleken met de opgeslagen bevindingen.</p>
-<p class="def">Over de tijden: integrated_at (het moment van vastleggen) en de tijden van de checkpoints zijn verklaringen van het logboek zelf, getekend met zijn eigen sleutels; geen onafhankelijke getuige begrenst ze. occurred_at is de opgave van de verstrekker in zijn ondertekende bericht.</p>
-
-{{if not .OK}}
-<h2>Problemen</h2>
-<table>
-<tr><th>Controle</th><th>Waar</th><th>Melding</th></tr>
-{{range .Problems}}<tr><td>{{check .Check}}</td><td>{{with .Leaf}}leaf {{.}}{{end}}{{with .Checkpoint}}checkpoint {{.}}{{end}}</td><td>{{.Message}}</td></tr>
-{{end}}
-{{range more}}<tr><td>{{check .Check}}</td><td></td><td>en nog {{.Count}} van deze soort</td></tr>
-{{end}}
-</table>
-{{end}}
-
-<h2>Verstrekkingen per partij</h2>
-<table>
-<tr><th>Partij</th><th class="n">Verstrekt</th><th class="n">Ontvangen</th><th class="n">Bijzonder (art. 9)</th><th class="n">Strafrechtelijk (art. 10)</th><th class="n">Met bevindingen</th><th class="n">Te laat vastgelegd</th></tr>
-{{range .ByParty}}<tr><td>{{.Name}}<br><span class="mono">{{.Party}}</span></td><td class="n">{{.Disclosed}}</td><td class="n">{{.Received}}</td><td class="n">{{.Art9}}</td><td class="n">{{.Art10}}</td><td class="n">{{.WithFindings}}</td><td class="n">{{.RecordedLate}}</td></tr>
-{{end}}
-</table>
-
-<h2>Per doel</h2>
-<table>
-<tr><th>Doel</th><th class="n">Verstrekkingen</th></tr>
-{{range .ByPurpose}}<tr><td>{{.Label}}</td><td class="n">{{.Count}}</td></tr>
-{{end}}
-</table>
-
-<h2>Per gegevenscategorie</h2>
-<table>
-<tr><th>Categorie</th><th>Soort</th><th class="n">Verstrekkingen</th></tr>
-{{range .ByCategory}}<tr><td{{if .Special}} class="bijzonder"{{end}}>{{.Label}}</td><td>{{special .Special}}</td><td class="n">{{.Count}}</td></tr>
-{{end}}
-</table>
-
-<h2>Bevindingen per regel van het convenant</h2>
-<table>
-<tr><th>Regel</th><th class="n">Verstrekkingen</th></tr>
-{{range .ByRule}}<tr><td>{{.Label}}</td><td class="n">{{.Count}}</td></tr>
-{{end}}
-</table>
-
-<h2>Afwijkingen</h2>
-{{range .Anomalies.Definitions}}<p class="def"><strong>{{.Kind}}</strong>: {{.TextNL}}</p>
-{{end}}
-
-<h3>Ongewoon veel verstrekkingen op één dag</h3>
-{{if .Anomalies.Volume}}<table>
-<tr><th>Dag</th><th>Partij</th><th>Medewerker (verwijzing)</th><th class="n">Aantal</th><th class="n">Drempel</th><th class="n">Mediaan</th><th class="n">MAD</th><th class="n">Dagen geschiedenis</th></tr>
-{{range .Anomalies.Volume}}<tr><td>{{.Day}}</td><td>{{partyName .Party}}</td><td class="mono">{{.Actor}}</td><td class="n">{{.Count}}</td><td class="n">{{num .Threshold}}</td><td class="n">{{num .Median}}</td><td class="n">{{num .MAD}}</td><td class="n">{{.HistoryDays}}</td></tr>
-{{end}}</table>{{else}}<p>Geen.</p>{{end}}
-
-<h3>Te laat vastgelegd ({{.Anomalies.RecordedLateCount}})</h3>
-{{if .Anomalies.RecordedLate}}<table>
-<tr><th>Leaf</th><th>Partij</th><th>Verstrekt op</th><th>Vastgelegd op</th><th class="n">Uren</th><th class="n">Toegestaan</th></tr>
-{{range .Anomalies.RecordedLate}}<tr><td>{{.Leaf}}</td><td>{{partyName .Party}}</td><td>{{when .OccurredAt}}</td><td>{{when .IntegratedAt}}</td><td class="n">{{.Hours}}</td><td class="n">{{.AllowedHours}}</td></tr>
-{{end}}</table>{{else}}<p>Geen.</p>{{end}}
-
-<h3>Bijzondere en strafrechtelijke gegevens per partij</h3>
-<table>
-<tr><th>Partij</th><th class="n">Verstrekkingen</th><th class="n">Art. 9</th><th class="n">Art. 10</th><th class="n">Aandeel</th></tr>
-{{range .Anomalies.SpecialCategories}}<tr><td>{{partyName .Party}}</td><td class="n">{{.Disclosures}}</td><td class="n">{{.Art9}}</td><td class="n">{{.Art10}}</td><td class="n">{{pct .Share}}</td></tr>
-{{end}}
-</table>
-
-<h3>Ontvangers buiten het convenant ({{.Anomalies.OutsideRecipientsCount}})</h3>
-{{if .Anomalies.OutsideRecipients}}<table>
-<tr><th>Leaf</th><th>Verstrekker</th><th>Ontvanger</th><th class="n">Convenantversie</th></tr>
-{{range .Anomalies.OutsideRecipients}}<tr><td>{{.Leaf}}</td><td>{{partyName .Party}}</td><td class="mono">{{.Recipient}}</td><td class="n">{{.CovenantVersion}}</td></tr>
-{{end}}</table>{{else}}<p>Geen.</p>{{end}}
-
-<h2>Verwijderingen op verzoek</h2>
-{{with .ErasuresOnRequest}}{{if .Available}}
-<p class="def">Een verwijdering op verzoek (AVG art. 17) vraagt twee medewerkers van het privacyloket: de een stelt haar voor, een tweede bevestigt haar. Gemarkeerd wordt een loket dat op één dag meer dan {{.DailyLimit}} verwijderingen bevestigde.</p>
-{{if .Flagged}}<table>
-<tr><th>Loket</th><th>Dag</th><th class="n">Bevestigd</th></tr>
-{{range .Flagged}}<tr><td class="mono">{{.Scope}}</td><td>{{.Day}}</td><td class="n">{{.Confirmed}}</td></tr>
-{{end}}</table>{{else}}<p>Geen loket boven de grens.</p>{{end}}
-{{if .WithoutDecision}}<p>Verwijderd op verzoek zonder vastgelegde tweede medewerker (leaf van de tombstone): {{range .WithoutDecision}}{{.}} {{end}}</p>{{end}}
-{{if .Proposals}}<table>
-<tr><th>Voorstel</th><th class="n">Leaf</th><th>Verstrekker</th><th>Grond</th><th>Status</th><th>Voorgesteld door</th><th>Besloten door</th></tr>
-{{range .Proposals}}<tr><td class="mono">{{.ID}}</td><td class="n">{{.LeafIndex}}</td><td>{{partyName .Discloser}}</td><td class="mono">{{.Ground}}</td><td>{{erasureStatusNL .Status}}</td><td>{{.ProposedBy}}, {{when .ProposedAt}}</td><td>{{if .DecidedAt}}{{.DecidedBy}}, {{when .DecidedAt}}{{end}}</td></tr>
-{{end}}</table>{{else}}<p>Geen voorstellen.</p>{{end}}
-{{else}}<p>Niet te beoordelen met deze bron: de voorstellen staan naast het logboek (controleer met --data of met het token van de FG).</p>{{end}}{{end}}
-
-<h2>Convenantversies in het logboek</h2>
-<table>
-<tr><th class="n">Versie</th><th class="n">Leaf</th><th>Naam</th><th>Van kracht vanaf</th><th class="n">Partijen</th><th>Beheerderssleutel</th></tr>
-{{range .Covenants}}<tr><td class="n">{{.Version}}</td><td class="n">{{.Leaf}}</td><td>{{.Name}}</td><td>{{when .EffectiveFrom}}</td><td class="n">{{.Parties}}</td><td class="mono">{{.AdminKey}}</td></tr>
-{{end}}
-</table>
-<p class="def">Dit rapport noemt geen kinderen, pseudoniemen of medewerkers: een medewerker wordt alleen aangeduid met een verwijzing die de eigen organisatie kan narekenen.</p>
-</body>
-</html>
-`
-
-// checkLabelsNL names the audit's checks in Dutch.
-var checkLabelsNL = map[string]string{
-	"checkpoint-signature":   "Handtekening van een checkpoint",
-	"checkpoint-sequence":    "Volgorde van de checkpoints",
-	"checkpoint-consistency": "Checkpoints onderling",
-	"checkpoint-root":        "Boom tegen checkpoint",
-	"leaf-missing":           "Ontbrekend leaf record",
-	"leaf-record":            "Onleesbaar leaf record",
-	"leaf-tile":              "Leaf record tegen opgeslagen tegel",
-	"leaf-beyond-checkpoint": "Leaf record voorbij het laatste checkpoint",
-	"integrated-at":          "Tijd van vastleggen loopt terug",
-	"body-hash":              "Opgeslagen bericht gewijzigd",
-	"body-unreadable":        "Opgeslagen bericht onleesbaar",
-	"body-missing":           "Opgeslagen bericht ontbreekt",
-	"covenant":               "Convenantversie",
-	"covenant-index":         "Verwijzing naar convenantversie",
-	"signature":              "Handtekening van een verstrekking",
-	"event-id":               "Dubbel vastgelegde verstrekking",
-	"findings":               "Opgeslagen bevindingen",
-	"tombstone":              "Verwijderingsbericht (tombstone)",
-	"erasure-decision":       "Besluit tot verwijdering tegen het logboek",
-}
-
-// erasureStatusNL names the status of an erasure proposal in Dutch.
-var erasureStatusNL = map[string]string{
-	verifier.ErasureProposed:  "wacht op tweede medewerker",
-	verifier.ErasureConfirmed: "bevestigd en verwijderd",
-	verifier.ErasureWithdrawn: "ingetrokken",
-	verifier.ErasureExpired:   "verlopen",
-	verifier.ErasureOvertaken: "al verwijderd door bewaartermijn",
-}
-
+// writeAuditHTML writes the Dutch audit report (verifier/report) to path,
+// through a temporary file renamed into place, so that a reader never sees
+// half a report.
 func writeAuditHTML(path string, rep *verifier.AuditReport) error {
-	ams, err := time.LoadLocation("Europe/Amsterdam")
-	if err != nil {
-		ams = time.UTC
-	}
-	funcs := template.FuncMap{
-		"when": func(t time.Time) string {
-			if t.IsZero() {
-				return "—"
-			}
-			return t.In(ams).Format("02-01-2006 15:04:05 MST")
-		},
-		"check": func(c string) string {
-			if l, ok := checkLabelsNL[c]; ok {
-				return l
-			}
-			return c
-		},
-		"pct": func(x float64) string { return fmt.Sprintf("%.0f%%", 100*x) },
-		"num": func(x float64) string {
-			return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", x), "0"), ".")
-		},
-		"special": specialLabelNL,
-		"more": func() []moreProblems {
-			listed := map[string]int{}
-			for _, p := range rep.Problems {
-				listed[p.Check]++
-			}
-			var out []moreProblems
-			for c, n := range rep.ProblemCounts {
-				if n > listed[c] {
-					out = append(out, moreProblems{Check: c, Count: n - listed[c]})
-				}
-			}
-			return out
-		},
-		"partyName": func(id string) string {
-			for _, p := range rep.ByParty {
-				if p.Party == id {
-					return p.Name
-				}
-			}
-			return id
-		},
-		"erasureStatusNL": func(st string) string {
-			if l, ok := erasureStatusNL[st]; ok {
-				return l
-			}
-			return st
-		},
-	}
-	t, err := template.New("audit").Funcs(funcs).Parse(auditHTMLTemplate)
-	if err != nil {
-		return fmt.Errorf("the report template: %w", err)
+	var buf bytes.Buffer
+	if err := report.WriteAudit(&buf, rep); err != nil {
+		return err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".audit-*.html")
 	if err != nil {
 		return fmt.Errorf("couldn't write the HTML report: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := t.Execute(tmp, rep); err != nil {
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
 		tmp.Close()
 		return fmt.Errorf("couldn't write the HTML report: %w", err)
 	}
@@ -567,19 +355,4 @@ func writeAuditHTML(path string, rep *verifier.AuditReport) error {
 		return fmt.Errorf("couldn't write the HTML report: %w", err)
 	}
 	return nil
-}
-
-type moreProblems struct {
-	Check string
-	Count int
-}
-
-func specialLabelNL(s events.Special) string {
-	switch s {
-	case events.SpecialArt9:
-		return "bijzonder (AVG art. 9)"
-	case events.SpecialArt10:
-		return "strafrechtelijk (AVG art. 10)"
-	}
-	return ""
 }

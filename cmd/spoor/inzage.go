@@ -22,6 +22,7 @@ import (
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/report"
 )
 
 type inzageFlags struct {
@@ -305,7 +306,7 @@ func writeReport(cmd *cobra.Command, bundle []byte, k *reportKeys, path string) 
 		return fmt.Errorf("the bundle does not verify; no report written: %w", err)
 	}
 	var buf bytes.Buffer
-	if err := verifier.WriteInzageReport(&buf, vb); err != nil {
+	if err := report.WriteInzage(&buf, vb); err != nil {
 		return err
 	}
 	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/report"
 )
 
 type verifyFlags struct {
@@ -176,7 +177,7 @@ func runVerifyBundle(cmd *cobra.Command, f *verifyFlags, path string) error {
 
 	if f.html != "" {
 		var buf bytes.Buffer
-		if err := verifier.WriteInzageReport(&buf, vb); err != nil {
+		if err := report.WriteInzage(&buf, vb); err != nil {
 			return &exitError{1, err}
 		}
 		// The report describes a child: readable by its owner only.

@@ -1,4 +1,4 @@
-package verifier
+package report
 
 // This file renders the Dutch report of an inzage bundle: one
 // self-contained, printable HTML page (inline CSS, no scripts, no external
@@ -22,57 +22,28 @@ import (
 	"strings"
 	"time"
 
-	// Parents open the report on any machine, also without a zone
-	// database; dates are shown in Dutch time.
-	_ "time/tzdata"
-
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/verifier"
 )
 
-//go:embed report/inzage.html.tmpl
+//go:embed inzage.html.tmpl
 var inzageReportFS embed.FS
 
-var inzageReportTemplate = template.Must(template.New("inzage.html.tmpl").ParseFS(inzageReportFS, "report/inzage.html.tmpl"))
-
-// inzageZone is the zone the report shows times in.
-var inzageZone = func() *time.Location {
-	loc, err := time.LoadLocation("Europe/Amsterdam")
-	if err != nil {
-		// time/tzdata is embedded, so this does not happen; UTC is a
-		// correct if less friendly fallback.
-		return time.UTC
-	}
-	return loc
-}()
+var inzageReportTemplate = template.Must(template.New("inzage.html.tmpl").ParseFS(inzageReportFS, "inzage.html.tmpl"))
 
 var inzageMonths = [...]string{"januari", "februari", "maart", "april", "mei", "juni", "juli",
 	"augustus", "september", "oktober", "november", "december"}
 
 // inzageDate formats a date the Dutch way: "14 maart 2025".
 func inzageDate(t time.Time) string {
-	t = t.In(inzageZone)
+	t = t.In(zoneNL)
 	return fmt.Sprintf("%d %s %d", t.Day(), inzageMonths[t.Month()-1], t.Year())
 }
 
 // inzageDateTime formats a time the Dutch way: "14 maart 2025 om 09:26".
 func inzageDateTime(t time.Time) string {
-	t = t.In(inzageZone)
+	t = t.In(zoneNL)
 	return fmt.Sprintf("%s om %02d:%02d", inzageDate(t), t.Hour(), t.Minute())
-}
-
-var inzageChannelsNL = map[string]string{
-	"mdo":       "in een multidisciplinair overleg (MDO)",
-	"system":    "via een informatiesysteem",
-	"email":     "per e-mail",
-	"phone":     "telefonisch",
-	"letter":    "per brief",
-	"in-person": "persoonlijk",
-}
-
-var inzageConsentNL = map[events.ConsentGiver]string{
-	events.ConsentParents:         "de ouders",
-	events.ConsentChildAndParents: "het kind en de ouders",
-	events.ConsentYoungPerson:     "de jongere zelf",
 }
 
 // The view the template renders: every string is final Dutch text, so the
@@ -158,55 +129,49 @@ type inzageCheck struct {
 
 // inzageRedact removes anything that looks like a national number from
 // text that a discloser wrote (a justification, a consent reference, a
-// role, an id the covenant has no label for): MaskFreeText, the one
+// role, an id the covenant has no label for): verifier.MaskFreeText, the one
 // masking every rendering uses. No BSN belongs in an event, but a person
 // typing a justification may put one there anyway, and the report must
 // never show one.
-func inzageRedact(s string) string { return MaskFreeText(s) }
+func inzageRedact(s string) string { return verifier.MaskFreeText(s) }
 
-// inzagePartyName is a party's name, or UnknownValueNL for an id that is
+// inzagePartyName is a party's name, or verifier.UnknownValueNL for an id that is
 // not a party of covenant c.
 func inzagePartyName(c *events.Covenant, id string) string {
 	if _, ok := c.Party(id); !ok {
-		return UnknownValueNL(id)
+		return verifier.UnknownValueNL(id)
 	}
 	return c.PartyName(id)
 }
 
-// inzageCategoryLabel is a category's label, or UnknownValueNL for an id
+// inzageCategoryLabel is a category's label, or verifier.UnknownValueNL for an id
 // that is not in covenant c's vocabulary.
 func inzageCategoryLabel(c *events.Covenant, id string) string {
 	if _, ok := c.Category(id); !ok {
-		return UnknownValueNL(id)
+		return verifier.UnknownValueNL(id)
 	}
 	return c.CategoryLabel(id)
 }
 
-// specialLabelNL is how the report marks a special category.
-func specialLabelNL(s events.Special) string {
-	switch s {
-	case events.SpecialArt9:
-		return "bijzonder persoonsgegeven (AVG art. 9)"
-	case events.SpecialArt10:
-		return "strafrechtelijk persoonsgegeven (AVG art. 10)"
-	}
-	return ""
-}
-
-// WriteInzageReport renders the Dutch report of a verified bundle to w: a
+// WriteInzage renders the Dutch report of a verified bundle to w: a
 // summary, every disclosure (date, from and to which organisation, which
 // data, why, on which basis, consent, by which role, when the ledger
 // recorded it, the covenant findings), the withheld and erased entries, and
 // "Zo controleert u dit overzicht" with the checkpoint, the pinned keys'
 // fingerprints, the command to check the bundle and what the proof does and
 // does not show.
-func WriteInzageReport(w io.Writer, vb *VerifiedBundle) error {
+func WriteInzage(w io.Writer, vb *verifier.VerifiedBundle) error {
 	if vb == nil || vb.Bundle == nil || vb.Checkpoint == nil || len(vb.Covenants) == 0 {
 		return fmt.Errorf("verifier: a report is rendered only from a verified bundle")
 	}
-	v := buildInzageView(vb)
+	return render(w, inzageReportTemplate, buildInzageView(vb))
+}
+
+// render executes t on data and writes the page to w, only once it is
+// whole: a failed render writes nothing.
+func render(w io.Writer, t *template.Template, data any) error {
 	var buf bytes.Buffer
-	if err := inzageReportTemplate.Execute(&buf, v); err != nil {
+	if err := t.Execute(&buf, data); err != nil {
 		return fmt.Errorf("couldn't render the report: %w", err)
 	}
 	if _, err := w.Write(buf.Bytes()); err != nil {
@@ -215,10 +180,10 @@ func WriteInzageReport(w io.Writer, vb *VerifiedBundle) error {
 	return nil
 }
 
-func buildInzageView(vb *VerifiedBundle) *inzageView {
+func buildInzageView(vb *verifier.VerifiedBundle) *inzageView {
 	b := vb.Bundle
 	latest := vb.Covenant()
-	relation, _ := RelationLabelNL(b.Request.Relation)
+	relation, _ := lookup(relationLabels, b.Request.Relation)
 	v := &inzageView{
 		CovenantName:  latest.Name,
 		Administrator: latest.Administrator.Name,
@@ -235,7 +200,7 @@ func buildInzageView(vb *VerifiedBundle) *inzageView {
 
 	// Parents read a history: order by when it happened, then by log order.
 	ds := slices.Clone(vb.Disclosures)
-	slices.SortStableFunc(ds, func(x, y *VerifiedDisclosure) int {
+	slices.SortStableFunc(ds, func(x, y *verifier.VerifiedDisclosure) int {
 		if c := x.Disclosure.OccurredAt.Compare(y.Disclosure.OccurredAt); c != 0 {
 			return c
 		}
@@ -255,12 +220,12 @@ func buildInzageView(vb *VerifiedBundle) *inzageView {
 			Purpose:       inzageRedact(c.PurposeLabel(d.Purpose)),
 			Justification: inzageRedact(d.Justification),
 			Ground:        inzageRedact(c.GroundLabel(d.LegalBasis.Ground)),
-			Channel:       inzageChannelsNL[d.Channel],
+			Channel:       channelLabels[d.Channel],
 			RecordedAt:    inzageDateTime(vd.IntegratedAt),
 			Leaf:          vd.Index,
 		}
 		if p, ok := c.Party(d.Discloser); ok {
-			dv.FromKind = p.Kind.LabelNL()
+			dv.FromKind = partyKindLabel(p.Kind)
 		}
 		for _, r := range d.Recipients {
 			dv.To = append(dv.To, inzageRedact(inzagePartyName(c, r)))
@@ -269,10 +234,10 @@ func buildInzageView(vb *VerifiedBundle) *inzageView {
 		for _, id := range d.Categories {
 			cat, ok := c.Category(id)
 			if !ok {
-				dv.Categories = append(dv.Categories, inzageCategory{Label: UnknownValueNL(id)})
+				dv.Categories = append(dv.Categories, inzageCategory{Label: verifier.UnknownValueNL(id)})
 				continue
 			}
-			dv.Categories = append(dv.Categories, inzageCategory{Label: cat.Label, Special: specialLabelNL(cat.Special)})
+			dv.Categories = append(dv.Categories, inzageCategory{Label: cat.Label, Special: specialLabel(cat.Special)})
 			special = special || cat.Special != events.SpecialNone
 		}
 		if d.LegalBasis.Exception != "" {
@@ -282,7 +247,7 @@ func buildInzageView(vb *VerifiedBundle) *inzageView {
 			dv.Statute = inzageRedact(c.StatuteLabel(d.LegalBasis.Statute))
 		}
 		if d.Consent != nil {
-			who := inzageConsentNL[d.Consent.GivenBy]
+			who := consentGiverLabels[d.Consent.GivenBy]
 			if who == "" {
 				who = string(d.Consent.GivenBy)
 			}
@@ -330,7 +295,7 @@ func buildInzageView(vb *VerifiedBundle) *inzageView {
 	})
 
 	for _, w := range vb.Withheld {
-		ground, _ := WithholdGroundLabelNL(w.Ground)
+		ground, _ := lookup(withholdLabels, w.Ground)
 		v.Withheld = append(v.Withheld, inzageWithheld{RecordedAt: inzageDateTime(w.IntegratedAt), Ground: ground, Leaf: w.Index})
 	}
 	for _, e := range vb.Erased {

@@ -1,0 +1,74 @@
+package verifier
+
+// Check names one integrity check of the audit. Its value is a stable id:
+// it is the "check" of an AuditProblem and a key of ProblemCounts in the
+// audit's JSON, and reports label it (the Dutch report package keys its
+// labels by it). Every check the audit makes is listed here and in Checks,
+// so that a new one cannot go unlabelled.
+type Check string
+
+// The audit's checks.
+const (
+	// CheckCheckpointSignature: a kept checkpoint does not verify with the
+	// pinned keys.
+	CheckCheckpointSignature Check = "checkpoint-signature"
+	// CheckCheckpointSequence: checkpoints are missing from the kept
+	// sequence.
+	CheckCheckpointSequence Check = "checkpoint-sequence"
+	// CheckCheckpointConsistency: two checkpoints disagree (a smaller size,
+	// another root for a size, a time going back).
+	CheckCheckpointConsistency Check = "checkpoint-consistency"
+	// CheckCheckpointRoot: the rebuilt tree does not match a checkpoint.
+	CheckCheckpointRoot Check = "checkpoint-root"
+	// CheckLeafMissing: a leaf record is not stored.
+	CheckLeafMissing Check = "leaf-missing"
+	// CheckLeafRecord: a stored leaf record cannot be parsed.
+	CheckLeafRecord Check = "leaf-record"
+	// CheckLeafTile: a leaf record does not hash to its stored tile entry.
+	CheckLeafTile Check = "leaf-tile"
+	// CheckLeafBeyondCheckpoint: leaf records beyond the newest checkpoint.
+	CheckLeafBeyondCheckpoint Check = "leaf-beyond-checkpoint"
+	// CheckIntegratedAt: a leaf's integrated_at goes back.
+	CheckIntegratedAt Check = "integrated-at"
+	// CheckBodyHash: a stored body does not match its leaf record's hash.
+	CheckBodyHash Check = "body-hash"
+	// CheckBodyUnreadable: a stored body cannot be read.
+	CheckBodyUnreadable Check = "body-unreadable"
+	// CheckBodyMissing: a body is not stored and nothing records why.
+	CheckBodyMissing Check = "body-missing"
+	// CheckCovenant: a covenant entry does not hold as a version of the
+	// chain.
+	CheckCovenant Check = "covenant"
+	// CheckCovenantIndex: a leaf names the wrong covenant version.
+	CheckCovenantIndex Check = "covenant-index"
+	// CheckSignature: a disclosure's envelope does not verify.
+	CheckSignature Check = "signature"
+	// CheckEventID: an event id is logged twice.
+	CheckEventID Check = "event-id"
+	// CheckRetentionOverdue: an envelope is still stored after its
+	// retention ended.
+	CheckRetentionOverdue Check = "retention-overdue"
+	// CheckFindings: the stored findings differ from the covenant's rules.
+	CheckFindings Check = "findings"
+	// CheckTombstone: a tombstone is malformed or erases what it may not.
+	CheckTombstone Check = "tombstone"
+	// CheckTombstoneRule: a tombstone's rule is not a rule the ledger
+	// erases under.
+	CheckTombstoneRule Check = "tombstone-rule"
+	// CheckTombstoneEarly: a tombstone erased a leaf before its retention
+	// ended.
+	CheckTombstoneEarly Check = "tombstone-early"
+	// CheckErasureDecision: an erasure decision beside the log names a
+	// tombstone the log does not show.
+	CheckErasureDecision Check = "erasure-decision"
+)
+
+// Checks lists every check of the audit, in the order a report groups
+// them: checkpoints, leaves, bodies, covenants, disclosures, tombstones.
+func Checks() []Check {
+	return []Check{CheckCheckpointSignature, CheckCheckpointSequence, CheckCheckpointConsistency, CheckCheckpointRoot,
+		CheckLeafMissing, CheckLeafRecord, CheckLeafTile, CheckLeafBeyondCheckpoint, CheckIntegratedAt,
+		CheckBodyHash, CheckBodyUnreadable, CheckBodyMissing, CheckCovenant, CheckCovenantIndex,
+		CheckSignature, CheckEventID, CheckRetentionOverdue, CheckFindings,
+		CheckTombstone, CheckTombstoneRule, CheckTombstoneEarly, CheckErasureDecision}
+}

@@ -1,0 +1,56 @@
+package report
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/verifier"
+)
+
+// TestAuditReportLabelsEveryCheck renders a failed audit with a problem of
+// every check and an erasure proposal of every status: the FG's page shows
+// each in Dutch, never as its raw id, and marks special categories with the
+// wording the parent's report uses.
+func TestAuditReportLabelsEveryCheck(t *testing.T) {
+	at := time.Date(2025, 3, 14, 9, 26, 0, 0, time.UTC)
+	rep := &verifier.AuditReport{Origin: "spoor.example/test", GeneratedAt: at, ProblemCounts: map[verifier.Check]int{},
+		ByCategory:        []verifier.CategoryCount{{ID: "gezondheid", Label: "Gezondheid", Special: events.SpecialArt9, Count: 1}},
+		ErasuresOnRequest: &verifier.ErasureAudit{Available: true, DailyLimit: 5}}
+	for i, c := range verifier.Checks() {
+		leaf := uint64(i)
+		rep.Problems = append(rep.Problems, verifier.AuditProblem{Check: c, Leaf: &leaf, Message: "m"})
+		rep.ProblemCounts[c] = 1
+	}
+	for _, s := range verifier.ErasureStatuses() {
+		rep.ErasuresOnRequest.Proposals = append(rep.ErasuresOnRequest.Proposals, verifier.ErasureProposal{ID: "e-" + s, Status: s, ProposedAt: at})
+	}
+	var buf bytes.Buffer
+	if err := WriteAudit(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	for _, c := range verifier.Checks() {
+		if strings.Contains(page, "<td>"+string(c)+"</td>") {
+			t.Errorf("the page shows check %s as its id", c)
+		}
+		if !strings.Contains(page, "<td>"+checkLabels[c]+"</td>") {
+			t.Errorf("the page does not show check %s as %q", c, checkLabels[c])
+		}
+	}
+	for _, s := range verifier.ErasureStatuses() {
+		if !strings.Contains(page, "<td>"+erasureStatusLabels[s]+"</td>") {
+			t.Errorf("the page does not show status %s as %q", s, erasureStatusLabels[s])
+		}
+	}
+	if !strings.Contains(page, "<td>"+specialLabel(events.SpecialArt9)+"</td>") {
+		t.Errorf("the page does not mark a special category as %q", specialLabel(events.SpecialArt9))
+	}
+	for _, bad := range []string{"<script", "src=", "<link", "@import", "url(", "http://", "https://"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("the page contains %q", bad)
+		}
+	}
+}

@@ -1,0 +1,146 @@
+package report
+
+// This file is the one table of the Dutch words the reports show to people
+// for Spoor's own ids: the audit's checks, the statuses of erasure
+// proposals, the grounds for withholding an entry, the requester's
+// relation, the channels and consent givers of a disclosure, the kinds of
+// party, and the wording of a special category. labels_test.go fails when
+// an id lacks its word.
+//
+// Two kinds of Dutch words come from elsewhere, so that they have one home
+// too: what a covenant names (its parties, categories, purposes, grounds,
+// exceptions, statutes and roles) comes from the covenant itself
+// (events.Covenant's label methods), and the names of the covenant's rules
+// (findings) come from events.FindingLabelNL, beside the rules they name,
+// because the FG's audit JSON (made by the verifier, which this package
+// imports) carries them too.
+
+import (
+	"time"
+
+	// Parents and the FG open the reports on any machine, also without a
+	// zone database; times are shown in Dutch time.
+	_ "time/tzdata"
+
+	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/verifier"
+)
+
+// zoneNL is the zone the reports show times in.
+var zoneNL = func() *time.Location {
+	loc, err := time.LoadLocation("Europe/Amsterdam")
+	if err != nil {
+		// time/tzdata is embedded, so this does not happen; UTC is a
+		// correct if less friendly fallback.
+		return time.UTC
+	}
+	return loc
+}()
+
+// checkLabels names the audit's checks (verifier.Checks).
+var checkLabels = map[verifier.Check]string{
+	verifier.CheckCheckpointSignature:   "Handtekening van een checkpoint",
+	verifier.CheckCheckpointSequence:    "Volgorde van de checkpoints",
+	verifier.CheckCheckpointConsistency: "Checkpoints onderling",
+	verifier.CheckCheckpointRoot:        "Boom tegen checkpoint",
+	verifier.CheckLeafMissing:           "Ontbrekend leaf record",
+	verifier.CheckLeafRecord:            "Onleesbaar leaf record",
+	verifier.CheckLeafTile:              "Leaf record tegen opgeslagen tegel",
+	verifier.CheckLeafBeyondCheckpoint:  "Leaf record voorbij het laatste checkpoint",
+	verifier.CheckIntegratedAt:          "Tijd van vastleggen loopt terug",
+	verifier.CheckBodyHash:              "Opgeslagen bericht gewijzigd",
+	verifier.CheckBodyUnreadable:        "Opgeslagen bericht onleesbaar",
+	verifier.CheckBodyMissing:           "Opgeslagen bericht ontbreekt",
+	verifier.CheckCovenant:              "Convenantversie",
+	verifier.CheckCovenantIndex:         "Verwijzing naar convenantversie",
+	verifier.CheckSignature:             "Handtekening van een verstrekking",
+	verifier.CheckEventID:               "Dubbel vastgelegde verstrekking",
+	verifier.CheckRetentionOverdue:      "Bewaartermijn verstreken, bericht niet verwijderd",
+	verifier.CheckFindings:              "Opgeslagen bevindingen",
+	verifier.CheckTombstone:             "Verwijderingsbericht (tombstone)",
+	verifier.CheckTombstoneRule:         "Regel van een verwijderingsbericht",
+	verifier.CheckTombstoneEarly:        "Verwijderd voor het einde van de bewaartermijn",
+	verifier.CheckErasureDecision:       "Besluit tot verwijdering tegen het logboek",
+}
+
+// erasureStatusLabels names the statuses of an erasure proposal
+// (verifier.ErasureStatuses).
+var erasureStatusLabels = map[string]string{
+	verifier.ErasureProposed:  "wacht op tweede medewerker",
+	verifier.ErasureConfirmed: "bevestigd en verwijderd",
+	verifier.ErasureWithdrawn: "ingetrokken",
+	verifier.ErasureExpired:   "verlopen",
+	verifier.ErasureOvertaken: "al verwijderd door bewaartermijn",
+}
+
+// relationLabels describes a requester's relation to the child
+// (verifier.Relations).
+var relationLabels = map[string]string{
+	verifier.RelationParent:      "ouder met gezag",
+	verifier.RelationGuardian:    "voogd",
+	verifier.RelationYoungPerson: "de jongere zelf",
+}
+
+// withholdLabels describes the grounds for withholding an entry from an
+// access answer (verifier.WithholdGrounds).
+var withholdLabels = map[string]string{
+	verifier.WithholdAVG23:  "AVG art. 23 (beperking van het inzagerecht, bijvoorbeeld ter bescherming van de betrokkene of van anderen)",
+	verifier.WithholdUAVG41: "UAVG art. 41 (uitzondering op het inzagerecht, bijvoorbeeld ter bescherming van de rechten en vrijheden van anderen)",
+}
+
+// channelLabels says how a disclosure was made (events.Channels).
+var channelLabels = map[string]string{
+	"mdo":       "in een multidisciplinair overleg (MDO)",
+	"system":    "via een informatiesysteem",
+	"email":     "per e-mail",
+	"phone":     "telefonisch",
+	"letter":    "per brief",
+	"in-person": "persoonlijk",
+}
+
+// consentGiverLabels says who gave consent.
+var consentGiverLabels = map[events.ConsentGiver]string{
+	events.ConsentParents:         "de ouders",
+	events.ConsentChildAndParents: "het kind en de ouders",
+	events.ConsentYoungPerson:     "de jongere zelf",
+}
+
+// partyKindLabels names the kinds of party (events.PartyKinds).
+var partyKindLabels = map[events.PartyKind]string{
+	events.KindGemeente:               "Gemeente",
+	events.KindSWV:                    "Samenwerkingsverband passend onderwijs",
+	events.KindSchoolbestuur:          "Schoolbestuur",
+	events.KindUitvoeringsorganisatie: "Uitvoeringsorganisatie",
+	events.KindWijkteam:               "Wijkteam",
+	events.KindJeugdhulp:              "Jeugdhulpaanbieder",
+	events.KindGGD:                    "GGD / jeugdgezondheidszorg",
+	events.KindWelzijn:                "Welzijnsorganisatie",
+}
+
+// specialLabels marks a special category of personal data, in both the
+// parent's and the FG's report.
+var specialLabels = map[events.Special]string{
+	events.SpecialArt9:  "bijzonder persoonsgegeven (AVG art. 9)",
+	events.SpecialArt10: "strafrechtelijk persoonsgegeven (AVG art. 10)",
+}
+
+// lookup returns the label of id in table and whether there is one.
+func lookup[K comparable](table map[K]string, id K) (string, bool) {
+	l, ok := table[id]
+	return l, ok
+}
+
+// labelOrID returns the label of id in table, or id itself when there is
+// none: a raw id is better than a blank in the FG's report.
+func labelOrID[K ~string](table map[K]string, id K) string {
+	if l, ok := table[id]; ok {
+		return l
+	}
+	return string(id)
+}
+
+// specialLabel is how a report marks a special category; "" for none.
+func specialLabel(s events.Special) string { return specialLabels[s] }
+
+// partyKindLabel is the Dutch name of a kind of party.
+func partyKindLabel(k events.PartyKind) string { return labelOrID(partyKindLabels, k) }

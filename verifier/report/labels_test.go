@@ -1,0 +1,105 @@
+package report
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/events/demo"
+	"github.com/spoor-ledger/spoor/verifier"
+)
+
+// TestEveryIDHasADutchLabel fails when a word a report can show has no
+// Dutch label: every audit check, finding rule, withholding ground,
+// relation, erasure status, channel, consent giver and kind of party, and
+// every category, purpose, legal ground, exception, statute and role of
+// both demo covenants. A new id added without its label fails here rather
+// than show up raw in a parent's or the FG's report.
+func TestEveryIDHasADutchLabel(t *testing.T) {
+	has := func(kind, id, label string, ok bool) {
+		t.Helper()
+		if !ok || label == "" || label == id {
+			t.Errorf("%s %q has no Dutch label", kind, id)
+		}
+	}
+	for _, c := range verifier.Checks() {
+		l, ok := lookup(checkLabels, c)
+		has("audit check", string(c), l, ok)
+	}
+	if len(checkLabels) > len(verifier.Checks()) {
+		t.Errorf("%d check labels for %d checks: a label of a check that verifier.Checks does not list", len(checkLabels), len(verifier.Checks()))
+	}
+	for _, r := range events.FindingRules() {
+		l := events.FindingLabelNL(r)
+		has("finding rule", r, l, true)
+	}
+	for _, g := range verifier.WithholdGrounds() {
+		l, ok := lookup(withholdLabels, g)
+		has("withholding ground", g, l, ok)
+	}
+	for _, r := range verifier.Relations() {
+		l, ok := lookup(relationLabels, r)
+		has("relation", r, l, ok)
+	}
+	for _, s := range verifier.ErasureStatuses() {
+		l, ok := lookup(erasureStatusLabels, s)
+		has("erasure status", s, l, ok)
+	}
+	for _, ch := range events.Channels {
+		l, ok := lookup(channelLabels, ch)
+		has("channel", ch, l, ok)
+	}
+	for _, g := range []events.ConsentGiver{events.ConsentParents, events.ConsentChildAndParents, events.ConsentYoungPerson} {
+		l, ok := lookup(consentGiverLabels, g)
+		has("consent giver", string(g), l, ok)
+	}
+	for _, k := range events.PartyKinds {
+		l, ok := lookup(partyKindLabels, k)
+		has("kind of party", string(k), l, ok)
+	}
+	for _, s := range []events.Special{events.SpecialArt9, events.SpecialArt10} {
+		has("special category", string(s), specialLabel(s), true)
+	}
+	if specialLabel(events.SpecialNone) != "" {
+		t.Errorf("an ordinary category is marked %q", specialLabel(events.SpecialNone))
+	}
+
+	for _, name := range demo.Names() {
+		m, err := demo.Generate(filepath.Join(t.TempDir(), name), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := m.Signed.Covenant
+		v := c.Vocabulary
+		for _, cat := range v.Categories {
+			has(name+" category", cat.ID, c.CategoryLabel(cat.ID), true)
+		}
+		terms := func(kind string, ts []events.Term, label func(string) string) {
+			for _, term := range ts {
+				has(name+" "+kind, term.ID, label(term.ID), true)
+			}
+		}
+		terms("purpose", v.Purposes, c.PurposeLabel)
+		terms("legal ground", v.Grounds, c.GroundLabel)
+		terms("exception", v.Exceptions, c.ExceptionLabel)
+		terms("statute", v.Statutes, c.StatuteLabel)
+		terms("role", v.Roles, c.RoleLabel)
+		for _, p := range c.Parties {
+			has(name+" party", p.ID, c.PartyName(p.ID), true)
+			if _, ok := lookup(partyKindLabels, p.Kind); !ok {
+				t.Errorf("%s party %s: kind %q has no Dutch label", name, p.ID, p.Kind)
+			}
+		}
+	}
+}
+
+// TestPartyKindLabel: a kind of party reads as Dutch, an unknown kind as
+// itself (moved from events, where PartyKind.LabelNL was).
+func TestPartyKindLabel(t *testing.T) {
+	if got := partyKindLabel(events.KindJeugdhulp); got != "Jeugdhulpaanbieder" {
+		t.Errorf("partyKindLabel(jeugdhulp) = %q", got)
+	}
+	if got := partyKindLabel("nope"); got != "nope" {
+		t.Errorf("partyKindLabel(nope) = %q", got)
+	}
+}
