@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/durable"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/verifier"
@@ -548,22 +550,11 @@ func writeAuditHTML(path string, rep *verifier.AuditReport) error {
 	if err != nil {
 		return fmt.Errorf("the report template: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".audit-*.html")
-	if err != nil {
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, rep); err != nil {
 		return fmt.Errorf("couldn't write the HTML report: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := t.Execute(tmp, rep); err != nil {
-		tmp.Close()
-		return fmt.Errorf("couldn't write the HTML report: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("couldn't write the HTML report: %w", err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("couldn't write the HTML report: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := durable.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("couldn't write the HTML report: %w", err)
 	}
 	return nil

@@ -28,6 +28,7 @@ import (
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/events/demo"
 	"github.com/spoor-ledger/spoor/events/natsbus"
+	"github.com/spoor-ledger/spoor/internal/durable"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/ledger/ingest"
@@ -448,16 +449,16 @@ func ensureLogKeys(dir, origin string) (*logKeys, error) {
 		if err != nil {
 			return nil, fmt.Errorf("couldn't generate log keys: %w", err)
 		}
-		if err := events.WriteSecretFile(paths["log.key"], []byte(ls+"\n")); err != nil {
+		if err := writeSecretFile(paths["log.key"], []byte(ls+"\n")); err != nil {
 			return nil, err
 		}
-		if err := events.WriteSecretFile(paths["cosigner.key"], []byte(cs+"\n")); err != nil {
+		if err := writeSecretFile(paths["cosigner.key"], []byte(cs+"\n")); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(paths["log.vkey"], []byte(lv+"\n"), 0o644); err != nil {
+		if err := durable.WriteFile(paths["log.vkey"], []byte(lv+"\n"), 0o644); err != nil {
 			return nil, fmt.Errorf("couldn't write log.vkey: %w", err)
 		}
-		if err := os.WriteFile(paths["cosigner.vkey"], []byte(cv+"\n"), 0o644); err != nil {
+		if err := durable.WriteFile(paths["cosigner.vkey"], []byte(cv+"\n"), 0o644); err != nil {
 			return nil, fmt.Errorf("couldn't write cosigner.vkey: %w", err)
 		}
 	}
@@ -560,7 +561,7 @@ func ensureToken(path string) (string, error) {
 		return "", err
 	}
 	tok := hex.EncodeToString(raw)
-	if err := events.WriteSecretFile(path, []byte(tok+"\n")); err != nil {
+	if err := writeSecretFile(path, []byte(tok+"\n")); err != nil {
 		return "", err
 	}
 	return tok, nil
