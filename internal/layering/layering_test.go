@@ -39,6 +39,8 @@ var rules = map[string]rule{
 		"the publisher organisations embed: events and NATS, nothing of the ledger"},
 	"verifier": {[]string{mod + "ledger", mod + "events/natsbus", pebble, nats, prometheus, trillian, chromedp},
 		"what auditors, parents and browsers import: formats, proofs, bundles, the audit; no storage, bus, metrics or Merkle backend"},
+	"verifier/monitor": {[]string{mod + "ledger", mod + "events/natsbus", pebble, nats, trillian, chromedp},
+		"the monitor follows a log over HTTP, as anyone may: no storage, bus or Merkle backend; it hands its Prometheus collectors to the caller"},
 	"ledger": {[]string{mod + "ledger/", pebble, nats, trillian},
 		"the log core: the Store and Merkle seams are interfaces it owns; backends plug in from cmd/spoor"},
 	"ledger/pebblestore": {[]string{mod + "ledger/ingest", mod + "ledger/httpapi", mod + "ledger/replication", nats, trillian},
