@@ -37,6 +37,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/events/natsbus"
+	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/internal/durable"
 )
 
@@ -58,7 +59,7 @@ type natsParty struct {
 }
 
 // credentialsDir is where serve writes the seeds it makes for parties.
-func credentialsDir(dataDir string) string { return filepath.Join(dataDir, "nats-credentials") }
+func credentialsDir(dataDir string) string { return datadir.Dir(dataDir).NATSCredentials() }
 
 // loadNATSUsers reads the users file, creating users (and seed files) for
 // every covenant party that has none. It returns the users of the parties

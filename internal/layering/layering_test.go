@@ -62,6 +62,7 @@ var rules = map[string]rule{
 	"internal/crashpoint":   {[]string{mod}, "the crash tests' switch: a leaf"},
 	"internal/parallel":     {[]string{mod}, "a worker loop: a leaf"},
 	"internal/durable":      {[]string{mod}, "write, fsync, rename: a leaf every writer of a small file may use"},
+	"internal/datadir":      {[]string{mod}, "the data folder's layout: a leaf"},
 	"internal/synth":        {[]string{mod + "ledger", mod + "verifier", pebble, nats, prometheus, trillian}, "synthetic events from the covenant"},
 	"internal/benchkit":     {[]string{mod + "ledger/httpapi", trillian}, "the bench's stages"},
 	"internal/testledger":   {[]string{nats, trillian}, "real ledgers for tests"},
