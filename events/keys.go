@@ -180,20 +180,3 @@ func LoadSubjectKey(path string) (SubjectKey, error) {
 	}
 	return k, nil
 }
-
-// WriteSecretFile writes b to path with mode 0600, refusing to overwrite.
-func WriteSecretFile(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("couldn't create key file: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("couldn't write key file %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("couldn't sync key file %s: %w", path, err)
-	}
-	return f.Close()
-}

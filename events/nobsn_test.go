@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/durable"
 )
 
 // TestNoBSNLeavesThePackage runs everything this package writes for a
@@ -195,10 +196,10 @@ func TestNoBSNLeavesThePackage(t *testing.T) {
 			skb, _ := json.Marshal(subjectKey)
 			for name, b := range map[string][]byte{"party-" + bsn[:3] + ".key": pkb, "subject-" + bsn[:3] + ".key": skb} {
 				path := filepath.Join(dir, name)
-				if err := events.WriteSecretFile(path, b); err != nil && !errors.Is(err, fs.ErrExist) {
+				if err := durable.WriteNewFile(path, b, 0o600); err != nil && !errors.Is(err, fs.ErrExist) {
 					t.Fatal(err)
 				}
-				add("WriteSecretFile again", events.WriteSecretFile(path, b))
+				add("WriteNewFile again", durable.WriteNewFile(path, b, 0o600))
 			}
 
 			for _, s := range out {

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/spoor-ledger/spoor/internal/durable"
 )
 
 // DataKeys is the key store for encryption at rest: one AES-256 data key
@@ -84,11 +86,8 @@ func (k *DataKeys) aead(id string, create bool) (cipher.AEAD, error) {
 		if _, err := rand.Read(raw); err != nil {
 			return nil, fmt.Errorf("couldn't make data key: %w", err)
 		}
-		if err := writeFileSync(k.path(id), raw); err != nil {
-			return nil, err
-		}
-		if err := syncDir(k.dir); err != nil {
-			return nil, err
+		if err := durable.CreateFile(k.path(id), raw, 0o600); err != nil {
+			return nil, fmt.Errorf("couldn't store data key %s: %w", id, err)
 		}
 	case errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("data key %s: %w", id, ErrKeyDestroyed)
@@ -192,7 +191,7 @@ func (k *DataKeys) destroy(id string) error {
 	if err := os.Remove(k.path(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("couldn't destroy data key %s: %w", id, err)
 	}
-	return syncDir(k.dir)
+	return durable.SyncDir(k.dir)
 }
 
 func cutSuffix(s, suffix string) (string, bool) {
@@ -200,32 +199,4 @@ func cutSuffix(s, suffix string) (string, bool) {
 		return s[:len(s)-len(suffix)], true
 	}
 	return s, false
-}
-
-func writeFileSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("couldn't create %s: %w", path, err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("couldn't write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("couldn't sync %s: %w", path, err)
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("couldn't open %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("couldn't sync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -31,6 +31,7 @@ import (
 	"sort"
 	"sync/atomic"
 
+	"github.com/spoor-ledger/spoor/internal/durable"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
@@ -791,10 +792,10 @@ func (k *DataKeys) Import(id string, raw []byte) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := writeFileSync(k.path(id), raw); err != nil {
-		return err
+	if err := durable.CreateFile(k.path(id), raw, 0o600); err != nil {
+		return fmt.Errorf("couldn't store data key %s: %w", id, err)
 	}
-	return syncDir(k.dir)
+	return nil
 }
 
 // IDs lists the data keys in the folder.

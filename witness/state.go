@@ -10,6 +10,8 @@ import (
 	"slices"
 	"syscall"
 	"time"
+
+	"github.com/spoor-ledger/spoor/internal/durable"
 )
 
 // The witness's state on disk, one folder per log under StateDir/logs, named
@@ -20,7 +22,8 @@ import (
 //	evidence/<time>   validly signed checkpoints it refused
 //
 // latest is what its promise rests on: it is written with write, fsync,
-// rename and a fsync of the folder before the cosignature is answered, so a
+// rename and a fsync of the folder (internal/durable, whose doc says what
+// that promises) before the cosignature is answered, so a
 // witness that said yes to a size never says yes to a tree that does not
 // extend it, whatever crash comes after. hourly and evidence are kept
 // bounded (Config.HourlyPerLog, Config.EvidencePerLog), oldest removed
@@ -83,7 +86,7 @@ func (s *store) setLatest(origin string, note []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("witness: couldn't create the state of %q: %w", origin, err)
 	}
-	return writeDurably(dir, "latest", note)
+	return durable.WriteFile(filepath.Join(dir, "latest"), note, 0o600)
 }
 
 // keep stores note under kind/name for origin (hourly, evidence), unless
@@ -96,7 +99,7 @@ func (s *store) keep(origin, kind, name string, note []byte, limit int) error {
 	if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
 		return nil
 	}
-	if err := writeDurably(dir, name, note); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, name), note, 0o600); err != nil {
 		return err
 	}
 	entries, err := os.ReadDir(dir)
@@ -123,41 +126,4 @@ func (s *store) keep(origin, kind, name string, note []byte, limit int) error {
 func hourName(t time.Time) string { return t.UTC().Format("2006-01-02T15") }
 func evidenceName(t time.Time, size uint64) string {
 	return fmt.Sprintf("%s-%d", t.UTC().Format("2006-01-02T15-04-05.000000000"), size)
-}
-
-// writeDurably writes data to dir/name: a temporary file in dir, written
-// and fsynced, renamed over name, then dir fsynced, so that name holds
-// either its old bytes or all the new ones after any crash.
-func writeDurably(dir, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, "."+name+"-*")
-	if err != nil {
-		return fmt.Errorf("witness: couldn't write %s: %w", name, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("witness: couldn't write %s: %w", name, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("witness: couldn't sync %s: %w", name, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("witness: couldn't close %s: %w", name, err)
-	}
-	if err = os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("witness: couldn't rename %s into place: %w", name, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("witness: couldn't open %s to sync it: %w", dir, err)
-	}
-	defer d.Close()
-	if err = d.Sync(); err != nil {
-		return fmt.Errorf("witness: couldn't sync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/datadir"
+	"github.com/spoor-ledger/spoor/internal/durable"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/verifier"
@@ -189,17 +191,17 @@ func (f *auditFlags) dataKeys() (*ledger.DataKeys, error) {
 
 // defaultDataKeysDir is where spoor serve keeps the data keys, below
 // the data folder.
-const defaultDataKeysDir = "datakeys"
+const defaultDataKeysDir = datadir.DataKeysName
 
 // pinnedKeys reads the log, cosigner and administrator keys to trust.
 func (f *auditFlags) pinnedKeys() (*verifier.LogKeys, string, error) {
 	vkey, cosVkey := f.vkey, f.cosVkey
 	if f.data != "" {
 		if vkey == "" {
-			vkey = "@" + filepath.Join(f.data, "log.vkey")
+			vkey = "@" + datadir.Dir(f.data).LogVkey()
 		}
 		if cosVkey == "" {
-			cosVkey = "@" + filepath.Join(f.data, "cosigner.vkey")
+			cosVkey = "@" + datadir.Dir(f.data).CosignerVkey()
 		}
 	}
 	if vkey == "" || cosVkey == "" {
@@ -303,7 +305,7 @@ func printErasureAudit(w io.Writer, ea *verifier.ErasureAudit) {
 
 // openReadOnlyStore opens DIR/ledger read-only.
 func openReadOnlyStore(dataDir string) (*pebblestore.Store, error) {
-	dir := filepath.Join(dataDir, "ledger")
+	dir := datadir.Dir(dataDir).Ledger()
 	if _, err := os.Stat(filepath.Join(dir, "CURRENT")); err != nil {
 		if _, err2 := os.Stat(dir); err2 != nil {
 			return nil, fmt.Errorf("no ledger in %s (%s does not exist)", dataDir, dir)
@@ -315,7 +317,7 @@ func openReadOnlyStore(dataDir string) (*pebblestore.Store, error) {
 		if isLockHeld(err) {
 			return nil, fmt.Errorf("the ledger in %s is in use (a running spoor serve holds its lock). audit --data needs a stopped ledger "+
 				"or a backup copy of its folder; to audit the running ledger use --url URL --token @%s --vkey @%s --cosigner-vkey @%s: %w",
-				dataDir, filepath.Join(dataDir, "fg.token"), filepath.Join(dataDir, "log.vkey"), filepath.Join(dataDir, "cosigner.vkey"), err)
+				dataDir, datadir.Dir(dataDir).FGToken(), datadir.Dir(dataDir).LogVkey(), datadir.Dir(dataDir).CosignerVkey(), err)
 		}
 		return nil, fmt.Errorf("couldn't open the ledger in %s read-only: %w", dir, err)
 	}
@@ -336,22 +338,7 @@ func writeAuditHTML(path string, rep *verifier.AuditReport) error {
 	if err := report.WriteAudit(&buf, rep); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".audit-*.html")
-	if err != nil {
-		return fmt.Errorf("couldn't write the HTML report: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return fmt.Errorf("couldn't write the HTML report: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("couldn't write the HTML report: %w", err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("couldn't write the HTML report: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := durable.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("couldn't write the HTML report: %w", err)
 	}
 	return nil

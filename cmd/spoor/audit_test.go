@@ -25,7 +25,7 @@ func TestAuditCommand(t *testing.T) {
 	ctx := context.Background()
 	env := testledger.New(t)
 	dir := env.Dir
-	for name, v := range map[string]string{"log.vkey": env.LogVkey, "cosigner.vkey": env.CosVkey, "fg.token": "fg-token"} {
+	for name, v := range map[string]string{"log.vkey": env.LogVkey, "cosigner.vkey": env.CosVkey, "fg.token": testledger.FGToken} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(v+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -34,8 +34,8 @@ func TestAuditCommand(t *testing.T) {
 	if err := os.WriteFile(admin, []byte(env.Demo.AdminVkey+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sl := serveTestLedger(t, env)
-	sl.grow(t, 121)
+	sl := env.Serve(t)
+	sl.Grow(t, 121)
 
 	run := func(f *auditFlags) (string, error) {
 		var out, errOut bytes.Buffer
@@ -49,18 +49,18 @@ func TestAuditCommand(t *testing.T) {
 		t.Fatalf("--data on a running ledger: %v", err)
 	}
 	// --url needs the pinned keys and the token.
-	if _, err := run(&auditFlags{url: sl.srv.URL, token: "@" + filepath.Join(dir, "fg.token")}); err == nil {
+	if _, err := run(&auditFlags{url: sl.Srv.URL, token: "@" + filepath.Join(dir, "fg.token")}); err == nil {
 		t.Fatal("--url without --vkey was accepted")
 	}
-	out, err := run(&auditFlags{url: sl.srv.URL, token: "@" + filepath.Join(dir, "fg.token"),
+	out, err := run(&auditFlags{url: sl.Srv.URL, token: "@" + filepath.Join(dir, "fg.token"),
 		vkey: "@" + filepath.Join(dir, "log.vkey"), cosVkey: "@" + filepath.Join(dir, "cosigner.vkey"), admin: "@" + admin})
 	if err != nil || !strings.Contains(out, "every integrity check holds") {
 		t.Fatalf("--url: %v\n%s", err, out)
 	}
 
 	// Stopped: read-only from the folder, with the JSON and HTML reports.
-	sl.srv.Close()
-	if err := sl.l.Close(); err != nil {
+	sl.Srv.Close()
+	if err := sl.L.Close(); err != nil {
 		t.Fatal(err)
 	}
 	closeServedStore(t, sl)
@@ -122,15 +122,15 @@ func TestAuditCommand(t *testing.T) {
 	}
 }
 
-// closeServedStore closes the Pebble store serveTestLedger opened, which
-// its cleanup would otherwise close only at the end of the test.
-func closeServedStore(t *testing.T, sl *servedLedger) {
+// closeServedStore closes the Pebble store Serve opened, which its cleanup
+// would otherwise close only at the end of the test.
+func closeServedStore(t *testing.T, sl *testledger.Served) {
 	t.Helper()
-	if sl.store != nil {
-		if err := sl.store.Close(); err != nil {
+	if sl.Store != nil {
+		if err := sl.Store.Close(); err != nil {
 			t.Fatal(err)
 		}
-		sl.store = nil
+		sl.Store = nil
 	}
 }
 

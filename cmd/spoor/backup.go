@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 )
@@ -40,14 +41,14 @@ docs/operations.md, section 4. Check the copy with spoor audit --data DIR2.`,
 			if data == "" || out == "" {
 				return errors.New("give --data and --out")
 			}
-			dst := filepath.Join(out, "ledger")
+			dst := datadir.Dir(out).Ledger()
 			if _, err := os.Stat(dst); err == nil {
 				return fmt.Errorf("%s exists already; give an empty --out", dst)
 			}
 			if err := os.MkdirAll(out, 0o700); err != nil {
 				return fmt.Errorf("couldn't create %s: %w", out, err)
 			}
-			s, err := pebblestore.Open(filepath.Join(data, "ledger"), pebblestore.Config{Logger: g.logger()})
+			s, err := pebblestore.Open(datadir.Dir(data).Ledger(), pebblestore.Config{Logger: g.logger()})
 			if err != nil {
 				return fmt.Errorf("couldn't open the store (is the ledger still running?): %w", err)
 			}
@@ -87,7 +88,7 @@ func writeBackup(s *pebblestore.Store, dir string, now time.Time, keep int) (str
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return "", fmt.Errorf("couldn't create %s: %w", tmp, err)
 	}
-	if err := s.Checkpoint(filepath.Join(tmp, "ledger")); err != nil {
+	if err := s.Checkpoint(datadir.Dir(tmp).Ledger()); err != nil {
 		_ = os.RemoveAll(tmp)
 		return "", err
 	}

@@ -19,6 +19,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/events/demo"
+	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/verifier"
@@ -166,7 +168,7 @@ func (f *inzageFlags) desk(demoUser string) (string, error) {
 		return readKeyArg(f.token)
 	}
 	if f.data != "" {
-		b, err := os.ReadFile(filepath.Join(f.data, "demo-keys", demoUser+".token"))
+		b, err := os.ReadFile(datadir.Dir(f.data).DemoDeskToken(demoUser))
 		if err != nil {
 			return "", fmt.Errorf("no --token, and no demo desk token in %s: %w", f.data, err)
 		}
@@ -178,7 +180,7 @@ func (f *inzageFlags) desk(demoUser string) (string, error) {
 func (f *inzageFlags) keys() ([]events.SubjectKey, error) {
 	paths := f.subjectKeys
 	if len(paths) == 0 && f.data != "" {
-		paths = []string{filepath.Join(f.data, "demo-keys", "subject-k1.key")}
+		paths = []string{filepath.Join(datadir.Dir(f.data).DemoKeys(), demo.SubjectKeyFile)}
 	}
 	if len(paths) == 0 {
 		return nil, errors.New("give the pseudonym key file(s) with --subject-key")
@@ -275,13 +277,13 @@ func (k *reportKeys) add(cmd *cobra.Command) {
 // defaults fills unset keys from a ledger data folder on the demo covenant.
 func (k *reportKeys) defaults(dir string) {
 	if k.vkey == "" {
-		k.vkey = "@" + filepath.Join(dir, "log.vkey")
+		k.vkey = "@" + datadir.Dir(dir).LogVkey()
 	}
 	if k.cosigner == "" {
-		k.cosigner = "@" + filepath.Join(dir, "cosigner.vkey")
+		k.cosigner = "@" + datadir.Dir(dir).CosignerVkey()
 	}
 	if k.admin == "" {
-		k.admin = "@" + filepath.Join(dir, "demo-keys", "admin.pub")
+		k.admin = "@" + filepath.Join(datadir.Dir(dir).DemoKeys(), demo.AdminPubFile)
 	}
 }
 

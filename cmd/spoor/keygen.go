@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/durable"
 )
 
 func newKeygenCmd(g *globalFlags) *cobra.Command {
@@ -52,7 +52,7 @@ overwritten).
 				if err != nil {
 					return err
 				}
-				if err := events.WriteSecretFile(out, append(b, '\n')); err != nil {
+				if err := writeSecretFile(out, append(b, '\n')); err != nil {
 					return err
 				}
 				fmt.Fprintf(w, "wrote %s\nparty:      %s\nkey id:     %s\npublic key: %s\n", out, party, k.KeyID(), pubB64(k))
@@ -65,7 +65,7 @@ overwritten).
 				if err != nil {
 					return err
 				}
-				if err := events.WriteSecretFile(out, append(b, '\n')); err != nil {
+				if err := writeSecretFile(out, append(b, '\n')); err != nil {
 					return err
 				}
 				fmt.Fprintf(w, "wrote %s (pseudonym key %q; share it only with the covenant's parties and the ledger)\n", out, subjectKey)
@@ -74,10 +74,10 @@ overwritten).
 				if err != nil {
 					return fmt.Errorf("couldn't generate administrator key: %w", err)
 				}
-				if err := events.WriteSecretFile(out, []byte(skey+"\n")); err != nil {
+				if err := writeSecretFile(out, []byte(skey+"\n")); err != nil {
 					return err
 				}
-				if err := os.WriteFile(out+".pub", []byte(vkey+"\n"), 0o644); err != nil {
+				if err := durable.WriteFile(out+".pub", []byte(vkey+"\n"), 0o644); err != nil {
 					return fmt.Errorf("couldn't write %s.pub: %w", filepath.Base(out), err)
 				}
 				fmt.Fprintf(w, "wrote %s and %s.pub\nverifier key: %s\n", out, out, vkey)
@@ -90,4 +90,13 @@ overwritten).
 	cmd.Flags().StringVar(&admin, "admin", "", "make a covenant administrator key with this name")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write (mode 0600)")
 	return cmd
+}
+
+// writeSecretFile writes a key or token file: mode 0600, never over an
+// existing file, and whole or not at all after a crash.
+func writeSecretFile(path string, b []byte) error {
+	if err := durable.WriteNewFile(path, b, 0o600); err != nil {
+		return fmt.Errorf("couldn't create key file: %w", err)
+	}
+	return nil
 }

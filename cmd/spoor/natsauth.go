@@ -37,6 +37,8 @@ import (
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/events/natsbus"
+	"github.com/spoor-ledger/spoor/internal/datadir"
+	"github.com/spoor-ledger/spoor/internal/durable"
 )
 
 // natsUsersFormat names the version of the users file.
@@ -57,7 +59,7 @@ type natsParty struct {
 }
 
 // credentialsDir is where serve writes the seeds it makes for parties.
-func credentialsDir(dataDir string) string { return filepath.Join(dataDir, "nats-credentials") }
+func credentialsDir(dataDir string) string { return datadir.Dir(dataDir).NATSCredentials() }
 
 // loadNATSUsers reads the users file, creating users (and seed files) for
 // every covenant party that has none. It returns the users of the parties
@@ -147,7 +149,7 @@ func writePartySeed(dir, party string) (string, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("couldn't replace the NATS seed of %s: %w", party, err)
 	}
-	if err := events.WriteSecretFile(path, append(seed, '\n')); err != nil {
+	if err := writeSecretFile(path, append(seed, '\n')); err != nil {
 		return "", fmt.Errorf("couldn't write the NATS seed of %s: %w", party, err)
 	}
 	return pub, nil
@@ -310,22 +312,7 @@ func (c *natsClientFlags) options() ([]nats.Option, error) {
 // replaceFile writes b to path (0600) through a temporary file and a
 // rename, so that a crash leaves the old file or the new one, never half.
 func replaceFile(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	if err := events.WriteSecretFile(tmp, b); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return durable.WriteFile(path, b, 0o600)
 }
 
 // redactURLs hides the passwords of a comma-separated list of NATS URLs,

@@ -3,11 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"sort"
 
 	"github.com/spf13/cobra"
 
+	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 )
@@ -35,12 +35,12 @@ a stopped ledger and for a preview with --dry-run.`,
 			if err != nil {
 				return err
 			}
-			store, err := pebblestore.Open(filepath.Join(data, "ledger"), pebblestore.Config{Logger: log})
+			store, err := pebblestore.Open(datadir.Dir(data).Ledger(), pebblestore.Config{Logger: log})
 			if err != nil {
 				return fmt.Errorf("%w (is 'spoor serve' running on %s? stop it first)", err, data)
 			}
 			defer store.Close()
-			dk, err := ledger.OpenDataKeys(filepath.Join(data, "datakeys"))
+			dk, err := ledger.OpenDataKeys(datadir.Dir(data).DataKeys())
 			if err != nil {
 				return err
 			}
@@ -96,7 +96,7 @@ func printRetention(cmd *cobra.Command, rep *ledger.RetentionReport, asJSON bool
 
 // loadLogKeysOnly loads the keys of an existing data folder (never creates).
 func loadLogKeysOnly(dir string) (*logKeys, error) {
-	vk, err := readKeyArg("@" + filepath.Join(dir, "log.vkey"))
+	vk, err := readKeyArg("@" + datadir.Dir(dir).LogVkey())
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a ledger data folder: %w", dir, err)
 	}

@@ -28,6 +28,8 @@ import (
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/events/demo"
 	"github.com/spoor-ledger/spoor/events/natsbus"
+	"github.com/spoor-ledger/spoor/internal/datadir"
+	"github.com/spoor-ledger/spoor/internal/durable"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/ledger/ingest"
@@ -192,14 +194,14 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 		return err
 	}
 
-	store, err := pebblestore.Open(filepath.Join(f.data, "ledger"), pebblestore.Config{Logger: log, Compress: f.noEncrypt, MaxOpenFiles: budget.Pebble})
+	store, err := pebblestore.Open(datadir.Dir(f.data).Ledger(), pebblestore.Config{Logger: log, Compress: f.noEncrypt, MaxOpenFiles: budget.Pebble})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	var dataKeys *ledger.DataKeys
 	if !f.noEncrypt {
-		if dataKeys, err = ledger.OpenDataKeys(filepath.Join(f.data, "datakeys")); err != nil {
+		if dataKeys, err = ledger.OpenDataKeys(datadir.Dir(f.data).DataKeys()); err != nil {
 			return err
 		}
 	}
@@ -332,10 +334,10 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	log.Info("spoor ledger running",
 		"origin", origin, "tree_size", headSize(l), "standby", l.Standby(), "covenant_version", current.Covenant.Version,
 		"http", httpScheme(f)+ln.Addr().String(), "ops_http", opsURL(opsLn), "nats", redactURLs(natsURL),
-		"log_vkey", filepath.Join(f.data, "log.vkey"), "fg_token", filepath.Join(f.data, "fg.token"))
+		"log_vkey", datadir.Dir(f.data).LogVkey(), "fg_token", datadir.Dir(f.data).FGToken())
 	if f.covenant == "" {
 		log.Warn("running on the DEMO covenant with DEMO keys: never use them for real data",
-			"demo_keys", filepath.Join(f.data, "demo-keys"))
+			"demo_keys", datadir.Dir(f.data).DemoKeys())
 	}
 
 	grp, gctx := errgroup.WithContext(ctx)
@@ -423,7 +425,7 @@ func loadServeCovenant(f *serveFlags, log *slog.Logger) (*events.SignedCovenant,
 		}
 		return sc, nil
 	}
-	m, err := demo.Ensure(filepath.Join(f.data, "demo-keys"), f.demoName)
+	m, err := demo.Ensure(datadir.Dir(f.data).DemoKeys(), f.demoName)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't set up the demo covenant: %w", err)
 	}
@@ -450,25 +452,24 @@ func (k *logKeys) admin(f *serveFlags) string {
 // ensureLogKeys loads the log and cosigner keys from dir, creating them on
 // first start. A log key made for another origin is refused.
 func ensureLogKeys(dir, origin string) (*logKeys, error) {
-	paths := map[string]string{}
-	for _, n := range []string{"log.key", "log.vkey", "cosigner.key", "cosigner.vkey"} {
-		paths[n] = filepath.Join(dir, n)
-	}
-	if _, err := os.Stat(paths["log.key"]); errors.Is(err, os.ErrNotExist) {
+	d := datadir.Dir(dir)
+	paths := map[string]string{datadir.LogKeyName: d.LogKey(), datadir.LogVkeyName: d.LogVkey(),
+		datadir.CosignerKeyName: d.CosignerKey(), datadir.CosignerVkeyName: d.CosignerVkey()}
+	if _, err := os.Stat(paths[datadir.LogKeyName]); errors.Is(err, os.ErrNotExist) {
 		ls, lv, cs, cv, err := verifier.GenerateLogKeys(origin)
 		if err != nil {
 			return nil, fmt.Errorf("couldn't generate log keys: %w", err)
 		}
-		if err := events.WriteSecretFile(paths["log.key"], []byte(ls+"\n")); err != nil {
+		if err := writeSecretFile(paths[datadir.LogKeyName], []byte(ls+"\n")); err != nil {
 			return nil, err
 		}
-		if err := events.WriteSecretFile(paths["cosigner.key"], []byte(cs+"\n")); err != nil {
+		if err := writeSecretFile(paths[datadir.CosignerKeyName], []byte(cs+"\n")); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(paths["log.vkey"], []byte(lv+"\n"), 0o644); err != nil {
+		if err := durable.WriteFile(paths[datadir.LogVkeyName], []byte(lv+"\n"), 0o644); err != nil {
 			return nil, fmt.Errorf("couldn't write log.vkey: %w", err)
 		}
-		if err := os.WriteFile(paths["cosigner.vkey"], []byte(cv+"\n"), 0o644); err != nil {
+		if err := durable.WriteFile(paths[datadir.CosignerVkeyName], []byte(cv+"\n"), 0o644); err != nil {
 			return nil, fmt.Errorf("couldn't write cosigner.vkey: %w", err)
 		}
 	}
@@ -480,7 +481,7 @@ func ensureLogKeys(dir, origin string) (*logKeys, error) {
 		return strings.TrimSpace(string(b)), nil
 	}
 	var vals [4]string
-	for i, n := range []string{"log.key", "log.vkey", "cosigner.key", "cosigner.vkey"} {
+	for i, n := range []string{datadir.LogKeyName, datadir.LogVkeyName, datadir.CosignerKeyName, datadir.CosignerVkeyName} {
 		v, err := read(n)
 		if err != nil {
 			return nil, err
@@ -513,14 +514,14 @@ type tokenEntry struct {
 // first start), two demo desk users on the demo covenant, and --tokens.
 func loadTokens(f *serveFlags) (map[[32]byte]httpapi.Principal, error) {
 	out := map[[32]byte]httpapi.Principal{}
-	fg, err := ensureToken(filepath.Join(f.data, "fg.token"))
+	fg, err := ensureToken(datadir.Dir(f.data).FGToken())
 	if err != nil {
 		return nil, err
 	}
 	out[httpapi.TokenHash(fg)] = httpapi.Principal{Role: httpapi.RoleFG, Name: "fg"}
 	if f.covenant == "" {
 		for _, u := range demo.DeskUsers(f.demoName) {
-			tok, err := ensureToken(filepath.Join(f.data, "demo-keys", u.Name+".token"))
+			tok, err := ensureToken(datadir.Dir(f.data).DemoDeskToken(u.Name))
 			if err != nil {
 				return nil, err
 			}
@@ -571,7 +572,7 @@ func ensureToken(path string) (string, error) {
 		return "", err
 	}
 	tok := hex.EncodeToString(raw)
-	if err := events.WriteSecretFile(path, []byte(tok+"\n")); err != nil {
+	if err := writeSecretFile(path, []byte(tok+"\n")); err != nil {
 		return "", err
 	}
 	return tok, nil
@@ -605,7 +606,7 @@ func startEmbeddedNATS(dataDir, listen string, configure func(*server.Options) e
 		Host:       host,
 		Port:       port,
 		JetStream:  true,
-		StoreDir:   filepath.Join(dataDir, "nats"),
+		StoreDir:   datadir.Dir(dataDir).NATS(),
 		NoSigs:     true,
 		NoLog:      true,
 		MaxPayload: 1 << 20,
@@ -699,8 +700,8 @@ func (f *serveFlags) checkBackup() error {
 	}
 	// Inside the store's own folder Pebble would see the copies as
 	// stray files; beside it, in the data folder, is fine.
-	if rel, err := filepath.Rel(filepath.Join(data, "ledger"), dir); err == nil && !strings.HasPrefix(rel, "..") {
-		return fmt.Errorf("--backup-dir %s is inside the store (%s); give a folder outside it, better on another disk", f.backupDir, filepath.Join(f.data, "ledger"))
+	if rel, err := filepath.Rel(datadir.Dir(data).Ledger(), dir); err == nil && !strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("--backup-dir %s is inside the store (%s); give a folder outside it, better on another disk", f.backupDir, datadir.Dir(f.data).Ledger())
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/events/demo"
 	"github.com/spoor-ledger/spoor/events/natsbus"
+	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/internal/synth"
 )
 
@@ -102,7 +103,7 @@ func runSimulate(ctx context.Context, f *simulateFlags, out, errOut io.Writer) e
 	if f.n < 1 {
 		return errors.New("--events must be at least 1")
 	}
-	m, err := demo.Load(filepath.Join(f.data, "demo-keys"))
+	m, err := demo.Load(datadir.Dir(f.data).DemoKeys())
 	if err != nil {
 		return fmt.Errorf("simulate needs the demo covenant of a ledger started with 'spoor serve --data %s' (no --covenant): %w", f.data, err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/verifier/report"
 )
@@ -96,7 +97,7 @@ func pinnedLogKeys(f *verifyFlags) (*verifier.LogKeys, error) {
 		if !ok {
 			return nil, &exitError{2, errors.New("give the cosigner key with --cosigner-vkey KEY|@FILE (only an @FILE --vkey has a cosigner.vkey next to it)")}
 		}
-		sibling := filepath.Join(filepath.Dir(path), "cosigner.vkey")
+		sibling := datadir.Dir(filepath.Dir(path)).CosignerVkey()
 		if _, err := os.Stat(sibling); err != nil {
 			return nil, &exitError{2, fmt.Errorf("give the cosigner key with --cosigner-vkey KEY|@FILE (there is no %s)", sibling)}
 		}

@@ -18,7 +18,6 @@ import (
 	fnote "github.com/transparency-dev/formats/note"
 	"gopkg.in/yaml.v3"
 
-	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/witness"
 )
@@ -81,7 +80,7 @@ func newWitnessKeygenCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := events.WriteSecretFile(out, []byte(skey+"\n")); err != nil {
+			if err := writeSecretFile(out, []byte(skey+"\n")); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), vkey)

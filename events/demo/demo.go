@@ -28,6 +28,7 @@ import (
 	"text/template"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/durable"
 )
 
 //go:embed amersfoort.yaml waterweg.yaml
@@ -186,8 +187,9 @@ func Generate(dir, name string) (*Material, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syncDir(tmp); err != nil {
-		return nil, err
+	// The renamed directory and the files in it must survive a crash.
+	if err := durable.SyncDir(tmp); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
 	}
 	// os.Rename does not replace a directory, even an empty one: remove the
 	// empty dir (checked above) first.
@@ -198,8 +200,8 @@ func Generate(dir, name string) (*Material, error) {
 		return nil, fmt.Errorf("demo: couldn't move the keys into %s: %w", dir, err)
 	}
 	done = true
-	if err := syncDir(parent); err != nil {
-		return nil, err
+	if err := durable.SyncDir(parent); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
 	}
 	m.Dir = dir
 	return m, nil
@@ -276,8 +278,8 @@ func generateInto(dir string, d demoCovenant) (*Material, error) {
 	}
 	files = append(files, file{CovenantFile, yml.Bytes()}, file{SignedFile, signed})
 	for _, f := range files {
-		if err := events.WriteSecretFile(filepath.Join(dir, f.name), f.data); err != nil {
-			return nil, fmt.Errorf("demo: %w", err)
+		if err := durable.WriteNewFile(filepath.Join(dir, f.name), f.data, 0o600); err != nil {
+			return nil, fmt.Errorf("demo: couldn't create key file: %w", err)
 		}
 	}
 	return &Material{Name: d.name, Dir: dir, Signed: sc, AdminSkey: skey, AdminVkey: vkey,
@@ -327,20 +329,6 @@ use these files outside a demo or a test.
 		fmt.Fprintf(&b, "  %-28s %s\n", PartyKeyFile(p.ID), p.Name)
 	}
 	return b.String()
-}
-
-// syncDir flushes a directory's entries, so that a renamed directory and the
-// files in it survive a crash.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("demo: couldn't open %s: %w", dir, err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("demo: couldn't sync %s: %w", dir, err)
-	}
-	return nil
 }
 
 // Load reads a demo directory back and checks that it is whole and

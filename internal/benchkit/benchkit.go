@@ -36,6 +36,7 @@ import (
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/events/demo"
 	"github.com/spoor-ledger/spoor/events/natsbus"
+	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/internal/synth"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
@@ -364,7 +365,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 func newRig(cfg Config) (*rig, error) {
-	m, err := demo.Generate(filepath.Join(cfg.Dir, "demo-keys"), "amersfoort")
+	m, err := demo.Generate(datadir.Dir(cfg.Dir).DemoKeys(), "amersfoort")
 	if err != nil {
 		return nil, fmt.Errorf("couldn't make the demo covenant: %w", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spoor-ledger/spoor/events/natsbus"
+	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/ingest"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
@@ -155,11 +155,11 @@ func (r *rig) startPipeline(ctx context.Context) (*pipelineRig, error) {
 		return nil, err
 	}
 	p.releaseMerkle = release
-	if p.l, p.store, err = r.openLedgerOn(ctx, filepath.Join(r.dir, "ledger"), m); err != nil {
+	if p.l, p.store, err = r.openLedgerOn(ctx, datadir.Dir(r.dir).Ledger(), m); err != nil {
 		p.close()
 		return nil, err
 	}
-	if p.ns, err = startNATS(filepath.Join(r.dir, "nats")); err != nil {
+	if p.ns, err = startNATS(datadir.Dir(r.dir).NATS()); err != nil {
 		p.close()
 		return nil, err
 	}
@@ -518,7 +518,7 @@ func (r *rig) pipeline(ctx context.Context, ef *eventFile, rep *Report) error {
 	if err := p.stopBus(); err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
-	if rep.Resources.NATSDirBytes, err = dirBytes(filepath.Join(r.dir, "nats")); err != nil {
+	if rep.Resources.NATSDirBytes, err = dirBytes(datadir.Dir(r.dir).NATS()); err != nil {
 		return err
 	}
 

@@ -3,12 +3,12 @@ package benchkit
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/verifier"
 )
@@ -158,7 +158,7 @@ func (r *rig) disk(ctx context.Context, p *pipelineRig, ef *eventFile, rep *Repo
 	}
 	p.store = nil
 	var err error
-	if res.LedgerDiskBytes, err = dirBytes(filepath.Join(r.dir, "ledger")); err != nil {
+	if res.LedgerDiskBytes, err = dirBytes(datadir.Dir(r.dir).Ledger()); err != nil {
 		return err
 	}
 	res.EnvelopeBytes = float64(ef.envBytes) / float64(ef.count)

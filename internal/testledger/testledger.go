@@ -15,6 +15,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/events/demo"
+	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/internal/synth"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
@@ -62,7 +63,7 @@ func NewDemo(t testing.TB, name string) *Env {
 // LoadDemo is Load on the named demo covenant.
 func LoadDemo(t testing.TB, dir, name string) *Env {
 	t.Helper()
-	m, err := demo.Ensure(filepath.Join(dir, "demo-keys"), name)
+	m, err := demo.Ensure(datadir.Dir(dir).DemoKeys(), name)
 	if err != nil {
 		t.Fatalf("demo covenant: %v", err)
 	}
@@ -98,7 +99,7 @@ func LoadDemo(t testing.TB, dir, name string) *Env {
 // call), with cfg's zero fields filled in.
 func (e *Env) Open(t testing.TB, cfg ledger.Config) (*ledger.Ledger, *pebblestore.Store) {
 	t.Helper()
-	s, err := pebblestore.Open(filepath.Join(e.Dir, "ledger"), pebblestore.Config{})
+	s, err := pebblestore.Open(datadir.Dir(e.Dir).Ledger(), pebblestore.Config{})
 	if err != nil {
 		t.Fatalf("pebble: %v", err)
 	}

@@ -24,13 +24,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/internal/testledger"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
@@ -189,7 +189,7 @@ type run struct {
 }
 
 func (r *run) open(m ledger.MerkleBackend) error {
-	s, err := pebblestore.Open(filepath.Join(r.dir, "ledger"), pebblestore.Config{})
+	s, err := pebblestore.Open(datadir.Dir(r.dir).Ledger(), pebblestore.Config{})
 	if err != nil {
 		return fmt.Errorf("pebble: %w", err)
 	}
