@@ -63,6 +63,7 @@ var rules = map[string]rule{
 	"internal/benchkit":     {[]string{mod + "ledger/httpapi", trillian}, "the bench's stages"},
 	"internal/testledger":   {[]string{nats, trillian}, "real ledgers for tests"},
 	"internal/natstest":     {[]string{mod + "ledger", pebble, trillian}, "an embedded NATS server for tests"},
+	"internal/natsserver":   {[]string{mod + "ledger", mod + "verifier", pebble, trillian}, "the embedded NATS server, its users file and permissions: events and NATS, nothing of the ledger"},
 	"internal/trilliantest": {[]string{pebble, nats}, "a real Trillian for tests"},
 	"internal/layering":     {[]string{mod}, "this test"},
 	"deploy":                {[]string{mod + "ledger", pebble, trillian}, "deployment files and their checks"},
