@@ -166,30 +166,26 @@ func (p *asyncPublisher) send(ctx context.Context, m *nats.Msg) error {
 
 // publishBatch sends evs (one party's) as one message on subject: a batch
 // message (natsbus.BatchMessage) when there are several, the single
-// envelope otherwise.
+// envelope otherwise. Over 1 MiB, the same events go in two messages
+// (natsbus.SplitWhenTooLarge).
 func (p *asyncPublisher) publishBatch(ctx context.Context, subject, stream string, evs []signedEvent) error {
-	if len(evs) == 1 {
-		return p.publish(ctx, subject, stream, evs[0])
-	}
-	envs := make([][]byte, len(evs))
-	for i, e := range evs {
-		envs[i] = e.env
-	}
-	m, err := natsbus.BatchMessage(evs[0].party, envs)
-	if errors.Is(err, natsbus.ErrBatchTooLarge) {
-		// Over 1 MiB: the same events in two messages.
-		if err := p.publishBatch(ctx, subject, stream, evs[:len(evs)/2]); err != nil {
+	return natsbus.SplitWhenTooLarge(evs, func(evs []signedEvent) error {
+		if len(evs) == 1 {
+			return p.publish(ctx, subject, stream, evs[0])
+		}
+		envs := make([][]byte, len(evs))
+		for i, e := range evs {
+			envs[i] = e.env
+		}
+		m, err := natsbus.BatchMessage(evs[0].party, envs)
+		if err != nil {
 			return err
 		}
-		return p.publishBatch(ctx, subject, stream, evs[len(evs)/2:])
-	}
-	if err != nil {
-		return err
-	}
-	// The stage publishes on a stream of its own.
-	m.Subject = subject
-	m.Header.Set(jetstream.ExpectedStreamHeader, stream)
-	return p.send(ctx, m)
+		// The stage publishes on a stream of its own.
+		m.Subject = subject
+		m.Header.Set(jetstream.ExpectedStreamHeader, stream)
+		return p.send(ctx, m)
+	})
 }
 
 // publishChunk is how many events a full-load publisher takes at a time
