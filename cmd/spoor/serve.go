@@ -281,7 +281,13 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	reg.MustRegister(l.Metrics()...)
 	reg.MustRegister(merkleMetrics...)
 	reg.MustRegister(in.Metrics()...)
-	backups := newBackupMetrics(reg)
+	// The backup collectors are registered with or without --backup-dir,
+	// so that /metrics shows the same series either way.
+	backups := pebblestore.NewBackups(store, pebblestore.BackupConfig{
+		Dir: f.backupDir, Every: f.backupEvery, Keep: f.backupKeep, Logger: log,
+		TreeSize: func() uint64 { return headSize(l) },
+	})
+	reg.MustRegister(backups.Metrics()...)
 	api := httpapi.New(httpapi.Config{
 		Ledger: l, Logger: log, Gatherer: reg,
 		Tokens: tokens,
@@ -336,9 +342,7 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	// Every replica may back up its own store: a standby's copy is as
 	// good, and spares the active ledger the work.
 	if f.backupDir != "" {
-		grp.Go(func() error {
-			return runBackupLoop(gctx, store, l, log, f.backupDir, f.backupEvery, f.backupKeep, backups)
-		})
+		grp.Go(func() error { return backups.Run(gctx) })
 	}
 	if rr == nil {
 		startActive()

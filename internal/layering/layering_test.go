@@ -42,7 +42,7 @@ var rules = map[string]rule{
 	"ledger": {[]string{mod + "ledger/", pebble, nats, trillian},
 		"the log core: the Store and Merkle seams are interfaces it owns; backends plug in from cmd/spoor"},
 	"ledger/pebblestore": {[]string{mod + "ledger/ingest", mod + "ledger/httpapi", mod + "ledger/replication", nats, trillian},
-		"the Store on Pebble, and nothing else"},
+		"the Store on Pebble and its backups, and nothing else"},
 	"ledger/trillianlog": {[]string{mod + "ledger", pebble, nats},
 		"the Merkle backend on Trillian: speaks Trillian's API only"},
 	"ledger/ingest": {[]string{mod + "ledger/httpapi", mod + "ledger/pebblestore", mod + "ledger/trillianlog", pebble, trillian},
