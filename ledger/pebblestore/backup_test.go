@@ -20,7 +20,7 @@ import (
 // it goes on logging: each copy opens as a ledger (every block's checksum
 // verified) holding at least what was committed before it was taken and
 // no more than what was committed after; the oldest is removed beyond
-// -Keep, and a partial copy left by an interrupted backup goes too.
+// Keep, and a partial copy left by an interrupted backup goes too.
 func TestOnlineBackup(t *testing.T) {
 	env := testledger.New(t)
 	l, s := env.Open(t, ledger.Config{IdleCosign: -1})
