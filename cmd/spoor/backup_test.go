@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -59,70 +58,6 @@ func TestBackupCopiesTheStore(t *testing.T) {
 	}
 }
 
-// TestOnlineBackup backs up the store of a running ledger three times while
-// it goes on logging: each copy opens as a ledger (every block's checksum
-// verified) holding at least what was committed before it was taken and
-// no more than what was committed after; the oldest is removed beyond
-// --backup-keep, and a partial copy left by an interrupted backup goes too.
-func TestOnlineBackup(t *testing.T) {
-	env := testledger.New(t)
-	l, s := env.Open(t, ledger.Config{IdleCosign: -1})
-	defer s.Close()
-	defer l.Close()
-	logSome := func(n int) uint64 {
-		t.Helper()
-		if _, err := env.SubmitEvents(t, l, n); err != nil {
-			t.Fatal(err)
-		}
-		return l.Head().Size
-	}
-	dir := filepath.Join(t.TempDir(), "backups")
-	if err := os.MkdirAll(filepath.Join(dir, ".partial-"+backupPrefix+"interrupted", "ledger"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Date(2026, 11, 24, 3, 0, 0, 0, time.UTC)
-	var paths []string
-	var sizes []uint64
-	for i := range 3 {
-		sizes = append(sizes, logSome(20))
-		p, err := writeBackup(s, dir, start.Add(time.Duration(i)*time.Hour), 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		paths = append(paths, p)
-	}
-	after := logSome(5)
-
-	des, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var left []string
-	for _, de := range des {
-		left = append(left, de.Name())
-	}
-	want := []string{filepath.Base(paths[1]), filepath.Base(paths[2])}
-	if !slices.Equal(left, want) {
-		t.Fatalf("backup folder holds %v, want %v (the newest two, no partial copy)", left, want)
-	}
-	for i, p := range paths[1:] {
-		cs, err := pebblestore.Open(filepath.Join(p, "ledger"), pebblestore.Config{})
-		if err != nil {
-			t.Fatalf("backup %s: %v", p, err)
-		}
-		cl, err := ledger.Open(t.Context(), ledger.Config{Store: cs, Signer: env.Signer, Keys: env.Keys, IdleCosign: -1})
-		if err != nil {
-			cs.Close()
-			t.Fatalf("backup %s does not open as a ledger: %v", p, err)
-		}
-		if got := cl.Head().Size; got < sizes[i+1] || got >= after {
-			t.Errorf("backup %s holds %d entries; %d were committed before it, %d after the last", p, got, sizes[i+1], after)
-		}
-		cl.Close()
-		cs.Close()
-	}
-}
-
 // TestServeBackupFlags: serve refuses backup settings that cannot work
 // before it starts anything.
 func TestServeBackupFlags(t *testing.T) {
@@ -168,7 +103,7 @@ func TestServeWritesBackups(t *testing.T) {
 			t.Fatalf("no two backups within 30 s (found %v)", found)
 		}
 		time.Sleep(200 * time.Millisecond)
-		found, _ = filepath.Glob(filepath.Join(backups, backupPrefix+"*"))
+		found, _ = filepath.Glob(filepath.Join(backups, pebblestore.BackupPrefix+"*"))
 	}
 	if err := s.interrupt(15 * time.Second); err != nil {
 		t.Fatal(err)
@@ -176,7 +111,7 @@ func TestServeWritesBackups(t *testing.T) {
 	if !s.runLogContains("backup written") {
 		t.Error("serve did not log its backups")
 	}
-	found, _ = filepath.Glob(filepath.Join(backups, backupPrefix+"*"))
+	found, _ = filepath.Glob(filepath.Join(backups, pebblestore.BackupPrefix+"*"))
 	if len(found) > 2 {
 		t.Errorf("%d backups kept, want at most 2", len(found))
 	}

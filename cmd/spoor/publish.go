@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
@@ -143,8 +141,9 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 		pending = append(pending, sent{q.line, q.d.ID, p.EnvelopeHashes()[0], p})
 		return nil
 	}
-	var send func(g []queued) error
-	send = func(g []queued) error {
+	// send publishes a group of lines as one batch message; on
+	// ErrBatchTooLarge natsbus.SplitWhenTooLarge sends it in halves.
+	send := func(g []queued) error {
 		if len(g) == 1 {
 			return one(g[0])
 		}
@@ -157,10 +156,7 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 		switch {
 		case errors.Is(err, natsbus.ErrBatchTooLarge):
 			// Large envelopes: the same lines in two messages.
-			if err := send(g[:len(g)/2]); err != nil {
-				return err
-			}
-			return send(g[len(g)/2:])
+			return err
 		case errors.As(err, &ve) || errors.Is(err, natsbus.ErrBadBatch):
 			// A bad line: each line on its own, so the bad ones are named.
 			for _, q := range g {
@@ -183,7 +179,7 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 		if len(group) == 0 {
 			return nil
 		}
-		return send(group)
+		return natsbus.SplitWhenTooLarge(group, send)
 	}
 	if f.batch < 1 || f.batch > natsbus.MaxBatchEvents {
 		return fmt.Errorf("--batch %d: must be 1 to %d", f.batch, natsbus.MaxBatchEvents)
@@ -314,28 +310,11 @@ func prepareLine(raw []byte, key *events.PartyKey, origin string) (*events.Discl
 		if d.OccurredAt.IsZero() {
 			return nil, errors.New("occurred_at is required")
 		}
-		d.ID = derivedID(key.Party, raw, d.OccurredAt)
+		d.ID = events.DerivedEventID(key.Party, raw, d.OccurredAt)
 	}
 	events.Seal(d, key)
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
 	return d, nil
-}
-
-// derivedID makes a UUIDv7 from the event time and a hash of the party and
-// the line, so that the same line always gets the same id.
-func derivedID(party string, line []byte, t time.Time) string {
-	h := sha256.New()
-	h.Write([]byte("spoor/publish-id/v1\x00" + party + "\x00"))
-	h.Write(line)
-	sum := h.Sum(nil)
-	var u uuid.UUID
-	var ts [8]byte
-	binary.BigEndian.PutUint64(ts[:], uint64(t.UnixMilli()))
-	copy(u[0:6], ts[2:8])
-	copy(u[6:], sum[:10])
-	u[6] = 0x70 | (u[6] & 0x0f)
-	u[8] = 0x80 | (u[8] & 0x3f)
-	return u.String()
 }

@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -38,6 +37,7 @@ import (
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/events/demo"
 	"github.com/spoor-ledger/spoor/events/natsbus"
+	"github.com/spoor-ledger/spoor/internal/natsserver"
 	"github.com/spoor-ledger/spoor/internal/synth"
 )
 
@@ -155,7 +155,7 @@ func TestServeNATSUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var users natsUsersFile
+	var users natsserver.UsersFile
 	if err := json.Unmarshal([]byte(readFile(t, usersFile)), &users); err != nil {
 		t.Fatalf("the users file: %v", err)
 	}
@@ -562,70 +562,6 @@ func freePort(t *testing.T) int {
 	return n
 }
 
-// TestNATSUsersFile: the users file follows the covenant. Every party gets
-// a user (a seed is made for one that has none), a user of a party outside
-// the covenant is not admitted, and removing a party's line replaces its
-// key at the next start.
-func TestNATSUsersFile(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "users.json")
-	log := slogDiscard()
-	users, err := loadNATSUsers(path, dir, []string{"gemeente-a", "school-b"}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(users) != 2 {
-		t.Fatalf("%d users for 2 parties", len(users))
-	}
-	first := users[0]
-	var file natsUsersFile
-	if err := json.Unmarshal([]byte(readFile(t, path)), &file); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{"gemeente-a", "school-b"} {
-		seed := strings.TrimSpace(readFile(t, filepath.Join(credentialsDir(dir), p+".nk")))
-		if strings.Contains(readFile(t, path), seed) {
-			t.Errorf("the users file holds the seed of %s", p)
-		}
-	}
-	// A party outside the covenant, and a party whose line was removed.
-	file.Users = append(file.Users[1:], natsParty{Party: "buiten-convenant", NKey: first.NKey})
-	b, err := json.Marshal(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	users, err = loadNATSUsers(path, dir, []string{"gemeente-a", "school-b"}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]string{}
-	for _, u := range users {
-		got[u.Party] = u.NKey
-	}
-	if _, ok := got["buiten-convenant"]; ok || len(got) != 2 {
-		t.Fatalf("admitted users %v, want exactly the covenant's two", got)
-	}
-	if got["gemeente-a"] == "" || got["gemeente-a"] == first.NKey {
-		t.Fatal("the removed party did not get a new key")
-	}
-	seed := strings.TrimSpace(readFile(t, filepath.Join(credentialsDir(dir), "gemeente-a.nk")))
-	if !strings.HasPrefix(seed, "SU") {
-		t.Fatal("the new seed file does not hold a user seed")
-	}
-
-	for _, bad := range []string{`{"format":"other"}`, `{"format":"spoor-nats-users/v1","users":[{"party":"x","nkey":"not-a-key"}]}`, `[`} {
-		if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := loadNATSUsers(path, dir, []string{"gemeente-a"}, log); err == nil {
-			t.Errorf("users file %s was accepted", bad)
-		}
-	}
-}
-
 func TestNATSClientFlags(t *testing.T) {
 	dir := t.TempDir()
 	pw := filepath.Join(dir, "pw")
@@ -652,5 +588,3 @@ func TestNATSClientFlags(t *testing.T) {
 		t.Errorf("redactURLs = %q", got)
 	}
 }
-
-func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }

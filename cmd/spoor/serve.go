@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +29,7 @@ import (
 	"github.com/spoor-ledger/spoor/events/natsbus"
 	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/internal/durable"
+	"github.com/spoor-ledger/spoor/internal/natsserver"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/ledger/ingest"
@@ -239,32 +239,29 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	}
 
 	// NATS: embedded unless --nats names a server.
-	var ns *server.Server
 	natsURL := f.natsURL
 	dialURL := natsURL
 	var opts []nats.Option
 	if natsURL == "" {
-		sec, err := f.embeddedSecurity(current, log)
+		users, err := f.embeddedUsers(current, log)
 		if err != nil {
 			return err
 		}
-		ns, err = startEmbeddedNATS(f.data, f.natsListen, func(o *server.Options) error {
-			// Connections beyond max_connections are refused with an
-			// error, and a client that does not authenticate in time is
-			// dropped: neither can take the files of the ledger's store.
-			o.MaxConn = budget.NATS
-			o.AuthTimeout = f.limits.natsAuthTimeout.Seconds()
-			return sec.configure(o)
+		// Connections beyond max_connections are refused with an error,
+		// and a client that does not authenticate in time is dropped:
+		// neither can take the files of the ledger's store.
+		ns, err := startEmbeddedNATS(f.data, f.natsListen, natsserver.Config{
+			MaxConn: budget.NATS, AuthTimeout: f.limits.natsAuthTimeout, Users: users,
+			TLSCert: f.natsTLSCert, TLSKey: f.natsTLSKey, TLSCA: f.natsClient.ca,
 		})
 		if err != nil {
 			return err
 		}
-		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+		defer ns.Shutdown()
 		natsURL = ns.ClientURL()
 		// The ledger connects in-process, where the server requires no TLS:
 		// dial plain, authenticated by its own key.
-		opts = append(opts, nats.InProcessServer(ns))
-		opts = append(opts, sec.ledgerOptions()...)
+		opts = append(opts, ns.InProcessOptions()...)
 		dialURL = strings.Replace(natsURL, "tls://", "nats://", 1)
 	} else {
 		copts, err := f.natsClient.options()
@@ -297,7 +294,13 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	reg.MustRegister(l.Metrics()...)
 	reg.MustRegister(merkleMetrics...)
 	reg.MustRegister(in.Metrics()...)
-	backups := newBackupMetrics(reg)
+	// The backup collectors are registered with or without --backup-dir,
+	// so that /metrics shows the same series either way.
+	backups := pebblestore.NewBackups(store, pebblestore.BackupConfig{
+		Dir: f.backupDir, Every: f.backupEvery, Keep: f.backupKeep, Logger: log,
+		TreeSize: func() uint64 { return headSize(l) },
+	})
+	reg.MustRegister(backups.Metrics()...)
 	api := httpapi.New(httpapi.Config{
 		Ledger: l, Logger: log, Gatherer: reg,
 		Tokens: tokens,
@@ -352,9 +355,7 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	// Every replica may back up its own store: a standby's copy is as
 	// good, and spares the active ledger the work.
 	if f.backupDir != "" {
-		grp.Go(func() error {
-			return runBackupLoop(gctx, store, l, log, f.backupDir, f.backupEvery, f.backupKeep, backups)
-		})
+		grp.Go(func() error { return backups.Run(gctx) })
 	}
 	if rr == nil {
 		startActive()
@@ -590,9 +591,9 @@ func readKeyArg(arg string) (string, error) {
 	return arg, nil
 }
 
-// startEmbeddedNATS starts the embedded server; configure sets its users
-// and TLS (see natsauth.go).
-func startEmbeddedNATS(dataDir, listen string, configure func(*server.Options) error) (*server.Server, error) {
+// startEmbeddedNATS starts the embedded server listening on listen, with
+// its store in DIR/nats; cfg sets its users, TLS and limits.
+func startEmbeddedNATS(dataDir, listen string, cfg natsserver.Config) (*natsserver.Server, error) {
 	host, portStr, err := net.SplitHostPort(listen)
 	if err != nil {
 		return nil, fmt.Errorf("--nats-listen %q: %w", listen, err)
@@ -601,29 +602,12 @@ func startEmbeddedNATS(dataDir, listen string, configure func(*server.Options) e
 	if err != nil {
 		return nil, fmt.Errorf("--nats-listen %q: port: %w", listen, err)
 	}
-	opts := &server.Options{
-		ServerName: "spoor-embedded",
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   datadir.Dir(dataDir).NATS(),
-		NoSigs:     true,
-		NoLog:      true,
-		MaxPayload: 1 << 20,
+	cfg.Host, cfg.Port, cfg.StoreDir = host, port, datadir.Dir(dataDir).NATS()
+	ns, err := natsserver.Start(cfg)
+	if errors.Is(err, natsserver.ErrNotReady) {
+		return nil, fmt.Errorf("%w on %s (is the port in use? try --nats-listen)", err, listen)
 	}
-	if err := configure(opts); err != nil {
-		return nil, err
-	}
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		return nil, fmt.Errorf("couldn't configure the embedded NATS server: %w", err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(15 * time.Second) {
-		ns.Shutdown()
-		return nil, fmt.Errorf("the embedded NATS server did not start on %s (is the port in use? try --nats-listen)", listen)
-	}
-	return ns, nil
+	return ns, err
 }
 
 // runRetentionLoop runs the retention job a minute after start and then
@@ -645,28 +629,26 @@ func runRetentionLoop(ctx context.Context, l *ledger.Ledger, log *slog.Logger, e
 	}
 }
 
-// embeddedSecurity gathers who may connect to the embedded NATS server. An
-// embedded server that listens beyond this machine must require users:
-// without them anyone who reaches it could publish as any party and read
-// every disclosure on the bus.
-func (f *serveFlags) embeddedSecurity(current *events.SignedCovenant, log *slog.Logger) (*embeddedNATSSecurity, error) {
-	sec := &embeddedNATSSecurity{tlsCert: f.natsTLSCert, tlsKey: f.natsTLSKey, ca: f.natsClient.ca}
+// embeddedUsers gathers who may connect to the embedded NATS server: nil
+// (no users) without --nats-users. An embedded server that listens beyond
+// this machine must require users: without them anyone who reaches it could
+// publish as any party and read every disclosure on the bus.
+func (f *serveFlags) embeddedUsers(current *events.SignedCovenant, log *slog.Logger) ([]natsserver.User, error) {
 	if f.natsUsers == "" {
-		if !isLoopback(f.natsListen) {
+		if !natsserver.IsLoopback(f.natsListen) {
 			return nil, fmt.Errorf("refusing to run the embedded NATS server on %s without --nats-users: only a loopback address may go without NATS users", f.natsListen)
 		}
-		return sec, nil
+		return nil, nil
 	}
 	parties := make([]string, 0, len(current.Covenant.Parties))
 	for _, p := range current.Covenant.Parties {
 		parties = append(parties, p.ID)
 	}
-	users, err := loadNATSUsers(f.natsUsers, f.data, parties, log)
+	users, err := natsserver.LoadUsers(f.natsUsers, credentialsDir(f.data), parties, log)
 	if err != nil {
 		return nil, err
 	}
-	sec.users = append([]natsParty{}, users...)
-	return sec, nil
+	return append([]natsserver.User{}, users...), nil
 }
 
 // opsURL names the operations listener for the start line.

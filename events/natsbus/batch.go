@@ -49,6 +49,23 @@ var ErrBadBatch = errors.New("natsbus: malformed batch message")
 // MaxBatchBytes together: split them over more messages.
 var ErrBatchTooLarge = fmt.Errorf("%w: over %d bytes", ErrBadBatch, MaxBatchBytes)
 
+// SplitWhenTooLarge sends items with send and, when send fails with
+// ErrBatchTooLarge (large envelopes: over 1 MiB together), sends the same
+// items in two halves the same way, in order, each halved again as often as
+// needed. A batch of one is never split: send decides what one item costs
+// (a single message rather than a batch). It returns the first error that is
+// not ErrBatchTooLarge, or nil.
+func SplitWhenTooLarge[T any](items []T, send func([]T) error) error {
+	err := send(items)
+	if len(items) < 2 || !errors.Is(err, ErrBatchTooLarge) {
+		return err
+	}
+	if err := SplitWhenTooLarge(items[:len(items)/2], send); err != nil {
+		return err
+	}
+	return SplitWhenTooLarge(items[len(items)/2:], send)
+}
+
 // BatchMsgID returns the Nats-Msg-Id of a batch message: "batch." and the
 // first 32 hex characters of SHA-256(body). Like MsgID it lets JetStream's
 // de-duplication swallow only a byte-identical re-publish; the ledger's

@@ -3,6 +3,7 @@ package natsbus_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -124,4 +125,38 @@ func FuzzSplitBatch(f *testing.F) {
 			t.Fatalf("re-encoded %q, was %q", again, body)
 		}
 	})
+}
+
+// TestSplitWhenTooLarge: a batch refused as too large goes out in halves,
+// in order, halved again as needed; a batch of one is not split, and
+// another error stops the sending.
+func TestSplitWhenTooLarge(t *testing.T) {
+	var sent [][]int
+	err := natsbus.SplitWhenTooLarge([]int{1, 2, 3, 4, 5}, func(b []int) error {
+		if len(b) > 2 {
+			return fmt.Errorf("couldn't publish: %w", natsbus.ErrBatchTooLarge)
+		}
+		sent = append(sent, b)
+		return nil
+	})
+	if err != nil || fmt.Sprint(sent) != "[[1 2] [3] [4 5]]" {
+		t.Errorf("sent %v, %v; want [[1 2] [3] [4 5]]", sent, err)
+	}
+	calls := 0
+	err = natsbus.SplitWhenTooLarge([]int{1}, func([]int) error { calls++; return natsbus.ErrBatchTooLarge })
+	if !errors.Is(err, natsbus.ErrBatchTooLarge) || calls != 1 {
+		t.Errorf("one item: %d calls, %v", calls, err)
+	}
+	boom := errors.New("boom")
+	calls = 0
+	err = natsbus.SplitWhenTooLarge([]int{1, 2, 3, 4}, func(b []int) error {
+		calls++
+		if len(b) == 4 {
+			return natsbus.ErrBatchTooLarge
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) || calls != 2 {
+		t.Errorf("another error: %d calls, %v; want the first half's error after 2 calls", calls, err)
+	}
 }

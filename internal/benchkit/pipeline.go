@@ -10,13 +10,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spoor-ledger/spoor/events/natsbus"
 	"github.com/spoor-ledger/spoor/internal/datadir"
+	"github.com/spoor-ledger/spoor/internal/natsserver"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/ingest"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
@@ -83,7 +83,7 @@ type sample struct {
 // pipelineRig is the embedded default of `spoor serve`: NATS JetStream,
 // Pebble, the ledger and ingest in one process.
 type pipelineRig struct {
-	ns     *server.Server
+	ns     *natsserver.Server
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	store  *pebblestore.Store
@@ -217,7 +217,6 @@ func (p *pipelineRig) stopBus() error {
 	}
 	if p.ns != nil {
 		p.ns.Shutdown()
-		p.ns.WaitForShutdown()
 		p.ns = nil
 	}
 	return err

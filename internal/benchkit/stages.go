@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/transparency-dev/merkle/compact"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/events/natsbus"
+	"github.com/spoor-ledger/spoor/internal/natsserver"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/verifier"
@@ -100,20 +100,8 @@ func (r *rig) stages(ctx context.Context, ef *eventFile, rep *Report) ([]ledger.
 // startNATS starts an embedded JetStream server with its store in dir,
 // listening on a free loopback port (publishers connect over TCP, as an
 // organisation's system would).
-func startNATS(dir string) (*server.Server, error) {
-	ns, err := server.NewServer(&server.Options{
-		ServerName: "spoor-bench", Host: "127.0.0.1", Port: -1,
-		JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true, MaxPayload: 1 << 20,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("couldn't configure the embedded NATS server: %w", err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(15 * time.Second) {
-		ns.Shutdown()
-		return nil, errors.New("the embedded NATS server did not start")
-	}
-	return ns, nil
+func startNATS(dir string) (*natsserver.Server, error) {
+	return natsserver.Start(natsserver.Config{Name: "spoor-bench", StoreDir: dir})
 }
 
 // asyncPublisher publishes pre-signed envelopes on one connection with
@@ -126,7 +114,7 @@ type asyncPublisher struct {
 	first  error
 }
 
-func newAsyncPublisher(ns *server.Server) (*asyncPublisher, error) {
+func newAsyncPublisher(ns *natsserver.Server) (*asyncPublisher, error) {
 	nc, err := nats.Connect(ns.ClientURL(), nats.Name("spoor-bench-publisher"))
 	if err != nil {
 		return nil, fmt.Errorf("couldn't connect a publisher: %w", err)
@@ -178,30 +166,26 @@ func (p *asyncPublisher) send(ctx context.Context, m *nats.Msg) error {
 
 // publishBatch sends evs (one party's) as one message on subject: a batch
 // message (natsbus.BatchMessage) when there are several, the single
-// envelope otherwise.
+// envelope otherwise. Over 1 MiB, the same events go in two messages
+// (natsbus.SplitWhenTooLarge).
 func (p *asyncPublisher) publishBatch(ctx context.Context, subject, stream string, evs []signedEvent) error {
-	if len(evs) == 1 {
-		return p.publish(ctx, subject, stream, evs[0])
-	}
-	envs := make([][]byte, len(evs))
-	for i, e := range evs {
-		envs[i] = e.env
-	}
-	m, err := natsbus.BatchMessage(evs[0].party, envs)
-	if errors.Is(err, natsbus.ErrBatchTooLarge) {
-		// Over 1 MiB: the same events in two messages.
-		if err := p.publishBatch(ctx, subject, stream, evs[:len(evs)/2]); err != nil {
+	return natsbus.SplitWhenTooLarge(evs, func(evs []signedEvent) error {
+		if len(evs) == 1 {
+			return p.publish(ctx, subject, stream, evs[0])
+		}
+		envs := make([][]byte, len(evs))
+		for i, e := range evs {
+			envs[i] = e.env
+		}
+		m, err := natsbus.BatchMessage(evs[0].party, envs)
+		if err != nil {
 			return err
 		}
-		return p.publishBatch(ctx, subject, stream, evs[len(evs)/2:])
-	}
-	if err != nil {
-		return err
-	}
-	// The stage publishes on a stream of its own.
-	m.Subject = subject
-	m.Header.Set(jetstream.ExpectedStreamHeader, stream)
-	return p.send(ctx, m)
+		// The stage publishes on a stream of its own.
+		m.Subject = subject
+		m.Header.Set(jetstream.ExpectedStreamHeader, stream)
+		return p.send(ctx, m)
+	})
 }
 
 // publishChunk is how many events a full-load publisher takes at a time
@@ -287,7 +271,7 @@ func (r *rig) stageJetStream(ctx context.Context, sample []signedEvent, batch in
 	if err != nil {
 		return st, err
 	}
-	defer func() { ns.Shutdown(); ns.WaitForShutdown(); os.RemoveAll(filepath.Join(r.dir, "nats-stage")) }()
+	defer func() { ns.Shutdown(); os.RemoveAll(filepath.Join(r.dir, "nats-stage")) }()
 	nc, err := nats.Connect(ns.ClientURL(), nats.InProcessServer(ns))
 	if err != nil {
 		return st, fmt.Errorf("couldn't connect: %w", err)

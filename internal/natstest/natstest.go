@@ -9,46 +9,34 @@ package natstest
 
 import (
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/spoor-ledger/spoor/internal/natsserver"
 )
 
-// readyTimeout bounds how long a test waits for the server to accept
-// connections; a loaded CI machine may need a few seconds.
-const readyTimeout = 10 * time.Second
-
-// RunServer starts a nats-server on a random loopback port with JetStream
-// and a file store in t.TempDir(). Each opt may change the options first
-// (users, accounts, limits). The server is shut down in t.Cleanup.
+// RunServer starts the embedded server (internal/natsserver) on a random
+// loopback port with JetStream and a file store in t.TempDir(). Each opt
+// may change the options first (users, accounts, limits). The server is
+// shut down in t.Cleanup.
 func RunServer(t testing.TB, opts ...func(*server.Options)) *server.Server {
 	t.Helper()
-	o := &server.Options{
-		Host:      "127.0.0.1",
-		Port:      -1,
-		JetStream: true,
-		StoreDir:  t.TempDir(),
-		NoLog:     true,
-		NoSigs:    true,
-	}
-	for _, opt := range opts {
-		opt(o)
-	}
-	s, err := server.NewServer(o)
-	if err != nil {
-		t.Fatalf("couldn't create nats-server: %v", err)
-	}
-	go s.Start()
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
+	s, err := natsserver.Start(natsserver.Config{
+		Name:     "spoor-test",
+		StoreDir: t.TempDir(),
+		Configure: func(o *server.Options) {
+			for _, opt := range opts {
+				opt(o)
+			}
+		},
 	})
-	if !s.ReadyForConnections(readyTimeout) {
-		t.Fatalf("nats-server not ready for connections within %s", readyTimeout)
+	if err != nil {
+		t.Fatalf("couldn't start nats-server: %v", err)
 	}
-	return s
+	t.Cleanup(s.Shutdown)
+	return s.Server
 }
 
 // Connect opens a client connection to s and closes it in t.Cleanup.

@@ -1,4 +1,6 @@
-// Package pebblestore is the ledger.Store on Pebble, the embedded default.
+// Package pebblestore is the ledger.Store on Pebble, the embedded default,
+// and its online backups (Backups: consistent copies of the running store on
+// a schedule, old ones pruned; backup.go).
 //
 // Every ledger batch becomes one Pebble batch applied with Sync, so a batch
 // is durable (in the WAL, fsync'd) when Commit returns. After a failed
