@@ -456,7 +456,7 @@ func (l *Ledger) checkEdge(ctx context.Context, t *tree, size uint64) error {
 	if _, err := l.store.Get(ctx, u64Key(tagLeaf, size)); err == nil && l.cfg.Merkle == nil {
 		return fmt.Errorf("a leaf record exists at index %d beyond the checkpoint size: %w", size, ErrCorrupt)
 	}
-	first := size - size%tileWidth
+	first := size - size%verifier.TileWidth
 	for i := first; i < size; i++ {
 		rec, err := l.store.Get(ctx, u64Key(tagLeaf, i))
 		if err != nil {
