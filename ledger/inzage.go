@@ -30,8 +30,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/parallel"
 	"github.com/spoor-ledger/spoor/verifier"
@@ -536,16 +534,16 @@ func (l *Ledger) checkBuiltBundle(b *verifier.Bundle, head *Head, admin string, 
 	}
 	vb := &verifier.VerifiedBundle{
 		Bundle:      b,
-		LogKey:      noteKeyFingerprint(keys.Log),
-		CosignerKey: noteKeyFingerprint(keys.Cosigner),
+		LogKey:      verifier.NoteKeyFingerprint(keys.Log),
+		CosignerKey: verifier.NoteKeyFingerprint(keys.Cosigner),
 	}
 	named, err := verifier.ParseLogKeys(b.LogVkey, b.CosignerVkey)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", verifier.ErrBundleKeys, err)
 	}
-	if noteKeyFingerprint(named.Log) != vb.LogKey || noteKeyFingerprint(named.Cosigner) != vb.CosignerKey {
+	if verifier.NoteKeyFingerprint(named.Log) != vb.LogKey || verifier.NoteKeyFingerprint(named.Cosigner) != vb.CosignerKey {
 		return nil, fmt.Errorf("%w: the request names keys %s and %s, the ledger's are %s and %s", verifier.ErrBundleKeys,
-			noteKeyFingerprint(named.Log), noteKeyFingerprint(named.Cosigner), vb.LogKey, vb.CosignerKey)
+			verifier.NoteKeyFingerprint(named.Log), verifier.NoteKeyFingerprint(named.Cosigner), vb.LogKey, vb.CosignerKey)
 	}
 	cp, err := openHeadCheckpoint(head.Note, keys)
 	if err != nil {
@@ -719,12 +717,6 @@ func (l *Ledger) checkBuiltBundle(b *verifier.Bundle, head *Head, admin string, 
 type timeStamp struct {
 	index uint64
 	at    time.Time
-}
-
-// noteKeyFingerprint is "<name>+<hash>" of a note verifier, as
-// verifier.KeyFingerprint gives it for the verifier key.
-func noteKeyFingerprint(v note.Verifier) string {
-	return fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash())
 }
 
 // headCheckpoint remembers the newest head checkpoint opened for a bundle:

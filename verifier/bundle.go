@@ -35,8 +35,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/spoor-ledger/spoor/events"
 )
 
@@ -1064,8 +1062,8 @@ func VerifyBundle(data []byte, keys *LogKeys, adminVkey string) (*VerifiedBundle
 	c := &bundleCheck{}
 	vb := &VerifiedBundle{
 		Bundle:      b,
-		LogKey:      verifierFingerprint(keys.Log),
-		CosignerKey: verifierFingerprint(keys.Cosigner),
+		LogKey:      NoteKeyFingerprint(keys.Log),
+		CosignerKey: NoteKeyFingerprint(keys.Cosigner),
 		AdminKey:    KeyFingerprint(adminVkey),
 	}
 
@@ -1244,13 +1242,13 @@ func (c *bundleCheck) checkNamedKeys(b *Bundle, keys *LogKeys) {
 		c.failCause("keys", "keys", ErrBundleKeys, err)
 		return
 	}
-	if verifierFingerprint(named.Log) != verifierFingerprint(keys.Log) {
+	if NoteKeyFingerprint(named.Log) != NoteKeyFingerprint(keys.Log) {
 		c.fail("keys", -1, 0, false, "log-key", ErrBundleKeys, "the bundle names log key %s, the pinned key is %s",
-			verifierFingerprint(named.Log), verifierFingerprint(keys.Log))
+			NoteKeyFingerprint(named.Log), NoteKeyFingerprint(keys.Log))
 	}
-	if verifierFingerprint(named.Cosigner) != verifierFingerprint(keys.Cosigner) {
+	if NoteKeyFingerprint(named.Cosigner) != NoteKeyFingerprint(keys.Cosigner) {
 		c.fail("keys", -1, 0, false, "cosigner-key", ErrBundleKeys, "the bundle names cosigner key %s, the pinned key is %s",
-			verifierFingerprint(named.Cosigner), verifierFingerprint(keys.Cosigner))
+			NoteKeyFingerprint(named.Cosigner), NoteKeyFingerprint(keys.Cosigner))
 	}
 }
 
@@ -1288,10 +1286,4 @@ func (c *bundleCheck) checkTimes(b *Bundle) {
 				s.at.Format(time.RFC3339Nano), p.index, p.at.Format(time.RFC3339Nano))
 		}
 	}
-}
-
-// verifierFingerprint returns "<name>+<hash>" of a note verifier, the same
-// string KeyFingerprint gives for its vkey.
-func verifierFingerprint(v note.Verifier) string {
-	return fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash())
 }
