@@ -1386,9 +1386,10 @@ func (c *bundleCheck) checkTimes(b *Bundle) {
 		index   uint64
 		at      time.Time
 	}
-	var stamps []stamp
+	stamps := make([]stamp, 0, len(b.Covenants)+len(b.Entries)+len(b.Withheld)+len(b.Erased))
 	add := func(section string, i int, index uint64, recBytes []byte) {
-		if rec, err := ParseLeafRecord(recBytes); err == nil {
+		var rec LeafRecord
+		if rec.UnmarshalBinary(recBytes) == nil {
 			stamps = append(stamps, stamp{section, i, index, rec.IntegratedAt})
 		}
 	}
