@@ -305,24 +305,50 @@ func openUnsigned(b []byte, origin string, keys KeyResolver, reference bool) (*D
 		}
 		return nil, nil, nil, &RejectError{Reason: ReasonMalformed, Err: err}
 	}
+	pub, err := checkDecoded(env, d, origin, keys, validate)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return d, env, pub, nil
+}
+
+// CheckUnsigned makes the checks of Open on an envelope already parsed with
+// ParseEnvelope and its payload decoded with DecodeDisclosure, except the
+// signature: the payload type, the disclosure's validation, the origin, and
+// the discloser's key in force at occurred_at and not revoked. It is for
+// bytes whose signature was verified when they were logged and that their
+// SHA-256 binds to that check: the ledger checking a bundle it built from
+// its own store. Every error is a *RejectError, as Open's.
+func CheckUnsigned(env *Envelope, d *Disclosure, origin string, keys KeyResolver) error {
+	if env.PayloadType != PayloadType {
+		return reject(ReasonMalformed, "payloadType is not %s", PayloadType)
+	}
+	_, err := checkDecoded(env, d, origin, keys, (*Disclosure).Validate)
+	return err
+}
+
+// checkDecoded is what Open checks once the payload is decoded: the
+// disclosure (with validate), its origin, and the discloser's key in force;
+// it returns that key, which the signature must verify under.
+func checkDecoded(env *Envelope, d *Disclosure, origin string, keys KeyResolver, validate func(*Disclosure) error) (ed25519.PublicKey, error) {
 	if err := validate(d); err != nil {
-		return nil, nil, nil, &RejectError{Reason: ReasonInvalid, Err: err}
+		return nil, &RejectError{Reason: ReasonInvalid, Err: err}
 	}
 	if d.Origin != origin {
 		// The event's own origin is not repeated: it is payload content,
 		// and this message reaches the public status API.
-		return nil, nil, nil, reject(ReasonWrongOrigin, "the event is for another log; this log is %q", origin)
+		return nil, reject(ReasonWrongOrigin, "the event is for another log; this log is %q", origin)
 	}
 	pub, err := keys.PartyKey(d.Discloser, env.KeyID, d.OccurredAt)
 	switch {
 	case errors.Is(err, ErrUnknownParty):
-		return nil, nil, nil, &RejectError{Reason: ReasonUnknownParty, Err: err}
+		return nil, &RejectError{Reason: ReasonUnknownParty, Err: err}
 	case errors.Is(err, ErrKeyRevoked):
-		return nil, nil, nil, &RejectError{Reason: ReasonKeyRevoked, Err: err}
+		return nil, &RejectError{Reason: ReasonKeyRevoked, Err: err}
 	case err != nil:
-		return nil, nil, nil, &RejectError{Reason: ReasonKeyNotInForce, Err: err}
+		return nil, &RejectError{Reason: ReasonKeyNotInForce, Err: err}
 	}
-	return d, env, pub, nil
+	return pub, nil
 }
 
 // Opened is the outcome of opening one envelope of OpenMany: the

@@ -673,6 +673,53 @@ func TestOpenRejects(t *testing.T) {
 	}
 }
 
+// TestCheckUnsignedIsOpenButTheSignature: on an envelope that parses and
+// decodes, CheckUnsigned reaches Open's verdict and reason, except where
+// Open refuses only the signature: the golden vectors and every rejection
+// case.
+func TestCheckUnsignedIsOpenButTheSignature(t *testing.T) {
+	keys := goldenResolver(t)
+	cases := rejectCases(t)
+	for _, name := range vectorNames(t) {
+		cases = append(cases, rejectCase{name: "vector " + name, input: computeVector(t, name).Envelope})
+	}
+	compared := 0
+	for _, c := range cases {
+		origin, r := goldenOrigin, keys
+		if c.origin != "" {
+			origin = c.origin
+		}
+		if c.keys != nil {
+			r = c.keys
+		}
+		env, err := events.ParseEnvelope(c.input)
+		if err != nil {
+			continue
+		}
+		d, err := events.DecodeDisclosure(env.Payload)
+		if err != nil {
+			continue
+		}
+		compared++
+		_, _, openErr := events.Open(c.input, origin, r)
+		err = events.CheckUnsigned(env, d, origin, r)
+		var want, got *events.RejectError
+		errors.As(openErr, &want)
+		errors.As(err, &got)
+		switch {
+		case openErr == nil && err != nil:
+			t.Errorf("%s: Open accepts it, CheckUnsigned says %v", c.name, err)
+		case openErr != nil && err == nil && want.Reason != events.ReasonBadSignature:
+			t.Errorf("%s: CheckUnsigned accepts it, Open says %v", c.name, openErr)
+		case openErr != nil && err != nil && (got == nil || got.Reason != want.Reason):
+			t.Errorf("%s: CheckUnsigned says %v, Open %v", c.name, err, openErr)
+		}
+	}
+	if compared < 10 {
+		t.Fatalf("only %d cases parse and decode", compared)
+	}
+}
+
 // TestOpenManyIsOpen: OpenMany gives every envelope of a batch exactly
 // Open's outcome, whatever else is in the batch: good envelopes, every
 // rejection case, a forged signature among good ones.

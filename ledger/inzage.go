@@ -10,18 +10,17 @@ package ledger
 // records, builds every inclusion proof from the stored tiles (the proofs
 // share their upper nodes, which are read once per bundle), and before it
 // hands the bundle out it checks what it built against the log's own keys
-// and checkpoint (checkBuiltBundle): the same checks a parent's
-// `spoor verify` makes, except that the discloser's Ed25519 signature on
-// each envelope is not computed again. The ledger checked it at ingest, and
-// the check here that SHA-256 of each envelope is the body hash of a leaf
-// record proven to be in the signed checkpoint's tree binds the bytes to
-// that check; a parent's verifier recomputes it anyway.
+// and checkpoint (checkBuiltBundle) with verifier.VerifyParsedBundle: the
+// code of a parent's `spoor verify` itself, with the option
+// (verifier.SignaturesCheckedAtIngest) that the discloser's Ed25519
+// signature on each envelope is not computed again. The ledger checked it
+// at ingest, and the check that SHA-256 of each envelope is the body hash
+// of a leaf record proven to be in the signed checkpoint's tree binds the
+// bytes to that check; a parent's verifier recomputes it anyway.
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -29,8 +28,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/parallel"
@@ -203,14 +200,9 @@ func (l *Ledger) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *v
 		}
 	}
 
-	// The request's fields (id, relation, times) are checked here, by the
-	// same code that checks them for the parent.
-	if err := verifier.CheckBundle(b); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrBundleRequest, err)
-	}
-	vb, err := l.checkBuiltBundle(b, head, l.cfg.AdminVkey, opened)
+	vb, err := l.checkBuiltBundle(b, head, opened)
 	if err != nil {
-		return nil, nil, fmt.Errorf("the bundle built from the store does not verify: %w", errors.Join(err, ErrCorrupt))
+		return nil, nil, err
 	}
 	data, err := verifier.MarshalBundle(b)
 	if err != nil {
@@ -510,320 +502,38 @@ func (l *Ledger) addErased(ctx context.Context, bb *bundleBuilder, b *verifier.B
 	return nil
 }
 
-// checkBuiltBundle checks a bundle the ledger has just built, in the order
-// and with the sentinels of verifier.VerifyBundle, and returns it as
-// verified: the named keys are the ledger's; the checkpoint is its head and
-// verifies; the covenant chain from version 1 verifies (cached: the chain
-// of a log changes only when a version is added); every leaf record has
-// its type, the body hash of its entry and an inclusion proof that leads to
-// the checkpoint's root; every disclosure names the covenant version in
-// force when it was logged, passes events.Open's checks under it (payload
-// type, schema, origin, the discloser's key in force and not revoked) but
-// for the signature equation itself (see the file comment), and is about
-// the bundle's subject; integrated_at never goes back. opened holds the
-// bundle's disclosures in order, as subjectLeaves read them. The first
-// failure is returned.
-func (l *Ledger) checkBuiltBundle(b *verifier.Bundle, head *Head, admin string, opened []openedEntry) (*verifier.VerifiedBundle, error) {
-	keys := l.cfg.Keys
-	if keys == nil || keys.Log == nil || keys.Cosigner == nil {
-		return nil, verifier.ErrPinnedKeys
-	}
-	admin = strings.TrimSpace(admin)
-	if admin != "" {
-		if _, err := events.AdminPublicKey(admin); err != nil {
-			return nil, fmt.Errorf("%w: the administrator key %w", verifier.ErrPinnedKeys, err)
+// checkBuiltBundle checks a bundle the ledger has just built with
+// verifier.VerifyParsedBundle, the parent's verifier itself, and returns it
+// as verified: against the ledger's keys and the administrator key it pins
+// (without one, the key covenant version 1 names, as a parent would pin it
+// from the covenant's own file), with the ledger's cache of the head's
+// checkpoint and the covenant chain, and with the disclosures as
+// subjectLeaves read them (opened, in the bundle's order), whose signatures
+// it does not compute again (see the file comment). The checkpoint must
+// also be the head's. A malformed request (id, relation, times), which the
+// structural check refuses for the parent too, wraps ErrBundleRequest;
+// every other failure wraps ErrCorrupt.
+func (l *Ledger) checkBuiltBundle(b *verifier.Bundle, head *Head, opened []openedEntry) (*verifier.VerifiedBundle, error) {
+	admin := l.cfg.AdminVkey
+	if strings.TrimSpace(admin) == "" {
+		if v := l.chainView.Load(); v != nil {
+			admin = v.first.Covenant.Administrator.Key
 		}
 	}
-	vb := &verifier.VerifiedBundle{
-		Bundle:      b,
-		LogKey:      noteKeyFingerprint(keys.Log),
-		CosignerKey: noteKeyFingerprint(keys.Cosigner),
+	ingested := make([]verifier.IngestedEnvelope, len(opened))
+	for i, o := range opened {
+		ingested[i] = verifier.IngestedEnvelope{Index: o.index, Envelope: o.env, Disclosure: o.d}
 	}
-	named, err := verifier.ParseLogKeys(b.LogVkey, b.CosignerVkey)
+	vb, err := verifier.VerifyParsedBundle(b, l.cfg.Keys, admin,
+		verifier.WithCache(&l.bundleCache), verifier.SignaturesCheckedAtIngest(ingested))
+	if errors.Is(err, verifier.ErrBundleMalformed) {
+		return nil, fmt.Errorf("%w: %w", ErrBundleRequest, err)
+	}
+	if err == nil && (vb.Checkpoint.Size != head.Size || vb.Checkpoint.Hash != head.Root) {
+		err = fmt.Errorf("%w: the head's checkpoint does not state the head's size and root", verifier.ErrCheckpoint)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", verifier.ErrBundleKeys, err)
-	}
-	if noteKeyFingerprint(named.Log) != vb.LogKey || noteKeyFingerprint(named.Cosigner) != vb.CosignerKey {
-		return nil, fmt.Errorf("%w: the request names keys %s and %s, the ledger's are %s and %s", verifier.ErrBundleKeys,
-			noteKeyFingerprint(named.Log), noteKeyFingerprint(named.Cosigner), vb.LogKey, vb.CosignerKey)
-	}
-	cp, err := openHeadCheckpoint(head.Note, keys)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", verifier.ErrCheckpoint, err)
-	}
-	if cp.Origin != b.Origin || cp.Size != head.Size || cp.Hash != head.Root {
-		return nil, fmt.Errorf("%w: the head's checkpoint does not state the head's origin, size and root", verifier.ErrCheckpoint)
-	}
-	vb.Checkpoint = cp
-	origin := keys.Log.Name()
-
-	leaf := func(section string, index uint64, recBytes []byte, proof []verifier.Base64Bytes, want verifier.EntryType) (*verifier.LeafRecord, error) {
-		rec, err := verifier.ParseLeafRecord(recBytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: leaf %d: %w: %w", section, index, verifier.ErrLeafMismatch, err)
-		}
-		if rec.Type != want {
-			return nil, fmt.Errorf("%s: leaf %d: %w: the leaf is a %s entry, not a %s", section, index, verifier.ErrLeafMismatch, rec.Type, want)
-		}
-		if index >= cp.Size {
-			return nil, fmt.Errorf("%s: leaf %d: %w: beyond the checkpoint's tree of size %d", section, index, verifier.ErrInclusion, cp.Size)
-		}
-		hashes := make([][]byte, len(proof))
-		for i := range proof {
-			hashes[i] = proof[i]
-		}
-		if err := verifier.VerifyInclusion(index, cp.Size, verifier.LeafHash(recBytes), hashes, cp.Hash); err != nil {
-			return nil, fmt.Errorf("%s: leaf %d: %w: %w", section, index, verifier.ErrInclusion, err)
-		}
-		return rec, nil
-	}
-	var stamps []timeStamp
-
-	covRecs := make([]*verifier.LeafRecord, len(b.Covenants))
-	for i, e := range b.Covenants {
-		rec, err := leaf("covenants", e.Index, e.LeafRecord, e.InclusionProof, verifier.EntryCovenant)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case rec.BodyHash != sha256.Sum256(e.Envelope):
-			return nil, fmt.Errorf("covenants: leaf %d: %w: the leaf record's body hash is not SHA-256 of the signed covenant", e.Index, verifier.ErrLeafMismatch)
-		case i == 0 && (e.Index != 0 || rec.CovenantIndex != 0):
-			return nil, fmt.Errorf("covenants: %w: covenant version 1 must be leaf 0 and name itself", verifier.ErrCovenant)
-		case i > 0 && rec.CovenantIndex != b.Covenants[i-1].Index:
-			return nil, fmt.Errorf("covenants: leaf %d: %w: the leaf record names covenant leaf %d, not the previous version at leaf %d",
-				e.Index, verifier.ErrCovenant, rec.CovenantIndex, b.Covenants[i-1].Index)
-		}
-		covRecs[i] = rec
-		stamps = append(stamps, timeStamp{e.Index, rec.IntegratedAt})
-	}
-	versions, err := verifiedCovenants(b.Covenants, origin, admin)
-	if err != nil {
-		return nil, err
-	}
-	if admin == "" {
-		// No pinned key: the bundle is checked with the key version 1
-		// names, as a parent would pin it from the covenant's own file.
-		admin = strings.TrimSpace(versions[0].Covenant.Administrator.Key)
-	}
-	vb.AdminKey = verifier.KeyFingerprint(admin)
-	covByIndex := make(map[uint64]*verifier.VerifiedCovenant, len(versions))
-	covIndices := make([]uint64, len(versions))
-	for i, sc := range versions {
-		vc := &verifier.VerifiedCovenant{Index: b.Covenants[i].Index, IntegratedAt: covRecs[i].IntegratedAt, Signed: sc}
-		vb.Covenants = append(vb.Covenants, vc)
-		covByIndex[vc.Index] = vc
-		covIndices[i] = vc.Index
-	}
-
-	subjects := map[verifier.SubjectPseudonym]bool{}
-	for _, p := range b.Subject.Pseudonyms {
-		subjects[p] = true
-	}
-	if len(opened) != len(b.Entries) {
-		return nil, fmt.Errorf("entries: %d in the bundle, %d read", len(b.Entries), len(opened))
-	}
-	// Each disclosure is checked on its own (on every core); the first
-	// failure in the bundle's order is the one returned.
-	checkEntry := func(i int) (*verifier.VerifiedDisclosure, error) {
-		e, o := b.Entries[i], opened[i]
-		if o.index != e.Index {
-			return nil, fmt.Errorf("entries[%d]: leaf %d in the bundle, %d read", i, e.Index, o.index)
-		}
-		rec, err := leaf("entries", e.Index, e.LeafRecord, e.InclusionProof, verifier.EntryDisclosure)
-		if err != nil {
-			return nil, err
-		}
-		if rec.BodyHash != sha256.Sum256(e.Envelope) {
-			return nil, fmt.Errorf("entries: leaf %d: %w: the leaf record's body hash is not SHA-256 of the envelope", e.Index, verifier.ErrLeafMismatch)
-		}
-		vc, ok := covByIndex[rec.CovenantIndex]
-		if !ok || rec.CovenantIndex >= e.Index {
-			return nil, fmt.Errorf("entries: leaf %d: %w: the leaf names covenant leaf %d, not a covenant version of this bundle before it",
-				e.Index, verifier.ErrCovenant, rec.CovenantIndex)
-		}
-		if j, _ := slices.BinarySearch(covIndices, e.Index); j > 0 && covIndices[j-1] != rec.CovenantIndex {
-			return nil, fmt.Errorf("entries: leaf %d: %w: checked against covenant leaf %d, but leaf %d was logged before it",
-				e.Index, verifier.ErrCovenant, rec.CovenantIndex, covIndices[j-1])
-		}
-		cov := vc.Signed.Covenant
-		d := o.d
-		switch {
-		case o.env.PayloadType != events.PayloadType:
-			return nil, fmt.Errorf("entries: leaf %d: %w: payload type %q", e.Index, verifier.ErrSignature, o.env.PayloadType)
-		case d.Origin != origin:
-			return nil, fmt.Errorf("entries: leaf %d: %w: the event is for another log", e.Index, verifier.ErrSignature)
-		}
-		if err := d.Validate(); err != nil {
-			return nil, fmt.Errorf("entries: leaf %d: %w: %w", e.Index, verifier.ErrSignature, err)
-		}
-		if _, err := cov.PartyKey(d.Discloser, o.env.KeyID, d.OccurredAt); err != nil {
-			return nil, fmt.Errorf("entries: leaf %d: %w: %w", e.Index, verifier.ErrSignature, err)
-		}
-		if d.Subject.IDType != b.Subject.IDType || !subjects[verifier.SubjectPseudonym{KeyID: d.Subject.KeyID, Pseudonym: d.Subject.Pseudonym}] {
-			return nil, fmt.Errorf("entries: leaf %d: %w", e.Index, verifier.ErrOtherSubject)
-		}
-		findings := append(cov.Check(d), cov.CheckRecording(d, rec.IntegratedAt)...)
-		return &verifier.VerifiedDisclosure{Index: e.Index, IntegratedAt: rec.IntegratedAt,
-			Disclosure: d, Covenant: cov, CovenantIndex: vc.Index, Findings: findings}, nil
-	}
-	checked := make([]*verifier.VerifiedDisclosure, len(b.Entries))
-	errs := make([]error, len(b.Entries))
-	parallel.For(len(b.Entries), 0, 8, func(i int) { checked[i], errs[i] = checkEntry(i) })
-	for i, vd := range checked {
-		if errs[i] != nil {
-			return nil, errs[i]
-		}
-		stamps = append(stamps, timeStamp{vd.Index, vd.IntegratedAt})
-		vb.Disclosures = append(vb.Disclosures, vd)
-	}
-
-	for _, e := range b.Withheld {
-		rec, err := leaf("withheld", e.Index, e.LeafRecord, e.InclusionProof, verifier.EntryDisclosure)
-		if err != nil {
-			return nil, err
-		}
-		stamps = append(stamps, timeStamp{e.Index, rec.IntegratedAt})
-		vb.Withheld = append(vb.Withheld, &verifier.VerifiedWithheld{Index: e.Index, IntegratedAt: rec.IntegratedAt, Ground: e.Ground})
-	}
-
-	for _, e := range b.Erased {
-		rec, err := leaf("erased", e.Index, e.LeafRecord, e.InclusionProof, verifier.EntryTombstone)
-		if err != nil {
-			return nil, err
-		}
-		stamps = append(stamps, timeStamp{e.Index, rec.IntegratedAt})
-		switch {
-		case rec.ErasedIndex != e.ErasedIndex || rec.RuleID != e.RuleID || !rec.IntegratedAt.Equal(e.ErasedAt):
-			return nil, fmt.Errorf("erased: leaf %d: %w: erased_index, rule_id or erased_at differ from the leaf record", e.Index, verifier.ErrLeafMismatch)
-		case rec.ErasedIndex >= e.Index:
-			return nil, fmt.Errorf("erased: leaf %d: %w: erases leaf %d, which is not before it", e.Index, verifier.ErrLeafMismatch, rec.ErasedIndex)
-		case e.Body != nil && rec.BodyHash != sha256.Sum256(e.Body):
-			return nil, fmt.Errorf("erased: leaf %d: %w: the leaf record's body hash is not SHA-256 of the tombstone body", e.Index, verifier.ErrLeafMismatch)
-		}
-		vb.Erased = append(vb.Erased, &verifier.VerifiedErasure{Index: e.Index, ErasedIndex: rec.ErasedIndex, RuleID: rec.RuleID, ErasedAt: rec.IntegratedAt})
-	}
-
-	// The ledger keeps integrated_at monotonic along the log.
-	slices.SortFunc(stamps, func(x, y timeStamp) int { return cmp.Compare(x.index, y.index) })
-	for i := 1; i < len(stamps); i++ {
-		if stamps[i].at.Before(stamps[i-1].at) {
-			return nil, fmt.Errorf("leaf %d: %w: recorded before leaf %d", stamps[i].index, verifier.ErrLeafMismatch, stamps[i-1].index)
-		}
+		return nil, fmt.Errorf("the bundle built from the store does not verify: %w", errors.Join(err, ErrCorrupt))
 	}
 	return vb, nil
-}
-
-// timeStamp is a leaf's integrated_at, for the check that it never goes
-// back along the log.
-type timeStamp struct {
-	index uint64
-	at    time.Time
-}
-
-// noteKeyFingerprint is "<name>+<hash>" of a note verifier, as
-// verifier.KeyFingerprint gives it for the verifier key.
-func noteKeyFingerprint(v note.Verifier) string {
-	return fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash())
-}
-
-// headCheckpoint remembers the newest head checkpoint opened for a bundle:
-// every bundle built until the next commit is against it, and opening it
-// costs two signature checks.
-var headCheckpoint struct {
-	mu   sync.Mutex
-	note []byte
-	keys *verifier.LogKeys
-	cp   verifier.Checkpoint
-}
-
-// openHeadCheckpoint opens the head's signed note with keys, or returns a
-// copy of the one opened for the same note and keys before.
-func openHeadCheckpoint(noteBytes []byte, keys *verifier.LogKeys) (*verifier.Checkpoint, error) {
-	hc := &headCheckpoint
-	hc.mu.Lock()
-	if hc.keys == keys && bytes.Equal(hc.note, noteBytes) {
-		cp := hc.cp
-		hc.mu.Unlock()
-		return &cp, nil
-	}
-	hc.mu.Unlock()
-	cp, err := verifier.OpenCheckpoint(noteBytes, keys)
-	if err != nil {
-		return nil, err
-	}
-	hc.mu.Lock()
-	hc.note, hc.keys, hc.cp = bytes.Clone(noteBytes), keys, *cp
-	hc.mu.Unlock()
-	return cp, nil
-}
-
-// covenantChains remembers verified covenant chains, keyed by the
-// administrator key, the origin and the SHA-256 of every signed version in
-// order. Parsing and checking a chain costs milliseconds (YAML and a
-// signature per version) and a log's chain only grows; the key covers
-// every byte checked, so a hit is the same verdict on the same input.
-var covenantChains struct {
-	mu     sync.Mutex
-	chains map[[32]byte][]*events.SignedCovenant
-}
-
-// maxCachedChains bounds covenantChains: one chain per ledger in the
-// process and a few versions each.
-const maxCachedChains = 16
-
-// verifiedCovenants verifies the signed covenants of a bundle as one chain,
-// as verifier.VerifyBundle does: version 1 is for origin and names and is
-// signed by admin (empty: by the key it names itself); each next version is
-// signed by the previous version's administrator and follows it
-// (events.Chain). It returns each version as the chain holds it.
-func verifiedCovenants(covs []verifier.BundleEntry, origin, admin string) ([]*events.SignedCovenant, error) {
-	h := sha256.New()
-	h.Write([]byte(admin))
-	h.Write([]byte{0})
-	h.Write([]byte(origin))
-	h.Write([]byte{0})
-	for _, e := range covs {
-		body := sha256.Sum256(e.Envelope)
-		h.Write(body[:])
-	}
-	var key [32]byte
-	h.Sum(key[:0])
-	cc := &covenantChains
-	cc.mu.Lock()
-	got, ok := cc.chains[key]
-	cc.mu.Unlock()
-	if ok {
-		return got, nil
-	}
-	var chain *events.Chain
-	out := make([]*events.SignedCovenant, len(covs))
-	for i, e := range covs {
-		sc, err := events.ParseSignedCovenant(e.Envelope)
-		if err != nil {
-			return nil, fmt.Errorf("covenants: leaf %d: %w: %w", e.Index, verifier.ErrCovenant, err)
-		}
-		if i == 0 {
-			if sc.Covenant.Origin != origin {
-				return nil, fmt.Errorf("covenants: %w: covenant version 1 is for origin %q, the log is %q", verifier.ErrCovenant, sc.Covenant.Origin, origin)
-			}
-			pin := admin
-			if pin == "" {
-				pin = sc.Covenant.Administrator.Key
-			}
-			if chain, err = events.NewChain(sc, pin); err != nil {
-				return nil, fmt.Errorf("covenants: leaf %d: %w: %w", e.Index, verifier.ErrCovenant, err)
-			}
-		} else if err := chain.Append(sc); err != nil {
-			return nil, fmt.Errorf("covenants: leaf %d: %w: %w", e.Index, verifier.ErrCovenant, err)
-		}
-		out[i] = chain.Latest()
-	}
-	cc.mu.Lock()
-	if cc.chains == nil || len(cc.chains) >= maxCachedChains {
-		cc.chains = map[[32]byte][]*events.SignedCovenant{}
-	}
-	cc.chains[key] = out
-	cc.mu.Unlock()
-	return out, nil
 }

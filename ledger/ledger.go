@@ -234,6 +234,9 @@ type Ledger struct {
 	covIdx   atomic.Uint64
 	// chainView is the covenant chain as readers see it (scope.go).
 	chainView atomic.Pointer[chainView]
+	// bundleCache is what checking the bundles this ledger builds repeats
+	// (inzage.go): the head's opened checkpoint, the verified covenant chain.
+	bundleCache verifier.BundleCache
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced after every commit
@@ -456,7 +459,7 @@ func (l *Ledger) checkEdge(ctx context.Context, t *tree, size uint64) error {
 	if _, err := l.store.Get(ctx, u64Key(tagLeaf, size)); err == nil && l.cfg.Merkle == nil {
 		return fmt.Errorf("a leaf record exists at index %d beyond the checkpoint size: %w", size, ErrCorrupt)
 	}
-	first := size - size%tileWidth
+	first := size - size%verifier.TileWidth
 	for i := first; i < size; i++ {
 		rec, err := l.store.Get(ctx, u64Key(tagLeaf, i))
 		if err != nil {

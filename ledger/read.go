@@ -59,14 +59,14 @@ func (l *Ledger) covered(level int, index uint64, width int) bool {
 		return false
 	}
 	// The hashes at this level, and the tile's place among them, compared
-	// without computing index*tileWidth: for index >= 2^56 that product
+	// without computing index*TileWidth: for index >= 2^56 that product
 	// wraps, and tile 2^56 would pass for tile 0.
-	count := h.Size >> (TileHeight * uint(level))
-	full := count / tileWidth
+	count := h.Size >> (verifier.TileHeight * uint(level))
+	full := count / verifier.TileWidth
 	if index < full {
 		return true
 	}
-	return index == full && uint64(width) <= count%tileWidth
+	return index == full && uint64(width) <= count%verifier.TileWidth
 }
 
 // LeafRecord returns the parsed leaf record at index.
@@ -110,7 +110,7 @@ func (l *Ledger) EntryBundle(ctx context.Context, n uint64, width int) ([]byte, 
 	// (entryBundleGuess bytes with the length prefix); a tombstone's are
 	// longer, and append grows the buffer then.
 	out := make([]byte, 0, width*entryBundleGuess)
-	first := n * tileWidth
+	first := n * verifier.TileWidth
 	got := 0
 	err := l.store.Scan(ctx, u64Key(tagLeaf, first), u64Key(tagLeaf, first+uint64(width)), func(k, v []byte) error {
 		out = verifier.AppendEntry(out, v)
@@ -403,18 +403,18 @@ func (l *Ledger) proofNode(ctx context.Context, level uint, index, size uint64) 
 
 // proofNodeFrom is proofNode reading tiles that are not full through tr.
 func (l *Ledger) proofNodeFrom(ctx context.Context, tr TileReader, level uint, index, size uint64) ([]byte, error) {
-	tileLevel := level / TileHeight
-	r := level % TileHeight
+	tileLevel := level / verifier.TileHeight
+	r := level % verifier.TileHeight
 	first := index << r
-	tileIndex := first / tileWidth
-	if (tileIndex+1)*tileWidth > size>>(TileHeight*tileLevel) {
+	tileIndex := first / verifier.TileWidth
+	if (tileIndex+1)*verifier.TileWidth > size>>(verifier.TileHeight*tileLevel) {
 		return nodeHash(ctx, tr, level, index)
 	}
 	nodes, err := l.fullTiles.get(ctx, l, int(tileLevel), tileIndex)
 	if err != nil {
 		return nil, err
 	}
-	h := nodes[tileNodeOffset[r]+int((first%tileWidth)>>r)]
+	h := nodes[tileNodeOffset[r]+int((first%verifier.TileWidth)>>r)]
 	return append([]byte(nil), h[:]...), nil
 }
 
@@ -488,12 +488,12 @@ func (m *proofMemo) node(ctx context.Context, l *Ledger, id compact.NodeID, size
 // tileNodes holds every node of a full tile below the tile's own root:
 // the 256 hashes of the tile, then the 128 nodes one level up, and so on
 // to the 2 nodes just below the root.
-type tileNodes [2*tileWidth - 2][sha256.Size]byte
+type tileNodes [2*verifier.TileWidth - 2][sha256.Size]byte
 
 // tileNodeOffset[r] is where the nodes of height r start in tileNodes.
-var tileNodeOffset = func() (o [TileHeight]int) {
-	for r := 1; r < TileHeight; r++ {
-		o[r] = o[r-1] + tileWidth>>(r-1)
+var tileNodeOffset = func() (o [verifier.TileHeight]int) {
+	for r := 1; r < verifier.TileHeight; r++ {
+		o[r] = o[r-1] + verifier.TileWidth>>(r-1)
 	}
 	return o
 }()
@@ -526,20 +526,20 @@ func (c *fullTileCache) get(ctx context.Context, tr TileReader, level int, index
 	if err != nil {
 		return nil, err
 	}
-	if len(data) < tileWidth*sha256.Size {
+	if len(data) < verifier.TileWidth*sha256.Size {
 		return nil, fmt.Errorf("tile %d/%d has %d hashes but the tree says it is full: %w", level, index, len(data)/sha256.Size, ErrCorrupt)
 	}
 	n = new(tileNodes)
-	for i := range tileWidth {
+	for i := range verifier.TileWidth {
 		copy(n[i][:], data[i*sha256.Size:])
 	}
 	// RFC 6962 interior nodes, SHA-256(0x01 || left || right), without
 	// an allocation per node.
 	var buf [1 + 2*sha256.Size]byte
 	buf[0] = 1
-	for r := 1; r < TileHeight; r++ {
+	for r := 1; r < verifier.TileHeight; r++ {
 		below, at := tileNodeOffset[r-1], tileNodeOffset[r]
-		for i := range tileWidth >> r {
+		for i := range verifier.TileWidth >> r {
 			copy(buf[1:], n[below+2*i][:])
 			copy(buf[1+sha256.Size:], n[below+2*i+1][:])
 			n[at+i] = sha256.Sum256(buf[:])

@@ -30,21 +30,6 @@ type TombstoneRequest struct {
 	proposal *verifier.ErasureProposal
 }
 
-// TombstoneBody is the body of a tombstone entry: which leaf was erased and
-// by which rule, never whom it was about. Its SHA-256 is in the tombstone's
-// leaf record, so the signed checkpoint covers it.
-type TombstoneBody struct {
-	Schema          string `json:"schema"`
-	Origin          string `json:"origin"`
-	ErasedIndex     uint64 `json:"erased_index"`
-	ErasedLeafHash  string `json:"erased_leaf_hash"`
-	RuleID          string `json:"rule_id"`
-	CovenantVersion int    `json:"covenant_version"`
-}
-
-// TombstoneSchema is TombstoneBody.Schema.
-const TombstoneSchema = "spoor.tombstone/v1"
-
 // ErasureNotice is what a parent is still told after an erasure, kept under
 // the pseudonym for the covenant's erasure_notice_days.
 type ErasureNotice struct {
@@ -108,7 +93,7 @@ func (l *Ledger) tombstone(ctx context.Context, b *Batch, t *TombstoneRequest, n
 	}
 	cov := l.covenant.Load()
 	lh := verifier.LeafHash(recBytes)
-	body, err := json.Marshal(TombstoneBody{Schema: TombstoneSchema, Origin: l.origin, ErasedIndex: t.ErasedIndex,
+	body, err := json.Marshal(verifier.TombstoneBody{Schema: verifier.TombstoneSchema, Origin: l.origin, ErasedIndex: t.ErasedIndex,
 		ErasedLeafHash: hex.EncodeToString(lh[:]), RuleID: t.RuleID, CovenantVersion: cov.Covenant.Version})
 	if err != nil {
 		return fail(err)

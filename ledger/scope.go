@@ -17,6 +17,9 @@ var ErrNoScope = errors.New("ledger: this desk user answers for no party of the 
 // chainView is what readers outside the sequencer may see of the covenant
 // chain: the version in force and every party id any version listed.
 type chainView struct {
+	// first is version 1, whose administrator key checkBuiltBundle pins
+	// when the ledger is given none.
+	first      *events.SignedCovenant
 	latest     *events.SignedCovenant
 	everListed []string // sorted
 }
@@ -25,7 +28,7 @@ type chainView struct {
 // HTTP handlers run beside the sequencer and a standby's Apply, which own
 // the chain).
 func (l *Ledger) publishChain() {
-	v := &chainView{latest: l.chain.Latest()}
+	v := &chainView{first: l.chain.Version(1), latest: l.chain.Latest()}
 	seen := map[string]bool{}
 	for n := 1; n <= l.chain.Len(); n++ {
 		for _, p := range l.chain.Version(n).Covenant.Parties {

@@ -12,11 +12,6 @@ import (
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
-// TileHeight is the C2SP tlog-tiles height: a tile holds 256 hashes.
-const TileHeight = 8
-
-const tileWidth = 1 << TileHeight
-
 var hasher = rfc6962.DefaultHasher
 
 // rangeFactory hashes interior nodes with verifier.HashChildren, from one
@@ -49,8 +44,8 @@ type tileID struct {
 func newTree() *tree {
 	t := &tree{rng: rangeFactory.NewEmptyRange(0), dirty: map[tileID][]byte{}}
 	t.visit = func(id compact.NodeID, hash []byte) {
-		if id.Level > 0 && id.Level%TileHeight == 0 && int(id.Level/TileHeight) <= len(t.tileRoots) {
-			t.tileRoots[id.Level/TileHeight-1] = hash
+		if id.Level > 0 && id.Level%verifier.TileHeight == 0 && int(id.Level/verifier.TileHeight) <= len(t.tileRoots) {
+			t.tileRoots[id.Level/verifier.TileHeight-1] = hash
 		}
 	}
 	return t
@@ -63,7 +58,7 @@ func (t *tree) append(leafHash []byte) error {
 	idx := t.rng.End()
 	// Only a leaf that fills a tile (every 256th) creates tile roots.
 	var visit compact.VisitFn
-	if idx%tileWidth == tileWidth-1 {
+	if idx%verifier.TileWidth == verifier.TileWidth-1 {
 		visit = t.visit
 		clear(t.tileRoots[:])
 	}
@@ -73,11 +68,11 @@ func (t *tree) append(leafHash []byte) error {
 	h := leafHash
 	for level := 0; ; level++ {
 		if level == len(t.edge) {
-			t.edge = append(t.edge, make([]byte, 0, tileWidth*sha256.Size))
+			t.edge = append(t.edge, make([]byte, 0, verifier.TileWidth*sha256.Size))
 		}
-		tileIndex := idx / tileWidth
+		tileIndex := idx / verifier.TileWidth
 		t.edge[level] = append(t.edge[level], h...)
-		full := len(t.edge[level]) == tileWidth*sha256.Size
+		full := len(t.edge[level]) == verifier.TileWidth*sha256.Size
 		t.dirty[tileID{level, tileIndex}] = t.edge[level]
 		if !full {
 			return nil
@@ -92,7 +87,7 @@ func (t *tree) append(leafHash []byte) error {
 		if h == nil {
 			h = subtreeRoot(t.edge[level])
 		}
-		t.edge[level] = make([]byte, 0, tileWidth*sha256.Size)
+		t.edge[level] = make([]byte, 0, verifier.TileWidth*sha256.Size)
 		idx = tileIndex
 	}
 }
@@ -147,16 +142,16 @@ type TileReader interface {
 // computed from the tile row below it. ErrNotFound means the tiles do not
 // cover it (yet).
 func nodeHash(ctx context.Context, tr TileReader, level uint, index uint64) ([]byte, error) {
-	tileLevel := int(level / TileHeight)
-	r := level % TileHeight
+	tileLevel := int(level / verifier.TileHeight)
+	r := level % verifier.TileHeight
 	first := index << r
 	count := uint64(1) << r
-	tileIndex := first / tileWidth
+	tileIndex := first / verifier.TileWidth
 	data, err := tr.ReadTile(ctx, tileLevel, tileIndex)
 	if err != nil {
 		return nil, err
 	}
-	lo := (first % tileWidth) * sha256.Size
+	lo := (first % verifier.TileWidth) * sha256.Size
 	hi := lo + count*sha256.Size
 	if uint64(len(data)) < hi {
 		return nil, fmt.Errorf("node (%d, %d): tile %d/%d has %d hashes: %w", level, index, tileLevel, tileIndex, len(data)/sha256.Size, ErrNotFound)
@@ -188,16 +183,16 @@ func loadTree(ctx context.Context, tr TileReader, size uint64) (*tree, error) {
 		return nil, fmt.Errorf("couldn't rebuild compact range: %w", err)
 	}
 	t.rng = rng
-	for level, count := 0, size; count > 0; level, count = level+1, count/tileWidth {
-		w := count % tileWidth
-		edge := make([]byte, 0, tileWidth*sha256.Size)
+	for level, count := 0, size; count > 0; level, count = level+1, count/verifier.TileWidth {
+		w := count % verifier.TileWidth
+		edge := make([]byte, 0, verifier.TileWidth*sha256.Size)
 		if w > 0 {
-			data, err := tr.ReadTile(ctx, level, count/tileWidth)
+			data, err := tr.ReadTile(ctx, level, count/verifier.TileWidth)
 			if err != nil {
-				return nil, fmt.Errorf("couldn't read edge tile %d/%d: %w", level, count/tileWidth, err)
+				return nil, fmt.Errorf("couldn't read edge tile %d/%d: %w", level, count/verifier.TileWidth, err)
 			}
 			if uint64(len(data)) < w*sha256.Size {
-				return nil, fmt.Errorf("edge tile %d/%d has %d hashes, the tree needs %d: %w", level, count/tileWidth, len(data)/sha256.Size, w, ErrCorrupt)
+				return nil, fmt.Errorf("edge tile %d/%d has %d hashes, the tree needs %d: %w", level, count/verifier.TileWidth, len(data)/sha256.Size, w, ErrCorrupt)
 			}
 			edge = append(edge, data[:w*sha256.Size]...)
 		}

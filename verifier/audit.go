@@ -1011,9 +1011,9 @@ func (a *auditor) tombstone(idx uint64, rec *LeafRecord, e *AuditEntry) {
 		a.problem(CheckBodyMissing, ptr(idx), nil, "the tombstone body of leaf %d is not stored", idx)
 		return
 	}
-	var tb tombstoneBody
-	if err := json.Unmarshal(e.Body, &tb); err != nil || tb.Schema != tombstoneSchema {
-		a.problem(CheckTombstone, ptr(idx), nil, "the tombstone body is not a %s document", tombstoneSchema)
+	var tb TombstoneBody
+	if err := json.Unmarshal(e.Body, &tb); err != nil || tb.Schema != TombstoneSchema {
+		a.problem(CheckTombstone, ptr(idx), nil, "the tombstone body is not a %s document", TombstoneSchema)
 		return
 	}
 	var wrong []string
@@ -1085,20 +1085,6 @@ func (a *auditor) checkTombstoneRule(idx uint64, rec *LeafRecord) {
 		a.problem(CheckTombstoneEarly, ptr(idx), nil, "erased leaf %d on %s under rule %s, before its retention ended on %s",
 			rec.ErasedIndex, rec.IntegratedAt.Format(time.DateOnly), rec.RuleID, due.Format(time.DateOnly))
 	}
-}
-
-// tombstoneSchema and tombstoneBody are the body of a tombstone entry, as
-// the ledger writes it: which leaf was erased, by which rule, never whom
-// it was about.
-const tombstoneSchema = "spoor.tombstone/v1"
-
-type tombstoneBody struct {
-	Schema          string `json:"schema"`
-	Origin          string `json:"origin"`
-	ErasedIndex     uint64 `json:"erased_index"`
-	ErasedLeafHash  string `json:"erased_leaf_hash"`
-	RuleID          string `json:"rule_id"`
-	CovenantVersion int    `json:"covenant_version"`
 }
 
 // count adds one verified disclosure to the statistics.

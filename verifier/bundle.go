@@ -35,9 +35,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/parallel"
 )
 
 // BundleFormat is the value of a bundle's "format" field.
@@ -1037,24 +1036,110 @@ func (c *bundleCheck) leaf(section string, item int, index uint64, recBytes []by
 //   - integrated_at never goes back along the log.
 //
 // It returns every problem found as BundleErrors (each wrapping a sentinel
-// of its class), or ErrPinnedKeys when a pinned key is missing.
-func VerifyBundle(data []byte, keys *LogKeys, adminVkey string) (*VerifiedBundle, error) {
-	if keys == nil || keys.Log == nil || keys.Cosigner == nil || strings.TrimSpace(adminVkey) == "" {
-		return nil, ErrPinnedKeys
-	}
-	adminVkey = strings.TrimSpace(adminVkey)
-	if _, err := events.AdminPublicKey(adminVkey); err != nil {
-		return nil, fmt.Errorf("%w: the administrator key %w", ErrPinnedKeys, err)
+// of its class), or ErrPinnedKeys when a pinned key is missing. The
+// options change none of these checks but the one SignaturesCheckedAtIngest
+// names.
+func VerifyBundle(data []byte, keys *LogKeys, adminVkey string, opts ...VerifyOption) (*VerifiedBundle, error) {
+	adminVkey, err := checkPinnedKeys(keys, adminVkey)
+	if err != nil {
+		return nil, err
 	}
 	b, err := ParseBundle(data)
 	if err != nil {
 		return nil, err
 	}
+	return verifyBundle(b, keys, adminVkey, opts)
+}
+
+// VerifyParsedBundle is VerifyBundle for a bundle held in memory, checked
+// with CheckBundle instead of decoded with ParseBundle: the ledger checks a
+// bundle it has built with it before it marshals and hands it out, so that
+// the builder and a parent's verifier are the same code.
+func VerifyParsedBundle(b *Bundle, keys *LogKeys, adminVkey string, opts ...VerifyOption) (*VerifiedBundle, error) {
+	adminVkey, err := checkPinnedKeys(keys, adminVkey)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckBundle(b); err != nil {
+		return nil, err
+	}
+	return verifyBundle(b, keys, adminVkey, opts)
+}
+
+// A VerifyOption changes how VerifyBundle and VerifyParsedBundle go about
+// their checks.
+type VerifyOption func(*verifyOptions)
+
+type verifyOptions struct {
+	cache    *BundleCache
+	ingested []IngestedEnvelope
+}
+
+// WithCache lets the verification reuse, and add to, what c remembers of
+// bundles verified before (see BundleCache): the same verdicts, faster.
+func WithCache(c *BundleCache) VerifyOption {
+	return func(o *verifyOptions) { o.cache = c }
+}
+
+// IngestedEnvelope is one of a bundle's disclosure envelopes as the ledger
+// holds it: parsed with events.ParseEnvelope and decoded with
+// events.DecodeDisclosure from the very bytes the bundle carries, whose
+// signature it verified when it logged them.
+type IngestedEnvelope struct {
+	// Index is the envelope's leaf.
+	Index      uint64
+	Envelope   *events.Envelope
+	Disclosure *events.Disclosure
+}
+
+// SignaturesCheckedAtIngest is for the ledger checking a bundle it has just
+// built from its own store, never for a bundle that came from elsewhere.
+// entries[i] is the bundle's Entries[i] as the ledger parsed it. Each
+// disclosure is then checked from entries[i] with events.CheckUnsigned
+// instead of events.Open: every check of Open but the discloser's Ed25519
+// signature, which the ledger verified at ingest. That the leaf record's
+// body hash is SHA-256 of the envelope, and the leaf record is proven to be
+// in the signed checkpoint's tree, binds the bytes to that check; a
+// parent's verifier recomputes the signature anyway.
+func SignaturesCheckedAtIngest(entries []IngestedEnvelope) VerifyOption {
+	return func(o *verifyOptions) { o.ingested = entries }
+}
+
+// checkPinnedKeys refuses to verify without the pinned keys, and returns
+// the administrator key trimmed.
+func checkPinnedKeys(keys *LogKeys, adminVkey string) (string, error) {
+	if keys == nil || keys.Log == nil || keys.Cosigner == nil || strings.TrimSpace(adminVkey) == "" {
+		return "", ErrPinnedKeys
+	}
+	adminVkey = strings.TrimSpace(adminVkey)
+	if _, err := events.AdminPublicKey(adminVkey); err != nil {
+		return "", fmt.Errorf("%w: the administrator key %w", ErrPinnedKeys, err)
+	}
+	return adminVkey, nil
+}
+
+// verifyBundle makes VerifyBundle's checks on b, whose structure has been
+// checked.
+func verifyBundle(b *Bundle, keys *LogKeys, adminVkey string, opts []VerifyOption) (*VerifiedBundle, error) {
+	var o verifyOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.ingested != nil {
+		if len(o.ingested) != len(b.Entries) {
+			return nil, fmt.Errorf("verifier: %d ingested envelopes for the bundle's %d entries", len(o.ingested), len(b.Entries))
+		}
+		for i, in := range o.ingested {
+			if in.Index != b.Entries[i].Index || in.Envelope == nil || in.Disclosure == nil {
+				return nil, fmt.Errorf("verifier: entries[%d]: leaf %d in the bundle, ingested envelope of leaf %d", i, b.Entries[i].Index, in.Index)
+			}
+		}
+	}
 	c := &bundleCheck{}
 	vb := &VerifiedBundle{
 		Bundle:      b,
-		LogKey:      verifierFingerprint(keys.Log),
-		CosignerKey: verifierFingerprint(keys.Cosigner),
+		LogKey:      NoteKeyFingerprint(keys.Log),
+		CosignerKey: NoteKeyFingerprint(keys.Cosigner),
 		AdminKey:    KeyFingerprint(adminVkey),
 	}
 
@@ -1062,7 +1147,7 @@ func VerifyBundle(data []byte, keys *LogKeys, adminVkey string) (*VerifiedBundle
 	// the pinned ones, or the bundle was made for another log.
 	c.checkNamedKeys(b, keys)
 
-	cp, err := OpenCheckpoint([]byte(b.Checkpoint), keys)
+	cp, err := o.cache.openCheckpoint([]byte(b.Checkpoint), keys)
 	if err != nil {
 		c.failCause("checkpoint", "signature", ErrCheckpoint, err)
 		cp = nil
@@ -1074,18 +1159,22 @@ func VerifyBundle(data []byte, keys *LogKeys, adminVkey string) (*VerifiedBundle
 
 	// The covenant chain, from version 1 on.
 	covByIndex := map[uint64]*VerifiedCovenant{}
-	var chain *events.Chain
+	var steps covenantSteps
+	var key [32]byte
+	if o.cache != nil {
+		key = chainKey(b.Covenants, origin, adminVkey)
+		steps.replay = o.cache.chain(key)
+	}
 	for i, e := range b.Covenants {
 		rec := c.leaf("covenants", i, e.Index, e.LeafRecord, e.InclusionProof, EntryCovenant, cp)
 		if rec == nil {
-			chain = nil
 			break
 		}
 		if rec.BodyHash != sha256.Sum256(e.Envelope) {
 			c.fail("covenants", i, e.Index, true, "body-hash", ErrLeafMismatch, "the leaf record's body hash is not SHA-256 of the signed covenant")
 			break
 		}
-		sc, err := events.ParseSignedCovenant(e.Envelope)
+		sc, err := steps.parse(i, e.Envelope)
 		if err != nil {
 			c.failErr("covenants", i, e.Index, "covenant", ErrCovenant, err)
 			break
@@ -1097,8 +1186,7 @@ func VerifyBundle(data []byte, keys *LogKeys, adminVkey string) (*VerifiedBundle
 			case sc.Covenant.Origin != origin:
 				c.fail("covenants", i, e.Index, true, "chain", ErrCovenant, "covenant version 1 is for origin %q, the pinned log is %q", sc.Covenant.Origin, origin)
 			default:
-				chain, err = events.NewChain(sc, adminVkey)
-				if err != nil {
+				if err := steps.first(sc, adminVkey); err != nil {
 					c.failErr("covenants", i, e.Index, "administrator", ErrCovenant,
 						fmt.Errorf("checked with the pinned administrator key %s: %w", KeyFingerprint(adminVkey), err))
 				}
@@ -1107,14 +1195,14 @@ func VerifyBundle(data []byte, keys *LogKeys, adminVkey string) (*VerifiedBundle
 			prev := b.Covenants[i-1].Index
 			if rec.CovenantIndex != prev {
 				c.fail("covenants", i, e.Index, true, "chain", ErrCovenant, "the leaf record names covenant leaf %d, not the previous version at leaf %d", rec.CovenantIndex, prev)
-			} else if err := chain.Append(sc); err != nil {
+			} else if err := steps.next(sc); err != nil {
 				c.failErr("covenants", i, e.Index, "chain", ErrCovenant, err)
 			}
 		}
-		if chain == nil || chain.Len() != i+1 {
+		if steps.n != i+1 {
 			break
 		}
-		vc := &VerifiedCovenant{Index: e.Index, IntegratedAt: rec.IntegratedAt, Signed: chain.Latest()}
+		vc := &VerifiedCovenant{Index: e.Index, IntegratedAt: rec.IntegratedAt, Signed: steps.latest()}
 		vb.Covenants = append(vb.Covenants, vc)
 		covByIndex[e.Index] = vc
 	}
@@ -1123,6 +1211,12 @@ func VerifyBundle(data []byte, keys *LogKeys, adminVkey string) (*VerifiedBundle
 		if n := len(b.Covenants) - first - 1; n > 0 {
 			c.fail("covenants", -1, 0, false, "chain", ErrCovenant, "%d later covenant version(s) not checked: the chain broke at covenants[%d]", n, first)
 		}
+	} else if o.cache != nil && steps.replay == nil && len(b.Covenants) > 0 {
+		versions := make([]*events.SignedCovenant, len(vb.Covenants))
+		for i, vc := range vb.Covenants {
+			versions[i] = vc.Signed
+		}
+		o.cache.addChain(key, versions)
 	}
 	covIndices := make([]uint64, len(vb.Covenants))
 	for i, vc := range vb.Covenants {
@@ -1133,36 +1227,46 @@ func VerifyBundle(data []byte, keys *LogKeys, adminVkey string) (*VerifiedBundle
 	for _, e := range b.Covenants {
 		inBundle[e.Index] = true
 	}
-	unchecked := 0
 
 	subjects := map[SubjectPseudonym]bool{}
 	for _, p := range b.Subject.Pseudonyms {
 		subjects[p] = true
 	}
 
-	for i, e := range b.Entries {
+	// Each disclosure is checked on its own, on every core (opening an
+	// envelope is a signature check); the problems are then taken in the
+	// bundle's order.
+	type entryResult struct {
+		check     bundleCheck
+		vd        *VerifiedDisclosure
+		unchecked bool
+	}
+	results := make([]entryResult, len(b.Entries))
+	checkEntry := func(i int) {
+		e, r := b.Entries[i], &results[i]
+		c := &r.check
 		rec := c.leaf("entries", i, e.Index, e.LeafRecord, e.InclusionProof, EntryDisclosure, cp)
 		if rec == nil {
-			continue
+			return
 		}
 		if rec.BodyHash != sha256.Sum256(e.Envelope) {
 			c.fail("entries", i, e.Index, true, "body-hash", ErrLeafMismatch, "the leaf record's body hash is not SHA-256 of the envelope")
-			continue
+			return
 		}
 		vc, ok := covByIndex[rec.CovenantIndex]
 		if !ok && inBundle[rec.CovenantIndex] {
 			// Its covenant version failed and said so already; one line
 			// for all the entries that depend on it is enough.
-			unchecked++
-			continue
+			r.unchecked = true
+			return
 		}
 		if !ok {
 			c.fail("entries", i, e.Index, true, "covenant", ErrCovenant, "the leaf names covenant leaf %d, which is not a verified covenant version of this bundle", rec.CovenantIndex)
-			continue
+			return
 		}
 		if rec.CovenantIndex >= e.Index {
 			c.fail("entries", i, e.Index, true, "covenant", ErrCovenant, "the leaf names covenant leaf %d, which is not before it", rec.CovenantIndex)
-			continue
+			return
 		}
 		// The version in force is the newest one logged before the entry:
 		// naming an older one would dodge a revocation.
@@ -1170,21 +1274,40 @@ func VerifyBundle(data []byte, keys *LogKeys, adminVkey string) (*VerifiedBundle
 			newer := covByIndex[covIndices[j-1]]
 			c.fail("entries", i, e.Index, true, "covenant", ErrCovenant, "checked against covenant version %d, but version %d was logged before it (leaf %d)",
 				vc.Signed.Covenant.Version, newer.Signed.Covenant.Version, newer.Index)
-			continue
+			return
 		}
-		d, _, err := events.Open(e.Envelope, origin, vc.Signed.Covenant)
+		var d *events.Disclosure
+		var err error
+		if o.ingested != nil {
+			d = o.ingested[i].Disclosure
+			err = events.CheckUnsigned(o.ingested[i].Envelope, d, origin, vc.Signed.Covenant)
+		} else {
+			d, _, err = events.Open(e.Envelope, origin, vc.Signed.Covenant)
+		}
 		if err != nil {
 			c.failErr("entries", i, e.Index, "signature", ErrSignature, err)
-			continue
+			return
 		}
 		subj := SubjectPseudonym{KeyID: d.Subject.KeyID, Pseudonym: d.Subject.Pseudonym}
 		if d.Subject.IDType != b.Subject.IDType || !subjects[subj] {
 			c.fail("entries", i, e.Index, true, "subject", ErrOtherSubject, "the disclosure is about another data subject than this bundle's")
-			continue
+			return
 		}
 		findings := append(vc.Signed.Covenant.Check(d), vc.Signed.Covenant.CheckRecording(d, rec.IntegratedAt)...)
-		vb.Disclosures = append(vb.Disclosures, &VerifiedDisclosure{Index: e.Index, IntegratedAt: rec.IntegratedAt,
-			Disclosure: d, Covenant: vc.Signed.Covenant, CovenantIndex: vc.Index, Findings: findings})
+		r.vd = &VerifiedDisclosure{Index: e.Index, IntegratedAt: rec.IntegratedAt,
+			Disclosure: d, Covenant: vc.Signed.Covenant, CovenantIndex: vc.Index, Findings: findings}
+	}
+	parallel.For(len(b.Entries), 0, 8, checkEntry)
+	unchecked := 0
+	for i := range results {
+		r := &results[i]
+		c.errs = append(c.errs, r.check.errs...)
+		if r.unchecked {
+			unchecked++
+		}
+		if r.vd != nil {
+			vb.Disclosures = append(vb.Disclosures, r.vd)
+		}
 	}
 
 	if unchecked > 0 {
@@ -1233,13 +1356,13 @@ func (c *bundleCheck) checkNamedKeys(b *Bundle, keys *LogKeys) {
 		c.failCause("keys", "keys", ErrBundleKeys, err)
 		return
 	}
-	if verifierFingerprint(named.Log) != verifierFingerprint(keys.Log) {
+	if NoteKeyFingerprint(named.Log) != NoteKeyFingerprint(keys.Log) {
 		c.fail("keys", -1, 0, false, "log-key", ErrBundleKeys, "the bundle names log key %s, the pinned key is %s",
-			verifierFingerprint(named.Log), verifierFingerprint(keys.Log))
+			NoteKeyFingerprint(named.Log), NoteKeyFingerprint(keys.Log))
 	}
-	if verifierFingerprint(named.Cosigner) != verifierFingerprint(keys.Cosigner) {
+	if NoteKeyFingerprint(named.Cosigner) != NoteKeyFingerprint(keys.Cosigner) {
 		c.fail("keys", -1, 0, false, "cosigner-key", ErrBundleKeys, "the bundle names cosigner key %s, the pinned key is %s",
-			verifierFingerprint(named.Cosigner), verifierFingerprint(keys.Cosigner))
+			NoteKeyFingerprint(named.Cosigner), NoteKeyFingerprint(keys.Cosigner))
 	}
 }
 
@@ -1252,9 +1375,10 @@ func (c *bundleCheck) checkTimes(b *Bundle) {
 		index   uint64
 		at      time.Time
 	}
-	var stamps []stamp
+	stamps := make([]stamp, 0, len(b.Covenants)+len(b.Entries)+len(b.Withheld)+len(b.Erased))
 	add := func(section string, i int, index uint64, recBytes []byte) {
-		if rec, err := ParseLeafRecord(recBytes); err == nil {
+		var rec LeafRecord
+		if rec.UnmarshalBinary(recBytes) == nil {
 			stamps = append(stamps, stamp{section, i, index, rec.IntegratedAt})
 		}
 	}
@@ -1277,10 +1401,4 @@ func (c *bundleCheck) checkTimes(b *Bundle) {
 				s.at.Format(time.RFC3339Nano), p.index, p.at.Format(time.RFC3339Nano))
 		}
 	}
-}
-
-// verifierFingerprint returns "<name>+<hash>" of a note verifier, the same
-// string KeyFingerprint gives for its vkey.
-func verifierFingerprint(v note.Verifier) string {
-	return fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash())
 }

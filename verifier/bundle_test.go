@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -386,6 +387,119 @@ func flipByte(b []byte, at int) []byte {
 // changing a bundle, or of checking it with keys it was not made with, is
 // caught with its own class and message.
 func TestBundleTamperTable(t *testing.T) {
+	f, goodData, cases := bundleTamperCases(t)
+	if _, err := f.verify(goodData); err != nil {
+		t.Fatalf("the untampered bundle does not verify: %v", err)
+	}
+	seen := map[string]string{}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			data, keys, admin := tc.apply(t, f, goodData)
+			vb, err := VerifyBundle(data, keys, admin)
+			if err == nil {
+				t.Fatalf("verified %d disclosures; want a failure", len(vb.Disclosures))
+			}
+			var es BundleErrors
+			if !errors.As(err, &es) || len(es) == 0 {
+				t.Fatalf("error %T %v is not BundleErrors", err, err)
+			}
+			for _, w := range tc.want {
+				if !errors.Is(err, w) {
+					t.Errorf("error does not wrap %v:\n%v", w, err)
+				}
+			}
+			if !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("message lacks %q:\n%v", tc.msg, err)
+			}
+			if prev, ok := seen[err.Error()]; ok {
+				t.Errorf("same message as case %q", prev)
+			}
+			seen[err.Error()] = tc.name
+			t.Logf("%v", err)
+		})
+	}
+}
+
+// apply returns the case's bundle bytes and the keys to check them with.
+func (tc tamperCase) apply(t *testing.T, f *inzageLog, goodData []byte) (data []byte, keys *LogKeys, admin string) {
+	t.Helper()
+	data = goodData
+	if tc.edit != nil {
+		var b Bundle
+		if err := json.Unmarshal(goodData, &b); err != nil {
+			t.Fatal(err)
+		}
+		tc.edit(&b)
+		data = f.marshal(&b)
+	}
+	if tc.raw != nil {
+		data = tc.raw(data)
+	}
+	keys, admin = f.keys.keys, f.demo.AdminVkey
+	if tc.keys != nil {
+		keys = tc.keys
+	}
+	if tc.admin != "" {
+		admin = tc.admin
+	}
+	return data, keys, admin
+}
+
+// TestLedgerPathMatchesVerifyBundle checks that the way the ledger checks a
+// bundle it built (VerifyParsedBundle with a cache and the envelopes as it
+// parsed them, SignaturesCheckedAtIngest) reaches VerifyBundle's verdict,
+// result and every message, on the good bundle and on every case of the
+// tamper table whose envelopes still parse (the only bundles a ledger can
+// build). One cache serves every case, twice, so that a remembered
+// checkpoint or chain changes no verdict either.
+func TestLedgerPathMatchesVerifyBundle(t *testing.T) {
+	f, goodData, cases := bundleTamperCases(t)
+	cases = append([]tamperCase{{name: "untampered"}}, cases...)
+	var cache BundleCache
+	for round := range 2 {
+		for _, tc := range cases {
+			t.Run(fmt.Sprintf("%s/%d", tc.name, round), func(t *testing.T) {
+				data, keys, admin := tc.apply(t, f, goodData)
+				want, wantErr := VerifyBundle(data, keys, admin)
+				// The JSON decoded without ParseBundle's structural
+				// checks, which VerifyParsedBundle makes itself.
+				dec := json.NewDecoder(bytes.NewReader(data))
+				dec.DisallowUnknownFields()
+				b := new(Bundle)
+				if err := dec.Decode(b); err != nil {
+					t.Skipf("not a bundle a ledger holds in memory: %v", err)
+				}
+				ingested := make([]IngestedEnvelope, len(b.Entries))
+				for i, e := range b.Entries {
+					env, err := events.ParseEnvelope(e.Envelope)
+					if err != nil {
+						t.Skipf("entries[%d] does not parse, which a ledger's store never holds: %v", i, err)
+					}
+					d, err := events.DecodeDisclosure(env.Payload)
+					if err != nil {
+						t.Skipf("entries[%d] does not decode, which a ledger's store never holds: %v", i, err)
+					}
+					ingested[i] = IngestedEnvelope{Index: e.Index, Envelope: env, Disclosure: d}
+				}
+				got, gotErr := VerifyParsedBundle(b, keys, admin, WithCache(&cache), SignaturesCheckedAtIngest(ingested))
+				if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+					t.Fatalf("the ledger's path says\n%v\nVerifyBundle says\n%v", gotErr, wantErr)
+				}
+				if wantErr != nil {
+					return
+				}
+				got.Bundle, want.Bundle = nil, nil
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("the ledger's path verified\n%+v\nVerifyBundle\n%+v", got, want)
+				}
+			})
+		}
+	}
+}
+
+// bundleTamperCases builds a log, a good bundle of it and the tamper table
+// of TestBundleTamperTable.
+func bundleTamperCases(t *testing.T) (*inzageLog, []byte, []tamperCase) {
 	f := newInzageLog(t)
 	alice, bob := f.child(0), f.child(1)
 	mine := f.addEvents(alice, 3)
@@ -549,55 +663,7 @@ func TestBundleTamperTable(t *testing.T) {
 			},
 			want: []error{ErrInclusion}, msg: fmt.Sprintf("withheld[0] (leaf %d): inclusion", theirs[0])},
 	}
-	goodData := f.marshal(good)
-	if _, err := f.verify(goodData); err != nil {
-		t.Fatalf("the untampered bundle does not verify: %v", err)
-	}
-	seen := map[string]string{}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			data := goodData
-			if tc.edit != nil {
-				var b Bundle
-				if err := json.Unmarshal(goodData, &b); err != nil {
-					t.Fatal(err)
-				}
-				tc.edit(&b)
-				data = f.marshal(&b)
-			}
-			if tc.raw != nil {
-				data = tc.raw(data)
-			}
-			keys, admin := f.keys.keys, f.demo.AdminVkey
-			if tc.keys != nil {
-				keys = tc.keys
-			}
-			if tc.admin != "" {
-				admin = tc.admin
-			}
-			vb, err := VerifyBundle(data, keys, admin)
-			if err == nil {
-				t.Fatalf("verified %d disclosures; want a failure", len(vb.Disclosures))
-			}
-			var es BundleErrors
-			if !errors.As(err, &es) || len(es) == 0 {
-				t.Fatalf("error %T %v is not BundleErrors", err, err)
-			}
-			for _, w := range tc.want {
-				if !errors.Is(err, w) {
-					t.Errorf("error does not wrap %v:\n%v", w, err)
-				}
-			}
-			if !strings.Contains(err.Error(), tc.msg) {
-				t.Errorf("message lacks %q:\n%v", tc.msg, err)
-			}
-			if prev, ok := seen[err.Error()]; ok {
-				t.Errorf("same message as case %q", prev)
-			}
-			seen[err.Error()] = tc.name
-			t.Logf("%v", err)
-		})
-	}
+	return f, f.marshal(good), cases
 }
 
 // TestBundleErrorsName checks the shape of the messages a person reads.

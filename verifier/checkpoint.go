@@ -157,6 +157,12 @@ func vkeyAlgorithm(vkey string) (byte, error) {
 // KeyFingerprint returns the name and key hash part of a vkey
 // ("<name>+<hash>"), which is what a tool prints to say which key it
 // trusted. It returns "" for a string that is not a vkey.
+//
+// It reads the fingerprint off the key's text, which need not parse as a
+// note verifier (an administrator key a tool was given, a covenant's key);
+// NoteKeyFingerprint gives the same string for a key already parsed, whose
+// text is no longer at hand. Both exist because their inputs differ, not
+// their output.
 func KeyFingerprint(vkey string) string {
 	vkey = strings.TrimSpace(vkey)
 	name, rest, ok := strings.Cut(vkey, "+")
@@ -171,6 +177,13 @@ func KeyFingerprint(vkey string) string {
 		return ""
 	}
 	return name + "+" + hash
+}
+
+// NoteKeyFingerprint returns "<name>+<hash>" of a parsed note verifier
+// (the log or cosigner key of LogKeys): the same string KeyFingerprint
+// gives for the vkey it was parsed from.
+func NoteKeyFingerprint(v note.Verifier) string {
+	return fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash())
 }
 
 // validKeyName mirrors the note packages' rule for key names: non-empty

@@ -110,6 +110,13 @@ func TestGenerateLogKeys(t *testing.T) {
 	if fp := KeyFingerprint(l.cosVkey); !strings.HasPrefix(fp, "spoor.example/keys/cosigner+") || len(fp) != len("spoor.example/keys/cosigner+")+8 {
 		t.Errorf("KeyFingerprint = %q", fp)
 	}
+	// The parsed keys give the same fingerprints as their text.
+	if got, want := NoteKeyFingerprint(l.keys.Cosigner), KeyFingerprint(l.cosVkey); got != want {
+		t.Errorf("NoteKeyFingerprint(cosigner) = %q, KeyFingerprint = %q", got, want)
+	}
+	if got, want := NoteKeyFingerprint(l.keys.Log), KeyFingerprint(l.logVkey); got != want {
+		t.Errorf("NoteKeyFingerprint(log) = %q, KeyFingerprint = %q", got, want)
+	}
 	for _, bad := range []string{"", "a b", "a+b", "a\x01b"} {
 		if _, _, _, _, err := GenerateLogKeys(bad); err == nil {
 			t.Errorf("GenerateLogKeys(%q) succeeded", bad)

@@ -17,6 +17,10 @@
 // checkpoint).
 //
 // The formats, byte for byte, are documented where they are defined:
-// leafrecord.go (leaf records), checkpoint.go (checkpoints and keys),
-// tiles.go (tile paths and entry bundles).
+// leafrecord.go (leaf records), checkpoint.go (checkpoints, keys and their
+// fingerprints), tiles.go (tile height, paths and entry bundles),
+// tombstone.go (tombstone bodies), bundle.go (inzage bundles and their
+// verification, which the ledger runs on every bundle it builds),
+// readapi.go (the bodies of the ledger's /v1/entries and /v1/checkpoints).
+// The ledger writes them from these definitions; none has a second home.
 package verifier

@@ -16,8 +16,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-
-	"github.com/spoor-ledger/spoor/events"
 )
 
 // ErrUnauthorized is returned (wrapped) when the server refuses the
@@ -42,29 +40,6 @@ type HTTPAuditSource struct {
 	// PageSize is how many entries to ask for per request; 0 means 500
 	// (the server serves at most 1000).
 	PageSize int
-}
-
-// httpCheckpoints is the body of /v1/checkpoints.
-type httpCheckpoints struct {
-	Checkpoints []struct {
-		Seq  uint64 `json:"seq"`
-		Note string `json:"note"`
-	} `json:"checkpoints"`
-	Next *uint64 `json:"next"`
-}
-
-// httpEntries is the body of /v1/entries.
-type httpEntries struct {
-	Entries []struct {
-		Index      uint64           `json:"index"`
-		LeafRecord []byte           `json:"leaf_record"`
-		Envelope   []byte           `json:"envelope"`
-		Body       []byte           `json:"body"`
-		Erased     bool             `json:"erased"`
-		Findings   []events.Finding `json:"findings"`
-	} `json:"entries"`
-	Next     *uint64 `json:"next"`
-	TreeSize uint64  `json:"tree_size"`
 }
 
 // ErasureProposals implements AuditErasureSource: GET /v1/erasures with
@@ -126,7 +101,7 @@ func (s *HTTPAuditSource) Checkpoints(ctx context.Context) ([]StoredCheckpoint, 
 	var out []StoredCheckpoint
 	from := uint64(0)
 	for {
-		var page httpCheckpoints
+		var page CheckpointsResponse
 		q := url.Values{"from": {strconv.FormatUint(from, 10)}}
 		if err := s.get(ctx, "/v1/checkpoints", q, &page); err != nil {
 			return nil, err
@@ -213,7 +188,7 @@ func (s *HTTPAuditSource) Entries(ctx context.Context, from, to uint64, fn func(
 type fetchedPage struct {
 	start, n uint64
 	query    url.Values
-	page     *httpEntries
+	page     *EntriesResponse
 	err      error
 }
 
@@ -226,7 +201,7 @@ func (s *HTTPAuditSource) prefetch(ctx context.Context, start, n uint64) <-chan 
 }
 
 func (s *HTTPAuditSource) fetch(ctx context.Context, start, n uint64) fetchedPage {
-	f := fetchedPage{start: start, n: n, page: &httpEntries{},
+	f := fetchedPage{start: start, n: n, page: &EntriesResponse{},
 		query: url.Values{"from": {strconv.FormatUint(start, 10)}, "limit": {strconv.FormatUint(n, 10)}}}
 	f.err = s.get(ctx, "/v1/entries", f.query, f.page)
 	return f

@@ -173,13 +173,16 @@ func (r *LeafRecord) MarshalBinary() ([]byte, error) {
 	return r.AppendBinary(make([]byte, 0, n))
 }
 
-// UnmarshalBinary decodes b into r, with the checks of ParseLeafRecord.
+// UnmarshalBinary decodes b into r, with the checks of ParseLeafRecord; r
+// is left as it was when b is refused. It allocates nothing for a
+// disclosure or covenant record, which is why bundle checks that only need
+// a field use it.
 func (r *LeafRecord) UnmarshalBinary(b []byte) error {
-	p, err := ParseLeafRecord(b)
-	if err != nil {
+	var v LeafRecord
+	if err := v.decode(b); err != nil {
 		return err
 	}
-	*r = *p
+	*r = v
 	return nil
 }
 
@@ -188,47 +191,57 @@ func (r *LeafRecord) UnmarshalBinary(b []byte) error {
 // entry type, trailing bytes, an integrated_at beyond what time.Time holds
 // in milliseconds, or a bad rule id. Errors wrap ErrMalformedLeafRecord.
 func ParseLeafRecord(b []byte) (*LeafRecord, error) {
+	r := new(LeafRecord)
+	if err := r.decode(b); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// decode is ParseLeafRecord into r, which it may leave half written on an
+// error.
+func (r *LeafRecord) decode(b []byte) error {
 	if len(b) < LeafRecordSize {
-		return nil, fmt.Errorf("%w: %d bytes, want at least %d", ErrMalformedLeafRecord, len(b), LeafRecordSize)
+		return fmt.Errorf("%w: %d bytes, want at least %d", ErrMalformedLeafRecord, len(b), LeafRecordSize)
 	}
 	if b[0] != LeafRecordVersion {
-		return nil, fmt.Errorf("%w: unknown version %d", ErrMalformedLeafRecord, b[0])
+		return fmt.Errorf("%w: unknown version %d", ErrMalformedLeafRecord, b[0])
 	}
-	r := &LeafRecord{Type: EntryType(b[1])}
+	*r = LeafRecord{Type: EntryType(b[1])}
 	if !r.Type.valid() {
-		return nil, fmt.Errorf("%w: unknown entry type %d", ErrMalformedLeafRecord, b[1])
+		return fmt.Errorf("%w: unknown entry type %d", ErrMalformedLeafRecord, b[1])
 	}
 	copy(r.BodyHash[:], b[2:34])
 	ms := binary.BigEndian.Uint64(b[34:42])
 	if ms > math.MaxInt64 {
-		return nil, fmt.Errorf("%w: integrated_at %d ms is out of range", ErrMalformedLeafRecord, ms)
+		return fmt.Errorf("%w: integrated_at %d ms is out of range", ErrMalformedLeafRecord, ms)
 	}
 	r.IntegratedAt = time.UnixMilli(int64(ms)).UTC()
 	r.CovenantIndex = binary.BigEndian.Uint64(b[42:50])
 	rest := b[LeafRecordSize:]
 	if r.Type != EntryTombstone {
 		if len(rest) != 0 {
-			return nil, fmt.Errorf("%w: %d trailing bytes after a %s record", ErrMalformedLeafRecord, len(rest), r.Type)
+			return fmt.Errorf("%w: %d trailing bytes after a %s record", ErrMalformedLeafRecord, len(rest), r.Type)
 		}
-		return r, nil
+		return nil
 	}
 	if len(rest) < 9 {
-		return nil, fmt.Errorf("%w: tombstone record of %d bytes is truncated", ErrMalformedLeafRecord, len(b))
+		return fmt.Errorf("%w: tombstone record of %d bytes is truncated", ErrMalformedLeafRecord, len(b))
 	}
 	r.ErasedIndex = binary.BigEndian.Uint64(rest[:8])
 	n := int(rest[8])
 	rest = rest[9:]
 	if n < 1 || n > MaxRuleIDLength {
-		return nil, fmt.Errorf("%w: rule id length %d, want 1..%d", ErrMalformedLeafRecord, n, MaxRuleIDLength)
+		return fmt.Errorf("%w: rule id length %d, want 1..%d", ErrMalformedLeafRecord, n, MaxRuleIDLength)
 	}
 	if len(rest) != n {
-		return nil, fmt.Errorf("%w: rule id length %d but %d bytes follow", ErrMalformedLeafRecord, n, len(rest))
+		return fmt.Errorf("%w: rule id length %d but %d bytes follow", ErrMalformedLeafRecord, n, len(rest))
 	}
 	r.RuleID = string(rest)
 	if !validRuleID(r.RuleID) {
-		return nil, fmt.Errorf("%w: rule id %q is not made of [a-z0-9._:-]", ErrMalformedLeafRecord, r.RuleID)
+		return fmt.Errorf("%w: rule id %q is not made of [a-z0-9._:-]", ErrMalformedLeafRecord, r.RuleID)
 	}
-	return r, nil
+	return nil
 }
 
 // LeafHash returns the RFC 6962 leaf hash of a leaf record's bytes:

@@ -118,13 +118,6 @@ func pinnedLogKeys(f *verifyFlags) (*verifier.LogKeys, error) {
 	return keys, nil
 }
 
-func keyFingerprint(v interface {
-	Name() string
-	KeyHash() uint32
-}) string {
-	return fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash())
-}
-
 func runVerifyBundle(cmd *cobra.Command, f *verifyFlags, path string) error {
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	keys, err := pinnedLogKeys(f)
@@ -142,8 +135,8 @@ func runVerifyBundle(cmd *cobra.Command, f *verifyFlags, path string) error {
 	if verifier.KeyFingerprint(admin) == "" {
 		return &exitError{2, errors.New("--admin is not a verifier key (name+hash+key)")}
 	}
-	fmt.Fprintf(out, "trusted log key:           %s\n", keyFingerprint(keys.Log))
-	fmt.Fprintf(out, "trusted cosigner key:      %s\n", keyFingerprint(keys.Cosigner))
+	fmt.Fprintf(out, "trusted log key:           %s\n", verifier.NoteKeyFingerprint(keys.Log))
+	fmt.Fprintf(out, "trusted cosigner key:      %s\n", verifier.NoteKeyFingerprint(keys.Cosigner))
 	fmt.Fprintf(out, "trusted administrator key: %s\n", verifier.KeyFingerprint(admin))
 
 	data, err := readBundleFile(path)
@@ -217,8 +210,8 @@ func runVerifyConsistency(cmd *cobra.Command, f *verifyFlags) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "trusted log key:           %s\n", keyFingerprint(keys.Log))
-	fmt.Fprintf(out, "trusted cosigner key:      %s\n", keyFingerprint(keys.Cosigner))
+	fmt.Fprintf(out, "trusted log key:           %s\n", verifier.NoteKeyFingerprint(keys.Log))
+	fmt.Fprintf(out, "trusted cosigner key:      %s\n", verifier.NoteKeyFingerprint(keys.Cosigner))
 
 	raw, err := readBundleFile(f.consistency)
 	if err != nil {

@@ -3,25 +3,20 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+
+	"github.com/spoor-ledger/spoor/verifier"
 )
 
 // maxCheckpointPage is the most checkpoints one page of /v1/checkpoints
 // holds: a signed checkpoint is about 300 bytes.
 const maxCheckpointPage = 1000
 
-// CheckpointEntry is one kept checkpoint in /v1/checkpoints: its number
-// among all the log's checkpoints and the signed note.
-type CheckpointEntry struct {
-	Seq  uint64 `json:"seq"`
-	Note string `json:"note"`
-}
-
-// CheckpointsResponse is a page of /v1/checkpoints. Next is the number to
-// ask for with from= to read on; it is absent on the last page.
-type CheckpointsResponse struct {
-	Checkpoints []CheckpointEntry `json:"checkpoints"`
-	Next        *uint64           `json:"next,omitempty"`
-}
+// CheckpointEntry and CheckpointsResponse are an element and a page of
+// /v1/checkpoints (the verifier's format, which its HTTPAuditSource reads).
+type (
+	CheckpointEntry     = verifier.CheckpointEntry
+	CheckpointsResponse = verifier.CheckpointsResponse
+)
 
 // checkpoints pages through every kept checkpoint, oldest first, for the
 // FG's audit, which compares each with the tree and with the one before

@@ -621,21 +621,9 @@ func parseSHA256(r *http.Request) ([32]byte, bool, error) {
 	return h, true, nil
 }
 
-// EntryResponse is one stored entry as the FG reads it.
-//
-// Envelope and Body are the entry's exact bytes (base64 in the JSON), so
-// that their SHA-256 is the leaf record's body hash as they arrive: an
-// envelope embedded as a JSON object would be re-indented with the page
-// and no longer hash to its leaf.
-type EntryResponse struct {
-	Index      uint64           `json:"index"`
-	Type       string           `json:"type"`
-	LeafRecord []byte           `json:"leaf_record"`
-	Envelope   []byte           `json:"envelope,omitempty"`
-	Body       []byte           `json:"body,omitempty"`
-	Erased     bool             `json:"erased,omitempty"`
-	Findings   []events.Finding `json:"findings,omitempty"`
-}
+// EntryResponse is one stored entry as the FG reads it; the format is
+// the verifier's, so that its HTTPAuditSource reads what this server writes.
+type EntryResponse = verifier.EntryResponse
 
 func (s *Server) loadEntry(ctx context.Context, idx uint64) (*EntryResponse, error) {
 	recBytes, err := s.l.LeafRecordBytes(ctx, idx)
@@ -724,12 +712,8 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, e)
 }
 
-// EntriesResponse is a page of /v1/entries.
-type EntriesResponse struct {
-	Entries  []*EntryResponse `json:"entries"`
-	Next     *uint64          `json:"next,omitempty"`
-	TreeSize uint64           `json:"tree_size"`
-}
+// EntriesResponse is a page of /v1/entries (the verifier's format).
+type EntriesResponse = verifier.EntriesResponse
 
 // entries pages through every stored entry, for the FG's audit.
 func (s *Server) entries(w http.ResponseWriter, r *http.Request) {
