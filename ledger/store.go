@@ -10,22 +10,39 @@ import (
 // commits everything of the log; a few records beside the log (access
 // requests) are committed from other goroutines. Any goroutine may read.
 //
-// The contract (checked by the conformance suite in ledger/storetest):
-//   - Commit applies every operation of the batch atomically and returns nil
-//     only once the batch is durable (fsync'd): after a crash a batch is
-//     either wholly present or wholly absent. The one exception is a batch's
-//     ahead writes (Batch.SetAhead): a store may write them first, on their
-//     own, so that they are visible a moment before the rest of the batch
-//     and, after a crash, perhaps present without it.
-//   - An error from Commit is fatal: the batch may or may not be durable, and
-//     the store refuses every later Commit with ErrStoreFailed. The ledger
+// The contract (checked by the conformance suite in ledger/storetest, whose
+// package doc maps each clause, by its tag, to the tests that cover it):
+//   - (clause atomic) Commit applies every operation of the batch atomically,
+//     a later write of a key in the batch winning over an earlier one, and
+//     returns nil only once the batch is durable (fsync'd): after a crash a
+//     batch is either wholly present or wholly absent, and every batch whose
+//     Commit returned nil is present.
+//   - (clause ahead) The one exception is a batch's ahead writes
+//     (Batch.SetAhead): a store may write them first, on their own, so that
+//     they are visible a moment before the rest of the batch and, after a
+//     crash or a failed Commit, perhaps present without it. Each is then
+//     present with its value or absent; once Commit returns nil they are
+//     all present, durably, like the rest of the batch.
+//   - (clause fail-stop) An error from Commit is fatal: the batch may or may
+//     not be durable, and the store refuses every later Commit with
+//     ErrStoreFailed. Reads after it may be refused with ErrStoreFailed too
+//     (the Pebble store refuses them: its memtable may hold the failed
+//     batch); a store that still serves them shows the failed batch wholly
+//     or not at all, its ahead writes apart. Close still returns. The ledger
 //     stops (fail-stop) and recovers through Open on restart; it never
 //     retries an fsync.
-//   - Get and Scan see every batch whose Commit has returned, and never a
-//     part of a batch.
-//   - Get returns ErrNotFound (wrapped or not) for a missing key.
-//   - Reads are safe concurrently with each other and with Commit, and
-//     Commit is safe concurrently with itself.
+//   - (clause read-committed) Get and Scan see every batch whose Commit has
+//     returned, and never a part of a batch.
+//   - (clause not-found) Get returns ErrNotFound (wrapped or not) for a
+//     missing key.
+//   - (clause concurrent) Reads are safe concurrently with each other and
+//     with Commit, and Commit is safe concurrently with itself.
+//   - (clause get-copy) Get's value is the caller's: changing it changes
+//     nothing stored.
+//   - (clause scan) Scan and ScanReverse visit exactly the keys of [start,
+//     end) in ascending (descending) byte order, stop at the first error
+//     of fn and return it, and stop with the context's error once it is
+//     done.
 type Store interface {
 	// Get returns a copy of the value stored under key.
 	Get(ctx context.Context, key []byte) ([]byte, error)

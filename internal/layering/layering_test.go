@@ -20,7 +20,7 @@ const (
 )
 
 // testHelpers are packages only tests may use.
-var testHelpers = []string{mod + "internal/testledger", mod + "internal/natstest", mod + "internal/trilliantest", mod + "internal/memtree"}
+var testHelpers = []string{mod + "internal/testledger", mod + "internal/natstest", mod + "internal/trilliantest", mod + "internal/memtree", mod + "ledger/memstore"}
 
 // rule says what a package must not depend on, directly or through others
 // (its non-test dependencies), and why. Every package of the module needs
@@ -57,6 +57,8 @@ var rules = map[string]rule{
 		"SPOOR_LOG over NATS, whatever the store"},
 	"ledger/storetest": {[]string{mod + "ledger/pebblestore", mod + "ledger/trillianlog", pebble, nats, trillian},
 		"the Store conformance suite: it must not know the backend it tests"},
+	"ledger/memstore": {[]string{mod + "ledger/", pebble, nats, trillian},
+		"the reference Store in memory, for the suite and tests: the ledger's seam and no backend"},
 	// The log suite builds its ledgers with internal/testledger, which uses
 	// Pebble: a known exception until the suite takes a Store factory
 	// (issue "Tests that hold the structure").

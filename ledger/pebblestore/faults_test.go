@@ -2,12 +2,13 @@ package pebblestore_test
 
 // Injected faults below the store: Pebble's errorfs fails writes and
 // fsyncs of the WAL, or reports a full disk, and a damaged file waits for
-// the next start. The promise checked is the ledger.Store contract: a
-// failed Commit returns an error (it does not panic or exit), the store
-// then refuses everything (fail-stop), and after the crash the data is
-// whole: every batch that Commit acknowledged is there, and the failed one
-// is there entirely or not at all. A damaged file is refused at Open with
-// ErrDamaged.
+// the next start. The promise checked is the ledger.Store contract, by the
+// suite's fault tests (storetest.RunFaults: a failed Commit returns the
+// disk's error rather than panic or exit, the store then refuses writes,
+// and after the crash every acknowledged batch is whole and the failed one
+// there entirely or not at all), and this store's own stricter promises:
+// it refuses reads too after a failure, and a damaged file is refused at
+// Open with ErrDamaged.
 
 import (
 	"bytes"
@@ -22,13 +23,13 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
+	"github.com/spoor-ledger/spoor/ledger/storetest"
 )
 
 // armedFault fails every operation of one kind on WAL files (*.log) with
@@ -71,86 +72,78 @@ func countPrefix(t *testing.T, s ledger.Store, prefix string) int {
 	return n
 }
 
-func TestCommitFailsStopOnWALFault(t *testing.T) {
-	cases := []struct {
-		name  string
-		kinds []errorfs.OpKind
-		err   error
-	}{
-		{"write error", []errorfs.OpKind{errorfs.OpFileWrite, errorfs.OpFileWriteAt}, errorfs.ErrInjected},
-		{"fsync error", []errorfs.OpKind{errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo}, errorfs.ErrInjected},
-		{"full disk", []errorfs.OpKind{errorfs.OpFileWrite, errorfs.OpFileWriteAt, errorfs.OpFilePreallocate}, syscall.ENOSPC},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			ctx := context.Background()
-			mem := vfs.NewCrashableMem()
-			fault := &armedFault{kinds: c.kinds, err: c.err}
-			s, err := pebblestore.Open("db", pebblestore.Config{FS: errorfs.Wrap(mem, fault)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Commit(ctx, batchOf("a", 100)); err != nil {
-				t.Fatalf("commit before the fault: %v", err)
-			}
+// walFaults are the disk failures the suite's fault tests are run with.
+var walFaults = []struct {
+	name  string
+	kinds []errorfs.OpKind
+}{
+	{"write error", []errorfs.OpKind{errorfs.OpFileWrite, errorfs.OpFileWriteAt}},
+	{"fsync error", []errorfs.OpKind{errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo}},
+	{"full disk", []errorfs.OpKind{errorfs.OpFileWrite, errorfs.OpFileWriteAt, errorfs.OpFilePreallocate}},
+}
 
-			fault.armed.Store(true)
-			err = s.Commit(ctx, batchOf("b", 100))
-			if err == nil {
-				t.Fatal("Commit returned nil although the WAL could not be written")
-			}
-			if fault.hits.Load() == 0 {
-				t.Fatal("the fault was never hit: the test injects nothing")
-			}
-			if !errors.Is(err, c.err) {
-				t.Errorf("Commit error %q does not wrap the disk's error %q", err, c.err)
-			}
-			t.Logf("Commit: %v", err)
-
-			// Fail-stop: nothing more is written, and nothing is read from a
-			// memtable that may hold the batch that failed.
-			if err := s.Commit(ctx, batchOf("c", 1)); !errors.Is(err, ledger.ErrStoreFailed) {
-				t.Errorf("Commit after the failure: %v, want ErrStoreFailed", err)
-			}
-			if _, err := s.Get(ctx, []byte("a-0000")); !errors.Is(err, ledger.ErrStoreFailed) {
-				t.Errorf("Get after the failure: %v, want ErrStoreFailed", err)
-			}
-			if err := s.Scan(ctx, nil, nil, func(_, _ []byte) error { return nil }); !errors.Is(err, ledger.ErrStoreFailed) {
-				t.Errorf("Scan after the failure: %v, want ErrStoreFailed", err)
-			}
-			closed := make(chan error, 1)
-			go func() { closed <- s.Close() }()
-			select {
-			case err := <-closed:
-				if err != nil {
-					t.Errorf("Close after the failure: %v", err)
+// faultyStore opens a store on a crashable in-memory file system whose WAL
+// fails with the kinds of operations given, once Fail is called (a full
+// disk passes syscall.ENOSPC). Pebble ingests a large run of ahead writes as
+// a table, not through the WAL: those land, as the contract allows.
+func faultyStore(kinds []errorfs.OpKind) storetest.FaultOpener {
+	return func(t *testing.T) storetest.Faulty {
+		mem := vfs.NewCrashableMem()
+		fault := &armedFault{kinds: kinds}
+		s, err := pebblestore.Open("db", pebblestore.Config{FS: errorfs.Wrap(mem, fault)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return storetest.Faulty{
+			Store: s,
+			Fail: func(err error) {
+				fault.err = err
+				fault.armed.Store(true)
+			},
+			Crash: func(t *testing.T) ledger.Store {
+				if fault.armed.Load() && fault.hits.Load() == 0 {
+					t.Fatal("the fault was never hit: the test injects nothing")
 				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("Close hangs after a failed commit: the process could not stop")
-			}
+				s2, err := pebblestore.Open("db", pebblestore.Config{FS: mem.CrashClone(vfs.CrashCloneCfg{})})
+				if err != nil {
+					t.Fatalf("reopen after the crash: %v", err)
+				}
+				return s2
+			},
+		}
+	}
+}
 
-			// The machine goes down: only what was synced survives. The
-			// restart recovers the acknowledged batch whole, and the failed
-			// one whole or not at all.
-			crashed := mem.CrashClone(vfs.CrashCloneCfg{})
-			s2, err := pebblestore.Open("db", pebblestore.Config{FS: crashed})
-			if err != nil {
-				t.Fatalf("reopen after the fault: %v", err)
-			}
-			defer s2.Close()
-			if n := countPrefix(t, s2, "a"); n != 100 {
-				t.Errorf("%d of the 100 keys of the acknowledged batch survived", n)
-			}
-			if n := countPrefix(t, s2, "b"); n != 0 && n != 100 {
-				t.Errorf("%d of the 100 keys of the failed batch survived: a batch is all or nothing", n)
-			}
-			if n := countPrefix(t, s2, "c"); n != 0 {
-				t.Errorf("a batch committed after the failure survived (%d keys)", n)
-			}
-			if err := s2.Commit(ctx, batchOf("d", 10)); err != nil {
-				t.Errorf("the recovered store does not take commits: %v", err)
-			}
-		})
+// TestFaults runs the suite's fail-stop and crash tests with WAL write and
+// fsync errors and a full disk below the store.
+func TestFaults(t *testing.T) {
+	for _, f := range walFaults {
+		t.Run(f.name, func(t *testing.T) { storetest.RunFaults(t, faultyStore(f.kinds)) })
+	}
+}
+
+// TestReadsRefusedAfterFailure: beyond the contract, which lets a store
+// serve reads after a failed Commit, this store refuses them, since its
+// memtable may hold the batch that never reached the disk.
+func TestReadsRefusedAfterFailure(t *testing.T) {
+	ctx := context.Background()
+	f := faultyStore(walFaults[1].kinds)(t)
+	defer f.Store.Close()
+	if err := f.Store.Commit(ctx, batchOf("a", 10)); err != nil {
+		t.Fatal(err)
+	}
+	f.Fail(syscall.EIO)
+	if err := f.Store.Commit(ctx, batchOf("b", 10)); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Commit on a failing WAL: %v, want the disk's error", err)
+	}
+	if _, err := f.Store.Get(ctx, []byte("a-0000")); !errors.Is(err, ledger.ErrStoreFailed) {
+		t.Errorf("Get after the failure: %v, want ErrStoreFailed", err)
+	}
+	if err := f.Store.Scan(ctx, nil, nil, func(_, _ []byte) error { return nil }); !errors.Is(err, ledger.ErrStoreFailed) {
+		t.Errorf("Scan after the failure: %v, want ErrStoreFailed", err)
+	}
+	if err := f.Store.ScanReverse(ctx, nil, nil, func(_, _ []byte) error { return nil }); !errors.Is(err, ledger.ErrStoreFailed) {
+		t.Errorf("ScanReverse after the failure: %v, want ErrStoreFailed", err)
 	}
 }
 

@@ -20,10 +20,14 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-type reopener struct{ dir string }
+// reopener opens the store in dir, on fs (nil: the OS's).
+type reopener struct {
+	dir string
+	fs  vfs.FS
+}
 
 func (r reopener) Open(t *testing.T) ledger.Store {
-	s, err := pebblestore.Open(r.dir, pebblestore.Config{})
+	s, err := pebblestore.Open(r.dir, pebblestore.Config{FS: r.fs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,9 +35,11 @@ func (r reopener) Open(t *testing.T) ledger.Store {
 }
 
 func TestDurability(t *testing.T) {
-	storetest.RunDurability(t, reopener{t.TempDir()})
+	storetest.RunDurability(t, reopener{dir: t.TempDir()})
 }
 
+// TestInMemoryFS runs the suite on Pebble's in-memory file system; the fault
+// tests (faults_test.go) run on its crashable one.
 func TestInMemoryFS(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) ledger.Store {
 		s, err := pebblestore.Open("", pebblestore.Config{FS: vfs.NewMem()})
@@ -42,4 +48,5 @@ func TestInMemoryFS(t *testing.T) {
 		}
 		return s
 	})
+	storetest.RunDurability(t, reopener{dir: "db", fs: vfs.NewMem()})
 }

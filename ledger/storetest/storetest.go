@@ -1,9 +1,40 @@
-// Package storetest is the conformance suite for ledger.Store. Every
-// implementation runs it from its own tests:
+// Package storetest is the conformance suite for ledger.Store: every clause
+// of the contract written on ledger.Store, checked on any implementation.
+// Each store runs the three parts from its own tests, the Pebble store on
+// disk and on its in-memory file system, and the reference store
+// (ledger/memstore) in memory:
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) ledger.Store { return openMyStore(t) })
+//		storetest.RunDurability(t, myReopener{dir: t.TempDir()})
+//		storetest.RunFaults(t, func(t *testing.T) storetest.Faulty { ... })
 //	}
+//
+// Run needs only new, empty stores; RunDurability closes a store and opens
+// it again on the same data; RunFaults makes the store's disk fail (a write
+// or fsync error) and crashes the machine, which only a store under test
+// can do (Pebble with its errorfs and crashable file system).
+//
+// # Clauses and their tests
+//
+// The contract on ledger.Store tags each clause; every test of the suite
+// names the clauses it checks, and TestEveryClauseHasATest fails when a
+// tagged clause has no test, when a test names a clause that is not tagged,
+// or when this table leaves one out.
+//
+//	| clause         | tests                                                                                   |
+//	|----------------|-----------------------------------------------------------------------------------------|
+//	| atomic         | CommitAndGet, DeleteInBatch, ConcurrentReadsDuringCommit, CommittedSurviveReopen, FailStop |
+//	| ahead          | AheadWrites, AheadSurviveReopen, CrashAfterAheadWrites                                  |
+//	| fail-stop      | FailStop, CrashAfterAheadWrites                                                         |
+//	| read-committed | CommitAndGet, ConcurrentReadsDuringCommit                                               |
+//	| not-found      | GetMissing, DeleteInBatch                                                               |
+//	| concurrent     | ConcurrentReadsDuringCommit, ConcurrentCommits                                          |
+//	| get-copy       | ValuesAreCopies                                                                         |
+//	| scan           | ScanOrderAndBounds, ScanStopsOnError                                                    |
+//
+// EmptyBatch checks what no clause names but every caller assumes: an empty
+// batch commits.
 package storetest
 
 import (
@@ -25,20 +56,53 @@ type Reopener interface {
 	Open(t *testing.T) ledger.Store
 }
 
-// Run runs the conformance suite against stores made by open.
+// suiteTest is one test of the suite and the clauses (tags in the contract
+// on ledger.Store) it checks.
+type suiteTest[S any] struct {
+	name    string
+	clauses []string
+	run     func(t *testing.T, s S)
+}
+
+// storeTests need a new, empty store.
+var storeTests = []suiteTest[ledger.Store]{
+	{"GetMissing", []string{"not-found"}, testGetMissing},
+	{"CommitAndGet", []string{"atomic", "read-committed"}, testCommitAndGet},
+	{"ValuesAreCopies", []string{"get-copy"}, testValuesAreCopies},
+	{"DeleteInBatch", []string{"atomic", "not-found"}, testDelete},
+	{"ScanOrderAndBounds", []string{"scan"}, testScan},
+	{"ScanStopsOnError", []string{"scan"}, testScanError},
+	{"EmptyBatch", nil, testEmptyBatch},
+	{"ConcurrentReadsDuringCommit", []string{"atomic", "read-committed", "concurrent"}, testConcurrent},
+	{"ConcurrentCommits", []string{"concurrent"}, testConcurrentCommits},
+	{"AheadWrites", []string{"ahead"}, testAheadWrites},
+}
+
+// durabilityTests close a store and reopen it.
+var durabilityTests = []suiteTest[Reopener]{
+	{"CommittedSurviveReopen", []string{"atomic"}, testCommittedSurviveReopen},
+	{"AheadSurviveReopen", []string{"ahead"}, testAheadSurviveReopen},
+}
+
+// Run runs the suite's tests that need only new, empty stores.
 func Run(t *testing.T, open Opener) {
-	t.Run("GetMissing", func(t *testing.T) { testGetMissing(t, open(t)) })
-	t.Run("CommitAndGet", func(t *testing.T) { testCommitAndGet(t, open(t)) })
-	t.Run("ValuesAreCopies", func(t *testing.T) { testValuesAreCopies(t, open(t)) })
-	t.Run("DeleteInBatch", func(t *testing.T) { testDelete(t, open(t)) })
-	t.Run("ScanOrderAndBounds", func(t *testing.T) { testScan(t, open(t)) })
-	t.Run("ScanStopsOnError", func(t *testing.T) { testScanError(t, open(t)) })
-	t.Run("EmptyBatch", func(t *testing.T) { testEmptyBatch(t, open(t)) })
-	t.Run("ConcurrentReadsDuringCommit", func(t *testing.T) { testConcurrent(t, open(t)) })
+	for _, c := range storeTests {
+		t.Run(c.name, func(t *testing.T) {
+			s := open(t)
+			defer s.Close()
+			c.run(t, s)
+		})
+	}
 }
 
 // RunDurability checks that committed batches survive a close and reopen.
 func RunDurability(t *testing.T, r Reopener) {
+	for _, c := range durabilityTests {
+		t.Run(c.name, func(t *testing.T) { c.run(t, r) })
+	}
+}
+
+func testCommittedSurviveReopen(t *testing.T, r Reopener) {
 	ctx := context.Background()
 	s := r.Open(t)
 	var b ledger.Batch
@@ -78,7 +142,6 @@ func mustCommit(t *testing.T, s ledger.Store, b *ledger.Batch) {
 }
 
 func testGetMissing(t *testing.T, s ledger.Store) {
-	defer s.Close()
 	_, err := s.Get(context.Background(), []byte("nope"))
 	if !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatalf("Get of a missing key: got %v, want ErrNotFound", err)
@@ -86,7 +149,6 @@ func testGetMissing(t *testing.T, s ledger.Store) {
 }
 
 func testCommitAndGet(t *testing.T, s ledger.Store) {
-	defer s.Close()
 	var b ledger.Batch
 	b.Set([]byte("a"), []byte("1"))
 	b.Set([]byte("b"), []byte("2"))
@@ -107,7 +169,6 @@ func testCommitAndGet(t *testing.T, s ledger.Store) {
 }
 
 func testValuesAreCopies(t *testing.T, s ledger.Store) {
-	defer s.Close()
 	var b ledger.Batch
 	b.Set([]byte("k"), []byte("value"))
 	mustCommit(t, s, &b)
@@ -120,7 +181,6 @@ func testValuesAreCopies(t *testing.T, s ledger.Store) {
 }
 
 func testDelete(t *testing.T, s ledger.Store) {
-	defer s.Close()
 	var b ledger.Batch
 	b.Set([]byte("x"), []byte("1"))
 	b.Set([]byte("y"), []byte("2"))
@@ -139,7 +199,6 @@ func testDelete(t *testing.T, s ledger.Store) {
 }
 
 func testScan(t *testing.T, s ledger.Store) {
-	defer s.Close()
 	ctx := context.Background()
 	var b ledger.Batch
 	for _, i := range []int{5, 1, 9, 3, 7, 0, 8} {
@@ -173,7 +232,6 @@ func testScan(t *testing.T, s ledger.Store) {
 }
 
 func testScanError(t *testing.T, s ledger.Store) {
-	defer s.Close()
 	var b ledger.Batch
 	for i := range 10 {
 		b.Set(key(i), nil)
@@ -199,12 +257,10 @@ func testScanError(t *testing.T, s ledger.Store) {
 }
 
 func testEmptyBatch(t *testing.T, s ledger.Store) {
-	defer s.Close()
 	mustCommit(t, s, &ledger.Batch{})
 }
 
 func testConcurrent(t *testing.T, s ledger.Store) {
-	defer s.Close()
 	ctx := context.Background()
 	// Each batch writes the same counter into two keys; a reader must never
 	// see them differ (a batch is atomic to readers).
@@ -250,5 +306,39 @@ func testConcurrent(t *testing.T, s ledger.Store) {
 	case err := <-errs:
 		t.Fatal(err)
 	default:
+	}
+}
+
+// testConcurrentCommits: batches committed from several goroutines at once
+// all land, each whole.
+func testConcurrentCommits(t *testing.T, s ledger.Store) {
+	const writers, batches, keys = 4, 25, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range batches {
+				var b ledger.Batch
+				for k := range keys {
+					b.Set([]byte(fmt.Sprintf("w%d/%03d/%d", w, i, k)), []byte{byte(i)})
+				}
+				if err := s.Commit(context.Background(), &b); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent Commit: %v", err)
+	}
+	for w := range writers {
+		if n := count(t, s, fmt.Sprintf("w%d/", w)); n != batches*keys {
+			t.Fatalf("writer %d: %d keys after its commits, want %d", w, n, batches*keys)
+		}
 	}
 }
