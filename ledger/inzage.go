@@ -517,7 +517,7 @@ func (l *Ledger) checkBuiltBundle(b *verifier.Bundle, head *Head, opened []opene
 	admin := l.cfg.AdminVkey
 	if strings.TrimSpace(admin) == "" {
 		if v := l.chainView.Load(); v != nil {
-			admin = v.first.Covenant.Administrator.Key
+			admin = v.First.Covenant.Administrator.Key
 		}
 	}
 	ingested := make([]verifier.IngestedEnvelope, len(opened))
