@@ -227,9 +227,6 @@ type Ledger struct {
 	covIdx   atomic.Uint64
 	// chainView is the covenant chain as readers see it (chainview.go).
 	chainView atomic.Pointer[ChainView]
-	// bundleCache is what checking the bundles this ledger builds repeats
-	// (inzage.go): the head's opened checkpoint, the verified covenant chain.
-	bundleCache verifier.BundleCache
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced after every commit

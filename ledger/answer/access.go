@@ -197,7 +197,7 @@ func (s *Service) AccessBundle(ctx context.Context, r *AccessRequest) ([]byte, e
 	if !r.Scope.CentralDesk {
 		parties = r.Scope.Parties
 	}
-	b, _, err := s.l.BuildBundle(ctx, ledger.BundleRequest{
+	b, _, err := s.BuildBundle(ctx, BundleRequest{
 		IDType: r.IDType, Pseudonyms: r.Pseudonyms, Parties: parties, Withheld: withheld,
 		Request: verifier.InzageRequest{ID: r.ID, Relation: r.Relation, RequestedAt: r.RequestedAt, ReleasedAt: *r.ReleasedAt},
 		LogVkey: s.cfg.LogVkey, CosignerVkey: s.cfg.CosignerVkey,

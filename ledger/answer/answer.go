@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/verifier"
 )
 
 // DefaultErasureExpiry is how long a proposal waits for its confirmation
@@ -49,6 +50,10 @@ type Service struct {
 
 	accessMu  sync.Mutex // serialises releases of access requests
 	erasureMu sync.Mutex // serialises decisions on erasure proposals
+	// bundleCache is what checking the bundles this service builds
+	// repeats (inzage.go): the head's opened checkpoint, the verified
+	// covenant chain.
+	bundleCache verifier.BundleCache
 }
 
 // New returns the Service for cfg.
