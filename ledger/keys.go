@@ -24,7 +24,7 @@ import (
 //	'k' version(8)             -> covenant leaf index(8)
 //	't' level(1) index(8)      -> tile hashes (the newest tile is partial)
 //	'r' event id(16) party     -> rejection (JSON)      status of refused events, per party
-//	'q' request id(16)         -> access request (JSON) the inzage log
+//	'q' request id(16)         -> access request (JSON, answer.AccessRequest) the inzage log
 //	'w' proposal id(16)        -> erasure proposal (JSON, verifier.ErasureProposal)
 //	'z' erased index(8)        -> tombstone index(8)    erased leaves
 //	'n' pseudonym(32) tomb(8)  -> erasure notice (JSON) kept for the covenant's notice period

@@ -62,9 +62,6 @@ type Config struct {
 	// Signer signs checkpoints; Keys verifies them (the same log).
 	Signer CheckpointSigner
 	Keys   *verifier.LogKeys
-	// LogVkey and CosignerVkey are the same keys as text, written into
-	// inzage bundles for information (verifiers pin their own copies).
-	LogVkey, CosignerVkey string
 	// Covenant is the signed covenant file given at start. On an empty
 	// store it must be version 1 and becomes leaf 0; on a store that has
 	// a log, a newer version signed by the current administrator key is
@@ -91,10 +88,6 @@ type Config struct {
 	// RetentionBatch is how many tombstones a retention run commits at
 	// once; 0 means 1000.
 	RetentionBatch int
-	// ErasureExpiry is how long a proposed erasure on request waits for a
-	// second desk user's confirmation (erasure.go); 0 means
-	// DefaultErasureExpiry (7 days).
-	ErasureExpiry time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// FutureSkew is how far a disclosure's occurred_at may lie after its
@@ -232,17 +225,11 @@ type Ledger struct {
 	head     atomic.Pointer[Head]
 	covenant atomic.Pointer[events.SignedCovenant]
 	covIdx   atomic.Uint64
-	// chainView is the covenant chain as readers see it (scope.go).
-	chainView atomic.Pointer[chainView]
-	// bundleCache is what checking the bundles this ledger builds repeats
-	// (inzage.go): the head's opened checkpoint, the verified covenant chain.
-	bundleCache verifier.BundleCache
+	// chainView is the covenant chain as readers see it (chainview.go).
+	chainView atomic.Pointer[ChainView]
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced after every commit
-
-	accessMu  sync.Mutex // serialises releases of access requests
-	erasureMu sync.Mutex // serialises decisions on erasure proposals
 
 	fullTiles fullTileCache // node hashes of recently read full tiles (read.go)
 
@@ -313,9 +300,6 @@ func newLedger(cfg Config) (*Ledger, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.ErasureExpiry <= 0 {
-		cfg.ErasureExpiry = DefaultErasureExpiry
 	}
 	logger := cfg.Logger
 	if logger == nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/testledger"
 	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
@@ -159,9 +160,9 @@ func BenchmarkBuildBundle(b *testing.B) {
 	}
 	children := e.Gen.Children()
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	reqs := make([]ledger.BundleRequest, len(children))
+	reqs := make([]answer.BundleRequest, len(children))
 	for i, c := range children {
-		reqs[i] = ledger.BundleRequest{
+		reqs[i] = answer.BundleRequest{
 			IDType:       events.IDTypeBSN,
 			Pseudonyms:   []verifier.SubjectPseudonym{{KeyID: e.Demo.SubjectKey.ID, Pseudonym: c.Pseudonym}},
 			Request:      verifier.InzageRequest{ID: fmt.Sprintf("bench-%d", i), Relation: verifier.RelationParent, RequestedAt: now.Add(-time.Hour), ReleasedAt: now},
@@ -169,12 +170,13 @@ func BenchmarkBuildBundle(b *testing.B) {
 			CosignerVkey: e.CosVkey,
 		}
 	}
+	desk := answer.New(answer.Config{Ledger: l})
 	total := 0
 	b.ReportAllocs()
 	b.ResetTimer()
 	i := 0
 	for b.Loop() {
-		_, vb, err := l.BuildBundle(ctx, reqs[i%len(reqs)])
+		_, vb, err := desk.BuildBundle(ctx, reqs[i%len(reqs)])
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -24,10 +24,12 @@ type TombstoneRequest struct {
 	// RuleID says why, e.g. "retention:gezondheid" or "erasure:avg-17".
 	RuleID string
 
-	// proposal, for an erasure on request, is the confirmed decision
-	// (erasure.go): it is stored in the tombstone's batch, with the
-	// tombstone's index, so that neither is committed without the other.
-	proposal *verifier.ErasureProposal
+	// Beside, when set, makes the records to commit in the tombstone's own
+	// batch once its leaf index is known: for an erasure on request, the
+	// confirmed decision with the tombstone's index (ledger/answer), so
+	// that neither is committed without the other. It runs on the
+	// sequencer; an error fails this tombstone alone.
+	Beside func(tombstone uint64) ([]Record, error)
 }
 
 // ErasureNotice is what a parent is still told after an erasure, kept under
@@ -120,13 +122,14 @@ func (l *Ledger) tombstone(ctx context.Context, b *Batch, t *TombstoneRequest, n
 		l.keyCounts[id]--
 		changedKeys[id] = true
 	}
-	if p := t.proposal; p != nil {
-		p.TombstoneIndex = &idx
-		v, err := json.Marshal(p)
+	if t.Beside != nil {
+		recs, err := t.Beside(idx)
 		if err != nil {
-			return fail(fmt.Errorf("couldn't encode erasure proposal: %w", err))
+			return fail(fmt.Errorf("records beside tombstone %d: %w", idx, err))
 		}
-		b.Set(proposalKey(p.ID), v)
+		for _, r := range recs {
+			r.set(b)
+		}
 	}
 	erased[t.ErasedIndex] = true
 	return Outcome{Index: idx}

@@ -17,6 +17,7 @@ import (
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/testledger"
 	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/verifier"
 )
@@ -409,7 +410,7 @@ func TestBundleShowsErasure(t *testing.T) {
 	if _, err := l.Erase(ctx, out[0].Index, "avg-17-1-a"); err != nil {
 		t.Fatal(err)
 	}
-	_, vb, err := l.BuildBundle(ctx, ledger.BundleRequest{IDType: events.IDTypeBSN,
+	_, vb, err := answer.New(answer.Config{Ledger: l}).BuildBundle(ctx, answer.BundleRequest{IDType: events.IDTypeBSN,
 		Pseudonyms: []verifier.SubjectPseudonym{{KeyID: d.Subject.KeyID, Pseudonym: d.Subject.Pseudonym}},
 		Request: verifier.InzageRequest{ID: "01a20a16-b2f9-7ea5-bdf8-412a07c9250a", Relation: verifier.RelationParent,
 			RequestedAt: time.Now().UTC().Truncate(time.Second), ReleasedAt: time.Now().UTC().Truncate(time.Second)},

@@ -4,7 +4,7 @@ package verifier
 // person's access request (AVG art. 15), as a JSON file that anyone can check
 // offline with only the pinned log, cosigner and administrator keys.
 //
-// A bundle flows like this. The ledger's inzage workflow (ledger.BuildBundle)
+// A bundle flows like this. The ledger's inzage workflow (answer.Service.BuildBundle in ledger/answer)
 // takes ONE checkpoint (the head when it starts), looks up every disclosure
 // about the child under each of its pseudonyms, and writes into the bundle,
 // for each: the leaf index, the leaf record, the canonical envelope and the

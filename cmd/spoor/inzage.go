@@ -21,7 +21,7 @@ import (
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/events/demo"
 	"github.com/spoor-ledger/spoor/internal/datadir"
-	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/verifier/report"
@@ -129,7 +129,7 @@ func newInzageReleaseCmd() *cobra.Command {
 				if !ok || err != nil {
 					return fmt.Errorf("--withhold %q: want LEAF_INDEX:GROUND, e.g. 1234:avg-23", w)
 				}
-				req.Withheld = append(req.Withheld, ledger.Withhold{Index: n, Ground: ground})
+				req.Withheld = append(req.Withheld, answer.Withhold{Index: n, Ground: ground})
 			}
 			var raw json.RawMessage
 			if err := deskCall(cmd.Context(), "POST", f.url+"/v1/inzage/"+args[0]+"/release", tok, req, &raw); err != nil {

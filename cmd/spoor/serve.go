@@ -31,6 +31,7 @@ import (
 	"github.com/spoor-ledger/spoor/internal/durable"
 	"github.com/spoor-ledger/spoor/internal/natsserver"
 	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/ledger/ingest"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
@@ -222,7 +223,7 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	}
 	defer closeMerkle()
 	l, err := openServeLedger(ctx, rr, ledger.Config{
-		Store: store, Signer: keys.signer, Keys: keys.verifiers, LogVkey: keys.logVkey, CosignerVkey: keys.cosVkey,
+		Store: store, Signer: keys.signer, Keys: keys.verifiers,
 		Covenant: sc, AdminVkey: keys.admin(f), DataKeys: dataKeys,
 		MaxBatch: f.maxBatch, MaxBatchAge: f.batchAge, IdleCosign: f.idleCosign, Logger: log,
 		Merkle: merkle,
@@ -303,7 +304,8 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	reg.MustRegister(backups.Metrics()...)
 	api := httpapi.New(httpapi.Config{
 		Ledger: l, Logger: log, Gatherer: reg,
-		Tokens: tokens,
+		Answers: answer.New(answer.Config{Ledger: l, LogVkey: keys.logVkey, CosignerVkey: keys.cosVkey}),
+		Tokens:  tokens,
 		Healthy: func() error {
 			if !nc.IsConnected() {
 				return errors.New("not connected to NATS")

@@ -15,6 +15,7 @@ import (
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/testledger"
 	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/verifier"
@@ -105,7 +106,7 @@ func (v *verifyLog) log(t *testing.T, child string, n int) {
 func (v *verifyLog) bundle(t *testing.T, child string) string {
 	t.Helper()
 	now := time.Now().UTC().Truncate(time.Second)
-	data, _, err := v.l.BuildBundle(context.Background(), ledger.BundleRequest{
+	data, _, err := answer.New(answer.Config{Ledger: v.l}).BuildBundle(context.Background(), answer.BundleRequest{
 		IDType:       events.IDTypeBSN,
 		Pseudonyms:   []verifier.SubjectPseudonym{{KeyID: v.env.Demo.SubjectKey.ID, Pseudonym: child}},
 		Request:      verifier.InzageRequest{ID: "inzage-1", Relation: verifier.RelationYoungPerson, RequestedAt: now.Add(-time.Hour), ReleasedAt: now},

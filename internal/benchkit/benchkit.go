@@ -424,7 +424,7 @@ func (r *rig) openLedgerOn(ctx context.Context, dir string, m ledger.MerkleBacke
 		return nil, nil, err
 	}
 	l, err := ledger.Open(ctx, ledger.Config{
-		Store: s, Signer: r.signer, Keys: r.keys, LogVkey: r.logVkey, CosignerVkey: r.cosVkey,
+		Store: s, Signer: r.signer, Keys: r.keys,
 		Covenant: r.demo.Signed, AdminVkey: r.demo.AdminVkey, Logger: r.cfg.Logger, Merkle: m,
 	})
 	if err != nil {

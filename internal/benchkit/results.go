@@ -10,6 +10,7 @@ import (
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
@@ -32,12 +33,13 @@ func (r *rig) inzage(ctx context.Context, l *ledger.Ledger, rep *Report, compact
 	out.StoredEvents = l.Head().Size
 	defer profileAs(ctx, "inzage")()
 	r.prog.phase(phase, int64(k))
+	desk := answer.New(answer.Config{Ledger: l})
 	ds := make([]time.Duration, 0, k)
 	total := 0
 	for i := range k {
 		c := children[i*len(children)/k]
 		now := time.Now().UTC().Truncate(time.Millisecond)
-		req := ledger.BundleRequest{
+		req := answer.BundleRequest{
 			IDType:       events.IDTypeBSN,
 			Pseudonyms:   []verifier.SubjectPseudonym{{KeyID: r.demo.SubjectKey.ID, Pseudonym: c.Pseudonym}},
 			Request:      verifier.InzageRequest{ID: fmt.Sprintf("bench-%d", i), Relation: verifier.RelationParent, RequestedAt: now.Add(-time.Hour), ReleasedAt: now},
@@ -45,7 +47,7 @@ func (r *rig) inzage(ctx context.Context, l *ledger.Ledger, rep *Report, compact
 			CosignerVkey: r.cosVkey,
 		}
 		t := time.Now()
-		_, vb, err := l.BuildBundle(ctx, req)
+		_, vb, err := desk.BuildBundle(ctx, req)
 		if err != nil {
 			return err
 		}

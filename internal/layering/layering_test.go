@@ -45,6 +45,8 @@ var rules = map[string]rule{
 		"the monitor follows a log over HTTP, as anyone may: no storage, bus or Merkle backend; it hands its Prometheus collectors to the caller"},
 	"ledger": {[]string{mod + "ledger/", pebble, nats, trillian},
 		"the log core: the Store and Merkle seams are interfaces it owns; backends plug in from cmd/spoor"},
+	"ledger/answer": {[]string{mod + "ledger/ingest", mod + "ledger/httpapi", mod + "ledger/replication", mod + "ledger/pebblestore", mod + "ledger/trillianlog", pebble, nats, trillian},
+		"the desk's workflows (access requests, erasure proposals, the desk scope, bundles) over the ledger's exported methods, whatever the store; no HTTP, bus or backend"},
 	"ledger/pebblestore": {[]string{mod + "ledger/ingest", mod + "ledger/httpapi", mod + "ledger/replication", nats, trillian},
 		"the Store on Pebble and its backups, and nothing else"},
 	"ledger/trillianlog": {[]string{mod + "ledger", pebble, nats},

@@ -17,13 +17,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/testledger"
 	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/verifier"
 )
@@ -96,7 +96,8 @@ type authzFixture struct {
 	auth map[string]string
 	// second is a second desk user of the own party: it makes the requests
 	// and proposals that the own-party desk then decides.
-	second     ledger.DeskUser
+	second     answer.DeskUser
+	a          *answer.Service // the server's
 	secondAuth string
 	leftSecond string // a second desk user of the party that left
 	ownLeaves  []uint64
@@ -125,7 +126,7 @@ func newAuthzFixture(t *testing.T, name string) *authzFixture {
 	}
 
 	// Version 1: the three parties disclose.
-	l1, s1 := e.Open(t, ledger.Config{IdleCosign: -1, LogVkey: e.LogVkey, CosignerVkey: e.CosVkey})
+	l1, s1 := e.Open(t, ledger.Config{IdleCosign: -1})
 	var envs [][]byte
 	envs = append(envs, f.event(f.left), f.event(f.other))
 	for range 60 {
@@ -152,7 +153,7 @@ func newAuthzFixture(t *testing.T, name string) *authzFixture {
 	s1.Close()
 
 	// Version 2: the left party is gone.
-	l, s := e.Open(t, ledger.Config{IdleCosign: -1, LogVkey: e.LogVkey, CosignerVkey: e.CosVkey, Covenant: e.CovenantWithout(t, f.left)})
+	l, s := e.Open(t, ledger.Config{IdleCosign: -1, Covenant: e.CovenantWithout(t, f.left)})
 	t.Cleanup(func() {
 		if err := l.Close(); err != nil {
 			t.Errorf("ledger.Close: %v", err)
@@ -160,6 +161,7 @@ func newAuthzFixture(t *testing.T, name string) *authzFixture {
 		s.Close()
 	})
 	f.l = l
+	f.a = answer.New(answer.Config{Ledger: l, LogVkey: e.LogVkey, CosignerVkey: e.CosVkey})
 
 	tokens := map[[32]byte]httpapi.Principal{}
 	f.auth = map[string]string{"anonymous": "", "malformed token": "Basic ZmFrZTpmYWtl", "unknown token": "Bearer " + strings.Repeat("ab", 32)}
@@ -180,12 +182,12 @@ func newAuthzFixture(t *testing.T, name string) *authzFixture {
 	// are told apart by credential, not by name.
 	second := add("second own", httpapi.Principal{Role: httpapi.RoleDesk, Party: f.own, Name: "desk-own"})
 	sh := httpapi.TokenHash(second)
-	f.second, f.secondAuth = ledger.DeskUser{Name: "desk-own", Credential: hex.EncodeToString(sh[:])}, "Bearer "+second
+	f.second, f.secondAuth = answer.DeskUser{Name: "desk-own", Credential: hex.EncodeToString(sh[:])}, "Bearer "+second
 	f.leftSecond = "Bearer " + add("second left", httpapi.Principal{Role: httpapi.RoleDesk, Party: f.left, Name: "desk-left"})
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(l.Metrics()...)
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Ledger: l, Tokens: tokens, AccessLimit: 1 << 20, Gatherer: reg,
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Ledger: l, Answers: f.a, Tokens: tokens, AccessLimit: 1 << 20, Gatherer: reg,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))}))
 	t.Cleanup(srv.Close)
 	f.srv = srv
@@ -237,16 +239,16 @@ func (f *authzFixture) request(pattern string) (method, path, body string) {
 	size := f.l.Head().Size
 	sum := sha256.Sum256(f.ownEnv)
 	registered := func() string {
-		ar := &ledger.AccessRequest{IDType: events.IDTypeBSN, Relation: verifier.RelationParent, Scope: ownScope(f.own),
+		ar := &answer.AccessRequest{IDType: events.IDTypeBSN, Relation: verifier.RelationParent, Scope: ownScope(f.own),
 			Pseudonyms:  []verifier.SubjectPseudonym{{KeyID: f.env.Demo.SubjectKey.ID, Pseudonym: f.child}},
 			RequestedBy: f.second.Name, RequestedByCredential: f.second.Credential}
-		if err := f.l.RegisterAccess(ctx, ar); err != nil {
+		if err := f.a.RegisterAccess(ctx, ar); err != nil {
 			f.t.Fatal(err)
 		}
 		return ar.ID
 	}
 	proposed := func() string {
-		p, err := f.l.ProposeErasure(ctx, ownScope(f.own), f.second, f.nextOwnLeaf(), "avg-17-1-a")
+		p, err := f.a.ProposeErasure(ctx, ownScope(f.own), f.second, f.nextOwnLeaf(), "avg-17-1-a")
 		if err != nil {
 			f.t.Fatal(err)
 		}
@@ -459,72 +461,6 @@ func TestErasureTakesTwoPeople(t *testing.T) {
 	}
 }
 
-// TestErasureProposalExpires: a proposal nobody confirmed lapses.
-func TestErasureProposalExpires(t *testing.T) {
-	e := testledger.New(t)
-	now := time.Now()
-	clock := func() time.Time { return now }
-	l, s := e.Open(t, ledger.Config{IdleCosign: -1, Now: func() time.Time { return clock() }, ErasureExpiry: time.Hour})
-	defer s.Close()
-	defer l.Close()
-	out, err := e.SubmitEvents(t, l, 1)
-	if err != nil || out[0].Err != nil {
-		t.Fatal(err, out)
-	}
-	scope, err := l.DeskScope("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := l.ProposeErasure(context.Background(), scope, ledger.DeskUser{Name: "a", Credential: "1"}, out[0].Index, "avg-17-1-a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock = func() time.Time { return now.Add(time.Hour + time.Second) }
-	if _, err := l.ConfirmErasure(context.Background(), scope, ledger.DeskUser{Name: "b", Credential: "2"}, p.ID); err != ledger.ErrErasureExpired {
-		t.Fatalf("confirming an expired proposal: %v, want ErrErasureExpired", err)
-	}
-	// Expired is not open: the disclosure can be proposed again.
-	if _, err := l.ProposeErasure(context.Background(), scope, ledger.DeskUser{Name: "a", Credential: "1"}, out[0].Index, "avg-17-1-a"); err != nil {
-		t.Fatalf("proposing again after expiry: %v", err)
-	}
-}
-
-// TestRequestStaysWithItsScope: an open inzage request registered by the
-// central desk is still visible and releasable after a covenant version
-// removed a party (the stored party list then differs from the day's).
-func TestRequestStaysWithItsScope(t *testing.T) {
-	e := testledger.New(t)
-	l1, s1 := e.Open(t, ledger.Config{IdleCosign: -1, LogVkey: e.LogVkey, CosignerVkey: e.CosVkey})
-	if _, err := e.SubmitEvents(t, l1, 5); err != nil {
-		t.Fatal(err)
-	}
-	scope, err := l1.DeskScope("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ar := &ledger.AccessRequest{IDType: events.IDTypeBSN, Relation: verifier.RelationParent, Scope: scope,
-		Pseudonyms:  []verifier.SubjectPseudonym{{KeyID: e.Demo.SubjectKey.ID, Pseudonym: e.Gen.Children()[0].Pseudonym}},
-		RequestedBy: "desk-1", RequestedByCredential: "1"}
-	if err := l1.RegisterAccess(context.Background(), ar); err != nil {
-		t.Fatal(err)
-	}
-	l1.Close()
-	s1.Close()
-	l, s := e.Open(t, ledger.Config{IdleCosign: -1, Covenant: e.CovenantWithout(t, "de-kleine-schans")})
-	defer s.Close()
-	defer l.Close()
-	now, err := l.DeskScope("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !now.Covers("de-kleine-schans") {
-		t.Error("the central desk's scope lost a party that left (it stays the controller of its disclosures)")
-	}
-	if _, err := l.ReleaseAccess(context.Background(), now, ar.ID, ledger.DeskUser{Name: "desk-2", Credential: "2"}, nil); err != nil {
-		t.Fatalf("releasing the central desk's request after a party left: %v", err)
-	}
-}
-
 // testWriter sends the server's log lines to the test's log.
 type testWriter struct{ t *testing.T }
 
@@ -541,19 +477,19 @@ func TestAuditListsErasuresOnRequest(t *testing.T) {
 	f := newAuthzFixture(t, "amersfoort")
 	ctx := context.Background()
 	scope := ownScope(f.own)
-	first := ledger.DeskUser{Name: "desk-own", Credential: "not-the-second"}
+	first := answer.DeskUser{Name: "desk-own", Credential: "not-the-second"}
 	for i := range 4 {
-		p, err := f.l.ProposeErasure(ctx, scope, first, f.nextOwnLeaf(), "avg-17-1-a")
+		p, err := f.a.ProposeErasure(ctx, scope, first, f.nextOwnLeaf(), "avg-17-1-a")
 		if err != nil {
 			t.Fatal(err)
 		}
 		switch i {
 		case 3:
-			if _, err := f.l.WithdrawErasure(ctx, scope, f.second, p.ID); err != nil {
+			if _, err := f.a.WithdrawErasure(ctx, scope, f.second, p.ID); err != nil {
 				t.Fatal(err)
 			}
 		default:
-			if _, err := f.l.ConfirmErasure(ctx, scope, f.second, p.ID); err != nil {
+			if _, err := f.a.ConfirmErasure(ctx, scope, f.second, p.ID); err != nil {
 				t.Fatal(err)
 			}
 		}

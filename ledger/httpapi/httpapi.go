@@ -30,6 +30,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
@@ -56,6 +57,11 @@ type Principal struct {
 // Config configures the handler.
 type Config struct {
 	Ledger *ledger.Ledger
+	// Answers runs the desk's workflows (access requests, erasure
+	// proposals, the desk scope, bundles) on Ledger; nil makes one with
+	// answer.Config defaults, whose bundles then carry no verifier keys.
+	// Share one Service per Ledger: its locks serialise the decisions.
+	Answers *answer.Service
 	// Tokens maps the SHA-256 of each bearer token to its principal (see
 	// TokenHash); the server never holds the tokens themselves.
 	Tokens map[[32]byte]Principal
@@ -75,6 +81,7 @@ type Config struct {
 type Server struct {
 	cfg Config
 	l   *ledger.Ledger
+	a   *answer.Service
 	log *slog.Logger
 	mux *http.ServeMux
 	// routes are every endpoint, each with the roles it admits (New).
@@ -93,7 +100,10 @@ func New(cfg Config) *Server {
 	if cfg.AccessLimit <= 0 {
 		cfg.AccessLimit = 30
 	}
-	s := &Server{cfg: cfg, l: cfg.Ledger, log: logger, mux: http.NewServeMux(), limits: map[string]*rate.Limiter{}}
+	if cfg.Answers == nil {
+		cfg.Answers = answer.New(answer.Config{Ledger: cfg.Ledger})
+	}
+	s := &Server{cfg: cfg, l: cfg.Ledger, a: cfg.Answers, log: logger, mux: http.NewServeMux(), limits: map[string]*rate.Limiter{}}
 	anyone := []Role{}
 	s.routes = []Route{
 		{"GET /checkpoint", anyone, false, s.checkpoint},
@@ -166,7 +176,7 @@ func callerOf(r *http.Request) Caller {
 // token that is given
 // must be known (401 otherwise, on public routes too); a route with roles
 // refuses the public (401) and every other role (403); a desk user's scope
-// comes from ledger.DeskScope, and a desk user without one is refused on
+// comes from answer.Service.DeskScope, and a desk user without one is refused on
 // every desk route (403), never given a wider one.
 func (s *Server) guard(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -200,7 +210,7 @@ func (s *Server) guard(rt Route) http.Handler {
 			return
 		}
 		if c.Role == RoleDesk && slices.Contains(rt.Roles, RoleDesk) {
-			scope, err := s.l.DeskScope(c.Party)
+			scope, err := s.a.DeskScope(c.Party)
 			if err != nil {
 				s.fail(w, r, http.StatusForbidden, "no_scope", "this desk user answers for no party of the covenant (a desk user needs a party of the covenant, or a covenant with a central desk)")
 				return

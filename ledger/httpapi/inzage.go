@@ -10,6 +10,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
@@ -38,10 +39,10 @@ type InzageStatus struct {
 
 // InzageReleaseRequest is the body of POST /v1/inzage/<id>/release.
 type InzageReleaseRequest struct {
-	Withheld []ledger.Withhold `json:"withheld"`
+	Withheld []answer.Withhold `json:"withheld"`
 }
 
-func statusOf(r *ledger.AccessRequest) InzageStatus {
+func statusOf(r *answer.AccessRequest) InzageStatus {
 	return InzageStatus{ID: r.ID, Status: r.Status, Relation: r.Relation, RequestedBy: r.RequestedBy,
 		RequestedAt: r.RequestedAt, ReleasedBy: r.ReleasedBy, ReleasedAt: r.ReleasedAt,
 		Parties: r.Scope.Parties, CentralDesk: r.Scope.CentralDesk}
@@ -80,10 +81,10 @@ func (s *Server) inzageRegister(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "bad_request", "body must be JSON {id_type, pseudonyms: [{key_id, pseudonym}], relation, child_16_or_older}")
 		return
 	}
-	ar := &ledger.AccessRequest{IDType: req.IDType, Pseudonyms: req.Pseudonyms, Relation: req.Relation,
+	ar := &answer.AccessRequest{IDType: req.IDType, Pseudonyms: req.Pseudonyms, Relation: req.Relation,
 		Child16OrOlder: req.Child16OrOlder, Scope: c.Scope, RequestedBy: c.Name, RequestedByCredential: c.Credential}
-	if err := s.l.RegisterAccess(r.Context(), ar); err != nil {
-		if errors.Is(err, ledger.ErrAccessInvalid) {
+	if err := s.a.RegisterAccess(r.Context(), ar); err != nil {
+		if errors.Is(err, answer.ErrAccessInvalid) {
 			s.fail(w, r, http.StatusBadRequest, "invalid_request", err.Error())
 			return
 		}
@@ -98,7 +99,7 @@ func (s *Server) inzageRegister(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) inzageGet(w http.ResponseWriter, r *http.Request) {
-	ar, err := s.l.AccessInScope(r.Context(), callerOf(r).Scope, r.PathValue("id"))
+	ar, err := s.a.AccessInScope(r.Context(), callerOf(r).Scope, r.PathValue("id"))
 	if err != nil {
 		s.failErr(w, r, err)
 		return
@@ -120,22 +121,22 @@ func (s *Server) inzageRelease(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ar, err := s.l.ReleaseAccess(r.Context(), c.Scope, r.PathValue("id"), ledger.DeskUser{Name: c.Name, Credential: c.Credential}, req.Withheld)
+	ar, err := s.a.ReleaseAccess(r.Context(), c.Scope, r.PathValue("id"), answer.DeskUser{Name: c.Name, Credential: c.Credential}, req.Withheld)
 	switch {
-	case errors.Is(err, ledger.ErrAccessSamePerson):
+	case errors.Is(err, answer.ErrAccessSamePerson):
 		s.fail(w, r, http.StatusForbidden, "second_person_required", "an answer must be released by a second desk user, with a credential of their own")
 		return
-	case errors.Is(err, ledger.ErrAccessReleased):
+	case errors.Is(err, answer.ErrAccessReleased):
 		s.fail(w, r, http.StatusConflict, "already_released", "this request was already released")
 		return
-	case errors.Is(err, ledger.ErrAccessInvalid):
+	case errors.Is(err, answer.ErrAccessInvalid):
 		s.fail(w, r, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	case err != nil:
 		s.failErr(w, r, err)
 		return
 	}
-	bundle, err := s.l.AccessBundle(r.Context(), ar)
+	bundle, err := s.a.AccessBundle(r.Context(), ar)
 	if err != nil {
 		s.failErr(w, r, err)
 		return
@@ -186,11 +187,11 @@ func (s *Server) erasurePropose(w http.ResponseWriter, r *http.Request) {
 	var req ErasureRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || !ledger.ValidErasureGround(req.Ground) {
+	if err := dec.Decode(&req); err != nil || !answer.ValidErasureGround(req.Ground) {
 		s.fail(w, r, http.StatusBadRequest, "bad_request", "body must be JSON {leaf_index, ground}, ground like avg-17-1-a")
 		return
 	}
-	p, err := s.l.ProposeErasure(r.Context(), c.Scope, ledger.DeskUser{Name: c.Name, Credential: c.Credential}, req.LeafIndex, req.Ground)
+	p, err := s.a.ProposeErasure(r.Context(), c.Scope, answer.DeskUser{Name: c.Name, Credential: c.Credential}, req.LeafIndex, req.Ground)
 	if err != nil {
 		s.erasureFail(w, r, err)
 		return
@@ -204,15 +205,15 @@ func (s *Server) erasureFail(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case errors.Is(err, ledger.ErrAlreadyErased):
 		s.fail(w, r, http.StatusConflict, "already_erased", "this disclosure is already erased")
-	case errors.Is(err, ledger.ErrErasureOpen):
+	case errors.Is(err, answer.ErrErasureOpen):
 		s.fail(w, r, http.StatusConflict, "already_proposed", "an erasure of this disclosure is already proposed; confirm or withdraw that one")
-	case errors.Is(err, ledger.ErrErasureDecided):
+	case errors.Is(err, answer.ErrErasureDecided):
 		s.fail(w, r, http.StatusConflict, "already_decided", "this proposal was already confirmed or withdrawn")
-	case errors.Is(err, ledger.ErrErasureExpired):
+	case errors.Is(err, answer.ErrErasureExpired):
 		s.fail(w, r, http.StatusGone, "expired", "this proposal expired before a second desk user confirmed it; propose it again")
-	case errors.Is(err, ledger.ErrErasureSamePerson):
+	case errors.Is(err, answer.ErrErasureSamePerson):
 		s.fail(w, r, http.StatusForbidden, "second_person_required", "an erasure must be confirmed by a second desk user, with a credential of their own")
-	case errors.Is(err, ledger.ErrErasureInvalid):
+	case errors.Is(err, answer.ErrErasureInvalid):
 		s.fail(w, r, http.StatusBadRequest, "invalid_request", err.Error())
 	default:
 		s.failErr(w, r, err)
@@ -224,7 +225,7 @@ func (s *Server) erasureConfirm(w http.ResponseWriter, r *http.Request) {
 	if !s.allow(w, r, c.Principal) {
 		return
 	}
-	p, err := s.l.ConfirmErasure(r.Context(), c.Scope, ledger.DeskUser{Name: c.Name, Credential: c.Credential}, r.PathValue("id"))
+	p, err := s.a.ConfirmErasure(r.Context(), c.Scope, answer.DeskUser{Name: c.Name, Credential: c.Credential}, r.PathValue("id"))
 	if err != nil {
 		s.erasureFail(w, r, err)
 		return
@@ -237,7 +238,7 @@ func (s *Server) erasureConfirm(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) erasureWithdraw(w http.ResponseWriter, r *http.Request) {
 	c := callerOf(r)
-	p, err := s.l.WithdrawErasure(r.Context(), c.Scope, ledger.DeskUser{Name: c.Name, Credential: c.Credential}, r.PathValue("id"))
+	p, err := s.a.WithdrawErasure(r.Context(), c.Scope, answer.DeskUser{Name: c.Name, Credential: c.Credential}, r.PathValue("id"))
 	if err != nil {
 		s.erasureFail(w, r, err)
 		return

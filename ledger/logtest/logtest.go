@@ -33,6 +33,7 @@ import (
 	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/internal/testledger"
 	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/verifier"
 )
@@ -589,7 +590,7 @@ func toTlog(p [][]byte) []tlog.Hash {
 func (r *run) bundle(d *events.Disclosure) []byte {
 	t := r.t
 	e := r.w.env
-	req := ledger.BundleRequest{
+	req := answer.BundleRequest{
 		IDType:     events.IDTypeBSN,
 		Pseudonyms: []verifier.SubjectPseudonym{{KeyID: e.Demo.SubjectKey.ID, Pseudonym: d.Subject.Pseudonym}},
 		Request: verifier.InzageRequest{ID: "inzage-conformance", Relation: verifier.RelationParent,
@@ -597,7 +598,7 @@ func (r *run) bundle(d *events.Disclosure) []byte {
 		LogVkey:      e.LogVkey,
 		CosignerVkey: e.CosVkey,
 	}
-	data, _, err := r.l.BuildBundle(context.Background(), req)
+	data, _, err := answer.New(answer.Config{Ledger: r.l}).BuildBundle(context.Background(), req)
 	if err != nil {
 		t.Fatalf("BuildBundle: %v", err)
 	}

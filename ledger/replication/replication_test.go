@@ -14,6 +14,7 @@ import (
 	"github.com/spoor-ledger/spoor/internal/natstest"
 	"github.com/spoor-ledger/spoor/internal/testledger"
 	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/verifier"
 )
@@ -49,8 +50,8 @@ func newNode(t *testing.T, name string) *node {
 
 func (n *node) config(env *testledger.Env, r ledger.Replicator) ledger.Config {
 	return ledger.Config{Store: n.store, Signer: env.Signer, Keys: env.Keys, Covenant: env.Demo.Signed,
-		LogVkey: env.LogVkey, CosignerVkey: env.CosVkey, AdminVkey: env.Demo.AdminVkey,
-		DataKeys: n.keys, Replicator: r, IdleCosign: -1, MaxBatch: 4096, MaxBatchAge: 5 * time.Millisecond}
+		AdminVkey: env.Demo.AdminVkey,
+		DataKeys:  n.keys, Replicator: r, IdleCosign: -1, MaxBatch: 4096, MaxBatchAge: 5 * time.Millisecond}
 }
 
 // follow steps f until its ledger's head has size.
@@ -144,11 +145,11 @@ func TestActiveAndStandby(t *testing.T) {
 	// An inzage request registered on the active ledger, not yet released
 	// when it fails: the standby must have it to release it after the
 	// failover.
-	req := &ledger.AccessRequest{IDType: events.IDTypeBSN, Relation: verifier.RelationParent,
+	req := &answer.AccessRequest{IDType: events.IDTypeBSN, Relation: verifier.RelationParent,
 		Pseudonyms:  []verifier.SubjectPseudonym{{KeyID: env.Demo.SubjectKey.ID, Pseudonym: env.Gen.Children()[0].Pseudonym}},
 		Scope:       verifier.BundleScope{CentralDesk: true},
 		RequestedBy: "desk-1", RequestedByCredential: "c1"}
-	if err := a.l.RegisterAccess(t.Context(), req); err != nil {
+	if err := answer.New(answer.Config{Ledger: a.l}).RegisterAccess(t.Context(), req); err != nil {
 		t.Fatal(err)
 	}
 	head := a.l.Head()
@@ -174,7 +175,8 @@ func TestActiveAndStandby(t *testing.T) {
 	if _, err := b.l.Entry(t.Context(), 3); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("the erased entry on the standby: %v, want ErrNotFound", err)
 	}
-	if got, err := b.l.Access(t.Context(), req.ID); err != nil || got.Status != ledger.AccessRegistered || got.RequestedBy != "desk-1" {
+	standbyDesk := answer.New(answer.Config{Ledger: b.l, LogVkey: env.LogVkey, CosignerVkey: env.CosVkey})
+	if got, err := standbyDesk.Access(t.Context(), req.ID); err != nil || got.Status != answer.AccessRegistered || got.RequestedBy != "desk-1" {
 		t.Fatalf("the access request on the standby: %+v, %v", got, err)
 	}
 
@@ -205,11 +207,11 @@ func TestActiveAndStandby(t *testing.T) {
 	}
 	// The request registered before the failover is released, and
 	// answered, by the new active ledger.
-	released, err := b.l.ReleaseAccess(t.Context(), req.Scope, req.ID, ledger.DeskUser{Name: "desk-2", Credential: "c2"}, nil)
+	released, err := standbyDesk.ReleaseAccess(t.Context(), req.Scope, req.ID, answer.DeskUser{Name: "desk-2", Credential: "c2"}, nil)
 	if err != nil {
 		t.Fatalf("releasing on the promoted ledger: %v", err)
 	}
-	bundle, err := b.l.AccessBundle(t.Context(), released)
+	bundle, err := standbyDesk.AccessBundle(t.Context(), released)
 	if err != nil {
 		t.Fatal(err)
 	}

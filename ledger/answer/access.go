@@ -1,7 +1,8 @@
-package ledger
+package answer
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
@@ -63,11 +65,9 @@ const (
 	AccessReleased   = "released"
 )
 
-func accessKey(id string) []byte { return eventIDKey(tagAccess, id) }
-
 // RegisterAccess validates and stores a new access request, filling in its
 // id, time and status.
-func (l *Ledger) RegisterAccess(ctx context.Context, r *AccessRequest) error {
+func (s *Service) RegisterAccess(ctx context.Context, r *AccessRequest) error {
 	if err := validateAccess(r); err != nil {
 		return err
 	}
@@ -76,9 +76,9 @@ func (l *Ledger) RegisterAccess(ctx context.Context, r *AccessRequest) error {
 		return fmt.Errorf("couldn't make request id: %w", err)
 	}
 	r.ID = id.String()
-	r.RequestedAt = l.cfg.Now().UTC().Truncate(time.Second)
+	r.RequestedAt = s.l.Now().UTC().Truncate(time.Second)
 	r.Status = AccessRegistered
-	return l.putAccess(ctx, r)
+	return s.putAccess(ctx, r)
 }
 
 func validateAccess(r *AccessRequest) error {
@@ -91,7 +91,7 @@ func validateAccess(r *AccessRequest) error {
 		return fmt.Errorf("%w: requested_by is required", ErrAccessInvalid)
 	}
 	for _, p := range r.Pseudonyms {
-		if _, err := decodeHex32(p.Pseudonym); err != nil || p.KeyID == "" {
+		if b, err := hex.DecodeString(p.Pseudonym); err != nil || len(b) != 32 || p.KeyID == "" {
 			return fmt.Errorf("%w: each pseudonym is 64 hex characters with its key_id", ErrAccessInvalid)
 		}
 	}
@@ -110,35 +110,30 @@ func validateAccess(r *AccessRequest) error {
 	return nil
 }
 
-func (l *Ledger) putAccess(ctx context.Context, r *AccessRequest) error {
+func (s *Service) putAccess(ctx context.Context, r *AccessRequest) error {
 	v, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("couldn't encode access request: %w", err)
 	}
-	var b Batch
-	b.Set(accessKey(r.ID), v)
 	// Not a log entry: the request record is kept beside the log and
 	// never touches the tree, but it is committed with a batch of the
 	// sequencer's, so that a standby has it too: a request registered
 	// before a failover is released on the new active ledger.
-	if err := l.commitRecords(ctx, b.Ops); err != nil {
+	if err := s.l.PutRecords(ctx, ledger.Record{Kind: ledger.RecordAccessRequest, ID: r.ID, Value: v}); err != nil {
 		return fmt.Errorf("couldn't store access request: %w", err)
 	}
 	return nil
 }
 
 // Access returns a stored access request.
-func (l *Ledger) Access(ctx context.Context, id string) (*AccessRequest, error) {
-	if !events.ValidEventID(id) {
-		return nil, fmt.Errorf("access request id: %w", ErrNotFound)
-	}
-	v, err := l.store.Get(ctx, accessKey(id))
+func (s *Service) Access(ctx context.Context, id string) (*AccessRequest, error) {
+	v, err := s.l.Record(ctx, ledger.RecordAccessRequest, id)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("access request: %w", err)
 	}
 	var r AccessRequest
 	if err := json.Unmarshal(v, &r); err != nil {
-		return nil, fmt.Errorf("access request %s: %w", id, errors.Join(err, ErrCorrupt))
+		return nil, fmt.Errorf("access request %s: %w", id, errors.Join(err, ledger.ErrCorrupt))
 	}
 	return &r, nil
 }
@@ -147,23 +142,23 @@ func (l *Ledger) Access(ctx context.Context, id string) (*AccessRequest, error) 
 // request stays with the scope that registered it (compared by identity,
 // so that a later covenant version that adds or removes parties changes
 // nothing); another scope's request answers ErrNotFound.
-func (l *Ledger) AccessInScope(ctx context.Context, scope verifier.BundleScope, id string) (*AccessRequest, error) {
-	r, err := l.Access(ctx, id)
+func (s *Service) AccessInScope(ctx context.Context, scope verifier.BundleScope, id string) (*AccessRequest, error) {
+	r, err := s.Access(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if r.Scope.Identity() != scope.Identity() {
-		return nil, fmt.Errorf("access request: %w", ErrNotFound)
+		return nil, fmt.Errorf("access request: %w", ledger.ErrNotFound)
 	}
 	return r, nil
 }
 
 // ReleaseAccess marks a registered request of scope released by a second
 // desk user and returns it; the caller then builds the bundle.
-func (l *Ledger) ReleaseAccess(ctx context.Context, scope verifier.BundleScope, id string, by DeskUser, withheld []Withhold) (*AccessRequest, error) {
-	l.accessMu.Lock()
-	defer l.accessMu.Unlock()
-	r, err := l.AccessInScope(ctx, scope, id)
+func (s *Service) ReleaseAccess(ctx context.Context, scope verifier.BundleScope, id string, by DeskUser, withheld []Withhold) (*AccessRequest, error) {
+	s.accessMu.Lock()
+	defer s.accessMu.Unlock()
+	r, err := s.AccessInScope(ctx, scope, id)
 	if err != nil {
 		return nil, err
 	}
@@ -179,9 +174,9 @@ func (l *Ledger) ReleaseAccess(ctx context.Context, scope verifier.BundleScope, 
 			return nil, fmt.Errorf("%w: unknown withholding ground %q (avg-23 or uavg-41)", ErrAccessInvalid, w.Ground)
 		}
 	}
-	now := l.cfg.Now().UTC().Truncate(time.Second)
+	now := s.l.Now().UTC().Truncate(time.Second)
 	r.Status, r.ReleasedBy, r.ReleasedByCredential, r.ReleasedAt, r.Withheld = AccessReleased, by.Name, by.Credential, &now, withheld
-	if err := l.putAccess(ctx, r); err != nil {
+	if err := s.putAccess(ctx, r); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -190,7 +185,7 @@ func (l *Ledger) ReleaseAccess(ctx context.Context, scope verifier.BundleScope, 
 // AccessBundle builds the answer to a released access request: the bundle
 // of every disclosure about the child in the request's scope, with proofs
 // against the current checkpoint.
-func (l *Ledger) AccessBundle(ctx context.Context, r *AccessRequest) ([]byte, error) {
+func (s *Service) AccessBundle(ctx context.Context, r *AccessRequest) ([]byte, error) {
 	if r.Status != AccessReleased || r.ReleasedAt == nil {
 		return nil, fmt.Errorf("%w: request %s is not released", ErrAccessInvalid, r.ID)
 	}
@@ -202,10 +197,10 @@ func (l *Ledger) AccessBundle(ctx context.Context, r *AccessRequest) ([]byte, er
 	if !r.Scope.CentralDesk {
 		parties = r.Scope.Parties
 	}
-	b, _, err := l.BuildBundle(ctx, BundleRequest{
+	b, _, err := s.BuildBundle(ctx, BundleRequest{
 		IDType: r.IDType, Pseudonyms: r.Pseudonyms, Parties: parties, Withheld: withheld,
 		Request: verifier.InzageRequest{ID: r.ID, Relation: r.Relation, RequestedAt: r.RequestedAt, ReleasedAt: *r.ReleasedAt},
-		LogVkey: l.cfg.LogVkey, CosignerVkey: l.cfg.CosignerVkey,
+		LogVkey: s.cfg.LogVkey, CosignerVkey: s.cfg.CosignerVkey,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("couldn't build the bundle of request %s: %w", r.ID, err)

@@ -1,4 +1,4 @@
-package ledger_test
+package answer_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"github.com/spoor-ledger/spoor/internal/synth"
 	"github.com/spoor-ledger/spoor/internal/testledger"
 	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/verifier/report"
 )
@@ -28,9 +29,9 @@ func eventAbout(t *testing.T, e *testledger.Env, child synth.Child) ([]byte, *ev
 	return e.Sign(t, d), d
 }
 
-func inzageRequest(e *testledger.Env, child synth.Child) ledger.BundleRequest {
+func inzageRequest(e *testledger.Env, child synth.Child) answer.BundleRequest {
 	now := time.Now().UTC().Truncate(time.Second)
-	return ledger.BundleRequest{
+	return answer.BundleRequest{
 		IDType:       events.IDTypeBSN,
 		Pseudonyms:   []verifier.SubjectPseudonym{{KeyID: e.Demo.SubjectKey.ID, Pseudonym: child.Pseudonym}},
 		Request:      verifier.InzageRequest{ID: "inzage-7", Relation: verifier.RelationParent, RequestedAt: now.Add(-time.Hour), ReleasedAt: now},
@@ -44,6 +45,7 @@ func TestBuildBundle(t *testing.T) {
 	l, s := e.Open(t, ledger.Config{IdleCosign: -1})
 	defer s.Close()
 	defer l.Close()
+	desk := answer.New(answer.Config{Ledger: l})
 	ctx := context.Background()
 	children := e.Gen.Children()
 	alice, nobody := children[0], children[1]
@@ -75,7 +77,7 @@ func TestBuildBundle(t *testing.T) {
 	}
 
 	t.Run("all parties", func(t *testing.T) {
-		data, vb, err := l.BuildBundle(ctx, inzageRequest(e, alice))
+		data, vb, err := desk.BuildBundle(ctx, inzageRequest(e, alice))
 		if err != nil {
 			t.Fatalf("BuildBundle: %v", err)
 		}
@@ -117,7 +119,7 @@ func TestBuildBundle(t *testing.T) {
 		req := inzageRequest(e, alice)
 		req.Parties = []string{party}
 		req.Withheld = map[uint64]string{want[0]: verifier.WithholdAVG23}
-		data, _, err := l.BuildBundle(ctx, req)
+		data, _, err := desk.BuildBundle(ctx, req)
 		if err != nil {
 			t.Fatalf("BuildBundle: %v", err)
 		}
@@ -139,7 +141,7 @@ func TestBuildBundle(t *testing.T) {
 	})
 
 	t.Run("no disclosures", func(t *testing.T) {
-		data, vb, err := l.BuildBundle(ctx, inzageRequest(e, nobody))
+		data, vb, err := desk.BuildBundle(ctx, inzageRequest(e, nobody))
 		if err != nil {
 			t.Fatalf("BuildBundle: %v", err)
 		}
@@ -152,17 +154,17 @@ func TestBuildBundle(t *testing.T) {
 	})
 
 	t.Run("refusals", func(t *testing.T) {
-		for name, edit := range map[string]func(r *ledger.BundleRequest){
-			"no pseudonym":         func(r *ledger.BundleRequest) { r.Pseudonyms = nil },
-			"bad pseudonym":        func(r *ledger.BundleRequest) { r.Pseudonyms[0].Pseudonym = "abc" },
-			"unknown party":        func(r *ledger.BundleRequest) { r.Parties = []string{"gemeente-utrecht"} },
-			"unknown ground":       func(r *ledger.BundleRequest) { r.Withheld = map[uint64]string{aliceLeaves[0]: "geheim"} },
-			"withheld not alice's": func(r *ledger.BundleRequest) { r.Withheld = map[uint64]string{0: verifier.WithholdUAVG41} },
-			"bad relation":         func(r *ledger.BundleRequest) { r.Request.Relation = "buurvrouw" },
+		for name, edit := range map[string]func(r *answer.BundleRequest){
+			"no pseudonym":         func(r *answer.BundleRequest) { r.Pseudonyms = nil },
+			"bad pseudonym":        func(r *answer.BundleRequest) { r.Pseudonyms[0].Pseudonym = "abc" },
+			"unknown party":        func(r *answer.BundleRequest) { r.Parties = []string{"gemeente-utrecht"} },
+			"unknown ground":       func(r *answer.BundleRequest) { r.Withheld = map[uint64]string{aliceLeaves[0]: "geheim"} },
+			"withheld not alice's": func(r *answer.BundleRequest) { r.Withheld = map[uint64]string{0: verifier.WithholdUAVG41} },
+			"bad relation":         func(r *answer.BundleRequest) { r.Request.Relation = "buurvrouw" },
 		} {
 			req := inzageRequest(e, alice)
 			edit(&req)
-			if _, _, err := l.BuildBundle(ctx, req); !errors.Is(err, ledger.ErrBundleRequest) {
+			if _, _, err := desk.BuildBundle(ctx, req); !errors.Is(err, answer.ErrBundleRequest) {
 				t.Errorf("%s: got %v, want ErrBundleRequest", name, err)
 			}
 		}
@@ -176,6 +178,7 @@ func TestBuildBundleWhileLogging(t *testing.T) {
 	l, s := e.Open(t, ledger.Config{IdleCosign: -1, MaxBatch: 4})
 	defer s.Close()
 	defer l.Close()
+	desk := answer.New(answer.Config{Ledger: l})
 	ctx := context.Background()
 	alice := e.Gen.Children()[0]
 	var subs []ledger.Submission
@@ -199,7 +202,7 @@ func TestBuildBundleWhileLogging(t *testing.T) {
 		}
 	}()
 	for range 10 {
-		data, _, err := l.BuildBundle(ctx, inzageRequest(e, alice))
+		data, _, err := desk.BuildBundle(ctx, inzageRequest(e, alice))
 		if err != nil {
 			t.Fatalf("BuildBundle: %v", err)
 		}
@@ -208,7 +211,7 @@ func TestBuildBundleWhileLogging(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	_, vb, err := l.BuildBundle(ctx, inzageRequest(e, alice))
+	_, vb, err := desk.BuildBundle(ctx, inzageRequest(e, alice))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,6 +229,7 @@ func TestBuiltBundleMatchesVerifyBundle(t *testing.T) {
 	l, s := e.Open(t, ledger.Config{IdleCosign: -1})
 	defer s.Close()
 	defer l.Close()
+	desk := answer.New(answer.Config{Ledger: l})
 	ctx := context.Background()
 	alice := e.Gen.Children()[0]
 	var subs []ledger.Submission
@@ -253,7 +257,7 @@ func TestBuiltBundleMatchesVerifyBundle(t *testing.T) {
 	}
 	req := inzageRequest(e, alice)
 	req.Withheld = map[uint64]string{aliceLeaves[2]: verifier.WithholdUAVG41}
-	data, built, err := l.BuildBundle(ctx, req)
+	data, built, err := desk.BuildBundle(ctx, req)
 	if err != nil {
 		t.Fatalf("BuildBundle: %v", err)
 	}
@@ -288,6 +292,7 @@ func TestBuildBundleRefusesTamperedStore(t *testing.T) {
 			l, s := e.Open(t, ledger.Config{IdleCosign: -1})
 			defer s.Close()
 			defer l.Close()
+			desk := answer.New(answer.Config{Ledger: l})
 			ctx := context.Background()
 			alice := e.Gen.Children()[0]
 			var subs []ledger.Submission
@@ -322,7 +327,7 @@ func TestBuildBundleRefusesTamperedStore(t *testing.T) {
 			if err := s.Commit(ctx, &b); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := l.BuildBundle(ctx, inzageRequest(e, alice)); !errors.Is(err, ledger.ErrCorrupt) {
+			if _, _, err := desk.BuildBundle(ctx, inzageRequest(e, alice)); !errors.Is(err, ledger.ErrCorrupt) {
 				t.Fatalf("BuildBundle over a tampered %s: %v, want ErrCorrupt", what, err)
 			}
 			if what != "envelope" {
@@ -350,7 +355,7 @@ func TestBuildBundleRefusesTamperedStore(t *testing.T) {
 			if err := s.Commit(ctx, &b); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := l.BuildBundle(ctx, inzageRequest(e, alice)); !errors.Is(err, ledger.ErrCorrupt) || !errors.Is(err, verifier.ErrLeafMismatch) {
+			if _, _, err := desk.BuildBundle(ctx, inzageRequest(e, alice)); !errors.Is(err, ledger.ErrCorrupt) || !errors.Is(err, verifier.ErrLeafMismatch) {
 				t.Fatalf("BuildBundle over a re-signed envelope: %v, want ErrCorrupt and ErrLeafMismatch", err)
 			}
 		})

@@ -1,4 +1,4 @@
-package ledger
+package answer
 
 // This file builds inzage bundles: the answer, with proof, to an access
 // request about one child (verifier/bundle.go defines the format).
@@ -21,7 +21,6 @@ package ledger
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/parallel"
+	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
@@ -85,7 +85,8 @@ var ErrBundleRequest = errors.New("ledger: invalid bundle request")
 //
 // Entries whose envelope has been erased are left out; the tombstones that
 // the erasure notices still remember are listed (bundle "erased").
-func (l *Ledger) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *verifier.VerifiedBundle, error) {
+func (s *Service) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *verifier.VerifiedBundle, error) {
+	l := s.l
 	head := l.Head()
 	if head == nil {
 		return nil, nil, errors.New("ledger: the log has no checkpoint yet")
@@ -114,7 +115,7 @@ func (l *Ledger) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *v
 
 	b := &verifier.Bundle{
 		Format:       verifier.BundleFormat,
-		Origin:       l.origin,
+		Origin:       l.Origin(),
 		CreatedAt:    req.CreatedAt,
 		Subject:      verifier.BundleSubject{IDType: req.IDType, Pseudonyms: slices.Clone(req.Pseudonyms)},
 		Scope:        verifier.BundleScope{Parties: slices.Clone(req.Parties), CentralDesk: req.Parties == nil},
@@ -128,16 +129,16 @@ func (l *Ledger) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *v
 		Erased:       []verifier.ErasedEntry{},
 	}
 	if b.CreatedAt.IsZero() {
-		b.CreatedAt = l.cfg.Now().UTC().Truncate(time.Millisecond)
+		b.CreatedAt = l.Now().UTC().Truncate(time.Millisecond)
 	}
 	if req.Parties == nil {
 		for _, p := range cur.Covenant.Parties {
 			b.Scope.Parties = append(b.Scope.Parties, p.ID)
 		}
 	}
-	bb := &bundleBuilder{l: l, size: size, memo: &proofMemo{l: l}}
+	bb := &bundleBuilder{l: l, size: size, prover: l.Prover(size)}
 
-	covs, err := l.covenantLeaves(ctx, size)
+	covs, err := l.CovenantLeaves(ctx, size)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -153,11 +154,11 @@ func (l *Ledger) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *v
 		b.Covenants = append(b.Covenants, e)
 	}
 
-	cands, err := l.subjectLeaves(ctx, req, size, inScope, bb.memo)
+	cands, err := subjectLeaves(ctx, l, req, size, inScope, bb.prover)
 	if err != nil {
 		return nil, nil, err
 	}
-	if l.cfg.Merkle == nil {
+	if !bb.prover.Remote() {
 		// subjectLeaves built the inclusion proofs beside the reads.
 		bb.fetched = make(map[uint64][][]byte, len(cands))
 		for _, c := range cands {
@@ -191,7 +192,7 @@ func (l *Ledger) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *v
 		b.Entries = append(b.Entries, e)
 		opened = append(opened, c)
 	}
-	if err := l.addErased(ctx, bb, b, req, inScope); err != nil {
+	if err := addErased(ctx, l, bb, b, req, inScope); err != nil {
 		return nil, nil, err
 	}
 	for idx := range req.Withheld {
@@ -200,7 +201,7 @@ func (l *Ledger) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *v
 		}
 	}
 
-	vb, err := l.checkBuiltBundle(b, head, opened)
+	vb, err := s.checkBuiltBundle(b, head, opened)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -209,28 +210,6 @@ func (l *Ledger) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *v
 		return nil, nil, err
 	}
 	return data, vb, nil
-}
-
-// covenantLeaves returns the leaf indices of the covenant versions logged
-// in the first size leaves, version 1 first.
-func (l *Ledger) covenantLeaves(ctx context.Context, size uint64) ([]uint64, error) {
-	var out []uint64
-	err := l.store.Scan(ctx, []byte{tagCovenant}, []byte{tagCovenant + 1}, func(_, v []byte) error {
-		if len(v) != 8 {
-			return fmt.Errorf("covenant index entry: %w", ErrCorrupt)
-		}
-		if idx := binary.BigEndian.Uint64(v); idx < size {
-			out = append(out, idx)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("couldn't list covenant versions: %w", err)
-	}
-	if len(out) == 0 || out[0] != 0 {
-		return nil, fmt.Errorf("covenant version 1 is not at leaf 0: %w", ErrCorrupt)
-	}
-	return out, nil
 }
 
 // openedEntry is a disclosure about the child read for a bundle: its leaf,
@@ -258,8 +237,8 @@ type subjectRead struct {
 // type) made by a party in scope (nil: all), each with its leaf record and
 // envelope, read once for both the selection and the bundle, and, without
 // a Merkle backend, its inclusion proof in the tree of size leaves (built
-// with memo). Disclosures whose envelope was erased are skipped.
-func (l *Ledger) subjectLeaves(ctx context.Context, req BundleRequest, size uint64, inScope map[string]bool, memo *proofMemo) ([]openedEntry, error) {
+// with prover). Disclosures whose envelope was erased are skipped.
+func subjectLeaves(ctx context.Context, l *ledger.Ledger, req BundleRequest, size uint64, inScope map[string]bool, prover *ledger.Prover) ([]openedEntry, error) {
 	type listed struct {
 		idx uint64
 		p   verifier.SubjectPseudonym
@@ -283,10 +262,10 @@ func (l *Ledger) subjectLeaves(ctx context.Context, req BundleRequest, size uint
 			}
 		}
 	}
-	if l.cfg.Merkle != nil {
-		memo = nil // the backend gives the proofs
+	if prover.Remote() {
+		prover = nil // the backend's proofs are prefetched apart
 	}
-	reads := l.readSubjectEntries(ctx, unique, size, memo)
+	reads := readSubjectEntries(ctx, l, unique, prover)
 
 	seen := map[uint64]bool{}
 	var out []openedEntry
@@ -306,7 +285,7 @@ func (l *Ledger) subjectLeaves(ctx context.Context, req BundleRequest, size uint
 		if d.Subject.Pseudonym != p.Pseudonym {
 			// The index said otherwise: the envelope was altered (its
 			// body hash check would fail), or the index was.
-			return nil, fmt.Errorf("entry %d is not about the pseudonym its subject index names: %w", idx, ErrCorrupt)
+			return nil, fmt.Errorf("entry %d is not about the pseudonym its subject index names: %w", idx, ledger.ErrCorrupt)
 		}
 		// The index is by pseudonym alone; the key and type must match
 		// too, or it is another subject's.
@@ -335,20 +314,20 @@ const readConcurrency = 16
 
 // readSubjectEntries reads the leaf record and envelope of each leaf and
 // parses the envelope, readConcurrency at a time: these point reads are
-// most of an inzage answer's time. With a memo (no Merkle backend) it also
-// builds each leaf's inclusion proof in the tree of size leaves, so that
+// most of an inzage answer's time. With a prover (no Merkle backend) it also
+// builds each leaf's inclusion proof in the prover's tree, so that
 // the proofs' tile reads and hashing (in a large log each disclosure of a
 // child lies in a full tile of its own, whose 254 inner nodes the first
 // use hashes) run beside the entries' reads. The i-th result is for
 // idxs[i].
-func (l *Ledger) readSubjectEntries(ctx context.Context, idxs []uint64, size uint64, memo *proofMemo) []subjectRead {
+func readSubjectEntries(ctx context.Context, l *ledger.Ledger, idxs []uint64, prover *ledger.Prover) []subjectRead {
 	out := make([]subjectRead, len(idxs))
 	read := func(i int) {
 		r := &out[i]
 		idx := idxs[i]
 		r.index = idx
 		body, err := l.Entry(ctx, idx)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, ledger.ErrNotFound) {
 			r.erased = true
 			return
 		}
@@ -362,16 +341,16 @@ func (l *Ledger) readSubjectEntries(ctx context.Context, idxs []uint64, size uin
 		}
 		env, err := events.ParseEnvelope(body)
 		if err != nil {
-			r.err = fmt.Errorf("entry %d: %w", idx, errors.Join(err, ErrCorrupt))
+			r.err = fmt.Errorf("entry %d: %w", idx, errors.Join(err, ledger.ErrCorrupt))
 			return
 		}
 		d, err := events.DecodeDisclosure(env.Payload)
 		if err != nil {
-			r.err = fmt.Errorf("entry %d: %w", idx, errors.Join(err, ErrCorrupt))
+			r.err = fmt.Errorf("entry %d: %w", idx, errors.Join(err, ledger.ErrCorrupt))
 			return
 		}
-		if memo != nil {
-			if r.proof, err = l.localInclusionProof(ctx, idx, size, memo); err != nil {
+		if prover != nil {
+			if r.proof, err = prover.Proof(ctx, idx); err != nil {
 				r.err = fmt.Errorf("inclusion proof of leaf %d: %w", idx, err)
 				return
 			}
@@ -384,9 +363,9 @@ func (l *Ledger) readSubjectEntries(ctx context.Context, idxs []uint64, size uin
 
 // bundleBuilder reads the parts of one bundle against one tree size.
 type bundleBuilder struct {
-	l    *Ledger
-	size uint64
-	memo *proofMemo
+	l      *ledger.Ledger
+	size   uint64
+	prover *ledger.Prover
 	// fetched holds inclusion proofs asked of the Merkle backend ahead of
 	// time (prefetch); nil without a backend.
 	fetched map[uint64][][]byte
@@ -410,7 +389,7 @@ func (bb *bundleBuilder) prefetch(ctx context.Context, idxs []uint64) error {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			proofs[i], errs[i] = bb.l.InclusionProof(ctx, idx, bb.size)
+			proofs[i], errs[i] = bb.prover.Proof(ctx, idx)
 		}()
 	}
 	wg.Wait()
@@ -442,18 +421,16 @@ func (bb *bundleBuilder) entry(ctx context.Context, idx uint64, rec, body []byte
 	return verifier.BundleEntry{Index: idx, LeafRecord: rec, Envelope: body, InclusionProof: proof}, nil
 }
 
-// proof returns the inclusion proof of leaf idx: from the Merkle backend
-// when the ledger has one (InclusionProof), otherwise from the ledger's own
-// tiles with the bundle's shared node memo.
+// proof returns the inclusion proof of leaf idx: prefetched, or from the
+// bundle's prover (the Merkle backend's, or built from the ledger's own
+// tiles with the node hashes the bundle's proofs share).
 func (bb *bundleBuilder) proof(ctx context.Context, idx uint64) ([]verifier.Base64Bytes, error) {
 	var p [][]byte
 	var err error
 	if pre, ok := bb.fetched[idx]; ok {
 		p = pre
-	} else if bb.l.cfg.Merkle != nil {
-		p, err = bb.l.InclusionProof(ctx, idx, bb.size)
 	} else {
-		p, err = bb.l.localInclusionProof(ctx, idx, bb.size, bb.memo)
+		p, err = bb.prover.Proof(ctx, idx)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("inclusion proof of leaf %d: %w", idx, err)
@@ -468,7 +445,7 @@ func (bb *bundleBuilder) proof(ctx context.Context, idx uint64) ([]verifier.Base
 // addErased adds the tombstones of this child's erased disclosures that the
 // erasure notices still remember, so the parent is told what was erased,
 // when and why.
-func (l *Ledger) addErased(ctx context.Context, bb *bundleBuilder, b *verifier.Bundle, req BundleRequest, inScope map[string]bool) error {
+func addErased(ctx context.Context, l *ledger.Ledger, bb *bundleBuilder, b *verifier.Bundle, req BundleRequest, inScope map[string]bool) error {
 	for _, p := range req.Pseudonyms {
 		notices, err := l.ErasureNotices(ctx, p.Pseudonym)
 		if err != nil {
@@ -484,7 +461,7 @@ func (l *Ledger) addErased(ctx context.Context, bb *bundleBuilder, b *verifier.B
 			}
 			rec, err := verifier.ParseLeafRecord(recBytes)
 			if err != nil {
-				return fmt.Errorf("leaf record %d: %w", n.TombstoneIndex, errors.Join(err, ErrCorrupt))
+				return fmt.Errorf("leaf record %d: %w", n.TombstoneIndex, errors.Join(err, ledger.ErrCorrupt))
 			}
 			body, err := l.Entry(ctx, n.TombstoneIndex)
 			if err != nil {
@@ -506,26 +483,26 @@ func (l *Ledger) addErased(ctx context.Context, bb *bundleBuilder, b *verifier.B
 // verifier.VerifyParsedBundle, the parent's verifier itself, and returns it
 // as verified: against the ledger's keys and the administrator key it pins
 // (without one, the key covenant version 1 names, as a parent would pin it
-// from the covenant's own file), with the ledger's cache of the head's
+// from the covenant's own file), with the service's cache of the head's
 // checkpoint and the covenant chain, and with the disclosures as
 // subjectLeaves read them (opened, in the bundle's order), whose signatures
 // it does not compute again (see the file comment). The checkpoint must
 // also be the head's. A malformed request (id, relation, times), which the
 // structural check refuses for the parent too, wraps ErrBundleRequest;
 // every other failure wraps ErrCorrupt.
-func (l *Ledger) checkBuiltBundle(b *verifier.Bundle, head *Head, opened []openedEntry) (*verifier.VerifiedBundle, error) {
-	admin := l.cfg.AdminVkey
+func (s *Service) checkBuiltBundle(b *verifier.Bundle, head *ledger.Head, opened []openedEntry) (*verifier.VerifiedBundle, error) {
+	admin := s.l.AdminVkey()
 	if strings.TrimSpace(admin) == "" {
-		if v := l.chainView.Load(); v != nil {
-			admin = v.first.Covenant.Administrator.Key
+		if v := s.l.ChainView(); v != nil {
+			admin = v.First.Covenant.Administrator.Key
 		}
 	}
 	ingested := make([]verifier.IngestedEnvelope, len(opened))
 	for i, o := range opened {
 		ingested[i] = verifier.IngestedEnvelope{Index: o.index, Envelope: o.env, Disclosure: o.d}
 	}
-	vb, err := verifier.VerifyParsedBundle(b, l.cfg.Keys, admin,
-		verifier.WithCache(&l.bundleCache), verifier.SignaturesCheckedAtIngest(ingested))
+	vb, err := verifier.VerifyParsedBundle(b, s.l.Keys(), admin,
+		verifier.WithCache(&s.bundleCache), verifier.SignaturesCheckedAtIngest(ingested))
 	if errors.Is(err, verifier.ErrBundleMalformed) {
 		return nil, fmt.Errorf("%w: %w", ErrBundleRequest, err)
 	}
@@ -533,7 +510,7 @@ func (l *Ledger) checkBuiltBundle(b *verifier.Bundle, head *Head, opened []opene
 		err = fmt.Errorf("%w: the head's checkpoint does not state the head's size and root", verifier.ErrCheckpoint)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("the bundle built from the store does not verify: %w", errors.Join(err, ErrCorrupt))
+		return nil, fmt.Errorf("the bundle built from the store does not verify: %w", errors.Join(err, ledger.ErrCorrupt))
 	}
 	return vb, nil
 }
