@@ -20,11 +20,15 @@ var forbiddenDeps = []string{
 }
 
 // forbiddenLibraryDeps are what the package itself (its tests aside: the
-// report tests render with verifier/report) must not depend on: the
-// packages built on it, among them the FG's audit engine and its HTTP
-// source (verifier/audit), which a parent's tool does not need.
+// report tests render with verifier/report and serve over httptest) must
+// not depend on: the packages built on it, among them the FG's audit engine
+// and its HTTP source (verifier/audit) and the tiles client
+// (verifier/tlogclient), and any HTTP or TLS client code. A parent's tool or
+// a browser build checks a bundle it already holds: it needs none of them.
 var forbiddenLibraryDeps = []string{
 	"github.com/spoor-ledger/spoor/verifier/",
+	"net/http",
+	"crypto/tls",
 }
 
 // goListDeps runs `go list -deps` on this package, with its tests when
@@ -68,9 +72,9 @@ func TestDependencies(t *testing.T) {
 	forbidden(t, goListDeps(t, true), forbiddenDeps)
 }
 
-// TestNoAuditEngine fails if the library a parent's tool imports pulls in
-// the audit engine or anything else built on it.
-func TestNoAuditEngine(t *testing.T) {
+// TestNoAuditEngineNoHTTP fails if the library a parent's tool imports
+// pulls in the audit engine, anything else built on it, or an HTTP client.
+func TestNoAuditEngineNoHTTP(t *testing.T) {
 	deps := goListDeps(t, false)
 	forbidden(t, deps, forbiddenLibraryDeps)
 	if !strings.Contains(strings.Join(deps, " "), "github.com/spoor-ledger/spoor/events") {

@@ -54,7 +54,13 @@ func (l *memLog) root(t testing.TB, n int64) [32]byte {
 	return [32]byte(h)
 }
 
-func tlogToBytes(p []tlog.Hash) [][]byte { return hashesToBytes(p) }
+func tlogToBytes(p []tlog.Hash) [][]byte {
+	out := make([][]byte, len(p))
+	for i := range p {
+		out[i] = p[i][:]
+	}
+	return out
+}
 
 func bytesToTlog(p [][]byte) []tlog.Hash {
 	out := make([]tlog.Hash, len(p))

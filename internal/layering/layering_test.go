@@ -41,6 +41,8 @@ var rules = map[string]rule{
 		"what auditors, parents and browsers import: formats, proofs, bundles; no storage, bus, metrics or Merkle backend, and neither the FG's audit engine nor the reports made from it (packages under verifier/ build on it, never the reverse)"},
 	"verifier/audit": {[]string{mod + "ledger", mod + "events/natsbus", mod + "verifier/report", mod + "verifier/monitor", pebble, nats, prometheus, trillian, chromedp},
 		"the FG's audit engine, its checks and its sources (the HTTP one among them): built on verifier, nothing of the ledger, no backend, not the reports made from it"},
+	"verifier/tlogclient": {[]string{mod + "ledger", mod + "events/natsbus", mod + "verifier/audit", mod + "verifier/report", mod + "verifier/monitor", pebble, nats, prometheus, trillian, chromedp},
+		"the tiles client: reads any tlog-tiles log over HTTP and checks it with verifier; nothing of the ledger, no backend"},
 	"verifier/report": {[]string{mod + "ledger", mod + "events/natsbus", pebble, nats, prometheus, trillian, chromedp},
 		"the Dutch reports and their one label table, rendered from what the verifier verified: nothing of the ledger, no backend"},
 	"verifier/monitor": {[]string{mod + "ledger", mod + "events/natsbus", pebble, nats, trillian, chromedp},

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/tlogclient"
 )
 
 // ErrUnauthorized is returned (wrapped) when the server refuses the
@@ -80,7 +81,7 @@ func (s *HTTPSource) get(ctx context.Context, path string, query url.Values, v a
 		return fmt.Errorf("%w: GET %s: %s (the FG's token, role fg, is needed)", ErrUnauthorized, path, resp.Status)
 	case http.StatusNotFound:
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return fmt.Errorf("%w: GET %s?%s: %s", verifier.ErrNotFound, path, query.Encode(), resp.Status)
+		return fmt.Errorf("%w: GET %s?%s: %s", tlogclient.ErrNotFound, path, query.Encode(), resp.Status)
 	default:
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		return fmt.Errorf("audit: GET %s?%s: %s", path, query.Encode(), resp.Status)
@@ -167,7 +168,7 @@ func (s *HTTPSource) Entries(ctx context.Context, from, to uint64, fn func(*Entr
 			for i := start + delivered; i < start+n; i++ {
 				err := s.page(ctx, i, 1, fn)
 				switch {
-				case err == nil, errors.Is(err, verifier.ErrNotFound):
+				case err == nil, errors.Is(err, tlogclient.ErrNotFound):
 				case errors.Is(err, ErrUnauthorized) || ctx.Err() != nil:
 					return err
 				default:
@@ -254,7 +255,7 @@ func (f fetchedPage) deliver(fn func(*Entry) error) error {
 // its leaf record from the public entry bundle (which Run checks like
 // any other) and the reason, so that the audit names the leaf and goes on.
 func (s *HTTPSource) unreadable(ctx context.Context, i, size uint64, cause error, fn func(*Entry) error) error {
-	c := &verifier.Client{URL: s.URL, HTTP: s.HTTP}
+	c := &tlogclient.Client{URL: s.URL, HTTP: s.HTTP}
 	n := i / verifier.TileWidth
 	width := int(min(uint64(verifier.TileWidth), size-n*verifier.TileWidth))
 	recs, err := c.Entries(ctx, n, width)
@@ -267,7 +268,7 @@ func (s *HTTPSource) unreadable(ctx context.Context, i, size uint64, cause error
 
 // LeafTile implements TileSource from the public tile endpoint.
 func (s *HTTPSource) LeafTile(ctx context.Context, n uint64, width int) ([]byte, error) {
-	c := &verifier.Client{URL: s.URL, HTTP: s.HTTP}
+	c := &tlogclient.Client{URL: s.URL, HTTP: s.HTTP}
 	return c.Tile(ctx, 0, n, width)
 }
 
