@@ -1,6 +1,6 @@
 package ledger
 
-// This file lets the FG's audit (verifier.Audit) read a log straight from
+// This file lets the FG's audit (audit.Run) read a log straight from
 // its store: every kept checkpoint, every leaf record with its stored body
 // and findings, and the level-0 tiles. It only reads.
 //
@@ -8,7 +8,7 @@ package ledger
 // means depends on whether anything is writing:
 //   - StoreAuditSource is for a store nothing writes to (a stopped ledger's
 //     folder, a backup): there such a record is a fault, and the source lets
-//     the audit look for one (verifier.AuditTailSource).
+//     the audit look for one (audit.TailSource).
 //   - Ledger.AuditSource is for a running ledger, where the sequencer may
 //     commit a batch while the audit reads; the audit then covers the log up
 //     to the newest checkpoint it read first.
@@ -23,6 +23,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/audit"
 )
 
 // UnreadableFindingsRule is the rule id of the finding an audit source
@@ -30,7 +31,7 @@ import (
 // audit reports the leaf (its findings then differ from the rules').
 const UnreadableFindingsRule = "unreadable-findings-record"
 
-// auditReader reads a Store for verifier.Audit. Envelopes sealed at rest
+// auditReader reads a Store for audit.Run. Envelopes sealed at rest
 // are opened with keys; a nil keys opens only plain bodies.
 type auditReader struct {
 	store Store
@@ -59,7 +60,7 @@ func (r auditReader) body(idx uint64, stored []byte) (body []byte, why string) {
 		"): it was altered after it was logged, or the data key folder is not this ledger's"
 }
 
-// ErasureProposals implements verifier.AuditErasureSource: every erasure
+// ErasureProposals implements audit.ErasureSource: every erasure
 // proposal kept beside the log, oldest first.
 func (r auditReader) ErasureProposals(ctx context.Context) ([]verifier.ErasureProposal, error) {
 	ps, err := scanProposals(ctx, r.store, nil)
@@ -73,15 +74,15 @@ func (r auditReader) ErasureProposals(ctx context.Context) ([]verifier.ErasurePr
 	return out, nil
 }
 
-// Checkpoints implements verifier.AuditSource: every kept checkpoint,
+// Checkpoints implements audit.Source: every kept checkpoint,
 // oldest first.
-func (r auditReader) Checkpoints(ctx context.Context) ([]verifier.StoredCheckpoint, error) {
-	var out []verifier.StoredCheckpoint
+func (r auditReader) Checkpoints(ctx context.Context) ([]audit.StoredCheckpoint, error) {
+	var out []audit.StoredCheckpoint
 	err := r.store.Scan(ctx, []byte{tagCheckpoint}, []byte{tagCheckpoint + 1}, func(k, v []byte) error {
 		if len(k) != 9 {
 			return fmt.Errorf("checkpoint key of %d bytes: %w", len(k), ErrCorrupt)
 		}
-		out = append(out, verifier.StoredCheckpoint{Seq: binary.BigEndian.Uint64(k[1:]), Note: append([]byte(nil), v...)})
+		out = append(out, audit.StoredCheckpoint{Seq: binary.BigEndian.Uint64(k[1:]), Note: append([]byte(nil), v...)})
 		return nil
 	})
 	if err != nil {
@@ -93,14 +94,14 @@ func (r auditReader) Checkpoints(ctx context.Context) ([]verifier.StoredCheckpoi
 // auditChunk is how many leaves Entries reads per round of scans.
 const auditChunk = 4096
 
-// Entries implements verifier.AuditSource: the stored leaf records in
+// Entries implements audit.Source: the stored leaf records in
 // [from, to), each with its body (nil once erased) and findings.
 //
 // It reads in chunks of leaves, each with three range scans (leaf records,
 // bodies, findings: all keyed by leaf index, so each scan is sequential)
 // instead of two point reads per leaf; a chunk's values are copied into one
 // buffer per scan.
-func (r auditReader) Entries(ctx context.Context, from, to uint64, fn func(*verifier.AuditEntry) error) error {
+func (r auditReader) Entries(ctx context.Context, from, to uint64, fn func(*audit.Entry) error) error {
 	bodyHint := 0 // the previous chunk's body bytes: the next one's are alike
 	for lo := from; lo < to; {
 		hi := min(to, lo+auditChunk)
@@ -122,9 +123,9 @@ func (r auditReader) Entries(ctx context.Context, from, to uint64, fn func(*veri
 }
 
 // chunk reads the stored entries with indices in [lo, hi).
-func (r auditReader) chunk(ctx context.Context, lo, hi uint64, bodyHint *int) ([]*verifier.AuditEntry, error) {
-	var entries []*verifier.AuditEntry
-	byIndex := make(map[uint64]*verifier.AuditEntry)
+func (r auditReader) chunk(ctx context.Context, lo, hi uint64, bodyHint *int) ([]*audit.Entry, error) {
+	var entries []*audit.Entry
+	byIndex := make(map[uint64]*audit.Entry)
 	var recBuf []byte
 	err := r.store.Scan(ctx, u64Key(tagLeaf, lo), u64Key(tagLeaf, hi), func(k, v []byte) error {
 		if len(k) != 9 {
@@ -133,7 +134,7 @@ func (r auditReader) chunk(ctx context.Context, lo, hi uint64, bodyHint *int) ([
 		idx := binary.BigEndian.Uint64(k[1:])
 		start := len(recBuf)
 		recBuf = append(recBuf, v...)
-		e := &verifier.AuditEntry{Index: idx, LeafRecord: recBuf[start:len(recBuf):len(recBuf)]}
+		e := &audit.Entry{Index: idx, LeafRecord: recBuf[start:len(recBuf):len(recBuf)]}
 		entries = append(entries, e)
 		byIndex[idx] = e
 		return nil
@@ -154,7 +155,7 @@ func (r auditReader) chunk(ctx context.Context, lo, hi uint64, bodyHint *int) ([
 	}
 	bodyBuf := make([]byte, 0, *bodyHint+*bodyHint/8)
 	type span struct {
-		e          *verifier.AuditEntry
+		e          *audit.Entry
 		start, end int
 	}
 	var bodies []span
@@ -201,7 +202,7 @@ func (r auditReader) chunk(ctx context.Context, lo, hi uint64, bodyHint *int) ([
 	return entries, nil
 }
 
-// LeafTile implements verifier.AuditTileSource: level-0 tile n as stored.
+// LeafTile implements audit.TileSource: level-0 tile n as stored.
 func (r auditReader) LeafTile(ctx context.Context, n uint64, width int) ([]byte, error) {
 	data, err := r.store.Get(ctx, tileKey(0, n))
 	if err != nil {
@@ -214,9 +215,9 @@ func (r auditReader) LeafTile(ctx context.Context, n uint64, width int) ([]byte,
 }
 
 // StoreAuditSource reads a store that nothing writes to (a stopped
-// ledger's folder or a backup) for verifier.Audit. It implements
-// verifier.AuditSource, verifier.AuditTileSource and
-// verifier.AuditTailSource.
+// ledger's folder or a backup) for audit.Run. It implements
+// audit.Source, audit.TileSource and
+// audit.TailSource.
 type StoreAuditSource struct{ auditReader }
 
 // NewStoreAuditSource returns the audit source over s. keys opens the
@@ -230,7 +231,7 @@ func NewStoreAuditSource(s Store, keys *DataKeys) *StoreAuditSource {
 // errStopScan ends a scan early; it never leaves this file.
 var errStopScan = errors.New("stop scan")
 
-// LastLeafIndex implements verifier.AuditTailSource.
+// LastLeafIndex implements audit.TailSource.
 func (s *StoreAuditSource) LastLeafIndex(ctx context.Context) (uint64, bool, error) {
 	var last uint64
 	found := false
@@ -247,31 +248,31 @@ func (s *StoreAuditSource) LastLeafIndex(ctx context.Context) (uint64, bool, err
 }
 
 var (
-	_ verifier.AuditSource        = (*StoreAuditSource)(nil)
-	_ verifier.AuditTileSource    = (*StoreAuditSource)(nil)
-	_ verifier.AuditTailSource    = (*StoreAuditSource)(nil)
-	_ verifier.AuditErasureSource = (*StoreAuditSource)(nil)
-	_ verifier.AuditErasureSource = (*ledgerAuditSource)(nil)
+	_ audit.Source        = (*StoreAuditSource)(nil)
+	_ audit.TileSource    = (*StoreAuditSource)(nil)
+	_ audit.TailSource    = (*StoreAuditSource)(nil)
+	_ audit.ErasureSource = (*StoreAuditSource)(nil)
+	_ audit.ErasureSource = (*ledgerAuditSource)(nil)
 )
 
 // ledgerAuditSource is the audit source over a running ledger.
 type ledgerAuditSource struct{ auditReader }
 
-// AuditSource returns a source through which verifier.Audit reads the
+// AuditSource returns a source through which audit.Run reads the
 // running ledger (the checkpoints, entries and tiles in its store). It
-// also implements verifier.AuditTileSource.
-func (l *Ledger) AuditSource() verifier.AuditSource {
+// also implements audit.TileSource.
+func (l *Ledger) AuditSource() audit.Source {
 	return &ledgerAuditSource{auditReader{store: l.store, keys: l.cfg.DataKeys}}
 }
 
 // CheckpointPage returns up to limit kept checkpoints from number from on,
 // oldest first, and the number of the next one when more follow (0 when
 // none do). It serves the FG's paged reads of every checkpoint.
-func (l *Ledger) CheckpointPage(ctx context.Context, from uint64, limit int) ([]verifier.StoredCheckpoint, uint64, error) {
+func (l *Ledger) CheckpointPage(ctx context.Context, from uint64, limit int) ([]audit.StoredCheckpoint, uint64, error) {
 	if limit < 1 {
 		return nil, 0, errors.New("ledger: CheckpointPage needs a limit of at least 1")
 	}
-	var out []verifier.StoredCheckpoint
+	var out []audit.StoredCheckpoint
 	var next uint64
 	err := l.store.Scan(ctx, u64Key(tagCheckpoint, from), []byte{tagCheckpoint + 1}, func(k, v []byte) error {
 		if len(k) != 9 {
@@ -282,7 +283,7 @@ func (l *Ledger) CheckpointPage(ctx context.Context, from uint64, limit int) ([]
 			next = seq
 			return errStopScan
 		}
-		out = append(out, verifier.StoredCheckpoint{Seq: seq, Note: append([]byte(nil), v...)})
+		out = append(out, audit.StoredCheckpoint{Seq: seq, Note: append([]byte(nil), v...)})
 		return nil
 	})
 	if err != nil && !errors.Is(err, errStopScan) {

@@ -18,6 +18,7 @@ import (
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/audit"
 )
 
 // buildLedger logs n events in batches of 50 and closes the ledger,
@@ -46,9 +47,9 @@ func buildLedger(t *testing.T, e *testledger.Env, n int) {
 	}
 }
 
-func auditWith(t *testing.T, e *testledger.Env, src verifier.AuditSource) *verifier.AuditReport {
+func auditWith(t *testing.T, e *testledger.Env, src audit.Source) *audit.Report {
 	t.Helper()
-	rep, err := verifier.Audit(context.Background(), src, verifier.AuditConfig{Keys: e.Keys, AdminVkey: e.Demo.AdminVkey})
+	rep, err := audit.Run(context.Background(), src, audit.Config{Keys: e.Keys, AdminVkey: e.Demo.AdminVkey})
 	if err != nil {
 		t.Fatalf("Audit: %v", err)
 	}
@@ -56,7 +57,7 @@ func auditWith(t *testing.T, e *testledger.Env, src verifier.AuditSource) *verif
 }
 
 // auditStore audits the stopped store, after change (if set) has altered it.
-func auditStore(t *testing.T, e *testledger.Env, change func(s *pebblestore.Store)) *verifier.AuditReport {
+func auditStore(t *testing.T, e *testledger.Env, change func(s *pebblestore.Store)) *audit.Report {
 	t.Helper()
 	s, err := openStore(e)
 	if err != nil {
@@ -116,7 +117,7 @@ func TestAuditRealLedger(t *testing.T) {
 		b.Set(key('l', planted), rec) // a leaf record beyond the checkpoint
 		commit(t, s, &b)
 	})
-	want := map[verifier.Check]uint64{"body-hash": altered, "leaf-missing": deleted, "body-missing": erased, "leaf-beyond-checkpoint": planted}
+	want := map[audit.Check]uint64{"body-hash": altered, "leaf-missing": deleted, "body-missing": erased, "leaf-beyond-checkpoint": planted}
 	if rep.OK || len(rep.Problems) != len(want) {
 		t.Fatalf("want %d problems, got %v", len(want), rep.Problems)
 	}
@@ -243,7 +244,7 @@ func TestStoreAuditSourceEntries(t *testing.T) {
 	src := ledger.NewStoreAuditSource(s, nil)
 	for _, r := range [][2]uint64{{0, 301}, {150, 250}, {17, 18}, {300, 400}} {
 		var got []uint64
-		err := src.Entries(ctx, r[0], r[1], func(ae *verifier.AuditEntry) error {
+		err := src.Entries(ctx, r[0], r[1], func(ae *audit.Entry) error {
 			got = append(got, ae.Index)
 			rec, err := s.Get(ctx, key('l', ae.Index))
 			if err != nil || !bytes.Equal(rec, ae.LeafRecord) {

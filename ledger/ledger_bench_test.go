@@ -17,6 +17,7 @@ import (
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/audit"
 )
 
 // benchPool returns n opened submissions of real signed synthetic events.
@@ -213,7 +214,7 @@ func BenchmarkBySubject(b *testing.B) {
 	}
 }
 
-// BenchmarkAudit is the FG's audit (verifier.Audit) over the store of a
+// BenchmarkAudit is the FG's audit (audit.Run) over the store of a
 // ledger of 20000 signed events: every leaf hashed into the tree, every
 // envelope opened with its signature, the rules and the statistics. Each
 // sub-benchmark reports events/s; "workers=1" is the audit on one
@@ -244,7 +245,7 @@ func BenchmarkAudit(b *testing.B) {
 			var leaves uint64
 			b.ReportAllocs()
 			for b.Loop() {
-				rep, err := verifier.Audit(ctx, l.AuditSource(), verifier.AuditConfig{Keys: e.Keys, AdminVkey: e.Demo.AdminVkey, Workers: workers})
+				rep, err := audit.Run(ctx, l.AuditSource(), audit.Config{Keys: e.Keys, AdminVkey: e.Demo.AdminVkey, Workers: workers})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -20,6 +20,7 @@ import (
 	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/audit"
 )
 
 type fakeClock struct {
@@ -435,8 +436,8 @@ func TestAuditChecksRetention(t *testing.T) {
 	w := simulateTwoYears(t, true)
 	ctx := context.Background()
 	defer func() { w.l.Close(); w.s.Close() }()
-	audit := func() *verifier.AuditReport {
-		rep, err := verifier.Audit(ctx, w.l.AuditSource(), verifier.AuditConfig{Keys: w.e.Keys,
+	audit := func() *audit.Report {
+		rep, err := audit.Run(ctx, w.l.AuditSource(), audit.Config{Keys: w.e.Keys,
 			AdminVkey: w.e.Demo.AdminVkey, Now: w.clock.Now})
 		if err != nil {
 			t.Fatal(err)

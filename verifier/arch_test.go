@@ -9,8 +9,9 @@ import (
 )
 
 // forbiddenDeps are module path fragments that must never be among the
-// package's dependencies: auditors import it and must not pull in the
-// ledger's storage, bus, metrics or alternative Merkle backend.
+// package's dependencies, its tests' included: auditors, parents' tools and
+// browser builds import it and must not pull in the ledger's storage, bus,
+// metrics or alternative Merkle backend.
 var forbiddenDeps = []string{
 	"github.com/cockroachdb/pebble",
 	"github.com/nats-io/",
@@ -18,14 +19,31 @@ var forbiddenDeps = []string{
 	"github.com/google/trillian",
 }
 
-// TestDependencies runs `go list -deps` on the package (tests included) and
-// fails if a forbidden module is among them.
-func TestDependencies(t *testing.T) {
+// forbiddenLibraryDeps are what the package itself (its tests aside: the
+// report tests render with verifier/report and serve over httptest) must
+// not depend on: the packages built on it, among them the FG's audit engine
+// and its HTTP source (verifier/audit) and the tiles client
+// (verifier/tlogclient), and any HTTP or TLS client code. A parent's tool or
+// a browser build checks a bundle it already holds: it needs none of them.
+var forbiddenLibraryDeps = []string{
+	"github.com/spoor-ledger/spoor/verifier/",
+	"net/http",
+	"crypto/tls",
+}
+
+// goListDeps runs `go list -deps` on this package, with its tests when
+// tests is set, and returns the import paths.
+func goListDeps(t *testing.T, tests bool) []string {
+	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	out, err := exec.Command(goTool, "list", "-deps", "-test", ".").CombinedOutput()
+	args := []string{"list", "-deps"}
+	if tests {
+		args = append(args, "-test")
+	}
+	out, err := exec.Command(goTool, append(args, ".")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list -deps: %v\n%s", err, out)
 	}
@@ -33,11 +51,33 @@ func TestDependencies(t *testing.T) {
 	if len(deps) < 10 {
 		t.Fatalf("go list -deps listed only %q", deps)
 	}
+	return deps
+}
+
+// forbidden reports every dep that starts with one of bad.
+func forbidden(t *testing.T, deps, bad []string) {
+	t.Helper()
 	for _, dep := range deps {
-		for _, bad := range forbiddenDeps {
-			if strings.HasPrefix(dep, bad) {
+		for _, b := range bad {
+			if strings.HasPrefix(dep, b) {
 				t.Errorf("verifier depends on %s", dep)
 			}
 		}
+	}
+}
+
+// TestDependencies fails if a forbidden module is among the package's
+// dependencies, tests included.
+func TestDependencies(t *testing.T) {
+	forbidden(t, goListDeps(t, true), forbiddenDeps)
+}
+
+// TestNoAuditEngineNoHTTP fails if the library a parent's tool imports
+// pulls in the audit engine, anything else built on it, or an HTTP client.
+func TestNoAuditEngineNoHTTP(t *testing.T) {
+	deps := goListDeps(t, false)
+	forbidden(t, deps, forbiddenLibraryDeps)
+	if !strings.Contains(strings.Join(deps, " "), "github.com/spoor-ledger/spoor/events") {
+		t.Fatalf("go list -deps did not list events: %q", deps)
 	}
 }

@@ -56,9 +56,10 @@ var (
 // CosignerSuffix is appended to the origin to name the log's cosigner key.
 const CosignerSuffix = "/cosigner"
 
-// maxCheckpointSize bounds what OpenCheckpoint reads: a body and up to 100
+// MaxCheckpointSize bounds what OpenCheckpoint reads (and what a client
+// fetching a checkpoint needs to read): a body and up to 100
 // signature lines (note.Open's own limit) fit easily.
-const maxCheckpointSize = 64 << 10
+const MaxCheckpointSize = 64 << 10
 
 // Note key algorithm identifiers, the first byte of a decoded key.
 const (
@@ -383,7 +384,7 @@ func OpenCheckpoint(b []byte, keys *LogKeys) (*Checkpoint, error) {
 	if keys == nil || keys.Log == nil || keys.Cosigner == nil {
 		return nil, errors.New("verifier: OpenCheckpoint needs both the log and the cosigner key")
 	}
-	if len(b) > maxCheckpointSize {
+	if len(b) > MaxCheckpointSize {
 		return nil, fmt.Errorf("%w: %d bytes is too large", ErrMalformedCheckpoint, len(b))
 	}
 	// Split the note the way note.Open does, to read the body before the

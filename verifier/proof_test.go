@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -53,7 +54,13 @@ func (l *memLog) root(t testing.TB, n int64) [32]byte {
 	return [32]byte(h)
 }
 
-func tlogToBytes(p []tlog.Hash) [][]byte { return hashesToBytes(p) }
+func tlogToBytes(p []tlog.Hash) [][]byte {
+	out := make([][]byte, len(p))
+	for i := range p {
+		out[i] = p[i][:]
+	}
+	return out
+}
 
 func bytesToTlog(p [][]byte) []tlog.Hash {
 	out := make([]tlog.Hash, len(p))
@@ -202,5 +209,23 @@ func TestProofsRefuse(t *testing.T) {
 	}
 	if err := VerifyConsistency(300, 300, root, root, nil); err != nil {
 		t.Errorf("a tree is consistent with itself: %v", err)
+	}
+}
+
+// TestHashChildren holds HashChildren to rfc6962's, on node hashes and on
+// inputs of other lengths.
+func TestHashChildren(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for _, n := range [][2]int{{32, 32}, {32, 32}, {0, 0}, {31, 33}, {64, 1}} {
+		l, r := make([]byte, n[0]), make([]byte, n[1])
+		for i := range l {
+			l[i] = byte(rnd.Uint32())
+		}
+		for i := range r {
+			r[i] = byte(rnd.Uint32())
+		}
+		if got, want := HashChildren(l, r), rfc6962.DefaultHasher.HashChildren(l, r); !slices.Equal(got, want) {
+			t.Errorf("lengths %v: %x, want %x", n, got, want)
+		}
 	}
 }

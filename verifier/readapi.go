@@ -3,8 +3,9 @@ package verifier
 import "github.com/spoor-ledger/spoor/events"
 
 // The bodies of the ledger's paged read API for the FG's audit: the ledger's
-// HTTP server (ledger/httpapi) writes them and HTTPAuditSource reads them,
-// so that both agree on every field. Each is JSON as encoding/json writes
+// HTTP server (ledger/httpapi) writes them and the FG's audit
+// (verifier/audit's HTTPSource) reads them, so that both agree on every
+// field. Each is JSON as encoding/json writes
 // it; the server indents it.
 
 // EntryResponse is one stored entry as the FG reads it: an element of

@@ -23,6 +23,7 @@ import (
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/audit"
 	"github.com/spoor-ledger/spoor/verifier/report"
 )
 
@@ -105,7 +106,7 @@ func runAudit(ctx context.Context, f *auditFlags, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var src verifier.AuditSource
+	var src audit.Source
 	if f.data != "" {
 		store, err := openReadOnlyStore(f.data)
 		if err != nil {
@@ -125,11 +126,11 @@ func runAudit(ctx context.Context, f *auditFlags, out, errOut io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("--token: %w", err)
 		}
-		src = &verifier.HTTPAuditSource{URL: f.url, Token: tok, HTTP: &http.Client{Timeout: f.httpTimeout}}
+		src = &audit.HTTPSource{URL: f.url, Token: tok, HTTP: &http.Client{Timeout: f.httpTimeout}}
 	}
 
 	var bar *progressbar.ProgressBar
-	rep, err := verifier.Audit(ctx, src, verifier.AuditConfig{
+	rep, err := audit.Run(ctx, src, audit.Config{
 		Keys: keys, AdminVkey: adminVkey,
 		MinPartyDailyCount: f.minParty, MinActorDailyCount: f.minActor, ErasureDailyLimit: f.erasureDaily,
 		Progress: func(done, total uint64) {
@@ -232,7 +233,7 @@ func (f *auditFlags) pinnedKeys() (*verifier.LogKeys, string, error) {
 }
 
 // printAuditSummary writes a short plain-text summary.
-func printAuditSummary(w io.Writer, rep *verifier.AuditReport) {
+func printAuditSummary(w io.Writer, rep *audit.Report) {
 	fmt.Fprintf(w, "Audit of %s\n", rep.Origin)
 	fmt.Fprintf(w, "  trusted: log key %s, cosigner key %s\n", rep.LogKey, rep.CosignerKey)
 	if rep.AdminPinned {
@@ -247,7 +248,7 @@ func printAuditSummary(w io.Writer, rep *verifier.AuditReport) {
 		fmt.Fprintln(w, "RESULT: every integrity check holds")
 	} else {
 		fmt.Fprintln(w, "RESULT: INTEGRITY CHECKS FAILED")
-		listed := map[verifier.Check]int{}
+		listed := map[audit.Check]int{}
 		for _, p := range rep.Problems {
 			listed[p.Check]++
 			fmt.Fprintf(w, "  %s\n", p.String())
@@ -279,7 +280,7 @@ func printAuditSummary(w io.Writer, rep *verifier.AuditReport) {
 }
 
 // printErasureAudit prints the audit's account of erasures on request.
-func printErasureAudit(w io.Writer, ea *verifier.ErasureAudit) {
+func printErasureAudit(w io.Writer, ea *audit.ErasuresOnRequest) {
 	if ea == nil || !ea.Available {
 		fmt.Fprintln(w, "Erasures on request: not assessable from this source (the proposals are kept beside the log; audit with --data or with the FG's token)")
 		return
@@ -333,7 +334,7 @@ func isLockHeld(err error) bool {
 // writeAuditHTML writes the Dutch audit report (verifier/report) to path,
 // through a temporary file renamed into place, so that a reader never sees
 // half a report.
-func writeAuditHTML(path string, rep *verifier.AuditReport) error {
+func writeAuditHTML(path string, rep *audit.Report) error {
 	var buf bytes.Buffer
 	if err := report.WriteAudit(&buf, rep); err != nil {
 		return err

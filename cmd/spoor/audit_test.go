@@ -14,7 +14,7 @@ import (
 	"github.com/spoor-ledger/spoor/internal/testledger"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
-	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/audit"
 )
 
 // TestAuditCommand runs `spoor audit` on a ledger's data folder laid out
@@ -70,7 +70,7 @@ func TestAuditCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("--data: %v", err)
 	}
-	var rep verifier.AuditReport
+	var rep audit.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("JSON report: %v", err)
 	}

@@ -41,6 +41,7 @@ import (
 	"github.com/spoor-ledger/spoor/internal/synth"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/tlogclient"
 )
 
 var (
@@ -652,7 +653,7 @@ type endState struct {
 func (h *crashHarness) verifyEnd(ctx context.Context) endState {
 	t := h.t
 	t.Helper()
-	client := &verifier.Client{URL: h.srv.url(), Keys: h.keys}
+	client := &tlogclient.Client{URL: h.srv.url(), Keys: h.keys}
 	final, err := client.Checkpoint(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -837,7 +838,7 @@ func (h *crashHarness) checkStatuses(ctx context.Context, evs []*trackedEvent) {
 // ledger's proof (GET /v1/proof/consistency) and by a proof computed from
 // the tiles. Consistency composes, so the chain shows that every checkpoint
 // is a prefix of every later one.
-func (h *crashHarness) checkCheckpoints(ctx context.Context, client *verifier.Client) (count, sizes int) {
+func (h *crashHarness) checkCheckpoints(ctx context.Context, client *tlogclient.Client) (count, sizes int) {
 	t := h.t
 	cps := h.watch.all()
 	slices.SortFunc(cps, func(a, b *verifier.Checkpoint) int {
@@ -886,7 +887,7 @@ func (h *crashHarness) checkCheckpoints(ctx context.Context, client *verifier.Cl
 }
 
 // checkConsistency checks that old is a prefix of new in both ways.
-func (h *crashHarness) checkConsistency(ctx context.Context, client *verifier.Client, old, new *verifier.Checkpoint) error {
+func (h *crashHarness) checkConsistency(ctx context.Context, client *tlogclient.Client, old, new *verifier.Checkpoint) error {
 	b, err := getBytes(ctx, http.DefaultClient, fmt.Sprintf("%s/v1/proof/consistency?old=%d&new=%d", h.srv.url(), old.Size, new.Size), "")
 	if err != nil {
 		return err

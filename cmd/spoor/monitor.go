@@ -15,6 +15,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/verifier/monitor"
+	"github.com/spoor-ledger/spoor/verifier/tlogclient"
 )
 
 // exitMonitorAlarm is the exit status of a monitor that saw a fork, a
@@ -93,7 +94,7 @@ func runMonitor(ctx context.Context, log *slog.Logger, f *monitorFlags) error {
 		return errors.New("--interval must be positive")
 	}
 	mon, err := monitor.New(monitor.Config{
-		Client:    &verifier.Client{URL: f.url, Keys: keys, HTTP: &http.Client{Timeout: f.timeout}},
+		Client:    &tlogclient.Client{URL: f.url, Keys: keys, HTTP: &http.Client{Timeout: f.timeout}},
 		StatePath: f.state, Logger: log,
 	})
 	if err != nil {

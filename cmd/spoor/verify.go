@@ -18,6 +18,7 @@ import (
 	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/verifier/report"
+	"github.com/spoor-ledger/spoor/verifier/tlogclient"
 )
 
 type verifyFlags struct {
@@ -229,7 +230,7 @@ func runVerifyConsistency(cmd *cobra.Command, f *verifyFlags) error {
 
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	defer cancel()
-	client := &verifier.Client{URL: f.url, Keys: keys, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	client := &tlogclient.Client{URL: f.url, Keys: keys, HTTP: &http.Client{Timeout: 30 * time.Second}}
 	cur, err := client.Checkpoint(ctx)
 	if err != nil {
 		return &exitError{1, fmt.Errorf("the log's current checkpoint: %w", err)}

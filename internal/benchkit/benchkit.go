@@ -256,7 +256,7 @@ type Audit struct {
 	// MerkleLeavesPerSec: entry bundles read, leaf hashes, compact range,
 	// root compared with the checkpoint.
 	MerkleLeavesPerSec float64 `json:"merkle_leaves_per_sec"`
-	// EventsPerSec: verifier.Audit in full (signatures, rules, statistics).
+	// EventsPerSec: audit.Run in full (signatures, rules, statistics).
 	EventsPerSec float64 `json:"events_per_sec"`
 	Seconds      float64 `json:"seconds"`
 	// VerifyCeiling is the envelope-open stage's rate (all cores).

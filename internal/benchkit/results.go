@@ -12,6 +12,7 @@ import (
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/audit"
 )
 
 // inzage times BuildBundle (subject index, envelopes, leaf records,
@@ -65,7 +66,7 @@ func (r *rig) inzage(ctx context.Context, l *ledger.Ledger, rep *Report, compact
 }
 
 // audit measures the Merkle recomputation from the served entry bundles,
-// then verifier.Audit over the ledger's store in full.
+// then audit.Run over the ledger's store in full.
 func (r *rig) audit(ctx context.Context, l *ledger.Ledger, rep *Report) error {
 	head := l.Head()
 	a := &rep.Audit
@@ -106,7 +107,7 @@ func (r *rig) audit(ctx context.Context, l *ledger.Ledger, rep *Report) error {
 
 	r.prog.phase("audit: signatures and rules", int64(head.Size))
 	t = time.Now()
-	ar, err := verifier.Audit(ctx, l.AuditSource(), verifier.AuditConfig{
+	ar, err := audit.Run(ctx, l.AuditSource(), audit.Config{
 		Keys: r.keys, AdminVkey: r.demo.AdminVkey,
 		Progress: func(done, _ uint64) { r.prog.set(int64(done)) },
 	})

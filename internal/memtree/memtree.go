@@ -12,7 +12,8 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// MemTree is a tree of synthetic leaves ("leaf <n>").
+// MemTree is a tree of synthetic leaves ("leaf <n>", Grow) or of the
+// leaves a test appends (Append).
 type MemTree struct {
 	hashes []tlog.Hash
 	size   int64
@@ -31,17 +32,33 @@ func (m *MemTree) reader() tlog.HashReaderFunc {
 	}
 }
 
-// Grow appends n leaves.
+// Grow appends n synthetic leaves.
 func (m *MemTree) Grow(t testing.TB, n int) {
 	t.Helper()
 	for range n {
-		hs, err := tlog.StoredHashes(m.size, fmt.Appendf(nil, "leaf %d", m.size), m.reader())
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.hashes = append(m.hashes, hs...)
-		m.size++
+		m.Append(t, fmt.Appendf(nil, "leaf %d", m.size))
 	}
+}
+
+// Append appends one leaf with the given data (the leaf hash is RFC 6962's
+// of data).
+func (m *MemTree) Append(t testing.TB, data []byte) {
+	t.Helper()
+	hs, err := tlog.StoredHashes(m.size, data, m.reader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.hashes = append(m.hashes, hs...)
+	m.size++
+}
+
+// Size returns the number of leaves.
+func (m *MemTree) Size() int64 { return m.size }
+
+// TileData returns the bytes of a hash tile of the tree, as a tlog-tiles
+// server serves them.
+func (m *MemTree) TileData(tile tlog.Tile) ([]byte, error) {
+	return tlog.ReadTileData(tile, m.reader())
 }
 
 // Root returns the root of the tree's first size leaves.

@@ -26,6 +26,7 @@ import (
 	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/audit"
 )
 
 // The roles of the route table in docs/security.md, in its column order.
@@ -499,16 +500,16 @@ func TestAuditListsErasuresOnRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := verifier.AuditConfig{Keys: f.env.Keys, AdminVkey: f.env.Demo.AdminVkey, ErasureDailyLimit: 2}
-	fromLedger, err := verifier.Audit(ctx, f.l.AuditSource(), cfg)
+	cfg := audit.Config{Keys: f.env.Keys, AdminVkey: f.env.Demo.AdminVkey, ErasureDailyLimit: 2}
+	fromLedger, err := audit.Run(ctx, f.l.AuditSource(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromHTTP, err := verifier.Audit(ctx, &verifier.HTTPAuditSource{URL: f.srv.URL, Token: strings.TrimPrefix(f.auth["fg"], "Bearer ")}, cfg)
+	fromHTTP, err := audit.Run(ctx, &audit.HTTPSource{URL: f.srv.URL, Token: strings.TrimPrefix(f.auth["fg"], "Bearer ")}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, rep := range map[string]*verifier.AuditReport{"ledger": fromLedger, "http": fromHTTP} {
+	for name, rep := range map[string]*audit.Report{"ledger": fromLedger, "http": fromHTTP} {
 		ea := rep.ErasuresOnRequest
 		if !rep.OK || ea == nil || !ea.Available {
 			t.Fatalf("%s: ok %v, erasures %+v, problems %v", name, rep.OK, ea, rep.Problems)

@@ -12,7 +12,7 @@ import (
 const maxCheckpointPage = 1000
 
 // CheckpointEntry and CheckpointsResponse are an element and a page of
-// /v1/checkpoints (the verifier's format, which its HTTPAuditSource reads).
+// /v1/checkpoints (the verifier's format, which audit.HTTPSource reads).
 type (
 	CheckpointEntry     = verifier.CheckpointEntry
 	CheckpointsResponse = verifier.CheckpointsResponse

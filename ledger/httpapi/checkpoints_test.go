@@ -17,6 +17,7 @@ import (
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/audit"
 )
 
 const cpTestFGToken = "fg-test-token"
@@ -128,11 +129,11 @@ func TestCheckpointsEndpoint(t *testing.T) {
 // /v1/checkpoints, /v1/entries and the tiles.
 func TestAuditOverHTTP(t *testing.T) {
 	e, _, s, srv := cpTestServer(t, 270)
-	src := &verifier.HTTPAuditSource{URL: srv.URL, Token: cpTestFGToken, PageSize: 128}
-	cfg := verifier.AuditConfig{Keys: e.Keys, AdminVkey: e.Demo.AdminVkey}
+	src := &audit.HTTPSource{URL: srv.URL, Token: cpTestFGToken, PageSize: 128}
+	cfg := audit.Config{Keys: e.Keys, AdminVkey: e.Demo.AdminVkey}
 	ctx := context.Background()
 
-	rep, err := verifier.Audit(ctx, src, cfg)
+	rep, err := audit.Run(ctx, src, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,8 +142,8 @@ func TestAuditOverHTTP(t *testing.T) {
 	}
 
 	// The wrong token is refused with a clear error.
-	bad := &verifier.HTTPAuditSource{URL: srv.URL, Token: "desk-token"}
-	if _, err := verifier.Audit(ctx, bad, cfg); !errors.Is(err, verifier.ErrUnauthorized) {
+	bad := &audit.HTTPSource{URL: srv.URL, Token: "desk-token"}
+	if _, err := audit.Run(ctx, bad, cfg); !errors.Is(err, audit.ErrUnauthorized) {
 		t.Fatalf("desk token: %v", err)
 	}
 
@@ -176,7 +177,7 @@ func TestAuditOverHTTP(t *testing.T) {
 	if err := s.Commit(ctx, &b); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = verifier.Audit(ctx, src, cfg)
+	rep, err = audit.Run(ctx, src, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -632,7 +632,7 @@ func parseSHA256(r *http.Request) ([32]byte, bool, error) {
 }
 
 // EntryResponse is one stored entry as the FG reads it; the format is
-// the verifier's, so that its HTTPAuditSource reads what this server writes.
+// the verifier's, so that audit.HTTPSource reads what this server writes.
 type EntryResponse = verifier.EntryResponse
 
 func (s *Server) loadEntry(ctx context.Context, idx uint64) (*EntryResponse, error) {

@@ -27,6 +27,7 @@ import (
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/tlogclient"
 )
 
 // Bearer tokens of the test server. A party's token is partyTokenPrefix
@@ -51,7 +52,7 @@ type apiFixture struct {
 	env    *testledger.Env
 	l      *ledger.Ledger
 	srv    *httptest.Server
-	client *verifier.Client
+	client *tlogclient.Client
 	events []apiEvent
 }
 
@@ -84,7 +85,7 @@ func newAPIFixture(t *testing.T, cfg httpapi.Config) *apiFixture {
 	}
 	srv := httptest.NewServer(httpapi.New(cfg))
 	t.Cleanup(srv.Close)
-	return &apiFixture{t: t, env: e, l: l, srv: srv, client: &verifier.Client{URL: srv.URL, HTTP: srv.Client(), Keys: e.Keys}}
+	return &apiFixture{t: t, env: e, l: l, srv: srv, client: &tlogclient.Client{URL: srv.URL, HTTP: srv.Client(), Keys: e.Keys}}
 }
 
 // grow submits synthetic events until the tree has size leaves.

@@ -3,7 +3,7 @@
 // not match the log's own checkpoint.
 //
 // Data flow: each Check fetches the log's /checkpoint with a
-// verifier.Client (pinned log and cosigner keys), compares it with the last
+// tlogclient.Client (pinned log and cosigner keys), compares it with the last
 // verified checkpoint kept in a state file, proves a larger tree consistent
 // from the log's public tiles, and only then replaces the state file
 // (internal/durable: write, fsync, rename). An alarm never replaces it.
@@ -27,6 +27,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/internal/durable"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/tlogclient"
 )
 
 // AlarmKind is what a verified sign of misbehaviour shows. Its values are
@@ -68,7 +69,7 @@ type Config struct {
 	// Client reads the log, with the pinned keys to check its checkpoints
 	// against (required). A caller may point its URL elsewhere between
 	// checks.
-	Client *verifier.Client
+	Client *tlogclient.Client
 	// StatePath is the file holding the last verified checkpoint
 	// (required). On first use the log's current checkpoint is trusted and
 	// written there.
@@ -80,7 +81,7 @@ type Config struct {
 // Monitor checks a log's checkpoints against a state file. Its Check is
 // not safe for concurrent use: one loop calls it.
 type Monitor struct {
-	client *verifier.Client
+	client *tlogclient.Client
 	state  string
 	log    *slog.Logger
 	m      *metrics

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/internal/testledger"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/tlogclient"
 )
 
 // The tests run the monitor against real ledgers served over HTTP: only
@@ -58,7 +59,7 @@ func TestMonitor(t *testing.T) {
 	a := testledger.New(t).Serve(t)
 	a.Grow(t, 21)
 	state := filepath.Join(t.TempDir(), "checkpoint.state")
-	client := &verifier.Client{URL: a.Srv.URL, Keys: a.Env.Keys}
+	client := &tlogclient.Client{URL: a.Srv.URL, Keys: a.Env.Keys}
 	mon, err := New(Config{Client: client, StatePath: state, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +131,7 @@ func TestNewNeedsClientAndState(t *testing.T) {
 	if _, err := New(Config{StatePath: "x"}); err == nil {
 		t.Error("New without a Client")
 	}
-	if _, err := New(Config{Client: &verifier.Client{}}); err == nil {
+	if _, err := New(Config{Client: &tlogclient.Client{}}); err == nil {
 		t.Error("New without a StatePath")
 	}
 }

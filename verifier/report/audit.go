@@ -2,8 +2,9 @@ package report
 
 // This file renders the FG's audit report in Dutch: one self-contained,
 // printable HTML page (inline CSS, no scripts, no external assets) from the
-// verifier's AuditReport, the same report `spoor audit --json` prints. It
-// names no child, pseudonym or staff member: the AuditReport holds none.
+// audit.Report (verifier/audit), the same report `spoor audit --json`
+// prints. It names no child, pseudonym or staff member: the audit.Report
+// holds none.
 
 import (
 	"embed"
@@ -13,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/audit"
 )
 
 //go:embed audit.html.tmpl
@@ -23,7 +24,7 @@ var auditReportFS embed.FS
 // and with which keys, the failed checks, the disclosures per party,
 // purpose, category and rule, the anomalies with their definitions, the
 // erasures on request and the covenant versions.
-func WriteAudit(w io.Writer, rep *verifier.AuditReport) error {
+func WriteAudit(w io.Writer, rep *audit.Report) error {
 	funcs := template.FuncMap{
 		"when": func(t time.Time) string {
 			if t.IsZero() {
@@ -31,14 +32,14 @@ func WriteAudit(w io.Writer, rep *verifier.AuditReport) error {
 			}
 			return t.In(zoneNL).Format("02-01-2006 15:04:05 MST")
 		},
-		"check": func(c verifier.Check) string { return labelOrID(checkLabels, c) },
+		"check": func(c audit.Check) string { return labelOrID(checkLabels, c) },
 		"pct":   func(x float64) string { return fmt.Sprintf("%.0f%%", 100*x) },
 		"num": func(x float64) string {
 			return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", x), "0"), ".")
 		},
 		"special": specialLabel,
 		"more": func() []moreProblems {
-			listed := map[verifier.Check]int{}
+			listed := map[audit.Check]int{}
 			for _, p := range rep.Problems {
 				listed[p.Check]++
 			}
@@ -70,6 +71,6 @@ func WriteAudit(w io.Writer, rep *verifier.AuditReport) error {
 // moreProblems is a row of the problems table for the problems of one
 // check beyond those the report lists.
 type moreProblems struct {
-	Check verifier.Check
+	Check audit.Check
 	Count int
 }

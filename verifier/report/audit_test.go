@@ -8,6 +8,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/audit"
 )
 
 // TestAuditReportLabelsEveryCheck renders a failed audit with a problem of
@@ -16,12 +17,12 @@ import (
 // wording the parent's report uses.
 func TestAuditReportLabelsEveryCheck(t *testing.T) {
 	at := time.Date(2025, 3, 14, 9, 26, 0, 0, time.UTC)
-	rep := &verifier.AuditReport{Origin: "spoor.example/test", GeneratedAt: at, ProblemCounts: map[verifier.Check]int{},
-		ByCategory:        []verifier.CategoryCount{{ID: "gezondheid", Label: "Gezondheid", Special: events.SpecialArt9, Count: 1}},
-		ErasuresOnRequest: &verifier.ErasureAudit{Available: true, DailyLimit: 5}}
-	for i, c := range verifier.Checks() {
+	rep := &audit.Report{Origin: "spoor.example/test", GeneratedAt: at, ProblemCounts: map[audit.Check]int{},
+		ByCategory:        []audit.CategoryCount{{ID: "gezondheid", Label: "Gezondheid", Special: events.SpecialArt9, Count: 1}},
+		ErasuresOnRequest: &audit.ErasuresOnRequest{Available: true, DailyLimit: 5}}
+	for i, c := range audit.Checks() {
 		leaf := uint64(i)
-		rep.Problems = append(rep.Problems, verifier.AuditProblem{Check: c, Leaf: &leaf, Message: "m"})
+		rep.Problems = append(rep.Problems, audit.Problem{Check: c, Leaf: &leaf, Message: "m"})
 		rep.ProblemCounts[c] = 1
 	}
 	for _, s := range verifier.ErasureStatuses() {
@@ -32,7 +33,7 @@ func TestAuditReportLabelsEveryCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := buf.String()
-	for _, c := range verifier.Checks() {
+	for _, c := range audit.Checks() {
 		if strings.Contains(page, "<td>"+string(c)+"</td>") {
 			t.Errorf("the page shows check %s as its id", c)
 		}

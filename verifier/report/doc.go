@@ -5,7 +5,7 @@
 //
 // Data flows one way into it: the verifier checks a bundle against the
 // pinned keys (verifier.VerifyBundle) or audits a whole log
-// (verifier.Audit), and this package only lays out what came back; it never
+// (audit.Run), and this package only lays out what came back; it never
 // verifies, and it shows nothing the verifier did not check. The verifier
 // does not import it, so a tool that only verifies carries no templates.
 //

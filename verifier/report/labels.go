@@ -24,6 +24,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/audit"
 )
 
 // zoneNL is the zone the reports show times in.
@@ -37,30 +38,30 @@ var zoneNL = func() *time.Location {
 	return loc
 }()
 
-// checkLabels names the audit's checks (verifier.Checks).
-var checkLabels = map[verifier.Check]string{
-	verifier.CheckCheckpointSignature:   "Handtekening van een checkpoint",
-	verifier.CheckCheckpointSequence:    "Volgorde van de checkpoints",
-	verifier.CheckCheckpointConsistency: "Checkpoints onderling",
-	verifier.CheckCheckpointRoot:        "Boom tegen checkpoint",
-	verifier.CheckLeafMissing:           "Ontbrekend leaf record",
-	verifier.CheckLeafRecord:            "Onleesbaar leaf record",
-	verifier.CheckLeafTile:              "Leaf record tegen opgeslagen tegel",
-	verifier.CheckLeafBeyondCheckpoint:  "Leaf record voorbij het laatste checkpoint",
-	verifier.CheckIntegratedAt:          "Tijd van vastleggen loopt terug",
-	verifier.CheckBodyHash:              "Opgeslagen bericht gewijzigd",
-	verifier.CheckBodyUnreadable:        "Opgeslagen bericht onleesbaar",
-	verifier.CheckBodyMissing:           "Opgeslagen bericht ontbreekt",
-	verifier.CheckCovenant:              "Convenantversie",
-	verifier.CheckCovenantIndex:         "Verwijzing naar convenantversie",
-	verifier.CheckSignature:             "Handtekening van een verstrekking",
-	verifier.CheckEventID:               "Dubbel vastgelegde verstrekking",
-	verifier.CheckRetentionOverdue:      "Bewaartermijn verstreken, bericht niet verwijderd",
-	verifier.CheckFindings:              "Opgeslagen bevindingen",
-	verifier.CheckTombstone:             "Verwijderingsbericht (tombstone)",
-	verifier.CheckTombstoneRule:         "Regel van een verwijderingsbericht",
-	verifier.CheckTombstoneEarly:        "Verwijderd voor het einde van de bewaartermijn",
-	verifier.CheckErasureDecision:       "Besluit tot verwijdering tegen het logboek",
+// checkLabels names the audit's checks (audit.Checks).
+var checkLabels = map[audit.Check]string{
+	audit.CheckCheckpointSignature:   "Handtekening van een checkpoint",
+	audit.CheckCheckpointSequence:    "Volgorde van de checkpoints",
+	audit.CheckCheckpointConsistency: "Checkpoints onderling",
+	audit.CheckCheckpointRoot:        "Boom tegen checkpoint",
+	audit.CheckLeafMissing:           "Ontbrekend leaf record",
+	audit.CheckLeafRecord:            "Onleesbaar leaf record",
+	audit.CheckLeafTile:              "Leaf record tegen opgeslagen tegel",
+	audit.CheckLeafBeyondCheckpoint:  "Leaf record voorbij het laatste checkpoint",
+	audit.CheckIntegratedAt:          "Tijd van vastleggen loopt terug",
+	audit.CheckBodyHash:              "Opgeslagen bericht gewijzigd",
+	audit.CheckBodyUnreadable:        "Opgeslagen bericht onleesbaar",
+	audit.CheckBodyMissing:           "Opgeslagen bericht ontbreekt",
+	audit.CheckCovenant:              "Convenantversie",
+	audit.CheckCovenantIndex:         "Verwijzing naar convenantversie",
+	audit.CheckSignature:             "Handtekening van een verstrekking",
+	audit.CheckEventID:               "Dubbel vastgelegde verstrekking",
+	audit.CheckRetentionOverdue:      "Bewaartermijn verstreken, bericht niet verwijderd",
+	audit.CheckFindings:              "Opgeslagen bevindingen",
+	audit.CheckTombstone:             "Verwijderingsbericht (tombstone)",
+	audit.CheckTombstoneRule:         "Regel van een verwijderingsbericht",
+	audit.CheckTombstoneEarly:        "Verwijderd voor het einde van de bewaartermijn",
+	audit.CheckErasureDecision:       "Besluit tot verwijdering tegen het logboek",
 }
 
 // erasureStatusLabels names the statuses of an erasure proposal

@@ -7,6 +7,7 @@ import (
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/events/demo"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/audit"
 )
 
 // TestEveryIDHasADutchLabel fails when a word a report can show has no
@@ -22,12 +23,12 @@ func TestEveryIDHasADutchLabel(t *testing.T) {
 			t.Errorf("%s %q has no Dutch label", kind, id)
 		}
 	}
-	for _, c := range verifier.Checks() {
+	for _, c := range audit.Checks() {
 		l, ok := lookup(checkLabels, c)
 		has("audit check", string(c), l, ok)
 	}
-	if len(checkLabels) > len(verifier.Checks()) {
-		t.Errorf("%d check labels for %d checks: a label of a check that verifier.Checks does not list", len(checkLabels), len(verifier.Checks()))
+	if len(checkLabels) > len(audit.Checks()) {
+		t.Errorf("%d check labels for %d checks: a label of a check that audit.Checks does not list", len(checkLabels), len(audit.Checks()))
 	}
 	for _, r := range events.FindingRules() {
 		l := events.FindingLabelNL(r)

@@ -1,4 +1,4 @@
-package verifier_test
+package audit_test
 
 // The audit engine on logs built in memory from real parts: the demo
 // covenant with fresh keys, events signed with the parties' Ed25519 keys,
@@ -28,19 +28,20 @@ import (
 	"github.com/spoor-ledger/spoor/events/demo"
 	"github.com/spoor-ledger/spoor/internal/synth"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/audit"
 )
 
 // memLog is a log held in memory, built the way the ledger builds one. It
-// is an AuditSource; withTiles adds the tile reads.
+// is an audit.Source; withTiles adds the tile reads.
 type memLog struct {
 	t       testing.TB
 	m       *demo.Material
 	signer  *verifier.CheckpointSigner
 	keys    *verifier.LogKeys
 	origin  string
-	entries []*verifier.AuditEntry // nil where a leaf record was deleted
+	entries []*audit.Entry // nil where a leaf record was deleted
 	hashes  [][]byte
-	cps     []verifier.StoredCheckpoint
+	cps     []audit.StoredCheckpoint
 	rng     *compact.Range
 	last    time.Time
 	covIdx  uint64
@@ -103,7 +104,7 @@ func (l *memLog) add(rec verifier.LeafRecord, body []byte, findings []events.Fin
 		l.t.Fatal(err)
 	}
 	l.hashes = append(l.hashes, h[:])
-	l.entries = append(l.entries, &verifier.AuditEntry{Index: idx, LeafRecord: b, Body: body, Findings: findings})
+	l.entries = append(l.entries, &audit.Entry{Index: idx, LeafRecord: b, Body: body, Findings: findings})
 	return idx
 }
 
@@ -154,7 +155,7 @@ func (l *memLog) checkpoint() {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	l.cps = append(l.cps, verifier.StoredCheckpoint{Seq: uint64(len(l.cps) + 1), Note: note})
+	l.cps = append(l.cps, audit.StoredCheckpoint{Seq: uint64(len(l.cps) + 1), Note: note})
 }
 
 // fill logs n ordinary events a day for days days from the log's start,
@@ -171,11 +172,11 @@ func (l *memLog) fill(days, n int) {
 	}
 }
 
-func (l *memLog) Checkpoints(context.Context) ([]verifier.StoredCheckpoint, error) {
+func (l *memLog) Checkpoints(context.Context) ([]audit.StoredCheckpoint, error) {
 	return slices.Clone(l.cps), nil
 }
 
-func (l *memLog) Entries(ctx context.Context, from, to uint64, fn func(*verifier.AuditEntry) error) error {
+func (l *memLog) Entries(ctx context.Context, from, to uint64, fn func(*audit.Entry) error) error {
 	for i := from; i < to && i < uint64(len(l.entries)); i++ {
 		if e := l.entries[i]; e != nil {
 			c := *e
@@ -198,11 +199,11 @@ func (w withTiles) LeafTile(_ context.Context, n uint64, width int) ([]byte, err
 	return out, nil
 }
 
-func (l *memLog) audit(t *testing.T, src verifier.AuditSource) *verifier.AuditReport {
+func (l *memLog) audit(t *testing.T, src audit.Source) *audit.Report {
 	t.Helper()
 	var calls int
 	var lastDone, lastTotal uint64
-	rep, err := verifier.Audit(context.Background(), src, verifier.AuditConfig{
+	rep, err := audit.Run(context.Background(), src, audit.Config{
 		Keys: l.keys, AdminVkey: l.m.AdminVkey,
 		Progress: func(done, total uint64) { calls++; lastDone, lastTotal = done, total },
 	})
@@ -218,7 +219,7 @@ func (l *memLog) audit(t *testing.T, src verifier.AuditSource) *verifier.AuditRe
 
 // checkNoPersonalData fails if the report, as JSON, holds a BSN, a
 // pseudonym or a staff id.
-func (l *memLog) checkNoPersonalData(t *testing.T, rep *verifier.AuditReport) {
+func (l *memLog) checkNoPersonalData(t *testing.T, rep *audit.Report) {
 	t.Helper()
 	b, err := json.Marshal(rep)
 	if err != nil {
@@ -238,7 +239,7 @@ func (l *memLog) checkNoPersonalData(t *testing.T, rep *verifier.AuditReport) {
 // staffIDRE matches the staff ids the tests use.
 var staffIDRE = regexp.MustCompile(`medewerker-([0-9]{4}|burst)`)
 
-func problemsOf(rep *verifier.AuditReport) []string {
+func problemsOf(rep *audit.Report) []string {
 	var out []string
 	for _, p := range rep.Problems {
 		out = append(out, p.String())
@@ -250,7 +251,7 @@ func TestAuditCleanLog(t *testing.T) {
 	l := newMemLog(t)
 	l.fill(3, 86)  // 259 leaves: a full tile and a partial one
 	l.checkpoint() // an idle re-cosign: same size, same root
-	for _, src := range []verifier.AuditSource{l, withTiles{l}} {
+	for _, src := range []audit.Source{l, withTiles{l}} {
 		rep := l.audit(t, src)
 		if !rep.OK || len(rep.Problems) != 0 {
 			t.Fatalf("clean log: problems %q", problemsOf(rep))
@@ -381,9 +382,9 @@ func TestAuditForkAndRollbackOfCheckpoints(t *testing.T) {
 	bogus[0] = 1
 	fork, _ := l.signer.Sign(l.origin, l.rng.End(), bogus)
 	back, _ := l.signer.Sign(l.origin, 5, bogus)
-	l.cps = append(l.cps, verifier.StoredCheckpoint{Seq: 4, Note: fork}, verifier.StoredCheckpoint{Seq: 6, Note: back})
+	l.cps = append(l.cps, audit.StoredCheckpoint{Seq: 4, Note: fork}, audit.StoredCheckpoint{Seq: 6, Note: back})
 	rep := l.audit(t, l)
-	for check, n := range map[verifier.Check]int{"checkpoint-consistency": 2, "checkpoint-root": 2, "checkpoint-sequence": 1} {
+	for check, n := range map[audit.Check]int{"checkpoint-consistency": 2, "checkpoint-root": 2, "checkpoint-sequence": 1} {
 		if rep.ProblemCounts[check] != n {
 			t.Errorf("%s: %d problems, want %d; all: %q", check, rep.ProblemCounts[check], n, problemsOf(rep))
 		}
@@ -420,7 +421,7 @@ func TestAuditStoredFindingsAndSignatures(t *testing.T) {
 		t.Fatalf("problems %q", problemsOf(rep))
 	}
 	for _, p := range rep.Problems {
-		want := map[verifier.Check]uint64{"findings": hidden, "signature": forgedIdx}[p.Check]
+		want := map[audit.Check]uint64{"findings": hidden, "signature": forgedIdx}[p.Check]
 		if *p.Leaf != want {
 			t.Errorf("%s names leaf %d, want %d", p.Check, *p.Leaf, want)
 		}
@@ -470,18 +471,18 @@ func TestAuditStatistics(t *testing.T) {
 	if !rep.OK {
 		t.Fatalf("problems %q", problemsOf(rep))
 	}
-	actor := verifier.ActorRef(party, staff)
+	actor := audit.ActorRef(party, staff)
 	burst := start.AddDate(0, 0, burstDay).Format(time.DateOnly)
 	var sawParty, sawActor bool
 	for _, v := range rep.Anomalies.Volume {
 		t.Logf("volume anomaly: %+v", v)
 		switch {
-		case v.Kind == verifier.AnomalyVolumeParty && v.Party == party && v.Day == burst:
+		case v.Kind == audit.AnomalyVolumeParty && v.Party == party && v.Day == burst:
 			sawParty = true
-			if v.Count < 40 || float64(v.Count) <= v.Threshold || v.HistoryDays != verifier.VolumeWindowDays {
+			if v.Count < 40 || float64(v.Count) <= v.Threshold || v.HistoryDays != audit.VolumeWindowDays {
 				t.Errorf("party anomaly %+v", v)
 			}
-		case v.Kind == verifier.AnomalyVolumeActor && v.Party == party && v.Actor == actor && v.Day == burst:
+		case v.Kind == audit.AnomalyVolumeActor && v.Party == party && v.Actor == actor && v.Day == burst:
 			sawActor = true
 			if v.Count != 40 || v.Median < 1 || v.Median > 2 {
 				t.Errorf("actor anomaly %+v", v)
@@ -543,7 +544,7 @@ func TestAuditWrongPinnedKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := verifier.Audit(context.Background(), l, verifier.AuditConfig{Keys: keys})
+	rep, err := audit.Run(context.Background(), l, audit.Config{Keys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -556,7 +557,7 @@ func TestAuditWrongPinnedKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err = verifier.Audit(context.Background(), l, verifier.AuditConfig{Keys: l.keys, AdminVkey: otherV})
+	rep, err = audit.Run(context.Background(), l, audit.Config{Keys: l.keys, AdminVkey: otherV})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -631,8 +632,8 @@ func TestAuditParallelMatchesOneWorker(t *testing.T) {
 	l.checkpoint()
 
 	now := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
-	run := func(workers int) *verifier.AuditReport {
-		rep, err := verifier.Audit(context.Background(), withTiles{l}, verifier.AuditConfig{
+	run := func(workers int) *audit.Report {
+		rep, err := audit.Run(context.Background(), withTiles{l}, audit.Config{
 			Keys: l.keys, AdminVkey: l.m.AdminVkey, Workers: workers, Now: func() time.Time { return now },
 		})
 		if err != nil {
@@ -641,7 +642,7 @@ func TestAuditParallelMatchesOneWorker(t *testing.T) {
 		return rep
 	}
 	one := run(1)
-	for _, check := range []verifier.Check{"signature", "body-hash", "leaf-missing", "leaf-tile", "findings", "event-id"} {
+	for _, check := range []audit.Check{"signature", "body-hash", "leaf-missing", "leaf-tile", "findings", "event-id"} {
 		if one.ProblemCounts[check] == 0 {
 			t.Errorf("the one-worker audit found no %s problem: %q", check, problemsOf(one))
 		}
@@ -666,7 +667,7 @@ func TestAuditParallelCancelled(t *testing.T) {
 	l.fill(1, 1100) // progress is reported every 1024 entries
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rep, err := verifier.Audit(ctx, l, verifier.AuditConfig{
+	rep, err := audit.Run(ctx, l, audit.Config{
 		Keys: l.keys, AdminVkey: l.m.AdminVkey, Workers: 3,
 		Progress: func(done, _ uint64) {
 			if done > 0 {
@@ -676,23 +677,5 @@ func TestAuditParallelCancelled(t *testing.T) {
 	})
 	if !errors.Is(err, context.Canceled) || rep != nil {
 		t.Fatalf("cancelled audit: report %v, error %v", rep != nil, err)
-	}
-}
-
-// TestHashChildren holds HashChildren to rfc6962's, on node hashes and on
-// inputs of other lengths.
-func TestHashChildren(t *testing.T) {
-	rnd := rand.New(rand.NewPCG(3, 4))
-	for _, n := range [][2]int{{32, 32}, {32, 32}, {0, 0}, {31, 33}, {64, 1}} {
-		l, r := make([]byte, n[0]), make([]byte, n[1])
-		for i := range l {
-			l[i] = byte(rnd.Uint32())
-		}
-		for i := range r {
-			r[i] = byte(rnd.Uint32())
-		}
-		if got, want := verifier.HashChildren(l, r), rfc6962.DefaultHasher.HashChildren(l, r); !slices.Equal(got, want) {
-			t.Errorf("lengths %v: %x, want %x", n, got, want)
-		}
 	}
 }

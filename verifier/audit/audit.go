@@ -1,10 +1,10 @@
-package verifier
+package audit
 
-// This file is the FG's audit: it reads a whole log through an AuditSource
+// This file is the FG's audit: it reads a whole log through a Source
 // (a stopped store, a live ledger, or the ledger's HTTP API) and checks it
 // from the bottom up, trusting only the pinned keys.
 //
-// Data flows through Audit in one pass, oldest first:
+// Data flows through Run in one pass, oldest first:
 //
 //	checkpoints --OpenCheckpoint--> sizes and roots to meet, checked against each other
 //	entries [0, size) --LeafHash--> compact range --root at every checkpoint size--> compare
@@ -19,11 +19,11 @@ package verifier
 // nearly all of the cost) on every core, and one goroutine applies the
 // results in log order, so that the tree, the covenant chain, the problems
 // and the statistics come out exactly as in a pass on one goroutine
-// (AuditConfig.Workers = 1).
+// (Config.Workers = 1).
 //
 // What fails an integrity check (a stored byte that disagrees with what the
 // log committed to, a signature that does not verify, a rule result the
-// ledger stored wrongly) is an AuditProblem: the log cannot be relied on as
+// ledger stored wrongly) is a Problem: the log cannot be relied on as
 // it stands. Covenant findings and statistical anomalies are not problems:
 // they describe disclosures that did happen and were recorded faithfully,
 // which is what the FG reads the report for.
@@ -49,39 +49,39 @@ import (
 	_ "time/tzdata" // Europe/Amsterdam days on machines without a zoneinfo database.
 
 	"github.com/transparency-dev/merkle/compact"
-	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/parallel"
+	"github.com/spoor-ledger/spoor/verifier"
 )
 
-// AuditSource is where Audit reads a log. Implementations: ledger's store
-// and ledger sources (ledger/auditsource.go) and HTTPAuditSource.
-type AuditSource interface {
+// Source is where Run reads a log. Implementations: ledger's store
+// and ledger sources (ledger/auditsource.go) and HTTPSource.
+type Source interface {
 	// Checkpoints returns every kept checkpoint, in the order the log made
 	// them (ascending Seq).
 	Checkpoints(ctx context.Context) ([]StoredCheckpoint, error)
 	// Entries calls fn for each stored entry with an index in [from, to),
 	// in ascending index order. An index whose leaf record is missing is
-	// skipped; Audit notices the gap. An error from fn stops the walk and
+	// skipped; Run notices the gap. An error from fn stops the walk and
 	// is returned.
-	Entries(ctx context.Context, from, to uint64, fn func(*AuditEntry) error) error
+	Entries(ctx context.Context, from, to uint64, fn func(*Entry) error) error
 }
 
-// AuditTileSource is implemented by sources that can also read the stored
-// level-0 hash tiles. Audit then compares every leaf record with the hash
+// TileSource is implemented by sources that can also read the stored
+// level-0 hash tiles. Run then compares every leaf record with the hash
 // the tiles hold for it, which names an altered or removed leaf record
 // precisely instead of only seeing that a checkpoint's root differs.
-type AuditTileSource interface {
+type TileSource interface {
 	// LeafTile returns level-0 tile n with at least width hashes.
 	LeafTile(ctx context.Context, n uint64, width int) ([]byte, error)
 }
 
-// AuditTailSource is implemented by sources over a store that nothing is
+// TailSource is implemented by sources over a store that nothing is
 // writing to (a stopped ledger or a backup): there, a leaf record beyond
 // the newest checkpoint means a batch was committed without its
 // checkpoint, or a record was planted.
-type AuditTailSource interface {
+type TailSource interface {
 	// LastLeafIndex returns the highest index holding a leaf record, and
 	// false when there is none.
 	LastLeafIndex(ctx context.Context) (uint64, bool, error)
@@ -94,8 +94,8 @@ type StoredCheckpoint struct {
 	Note []byte
 }
 
-// AuditEntry is one stored entry as an AuditSource reads it.
-type AuditEntry struct {
+// Entry is one stored entry as a Source reads it.
+type Entry struct {
 	// Index is the leaf index.
 	Index uint64
 	// LeafRecord is the stored leaf record's bytes.
@@ -105,23 +105,23 @@ type AuditEntry struct {
 	Body []byte
 	// BodyError, when set, says why the stored body could not be read
 	// (for example an envelope sealed at rest that does not decrypt); Body
-	// is then what is stored, and Audit reports the leaf.
+	// is then what is stored, and Run reports the leaf.
 	BodyError string
 	// Findings are the covenant findings the ledger stored for the entry.
 	Findings []events.Finding
 }
 
-// AuditConfig configures Audit. Keys is required.
-type AuditConfig struct {
+// Config configures Run. Keys is required.
+type Config struct {
 	// Keys are the pinned log and cosigner keys.
-	Keys *LogKeys
+	Keys *verifier.LogKeys
 	// AdminVkey pins the covenant administrator's verifier key. Empty means
 	// covenant version 1 is trusted with the key it names itself, which the
 	// report says.
 	AdminVkey string
 	// Progress, if set, is called now and then with the number of entries
 	// checked and the number to check: never concurrently, but not
-	// necessarily on the goroutine that called Audit.
+	// necessarily on the goroutine that called Run.
 	Progress func(done, total uint64)
 	// Location is the time zone whose calendar days the daily volumes
 	// count; nil means Europe/Amsterdam.
@@ -152,7 +152,7 @@ const (
 	// VolumeMADFactor multiplies the median absolute deviation.
 	VolumeMADFactor = 5
 	// defaultMinPartyDaily and defaultMinActorDaily are the default
-	// minimum counts (see AuditConfig).
+	// minimum counts (see Config).
 	defaultMinPartyDaily = 20
 	defaultMinActorDaily = 10
 )
@@ -167,9 +167,9 @@ const maxListed = 200
 // few say all there is to say.
 var listCaps = map[Check]int{CheckCheckpointRoot: 5}
 
-// AuditReport is what Audit found. It is JSON-able; no field holds a
+// Report is what Run found. It is JSON-able; no field holds a
 // pseudonym or personal data.
-type AuditReport struct {
+type Report struct {
 	// Origin is the log audited.
 	Origin string `json:"origin"`
 	// GeneratedAt is when the audit ran.
@@ -195,8 +195,8 @@ type AuditReport struct {
 	// Problems are the failed integrity checks, at most a few hundred per
 	// check (five for checkpoint-root, whose failures cascade);
 	// ProblemCounts counts all of them by check.
-	Problems      []AuditProblem `json:"problems"`
-	ProblemCounts map[Check]int  `json:"problem_counts"`
+	Problems      []Problem     `json:"problems"`
+	ProblemCounts map[Check]int `json:"problem_counts"`
 	// ByParty, ByPurpose, ByCategory and ByRule count the disclosures
 	// whose envelopes are stored and verify (erased ones cannot be read).
 	ByParty    []PartyStats    `json:"by_party"`
@@ -208,7 +208,7 @@ type AuditReport struct {
 	Anomalies Anomalies `json:"anomalies"`
 	// ErasuresOnRequest lists the erasure proposals and decisions, and
 	// flags scopes that erase more than the stated daily number.
-	ErasuresOnRequest *ErasureAudit `json:"erasures_on_request"`
+	ErasuresOnRequest *ErasuresOnRequest `json:"erasures_on_request"`
 	// TimeNote says what kind of time the report's times are.
 	TimeNote string `json:"time_note"`
 }
@@ -257,8 +257,8 @@ type CovenantVersionInfo struct {
 	Parties       int       `json:"parties"`
 }
 
-// AuditProblem is one failed integrity check.
-type AuditProblem struct {
+// Problem is one failed integrity check.
+type Problem struct {
 	// Check is the check that failed, a stable id (Checks lists them).
 	Check Check `json:"check"`
 	// Leaf is the leaf index concerned, if any.
@@ -270,7 +270,7 @@ type AuditProblem struct {
 }
 
 // String formats the problem on one line, naming the leaf or checkpoint.
-func (p AuditProblem) String() string {
+func (p Problem) String() string {
 	var where string
 	switch {
 	case p.Leaf != nil:
@@ -475,14 +475,14 @@ const timeNote = "integrated_at and the checkpoint times are the ledger's own si
 
 // auditor holds the state of one audit pass.
 type auditor struct {
-	cfg    AuditConfig
+	cfg    Config
 	origin string
-	rep    *AuditReport
+	rep    *Report
 	loc    *time.Location
 
 	// Checkpoints still to meet, by tree size.
-	wantRoots map[uint64][]*Checkpoint
-	seqOf     map[*Checkpoint]uint64
+	wantRoots map[uint64][]*verifier.Checkpoint
+	seqOf     map[*verifier.Checkpoint]uint64
 
 	// The tree rebuilt from the leaf records.
 	rng        *compact.Range
@@ -490,7 +490,7 @@ type auditor struct {
 	brokenAt   uint64
 
 	// Tiles, when the source has them.
-	tiles     AuditTileSource
+	tiles     TileSource
 	tile      []byte
 	tileIndex uint64
 	tileOK    bool
@@ -498,10 +498,10 @@ type auditor struct {
 
 	next           uint64 // the next expected leaf index
 	lastIntegrated time.Time
-	kinds          []EntryType         // per leaf; 0 when unknown
-	integrated     []int64             // per leaf: integrated_at in Unix ms
-	bodyMissing    []uint64            // disclosures without a stored body
-	erasedHashes   map[uint64][32]byte // their leaf hashes, which tombstones name
+	kinds          []verifier.EntryType // per leaf; 0 when unknown
+	integrated     []int64              // per leaf: integrated_at in Unix ms
+	bodyMissing    []uint64             // disclosures without a stored body
+	erasedHashes   map[uint64][32]byte  // their leaf hashes, which tombstones name
 	tombstoned     map[uint64]uint64
 	// requestTombstones maps each tombstone on request (rule erasure:...)
 	// to its rule (audit_erasures.go).
@@ -527,13 +527,13 @@ type auditor struct {
 	actorDays  map[[2]string]map[int64]int
 }
 
-// Audit reads the whole log from src and checks it against cfg's pinned
+// Run reads the whole log from src and checks it against cfg's pinned
 // keys. It returns an error only when src cannot be read (the audit is then
 // incomplete); what it finds wrong with the log is in the report, and
 // report.OK is false when an integrity check failed.
-func Audit(ctx context.Context, src AuditSource, cfg AuditConfig) (*AuditReport, error) {
+func Run(ctx context.Context, src Source, cfg Config) (*Report, error) {
 	if cfg.Keys == nil || cfg.Keys.Log == nil || cfg.Keys.Cosigner == nil {
-		return nil, errors.New("verifier: Audit needs the pinned log and cosigner keys")
+		return nil, errors.New("audit: Run needs the pinned log and cosigner keys")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -548,32 +548,32 @@ func Audit(ctx context.Context, src AuditSource, cfg AuditConfig) (*AuditReport,
 	if loc == nil {
 		var err error
 		if loc, err = time.LoadLocation("Europe/Amsterdam"); err != nil {
-			return nil, fmt.Errorf("verifier: couldn't load the Europe/Amsterdam time zone: %w", err)
+			return nil, fmt.Errorf("audit: couldn't load the Europe/Amsterdam time zone: %w", err)
 		}
 	}
 	if cfg.AdminVkey != "" {
 		if _, err := events.AdminPublicKey(cfg.AdminVkey); err != nil {
-			return nil, fmt.Errorf("verifier: pinned administrator key %w", err)
+			return nil, fmt.Errorf("audit: pinned administrator key %w", err)
 		}
 	}
 	a := &auditor{
 		cfg:    cfg,
 		origin: cfg.Keys.Log.Name(),
 		loc:    loc,
-		rep: &AuditReport{
+		rep: &Report{
 			Origin:        cfg.Keys.Log.Name(),
 			GeneratedAt:   cfg.Now().UTC(),
 			LogKey:        fmt.Sprintf("%s+%08x", cfg.Keys.Log.Name(), cfg.Keys.Log.KeyHash()),
 			CosignerKey:   fmt.Sprintf("%s+%08x", cfg.Keys.Cosigner.Name(), cfg.Keys.Cosigner.KeyHash()),
-			AdminKey:      KeyFingerprint(cfg.AdminVkey),
+			AdminKey:      verifier.KeyFingerprint(cfg.AdminVkey),
 			AdminPinned:   cfg.AdminVkey != "",
-			Problems:      []AuditProblem{},
+			Problems:      []Problem{},
 			ProblemCounts: map[Check]int{},
 			TimeNote:      timeNote,
 		},
-		wantRoots:         map[uint64][]*Checkpoint{},
-		seqOf:             map[*Checkpoint]uint64{},
-		rng:               (&compact.RangeFactory{Hash: HashChildren}).NewEmptyRange(0),
+		wantRoots:         map[uint64][]*verifier.Checkpoint{},
+		seqOf:             map[*verifier.Checkpoint]uint64{},
+		rng:               (&compact.RangeFactory{Hash: verifier.HashChildren}).NewEmptyRange(0),
 		tombstoned:        map[uint64]uint64{},
 		requestTombstones: map[uint64]string{},
 		erasedHashes:      map[uint64][32]byte{},
@@ -592,10 +592,10 @@ func Audit(ctx context.Context, src AuditSource, cfg AuditConfig) (*AuditReport,
 	if err := a.checkpoints(ctx, src); err != nil {
 		return nil, err
 	}
-	if ts, ok := src.(AuditTileSource); ok {
+	if ts, ok := src.(TileSource); ok {
 		a.tiles = ts
 	}
-	a.kinds = make([]EntryType, 0, min(a.size, 1<<20))
+	a.kinds = make([]verifier.EntryType, 0, min(a.size, 1<<20))
 	if a.size > 0 {
 		a.progress(0)
 		workers := cfg.Workers
@@ -643,7 +643,7 @@ func (a *auditor) problem(check Check, leaf, checkpoint *uint64, format string, 
 		return
 	}
 	a.listed[check]++
-	a.rep.Problems = append(a.rep.Problems, AuditProblem{Check: check, Leaf: leaf, Checkpoint: checkpoint,
+	a.rep.Problems = append(a.rep.Problems, Problem{Check: check, Leaf: leaf, Checkpoint: checkpoint,
 		Message: fmt.Sprintf(format, args...)})
 }
 
@@ -652,7 +652,7 @@ func ptr(v uint64) *uint64 { return &v }
 // checkpoints opens every kept checkpoint and checks them against each
 // other: numbered without gaps, sizes never shrinking, one root per size,
 // cosignature times never going back.
-func (a *auditor) checkpoints(ctx context.Context, src AuditSource) error {
+func (a *auditor) checkpoints(ctx context.Context, src Source) error {
 	stored, err := src.Checkpoints(ctx)
 	if err != nil {
 		return fmt.Errorf("couldn't read the log's checkpoints: %w", err)
@@ -665,17 +665,17 @@ func (a *auditor) checkpoints(ctx context.Context, src AuditSource) error {
 	// Two signatures per checkpoint and one checkpoint per commit: at a
 	// million events that is thousands of signatures, so they are checked
 	// on every worker first and compared in order after.
-	opened := make([]*Checkpoint, len(stored))
+	opened := make([]*verifier.Checkpoint, len(stored))
 	openErrs := make([]error, len(stored))
 	parallel.For(len(stored), a.cfg.Workers, 1, func(i int) {
 		if ctx.Err() == nil {
-			opened[i], openErrs[i] = OpenCheckpoint(stored[i].Note, a.cfg.Keys)
+			opened[i], openErrs[i] = verifier.OpenCheckpoint(stored[i].Note, a.cfg.Keys)
 		}
 	})
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var prev *Checkpoint
+	var prev *verifier.Checkpoint
 	var prevSeq uint64
 	for i, sc := range stored {
 		if i == 0 && sc.Seq != 1 {
@@ -735,7 +735,7 @@ func (a *auditor) meetRoots() {
 	if a.treeBroken {
 		return // reported once, in finish
 	}
-	root := emptyRoot
+	root := sha256.Sum256(nil) // RFC 6962: the root of the empty tree
 	if size > 0 {
 		h, err := a.rng.GetRootHash(nil)
 		if err != nil {
@@ -771,9 +771,9 @@ func (a *auditor) tileHash(ctx context.Context, index uint64) ([32]byte, bool) {
 	if a.tiles == nil {
 		return h, false
 	}
-	n := index / TileWidth
+	n := index / verifier.TileWidth
 	if !a.tileOK || a.tileIndex != n || a.tile == nil {
-		width := int(min(uint64(TileWidth), a.size-n*TileWidth))
+		width := int(min(uint64(verifier.TileWidth), a.size-n*verifier.TileWidth))
 		data, err := a.tiles.LeafTile(ctx, n, width)
 		if err != nil || len(data) < width*32 {
 			if err == nil {
@@ -785,7 +785,7 @@ func (a *auditor) tileHash(ctx context.Context, index uint64) ([32]byte, bool) {
 		}
 		a.tile, a.tileIndex, a.tileOK = data, n, true
 	}
-	off := (index % TileWidth) * 32
+	off := (index % verifier.TileWidth) * 32
 	copy(h[:], a.tile[off:off+32])
 	return h, true
 }
@@ -848,7 +848,7 @@ func (a *auditor) entry(ctx context.Context, p *preparedEntry) {
 	if e.BodyError != "" {
 		a.rep.Entries.Unreadable++
 		a.problem(CheckBodyUnreadable, ptr(idx), nil, "the stored %s of leaf %d cannot be read: %s", bodyName(rec.Type), idx, e.BodyError)
-		if rec.Type == EntryDisclosure {
+		if rec.Type == verifier.EntryDisclosure {
 			a.rep.Entries.Disclosures++
 		}
 		return
@@ -857,33 +857,33 @@ func (a *auditor) entry(ctx context.Context, p *preparedEntry) {
 		a.rep.Entries.Unreadable++
 		a.problem(CheckBodyHash, ptr(idx), nil, "the stored %s of leaf %d does not match the SHA-256 its leaf record commits to: it was altered after it was logged",
 			bodyName(rec.Type), idx)
-		if rec.Type == EntryDisclosure {
+		if rec.Type == verifier.EntryDisclosure {
 			a.rep.Entries.Disclosures++
 		}
 		return
 	}
 	switch rec.Type {
-	case EntryCovenant:
+	case verifier.EntryCovenant:
 		a.covenant(idx, rec, e)
-	case EntryDisclosure:
+	case verifier.EntryDisclosure:
 		a.disclosure(idx, rec, p)
-	case EntryTombstone:
+	case verifier.EntryTombstone:
 		a.tombstone(idx, rec, e)
 	}
 }
 
-func bodyName(t EntryType) string {
+func bodyName(t verifier.EntryType) string {
 	switch t {
-	case EntryDisclosure:
+	case verifier.EntryDisclosure:
 		return "envelope"
-	case EntryCovenant:
+	case verifier.EntryCovenant:
 		return "signed covenant"
 	}
 	return "tombstone body"
 }
 
 // covenant checks a covenant entry and adds it to the chain.
-func (a *auditor) covenant(idx uint64, rec *LeafRecord, e *AuditEntry) {
+func (a *auditor) covenant(idx uint64, rec *verifier.LeafRecord, e *Entry) {
 	a.rep.Entries.Covenants++
 	switch {
 	case idx == 0 && rec.CovenantIndex != 0:
@@ -915,7 +915,7 @@ func (a *auditor) covenant(idx uint64, rec *LeafRecord, e *AuditEntry) {
 			return
 		}
 		if a.rep.AdminKey == "" {
-			a.rep.AdminKey = KeyFingerprint(sc.Covenant.Administrator.Key)
+			a.rep.AdminKey = verifier.KeyFingerprint(sc.Covenant.Administrator.Key)
 		}
 	} else if err := a.chain.Append(sc); err != nil {
 		a.problem(CheckCovenant, ptr(idx), nil, "%v", err)
@@ -925,12 +925,12 @@ func (a *auditor) covenant(idx uint64, rec *LeafRecord, e *AuditEntry) {
 	a.lastCov, a.haveCov = idx, true
 	a.rep.Covenants = append(a.rep.Covenants, CovenantVersionInfo{Version: sc.Covenant.Version, Leaf: idx,
 		Name: sc.Covenant.Name, EffectiveFrom: sc.Covenant.EffectiveFrom,
-		AdminKey: KeyFingerprint(sc.Covenant.Administrator.Key), Parties: len(sc.Covenant.Parties)})
+		AdminKey: verifier.KeyFingerprint(sc.Covenant.Administrator.Key), Parties: len(sc.Covenant.Parties)})
 }
 
 // disclosure checks a disclosure against the covenant version its leaf
 // record names, and counts it.
-func (a *auditor) disclosure(idx uint64, rec *LeafRecord, p *preparedEntry) {
+func (a *auditor) disclosure(idx uint64, rec *verifier.LeafRecord, p *preparedEntry) {
 	e := p.e
 	a.rep.Entries.Disclosures++
 	if !a.haveCov {
@@ -949,7 +949,7 @@ func (a *auditor) disclosure(idx uint64, rec *LeafRecord, p *preparedEntry) {
 	if e.Body == nil {
 		a.rep.Entries.Erased++
 		a.bodyMissing = append(a.bodyMissing, idx)
-		a.erasedHashes[idx] = LeafHash(e.LeafRecord)
+		a.erasedHashes[idx] = verifier.LeafHash(e.LeafRecord)
 		return
 	}
 	if p.cov != sc {
@@ -985,7 +985,7 @@ func (a *auditor) disclosure(idx uint64, rec *LeafRecord, p *preparedEntry) {
 }
 
 // tombstone checks a tombstone entry.
-func (a *auditor) tombstone(idx uint64, rec *LeafRecord, e *AuditEntry) {
+func (a *auditor) tombstone(idx uint64, rec *verifier.LeafRecord, e *Entry) {
 	a.rep.Entries.Tombstones++
 	if _, ok := a.covenants[rec.CovenantIndex]; !ok || rec.CovenantIndex >= idx {
 		a.problem(CheckCovenantIndex, ptr(idx), nil, "the tombstone names leaf %d, which is not a covenant entry before it", rec.CovenantIndex)
@@ -994,7 +994,7 @@ func (a *auditor) tombstone(idx uint64, rec *LeafRecord, e *AuditEntry) {
 	case rec.ErasedIndex >= idx:
 		a.problem(CheckTombstone, ptr(idx), nil, "erases leaf %d, which is not before it", rec.ErasedIndex)
 		return
-	case a.kinds[rec.ErasedIndex] != EntryDisclosure && a.kinds[rec.ErasedIndex] != 0:
+	case a.kinds[rec.ErasedIndex] != verifier.EntryDisclosure && a.kinds[rec.ErasedIndex] != 0:
 		a.problem(CheckTombstone, ptr(idx), nil, "erases leaf %d, which is a %s entry, not a disclosure", rec.ErasedIndex, a.kinds[rec.ErasedIndex])
 		return
 	}
@@ -1003,7 +1003,7 @@ func (a *auditor) tombstone(idx uint64, rec *LeafRecord, e *AuditEntry) {
 		return
 	}
 	a.tombstoned[rec.ErasedIndex] = idx
-	if strings.HasPrefix(rec.RuleID, ErasureRulePrefix) {
+	if strings.HasPrefix(rec.RuleID, verifier.ErasureRulePrefix) {
 		a.requestTombstones[idx] = rec.RuleID
 	}
 	a.checkTombstoneRule(idx, rec)
@@ -1011,9 +1011,9 @@ func (a *auditor) tombstone(idx uint64, rec *LeafRecord, e *AuditEntry) {
 		a.problem(CheckBodyMissing, ptr(idx), nil, "the tombstone body of leaf %d is not stored", idx)
 		return
 	}
-	var tb TombstoneBody
-	if err := json.Unmarshal(e.Body, &tb); err != nil || tb.Schema != TombstoneSchema {
-		a.problem(CheckTombstone, ptr(idx), nil, "the tombstone body is not a %s document", TombstoneSchema)
+	var tb verifier.TombstoneBody
+	if err := json.Unmarshal(e.Body, &tb); err != nil || tb.Schema != verifier.TombstoneSchema {
+		a.problem(CheckTombstone, ptr(idx), nil, "the tombstone body is not a %s document", verifier.TombstoneSchema)
 		return
 	}
 	var wrong []string
@@ -1055,7 +1055,7 @@ const retentionGrace = 48 * time.Hour
 // than the erased leaf's integrated_at plus that period in the covenant the
 // tombstone names; an erasure on request ("erasure:<ground>") may come at
 // any time and is counted.
-func (a *auditor) checkTombstoneRule(idx uint64, rec *LeafRecord) {
+func (a *auditor) checkTombstoneRule(idx uint64, rec *verifier.LeafRecord) {
 	kind, arg, _ := strings.Cut(rec.RuleID, ":")
 	switch kind {
 	case "erasure":
@@ -1088,7 +1088,7 @@ func (a *auditor) checkTombstoneRule(idx uint64, rec *LeafRecord) {
 }
 
 // count adds one verified disclosure to the statistics.
-func (a *auditor) count(idx uint64, rec *LeafRecord, p *preparedEntry) {
+func (a *auditor) count(idx uint64, rec *verifier.LeafRecord, p *preparedEntry) {
 	d, cov, findings := p.d, p.cov.Covenant, p.findings
 	ps := a.party(d.Discloser)
 	ps.Disclosed++
@@ -1096,7 +1096,7 @@ func (a *auditor) count(idx uint64, rec *LeafRecord, p *preparedEntry) {
 		if _, ok := cov.Party(r); !ok {
 			// The discloser typed it: counted and listed under
 			// UnknownValueNL, never verbatim.
-			r = UnknownValueNL(r)
+			r = verifier.UnknownValueNL(r)
 			a.rep.Anomalies.OutsideRecipientsCount++
 			if len(a.rep.Anomalies.OutsideRecipients) < maxListed {
 				a.rep.Anomalies.OutsideRecipients = append(a.rep.Anomalies.OutsideRecipients,
@@ -1108,7 +1108,7 @@ func (a *auditor) count(idx uint64, rec *LeafRecord, p *preparedEntry) {
 	if slices.ContainsFunc(cov.Vocabulary.Purposes, func(t events.Term) bool { return t.ID == d.Purpose }) {
 		a.purposes[d.Purpose]++
 	} else {
-		a.purposes[UnknownValueNL(d.Purpose)]++
+		a.purposes[verifier.UnknownValueNL(d.Purpose)]++
 	}
 	sp := a.special[d.Discloser]
 	if sp == nil {
@@ -1120,7 +1120,7 @@ func (a *auditor) count(idx uint64, rec *LeafRecord, p *preparedEntry) {
 	for _, c := range d.Categories {
 		cat, ok := cov.Category(c)
 		if !ok {
-			a.categories[UnknownValueNL(c)]++
+			a.categories[verifier.UnknownValueNL(c)]++
 			continue
 		}
 		a.categories[c]++
@@ -1194,8 +1194,8 @@ func dayString(day int64) string { return time.Unix(day*86400, 0).UTC().Format(t
 
 // tail checks, on a source nothing writes to, that no leaf record lies
 // beyond the newest checkpoint.
-func (a *auditor) tail(ctx context.Context, src AuditSource) error {
-	ts, ok := src.(AuditTailSource)
+func (a *auditor) tail(ctx context.Context, src Source) error {
+	ts, ok := src.(TailSource)
 	if !ok || a.rep.Checkpoints.Verified == 0 {
 		return nil
 	}
@@ -1499,9 +1499,9 @@ const auditBatchSize = 1024
 
 // preparedEntry is what prepare computed for one entry.
 type preparedEntry struct {
-	e      *AuditEntry
+	e      *Entry
 	leaf   [32]byte
-	rec    *LeafRecord
+	rec    *verifier.LeafRecord
 	recErr error
 	// bodyOK is false when the body could not be read or its SHA-256 is
 	// not the record's body hash (only set with a parsed record).
@@ -1538,23 +1538,6 @@ func (a *auditor) snapshot() *covenantView {
 	return &covenantView{covenants: maps.Clone(a.covenants), lastCov: a.lastCov, haveCov: a.haveCov}
 }
 
-// HashChildren is RFC 6962's interior node hash, SHA-256(0x01 || left ||
-// right), as rfc6962.DefaultHasher.HashChildren computes it, with one
-// allocation (the result) instead of a hasher and its buffers per node:
-// for a compact.RangeFactory that rebuilds a tree of millions of leaves.
-func HashChildren(left, right []byte) []byte {
-	var buf [1 + 2*sha256.Size]byte
-	buf[0] = 1
-	if len(left) != sha256.Size || len(right) != sha256.Size {
-		// Not a node of this tree; hash what was given, as rfc6962 would.
-		return rfc6962.DefaultHasher.HashChildren(left, right)
-	}
-	copy(buf[1:], left)
-	copy(buf[1+sha256.Size:], right)
-	h := sha256.Sum256(buf[:])
-	return h[:]
-}
-
 // leafHasher computes RFC 6962 leaf hashes (LeafHash) with one SHA-256
 // state, reused: a million leaves need no million hashers.
 type leafHasher struct {
@@ -1574,7 +1557,7 @@ func (lh *leafHasher) sum(record []byte) [32]byte {
 }
 
 // prepare computes p for entry e under the covenant state v.
-func (a *auditor) prepare(e *AuditEntry, v *covenantView, lh *leafHasher, p *preparedEntry) {
+func (a *auditor) prepare(e *Entry, v *covenantView, lh *leafHasher, p *preparedEntry) {
 	if sc := a.prepareUnopened(e, v, lh, p); sc != nil {
 		a.open(p, sc)
 	}
@@ -1583,7 +1566,7 @@ func (a *auditor) prepare(e *AuditEntry, v *covenantView, lh *leafHasher, p *pre
 // prepareBatch prepares a worker's run of entries. Their disclosures are
 // opened together, per covenant version, with events.OpenMany: one
 // signature batch, the same verdicts as one at a time.
-func (a *auditor) prepareBatch(es []*AuditEntry, v *covenantView, lh *leafHasher, ps []preparedEntry) {
+func (a *auditor) prepareBatch(es []*Entry, v *covenantView, lh *leafHasher, ps []preparedEntry) {
 	var group []int
 	var groupCov *events.SignedCovenant
 	flush := func() {
@@ -1616,14 +1599,14 @@ func (a *auditor) prepareBatch(es []*AuditEntry, v *covenantView, lh *leafHasher
 // prepareUnopened is prepare up to opening the envelope: it returns the
 // covenant version to open a disclosure under, or nil when there is
 // nothing to open.
-func (a *auditor) prepareUnopened(e *AuditEntry, v *covenantView, lh *leafHasher, p *preparedEntry) *events.SignedCovenant {
+func (a *auditor) prepareUnopened(e *Entry, v *covenantView, lh *leafHasher, p *preparedEntry) *events.SignedCovenant {
 	*p = preparedEntry{e: e, leaf: lh.sum(e.LeafRecord)}
-	p.rec, p.recErr = ParseLeafRecord(e.LeafRecord)
+	p.rec, p.recErr = verifier.ParseLeafRecord(e.LeafRecord)
 	if p.recErr != nil || e.BodyError != "" {
 		return nil
 	}
 	p.bodyOK = e.Body == nil || sha256.Sum256(e.Body) == p.rec.BodyHash
-	if !p.bodyOK || p.rec.Type != EntryDisclosure || e.Body == nil || !v.haveCov {
+	if !p.bodyOK || p.rec.Type != verifier.EntryDisclosure || e.Body == nil || !v.haveCov {
 		return nil
 	}
 	// The version disclosure() will check it against: the one its record
@@ -1666,16 +1649,16 @@ func (a *auditor) opened(p *preparedEntry, sc *events.SignedCovenant, d *events.
 	p.actor = ActorRef(d.Discloser, d.Actor.StaffID)
 }
 
-// errOutOfOrder describes a source that broke the AuditSource contract.
+// errOutOfOrder describes a source that broke the Source contract.
 func (a *auditor) errOutOfOrder(index, expected uint64) error {
-	return fmt.Errorf("verifier: the audit source returned leaf %d out of order (expected %d, tree size %d)", index, expected, a.size)
+	return fmt.Errorf("audit: the audit source returned leaf %d out of order (expected %d, tree size %d)", index, expected, a.size)
 }
 
 // entriesSerial reads and checks every entry on the calling goroutine.
-func (a *auditor) entriesSerial(ctx context.Context, src AuditSource) error {
+func (a *auditor) entriesSerial(ctx context.Context, src Source) error {
 	var lh leafHasher
 	var p preparedEntry
-	return src.Entries(ctx, 0, a.size, func(e *AuditEntry) error {
+	return src.Entries(ctx, 0, a.size, func(e *Entry) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -1693,7 +1676,7 @@ func (a *auditor) entriesSerial(ctx context.Context, src AuditSource) error {
 
 // auditBatch is a run of consecutive entries handed to one worker.
 type auditBatch struct {
-	entries  []*AuditEntry
+	entries  []*Entry
 	view     *covenantView
 	prepared []preparedEntry
 	done     chan struct{} // closed when prepared is filled
@@ -1706,7 +1689,7 @@ type auditBatch struct {
 // reader (this goroutine) cuts the entries into batches, workers prepare
 // them, and one consumer applies them in the order they were read. At most
 // a few batches per worker are in flight.
-func (a *auditor) entriesParallel(ctx context.Context, src AuditSource, workers int) error {
+func (a *auditor) entriesParallel(ctx context.Context, src Source, workers int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Batches are large (auditBatchSize): two per worker in flight keep
@@ -1779,7 +1762,7 @@ func (a *auditor) entriesParallel(ctx context.Context, src AuditSource, workers 
 		}
 		return nil
 	}
-	err := src.Entries(ctx, 0, a.size, func(e *AuditEntry) error {
+	err := src.Entries(ctx, 0, a.size, func(e *Entry) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -1788,12 +1771,12 @@ func (a *auditor) entriesParallel(ctx context.Context, src AuditSource, workers 
 		}
 		next = e.Index + 1
 		if cur == nil {
-			cur = &auditBatch{entries: make([]*AuditEntry, 0, auditBatchSize), view: view, done: make(chan struct{})}
+			cur = &auditBatch{entries: make([]*Entry, 0, auditBatchSize), view: view, done: make(chan struct{})}
 		}
 		cur.entries = append(cur.entries, e)
 		// The type byte alone (offset 1) decides: a wrongly placed barrier
 		// only waits, and a missed one is caught in disclosure().
-		if r := e.LeafRecord; len(r) >= 2 && r[1] == byte(EntryCovenant) {
+		if r := e.LeafRecord; len(r) >= 2 && r[1] == byte(verifier.EntryCovenant) {
 			return send(true)
 		}
 		if len(cur.entries) == auditBatchSize {

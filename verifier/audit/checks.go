@@ -1,7 +1,7 @@
-package verifier
+package audit
 
 // Check names one integrity check of the audit. Its value is a stable id:
-// it is the "check" of an AuditProblem and a key of ProblemCounts in the
+// it is the "check" of a Problem and a key of ProblemCounts in the
 // audit's JSON, and reports label it (the Dutch report package keys its
 // labels by it). Every check the audit makes is listed here and in Checks,
 // so that a new one cannot go unlabelled.

@@ -1,4 +1,4 @@
-package verifier
+package tlogclient
 
 import (
 	"context"
@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/spoor-ledger/spoor/internal/memtree"
+	"github.com/spoor-ledger/spoor/verifier"
 )
 
 // tileServer serves a log built in memory with golang.org/x/mod/sumdb/tlog
@@ -20,7 +23,7 @@ import (
 // partial widths, as a Spoor server does.
 type tileServer struct {
 	t       testing.TB
-	log     memLog
+	log     *memtree.MemTree
 	records [][]byte
 
 	mu         sync.Mutex
@@ -38,21 +41,21 @@ type tileServer struct {
 
 func newTileServer(t testing.TB, l *testLog, size int) (*tileServer, *Client) {
 	t.Helper()
-	s := &tileServer{t: t, tamper: map[string]bool{}, status: map[string]int{}, requests: map[string]int{}}
+	s := &tileServer{t: t, log: memtree.New(), tamper: map[string]bool{}, status: map[string]int{}, requests: map[string]int{}}
 	for i := range size {
-		rec := LeafRecord{Type: EntryDisclosure, BodyHash: sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(i))),
+		rec := verifier.LeafRecord{Type: verifier.EntryDisclosure, BodyHash: sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(i))),
 			IntegratedAt: time.UnixMilli(1767603600000 + int64(i)), CovenantIndex: 0}
 		if i == 0 {
-			rec.Type = EntryCovenant
+			rec.Type = verifier.EntryCovenant
 		}
 		b, err := rec.MarshalBinary()
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.records = append(s.records, b)
-		s.log.append(t, b)
+		s.log.Append(t, b)
 	}
-	cp, err := l.signer.Sign(l.signer.Origin(), uint64(size), s.log.root(t, int64(size)))
+	cp, err := l.signer.Sign(l.signer.Origin(), uint64(size), s.log.Root(t, int64(size)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,30 +89,30 @@ func (s *tileServer) body(p string) ([]byte, bool) {
 	if p == "checkpoint" {
 		return append([]byte(nil), s.checkpoint...), true
 	}
-	level, n, width, entries, err := ParseTilePath(p)
+	level, n, width, entries, err := verifier.ParseTilePath(p)
 	if err != nil {
 		return nil, false
 	}
 	if entries {
 		level = 0
 	}
-	count := uint64(s.log.n) >> (TileHeight * level)
-	start := n * TileWidth
+	count := uint64(s.log.Size()) >> (verifier.TileHeight * level)
+	start := n * verifier.TileWidth
 	if start >= count {
 		return nil, false
 	}
-	avail := min(uint64(TileWidth), count-start)
-	if uint64(width) > avail || s.dropPartials && width < TileWidth && avail == TileWidth {
+	avail := min(uint64(verifier.TileWidth), count-start)
+	if uint64(width) > avail || s.dropPartials && width < verifier.TileWidth && avail == verifier.TileWidth {
 		return nil, false
 	}
 	if entries {
 		var b []byte
 		for _, rec := range s.records[start : start+uint64(width)] {
-			b = AppendEntry(b, rec)
+			b = verifier.AppendEntry(b, rec)
 		}
 		return b, true
 	}
-	b, err := tlog.ReadTileData(tlog.Tile{H: TileHeight, L: level, N: int64(n), W: width}, &s.log.hashes)
+	b, err := s.log.TileData(tlog.Tile{H: verifier.TileHeight, L: level, N: int64(n), W: width})
 	if err != nil {
 		s.t.Errorf("ReadTileData: %v", err)
 		return nil, false
@@ -162,7 +165,7 @@ func TestClientProofs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ProveInclusion(%d): %v", i, err)
 		}
-		if err := VerifyInclusion(i, cp.Size, LeafHash(s.records[i]), p, cp.Hash); err != nil {
+		if err := verifier.VerifyInclusion(i, cp.Size, verifier.LeafHash(s.records[i]), p, cp.Hash); err != nil {
 			t.Errorf("leaf %d: %v", i, err)
 		}
 	}
@@ -171,7 +174,7 @@ func TestClientProofs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ProveConsistency(%d): %v", m, err)
 		}
-		if err := VerifyConsistency(m, cp.Size, s.log.root(t, int64(m)), cp.Hash, p); err != nil {
+		if err := verifier.VerifyConsistency(m, cp.Size, s.log.Root(t, int64(m)), cp.Hash, p); err != nil {
 			t.Errorf("size %d: %v", m, err)
 		}
 	}
@@ -202,7 +205,7 @@ func TestClientLeafRecords(t *testing.T) {
 			if leaf.Index != next || string(leaf.Data) != string(s.records[next]) {
 				t.Fatalf("%v: got leaf %d, want %d", r, leaf.Index, next)
 			}
-			if want, _ := ParseLeafRecord(s.records[next]); !leafRecordsEqual(leaf.Record, want) {
+			if want, _ := verifier.ParseLeafRecord(s.records[next]); !leafRecordsEqual(leaf.Record, want) {
 				t.Fatalf("leaf %d: record %+v", next, leaf.Record)
 			}
 			next++
@@ -230,7 +233,7 @@ func TestClientLeafRecords(t *testing.T) {
 	}
 
 	// An entry that does not match the tree is ErrProof.
-	bundle := EntryBundlePath(1, TileWidth)
+	bundle := verifier.EntryBundlePath(1, verifier.TileWidth)
 	s.set(func() { s.tamper[bundle] = true })
 	var got error
 	for _, err := range c.LeafRecords(ctx, tree, 200, 600) {
@@ -238,7 +241,7 @@ func TestClientLeafRecords(t *testing.T) {
 			got = err
 		}
 	}
-	if !errors.Is(got, ErrProof) || !strings.Contains(got.Error(), bundle) {
+	if !errors.Is(got, verifier.ErrProof) || !strings.Contains(got.Error(), bundle) {
 		t.Errorf("tampered bundle: %v", got)
 	}
 }
@@ -250,12 +253,12 @@ func TestClientOlderTree(t *testing.T) {
 	s, c := newTileServer(t, l, 1000)
 	s.set(func() { s.dropPartials = true })
 	ctx := t.Context()
-	old := tlog.Tree{N: 300, Hash: tlog.Hash(s.log.root(t, 300))}
+	old := tlog.Tree{N: 300, Hash: tlog.Hash(s.log.Root(t, 300))}
 	p, err := c.ProveInclusion(ctx, 299, old)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := VerifyInclusion(299, 300, LeafHash(s.records[299]), p, [32]byte(old.Hash)); err != nil {
+	if err := verifier.VerifyInclusion(299, 300, verifier.LeafHash(s.records[299]), p, [32]byte(old.Hash)); err != nil {
 		t.Error(err)
 	}
 	n := 0
@@ -272,7 +275,7 @@ func TestClientOlderTree(t *testing.T) {
 		t.Errorf("read %d leaves of the old tree", n)
 	}
 	s.mu.Lock()
-	partial, full := s.requests[TilePath(0, 1, 44)], s.requests[TilePath(0, 1, TileWidth)]
+	partial, full := s.requests[verifier.TilePath(0, 1, 44)], s.requests[verifier.TilePath(0, 1, verifier.TileWidth)]
 	s.mu.Unlock()
 	if partial == 0 || full == 0 {
 		t.Errorf("no fall back from the partial to the full tile: %v", s.requests)
@@ -289,7 +292,7 @@ func TestClientErrors(t *testing.T) {
 	}
 	tree := cp.Tree()
 
-	_, err = c.Tile(ctx, 0, 1000, TileWidth)
+	_, err = c.Tile(ctx, 0, 1000, verifier.TileWidth)
 	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "/tile/0/x001/000") || !strings.Contains(err.Error(), "404") {
 		t.Errorf("missing tile: %v", err)
 	}
@@ -330,7 +333,7 @@ func TestClientErrors(t *testing.T) {
 
 	// A checkpoint with a bad signature or of another log is refused.
 	s.set(func() { s.tamper["checkpoint"] = true })
-	if _, err := c.Checkpoint(ctx); !errors.Is(err, ErrMalformedCheckpoint) && !errors.Is(err, ErrBadSignature) {
+	if _, err := c.Checkpoint(ctx); !errors.Is(err, verifier.ErrMalformedCheckpoint) && !errors.Is(err, verifier.ErrBadSignature) {
 		t.Errorf("tampered checkpoint: %v", err)
 	}
 	other := newTestLog(t, "spoor.example/other")
@@ -339,7 +342,7 @@ func TestClientErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.set(func() { s.tamper["checkpoint"] = false; s.checkpoint = otherCP })
-	if _, err := c.Checkpoint(ctx); !errors.Is(err, ErrWrongOrigin) {
+	if _, err := c.Checkpoint(ctx); !errors.Is(err, verifier.ErrWrongOrigin) {
 		t.Errorf("checkpoint of another log: %v", err)
 	}
 	if _, err := (&Client{URL: c.URL, HTTP: c.HTTP}).Checkpoint(ctx); err == nil {
@@ -357,7 +360,7 @@ func TestClientErrors(t *testing.T) {
 	// A canceled context stops requests.
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := c.Tile(canceled, 0, 0, TileWidth); err == nil {
+	if _, err := c.Tile(canceled, 0, 0, verifier.TileWidth); err == nil {
 		t.Error("request with a canceled context succeeded")
 	}
 }

@@ -1,4 +1,17 @@
-package verifier
+// Package tlogclient reads a Spoor log (any C2SP tlog-tiles log of height
+// 8) over HTTP: the signed checkpoint, hash tiles and entry bundles, and from
+// them inclusion and consistency proofs and authenticated leaf records. The
+// monitor, the FG's audit over HTTP and `spoor verify --consistency` use it.
+//
+// Data flows: GET checkpoint --verifier.OpenCheckpoint (pinned keys)-->
+// a tree; GET tiles --tlog (x/mod) checked against that tree--> proofs;
+// GET entry bundles --verifier.LeafHash against the checked tiles--> leaf
+// records. Nothing read is trusted before it is checked.
+//
+// It lives apart from package verifier so that the library a parent's tool
+// or a browser build imports carries no HTTP client (verifier/arch_test.go
+// checks that verifier does not depend on net/http).
+package tlogclient
 
 import (
 	"context"
@@ -11,17 +24,19 @@ import (
 	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/spoor-ledger/spoor/verifier"
 )
 
 // ErrNotFound is returned (wrapped, naming the path) when the server answers
 // 404 Not Found.
-var ErrNotFound = errors.New("verifier: not found")
+var ErrNotFound = errors.New("tlogclient: not found")
 
 // Response size limits: a signed checkpoint, a full hash tile, a full
 // entry bundle of maximal entries.
 const (
-	maxTileSize   = TileWidth * 32
-	maxBundleSize = TileWidth * (2 + MaxEntrySize)
+	maxTileSize   = verifier.TileWidth * 32
+	maxBundleSize = verifier.TileWidth * (2 + verifier.MaxEntrySize)
 )
 
 // Client reads a Spoor log (or any C2SP tlog-tiles log of height 8) over
@@ -38,7 +53,7 @@ type Client struct {
 	// HTTP is the client used for requests; nil means http.DefaultClient.
 	HTTP *http.Client
 	// Keys are the pinned log and cosigner keys.
-	Keys *LogKeys
+	Keys *verifier.LogKeys
 }
 
 // get fetches a path below c.URL and returns its body, refusing bodies
@@ -50,11 +65,11 @@ func (c *Client) get(ctx context.Context, path string, limit int64) ([]byte, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.URL, "/")+"/"+path, nil)
 	if err != nil {
-		return nil, fmt.Errorf("verifier: GET /%s: %w", path, err)
+		return nil, fmt.Errorf("tlogclient: GET /%s: %w", path, err)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("verifier: GET /%s: %w", path, err)
+		return nil, fmt.Errorf("tlogclient: GET /%s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -63,28 +78,28 @@ func (c *Client) get(ctx context.Context, path string, limit int64) ([]byte, err
 		if resp.StatusCode == http.StatusNotFound {
 			return nil, fmt.Errorf("%w: GET /%s: %s", ErrNotFound, path, resp.Status)
 		}
-		return nil, fmt.Errorf("verifier: GET /%s: %s", path, resp.Status)
+		return nil, fmt.Errorf("tlogclient: GET /%s: %s", path, resp.Status)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("verifier: GET /%s: reading body: %w", path, err)
+		return nil, fmt.Errorf("tlogclient: GET /%s: reading body: %w", path, err)
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("verifier: GET /%s: body exceeds %d bytes", path, limit)
+		return nil, fmt.Errorf("tlogclient: GET /%s: body exceeds %d bytes", path, limit)
 	}
 	return b, nil
 }
 
 // Checkpoint fetches the log's current checkpoint and opens it with c.Keys.
-func (c *Client) Checkpoint(ctx context.Context) (*Checkpoint, error) {
+func (c *Client) Checkpoint(ctx context.Context) (*verifier.Checkpoint, error) {
 	if c.Keys == nil {
-		return nil, errors.New("verifier: Client has no pinned keys")
+		return nil, errors.New("tlogclient: Client has no pinned keys")
 	}
-	b, err := c.get(ctx, "checkpoint", maxCheckpointSize)
+	b, err := c.get(ctx, "checkpoint", verifier.MaxCheckpointSize)
 	if err != nil {
 		return nil, err
 	}
-	cp, err := OpenCheckpoint(b, c.Keys)
+	cp, err := verifier.OpenCheckpoint(b, c.Keys)
 	if err != nil {
 		return nil, fmt.Errorf("GET /checkpoint: %w", err)
 	}
@@ -96,13 +111,13 @@ func (c *Client) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 // back to the full tile and truncates it, as C2SP tlog-tiles allows logs to
 // drop partial tiles once the full one exists.
 func (c *Client) Tile(ctx context.Context, level int, n uint64, width int) ([]byte, error) {
-	if level < 0 || level > MaxTileLevel || width < 1 || width > TileWidth {
-		return nil, fmt.Errorf("verifier: no tile at level %d of width %d", level, width)
+	if level < 0 || level > verifier.MaxTileLevel || width < 1 || width > verifier.TileWidth {
+		return nil, fmt.Errorf("tlogclient: no tile at level %d of width %d", level, width)
 	}
-	path := TilePath(level, n, width)
+	path := verifier.TilePath(level, n, width)
 	b, err := c.get(ctx, path, maxTileSize)
-	if errors.Is(err, ErrNotFound) && width < TileWidth {
-		path = TilePath(level, n, TileWidth)
+	if errors.Is(err, ErrNotFound) && width < verifier.TileWidth {
+		path = verifier.TilePath(level, n, verifier.TileWidth)
 		if full, ferr := c.get(ctx, path, maxTileSize); ferr == nil {
 			b, err = full, nil
 			if len(b) == maxTileSize {
@@ -114,7 +129,7 @@ func (c *Client) Tile(ctx context.Context, level int, n uint64, width int) ([]by
 		return nil, err
 	}
 	if len(b) != width*32 {
-		return nil, fmt.Errorf("verifier: GET /%s: %d bytes, want %d", path, len(b), width*32)
+		return nil, fmt.Errorf("tlogclient: GET /%s: %d bytes, want %d", path, len(b), width*32)
 	}
 	return b, nil
 }
@@ -123,14 +138,14 @@ func (c *Client) Tile(ctx context.Context, level int, n uint64, width int) ([]by
 // entries (leaf records, unchecked). A missing partial bundle falls back to
 // the full one, as Tile does.
 func (c *Client) Entries(ctx context.Context, n uint64, width int) ([][]byte, error) {
-	if width < 1 || width > TileWidth {
-		return nil, fmt.Errorf("verifier: no entry bundle of width %d", width)
+	if width < 1 || width > verifier.TileWidth {
+		return nil, fmt.Errorf("tlogclient: no entry bundle of width %d", width)
 	}
-	path := EntryBundlePath(n, width)
+	path := verifier.EntryBundlePath(n, width)
 	b, err := c.get(ctx, path, maxBundleSize)
 	truncate := false
-	if errors.Is(err, ErrNotFound) && width < TileWidth {
-		path = EntryBundlePath(n, TileWidth)
+	if errors.Is(err, ErrNotFound) && width < verifier.TileWidth {
+		path = verifier.EntryBundlePath(n, verifier.TileWidth)
 		if full, ferr := c.get(ctx, path, maxBundleSize); ferr == nil {
 			b, err, truncate = full, nil, true
 		}
@@ -138,15 +153,15 @@ func (c *Client) Entries(ctx context.Context, n uint64, width int) ([][]byte, er
 	if err != nil {
 		return nil, err
 	}
-	entries, err := ParseEntryBundle(b)
+	entries, err := verifier.ParseEntryBundle(b)
 	if err != nil {
 		return nil, fmt.Errorf("GET /%s: %w", path, err)
 	}
-	if truncate && len(entries) == TileWidth {
+	if truncate && len(entries) == verifier.TileWidth {
 		entries = entries[:width]
 	}
 	if len(entries) != width {
-		return nil, fmt.Errorf("%w: GET /%s: %d entries, want %d", ErrMalformedEntryBundle, path, len(entries), width)
+		return nil, fmt.Errorf("%w: GET /%s: %d entries, want %d", verifier.ErrMalformedEntryBundle, path, len(entries), width)
 	}
 	return entries, nil
 }
@@ -173,13 +188,13 @@ type tileReader struct {
 	cache map[tlog.Tile][]byte
 }
 
-func (r *tileReader) Height() int { return TileHeight }
+func (r *tileReader) Height() int { return verifier.TileHeight }
 
 func (r *tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 	data := make([][]byte, len(tiles))
 	for i, t := range tiles {
-		if t.H != TileHeight || t.L < 0 || t.N < 0 {
-			return nil, fmt.Errorf("verifier: tlog asked for tile %s, which a height-%d log does not have", t.Path(), TileHeight)
+		if t.H != verifier.TileHeight || t.L < 0 || t.N < 0 {
+			return nil, fmt.Errorf("tlogclient: tlog asked for tile %s, which a height-%d log does not have", t.Path(), verifier.TileHeight)
 		}
 		r.mu.Lock()
 		b, ok := r.cache[t]
@@ -214,7 +229,7 @@ func (r *tileReader) SaveTiles(tiles []tlog.Tile, data [][]byte) {
 // VerifyInclusion for the right leaf hash.
 func (c *Client) ProveInclusion(ctx context.Context, index uint64, tree tlog.Tree) ([][]byte, error) {
 	if tree.N <= 0 || index >= uint64(tree.N) {
-		return nil, fmt.Errorf("verifier: leaf %d is not in a tree of size %d", index, tree.N)
+		return nil, fmt.Errorf("tlogclient: leaf %d is not in a tree of size %d", index, tree.N)
 	}
 	p, err := tlog.ProveRecord(tree.N, int64(index), tlog.TileHashReader(tree, c.TileReader(ctx)))
 	if err != nil {
@@ -228,7 +243,7 @@ func (c *Client) ProveInclusion(ctx context.Context, index uint64, tree tlog.Tre
 // Checkpoint). It is empty when oldSize is 0 or tree.N.
 func (c *Client) ProveConsistency(ctx context.Context, oldSize uint64, tree tlog.Tree) ([][]byte, error) {
 	if tree.N < 0 || oldSize > uint64(tree.N) {
-		return nil, fmt.Errorf("verifier: tree size %d is larger than %d", oldSize, tree.N)
+		return nil, fmt.Errorf("tlogclient: tree size %d is larger than %d", oldSize, tree.N)
 	}
 	if oldSize == 0 || oldSize == uint64(tree.N) {
 		return [][]byte{}, nil
@@ -255,7 +270,7 @@ type Leaf struct {
 	// Data is the leaf record's bytes, whose LeafHash is the Merkle leaf.
 	Data []byte
 	// Record is Data parsed.
-	Record *LeafRecord
+	Record *verifier.LeafRecord
 }
 
 // LeafRecords reads the leaves [from, to) of tree (take it from a verified
@@ -267,15 +282,15 @@ type Leaf struct {
 func (c *Client) LeafRecords(ctx context.Context, tree tlog.Tree, from, to uint64) iter.Seq2[Leaf, error] {
 	return func(yield func(Leaf, error) bool) {
 		if tree.N < 0 || from > to || to > uint64(tree.N) {
-			yield(Leaf{}, fmt.Errorf("verifier: leaves [%d, %d) are not in a tree of size %d", from, to, tree.N))
+			yield(Leaf{}, fmt.Errorf("tlogclient: leaves [%d, %d) are not in a tree of size %d", from, to, tree.N))
 			return
 		}
 		hr := tlog.TileHashReader(tree, c.TileReader(ctx))
 		size := uint64(tree.N)
 		for start := from; start < to; {
-			bundle := start / TileWidth
-			first := bundle * TileWidth
-			width := min(uint64(TileWidth), size-first)
+			bundle := start / verifier.TileWidth
+			first := bundle * verifier.TileWidth
+			width := min(uint64(verifier.TileWidth), size-first)
 			end := min(to, first+width)
 			entries, err := c.Entries(ctx, bundle, int(width))
 			if err != nil {
@@ -293,12 +308,12 @@ func (c *Client) LeafRecords(ctx context.Context, tree tlog.Tree, from, to uint6
 			}
 			for i := start; i < end; i++ {
 				data := entries[i-first]
-				if LeafHash(data) != hashes[i-start] {
+				if verifier.LeafHash(data) != hashes[i-start] {
 					yield(Leaf{}, fmt.Errorf("%w: entry %d in /%s does not match the tree of size %d",
-						ErrProof, i, EntryBundlePath(bundle, int(width)), size))
+						verifier.ErrProof, i, verifier.EntryBundlePath(bundle, int(width)), size))
 					return
 				}
-				rec, err := ParseLeafRecord(data)
+				rec, err := verifier.ParseLeafRecord(data)
 				if err != nil {
 					yield(Leaf{}, fmt.Errorf("leaf %d: %w", i, err))
 					return

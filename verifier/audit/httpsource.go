@@ -1,10 +1,10 @@
-package verifier
+package audit
 
-// This file is the AuditSource over a ledger's HTTP API, for an FG who
+// This file is the Source over a ledger's HTTP API, for an FG who
 // audits a running ledger from elsewhere: the kept checkpoints from
 // GET /v1/checkpoints and the stored entries from GET /v1/entries (both
 // paged, role fg, bearer token), and the public level-0 tiles. Nothing read
-// here is trusted: Audit checks every byte against the pinned keys.
+// here is trusted: Run checks every byte against the pinned keys.
 
 import (
 	"context"
@@ -16,21 +16,24 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/tlogclient"
 )
 
 // ErrUnauthorized is returned (wrapped) when the server refuses the
 // bearer token.
-var ErrUnauthorized = errors.New("verifier: the server refused the bearer token")
+var ErrUnauthorized = errors.New("audit: the server refused the bearer token")
 
 // maxAuditPage bounds one page's body: a page of /v1/entries holds at most
 // 1000 envelopes, each at most 64 KiB, plus the JSON around them.
 const maxAuditPage = 160 << 20
 
-// HTTPAuditSource reads a ledger's stored entries and checkpoints over its
-// HTTP API. It implements AuditSource and AuditTileSource. It is safe for
+// HTTPSource reads a ledger's stored entries and checkpoints over its
+// HTTP API. It implements Source and TileSource. It is safe for
 // concurrent use once its fields are set. It also implements
-// AuditErasureSource.
-type HTTPAuditSource struct {
+// ErasureSource.
+type HTTPSource struct {
 	// URL is the ledger's base URL.
 	URL string
 	// Token is the FG's bearer token.
@@ -42,10 +45,10 @@ type HTTPAuditSource struct {
 	PageSize int
 }
 
-// ErasureProposals implements AuditErasureSource: GET /v1/erasures with
+// ErasureProposals implements ErasureSource: GET /v1/erasures with
 // the FG's token.
-func (s *HTTPAuditSource) ErasureProposals(ctx context.Context) ([]ErasureProposal, error) {
-	var list ErasureList
+func (s *HTTPSource) ErasureProposals(ctx context.Context) ([]verifier.ErasureProposal, error) {
+	var list verifier.ErasureList
 	if err := s.get(ctx, "/v1/erasures", url.Values{}, &list); err != nil {
 		return nil, err
 	}
@@ -53,7 +56,7 @@ func (s *HTTPAuditSource) ErasureProposals(ctx context.Context) ([]ErasurePropos
 }
 
 // get fetches path?query with the bearer token and decodes the JSON body.
-func (s *HTTPAuditSource) get(ctx context.Context, path string, query url.Values, v any) error {
+func (s *HTTPSource) get(ctx context.Context, path string, query url.Values, v any) error {
 	hc := s.HTTP
 	if hc == nil {
 		hc = http.DefaultClient
@@ -61,14 +64,14 @@ func (s *HTTPAuditSource) get(ctx context.Context, path string, query url.Values
 	u := strings.TrimRight(s.URL, "/") + path + "?" + query.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return fmt.Errorf("verifier: GET %s: %w", path, err)
+		return fmt.Errorf("audit: GET %s: %w", path, err)
 	}
 	if s.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+s.Token)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("verifier: GET %s: %w", path, err)
+		return fmt.Errorf("audit: GET %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
@@ -78,37 +81,37 @@ func (s *HTTPAuditSource) get(ctx context.Context, path string, query url.Values
 		return fmt.Errorf("%w: GET %s: %s (the FG's token, role fg, is needed)", ErrUnauthorized, path, resp.Status)
 	case http.StatusNotFound:
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return fmt.Errorf("%w: GET %s?%s: %s", ErrNotFound, path, query.Encode(), resp.Status)
+		return fmt.Errorf("%w: GET %s?%s: %s", tlogclient.ErrNotFound, path, query.Encode(), resp.Status)
 	default:
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return fmt.Errorf("verifier: GET %s?%s: %s", path, query.Encode(), resp.Status)
+		return fmt.Errorf("audit: GET %s?%s: %s", path, query.Encode(), resp.Status)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAuditPage+1))
 	if err != nil {
-		return fmt.Errorf("verifier: GET %s: reading body: %w", path, err)
+		return fmt.Errorf("audit: GET %s: reading body: %w", path, err)
 	}
 	if len(b) > maxAuditPage {
-		return fmt.Errorf("verifier: GET %s: body exceeds %d bytes", path, maxAuditPage)
+		return fmt.Errorf("audit: GET %s: body exceeds %d bytes", path, maxAuditPage)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("verifier: GET %s?%s: the answer is not the expected JSON: %w", path, query.Encode(), err)
+		return fmt.Errorf("audit: GET %s?%s: the answer is not the expected JSON: %w", path, query.Encode(), err)
 	}
 	return nil
 }
 
-// Checkpoints implements AuditSource.
-func (s *HTTPAuditSource) Checkpoints(ctx context.Context) ([]StoredCheckpoint, error) {
+// Checkpoints implements Source.
+func (s *HTTPSource) Checkpoints(ctx context.Context) ([]StoredCheckpoint, error) {
 	var out []StoredCheckpoint
 	from := uint64(0)
 	for {
-		var page CheckpointsResponse
+		var page verifier.CheckpointsResponse
 		q := url.Values{"from": {strconv.FormatUint(from, 10)}}
 		if err := s.get(ctx, "/v1/checkpoints", q, &page); err != nil {
 			return nil, err
 		}
 		for _, c := range page.Checkpoints {
 			if len(out) > 0 && c.Seq <= out[len(out)-1].Seq {
-				return nil, fmt.Errorf("verifier: GET /v1/checkpoints: checkpoint %d after %d: not in order", c.Seq, out[len(out)-1].Seq)
+				return nil, fmt.Errorf("audit: GET /v1/checkpoints: checkpoint %d after %d: not in order", c.Seq, out[len(out)-1].Seq)
 			}
 			out = append(out, StoredCheckpoint{Seq: c.Seq, Note: []byte(c.Note)})
 		}
@@ -116,20 +119,20 @@ func (s *HTTPAuditSource) Checkpoints(ctx context.Context) ([]StoredCheckpoint, 
 			return out, nil
 		}
 		if *page.Next <= from || len(page.Checkpoints) == 0 {
-			return nil, fmt.Errorf("verifier: GET /v1/checkpoints: the next page (%d) does not move on from %d", *page.Next, from)
+			return nil, fmt.Errorf("audit: GET /v1/checkpoints: the next page (%d) does not move on from %d", *page.Next, from)
 		}
 		from = *page.Next
 	}
 }
 
-// Entries implements AuditSource. A page the server cannot serve (one
+// Entries implements Source. A page the server cannot serve (one
 // leaf record missing, 404, or one stored entry it cannot read) is read
 // again one entry at a time: a missing leaf record is skipped, so that
-// Audit names it, and an entry that still fails is named in the error.
+// Run names it, and an entry that still fails is named in the error.
 //
 // The next page is fetched and decoded while fn takes the current one, so
 // that the network and JSON decoding overlap with the audit's own work.
-func (s *HTTPAuditSource) Entries(ctx context.Context, from, to uint64, fn func(*AuditEntry) error) error {
+func (s *HTTPSource) Entries(ctx context.Context, from, to uint64, fn func(*Entry) error) error {
 	size := uint64(s.PageSize)
 	if size == 0 {
 		size = 500
@@ -151,7 +154,7 @@ func (s *HTTPAuditSource) Entries(ctx context.Context, from, to uint64, fn func(
 		var cbErr error
 		err := f.err
 		if err == nil {
-			err = f.deliver(func(e *AuditEntry) error {
+			err = f.deliver(func(e *Entry) error {
 				delivered = e.Index + 1 - start
 				cbErr = fn(e)
 				return cbErr
@@ -165,7 +168,7 @@ func (s *HTTPAuditSource) Entries(ctx context.Context, from, to uint64, fn func(
 			for i := start + delivered; i < start+n; i++ {
 				err := s.page(ctx, i, 1, fn)
 				switch {
-				case err == nil, errors.Is(err, ErrNotFound):
+				case err == nil, errors.Is(err, tlogclient.ErrNotFound):
 				case errors.Is(err, ErrUnauthorized) || ctx.Err() != nil:
 					return err
 				default:
@@ -188,27 +191,27 @@ func (s *HTTPAuditSource) Entries(ctx context.Context, from, to uint64, fn func(
 type fetchedPage struct {
 	start, n uint64
 	query    url.Values
-	page     *EntriesResponse
+	page     *verifier.EntriesResponse
 	err      error
 }
 
 // prefetch fetches entries [start, start+n) in the background; the channel
 // yields the page once.
-func (s *HTTPAuditSource) prefetch(ctx context.Context, start, n uint64) <-chan fetchedPage {
+func (s *HTTPSource) prefetch(ctx context.Context, start, n uint64) <-chan fetchedPage {
 	ch := make(chan fetchedPage, 1)
 	go func() { ch <- s.fetch(ctx, start, n) }()
 	return ch
 }
 
-func (s *HTTPAuditSource) fetch(ctx context.Context, start, n uint64) fetchedPage {
-	f := fetchedPage{start: start, n: n, page: &EntriesResponse{},
+func (s *HTTPSource) fetch(ctx context.Context, start, n uint64) fetchedPage {
+	f := fetchedPage{start: start, n: n, page: &verifier.EntriesResponse{},
 		query: url.Values{"from": {strconv.FormatUint(start, 10)}, "limit": {strconv.FormatUint(n, 10)}}}
 	f.err = s.get(ctx, "/v1/entries", f.query, f.page)
 	return f
 }
 
 // page reads entries [start, start+n) and passes them to fn.
-func (s *HTTPAuditSource) page(ctx context.Context, start, n uint64, fn func(*AuditEntry) error) error {
+func (s *HTTPSource) page(ctx context.Context, start, n uint64, fn func(*Entry) error) error {
 	f := s.fetch(ctx, start, n)
 	if f.err != nil {
 		return f.err
@@ -218,15 +221,15 @@ func (s *HTTPAuditSource) page(ctx context.Context, start, n uint64, fn func(*Au
 
 // deliver passes the fetched page's entries to fn, checking that they are
 // the ones asked for, in order.
-func (f fetchedPage) deliver(fn func(*AuditEntry) error) error {
+func (f fetchedPage) deliver(fn func(*Entry) error) error {
 	start, n, q, page := f.start, f.n, f.query, f.page
 	want := start
 	for _, e := range page.Entries {
 		if e.Index != want || e.Index >= start+n {
-			return fmt.Errorf("verifier: GET /v1/entries?%s: entry %d where %d was expected", q.Encode(), e.Index, want)
+			return fmt.Errorf("audit: GET /v1/entries?%s: entry %d where %d was expected", q.Encode(), e.Index, want)
 		}
 		want++
-		ae := &AuditEntry{Index: e.Index, LeafRecord: e.LeafRecord, Findings: e.Findings}
+		ae := &Entry{Index: e.Index, LeafRecord: e.LeafRecord, Findings: e.Findings}
 		switch {
 		case e.Erased:
 		case len(e.Envelope) > 0:
@@ -243,33 +246,33 @@ func (f fetchedPage) deliver(fn func(*AuditEntry) error) error {
 		}
 	}
 	if want != start+n && page.Next != nil {
-		return fmt.Errorf("verifier: GET /v1/entries?%s: %d entries, want %d", q.Encode(), want-start, n)
+		return fmt.Errorf("audit: GET /v1/entries?%s: %d entries, want %d", q.Encode(), want-start, n)
 	}
 	return nil
 }
 
 // unreadable passes entry i, which the server could not serve, to fn with
-// its leaf record from the public entry bundle (which Audit checks like
+// its leaf record from the public entry bundle (which Run checks like
 // any other) and the reason, so that the audit names the leaf and goes on.
-func (s *HTTPAuditSource) unreadable(ctx context.Context, i, size uint64, cause error, fn func(*AuditEntry) error) error {
-	c := &Client{URL: s.URL, HTTP: s.HTTP}
-	n := i / TileWidth
-	width := int(min(uint64(TileWidth), size-n*TileWidth))
+func (s *HTTPSource) unreadable(ctx context.Context, i, size uint64, cause error, fn func(*Entry) error) error {
+	c := &tlogclient.Client{URL: s.URL, HTTP: s.HTTP}
+	n := i / verifier.TileWidth
+	width := int(min(uint64(verifier.TileWidth), size-n*verifier.TileWidth))
 	recs, err := c.Entries(ctx, n, width)
 	if err != nil {
 		return fmt.Errorf("entry %d cannot be read over HTTP (%w), nor its leaf record: %w", i, cause, err)
 	}
-	return fn(&AuditEntry{Index: i, LeafRecord: recs[i-n*TileWidth],
+	return fn(&Entry{Index: i, LeafRecord: recs[i-n*verifier.TileWidth],
 		BodyError: "the server could not serve the stored entry (" + cause.Error() + "); a damaged stored envelope can do this: audit the stopped ledger or a backup with --data"})
 }
 
-// LeafTile implements AuditTileSource from the public tile endpoint.
-func (s *HTTPAuditSource) LeafTile(ctx context.Context, n uint64, width int) ([]byte, error) {
-	c := &Client{URL: s.URL, HTTP: s.HTTP}
+// LeafTile implements TileSource from the public tile endpoint.
+func (s *HTTPSource) LeafTile(ctx context.Context, n uint64, width int) ([]byte, error) {
+	c := &tlogclient.Client{URL: s.URL, HTTP: s.HTTP}
 	return c.Tile(ctx, 0, n, width)
 }
 
 var (
-	_ AuditSource     = (*HTTPAuditSource)(nil)
-	_ AuditTileSource = (*HTTPAuditSource)(nil)
+	_ Source     = (*HTTPSource)(nil)
+	_ TileSource = (*HTTPSource)(nil)
 )

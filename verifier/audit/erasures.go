@@ -1,4 +1,4 @@
-package verifier
+package audit
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/spoor-ledger/spoor/verifier"
 )
 
 // This file is the audit's account of erasures on request: every proposal
@@ -13,23 +15,23 @@ import (
 // stated number, and the tombstones "on request" that no recorded
 // two-person decision explains. The proposals live beside the log (the
 // store, or GET /v1/erasures with the FG's token), so only sources that
-// reach them (AuditErasureSource) give this part; the tombstones
+// reach them (ErasureSource) give this part; the tombstones
 // themselves are public and checked like every entry.
 
-// AuditErasureSource is implemented by sources that can list the erasure
+// ErasureSource is implemented by sources that can list the erasure
 // proposals: the store, the running ledger, and the FG's HTTP source.
-type AuditErasureSource interface {
+type ErasureSource interface {
 	// ErasureProposals returns every stored proposal, oldest first.
-	ErasureProposals(ctx context.Context) ([]ErasureProposal, error)
+	ErasureProposals(ctx context.Context) ([]verifier.ErasureProposal, error)
 }
 
 // DefaultErasureDailyLimit is the number of erasures on request one scope
 // may confirm on one calendar day before the audit flags it, when
-// AuditConfig.ErasureDailyLimit is zero.
+// Config.ErasureDailyLimit is zero.
 const DefaultErasureDailyLimit = 5
 
-// ErasureAudit is the report's part on erasures on request.
-type ErasureAudit struct {
+// ErasuresOnRequest is the report's part on erasures on request.
+type ErasuresOnRequest struct {
 	// Available is false when the source cannot list proposals (the
 	// public tiles alone); the rest is then empty.
 	Available bool `json:"available"`
@@ -38,7 +40,7 @@ type ErasureAudit struct {
 	DailyLimit int `json:"daily_limit"`
 	// Proposals are every proposal, with its status at the time of the
 	// report (a lapsed one reads "expired"), oldest first.
-	Proposals []ErasureProposal `json:"proposals"`
+	Proposals []verifier.ErasureProposal `json:"proposals"`
 	// ByStatus counts the proposals per status.
 	ByStatus map[string]int `json:"by_status"`
 	// Flagged are the scope-days above DailyLimit.
@@ -57,17 +59,17 @@ type ErasureDay struct {
 	Confirmed int    `json:"confirmed"`
 }
 
-// erasureAudit builds the report's ErasureAudit once the entries are read
+// erasureAudit builds the report's ErasuresOnRequest once the entries are read
 // (a.requestTombstones holds the tombstones on request).
-func (a *auditor) erasureAudit(ctx context.Context, src AuditSource) error {
+func (a *auditor) erasureAudit(ctx context.Context, src Source) error {
 	limit := a.cfg.ErasureDailyLimit
 	if limit <= 0 {
 		limit = DefaultErasureDailyLimit
 	}
-	ea := &ErasureAudit{DailyLimit: limit, Proposals: []ErasureProposal{}, ByStatus: map[string]int{},
+	ea := &ErasuresOnRequest{DailyLimit: limit, Proposals: []verifier.ErasureProposal{}, ByStatus: map[string]int{},
 		Flagged: []ErasureDay{}, WithoutDecision: []uint64{}}
 	a.rep.ErasuresOnRequest = ea
-	es, ok := src.(AuditErasureSource)
+	es, ok := src.(ErasureSource)
 	if !ok {
 		return nil
 	}
@@ -83,7 +85,7 @@ func (a *auditor) erasureAudit(ctx context.Context, src AuditSource) error {
 		p.Status = p.EffectiveStatus(now)
 		ea.Proposals = append(ea.Proposals, p)
 		ea.ByStatus[p.Status]++
-		if p.Status != ErasureConfirmed || p.DecidedAt == nil || p.TombstoneIndex == nil {
+		if p.Status != verifier.ErasureConfirmed || p.DecidedAt == nil || p.TombstoneIndex == nil {
 			continue
 		}
 		tomb := *p.TombstoneIndex
@@ -92,7 +94,7 @@ func (a *auditor) erasureAudit(ctx context.Context, src AuditSource) error {
 		if tomb >= a.size {
 			continue // confirmed after the checkpoint audited
 		}
-		if rule, ok := a.requestTombstones[tomb]; !ok || rule != ErasureRulePrefix+p.Ground || a.tombstoned[p.LeafIndex] != tomb {
+		if rule, ok := a.requestTombstones[tomb]; !ok || rule != verifier.ErasureRulePrefix+p.Ground || a.tombstoned[p.LeafIndex] != tomb {
 			a.problem(CheckErasureDecision, ptr(tomb), nil, "erasure proposal %s was confirmed as the tombstone at leaf %d erasing leaf %d, which the log does not show", p.ID, tomb, p.LeafIndex)
 		}
 	}
