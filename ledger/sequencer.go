@@ -265,10 +265,10 @@ type batchWork struct {
 	// b is the Store batch being built.
 	b Batch
 	// seen are the batch's new event ids; erased the leaves its
-	// tombstones erase; changedKeys the data keys whose counts changed.
-	seen        map[partyEventID]inBatch
-	erased      map[uint64]bool
-	changedKeys map[string]bool
+	// tombstones erase. (The data keys whose counts changed are a map of
+	// sequence's own, passed to the stages: off the heap.)
+	seen   map[partyEventID]inBatch
+	erased map[uint64]bool
 	// What assign did, for the metrics.
 	added, dups, conflicts int
 }
@@ -289,10 +289,11 @@ func (l *Ledger) sequence(ctx context.Context, batch []*request) (async bool, er
 	if err != nil {
 		return false, err
 	}
-	if err := l.assign(ctx, w); err != nil {
+	changedKeys := map[string]bool{} // data keys whose counts changed
+	if err := l.assign(ctx, w, changedKeys); err != nil {
 		return false, err
 	}
-	job, err := l.sealBatch(ctx, w)
+	job, err := l.sealBatch(ctx, w, changedKeys)
 	if err != nil {
 		return false, err
 	}
@@ -329,7 +330,7 @@ func (l *Ledger) prepare(ctx context.Context, batch []*request) (*batchWork, err
 		}
 	}
 	w := &batchWork{reqs: batch, async: async, now: l.integrationTime(), covIdx: l.covIndex,
-		cov: l.covenant.Load().Covenant, changedKeys: map[string]bool{}}
+		cov: l.covenant.Load().Covenant}
 	total := 0
 	for _, r := range batch {
 		total += len(r.subs)
@@ -353,7 +354,7 @@ func (l *Ledger) prepare(ctx context.Context, batch []*request) (*batchWork, err
 // tree. Each request gets its outcomes. The tree has grown in memory; the
 // store has nothing yet (a failure from here on stops the ledger, as the
 // tree can no longer be trusted to match the store).
-func (l *Ledger) assign(ctx context.Context, w *batchWork) error {
+func (l *Ledger) assign(ctx context.Context, w *batchWork, changedKeys map[string]bool) error {
 	b, now := &w.b, w.now
 	k := 0
 	for _, r := range w.reqs {
@@ -377,7 +378,7 @@ func (l *Ledger) assign(ctx context.Context, w *batchWork) error {
 				if w.erased == nil {
 					w.erased = map[uint64]bool{}
 				}
-				r.outcomes[i] = l.tombstone(ctx, b, s.Tombstone, now, w.covIdx, w.erased, w.changedKeys)
+				r.outcomes[i] = l.tombstone(ctx, b, s.Tombstone, now, w.covIdx, w.erased, changedKeys)
 				continue
 			}
 			d := s.Disclosure
@@ -433,7 +434,7 @@ func (l *Ledger) assign(ctx context.Context, w *batchWork) error {
 			}
 			if p.dataKey != "" {
 				l.keyCounts[p.dataKey]++
-				w.changedKeys[p.dataKey] = true
+				changedKeys[p.dataKey] = true
 			}
 			p.idx, p.added = idx, true
 			l.ids.add(p.idKey)
@@ -450,7 +451,7 @@ func (l *Ledger) assign(ctx context.Context, w *batchWork) error {
 // index entries, the changed data key counts, and then seal: the changed
 // tiles and the signed checkpoint. After it the batch is wholly decided and
 // the next checkpoint number taken; still nothing is durable.
-func (l *Ledger) sealBatch(ctx context.Context, w *batchWork) (*commitJob, error) {
+func (l *Ledger) sealBatch(ctx context.Context, w *batchWork, changedKeys map[string]bool) (*commitJob, error) {
 	bodies, err := l.sealBodies(w.reqs, w.preps)
 	if err != nil {
 		return nil, err
@@ -478,7 +479,7 @@ func (l *Ledger) sealBatch(ctx context.Context, w *batchWork) (*commitJob, error
 			keys = l.addIndices(b, keys, p.idx, p)
 		}
 	}
-	for id := range w.changedKeys {
+	for id := range changedKeys {
 		b.Set(keyCountKey(id), binary.BigEndian.AppendUint64(nil, l.keyCounts[id]))
 	}
 	return l.seal(ctx, b)
