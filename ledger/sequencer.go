@@ -3,21 +3,24 @@ package ledger
 // The sequencer: the one goroutine that changes the tree, as five named
 // stages and one place that fails every waiter.
 //
-//	run      the loop: waits for a request, the commit in flight, the idle
-//	         re-cosign or Close; hands every stop to fail
-//	collect  takes a batch of queued requests (size and age)
-//	prepare  on every core: envelope hashes, duplicate lookups, findings,
-//	         index keys (lookupEvents)
-//	assign   in submission order: duplicate decisions, leaf indices, tree
-//	         appends, refusals recorded
-//	seal     envelope bodies (encrypted), index entries, tiles and the signed
-//	         checkpoint: the whole batch decided
-//	commit   Store.Commit with Sync, replicas, the head published, waiters
-//	         told; in line, or beside the sequencer (finishAsync)
+//	run          the loop: waits for a request, the commit in flight, the
+//	             idle re-cosign or Close; hands every stop to fail
+//	collect      takes a batch of queued requests (size and age)
+//	prepare      on every core: envelope hashes, duplicate lookups,
+//	             findings, index keys (lookupEvents)
+//	assign       in submission order: duplicate decisions, leaf indices,
+//	             tree appends, refusals recorded
+//	sealBatch    envelope bodies (encrypted), index entries, then seal: the
+//	             tiles and the signed checkpoint; the whole batch decided
+//	commitBatch  finish: Store.Commit with Sync, the replicas, the head
+//	             published, and then the waiters told; in line, or beside
+//	             the sequencer (finishAsync)
 //
-// Nothing is durable before commit: a crash before it loses the batch as a
-// whole (Open drops the envelopes a large batch wrote ahead), and no waiter
-// has been told, so ingest has acked nothing of it and JetStream redelivers.
+// Nothing is durable before commitBatch: a crash before it loses the batch
+// as a whole (Open drops the envelopes a large batch wrote ahead), and no
+// waiter has been told, so ingest has acked nothing of it and JetStream
+// redelivers it. (With a Merkle backend seal commits the batch as pending,
+// without its checkpoint, before it signs; Open finishes such a batch.)
 //
 // fail is the only place that tells a waiter of an error: the batch being
 // worked on, the batch whose commit ran beside the sequencer and failed, and
