@@ -460,18 +460,7 @@ func (l *Ledger) awaitPromotion() {
 	case <-l.repl.promote:
 		l.run()
 	case <-l.stop:
-		err := ErrClosed
-		l.err.Store(&err)
-		close(l.dead)
-		for {
-			select {
-			case r := <-l.reqs:
-				r.err = err
-				close(r.done)
-			default:
-				return
-			}
-		}
+		l.fail(ErrClosed, nil)
 	}
 }
 
