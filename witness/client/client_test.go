@@ -370,3 +370,46 @@ func TestAnswersWithoutMeaning(t *testing.T) {
 		})
 	}
 }
+
+// TestGatherDoesNotWaitForSlowWitness: a witness that never answers does
+// not hold up Gather once the quorum is met (it returns after the greedy
+// window), and when the quorum needs it, Gather returns after the
+// per-witness timeout with the timeout as that witness's error.
+func TestGatherDoesNotWaitForSlowWitness(t *testing.T) {
+	l := newTestLog(t)
+	fast, _ := spoorWitness(t, "fg-a", l)
+	_, vkey := witnessKey(t, "fg-b")
+	stop := make(chan struct{})
+	slow := serve(t, "fg-b", vkey, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		<-stop // the server would not notice the client leaving before it reads the body
+	}))
+	t.Cleanup(func() { close(stop) }) // runs before the server's Close
+	cp := l.grow(3)
+	for _, tc := range []struct {
+		k    int
+		met  bool
+		most time.Duration
+	}{{1, true, time.Second}, {2, false, 2 * time.Second}} {
+		policy, err := events.ParseWitnessPolicy(fmt.Sprintf("witness fg-a %s %s\nwitness fg-b %s %s\ngroup g %d fg-a fg-b\nquorum g\n",
+			fast.vkey, fast.url, slow.vkey, slow.url, tc.k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := client.New(client.Config{Policy: policy, Proof: l.proof, Timeout: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		res, err := c.Gather(context.Background(), cp, cp.Size)
+		took := time.Since(start)
+		if res.Met != tc.met || (err == nil) != tc.met || took > tc.most {
+			t.Fatalf("quorum %d: met %v, %v after %v", tc.k, res.Met, err, took)
+		}
+		if tc.k == 1 && took >= 300*time.Millisecond {
+			t.Errorf("quorum 1 met by the fast witness, yet Gather took %v (the slow one's timeout)", took)
+		}
+		if tc.k == 2 && !errors.Is(res.Errors["fg-b"], context.DeadlineExceeded) {
+			t.Errorf("the slow witness's error is %v, want a timeout", res.Errors["fg-b"])
+		}
+	}
+}
