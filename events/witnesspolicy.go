@@ -19,6 +19,7 @@ package events
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode"
@@ -255,10 +256,18 @@ func policyThreshold(s string, members int) (int, error) {
 	return k, nil
 }
 
-// policyURL accepts an http or https URL without spaces.
+// policyURL accepts an absolute http or https URL with a host and no
+// query or fragment (a prefix paths are appended to), without its final
+// '/'.
 func policyURL(s string) (string, error) {
-	if !strings.HasPrefix(s, "https://") && !strings.HasPrefix(s, "http://") {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("the URL %q does not parse", s)
+	case u.Scheme != "https" && u.Scheme != "http":
 		return "", fmt.Errorf("the URL %q is not http:// or https://", s)
+	case u.Host == "" || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return "", fmt.Errorf("the URL %q is not a prefix (a host, maybe a path; no user, query or fragment)", s)
 	}
 	return strings.TrimSuffix(s, "/"), nil
 }

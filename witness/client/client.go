@@ -309,14 +309,12 @@ func (c *Client) post(ctx context.Context, r *remote, body []byte) (int, []byte,
 	if err != nil {
 		return 0, nil, fmt.Errorf("witness client: witness %s: reading the answer: %w", r.w.Name, err)
 	}
-	if resp.StatusCode == http.StatusConflict && !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/x.tlog.size") {
-		b = nil // a 409 without the size type carries no size
-	}
 	return resp.StatusCode, b, nil
 }
 
 // parseTlogSize reads a text/x.tlog.size body: a decimal size and a
-// newline.
+// newline. The Content-Type is not insisted on: a witness that forgets it
+// should not raise a fork alarm over a size it did state.
 func parseTlogSize(b []byte) (uint64, bool) {
 	s := strings.TrimSuffix(string(b), "\n")
 	if s == "" || (len(s) > 1 && s[0] == '0') || strings.TrimLeft(s, "0123456789") != "" {
