@@ -107,6 +107,20 @@ type Covenant struct {
 	Rules Rules `yaml:"rules"`
 	// Retention says how long disclosures are kept.
 	Retention Retention `yaml:"retention"`
+	// WitnessPolicy is optional: the witnesses that must cosign the log's
+	// checkpoints, as a C2SP tlog-policy text in a YAML block (`|`), for
+	// example
+	//
+	//	witness fg-a fg-a.example+1234abcd+BASE64 https://fg-a.example/witness
+	//	witness fg-b fg-b.example+5678ef01+BASE64 https://fg-b.example/witness
+	//	witness fg-c fg-c.example+9abc2345+BASE64
+	//	group fgs 2 fg-a fg-b fg-c
+	//	quorum fgs
+	//
+	// (ParseWitnessPolicy has the rules). A policy whose quorum is none, or
+	// that the log's own keys (the origin's or "<origin>/cosigner") could
+	// meet alone, is refused. Empty: no witnesses yet.
+	WitnessPolicy string `yaml:"witness_policy"`
 }
 
 // Administrator is who administers the covenant.
@@ -307,6 +321,10 @@ type CovenantError struct {
 	Field  string
 	Reason string
 	Line   int
+	// within is the line inside a multi-line value (the witness policy)
+	// the problem is on, 1-based, or 0; ParseCovenantYAML adds it to the
+	// field's line when the value is a literal block.
+	within int
 }
 
 func (e *CovenantError) Error() string {
@@ -356,7 +374,7 @@ func ParseCovenantYAML(b []byte) (*Covenant, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := nodeWalker{lines: map[string]int{}}
+	w := nodeWalker{lines: map[string]int{}, blocks: map[string]bool{}}
 	w.walk("", root, reflect.TypeFor[Covenant]())
 	if len(w.errs) > 0 {
 		return nil, w.errs
@@ -372,6 +390,9 @@ func ParseCovenantYAML(b []byte) (*Covenant, error) {
 		if errors.As(err, &es) {
 			for _, e := range es {
 				e.Line = w.lineOf(e.Field)
+				if e.within > 0 && w.blocks[e.Field] {
+					e.Line += e.within
+				}
 			}
 		}
 		return nil, err
@@ -427,6 +448,9 @@ var timeType = reflect.TypeFor[time.Time]()
 type nodeWalker struct {
 	errs  CovenantErrors
 	lines map[string]int
+	// blocks holds the paths whose value is a literal block (`|`), whose
+	// n-th line is n lines below the field's.
+	blocks map[string]bool
 }
 
 func (w *nodeWalker) bad(path string, n *yaml.Node, format string, args ...any) {
@@ -461,6 +485,9 @@ func joinPath(path, field string) string {
 
 func (w *nodeWalker) walk(path string, n *yaml.Node, t reflect.Type) {
 	w.lines[path] = n.Line
+	if n.Style&yaml.LiteralStyle != 0 {
+		w.blocks[path] = true
+	}
 	if n.Kind == yaml.AliasNode {
 		w.bad(path, n, "is a YAML alias (*%s); write the value out in full", n.Value)
 		return
@@ -862,6 +889,24 @@ func (c *Covenant) Validate() error {
 		days(field, c.Retention.Categories[cat])
 	}
 	days("retention.erasure_notice_days", c.Retention.ErasureNoticeDays)
+
+	if c.WitnessPolicy != "" {
+		policyBad := func(line int, reason string) {
+			errs = append(errs, &CovenantError{Field: "witness_policy", Reason: fmt.Sprintf("policy line %d: %s", line, reason), within: line})
+		}
+		p, err := ParseWitnessPolicy(c.WitnessPolicy)
+		var pe *WitnessPolicyError
+		switch {
+		case errors.As(err, &pe):
+			policyBad(pe.Line, pe.Reason)
+		case err != nil:
+			bad("witness_policy", "%s", err.Error())
+		default:
+			if line, reason := p.checkOperatorCannotMeet(c.Origin); line > 0 {
+				policyBad(line, reason)
+			}
+		}
+	}
 
 	if len(errs) == 0 {
 		return nil

@@ -452,20 +452,11 @@ func OpenCheckpoint(b []byte, keys *LogKeys) (*Checkpoint, error) {
 // unverified; refusing them keeps one meaning per checkpoint (one time).
 func refuseRepeatedSignatures(sigBlock []byte, keys *LogKeys) error {
 	var logLines, cosLines int
-	for line := range strings.Lines(string(sigBlock)) {
-		name, b64, ok := strings.Cut(strings.TrimPrefix(strings.TrimSuffix(line, "\n"), "— "), " ")
-		if !ok {
-			continue // note.Open reports malformed lines.
-		}
-		sig, err := base64.StdEncoding.DecodeString(b64)
-		if err != nil || len(sig) < 4 {
-			continue
-		}
-		hash := binary.BigEndian.Uint32(sig)
+	for _, k := range signatureLineKeys(sigBlock) {
 		switch {
-		case name == keys.Log.Name() && hash == keys.Log.KeyHash():
+		case k.name == keys.Log.Name() && k.hash == keys.Log.KeyHash():
 			logLines++
-		case name == keys.Cosigner.Name() && hash == keys.Cosigner.KeyHash():
+		case k.name == keys.Cosigner.Name() && k.hash == keys.Cosigner.KeyHash():
 			cosLines++
 		}
 	}
@@ -473,4 +464,28 @@ func refuseRepeatedSignatures(sigBlock []byte, keys *LogKeys) error {
 		return fmt.Errorf("%w: more than one signature line by a pinned key", ErrMalformedCheckpoint)
 	}
 	return nil
+}
+
+// signatureLineKey is the key name and key hash a signature line claims.
+type signatureLineKey struct {
+	name string
+	hash uint32
+}
+
+// signatureLineKeys reads the key each line of a note's signature block
+// claims, skipping lines it cannot read (note.Open reports those).
+func signatureLineKeys(sigBlock []byte) []signatureLineKey {
+	var keys []signatureLineKey
+	for line := range strings.Lines(string(sigBlock)) {
+		name, b64, ok := strings.Cut(strings.TrimPrefix(strings.TrimSuffix(line, "\n"), "— "), " ")
+		if !ok {
+			continue
+		}
+		sig, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil || len(sig) < 4 {
+			continue
+		}
+		keys = append(keys, signatureLineKey{name, binary.BigEndian.Uint32(sig)})
+	}
+	return keys
 }

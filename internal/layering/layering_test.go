@@ -85,6 +85,8 @@ var rules = map[string]rule{
 	"deploy/natsaccounts":   {[]string{mod + "ledger", pebble, trillian}, "the NATS accounts file from the covenant"},
 	"witness": {[]string{mod + "ledger", mod + "events/natsbus", pebble, nats, trillian},
 		"the tlog-witness server, run by others than the operator: nothing of the ledger, its store or its bus"},
+	"witness/client": {[]string{mod + "ledger", mod + "events/natsbus", pebble, nats, trillian},
+		"the client that asks a policy's witnesses for cosignatures: the ledger hands it checkpoints and proofs, it imports nothing of the ledger, its store or its bus"},
 	"cmd/spoor": {nil, "flags, config and wiring: may import anything"},
 }
 
