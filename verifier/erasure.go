@@ -83,6 +83,14 @@ func (p *ErasureProposal) EffectiveStatus(now time.Time) string {
 	return p.Status
 }
 
+// ErasureGrounds are the grounds an erasure on request may name: the six of
+// AVG art. 17(1). A closed list, not a pattern: the ground becomes part of
+// the public tombstone's rule id ("erasure:" + ground), so a desk user must
+// not be able to type anything else into the public log (a BSN, a name).
+func ErasureGrounds() []string {
+	return []string{"avg-17-1-a", "avg-17-1-b", "avg-17-1-c", "avg-17-1-d", "avg-17-1-e", "avg-17-1-f"}
+}
+
 // ErasureRulePrefix starts the rule id of a tombstone appended on request.
 const ErasureRulePrefix = "erasure:"
 

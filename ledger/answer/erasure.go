@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,11 +34,12 @@ var (
 	ErrErasureOpen = errors.New("ledger: an erasure of this disclosure is already proposed")
 )
 
-var erasureGroundRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,50}$`)
-
-// ValidErasureGround reports whether ground is a well-formed legal ground id
-// ("avg-17-1-a"): the tombstone's rule id is "erasure:" + ground.
-func ValidErasureGround(ground string) bool { return erasureGroundRE.MatchString(ground) }
+// ValidErasureGround reports whether ground is one of
+// verifier.ErasureGrounds (AVG art. 17(1) a to f): the tombstone's public
+// rule id is "erasure:" + ground, so nothing else may get in.
+func ValidErasureGround(ground string) bool {
+	return slices.Contains(verifier.ErasureGrounds(), ground)
+}
 
 // ProposeErasure registers the proposal to erase the disclosure at leaf
 // index on ground, by a desk user of scope. A disclosure outside the scope
@@ -46,7 +47,7 @@ func ValidErasureGround(ground string) bool { return erasureGroundRE.MatchString
 // nothing of other parties' entries.
 func (s *Service) ProposeErasure(ctx context.Context, scope verifier.BundleScope, by DeskUser, index uint64, ground string) (*verifier.ErasureProposal, error) {
 	if !ValidErasureGround(ground) {
-		return nil, fmt.Errorf("%w: ground must be like avg-17-1-a (lower-case letters, digits, dots and dashes)", ErrErasureInvalid)
+		return nil, fmt.Errorf("%w: ground must be one of avg-17-1-a to avg-17-1-f (AVG art. 17(1))", ErrErasureInvalid)
 	}
 	if !by.valid() {
 		return nil, fmt.Errorf("%w: the desk user is not identified", ErrErasureInvalid)

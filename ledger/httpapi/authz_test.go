@@ -573,3 +573,34 @@ func TestReleaseWarnsOfPossibleBSN(t *testing.T) {
 		t.Error("the warning repeats the number")
 	}
 }
+
+// TestErasureGroundIsAClosedList: the ground becomes part of the public
+// tombstone's rule id, so only the grounds of AVG art. 17(1) are taken; a
+// BSN, or anything else a desk user types, is refused without being echoed
+// and leaves no proposal and no tombstone.
+func TestErasureGroundIsAClosedList(t *testing.T) {
+	f := newAuthzFixture(t, "waterweg")
+	size := f.l.Head().Size
+	leaf := f.nextOwnLeaf()
+	bsn := f.env.Gen.Children()[2].BSN
+	for _, ground := range []string{bsn, "avg-17-1-g", "erasure-" + bsn, "avg-17", ""} {
+		code, b := f.do("POST", "/v1/erasures", f.auth["own-party desk"], fmt.Sprintf(`{"leaf_index":%d,"ground":%q}`, leaf, ground))
+		if code != http.StatusBadRequest {
+			t.Errorf("ground %q: %d %s, want 400", ground, code, b)
+		}
+		if bytes.Contains(b, []byte(bsn)) {
+			t.Errorf("the refusal echoes the BSN: %s", b)
+		}
+	}
+	if ps, err := f.l.ErasureProposals(context.Background(), nil); err != nil || len(ps) != 0 {
+		t.Fatalf("refused grounds left proposals: %v %v", ps, err)
+	}
+	if got := f.l.Head().Size; got != size {
+		t.Fatalf("the log grew from %d to %d", size, got)
+	}
+	for _, ground := range verifier.ErasureGrounds() {
+		if code, b := f.do("POST", "/v1/erasures", f.auth["own-party desk"], fmt.Sprintf(`{"leaf_index":%d,"ground":%q}`, f.nextOwnLeaf(), ground)); code != http.StatusAccepted {
+			t.Errorf("ground %s: %d %s, want 202", ground, code, b)
+		}
+	}
+}

@@ -188,7 +188,7 @@ func (s *Server) erasurePropose(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil || !answer.ValidErasureGround(req.Ground) {
-		s.fail(w, r, http.StatusBadRequest, "bad_request", "body must be JSON {leaf_index, ground}, ground like avg-17-1-a")
+		s.fail(w, r, http.StatusBadRequest, "bad_request", "body must be JSON {leaf_index, ground}, ground one of avg-17-1-a to avg-17-1-f (AVG art. 17(1))")
 		return
 	}
 	p, err := s.a.ProposeErasure(r.Context(), c.Scope, answer.DeskUser{Name: c.Name, Credential: c.Credential}, req.LeafIndex, req.Ground)
