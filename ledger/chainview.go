@@ -16,6 +16,15 @@ type ChainView struct {
 	First      *events.SignedCovenant // version 1
 	Latest     *events.SignedCovenant // the version in force
 	EverListed []string               // every party id any version listed, sorted
+	// Policy is the witness policy of the version in force, nil when it
+	// has none (witnessed.go).
+	Policy *events.WitnessPolicy
+	// PolicyErr is set when the version in force has a policy text that
+	// does not parse (the chain checked it, so only a bug gets here): the
+	// ledger then requires witnesses that it can never satisfy, failing
+	// closed rather than serving unwitnessed checkpoints as if none were
+	// required.
+	PolicyErr error
 }
 
 // ChainView returns the covenant chain as it was last published, or nil
@@ -37,6 +46,10 @@ func (l *Ledger) publishChain() {
 		}
 	}
 	slices.Sort(v.EverListed)
+	if text := v.Latest.Covenant.WitnessPolicy; text != "" {
+		// The chain accepted the version, so its policy parsed then.
+		v.Policy, v.PolicyErr = events.ParseWitnessPolicy(text)
+	}
 	l.chainView.Store(v)
 	l.covenant.Store(v.Latest)
 }

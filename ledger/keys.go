@@ -64,6 +64,9 @@ const (
 	tagKeyCount   = 'y'
 	tagMeta       = 'm'
 	tagProposal   = 'w'
+	// tagWitnessed holds, by checkpoint number, the checkpoint with the
+	// witness cosignatures gathered for it (witnessed.go).
+	tagWitnessed = 'v'
 )
 
 func u64Key(tag byte, n uint64) []byte {

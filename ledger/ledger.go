@@ -98,6 +98,11 @@ type Config struct {
 	// head is published and its submitters are told (replica.go); an
 	// error from it halts the sequencer. Nil: no replication.
 	Replicator Replicator
+	// WitnessFailOpen, during the roll-out of a witness policy, serves the
+	// signed head as /checkpoint while it is newer than the witnessed head,
+	// marked as not witnessed (witnessed.go); inzage answers wait for a
+	// witnessed checkpoint either way. False (the default) fails closed.
+	WitnessFailOpen bool
 	// Merkle, if set, is a second home of the Merkle tree (Trillian, see
 	// ledger/trillianlog) that must reach the ledger's own root before a
 	// checkpoint is signed, and that serves the inclusion and consistency
@@ -219,9 +224,12 @@ type Ledger struct {
 	ids            *idFilter         // event ids that may be logged (idfilter.go)
 	reservedIDs    int               // ids reserved for every party (tagReservedID); 0 spares their lookup
 
-	head     atomic.Pointer[Head]
-	covenant atomic.Pointer[events.SignedCovenant]
-	covIdx   atomic.Uint64
+	head atomic.Pointer[Head]
+	// witnessed is the newest checkpoint whose witness cosignatures met
+	// the policy (witnessed.go).
+	witnessed atomic.Pointer[Head]
+	covenant  atomic.Pointer[events.SignedCovenant]
+	covIdx    atomic.Uint64
 	// chainView is the covenant chain as readers see it (chainview.go).
 	chainView atomic.Pointer[ChainView]
 
@@ -261,6 +269,9 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		return nil, err
 	}
 	if err := l.adoptCovenant(ctx, cfg.Covenant); err != nil {
+		return nil, err
+	}
+	if err := l.loadWitnessed(ctx); err != nil {
 		return nil, err
 	}
 	l.metrics.observeHead(l.head.Load(), cfg.Now)

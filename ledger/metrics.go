@@ -18,6 +18,8 @@ type metrics struct {
 	sequenceSeconds prometheus.Histogram
 	treeSize        prometheus.Gauge
 	checkpointTime  prometheus.Gauge
+	witnessedSize   prometheus.Gauge
+	witnessedTime   prometheus.Gauge
 
 	retentionTombstones    prometheus.Counter
 	retentionKeysDestroyed prometheus.Counter
@@ -43,11 +45,20 @@ func newMetrics() *metrics {
 			Help: "Size of the tree in the newest checkpoint."}),
 		checkpointTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spoor_ledger_checkpoint_timestamp_seconds",
 			Help: "When the newest checkpoint was committed (Unix seconds); age = time() - this."}),
+		witnessedSize: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spoor_ledger_witnessed_tree_size",
+			Help: "Size of the tree in the newest checkpoint whose witness cosignatures met the policy."}),
+		witnessedTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spoor_ledger_witnessed_timestamp_seconds",
+			Help: "When the newest witnessed checkpoint was stored (Unix seconds)."}),
 		retentionTombstones: prometheus.NewCounter(prometheus.CounterOpts{Name: "spoor_retention_tombstones_total",
 			Help: "Disclosures erased by the retention job."}),
 		retentionKeysDestroyed: prometheus.NewCounter(prometheus.CounterOpts{Name: "spoor_retention_data_keys_destroyed_total",
 			Help: "Data keys destroyed because every envelope under them was erased."}),
 	}
+}
+
+func (m *metrics) observeWitnessed(h *Head) {
+	m.witnessedSize.Set(float64(h.Size))
+	m.witnessedTime.SetToCurrentTime()
 }
 
 func (m *metrics) observeHead(h *Head, now func() time.Time) {
@@ -62,5 +73,5 @@ func (m *metrics) observeHead(h *Head, now func() time.Time) {
 func (l *Ledger) Metrics() []prometheus.Collector {
 	m := l.metrics
 	return []prometheus.Collector{m.entries, m.duplicates, m.conflicts, m.clockBackwards, m.batchSize,
-		m.commitSeconds, m.sequenceSeconds, m.treeSize, m.checkpointTime, m.retentionTombstones, m.retentionKeysDestroyed}
+		m.commitSeconds, m.sequenceSeconds, m.treeSize, m.checkpointTime, m.witnessedSize, m.witnessedTime, m.retentionTombstones, m.retentionKeysDestroyed}
 }

@@ -446,6 +446,9 @@ func OpenStandby(ctx context.Context, cfg Config) (*Ledger, error) {
 	if err := l.loadReplicaState(ctx); err != nil {
 		return nil, err
 	}
+	if err := l.loadWitnessed(ctx); err != nil {
+		return nil, err
+	}
 	if h := l.head.Load(); h != nil {
 		l.metrics.observeHead(h, cfg.Now)
 	}
@@ -596,7 +599,7 @@ func (l *Ledger) applyBatch(ctx context.Context, rb *replicaBatch, seq uint64) (
 	var leaves []Op
 	var note []byte
 	tiles := map[tileID][]byte{}
-	sawCovenant := false
+	sawCovenant, sawWitnessed := false, false
 	for _, op := range rb.ops {
 		switch {
 		case op.Delete:
@@ -614,6 +617,8 @@ func (l *Ledger) applyBatch(ctx context.Context, rb *replicaBatch, seq uint64) (
 			tiles[tileID{int(op.Key[1]), binary.BigEndian.Uint64(op.Key[2:])}] = op.Value
 		case len(op.Key) > 0 && op.Key[0] == tagCovenant:
 			sawCovenant = true
+		case bytes.Equal(op.Key, metaWitnessed):
+			sawWitnessed = true
 		case bytes.Equal(op.Key, metaReplicaSeq), bytes.Equal(op.Key, metaReplicaOutbox):
 			return nil, mismatch("it carries replication state")
 		}
@@ -675,6 +680,13 @@ func (l *Ledger) applyBatch(ctx context.Context, rb *replicaBatch, seq uint64) (
 	if sawCovenant || l.chain == nil {
 		l.chain = nil
 		if err := l.loadCovenants(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if sawWitnessed {
+		// The active stored cosignatures it gathered: this standby serves
+		// the same witnessed head.
+		if err := l.loadWitnessed(ctx); err != nil {
 			return nil, err
 		}
 	}

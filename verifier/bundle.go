@@ -907,6 +907,68 @@ type VerifiedBundle struct {
 	Withheld []*VerifiedWithheld
 	// Erased are the tombstones of erased entries.
 	Erased []*VerifiedErasure
+	// Witnesses is what the witness policy of the covenant in force at
+	// the checkpoint said of it; nil when that version has none and no
+	// policy was given (the checkpoint then is the operator's word only:
+	// "niet onafhankelijk bevestigd").
+	Witnesses *WitnessCheck
+}
+
+// WitnessCheck is the witness policy's verdict on a bundle's checkpoint.
+// VerifyBundle fails when the quorum is not met, so a VerifiedBundle's is
+// always met.
+type WitnessCheck struct {
+	// Cosigned are the policy's witnesses whose cosignature verifies, in
+	// policy order, with the time each states.
+	Cosigned []WitnessCosignature
+	// LatestAt is the latest time among Cosigned: the checkpoint's tree,
+	// and every entry the bundle proves in it, existed at that time at
+	// the latest, as long as one of them is honest.
+	LatestAt time.Time
+}
+
+// ErrWitnesses means the bundle's checkpoint does not meet the witness
+// policy of the covenant in force at it (or the verifier's own policy): a
+// checkpoint only the operator vouches for, where witnesses are required.
+var ErrWitnesses = errors.New("verifier: the checkpoint misses the witness quorum")
+
+// checkWitnesses checks cp against the witness policy of the covenant
+// version in force at it (the newest in the bundle: a bundle carries every
+// version logged before its checkpoint) and against extra, the verifier's
+// own, if given.
+func (c *bundleCheck) checkWitnesses(cp *Checkpoint, inForce *VerifiedCovenant, extra *events.WitnessPolicy) *WitnessCheck {
+	var policies []*events.WitnessPolicy
+	if text := inForce.Signed.Covenant.WitnessPolicy; text != "" {
+		p, err := events.ParseWitnessPolicy(text)
+		if err != nil {
+			c.failCause("checkpoint", "witnesses", ErrWitnesses, err)
+			return nil
+		}
+		policies = append(policies, p)
+	}
+	if extra != nil {
+		policies = append(policies, extra)
+	}
+	if len(policies) == 0 {
+		return nil
+	}
+	wc := &WitnessCheck{}
+	for _, p := range policies {
+		res, err := CheckWitnessPolicy(cp, p)
+		if err != nil {
+			c.failCause("checkpoint", "witnesses", ErrWitnesses, err)
+			return nil
+		}
+		for _, cs := range res.Cosigned {
+			if !slices.ContainsFunc(wc.Cosigned, func(o WitnessCosignature) bool { return o.Witness == cs.Witness && o.Time.Equal(cs.Time) }) {
+				wc.Cosigned = append(wc.Cosigned, cs)
+			}
+			if cs.Time.After(wc.LatestAt) {
+				wc.LatestAt = cs.Time
+			}
+		}
+	}
+	return wc
 }
 
 // Covenant returns the newest covenant version of the bundle.
@@ -1073,6 +1135,14 @@ type VerifyOption func(*verifyOptions)
 type verifyOptions struct {
 	cache    *BundleCache
 	ingested []IngestedEnvelope
+	policy   *events.WitnessPolicy
+}
+
+// WithPolicy makes the verification require, besides the witness policy of
+// the covenant in force at the bundle's checkpoint (if it has one), that
+// policy's quorum too: a verifier's own policy may only make it stricter.
+func WithPolicy(p *events.WitnessPolicy) VerifyOption {
+	return func(o *verifyOptions) { o.policy = p }
 }
 
 // WithCache lets the verification reuse, and add to, what c remembers of
@@ -1221,6 +1291,9 @@ func verifyBundle(b *Bundle, keys *LogKeys, adminVkey string, opts []VerifyOptio
 	covIndices := make([]uint64, len(vb.Covenants))
 	for i, vc := range vb.Covenants {
 		covIndices[i] = vc.Index
+	}
+	if cp != nil && len(vb.Covenants) == len(b.Covenants) && len(vb.Covenants) > 0 {
+		vb.Witnesses = c.checkWitnesses(cp, vb.Covenants[len(vb.Covenants)-1], o.policy)
 	}
 
 	inBundle := map[uint64]bool{}

@@ -238,6 +238,22 @@ type Config struct {
 	// (createtree --tree_type=PREORDERED_LOG prints it); one tree per log.
 	// Optional; default 0.
 	TreeID int64 `yaml:"tree_id" flag:"tree-id"`
+
+	// WitnessInterval is, with a witness policy in the covenant, the least
+	// time between two rounds of add-checkpoint requests to the witnesses.
+	// Optional; default 250ms.
+	WitnessInterval time.Duration `yaml:"witness_interval" flag:"witness-interval"`
+	// WitnessTimeout is how long to wait for one witness's answer.
+	// Optional; default 1s.
+	WitnessTimeout time.Duration `yaml:"witness_timeout" flag:"witness-timeout"`
+	// WitnessMaxAge: /healthz reports degraded when the log grew and
+	// nothing was witnessed for this long. Optional; default 1m.
+	WitnessMaxAge time.Duration `yaml:"witness_max_age" flag:"witness-max-age"`
+	// WitnessFailOpen, during a witness policy's roll-out only, serves the
+	// signed head as /checkpoint, marked as not witnessed, while it is
+	// newer than the witnessed one; inzage answers still wait for a
+	// witnessed checkpoint. Optional; default false (fail closed).
+	WitnessFailOpen bool `yaml:"witness_fail_open" flag:"witness-fail-open"`
 }
 
 // configField is one field of Config: its index, YAML key and flag.

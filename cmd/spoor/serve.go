@@ -69,6 +69,8 @@ type serveFlags struct {
 	repl replicaFlags
 	// The Merkle log backend: --log, --trillian, --tree-id (serve_merkle.go).
 	merkle merkleFlags
+	// Witnessing: --witness-* (serve_witness.go).
+	witness witnessFlags
 	// Timeouts and connection limits (limits.go).
 	limits limitFlags
 }
@@ -139,6 +141,7 @@ unacknowledged on the bus, never half-done.`,
 	f.natsClient.add(fl, "CA certificate (PEM): the embedded NATS listener requires client certificates signed by it; with --nats, the CA of the server's certificate")
 	f.repl.add(fl)
 	f.merkle.add(fl)
+	f.witness.add(fl)
 	f.limits.add(fl)
 	addMemoryLimitFlag(fl, &f.memLimit)
 	fl.StringVar(&f.demoName, "demo", "amersfoort", "which demo covenant to use without --covenant: "+strings.Join(demo.Names(), ", "))
@@ -226,7 +229,7 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 		Store: store, Signer: keys.signer, Keys: keys.verifiers,
 		Covenant: sc, AdminVkey: keys.admin(f), DataKeys: dataKeys,
 		MaxBatch: f.maxBatch, MaxBatchAge: f.batchAge, IdleCosign: f.idleCosign, Logger: log,
-		Merkle: merkle,
+		Merkle: merkle, WitnessFailOpen: f.witness.failOpen,
 	})
 	if err != nil {
 		return fmt.Errorf("couldn't open the ledger: %w", err)
@@ -302,8 +305,14 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 		TreeSize: func() uint64 { return headSize(l) },
 	})
 	reg.MustRegister(backups.Metrics()...)
+	wit, err := f.witness.witnesser(l, log)
+	if err != nil {
+		return err
+	}
+	reg.MustRegister(wit.Metrics()...)
 	api := httpapi.New(httpapi.Config{
-		Ledger: l, Logger: log, Gatherer: reg,
+		Witnessing: wit.Health,
+		Ledger:     l, Logger: log, Gatherer: reg,
 		Answers: answer.New(answer.Config{Ledger: l, LogVkey: keys.logVkey, CosignerVkey: keys.cosVkey}),
 		Tokens:  tokens,
 		Healthy: func() error {
@@ -353,6 +362,8 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 			grp.Go(func() error { return runRetentionLoop(gctx, l, log, f.retention) })
 		}
 		grp.Go(func() error { return in.ServeReceipts(gctx, nc) })
+		// Only the active ledger asks witnesses (never a standby).
+		grp.Go(func() error { return wit.Run(gctx) })
 	}
 	// Every replica may back up its own store: a standby's copy is as
 	// good, and spares the active ledger the work.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/verifier/report"
@@ -29,6 +30,7 @@ type verifyFlags struct {
 	consistency string
 	url         string
 	timeout     time.Duration
+	policy      string
 }
 
 func newVerifyCmd(g *globalFlags) *cobra.Command {
@@ -44,8 +46,14 @@ the covenant administrator's key (--admin). It checks the checkpoint's
 signature and cosignature, the covenant versions and their chain, every
 envelope's signature against the key in force under the covenant version its
 leaf names, every leaf against its envelope, every inclusion proof, and that
-every disclosure is about the bundle's child. It exits 0 only when all of it
-holds, and otherwise names each check that failed and where.
+every disclosure is about the bundle's child, and, when the covenant in force
+at the checkpoint has a witness policy, that the policy's quorum of independent
+witnesses cosigned the checkpoint. It exits 0 only when all of it holds, and
+otherwise names each check that failed and where. A bundle whose covenant has no
+witness policy (and every bundle made before witnesses existed) verifies as
+before and is reported as not independently confirmed. --policy FILE adds a
+witness policy of your own (a C2SP tlog-policy text): it can only make the
+check stricter.
 
 A bundle must not vouch for its own keys: take them from a source you trust (the
 FG or the covenant's website publishes log.vkey, cosigner.vkey and admin.pub),
@@ -81,6 +89,7 @@ checkpoint you kept. A log that was rolled back or forked fails.`,
 	fl.StringVar(&f.consistency, "consistency", "", "check that the log at --url extends this kept checkpoint (a checkpoint file or a bundle)")
 	fl.StringVar(&f.url, "url", "", "the log's base URL, for --consistency")
 	fl.DurationVar(&f.timeout, "timeout", 2*time.Minute, "for --consistency: how long to wait for the log")
+	fl.StringVar(&f.policy, "policy", "", "also require this witness policy (a C2SP tlog-policy file) of the bundle's checkpoint, besides the covenant's own")
 	return cmd
 }
 
@@ -144,7 +153,19 @@ func runVerifyBundle(cmd *cobra.Command, f *verifyFlags, path string) error {
 	if err != nil {
 		return &exitError{1, err}
 	}
-	vb, err := verifier.VerifyBundle(data, keys, admin)
+	var opts []verifier.VerifyOption
+	if f.policy != "" {
+		text, err := os.ReadFile(f.policy)
+		if err != nil {
+			return &exitError{2, fmt.Errorf("--policy: %w", err)}
+		}
+		p, err := events.ParseWitnessPolicy(string(text))
+		if err != nil {
+			return &exitError{2, fmt.Errorf("--policy %s: %w", f.policy, err)}
+		}
+		opts = append(opts, verifier.WithPolicy(p))
+	}
+	vb, err := verifier.VerifyBundle(data, keys, admin, opts...)
 	if err != nil {
 		var es verifier.BundleErrors
 		if errors.As(err, &es) {
@@ -166,7 +187,16 @@ func runVerifyBundle(cmd *cobra.Command, f *verifyFlags, path string) error {
 	}
 	fmt.Fprintf(out, "  covenant:    %s, the chain signed from the pinned administrator key on\n", versions)
 	fmt.Fprintf(out, "  checkpoint:  %s, tree size %d, root %s\n", cp.Origin, cp.Size, base64.StdEncoding.EncodeToString(cp.Hash[:]))
-	fmt.Fprintf(out, "  time:        cosigned %s by the log itself (its own statement; no independent witness)\n", cp.CosignedAt.Format(time.RFC3339))
+	if wc := vb.Witnesses; wc != nil {
+		names := make([]string, len(wc.Cosigned))
+		for i, cs := range wc.Cosigned {
+			names[i] = cs.Witness + " at " + cs.Time.Format(time.RFC3339)
+		}
+		fmt.Fprintf(out, "  witnesses:   the policy's quorum cosigned: %s\n", strings.Join(names, ", "))
+		fmt.Fprintf(out, "  time:        every entry was in the log by %s at the latest (the witnesses' word)\n", wc.LatestAt.Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(out, "  time:        cosigned %s by the log itself (its own statement; no independent witness: niet onafhankelijk bevestigd)\n", cp.CosignedAt.Format(time.RFC3339))
+	}
 	fmt.Fprintf(out, "Not proven: that the bundle is complete (the FG's audit and the parties' receipts check that).\n")
 	fmt.Fprintf(out, "Keep the bundle: spoor verify --consistency %s --url URL later shows the log still holds it.\n", path)
 

@@ -369,6 +369,11 @@ type Receipt struct {
 	InclusionProof [][]byte `json:"inclusion_proof,omitempty"`
 	// Checkpoint is the signed note (C2SP checkpoint) of size TreeSize.
 	Checkpoint []byte `json:"checkpoint,omitempty"`
+	// Unwitnessed is true when the covenant has a witness policy and no
+	// checkpoint its witnesses cosigned covers the event yet: Checkpoint
+	// then carries the log's own signatures only. Ask again later for a
+	// witnessed one.
+	Unwitnessed bool `json:"unwitnessed,omitempty"`
 }
 
 // Validate checks that r is a well-formed answer: a known status and, for a

@@ -174,6 +174,12 @@ func (s *Service) ReleaseAccess(ctx context.Context, scope verifier.BundleScope,
 			return nil, fmt.Errorf("%w: unknown withholding ground %q (avg-23 or uavg-41)", ErrAccessInvalid, w.Ground)
 		}
 	}
+	// Released only when it can be answered: with a witness policy, on a
+	// witnessed checkpoint that covers every entry about the child. The
+	// request stays registered otherwise, for a retry.
+	if _, err := s.AnswerHead(ctx, r.Pseudonyms); err != nil {
+		return nil, err
+	}
 	now := s.l.Now().UTC().Truncate(time.Second)
 	r.Status, r.ReleasedBy, r.ReleasedByCredential, r.ReleasedAt, r.Withheld = AccessReleased, by.Name, by.Credential, &now, withheld
 	if err := s.putAccess(ctx, r); err != nil {

@@ -87,9 +87,9 @@ var ErrBundleRequest = errors.New("ledger: invalid bundle request")
 // the erasure notices still remember are listed (bundle "erased").
 func (s *Service) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *verifier.VerifiedBundle, error) {
 	l := s.l
-	head := l.Head()
-	if head == nil {
-		return nil, nil, errors.New("ledger: the log has no checkpoint yet")
+	head, err := s.AnswerHead(ctx, req.Pseudonyms)
+	if err != nil {
+		return nil, nil, err
 	}
 	size := head.Size
 	cur, _ := l.Covenant()
@@ -238,6 +238,43 @@ type subjectRead struct {
 // envelope, read once for both the selection and the bundle, and, without
 // a Merkle backend, its inclusion proof in the tree of size leaves (built
 // with prover). Disclosures whose envelope was erased are skipped.
+// AnswerHead returns the head an answer about the child with these
+// pseudonyms is built on. Without a witness policy it is the signed head.
+// With one it is the witnessed head, when that covers every entry about
+// the child; when it does not, ledger.ErrNotWitnessed (retry once the
+// witnesses have cosigned a newer checkpoint), also on a ledger running
+// fail-open (whose fail-open mode is for /checkpoint and receipts only).
+func (s *Service) AnswerHead(ctx context.Context, pseudonyms []verifier.SubjectPseudonym) (*ledger.Head, error) {
+	l := s.l
+	h := l.Head()
+	if h == nil {
+		return nil, errors.New("ledger: the log has no checkpoint yet")
+	}
+	if p, perr := l.WitnessPolicy(); p == nil && perr == nil {
+		return h, nil
+	}
+	if w := l.WitnessedHead(); w != nil {
+		covered := true
+		for _, p := range pseudonyms {
+			idxs, err := l.BySubject(ctx, p.Pseudonym)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrBundleRequest, err)
+			}
+			for _, idx := range idxs {
+				if idx >= w.Size && idx < h.Size {
+					covered = false
+				}
+			}
+		}
+		if covered {
+			return w, nil
+		}
+	}
+	// Even fail-open: a bundle whose checkpoint misses the covenant's
+	// quorum is refused by every verifier, so it is not handed out.
+	return nil, fmt.Errorf("answer: %w", ledger.ErrNotWitnessed)
+}
+
 func subjectLeaves(ctx context.Context, l *ledger.Ledger, req BundleRequest, size uint64, inScope map[string]bool, prover *ledger.Prover) ([]openedEntry, error) {
 	type listed struct {
 		idx uint64

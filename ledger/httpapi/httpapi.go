@@ -75,6 +75,11 @@ type Config struct {
 	// Healthy reports readiness beyond the ledger itself (NATS connected,
 	// ingest running); nil means always.
 	Healthy func() error
+	// Witnessing reports the witnessing loop's health
+	// (witnessing.Witnesser.Health): an error makes /healthz answer
+	// "degraded" (still 200: the ledger takes events and serves reads
+	// while witnesses are away); nil means no witnessing.
+	Witnessing func() error
 }
 
 // Server is the HTTP handler.
@@ -248,6 +253,12 @@ func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, context.Canceled) {
 		return
 	}
+	if errors.Is(err, ledger.ErrNotWitnessed) {
+		w.Header().Set("Retry-After", "2")
+		s.fail(w, r, http.StatusServiceUnavailable, "not_witnessed",
+			"no checkpoint cosigned by the witness policy's quorum covers this yet; try again shortly")
+		return
+	}
 	s.log.Error("http read failed", "path", r.URL.Path, "err", err)
 	s.fail(w, r, http.StatusInternalServerError, "internal", "internal error")
 }
@@ -295,16 +306,32 @@ func (s *Server) authenticate(r *http.Request) (Caller, bool) {
 // TokenHash is the SHA-256 of a bearer token, the key of Config.Tokens.
 func TokenHash(token string) [32]byte { return sha256.Sum256([]byte(token)) }
 
+// checkpoint serves the public head (ledger.PublicHead): with a witness
+// policy in force the newest checkpoint its witnesses cosigned, or 503
+// until there is one; fail-open, the signed head marked as not witnessed.
 func (s *Server) checkpoint(w http.ResponseWriter, r *http.Request) {
-	h := s.l.Head()
+	h, witnessed := s.l.PublicHead()
 	if h == nil {
+		if s.l.Head() != nil {
+			w.Header().Set("Retry-After", "1")
+			s.fail(w, r, http.StatusServiceUnavailable, "not_witnessed", "no checkpoint has been cosigned by the witness policy's quorum yet")
+			return
+		}
 		s.fail(w, r, http.StatusServiceUnavailable, "no_checkpoint", "the log has no checkpoint yet")
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	if p, err := s.l.WitnessPolicy(); p != nil || err != nil {
+		w.Header().Set(WitnessedHeader, strconv.FormatBool(witnessed))
+	}
 	_, _ = w.Write(h.Note)
 }
+
+// WitnessedHeader says, on /checkpoint under a witness policy, whether the
+// checkpoint served met the policy's quorum ("true") or is the signed head
+// of a ledger running fail-open ("false").
+const WitnessedHeader = "Spoor-Witnessed"
 
 func (s *Server) tile(w http.ResponseWriter, r *http.Request) {
 	level, n, width, entries, err := verifier.ParseTilePath(strings.TrimPrefix(r.URL.Path, "/"))
@@ -412,8 +439,13 @@ func (s *Server) inclusion(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := InclusionResponse{Index: index, TreeSize: size}
 	if !hasSize {
-		resp.TreeSize = head.Size
-		resp.Checkpoint = string(head.Note)
+		// The witnessed checkpoint once one covers the leaf (as receipts).
+		cover, _, err := s.l.HeadCovering(index)
+		if err != nil {
+			cover = head
+		}
+		resp.TreeSize = cover.Size
+		resp.Checkpoint = string(cover.Note)
 	}
 	if index >= resp.TreeSize || resp.TreeSize > head.Size {
 		s.fail(w, r, http.StatusBadRequest, "bad_parameter", fmt.Sprintf("need index < size <= %d", head.Size))
@@ -789,5 +821,19 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if h := s.l.Head(); h != nil {
 		size = h.Size
 	}
-	writeJSON(w, map[string]any{"status": "ok", "role": role, "tree_size": size})
+	body := map[string]any{"status": "ok", "role": role, "tree_size": size}
+	if p, err := s.l.WitnessPolicy(); p != nil || err != nil {
+		var wsize uint64
+		if wh := s.l.WitnessedHead(); wh != nil {
+			wsize = wh.Size
+		}
+		body["witnessed_tree_size"] = wsize
+		if s.cfg.Witnessing != nil && !s.l.Standby() {
+			if err := s.cfg.Witnessing(); err != nil {
+				body["status"] = "degraded"
+				body["witnessing"] = err.Error()
+			}
+		}
+	}
+	writeJSON(w, body)
 }

@@ -86,7 +86,17 @@ func Receipt(ctx context.Context, l *ledger.Ledger, party, eventID string, envHa
 		return &natsbus.Receipt{EventID: eventID, Status: natsbus.ReceiptIDConflict, Reason: events.ReasonIDConflict,
 			LeafIndex: e.Index}, nil
 	}
-	head := l.Head()
+	// With a witness policy: the witnessed checkpoint once one covers the
+	// event; before that the signed head, marked as not witnessed (the
+	// event is committed either way, and the publisher may ask again).
+	head, witnessed, err := l.HeadCovering(e.Index)
+	if errors.Is(err, ledger.ErrNotWitnessed) {
+		head, witnessed, err = l.Head(), false, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	policy, perr := l.WitnessPolicy()
 	proof, err := l.InclusionProof(ctx, e.Index, head.Size)
 	if err != nil {
 		return nil, err
@@ -96,5 +106,6 @@ func Receipt(ctx context.Context, l *ledger.Ledger, party, eventID string, envHa
 		return nil, err
 	}
 	return &natsbus.Receipt{EventID: eventID, Status: natsbus.ReceiptCommitted, LeafIndex: e.Index,
-		TreeSize: head.Size, LeafRecord: rec, InclusionProof: proof, Checkpoint: head.Note}, nil
+		TreeSize: head.Size, LeafRecord: rec, InclusionProof: proof, Checkpoint: head.Note,
+		Unwitnessed: (policy != nil || perr != nil) && !witnessed}, nil
 }

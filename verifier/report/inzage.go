@@ -125,6 +125,18 @@ type inzageCheck struct {
 	AdminKey    string
 	Versions    string
 	Command     string
+	// Witnesses are the independent witnesses that cosigned the
+	// checkpoint under the covenant's policy, with their times; empty when
+	// none is required ("niet onafhankelijk bevestigd").
+	Witnesses []inzageWitness
+	// WitnessedBy is the latest of their times: everything in the bundle
+	// was in the register by then.
+	WitnessedBy string
+}
+
+type inzageWitness struct {
+	Name string
+	At   string
 }
 
 // inzageRedact removes anything that looks like a national number from
@@ -317,6 +329,12 @@ func buildInzageView(vb *verifier.VerifiedBundle) *inzageView {
 		AdminKey:    vb.AdminKey,
 		Versions:    versions,
 		Command:     "spoor verify bundel.json --vkey @log.vkey --cosigner-vkey @cosigner.vkey --admin @admin.pub",
+	}
+	if wc := vb.Witnesses; wc != nil {
+		for _, cs := range wc.Cosigned {
+			v.Check.Witnesses = append(v.Check.Witnesses, inzageWitness{Name: cs.Witness, At: inzageDateTime(cs.Time)})
+		}
+		v.Check.WitnessedBy = inzageDateTime(wc.LatestAt)
 	}
 	return v
 }
