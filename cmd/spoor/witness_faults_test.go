@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -429,4 +430,229 @@ func TestWitnessFaults(t *testing.T) {
 	t.Logf("%d kills (%d during a request), %d cosignatures collected, %d requests failed by the kills, "+
 		"%d restarts found the witness ahead of what the load collected; final size %d",
 		kills, midRequest, len(collected), failed.Load(), ahead, prevSize)
+}
+
+// witnessOutcomes reads a witness's /metrics: its add-checkpoint answers
+// for origin by outcome.
+func witnessOutcomes(t *testing.T, url, origin string) map[string]int {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(url + "/metrics")
+	if err != nil {
+		t.Fatalf("GET metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	out := map[string]int{}
+	prefix := `spoor_witness_add_checkpoint_total{log="` + origin + `",outcome="`
+	for line := range strings.Lines(string(b)) {
+		rest, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		outcome, value, _ := strings.Cut(rest, `"} `)
+		n, err := strconv.Atoi(strings.TrimSpace(value))
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		out[outcome] = n
+	}
+	return out
+}
+
+// servedSize is the size of the checkpoint the witness serves for l.
+func servedSize(t *testing.T, url string, l *faultLog) uint64 {
+	t.Helper()
+	cp, err := verifier.OpenCheckpoint(servedCheckpoint(t, url, l.origin), l.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp.Size
+}
+
+// TestWitnessQuorumWithWitnessesDown runs three `spoor witness` processes
+// under a 2-of-3 policy and gathers with witness/client:
+//   - one killed (SIGKILL): the quorum is met by the other two, and the
+//     verifier's policy check accepts the gathered cosignatures;
+//   - a second one frozen (SIGSTOP: its socket still accepts, nothing
+//     answers): Gather returns ErrQuorumNotMet after the per-witness
+//     timeout, with no fork or rollback alarm;
+//   - both back (the killed one restarted on its state, the frozen one
+//     resumed: it then works through the requests the kernel held for it
+//     and may persist a checkpoint whose answer nobody read): the same
+//     client meets the quorum with all three, learning through 409 the size
+//     the resumed witness holds when it is not the one it believed;
+//   - a new client (as after a failover) starts from old 0 and learns each
+//     witness's size through exactly one 409 per witness.
+func TestWitnessQuorumWithWitnessesDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three spoor witness processes")
+	}
+	bin := buildSpoor(t)
+	lg := newFaultLog(t, "spoor.example/witness-quorum")
+	logCfg := witness.LogConfig{Origin: lg.origin, VKey: lg.vkey}
+	names := []string{"fg-a", "fg-b", "fg-c"}
+	procs := map[string]*witnessProc{}
+	var policyText strings.Builder
+	fmt.Fprintf(&policyText, "log %s\n", lg.vkey)
+	for _, n := range names {
+		p := newWitnessProc(t, bin, "witness.example/"+n, logCfg)
+		p.start()
+		procs[n] = p
+		fmt.Fprintf(&policyText, "witness %s %s %s\n", n, p.vkey, p.url())
+	}
+	policyText.WriteString("group fgs 2 fg-a fg-b fg-c\nquorum fgs\n")
+	policy, err := events.ParseWitnessPolicy(policyText.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	newClient := func() *client.Client {
+		c, err := client.New(client.Config{Policy: policy, Proof: lg.proofFunc(t), Timeout: time.Second, GreedyWindow: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	wc := newClient()
+	ctx := context.Background()
+	grow := func(n int) *verifier.Checkpoint {
+		lg.mu.Lock()
+		defer lg.mu.Unlock()
+		lg.tree.Grow(t, n)
+		return lg.sign(t, lg.tree.Size(), lg.tree.Root(t, lg.tree.Size()))
+	}
+	noAlarm := func(step string, res *client.GatherResult) {
+		t.Helper()
+		for name, err := range res.Errors {
+			if errors.Is(err, client.ErrFork) || errors.Is(err, client.ErrRollback) {
+				t.Fatalf("%s: an alarm for %s: %v", step, name, err)
+			}
+		}
+	}
+	gatherMet := func(step string, c *client.Client, want ...string) *verifier.Checkpoint {
+		t.Helper()
+		cp := grow(7)
+		res, err := c.Gather(ctx, cp, cp.Size)
+		if err != nil || !res.Met {
+			t.Fatalf("%s: %+v, %v; want the quorum met", step, res, err)
+		}
+		noAlarm(step, res)
+		got := map[string]bool{}
+		withCos := bytes.Clone(cp.Note)
+		for _, cs := range res.Cosignatures {
+			got[cs.Witness] = true
+			withCos = append(withCos, cs.Lines...)
+		}
+		for _, n := range want {
+			if !got[n] {
+				t.Fatalf("%s: no cosignature from %s: %v", step, n, res.Errors[n])
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: cosignatures from %v, want %v", step, got, want)
+		}
+		opened, err := verifier.OpenCheckpoint(withCos, lg.keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pr, err := verifier.CheckWitnessPolicy(opened, policy); err != nil || !pr.Met {
+			t.Fatalf("%s: the verifier does not accept the gathered cosignatures: %+v, %v", step, pr, err)
+		}
+		return cp
+	}
+
+	gatherMet("all up", wc, "fg-a", "fg-b", "fg-c")
+
+	// One down.
+	cSize := servedSize(t, procs["fg-c"].url(), lg)
+	procs["fg-c"].kill()
+	for i := range 3 {
+		gatherMet(fmt.Sprintf("fg-c down, checkpoint %d", i), wc, "fg-a", "fg-b")
+	}
+
+	// Two down: fg-b frozen too.
+	b := procs["fg-b"]
+	bBelieved := servedSize(t, b.url(), lg)
+	bBefore := witnessOutcomes(t, b.url(), lg.origin)
+	if err := b.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	defer func() {
+		if stopped {
+			_ = b.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	const frozenRequests = 2
+	for i := range frozenRequests {
+		cp := grow(7)
+		res, err := wc.Gather(ctx, cp, cp.Size)
+		if !errors.Is(err, verifier.ErrQuorumNotMet) || res.Met {
+			t.Fatalf("two down, checkpoint %d: %+v, %v; want ErrQuorumNotMet", i, res, err)
+		}
+		noAlarm("two down", res)
+		if len(res.Cosignatures) != 1 || res.Cosignatures[0].Witness != "fg-a" || res.Errors["fg-b"] == nil || res.Errors["fg-c"] == nil {
+			t.Fatalf("two down, checkpoint %d: %+v; want fg-a's cosignature and errors for fg-b and fg-c", i, res)
+		}
+	}
+
+	// Both back. The resumed witness first decides the requests it held.
+	if err := b.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	stopped = false
+	procs["fg-c"].start()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		done := 0
+		for outcome, n := range witnessOutcomes(t, b.url(), lg.origin) {
+			done += n - bBefore[outcome]
+		}
+		if done >= frozenRequests {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the resumed witness decided %d of the %d requests it held", done, frozenRequests)
+		}
+	}
+	bHolds := servedSize(t, b.url(), lg)
+	if bHolds == bBelieved {
+		t.Fatalf("the resumed witness persisted none of the requests it held (size %d): the catch-up below is not tested", bHolds)
+	}
+	if got := servedSize(t, procs["fg-c"].url(), lg); got != cSize {
+		t.Fatalf("fg-c restarted at %d, held %d before", got, cSize)
+	}
+	before := map[string]map[string]int{}
+	for _, n := range names {
+		before[n] = witnessOutcomes(t, procs[n].url(), lg.origin)
+	}
+	cp := gatherMet("both back, the same client", wc, "fg-a", "fg-b", "fg-c")
+	for _, n := range names {
+		after := witnessOutcomes(t, procs[n].url(), lg.origin)
+		wantConflicts := 0
+		if n == "fg-b" {
+			wantConflicts = 1 // it holds bHolds; the client believed bBelieved
+		}
+		if got := after["conflict"] - before[n]["conflict"]; got != wantConflicts {
+			t.Errorf("both back: %d 409s from %s, want %d", got, n, wantConflicts)
+		}
+		if got := servedSize(t, procs[n].url(), lg); got != cp.Size {
+			t.Errorf("both back: %s holds %d, want %d", n, got, cp.Size)
+		}
+	}
+
+	// A new client learns every witness's size through one 409 each.
+	for _, n := range names {
+		before[n] = witnessOutcomes(t, procs[n].url(), lg.origin)
+	}
+	cp = gatherMet("a new client", newClient(), "fg-a", "fg-b", "fg-c")
+	for _, n := range names {
+		after := witnessOutcomes(t, procs[n].url(), lg.origin)
+		if c, s := after["conflict"]-before[n]["conflict"], after["cosigned"]-before[n]["cosigned"]; c != 1 || s != 1 {
+			t.Errorf("a new client: %s answered %d 409s and %d cosignatures, want 1 and 1", n, c, s)
+		}
+		if got := servedSize(t, procs[n].url(), lg); got != cp.Size {
+			t.Errorf("a new client: %s holds %d, want %d", n, got, cp.Size)
+		}
+	}
+	t.Logf("fg-b held %d when frozen, %d after working through the %d requests held for it", bBelieved, bHolds, frozenRequests)
 }
