@@ -53,8 +53,8 @@ import (
 var (
 	// ErrUnknownLog: the checkpoint's origin is not a configured log (404).
 	ErrUnknownLog = errors.New("witness: unknown log")
-	// ErrNoValidSignature: no valid signature by the log's key (403);
-	// signatures by other keys are ignored.
+	// ErrNoValidSignature: no valid signature by the log's key, or no
+	// signature at all (403); signatures by other keys are ignored.
 	ErrNoValidSignature = errors.New("witness: no valid signature by the log's key")
 	// ErrMalformedCheckpoint: the checkpoint is not a signed note with an
 	// origin, a size and a root (400).
@@ -246,6 +246,24 @@ func parseCheckpointText(text []byte) (checkpointText, error) {
 	return cp, nil
 }
 
+// unsigned reports whether checkpoint is a checkpoint's text with no
+// signature line, with or without the blank line that would open the
+// signature block. note.Open calls that malformed; the specification's "none
+// of the signatures verify against a trusted key" reads on it as well, and
+// answering it 403 like any other checkpoint the log did not sign tells the
+// client what is missing.
+func unsigned(checkpoint []byte) bool {
+	if _, err := parseCheckpointText(checkpoint); err == nil {
+		return true
+	}
+	text, ok := bytes.CutSuffix(checkpoint, []byte("\n"))
+	if !ok {
+		return false
+	}
+	_, err := parseCheckpointText(text)
+	return err == nil
+}
+
 // Add decides one add-checkpoint request: on success it has stored the
 // checkpoint durably as the log's latest and returns its cosignature
 // line(s) ("— <name> <base64>\n"). Errors are the ones above; a
@@ -260,7 +278,7 @@ func (w *Witness) Add(ctx context.Context, req *AddCheckpointRequest) ([]byte, e
 	if err != nil {
 		var unverified *note.UnverifiedNoteError
 		var invalid *note.InvalidSignatureError
-		if errors.As(err, &unverified) || errors.As(err, &invalid) {
+		if errors.As(err, &unverified) || errors.As(err, &invalid) || unsigned(req.Checkpoint) {
 			return nil, ErrNoValidSignature
 		}
 		return nil, fmt.Errorf("%w: not a signed note", ErrMalformedCheckpoint)

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -363,4 +365,101 @@ func FuzzParseAddCheckpoint(f *testing.F) {
 			t.Fatalf("marshal of the parsed request differs:\n%q\n%q", got, body)
 		}
 	})
+}
+
+// stateFiles reads every file of the witness's state folder but its lock:
+// what a refused request must leave exactly as it was.
+func stateFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() == ".lock" {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		files[path] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// served reads the monitoring endpoint of origin.
+func (tw *testWitness) served(origin string) string {
+	tw.t.Helper()
+	h := sha256.Sum256([]byte(origin))
+	resp, err := http.Get(tw.srv.URL + "/" + hex.EncodeToString(h[:]) + "/checkpoint")
+	if err != nil {
+		tw.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return fmt.Sprintf("%d %s", resp.StatusCode, b)
+}
+
+// TestBadInputChangesNothing: with a state in place (size 10, its hourly
+// file), each request that is not a checkpoint the log signed gets its
+// status, and leaves every file of the state folder and the served
+// checkpoint byte for byte as they were: no new state, no evidence (only
+// validly signed checkpoints are evidence), no hourly file. A good request
+// after them all still extends the state, so the comparison can fail.
+func TestBadInputChangesNothing(t *testing.T) {
+	lg := newTestLog(t, "spoor.example/slechte-invoer")
+	other := newTestLog(t, "spoor.example/elders")
+	tw := newTestWitness(t, lg, other)
+	lg.grow(10)
+	if code, _, b := tw.add(0, nil, lg.checkpoint(10, lg.root(10))); code != http.StatusOK {
+		t.Fatalf("%d %s", code, b)
+	}
+	lg.grow(2)
+	cp12 := lg.checkpoint(12, lg.root(12))
+	text12 := verifier.FormatCheckpoint(lg.origin, 12, lg.root(12))
+	proof := lg.proof(10, 12)
+	stranger, _ := note.NewSigner(mustSkey(t, lg.origin))
+	var proof64 [][]byte
+	for i := range 64 {
+		proof64 = append(proof64, bytes.Repeat([]byte{byte(i)}, 32))
+	}
+	unknownOrigin := newTestLog(t, "spoor.example/niet-geconfigureerd")
+	unknownOrigin.grow(12)
+
+	files, latest := stateFiles(t, tw.dir), tw.served(lg.origin)
+	if len(files) < 2 || !strings.HasPrefix(latest, "200 ") {
+		t.Fatalf("the state before: %d files, served %q", len(files), latest)
+	}
+	for _, c := range []struct {
+		name string
+		body []byte
+		want int
+	}{
+		{"oversized", append((&AddCheckpointRequest{OldSize: 10, Proof: proof, Checkpoint: cp12}).Marshal(), bytes.Repeat([]byte("\n"), MaxRequestBytes)...), http.StatusRequestEntityTooLarge},
+		{"64 proof lines", (&AddCheckpointRequest{OldSize: 10, Proof: proof64, Checkpoint: cp12}).Marshal(), http.StatusBadRequest},
+		{"garbage", []byte("\x00\xff garbage \x00\n\n\n"), http.StatusBadRequest},
+		{"garbage after the log's origin", append([]byte("old 10\n\n"+lg.origin+"\n"), []byte("\x00 not a note \xff\n\n— x y\n")...), http.StatusBadRequest},
+		{"a proof line that is not a hash", append([]byte("old 10\nAAAA\n\n"), cp12...), http.StatusBadRequest},
+		{"wrong origin", (&AddCheckpointRequest{OldSize: 10, Proof: proof, Checkpoint: unknownOrigin.checkpoint(12, unknownOrigin.root(12))}).Marshal(), http.StatusNotFound},
+		{"another configured log's key on this origin", (&AddCheckpointRequest{OldSize: 10, Proof: proof, Checkpoint: lg.checkpoint(12, lg.root(12), other.signer)}).Marshal(), http.StatusForbidden},
+		{"unsigned, text only", (&AddCheckpointRequest{OldSize: 10, Proof: proof, Checkpoint: text12}).Marshal(), http.StatusForbidden},
+		{"unsigned, with the blank line", (&AddCheckpointRequest{OldSize: 10, Proof: proof, Checkpoint: append(bytes.Clone(text12), '\n')}).Marshal(), http.StatusForbidden},
+		{"signed by an unknown key", (&AddCheckpointRequest{OldSize: 10, Proof: proof, Checkpoint: lg.checkpoint(12, lg.root(12), stranger)}).Marshal(), http.StatusForbidden},
+		{"the log's signature over another text", (&AddCheckpointRequest{OldSize: 10, Proof: proof, Checkpoint: bytes.Replace(cp12, []byte("\n12\n"), []byte("\n13\n"), 1)}).Marshal(), http.StatusForbidden},
+	} {
+		if code, _, b := tw.post(c.body); code != c.want {
+			t.Errorf("%s: %d %q, want %d", c.name, code, b, c.want)
+		}
+		if got := stateFiles(t, tw.dir); !maps.Equal(got, files) {
+			t.Errorf("%s: the state folder changed: %d files before, %d after", c.name, len(files), len(got))
+		}
+		if got := tw.served(lg.origin); got != latest {
+			t.Errorf("%s: the served checkpoint changed:\n%s\nto\n%s", c.name, latest, got)
+		}
+	}
+	if code, _, b := tw.add(10, proof, cp12); code != http.StatusOK {
+		t.Fatalf("the good request after the bad ones: %d %s", code, b)
+	}
+	if maps.Equal(stateFiles(t, tw.dir), files) || tw.served(lg.origin) == latest {
+		t.Fatal("a cosigned extension left the state folder or the served checkpoint as they were: the comparison above proves nothing")
+	}
 }
