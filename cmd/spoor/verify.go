@@ -15,7 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/verifier/report"
@@ -154,16 +153,12 @@ func runVerifyBundle(cmd *cobra.Command, f *verifyFlags, path string) error {
 		return &exitError{1, err}
 	}
 	var opts []verifier.VerifyOption
-	if f.policy != "" {
-		text, err := os.ReadFile(f.policy)
-		if err != nil {
-			return &exitError{2, fmt.Errorf("--policy: %w", err)}
-		}
-		p, err := events.ParseWitnessPolicy(string(text))
-		if err != nil {
-			return &exitError{2, fmt.Errorf("--policy %s: %w", f.policy, err)}
-		}
-		opts = append(opts, verifier.WithPolicy(p))
+	policy, err := readPolicyFile(f.policy)
+	if err != nil {
+		return err
+	}
+	if policy != nil {
+		opts = append(opts, verifier.WithPolicy(policy))
 	}
 	vb, err := verifier.VerifyBundle(data, keys, admin, opts...)
 	if err != nil {
