@@ -228,7 +228,7 @@ func NewStoreAuditSource(s Store, keys *DataKeys) *StoreAuditSource {
 	return &StoreAuditSource{auditReader{store: s, keys: keys}}
 }
 
-// errStopScan ends a scan early; it never leaves this file.
+// errStopScan ends a scan early (here and in witnessed.go).
 var errStopScan = errors.New("stop scan")
 
 // LastLeafIndex implements audit.TailSource.

@@ -67,6 +67,10 @@ const (
 	// tagWitnessed holds, by checkpoint number, the checkpoint with the
 	// witness cosignatures gathered for it (witnessed.go).
 	tagWitnessed = 'v'
+	// tagWitnessedSize maps a witnessed checkpoint's tree size to its
+	// checkpoint number (the first witnessed at that size), so that the
+	// first witnessed checkpoint covering a leaf is one seek.
+	tagWitnessedSize = 'u'
 )
 
 func u64Key(tag byte, n uint64) []byte {

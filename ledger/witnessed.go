@@ -130,6 +130,13 @@ func (l *Ledger) PutWitnessed(ctx context.Context, h *Head, lines []byte) error 
 	var b Batch
 	b.Set(u64Key(tagWitnessed, h.Seq), note)
 	b.Set(metaWitnessed, binary.BigEndian.AppendUint64(nil, h.Seq))
+	// The first witnessed checkpoint at a size stays the one found by
+	// size: its witnesses' times are the earliest, the tightest bound.
+	if _, err := l.store.Get(ctx, u64Key(tagWitnessedSize, h.Size)); errors.Is(err, ErrNotFound) {
+		b.Set(u64Key(tagWitnessedSize, h.Size), binary.BigEndian.AppendUint64(nil, h.Seq))
+	} else if err != nil {
+		return fmt.Errorf("ledger: couldn't read the witnessed checkpoints by size: %w", err)
+	}
 	if err := l.commitRecords(ctx, b.Ops); err != nil {
 		return fmt.Errorf("ledger: couldn't store the witnessed checkpoint %d: %w", h.Seq, err)
 	}
@@ -204,4 +211,34 @@ func (l *Ledger) WitnessedCheckpoints(ctx context.Context, fn func(seq uint64, n
 		}
 		return fn(binary.BigEndian.Uint64(k[1:]), v)
 	})
+}
+
+// FirstWitnessedCovering returns the first stored witnessed checkpoint
+// whose tree includes leaf index (the smallest size above it), or
+// ErrNotFound when none does yet.
+func (l *Ledger) FirstWitnessedCovering(ctx context.Context, index uint64) (*Head, error) {
+	var seq uint64
+	found := false
+	err := l.store.Scan(ctx, u64Key(tagWitnessedSize, index+1), []byte{tagWitnessedSize + 1}, func(k, v []byte) error {
+		if len(k) != 9 || len(v) != 8 {
+			return fmt.Errorf("witnessed checkpoint by size: %w", ErrCorrupt)
+		}
+		seq, found = binary.BigEndian.Uint64(v), true
+		return errStopScan
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("no witnessed checkpoint includes leaf %d: %w", index, ErrNotFound)
+	}
+	note, err := l.store.Get(ctx, u64Key(tagWitnessed, seq))
+	if err != nil {
+		return nil, fmt.Errorf("witnessed checkpoint %d: %w", seq, err)
+	}
+	cp, err := verifier.OpenCheckpoint(note, l.cfg.Keys)
+	if err != nil {
+		return nil, fmt.Errorf("witnessed checkpoint %d (%w): %w", seq, err, ErrCorrupt)
+	}
+	return &Head{Size: cp.Size, Root: cp.Hash, Note: note, Seq: seq}, nil
 }

@@ -193,7 +193,26 @@ type Bundle struct {
 	// Erased are the tombstones of disclosures about the subject that were
 	// erased when their retention period ended.
 	Erased []ErasedEntry `json:"erased"`
+	// Witnessed are, when the covenant has a witness policy, for the
+	// bundle's entries the first checkpoint cosigned by the policy's
+	// quorum that includes each (de-duplicated, by increasing size), each
+	// with a consistency proof to Checkpoint: the witnesses' times bound
+	// when each entry was logged at the latest. Absent in bundles without
+	// witnesses, which are then byte for byte what they were before;
+	// verifiers older than this field refuse bundles that carry it.
+	Witnessed []WitnessedCheckpoint `json:"witnessed,omitempty"`
 }
+
+// WitnessedCheckpoint is an earlier witnessed checkpoint of the log, with
+// the consistency proof from its tree to the bundle's checkpoint's.
+type WitnessedCheckpoint struct {
+	Checkpoint       string        `json:"checkpoint"`
+	ConsistencyProof []Base64Bytes `json:"consistency_proof"`
+}
+
+// MaxBundleWitnessed bounds a bundle's witnessed checkpoints: one per
+// entry at most.
+const MaxBundleWitnessed = MaxBundleEntries
 
 // BundleSubject is the data subject of a bundle: its identifier type and one
 // pseudonym per pseudonym key in use (an access request looks under each).
@@ -505,6 +524,20 @@ func MarshalBundle(b *Bundle) ([]byte, error) {
 		}
 		w.close(']')
 	}
+	if len(b.Witnessed) > 0 { // omitempty, as the struct tag says
+		w.key("witnessed")
+		w.open('[')
+		for _, wc := range b.Witnessed {
+			w.elem()
+			w.open('{')
+			w.key("checkpoint")
+			w.str(wc.Checkpoint)
+			w.key("consistency_proof")
+			w.proof(wc.ConsistencyProof)
+			w.close('}')
+		}
+		w.close(']')
+	}
 	w.close('}')
 	if w.err != nil {
 		return nil, fmt.Errorf("couldn't encode bundle: %w", w.err)
@@ -527,6 +560,9 @@ func bundleSizeGuess(b *Bundle) int {
 	}
 	for _, e := range b.Withheld {
 		n += entry(e.LeafRecord, nil, e.InclusionProof)
+	}
+	for _, wc := range b.Witnessed {
+		n += 80 + len(wc.Checkpoint) + len(wc.ConsistencyProof)*56
 	}
 	for _, e := range b.Erased {
 		n += entry(e.LeafRecord, e.Body, e.InclusionProof)
@@ -730,6 +766,22 @@ func CheckBundle(b *Bundle) error {
 	if n := len(b.Entries) + len(b.Withheld) + len(b.Erased); n > MaxBundleEntries {
 		return malformed("entries", -1, "%d entries, the limit is %d", n, MaxBundleEntries)
 	}
+	if len(b.Witnessed) > MaxBundleWitnessed {
+		return malformed("witnessed", -1, "%d witnessed checkpoints, the limit is %d", len(b.Witnessed), MaxBundleWitnessed)
+	}
+	for i, w := range b.Witnessed {
+		if w.Checkpoint == "" || len(w.Checkpoint) > MaxCheckpointSize {
+			return malformed("witnessed", i, "checkpoint of %d bytes", len(w.Checkpoint))
+		}
+		if len(w.ConsistencyProof) > MaxProofLength {
+			return malformed("witnessed", i, "consistency proof of %d hashes (at most %d)", len(w.ConsistencyProof), MaxProofLength)
+		}
+		for j, h := range w.ConsistencyProof {
+			if len(h) != sha256.Size {
+				return malformed("witnessed", i, "consistency proof element %d is %d bytes, want %d", j, len(h), sha256.Size)
+			}
+		}
+	}
 	seen := map[uint64]string{}
 	leaf := func(section string, i int, index uint64, prev *uint64, rec []byte, proof []Base64Bytes) error {
 		if i > 0 && index <= *prev {
@@ -927,6 +979,67 @@ type WitnessCheck struct {
 	LatestAt time.Time
 }
 
+// checkWitnessed checks the bundle's earlier witnessed checkpoints: each
+// opens with the log's keys, meets the policy of the covenant version in
+// force at its size (and extra), and is consistent with cp; sizes increase
+// and none is beyond cp. It returns, for a leaf index, the latest
+// cosignature time of the first of them (or of cp) that includes it; nil
+// when no policy applies.
+func (c *bundleCheck) checkWitnessed(b *Bundle, cp *Checkpoint, vb *VerifiedBundle, keys *LogKeys, extra *events.WitnessPolicy) func(uint64) time.Time {
+	if vb.Witnesses == nil {
+		if len(b.Witnessed) > 0 {
+			c.fail("witnessed", -1, 0, false, "witnesses", ErrWitnesses, "the bundle carries witnessed checkpoints, but no witness policy applies to it")
+		}
+		return nil
+	}
+	type bound struct {
+		size uint64
+		at   time.Time
+	}
+	var bounds []bound
+	var prev uint64
+	for i, w := range b.Witnessed {
+		wcp, err := OpenCheckpoint([]byte(w.Checkpoint), keys)
+		if err != nil {
+			c.fail("witnessed", i, 0, false, "signature", ErrCheckpoint, "%v", err)
+			return nil
+		}
+		if wcp.Origin != cp.Origin || wcp.Size <= prev || wcp.Size > cp.Size {
+			c.fail("witnessed", i, 0, false, "order", ErrWitnesses, "size %d: not after the previous one (%d) and within the checkpoint's %d", wcp.Size, prev, cp.Size)
+			return nil
+		}
+		prev = wcp.Size
+		var inForce *VerifiedCovenant
+		for _, vc := range vb.Covenants {
+			if vc.Index < wcp.Size {
+				inForce = vc
+			}
+		}
+		wc := (&bundleCheck{}).checkWitnesses(wcp, inForce, extra)
+		if wc == nil {
+			c.fail("witnessed", i, 0, false, "witnesses", ErrWitnesses, "the checkpoint of size %d misses the witness quorum of the covenant in force at it", wcp.Size)
+			return nil
+		}
+		proof := make([][]byte, len(w.ConsistencyProof))
+		for j, h := range w.ConsistencyProof {
+			proof[j] = h
+		}
+		if err := VerifyConsistency(wcp.Size, cp.Size, wcp.Hash, cp.Hash, proof); err != nil {
+			c.fail("witnessed", i, 0, false, "consistency", ErrWitnesses, "the checkpoint of size %d is not consistent with the bundle's: %v", wcp.Size, err)
+			return nil
+		}
+		bounds = append(bounds, bound{wcp.Size, wc.LatestAt})
+	}
+	bounds = append(bounds, bound{cp.Size, vb.Witnesses.LatestAt})
+	return func(index uint64) time.Time {
+		i, _ := slices.BinarySearchFunc(bounds, index+1, func(b bound, n uint64) int { return cmp.Compare(b.size, n) })
+		if i == len(bounds) {
+			i--
+		}
+		return bounds[i].at
+	}
+}
+
 // ErrWitnesses means the bundle's checkpoint does not meet the witness
 // policy of the covenant in force at it (or the verifier's own policy): a
 // checkpoint only the operator vouches for, where witnesses are required.
@@ -1000,6 +1113,10 @@ type VerifiedDisclosure struct {
 	// Findings are the covenant rules it breaks, recomputed here from the
 	// verified payload, covenant and integrated_at.
 	Findings []events.Finding
+	// WitnessedBy is, under a witness policy, the latest cosignature time
+	// of the first witnessed checkpoint in the bundle that includes it:
+	// it was logged by then at the latest. Zero without a policy.
+	WitnessedBy time.Time
 }
 
 // VerifiedWithheld is a withheld entry whose leaf and proof verified.
@@ -1292,8 +1409,13 @@ func verifyBundle(b *Bundle, keys *LogKeys, adminVkey string, opts []VerifyOptio
 	for i, vc := range vb.Covenants {
 		covIndices[i] = vc.Index
 	}
+	var witnessedBy func(index uint64) time.Time
 	if cp != nil && len(vb.Covenants) == len(b.Covenants) && len(vb.Covenants) > 0 {
 		vb.Witnesses = c.checkWitnesses(cp, vb.Covenants[len(vb.Covenants)-1], o.policy)
+		inForce := vb.Covenants[len(vb.Covenants)-1]
+		if vb.Witnesses != nil || (inForce.Signed.Covenant.WitnessPolicy == "" && o.policy == nil) {
+			witnessedBy = c.checkWitnessed(b, cp, vb, keys, o.policy)
+		}
 	}
 
 	inBundle := map[uint64]bool{}
@@ -1379,6 +1501,9 @@ func verifyBundle(b *Bundle, keys *LogKeys, adminVkey string, opts []VerifyOptio
 			unchecked++
 		}
 		if r.vd != nil {
+			if witnessedBy != nil {
+				r.vd.WitnessedBy = witnessedBy(r.vd.Index)
+			}
 			vb.Disclosures = append(vb.Disclosures, r.vd)
 		}
 	}

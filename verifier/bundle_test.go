@@ -835,8 +835,14 @@ func TestMarshalBundleMatchesEncodingJSON(t *testing.T) {
 		{Index: 12, LeafRecord: []byte{1, 2, 3}, InclusionProof: []Base64Bytes{}, ErasedIndex: 3, RuleID: "retention:x"},
 		{Index: 13, LeafRecord: nil, InclusionProof: []Base64Bytes{nil, {0xff}}, Body: []byte("tomb"), ErasedAt: time.Time{}},
 	}
+	witnessed := *golden
+	witnessed.Witnessed = []WitnessedCheckpoint{
+		{Checkpoint: "o\n3\nAAAA\n\n— w \"x\" <y>\n", ConsistencyProof: []Base64Bytes{{1, 2}, {3}}},
+		{Checkpoint: "o\n4\n", ConsistencyProof: []Base64Bytes{}},
+		{Checkpoint: "", ConsistencyProof: nil},
+	}
 	empty := &Bundle{}
-	for name, b := range map[string]*Bundle{"golden": golden, "odd": &odd, "empty": empty} {
+	for name, b := range map[string]*Bundle{"golden": golden, "odd": &odd, "witnessed": &witnessed, "empty": empty} {
 		got, err := MarshalBundle(b)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

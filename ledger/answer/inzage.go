@@ -201,6 +201,9 @@ func (s *Service) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *
 		}
 	}
 
+	if err := addWitnessed(ctx, l, b, head); err != nil {
+		return nil, nil, err
+	}
 	vb, err := s.checkBuiltBundle(b, head, opened)
 	if err != nil {
 		return nil, nil, err
@@ -210,6 +213,56 @@ func (s *Service) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *
 		return nil, nil, err
 	}
 	return data, vb, nil
+}
+
+// addWitnessed adds, under a witness policy, for every entry of b the first
+// witnessed checkpoint that includes it (de-duplicated, by size), each with
+// its consistency proof to head: the witnesses' times bound when each entry
+// was logged. Without a policy b is left as it was.
+func addWitnessed(ctx context.Context, l *ledger.Ledger, b *verifier.Bundle, head *ledger.Head) error {
+	if p, perr := l.WitnessPolicy(); p == nil && perr == nil {
+		return nil
+	}
+	var indices []uint64
+	for _, e := range b.Entries {
+		indices = append(indices, e.Index)
+	}
+	for _, e := range b.Withheld {
+		indices = append(indices, e.Index)
+	}
+	for _, e := range b.Erased {
+		indices = append(indices, e.Index)
+	}
+	slices.Sort(indices)
+	var last uint64 // the size of the last one added
+	for _, idx := range indices {
+		if idx < last {
+			continue // the one added last includes it
+		}
+		w, err := l.FirstWitnessedCovering(ctx, idx)
+		if errors.Is(err, ledger.ErrNotFound) {
+			continue // before the policy: the bundle's own checkpoint bounds it
+		}
+		if err != nil {
+			return err
+		}
+		if w.Size > head.Size || (w.Size == head.Size && w.Seq >= head.Seq) {
+			continue // the bundle's own checkpoint is the first
+		}
+		wc := verifier.WitnessedCheckpoint{Checkpoint: string(w.Note), ConsistencyProof: []verifier.Base64Bytes{}}
+		if w.Size < head.Size {
+			proof, err := l.ConsistencyProof(ctx, w.Size, head.Size)
+			if err != nil {
+				return fmt.Errorf("consistency proof %d -> %d: %w", w.Size, head.Size, err)
+			}
+			for _, h := range proof {
+				wc.ConsistencyProof = append(wc.ConsistencyProof, h)
+			}
+		}
+		b.Witnessed = append(b.Witnessed, wc)
+		last = w.Size
+	}
+	return nil
 }
 
 // openedEntry is a disclosure about the child read for a bundle: its leaf,

@@ -401,7 +401,7 @@ func TestReportNamesWitnesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := buf.String()
-	for _, want := range []string{"Onafhankelijk bevestigd door", "Uiterlijk vastgelegd op", vb.Witnesses.Cosigned[0].Witness} {
+	for _, want := range []string{"Onafhankelijk bevestigd door", "Uiterlijk vastgelegd op", vb.Witnesses.Cosigned[0].Witness, "(bevestigd door onafhankelijke getuigen)"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the report does not show %q", want)
 		}
@@ -409,4 +409,90 @@ func TestReportNamesWitnesses(t *testing.T) {
 	if strings.Contains(text, "niet onafhankelijk bevestigd") {
 		t.Error("the report of a witnessed bundle says it is not independently confirmed")
 	}
+}
+
+// TestBundleCarriesFirstWitnessedCheckpoints: a child with a disclosure
+// witnessed early and one witnessed later gets a bundle carrying the first
+// witnessed checkpoint that includes the early one, with a consistency
+// proof to the bundle's checkpoint; each disclosure's "logged by" bound is
+// that of its own first witnessed checkpoint; a broken proof, or a
+// witnessed checkpoint whose cosignatures were taken off, is refused.
+func TestBundleCarriesFirstWitnessedCheckpoints(t *testing.T) {
+	f := newFixture(t, ledger.Config{}, witnessing.Config{})
+	env1, d := f.env.Event(t)
+	if _, err := f.env.SubmitEnvelopes(t, f.l, [][]byte{env1}); err != nil {
+		t.Fatal(err)
+	}
+	first := f.waitWitnessed()
+	// Let the witnesses' clocks (whole seconds) move on.
+	time.Sleep(1100 * time.Millisecond)
+	f.grow(40)
+	_, d2 := f.env.Event(t)
+	d2.Subject = d.Subject
+	if _, err := f.env.SubmitEnvelopes(t, f.l, [][]byte{f.env.Sign(t, d2)}); err != nil {
+		t.Fatal(err)
+	}
+	f.waitWitnessed()
+	now := time.Now().UTC().Truncate(time.Second)
+	data, _, err := answer.New(answer.Config{Ledger: f.l}).BuildBundle(t.Context(), answer.BundleRequest{IDType: d.Subject.IDType,
+		Pseudonyms: []verifier.SubjectPseudonym{{KeyID: d.Subject.KeyID, Pseudonym: d.Subject.Pseudonym}},
+		Request:    verifier.InzageRequest{ID: "inzage-3", Relation: verifier.RelationParent, RequestedAt: now.Add(-time.Hour), ReleasedAt: now},
+		LogVkey:    f.env.LogVkey, CosignerVkey: f.env.CosVkey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := verifier.ParseBundle(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (The synthetic events of grow may be about the same child: then
+	// their first witnessed checkpoints come too.)
+	if len(b.Witnessed) == 0 || b.Witnessed[0].Checkpoint != string(first.Note) {
+		t.Fatalf("the bundle carries %d witnessed checkpoints; the first is not the one that first included leaf %d (size %d)",
+			len(b.Witnessed), b.Entries[0].Index, first.Size)
+	}
+	vb, err := verifier.VerifyBundle(data, f.env.Keys, f.env.Demo.AdminVkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vb.Disclosures) < 2 {
+		t.Fatalf("%d disclosures, want at least 2", len(vb.Disclosures))
+	}
+	early, late := vb.Disclosures[0].WitnessedBy, vb.Disclosures[len(vb.Disclosures)-1].WitnessedBy
+	if early.IsZero() || !early.Before(late) || !late.Equal(vb.Witnesses.LatestAt) {
+		t.Fatalf("logged-by bounds: early %v, late %v, bundle %v", early, late, vb.Witnesses.LatestAt)
+	}
+	// Cosignature times are whole seconds.
+	if vb.Disclosures[0].IntegratedAt.After(early.Add(time.Second)) {
+		t.Fatalf("the ledger says it logged at %v, after the witnesses saw it at %v", vb.Disclosures[0].IntegratedAt, early)
+	}
+
+	broken := *b
+	broken.Witnessed = []verifier.WitnessedCheckpoint{{Checkpoint: b.Witnessed[0].Checkpoint,
+		ConsistencyProof: append([]verifier.Base64Bytes{}, b.Witnessed[0].ConsistencyProof...)}}
+	if len(broken.Witnessed[0].ConsistencyProof) == 0 {
+		t.Fatal("no consistency proof to break")
+	}
+	p0 := append(verifier.Base64Bytes{}, broken.Witnessed[0].ConsistencyProof[0]...)
+	p0[0] ^= 1
+	broken.Witnessed[0].ConsistencyProof[0] = p0
+	if _, err := verifier.VerifyParsedBundle(&broken, f.env.Keys, f.env.Demo.AdminVkey); !errors.Is(err, verifier.ErrWitnesses) {
+		t.Fatalf("a broken consistency proof: %v, want ErrWitnesses", err)
+	}
+	bare := *b
+	bare.Witnessed = []verifier.WitnessedCheckpoint{{Checkpoint: strings.Join(dropWitnessLines(strings.SplitAfter(b.Witnessed[0].Checkpoint, "\n")), ""),
+		ConsistencyProof: b.Witnessed[0].ConsistencyProof}}
+	if _, err := verifier.VerifyParsedBundle(&bare, f.env.Keys, f.env.Demo.AdminVkey); !errors.Is(err, verifier.ErrWitnesses) {
+		t.Fatalf("an earlier checkpoint without cosignatures: %v, want ErrWitnesses", err)
+	}
+}
+
+func dropWitnessLines(lines []string) []string {
+	var out []string
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "— witness.example/") {
+			out = append(out, l)
+		}
+	}
+	return out
 }

@@ -91,10 +91,13 @@ type inzageDisclosure struct {
 	Consent       string
 	Role          string
 	Channel       string
-	RecordedAt    string
-	Leaf          uint64
-	Corrects      string
-	Findings      []string
+	// WitnessedBy is when, at the latest, independent witnesses saw it
+	// in the register; empty without a witness policy.
+	WitnessedBy string
+	RecordedAt  string
+	Leaf        uint64
+	Corrects    string
+	Findings    []string
 }
 
 type inzageCategory struct {
@@ -234,6 +237,7 @@ func buildInzageView(vb *verifier.VerifiedBundle) *inzageView {
 			Ground:        inzageRedact(c.GroundLabel(d.LegalBasis.Ground)),
 			Channel:       channelLabels[d.Channel],
 			RecordedAt:    inzageDateTime(vd.IntegratedAt),
+			WitnessedBy:   witnessedByNL(vd.WitnessedBy),
 			Leaf:          vd.Index,
 		}
 		if p, ok := c.Party(d.Discloser); ok {
@@ -351,4 +355,13 @@ func inzageFindingNL(c *events.Covenant, d *events.Disclosure, f events.Finding)
 		return label + ": " + inzagePartyName(c, d.Recipients[i])
 	}
 	return label
+}
+
+// witnessedByNL is the Dutch date and time of a witnessed-by bound, or ""
+// when there is none.
+func witnessedByNL(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return inzageDateTime(t)
 }
