@@ -11,7 +11,7 @@ RUN CGO_ENABLED=0 go build -trimpath -o /out/spoor ./cmd/spoor
 
 FROM debian:bookworm-slim
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/spoor spoor \
- && install -d -o spoor -g spoor -m 0700 /var/lib/spoor
+ && install -d -o spoor -g spoor -m 0700 /var/lib/spoor /var/lib/spoor-witness
 COPY --from=build /out/spoor /usr/local/bin/spoor
 USER spoor
 WORKDIR /var/lib/spoor

@@ -1,0 +1,200 @@
+package main
+
+// spoor covenant next: the YAML of the version after a signed one, so that
+// adding or retiring witnesses (or any other change) starts from exactly
+// what was signed and logged, with the chain fields already right. The
+// file is edited as a YAML tree, not as text, so that a key written in
+// another style (a comment after it, quotes) is still found, and comments
+// elsewhere are kept for the administrator who reads it before signing.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/spoor-ledger/spoor/events"
+)
+
+func newCovenantNextCmd() *cobra.Command {
+	var policyFile, out, effective string
+	var removePolicy bool
+	cmd := &cobra.Command{
+		Use:   "next covenant.signed -o covenant-vN.yaml [--witness-policy POLICY_FILE | --no-witness-policy] [--effective-from TIME]",
+		Short: "Write the next covenant version's YAML (version+1, previous = this version's hash), for example with witnesses",
+		Long: `Write the YAML of the version after a signed covenant version: the same
+document with version one higher and previous set to the SHA-256 of the given
+signed file (the hash the ledger checks). With --witness-policy FILE the
+witness_policy block becomes the C2SP tlog-policy text in FILE, for example
+
+  witness fg-a fg-a.example+1234abcd+BASE64 http://127.0.0.1:8090
+  witness fg-b fg-b.example+5678ef01+BASE64 http://127.0.0.1:8091
+  witness fg-c fg-c.example+9abc2345+BASE64 http://127.0.0.1:8092
+  group fgs 2 fg-a fg-b fg-c
+  quorum fgs
+
+(the witnesses' verifier keys are what spoor witness keygen prints; the URL
+is each witness's address, where the ledger POSTs /add-checkpoint).
+With --no-witness-policy the block is removed and the log goes back to its
+operator's signatures alone. Without either the policy stays as it was; edit
+the file by hand for other changes.
+
+The result is checked with the covenant's own validation (a policy whose
+quorum is none, or that the log's own keys could meet, is refused) and is
+not signed: read it, then sign it with the key named in the given version
+and hand it to the ledger:
+
+  spoor covenant sign covenant-v2.yaml --key admin.key --previous covenant.signed -o covenant-v2.signed
+  spoor serve --data DIR --covenant covenant-v2.signed
+
+effective_from stays as it was unless --effective-from (RFC 3339, not earlier
+than the given version's) sets it.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if policyFile != "" && removePolicy {
+				return errors.New("give --witness-policy or --no-witness-policy, not both")
+			}
+			b, err := os.ReadFile(args[0])
+			if err != nil {
+				return fmt.Errorf("couldn't read the signed covenant: %w", err)
+			}
+			prev, err := events.ParseSignedCovenant(b)
+			if err != nil {
+				return fmt.Errorf("refusing %s: %w", args[0], err)
+			}
+			var ch covenantChange
+			if policyFile != "" {
+				p, err := os.ReadFile(policyFile)
+				if err != nil {
+					return fmt.Errorf("couldn't read the witness policy: %w", err)
+				}
+				text := string(p)
+				ch.policy = &text
+			}
+			if removePolicy {
+				empty := ""
+				ch.policy = &empty
+			}
+			if effective != "" {
+				t, err := time.Parse(time.RFC3339, effective)
+				if err != nil {
+					return fmt.Errorf("--effective-from: %w", err)
+				}
+				ch.effectiveFrom = &t
+			}
+			next, err := nextCovenantYAML(prev, ch)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(out, next, 0o644); err != nil {
+				return fmt.Errorf("couldn't write %s: %w", out, err)
+			}
+			c, _ := events.ParseCovenantYAML(next) // checked by nextCovenantYAML
+			policy := "no witness policy"
+			if c.WitnessPolicy != "" {
+				wp, _ := events.ParseWitnessPolicy(c.WitnessPolicy)
+				policy = fmt.Sprintf("witness policy: %d witnesses, quorum %s", len(wp.Witnesses), wp.Quorum)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "covenant version %d of %s (previous %s, %s) -> %s, not signed yet\n",
+				c.Version, c.Origin, c.Previous, policy, out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&policyFile, "witness-policy", "", "file with the witness policy (C2SP tlog-policy text) for the witness_policy block")
+	cmd.Flags().BoolVar(&removePolicy, "no-witness-policy", false, "remove the witness_policy block")
+	cmd.Flags().StringVar(&effective, "effective-from", "", "the new version's effective_from (RFC 3339); default: unchanged")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "YAML file to write (required)")
+	_ = cmd.MarkFlagRequired("output")
+	return cmd
+}
+
+// covenantChange is what the next version changes beyond version and
+// previous; a nil field is left as it was.
+type covenantChange struct {
+	// policy is the new witness_policy text; "" removes the block.
+	policy        *string
+	effectiveFrom *time.Time
+}
+
+// nextCovenantYAML returns the YAML of the version after prev, with ch
+// applied, checked by events.ParseCovenantYAML and against prev's chain
+// fields (all Chain.Append checks but the signature, which needs the
+// administrator's key).
+func nextCovenantYAML(prev *events.SignedCovenant, ch covenantChange) ([]byte, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(prev.Envelope.Payload, &doc); err != nil {
+		return nil, fmt.Errorf("the signed covenant's YAML: %w", err)
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, errors.New("the signed covenant's YAML is not one mapping")
+	}
+	top := doc.Content[0]
+	setScalar(top, "version", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(prev.Covenant.Version + 1)})
+	setScalar(top, "previous", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Style: yaml.DoubleQuotedStyle, Value: prev.Hash()})
+	if ch.effectiveFrom != nil {
+		setScalar(top, "effective_from", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!timestamp",
+			Value: ch.effectiveFrom.UTC().Format(time.RFC3339)})
+	}
+	if ch.policy != nil {
+		text := strings.TrimSpace(*ch.policy)
+		if text == "" {
+			removeKey(top, "witness_policy")
+		} else {
+			// A literal block: the policy's lines as they are, one per line.
+			setScalar(top, "witness_policy", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str",
+				Style: yaml.LiteralStyle, Value: text + "\n"})
+		}
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, fmt.Errorf("couldn't write the next version's YAML: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("couldn't write the next version's YAML: %w", err)
+	}
+	next, err := events.ParseCovenantYAML(buf.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("the next version would be invalid: %w", err)
+	}
+	p := prev.Covenant
+	switch {
+	case next.Version != p.Version+1 || next.Previous != prev.Hash() || next.Origin != p.Origin:
+		return nil, errors.New("the next version's chain fields did not come out as written (version, previous, origin)")
+	case next.EffectiveFrom.Before(p.EffectiveFrom):
+		return nil, fmt.Errorf("effective_from %s is before version %d's (%s); versions never go back in time",
+			next.EffectiveFrom.Format(time.RFC3339), p.Version, p.EffectiveFrom.Format(time.RFC3339))
+	}
+	return buf.Bytes(), nil
+}
+
+// setScalar sets the value of key in mapping m, appending the key when it
+// is not there. The key's comments stay.
+func setScalar(m *yaml.Node, key string, v *yaml.Node) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			old := m.Content[i+1]
+			v.LineComment = old.LineComment
+			m.Content[i+1] = v
+			return
+		}
+	}
+	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, v)
+}
+
+// removeKey removes key and its value from mapping m.
+func removeKey(m *yaml.Node, key string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content = append(m.Content[:i], m.Content[i+2:]...)
+			return
+		}
+	}
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/events/demo"
+	"github.com/spoor-ledger/spoor/internal/testledger"
+	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/verifier"
+)
+
+// spoorOK runs the command line in-process and returns its standard
+// output, failing the test when it fails.
+func spoorOK(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errOut, code := runSpoor(t, args...)
+	if code != 0 {
+		t.Fatalf("spoor %s: exit %d\n%s", strings.Join(args, " "), code, errOut)
+	}
+	return out
+}
+
+// spoorFails runs the command line in-process and checks that it fails
+// with want in its standard error.
+func spoorFails(t *testing.T, want string, args ...string) {
+	t.Helper()
+	_, errOut, code := runSpoor(t, args...)
+	if code == 0 || !strings.Contains(errOut, want) {
+		t.Fatalf("spoor %s: exit %d, stderr %q, want a failure saying %q", strings.Join(args, " "), code, errOut, want)
+	}
+}
+
+// TestCovenantNextAddsAndRetiresWitnesses walks what a covenant
+// administrator does on each demo covenant: covenant next with a 2-of-3
+// witness policy, covenant sign with --previous, and the ledger that holds
+// version 1 takes the result as version 2 with that policy in force; then
+// version 3 without witnesses, which the ledger takes as well.
+func TestCovenantNextAddsAndRetiresWitnesses(t *testing.T) {
+	for _, name := range demo.Names() {
+		t.Run(name, func(t *testing.T) {
+			env := testledger.NewDemo(t, name)
+			l, s := env.Open(t, ledger.Config{})
+			l.Close()
+			s.Close()
+
+			dir := t.TempDir()
+			v1 := filepath.Join(env.Demo.Dir, demo.SignedFile)
+			adminKey := filepath.Join(env.Demo.Dir, demo.AdminKeyFile)
+			var policy strings.Builder
+			for i := range 3 {
+				_, vkey, err := verifier.GenerateWitnessKey(fmt.Sprintf("witness.example/fg-%d", i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				fmt.Fprintf(&policy, "witness fg-%d %s http://127.0.0.1:%d\n", i, vkey, 8090+i)
+			}
+			policy.WriteString("group fgs 2 fg-0 fg-1 fg-2\nquorum fgs\n")
+			policyFile := filepath.Join(dir, "policy.txt")
+			if err := os.WriteFile(policyFile, []byte(policy.String()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+
+			v2yaml, v2 := filepath.Join(dir, "covenant-v2.yaml"), filepath.Join(dir, "covenant-v2.signed")
+			out := spoorOK(t, "covenant", "next", v1, "--witness-policy", policyFile, "-o", v2yaml)
+			if want := "covenant version 2 of " + env.Demo.Signed.Covenant.Origin + " (previous " +
+				env.Demo.Signed.Hash() + ", witness policy: 3 witnesses, quorum fgs)"; !strings.Contains(out, want) {
+				t.Fatalf("covenant next printed %q, want %q", out, want)
+			}
+			// Nothing but the chain fields and the policy changed: the
+			// administrator reads the same document, comments and all.
+			y1, y2 := string(env.Demo.Signed.Envelope.Payload), readText(t, v2yaml)
+			y1 = strings.Replace(y1, "\nversion: 1\n", "\nversion: 2\n", 1)
+			y1 = strings.Replace(y1, "\nprevious: \"\"\n", "\nprevious: \""+env.Demo.Signed.Hash()+"\"\n", 1)
+			if !strings.HasPrefix(y2, y1) || !strings.HasPrefix(y2[len(y1):], "witness_policy: |\n  witness fg-0 ") {
+				t.Fatalf("covenant next changed more than version, previous and the policy:\n%s", y2)
+			}
+			spoorOK(t, "covenant", "sign", v2yaml, "--key", adminKey, "--previous", v1, "-o", v2)
+			sc2 := parseSignedFile(t, v2)
+			chain, err := events.NewChain(env.Demo.Signed, env.Demo.AdminVkey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := chain.Append(sc2); err != nil {
+				t.Fatalf("version 2 does not follow version 1: %v", err)
+			}
+
+			l, s = env.Open(t, ledger.Config{Covenant: sc2})
+			cur, _ := l.Covenant()
+			wp, perr := l.WitnessPolicy()
+			l.Close()
+			s.Close()
+			if cur.Covenant.Version != 2 || cur.Hash() != sc2.Hash() {
+				t.Fatalf("the ledger's covenant in force is version %d, want the signed version 2", cur.Covenant.Version)
+			}
+			if perr != nil || wp == nil || len(wp.Witnesses) != 3 || wp.Quorum != "fgs" || wp.Witnesses[1].URL != "http://127.0.0.1:8091" {
+				t.Fatalf("the ledger's witness policy: %+v, %v", wp, perr)
+			}
+
+			// Retiring every witness is a version too; version 3 follows 2.
+			v3yaml, v3 := filepath.Join(dir, "covenant-v3.yaml"), filepath.Join(dir, "covenant-v3.signed")
+			spoorOK(t, "covenant", "next", v2, "--no-witness-policy", "-o", v3yaml)
+			if strings.Contains(readText(t, v3yaml), "witness_policy") {
+				t.Fatal("--no-witness-policy left the witness_policy block")
+			}
+			spoorOK(t, "covenant", "sign", v3yaml, "--key", adminKey, "-o", v3)
+			sc3 := parseSignedFile(t, v3)
+			if err := chain.Append(sc3); err != nil {
+				t.Fatalf("version 3 does not follow version 2: %v", err)
+			}
+			l, s = env.Open(t, ledger.Config{Covenant: sc3})
+			cur, _ = l.Covenant()
+			wp, perr = l.WitnessPolicy()
+			l.Close()
+			s.Close()
+			if cur.Covenant.Version != 3 || wp != nil || perr != nil {
+				t.Fatalf("after version 3: covenant version %d, policy %+v, %v", cur.Covenant.Version, wp, perr)
+			}
+		})
+	}
+}
+
+// TestCovenantNextRefuses checks that covenant next writes nothing for a
+// policy the covenant's validation refuses, for an effective_from that
+// goes back in time, and for both policy flags at once.
+func TestCovenantNextRefuses(t *testing.T) {
+	env := testledger.NewDemo(t, "amersfoort")
+	v1 := filepath.Join(env.Demo.Dir, demo.SignedFile)
+	dir := t.TempDir()
+	_, wvkey, err := verifier.GenerateWitnessKey("witness.example/fg-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	policies := map[string]string{
+		// tlog-policy allows quorum none; a covenant does not.
+		"none": "witness fg-a " + wvkey + " http://127.0.0.1:8090\nquorum none\n",
+		// The operator's own cosigner key could meet it alone.
+		"own-key": "witness own " + env.CosVkey + "\nwitness fg-a " + wvkey + "\ngroup g any own fg-a\nquorum g\n",
+		"garbage": "witnesses please\n",
+	}
+	for name, text := range policies {
+		t.Run(name, func(t *testing.T) {
+			pf, out := filepath.Join(dir, name+".txt"), filepath.Join(dir, name+".yaml")
+			if err := os.WriteFile(pf, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			spoorFails(t, "the next version would be invalid: invalid covenant: witness_policy", "covenant", "next", v1, "--witness-policy", pf, "-o", out)
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Fatalf("covenant next wrote %s for a refused policy", out)
+			}
+		})
+	}
+	out := filepath.Join(dir, "early.yaml")
+	spoorFails(t, "versions never go back in time", "covenant", "next", v1, "--effective-from", "2001-01-01T00:00:00Z", "-o", out)
+	spoorFails(t, "not both", "covenant", "next", v1, "--witness-policy", "x", "--no-witness-policy", "-o", out)
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("covenant next wrote %s after refusing", out)
+	}
+}
+
+func readText(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func parseSignedFile(t *testing.T, path string) *events.SignedCovenant {
+	t.Helper()
+	sc, err := events.ParseSignedCovenant([]byte(readText(t, path)))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return sc
+}
