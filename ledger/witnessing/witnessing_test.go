@@ -29,13 +29,13 @@ import (
 // real Spoor witnesses on loopback, 2 of 3 required, and a Witnesser
 // running beside it.
 type fixture struct {
-	t   *testing.T
+	t     *testing.T
 	env   *testledger.Env
 	l     *ledger.Ledger
 	store *pebblestore.Store
-	ws  []*witnesstest.Witness
-	wit *witnessing.Witnesser
-	api *httptest.Server
+	ws    []*witnesstest.Witness
+	wit   *witnessing.Witnesser
+	api   *httptest.Server
 }
 
 func newFixture(t *testing.T, cfg ledger.Config, wcfg witnessing.Config) *fixture {
