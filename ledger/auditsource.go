@@ -91,6 +91,18 @@ func (r auditReader) Checkpoints(ctx context.Context) ([]audit.StoredCheckpoint,
 	return out, nil
 }
 
+// WitnessedCheckpoints implements audit.WitnessSource: every stored
+// witnessed checkpoint (the log's checkpoint with the cosignature lines of
+// the witnesses that met the policy, PutWitnessed), oldest first, each
+// under the number of the checkpoint it cosigns.
+func (r auditReader) WitnessedCheckpoints(ctx context.Context) ([]audit.StoredCheckpoint, error) {
+	out, _, err := checkpointPage(ctx, r.store, tagWitnessed, 0, 0)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't list the witnessed checkpoints: %w", err)
+	}
+	return out, nil
+}
+
 // auditChunk is how many leaves Entries reads per round of scans.
 const auditChunk = 4096
 
@@ -253,6 +265,8 @@ var (
 	_ audit.TailSource    = (*StoreAuditSource)(nil)
 	_ audit.ErasureSource = (*StoreAuditSource)(nil)
 	_ audit.ErasureSource = (*ledgerAuditSource)(nil)
+	_ audit.WitnessSource = (*StoreAuditSource)(nil)
+	_ audit.WitnessSource = (*ledgerAuditSource)(nil)
 )
 
 // ledgerAuditSource is the audit source over a running ledger.
@@ -272,14 +286,41 @@ func (l *Ledger) CheckpointPage(ctx context.Context, from uint64, limit int) ([]
 	if limit < 1 {
 		return nil, 0, errors.New("ledger: CheckpointPage needs a limit of at least 1")
 	}
+	out, next, err := checkpointPage(ctx, l.store, tagCheckpoint, from, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("couldn't list checkpoints: %w", err)
+	}
+	return out, next, nil
+}
+
+// WitnessedCheckpointPage is CheckpointPage for the stored witnessed
+// checkpoints: up to limit of them from checkpoint number from on, each
+// under the number of the checkpoint it cosigns (numbers have gaps: only
+// some checkpoints are witnessed), and the number of the next one (0 when
+// none follows). It serves the FG's audit of the witness policy.
+func (l *Ledger) WitnessedCheckpointPage(ctx context.Context, from uint64, limit int) ([]audit.StoredCheckpoint, uint64, error) {
+	if limit < 1 {
+		return nil, 0, errors.New("ledger: WitnessedCheckpointPage needs a limit of at least 1")
+	}
+	out, next, err := checkpointPage(ctx, l.store, tagWitnessed, from, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("couldn't list the witnessed checkpoints: %w", err)
+	}
+	return out, next, nil
+}
+
+// checkpointPage scans the notes stored under tag (kept or witnessed
+// checkpoints, keyed by checkpoint number) from number from on: up to
+// limit of them (0: all), and the number of the next one.
+func checkpointPage(ctx context.Context, s Store, tag byte, from uint64, limit int) ([]audit.StoredCheckpoint, uint64, error) {
 	var out []audit.StoredCheckpoint
 	var next uint64
-	err := l.store.Scan(ctx, u64Key(tagCheckpoint, from), []byte{tagCheckpoint + 1}, func(k, v []byte) error {
+	err := s.Scan(ctx, u64Key(tag, from), []byte{tag + 1}, func(k, v []byte) error {
 		if len(k) != 9 {
 			return fmt.Errorf("checkpoint key of %d bytes: %w", len(k), ErrCorrupt)
 		}
 		seq := binary.BigEndian.Uint64(k[1:])
-		if len(out) == limit {
+		if limit > 0 && len(out) == limit {
 			next = seq
 			return errStopScan
 		}
@@ -287,7 +328,7 @@ func (l *Ledger) CheckpointPage(ctx context.Context, from uint64, limit int) ([]
 		return nil
 	})
 	if err != nil && !errors.Is(err, errStopScan) {
-		return nil, 0, fmt.Errorf("couldn't list checkpoints: %w", err)
+		return nil, 0, err
 	}
 	return out, next, nil
 }

@@ -447,6 +447,42 @@ func OpenCheckpoint(b []byte, keys *LogKeys) (*Checkpoint, error) {
 	}, nil
 }
 
+// OpenLogSignedCheckpoint checks a checkpoint the way a witness does: the
+// note is a checkpoint of the log named by logKey and carries a valid
+// signature by that key; the log's own cosignature is not required (a
+// witness never checks it, so a checkpoint that someone holding the log key
+// signed alone can be cosigned by witnesses). The monitor reads what
+// witnesses hold with it. CosignedAt is zero. Errors are those of
+// OpenCheckpoint.
+func OpenLogSignedCheckpoint(b []byte, logKey note.Verifier) (*Checkpoint, error) {
+	if logKey == nil {
+		return nil, errors.New("verifier: OpenLogSignedCheckpoint needs the log key")
+	}
+	if len(b) > MaxCheckpointSize {
+		return nil, fmt.Errorf("%w: %d bytes is too large", ErrMalformedCheckpoint, len(b))
+	}
+	n, err := note.Open(b, note.VerifierList(logKey))
+	if err != nil {
+		var invalid *note.InvalidSignatureError
+		var unverified *note.UnverifiedNoteError
+		switch {
+		case errors.As(err, &invalid):
+			return nil, fmt.Errorf("%w: %w", ErrBadSignature, err)
+		case errors.As(err, &unverified):
+			return nil, fmt.Errorf("%w: no signature by the log key %s", ErrBadSignature, logKey.Name())
+		}
+		return nil, fmt.Errorf("%w: %w", ErrMalformedCheckpoint, err)
+	}
+	origin, size, root, err := parseCheckpointBody([]byte(n.Text))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedCheckpoint, err)
+	}
+	if origin != logKey.Name() {
+		return nil, fmt.Errorf("%w: checkpoint origin %q, log key is %q", ErrWrongOrigin, origin, logKey.Name())
+	}
+	return &Checkpoint{Origin: origin, Size: size, Hash: root, Note: bytes.Clone(b)}, nil
+}
+
 // refuseRepeatedSignatures refuses a signature block with two lines by the
 // same pinned key. note.Open would keep the first and skip the others
 // unverified; refusing them keeps one meaning per checkpoint (one time).

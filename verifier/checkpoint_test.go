@@ -314,3 +314,54 @@ func FuzzOpenCheckpoint(f *testing.F) {
 		}
 	})
 }
+
+// TestOpenLogSignedCheckpoint: a checkpoint signed by the log key alone
+// opens as a witness would read it; the log's full checkpoint opens too;
+// another log's, an unsigned one, or one signed by another key does not.
+func TestOpenLogSignedCheckpoint(t *testing.T) {
+	l := newTestLog(t, "spoor.example/a")
+	var root [32]byte
+	root[0] = 7
+	logSigner, err := note.NewSigner(l.logSkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := FormatCheckpoint("spoor.example/a", 12, root)
+	alone, err := note.Sign(&note.Note{Text: string(body)}, logSigner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := OpenLogSignedCheckpoint(alone, l.keys.Log)
+	if err != nil || cp.Size != 12 || cp.Hash != root || !cp.CosignedAt.IsZero() {
+		t.Fatalf("log-signed alone: %+v, %v", cp, err)
+	}
+	if _, err := OpenCheckpoint(alone, l.keys); !errors.Is(err, ErrMissingCosignature) {
+		t.Errorf("OpenCheckpoint of a checkpoint without the cosignature: %v", err)
+	}
+	full, err := l.signer.Sign("spoor.example/a", 12, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenLogSignedCheckpoint(full, l.keys.Log); err != nil {
+		t.Errorf("the log's full checkpoint: %v", err)
+	}
+	other := newTestLog(t, "spoor.example/a")
+	if _, err := OpenLogSignedCheckpoint(alone, other.keys.Log); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("signed by another key of the same name: %v", err)
+	}
+	b := newTestLog(t, "spoor.example/b")
+	bSigner, err := note.NewSigner(b.logSkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongOrigin, err := note.Sign(&note.Note{Text: string(FormatCheckpoint("spoor.example/a", 1, root))}, bSigner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenLogSignedCheckpoint(wrongOrigin, b.keys.Log); !errors.Is(err, ErrWrongOrigin) {
+		t.Errorf("a checkpoint naming another origin: %v", err)
+	}
+	if _, err := OpenLogSignedCheckpoint(body, l.keys.Log); !errors.Is(err, ErrMalformedCheckpoint) {
+		t.Errorf("an unsigned body: %v", err)
+	}
+}

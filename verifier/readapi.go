@@ -40,8 +40,11 @@ type CheckpointEntry struct {
 	Note string `json:"note"`
 }
 
-// CheckpointsResponse is a page of GET /v1/checkpoints. Next is the number
-// to ask for with from= to read on; it is absent on the last page.
+// CheckpointsResponse is a page of GET /v1/checkpoints, and of GET
+// /v1/witnessed-checkpoints (each witnessed checkpoint under the number of
+// the kept checkpoint it cosigns, its note with the witnesses' cosignature
+// lines appended). Next is the number to ask for with from= to read on; it
+// is absent on the last page.
 type CheckpointsResponse struct {
 	Checkpoints []CheckpointEntry `json:"checkpoints"`
 	Next        *uint64           `json:"next,omitempty"`

@@ -277,6 +277,37 @@ func printAuditSummary(w io.Writer, rep *audit.Report) {
 		fmt.Fprintf(w, "  %s %s: %d (threshold %.1f: median %.1f, MAD %.1f over %d days)\n", v.Day, who, v.Count, v.Threshold, v.Median, v.MAD, v.HistoryDays)
 	}
 	printErasureAudit(w, rep.ErasuresOnRequest)
+	printWitnessAudit(w, rep.Witnessing)
+}
+
+// printWitnessAudit prints the audit's account of the witnesses; nothing
+// for a log without a witness policy.
+func printWitnessAudit(w io.Writer, wa *audit.Witnessing) {
+	if wa == nil {
+		return
+	}
+	if !wa.Available {
+		fmt.Fprintf(w, "Witnesses: not assessable from this source (%s)\n", wa.Reason)
+		return
+	}
+	fmt.Fprintf(w, "Witnesses: policy from leaf %d; %d witnessed checkpoints kept, %d meet the policy; %d entries not witnessed yet; skew %ds\n",
+		wa.PolicyFromLeaf, wa.Checkpoints, wa.MetPolicy, wa.Uncovered, wa.SkewSeconds)
+	if n := wa.Newest; n != nil {
+		fmt.Fprintf(w, "  newest witnessed: checkpoint %d, size %d, by %s, at the latest %s\n", n.Seq, n.Size, strings.Join(n.Witnesses, ", "), n.LatestAt.Format(time.RFC3339))
+	}
+	for _, s := range []struct {
+		what string
+		st   *audit.UnwitnessedStretch
+	}{{"in entries", wa.LongestByEntries}, {"in time", wa.LongestByTime}} {
+		if s.st == nil {
+			continue
+		}
+		state := "witnessed"
+		if s.st.Open {
+			state = "NOT witnessed yet"
+		}
+		fmt.Fprintf(w, "  longest stretch without witnesses %s: %d entries from leaf %d, %ds (%s)\n", s.what, s.st.Entries, s.st.FromLeaf, s.st.Seconds, state)
+	}
 }
 
 // printErasureAudit prints the audit's account of erasures on request.

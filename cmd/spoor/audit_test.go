@@ -155,3 +155,60 @@ func checkNoSubjects(t *testing.T, env *testledger.Env, texts ...string) {
 		}
 	}
 }
+
+// TestAuditJSONWithoutPolicyUnchanged: on a log whose covenant has no
+// witness policy, `spoor audit --json` is what it was before witnesses:
+// the same top-level fields, the same time note, no witnessing part, and
+// the summary prints no witness line. (The ledger is not asked for
+// witnessed checkpoints at all, so an older ledger is audited as before.)
+func TestAuditJSONWithoutPolicyUnchanged(t *testing.T) {
+	env := testledger.New(t)
+	sl := env.Serve(t)
+	sl.Grow(t, 40)
+	tokenFile := filepath.Join(t.TempDir(), "fg.token")
+	if err := os.WriteFile(tokenFile, []byte(testledger.FGToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := &auditFlags{url: sl.Srv.URL, token: "@" + tokenFile, vkey: env.LogVkey, cosVkey: env.CosVkey, admin: env.Demo.AdminVkey, jsonOut: true}
+	var out, errOut bytes.Buffer
+	if err := runAudit(context.Background(), f, &out, &errOut); err != nil {
+		t.Fatalf("audit: %v\n%s", err, errOut.String())
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(out.Bytes(), &fields); err != nil {
+		t.Fatal(err)
+	}
+	// The report's fields before issue 20.
+	before := []string{"origin", "generated_at", "log_key", "cosigner_key", "admin_key", "admin_pinned", "ok", "tree_size",
+		"checkpoints", "entries", "covenants", "problems", "problem_counts", "by_party", "by_purpose", "by_category", "by_rule",
+		"anomalies", "erasures_on_request", "time_note"}
+	for _, k := range before {
+		if _, ok := fields[k]; !ok {
+			t.Errorf("the report lacks %q", k)
+		}
+		delete(fields, k)
+	}
+	for k := range fields {
+		t.Errorf("the report of a log without a witness policy has a new field %q", k)
+	}
+	const oldNote = "integrated_at and the checkpoint times are the ledger's own signed statements (its clock and its own " +
+		"cosigner key); no independent witness bounds them. occurred_at is the discloser's statement in its signed envelope."
+	var rep audit.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.TimeNote != oldNote || rep.Witnessing != nil || !rep.OK {
+		t.Errorf("time note %q, witnessing %+v, ok %v", rep.TimeNote, rep.Witnessing, rep.OK)
+	}
+	if strings.Contains(strings.ToLower(out.String()), "witnessed") {
+		t.Error("the JSON report of a log without a policy mentions witnessed checkpoints")
+	}
+	out.Reset()
+	f.jsonOut = false
+	if err := runAudit(context.Background(), f, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "Witnesses") {
+		t.Errorf("the summary of a log without a policy has a witness line:\n%s", out.String())
+	}
+}

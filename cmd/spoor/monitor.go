@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/verifier/monitor"
 	"github.com/spoor-ledger/spoor/verifier/tlogclient"
@@ -31,6 +34,8 @@ type monitorFlags struct {
 	once     bool
 	metrics  string
 	timeout  time.Duration
+	witness  []string
+	policy   string
 }
 
 func newMonitorCmd(g *globalFlags) *cobra.Command {
@@ -56,7 +61,17 @@ level ERROR, counted in the metrics, and ends the monitor with exit status 2.
 With --metrics the monitor keeps running after an alarm, so that the alarm
 stays visible to Prometheus (spoor_monitor_alarm{kind}), and exits with 2 when
 stopped. The state is never replaced by a checkpoint that raised an alarm.
-Network errors are retried at the next interval (with --once they exit 1).`,
+Network errors are retried at the next interval (with --once they exit 1).
+
+Witnesses: with --witness URL (repeatable) or --policy FILE (the witnesses of
+a C2SP tlog-policy text, such as the covenant's witness_policy), after each
+verified checkpoint the monitor reads each witness's monitoring endpoint
+(URL/<hex SHA-256 of origin>/checkpoint) and proves from the log's tiles that
+the log's tree extends the checkpoint the witness holds. A witness holding a
+checkpoint signed by the log key that the log does not extend (a split view:
+someone with the log key showed the witness another tree) raises a
+witness-fork alarm; one ahead of the log is checked once the log reaches its
+size. A witness that is down or holds nothing of the log is only logged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runMonitor(cmd.Context(), g.logger(), f)
@@ -71,6 +86,8 @@ Network errors are retried at the next interval (with --once they exit 1).`,
 	fl.BoolVar(&f.once, "once", false, "check once and exit")
 	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on this address (for example 127.0.0.1:9464)")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "timeout of one check")
+	fl.StringArrayVar(&f.witness, "witness", nil, "also check the checkpoint this witness holds (its URL prefix; repeatable)")
+	fl.StringVar(&f.policy, "policy", "", "also check the checkpoints held by the witnesses of this C2SP tlog-policy file (those with a URL)")
 	for _, n := range []string{"url", "vkey", "cosigner-vkey", "state"} {
 		_ = cmd.MarkFlagRequired(n)
 	}
@@ -93,14 +110,18 @@ func runMonitor(ctx context.Context, log *slog.Logger, f *monitorFlags) error {
 	if f.interval <= 0 {
 		return errors.New("--interval must be positive")
 	}
+	witnesses, err := f.witnessEndpoints(log)
+	if err != nil {
+		return err
+	}
 	mon, err := monitor.New(monitor.Config{
 		Client:    &tlogclient.Client{URL: f.url, Keys: keys, HTTP: &http.Client{Timeout: f.timeout}},
-		StatePath: f.state, Logger: log,
+		StatePath: f.state, Logger: log, Witnesses: witnesses,
 	})
 	if err != nil {
 		return err
 	}
-	log.Info("monitor starting", "url", f.url, "log_key", verifier.KeyFingerprint(lv), "cosigner_key", verifier.KeyFingerprint(cv), "state", f.state)
+	log.Info("monitor starting", "witnesses", len(witnesses), "url", f.url, "log_key", verifier.KeyFingerprint(lv), "cosigner_key", verifier.KeyFingerprint(cv), "state", f.state)
 
 	var srv *http.Server
 	if f.metrics != "" {
@@ -156,4 +177,41 @@ func runMonitor(ctx context.Context, log *slog.Logger, f *monitorFlags) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// witnessEndpoints gathers the witnesses to check from --witness and
+// --policy.
+func (f *monitorFlags) witnessEndpoints(log *slog.Logger) ([]monitor.WitnessEndpoint, error) {
+	var out []monitor.WitnessEndpoint
+	seen := map[string]bool{}
+	add := func(name, url string) {
+		if !seen[url] {
+			seen[url] = true
+			out = append(out, monitor.WitnessEndpoint{Name: name, URL: url})
+		}
+	}
+	if f.policy != "" {
+		text, err := os.ReadFile(f.policy)
+		if err != nil {
+			return nil, fmt.Errorf("--policy: %w", err)
+		}
+		p, err := events.ParseWitnessPolicy(string(text))
+		if err != nil {
+			return nil, fmt.Errorf("--policy %s: %w", f.policy, err)
+		}
+		for _, w := range p.Witnesses {
+			if w.URL == "" {
+				log.Warn("the policy gives no URL for a witness; it is not checked", "witness", w.Name)
+				continue
+			}
+			add(w.Name, w.URL)
+		}
+	}
+	for _, u := range f.witness {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return nil, fmt.Errorf("--witness %q: not an http(s) URL", u)
+		}
+		add(u, u)
+	}
+	return out, nil
 }

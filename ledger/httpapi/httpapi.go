@@ -119,6 +119,7 @@ func New(cfg Config) *Server {
 		{"GET /v1/events/{id}", []Role{RoleFG, RoleParty}, false, s.event},
 		{"GET /v1/entries", []Role{RoleFG}, false, s.entries},
 		{"GET /v1/checkpoints", []Role{RoleFG}, false, s.checkpoints},
+		{"GET /v1/witnessed-checkpoints", []Role{RoleFG}, false, s.witnessedCheckpoints},
 		{"GET /healthz", anyone, false, s.healthz},
 		{"POST /v1/inzage", []Role{RoleDesk}, true, s.inzageRegister},
 		{"GET /v1/inzage/{id}", []Role{RoleDesk}, true, s.inzageGet},

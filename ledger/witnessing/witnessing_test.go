@@ -18,6 +18,7 @@ import (
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
+	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/ledger/witnessing"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/verifier/report"
@@ -28,12 +29,13 @@ import (
 // real Spoor witnesses on loopback, 2 of 3 required, and a Witnesser
 // running beside it.
 type fixture struct {
-	t   *testing.T
-	env *testledger.Env
-	l   *ledger.Ledger
-	ws  []*witnesstest.Witness
-	wit *witnessing.Witnesser
-	api *httptest.Server
+	t     *testing.T
+	env   *testledger.Env
+	l     *ledger.Ledger
+	store *pebblestore.Store
+	ws    []*witnesstest.Witness
+	wit   *witnessing.Witnesser
+	api   *httptest.Server
 }
 
 func newFixture(t *testing.T, cfg ledger.Config, wcfg witnessing.Config) *fixture {
@@ -45,7 +47,7 @@ func newFixture(t *testing.T, cfg ledger.Config, wcfg witnessing.Config) *fixtur
 		ws = append(ws, witnesstest.Start(t, name, logCfg))
 	}
 	// Version 1 first, as a log starts; the policy comes with version 2.
-	l1, s1 := env.Open(t, ledger.Config{IdleCosign: -1})
+	l1, s1 := env.Open(t, ledger.Config{IdleCosign: -1, Now: cfg.Now})
 	if err := l1.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +74,7 @@ func newFixture(t *testing.T, cfg ledger.Config, wcfg witnessing.Config) *fixtur
 	api := httptest.NewServer(httpapi.New(httpapi.Config{Ledger: l, Witnessing: wit.Health,
 		Answers: answer.New(answer.Config{Ledger: l})}))
 	t.Cleanup(api.Close)
-	return &fixture{t: t, env: env, l: l, ws: ws, wit: wit, api: api}
+	return &fixture{t: t, env: env, l: l, store: s, ws: ws, wit: wit, api: api}
 }
 
 // grow logs n more events.

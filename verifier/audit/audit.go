@@ -139,6 +139,10 @@ type Config struct {
 	// confirm on one day before the report flags it; 0 means
 	// DefaultErasureDailyLimit.
 	ErasureDailyLimit int
+	// WitnessSkew is how far a leaf's integrated_at may lie outside the
+	// times the witnesses state (see Witnessing); 0 means
+	// DefaultWitnessSkew.
+	WitnessSkew time.Duration
 }
 
 // The parameters of the volume statistic. They are written into every
@@ -209,6 +213,10 @@ type Report struct {
 	// ErasuresOnRequest lists the erasure proposals and decisions, and
 	// flags scopes that erase more than the stated daily number.
 	ErasuresOnRequest *ErasuresOnRequest `json:"erasures_on_request"`
+	// Witnessing checks the witnessed checkpoints against the covenant's
+	// witness policy and the entries' times against the witnesses'; nil
+	// (and absent from the JSON) when no covenant version has a policy.
+	Witnessing *Witnessing `json:"witnessing,omitempty"`
 	// TimeNote says what kind of time the report's times are.
 	TimeNote string `json:"time_note"`
 }
@@ -483,6 +491,11 @@ type auditor struct {
 	// Checkpoints still to meet, by tree size.
 	wantRoots map[uint64][]*verifier.Checkpoint
 	seqOf     map[*verifier.Checkpoint]uint64
+	// bySeq holds the verified kept checkpoints by number, and
+	// anchorWitnesses the names of the witnesses of each witnessed one
+	// that met its policy (witnessed.go).
+	bySeq           map[uint64]*verifier.Checkpoint
+	anchorWitnesses map[uint64][]string
 
 	// The tree rebuilt from the leaf records.
 	rng        *compact.Range
@@ -573,6 +586,7 @@ func Run(ctx context.Context, src Source, cfg Config) (*Report, error) {
 		},
 		wantRoots:         map[uint64][]*verifier.Checkpoint{},
 		seqOf:             map[*verifier.Checkpoint]uint64{},
+		bySeq:             map[uint64]*verifier.Checkpoint{},
 		rng:               (&compact.RangeFactory{Hash: verifier.HashChildren}).NewEmptyRange(0),
 		tombstoned:        map[uint64]uint64{},
 		requestTombstones: map[uint64]string{},
@@ -620,6 +634,9 @@ func Run(ctx context.Context, src Source, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	if err := a.erasureAudit(ctx, src); err != nil {
+		return nil, err
+	}
+	if err := a.witnessAudit(ctx, src); err != nil {
 		return nil, err
 	}
 	a.finish()
@@ -691,6 +708,7 @@ func (a *auditor) checkpoints(ctx context.Context, src Source) error {
 		}
 		a.rep.Checkpoints.Verified++
 		a.seqOf[cp] = sc.Seq
+		a.bySeq[sc.Seq] = cp
 		a.wantRoots[cp.Size] = append(a.wantRoots[cp.Size], cp)
 		if prev != nil {
 			switch {

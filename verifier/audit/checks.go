@@ -20,6 +20,10 @@ const (
 	CheckCheckpointConsistency Check = "checkpoint-consistency"
 	// CheckCheckpointRoot: the rebuilt tree does not match a checkpoint.
 	CheckCheckpointRoot Check = "checkpoint-root"
+	// CheckWitnessPolicy: a stored witnessed checkpoint does not meet the
+	// witness policy of the covenant version in force at its size (or does
+	// not verify, or is not the kept checkpoint of its number).
+	CheckWitnessPolicy Check = "witness-policy"
 	// CheckLeafMissing: a leaf record is not stored.
 	CheckLeafMissing Check = "leaf-missing"
 	// CheckLeafRecord: a stored leaf record cannot be parsed.
@@ -30,6 +34,11 @@ const (
 	CheckLeafBeyondCheckpoint Check = "leaf-beyond-checkpoint"
 	// CheckIntegratedAt: a leaf's integrated_at goes back.
 	CheckIntegratedAt Check = "integrated-at"
+	// CheckWitnessedTime: a leaf's integrated_at lies outside what the
+	// witnesses' times allow: after the witnessed time of the first
+	// witnessed checkpoint that includes it, or before that of the last
+	// one without it, by more than the stated skew.
+	CheckWitnessedTime Check = "witnessed-time"
 	// CheckBodyHash: a stored body does not match its leaf record's hash.
 	CheckBodyHash Check = "body-hash"
 	// CheckBodyUnreadable: a stored body cannot be read.
@@ -64,10 +73,11 @@ const (
 )
 
 // Checks lists every check of the audit, in the order a report groups
-// them: checkpoints, leaves, bodies, covenants, disclosures, tombstones.
+// them: checkpoints (and their witnesses), leaves, bodies, covenants, disclosures, tombstones.
 func Checks() []Check {
 	return []Check{CheckCheckpointSignature, CheckCheckpointSequence, CheckCheckpointConsistency, CheckCheckpointRoot,
-		CheckLeafMissing, CheckLeafRecord, CheckLeafTile, CheckLeafBeyondCheckpoint, CheckIntegratedAt,
+		CheckWitnessPolicy,
+		CheckLeafMissing, CheckLeafRecord, CheckLeafTile, CheckLeafBeyondCheckpoint, CheckIntegratedAt, CheckWitnessedTime,
 		CheckBodyHash, CheckBodyUnreadable, CheckBodyMissing, CheckCovenant, CheckCovenantIndex,
 		CheckSignature, CheckEventID, CheckRetentionOverdue, CheckFindings,
 		CheckTombstone, CheckTombstoneRule, CheckTombstoneEarly, CheckErasureDecision}

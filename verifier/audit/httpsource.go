@@ -2,8 +2,9 @@ package audit
 
 // This file is the Source over a ledger's HTTP API, for an FG who
 // audits a running ledger from elsewhere: the kept checkpoints from
-// GET /v1/checkpoints and the stored entries from GET /v1/entries (both
-// paged, role fg, bearer token), and the public level-0 tiles. Nothing read
+// GET /v1/checkpoints, the witnessed ones from GET /v1/witnessed-checkpoints
+// and the stored entries from GET /v1/entries (all paged, role fg, bearer
+// token), and the public level-0 tiles. Nothing read
 // here is trusted: Run checks every byte against the pinned keys.
 
 import (
@@ -99,19 +100,33 @@ func (s *HTTPSource) get(ctx context.Context, path string, query url.Values, v a
 	return nil
 }
 
-// Checkpoints implements Source.
+// Checkpoints implements Source: GET /v1/checkpoints, paged.
 func (s *HTTPSource) Checkpoints(ctx context.Context) ([]StoredCheckpoint, error) {
+	return s.checkpointPages(ctx, "/v1/checkpoints")
+}
+
+// WitnessedCheckpoints implements WitnessSource: GET
+// /v1/witnessed-checkpoints, paged. A ledger from before witnesses answers
+// 404, returned wrapping tlogclient.ErrNotFound.
+func (s *HTTPSource) WitnessedCheckpoints(ctx context.Context) ([]StoredCheckpoint, error) {
+	return s.checkpointPages(ctx, "/v1/witnessed-checkpoints")
+}
+
+// checkpointPages reads every page of a list of checkpoints
+// (verifier.CheckpointsResponse) at path, checking that the numbers only
+// go up.
+func (s *HTTPSource) checkpointPages(ctx context.Context, path string) ([]StoredCheckpoint, error) {
 	var out []StoredCheckpoint
 	from := uint64(0)
 	for {
 		var page verifier.CheckpointsResponse
 		q := url.Values{"from": {strconv.FormatUint(from, 10)}}
-		if err := s.get(ctx, "/v1/checkpoints", q, &page); err != nil {
+		if err := s.get(ctx, path, q, &page); err != nil {
 			return nil, err
 		}
 		for _, c := range page.Checkpoints {
 			if len(out) > 0 && c.Seq <= out[len(out)-1].Seq {
-				return nil, fmt.Errorf("audit: GET /v1/checkpoints: checkpoint %d after %d: not in order", c.Seq, out[len(out)-1].Seq)
+				return nil, fmt.Errorf("audit: GET %s: checkpoint %d after %d: not in order", path, c.Seq, out[len(out)-1].Seq)
 			}
 			out = append(out, StoredCheckpoint{Seq: c.Seq, Note: []byte(c.Note)})
 		}
@@ -119,7 +134,7 @@ func (s *HTTPSource) Checkpoints(ctx context.Context) ([]StoredCheckpoint, error
 			return out, nil
 		}
 		if *page.Next <= from || len(page.Checkpoints) == 0 {
-			return nil, fmt.Errorf("audit: GET /v1/checkpoints: the next page (%d) does not move on from %d", *page.Next, from)
+			return nil, fmt.Errorf("audit: GET %s: the next page (%d) does not move on from %d", path, *page.Next, from)
 		}
 		from = *page.Next
 	}
@@ -273,6 +288,7 @@ func (s *HTTPSource) LeafTile(ctx context.Context, n uint64, width int) ([]byte,
 }
 
 var (
-	_ Source     = (*HTTPSource)(nil)
-	_ TileSource = (*HTTPSource)(nil)
+	_ Source        = (*HTTPSource)(nil)
+	_ TileSource    = (*HTTPSource)(nil)
+	_ WitnessSource = (*HTTPSource)(nil)
 )

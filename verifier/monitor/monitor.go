@@ -1,6 +1,7 @@
 // Package monitor follows a Spoor log's checkpoints and raises an alarm when
-// the log misbehaves: a fork, a rollback, a bad signature or tiles that do
-// not match the log's own checkpoint.
+// the log misbehaves: a fork, a rollback, a bad signature, tiles that do
+// not match the log's own checkpoint, or a witness that holds a checkpoint
+// signed by the log key which the log does not extend (witnesses.go).
 //
 // Data flow: each Check fetches the log's /checkpoint with a
 // tlogclient.Client (pinned log and cosigner keys), compares it with the last
@@ -40,16 +41,21 @@ const (
 	Rollback     AlarmKind = "rollback"      // smaller size, or an older cosignature time for the same tree
 	BadSignature AlarmKind = "bad-signature" // the checkpoint does not verify with the pinned keys
 	BadTiles     AlarmKind = "bad-tiles"     // the tiles do not match the log's own signed checkpoint
+	// WitnessFork: a witness holds a checkpoint signed by the log key that
+	// the log's tree does not extend (witnesses.go).
+	WitnessFork AlarmKind = "witness-fork"
 )
 
 // AlarmKinds lists every kind, in the order the metrics are set up.
-var AlarmKinds = []AlarmKind{Fork, Rollback, BadSignature, BadTiles}
+var AlarmKinds = []AlarmKind{Fork, Rollback, BadSignature, BadTiles, WitnessFork}
 
 // Alarm is a verified sign that the log misbehaves. Check returns it as
 // its error; any other error means the check could not be done.
 type Alarm struct {
-	Kind   AlarmKind
-	Detail string
+	Kind AlarmKind
+	// Witness names the witness of a WitnessFork alarm.
+	Witness string
+	Detail  string
 }
 
 func (a *Alarm) Error() string { return string(a.Kind) + ": " + a.Detail }
@@ -76,6 +82,10 @@ type Config struct {
 	StatePath string
 	// Logger gets the alarms (level ERROR) and the progress; nil discards.
 	Logger *slog.Logger
+	// Witnesses are the witnesses whose monitoring endpoints are read after
+	// each verified checkpoint (witnesses.go); none means the log alone is
+	// followed. Names must be unique.
+	Witnesses []WitnessEndpoint
 }
 
 // Monitor checks a log's checkpoints against a state file. Its Check is
@@ -85,6 +95,13 @@ type Monitor struct {
 	state  string
 	log    *slog.Logger
 	m      *metrics
+
+	witnesses []WitnessEndpoint
+	// pending holds, per witness, a checkpoint larger than the log's
+	// verified one, to prove once the log reaches it; proven the last pair
+	// proved. In memory: a restarted monitor reads the witnesses anew.
+	pending map[string]*verifier.Checkpoint
+	proven  map[string]provenWitness
 }
 
 // New returns a monitor for cfg.
@@ -96,13 +113,21 @@ func New(cfg Config) (*Monitor, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Monitor{client: cfg.Client, state: cfg.StatePath, log: log, m: newMetrics()}, nil
+	seen := map[string]bool{}
+	for _, w := range cfg.Witnesses {
+		if w.Name == "" || w.URL == "" || seen[w.Name] {
+			return nil, fmt.Errorf("monitor: witness %q: each witness needs a unique name and a URL", w.Name)
+		}
+		seen[w.Name] = true
+	}
+	return &Monitor{client: cfg.Client, state: cfg.StatePath, log: log, m: newMetrics(),
+		witnesses: cfg.Witnesses, pending: map[string]*verifier.Checkpoint{}, proven: map[string]provenWitness{}}, nil
 }
 
 // Metrics returns the monitor's Prometheus collectors, for the caller to
 // register.
 func (mon *Monitor) Metrics() []prometheus.Collector {
-	return []prometheus.Collector{mon.m.checks, mon.m.alarms, mon.m.alarm, mon.m.treeSize, mon.m.lastVerify}
+	return []prometheus.Collector{mon.m.checks, mon.m.alarms, mon.m.alarm, mon.m.treeSize, mon.m.lastVerify, mon.m.witnessErrors}
 }
 
 // metrics are the monitor's Prometheus metrics.
@@ -112,6 +137,9 @@ type metrics struct {
 	alarm      *prometheus.GaugeVec
 	treeSize   prometheus.Gauge
 	lastVerify prometheus.Gauge
+	// witnessErrors counts witnesses that could not be read or served a
+	// checkpoint not of this log (not alarms: not the log's doing).
+	witnessErrors prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -119,13 +147,15 @@ func newMetrics() *metrics {
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spoor_monitor_checks_total",
 			Help: "Checks of the log's checkpoint, by result (ok, alarm, error)."}, []string{"result"}),
 		alarms: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spoor_monitor_alarms_total",
-			Help: "Alarms raised, by kind (fork, rollback, bad-signature, bad-tiles)."}, []string{"kind"}),
+			Help: "Alarms raised, by kind (fork, rollback, bad-signature, bad-tiles, witness-fork)."}, []string{"kind"}),
 		alarm: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "spoor_monitor_alarm",
 			Help: "1 while the last check raised an alarm of this kind, else 0."}, []string{"kind"}),
 		treeSize: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spoor_monitor_verified_tree_size",
 			Help: "Tree size of the last verified checkpoint."}),
 		lastVerify: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spoor_monitor_last_verified_timestamp_seconds",
 			Help: "When a checkpoint last passed every check (Unix seconds)."}),
+		witnessErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "spoor_monitor_witness_errors_total",
+			Help: "Witness checkpoints that could not be read or were not signed by the log key."}),
 	}
 	for _, k := range AlarmKinds {
 		m.alarm.WithLabelValues(string(k)).Set(0)
@@ -155,7 +185,11 @@ func (mon *Monitor) Check(ctx context.Context) (*Outcome, error) {
 			}
 			mon.m.alarm.WithLabelValues(string(k)).Set(v)
 		}
-		mon.log.Error("ALARM: the log misbehaves", "kind", string(alarm.Kind), "detail", alarm.Detail, "url", mon.client.URL)
+		if alarm.Witness != "" {
+			mon.log.Error("ALARM: the log misbehaves", "kind", string(alarm.Kind), "witness", alarm.Witness, "detail", alarm.Detail, "url", mon.client.URL)
+		} else {
+			mon.log.Error("ALARM: the log misbehaves", "kind", string(alarm.Kind), "detail", alarm.Detail, "url", mon.client.URL)
+		}
 	case err != nil:
 		mon.m.checks.WithLabelValues("error").Inc()
 	default:
@@ -195,19 +229,22 @@ func (mon *Monitor) checkOnce(ctx context.Context) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	if old == nil {
-		if err := mon.saveState(cp); err != nil {
+	out := &Outcome{Checkpoint: cp, First: old == nil}
+	if old != nil {
+		if err := mon.compare(ctx, old, cp); err != nil {
 			return nil, err
 		}
-		return &Outcome{Checkpoint: cp, First: true}, nil
-	}
-	if err := mon.compare(ctx, old, cp); err != nil {
-		return nil, err
+		out.GrewFrom = old.Size
 	}
 	if err := mon.saveState(cp); err != nil {
 		return nil, err
 	}
-	return &Outcome{Checkpoint: cp, GrewFrom: old.Size}, nil
+	// The log's checkpoint is verified and kept; now whether every witness
+	// holds a tree it extends.
+	if err := mon.checkWitnesses(ctx, cp); err != nil {
+		return out, err
+	}
+	return out, nil
 }
 
 // compare decides whether cp may follow old, the last verified
