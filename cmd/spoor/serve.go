@@ -190,7 +190,7 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	tokens, err := loadTokens(f)
+	tokens, err := loadTokens(f, sc)
 	if err != nil {
 		return err
 	}
@@ -516,6 +516,22 @@ func ensureLogKeys(dir, origin string) (*logKeys, error) {
 	return &logKeys{signer: signer, verifiers: vk, logVkey: vals[1], cosVkey: vals[3]}, nil
 }
 
+// demoCovenantName names the demo whose desk users serve admits: the demo
+// covenant itself, or a later version of it given with --covenant (a
+// witness policy added with spoor covenant next), which is signed with the
+// demo administrator key in DATA/demo-keys. A real covenant is never
+// signed with a demo key, so it gets no demo users.
+func demoCovenantName(f *serveFlags, sc *events.SignedCovenant) string {
+	if f.covenant == "" {
+		return f.demoName
+	}
+	m, err := demo.Load(datadir.Dir(f.data).DemoKeys())
+	if err != nil || sc == nil || sc.Covenant.Administrator.Key != m.AdminVkey || sc.Covenant.Origin != m.Signed.Covenant.Origin {
+		return ""
+	}
+	return m.Name
+}
+
 // tokenEntry is one HTTP user of a --tokens file.
 type tokenEntry struct {
 	Name        string `json:"name"`
@@ -525,16 +541,16 @@ type tokenEntry struct {
 }
 
 // loadTokens gathers the HTTP users: the FG token in DIR/fg.token (made on
-// first start), two demo desk users on the demo covenant, and --tokens.
-func loadTokens(f *serveFlags) (map[[32]byte]httpapi.Principal, error) {
+// first start), the demo desk users on a demo covenant, and --tokens.
+func loadTokens(f *serveFlags, sc *events.SignedCovenant) (map[[32]byte]httpapi.Principal, error) {
 	out := map[[32]byte]httpapi.Principal{}
 	fg, err := ensureToken(datadir.Dir(f.data).FGToken())
 	if err != nil {
 		return nil, err
 	}
 	out[httpapi.TokenHash(fg)] = httpapi.Principal{Role: httpapi.RoleFG, Name: "fg"}
-	if f.covenant == "" {
-		for _, u := range demo.DeskUsers(f.demoName) {
+	if name := demoCovenantName(f, sc); name != "" {
+		for _, u := range demo.DeskUsers(name) {
 			tok, err := ensureToken(datadir.Dir(f.data).DemoDeskToken(u.Name))
 			if err != nil {
 				return nil, err
