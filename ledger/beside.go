@@ -30,6 +30,9 @@ const (
 	// RecordErasureProposal is an erasure proposal (JSON,
 	// verifier.ErasureProposal).
 	RecordErasureProposal RecordKind = tagProposal
+	// RecordAnswerBundle is the bundle handed out for an access request
+	// (its bytes), kept so that it is downloaded again as the same bytes.
+	RecordAnswerBundle RecordKind = tagAnswerBundle
 )
 
 // Record is one record kept beside the log: its kind, its id (a UUID, as

@@ -71,6 +71,12 @@ const (
 	// checkpoint number (the first witnessed at that size), so that the
 	// first witnessed checkpoint covering a leaf is one seek.
 	tagWitnessedSize = 'u'
+	// tagAnswerID maps an access request's id to the leaf of its answer
+	// entry (answerentry.go).
+	tagAnswerID = 'a'
+	// tagAnswerBundle holds, by access request id, the bundle handed out
+	// (beside.go).
+	tagAnswerBundle = 'b'
 )
 
 func u64Key(tag byte, n uint64) []byte {

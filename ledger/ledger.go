@@ -127,6 +127,8 @@ type Submission struct {
 	// tombstone entry and deletes the envelope and its indices in the
 	// same batch.
 	Tombstone *TombstoneRequest
+	// Answer, when set, appends an answer entry instead (answerentry.go).
+	Answer *AnswerRequest
 
 	// records, when set, are store writes beside the log (an access
 	// request, a purge of erasure notices) that go through the sequencer

@@ -272,6 +272,8 @@ type batchWork struct {
 	// sequence's own, passed to the stages: off the heap.)
 	seen   map[partyEventID]inBatch
 	erased map[uint64]bool
+	// answers are the access requests this batch logged an answer for.
+	answers map[string]uint64
 	// What assign did, for the metrics.
 	added, dups, conflicts int
 }
@@ -320,7 +322,7 @@ func (l *Ledger) prepare(ctx context.Context, batch []*request) (*batchWork, err
 	async := l.cfg.Merkle == nil && l.cfg.Replicator == nil
 	for _, r := range batch {
 		for i := range r.subs {
-			if r.subs[i].records != nil || r.subs[i].Tombstone != nil {
+			if r.subs[i].records != nil || r.subs[i].Tombstone != nil || r.subs[i].Answer != nil {
 				// Tombstones read the entries they erase, which may be
 				// in the batch in flight.
 				async = false
@@ -375,6 +377,13 @@ func (l *Ledger) assign(ctx context.Context, w *batchWork, changedKeys map[strin
 					return err
 				}
 				r.outcomes[i].Err = &events.RejectError{Reason: s.Reject.Reason, Err: errors.New(s.Reject.Message)}
+				continue
+			}
+			if s.Answer != nil {
+				if w.answers == nil {
+					w.answers = map[string]uint64{}
+				}
+				r.outcomes[i] = l.answer(ctx, b, s.Answer, w.answers, w)
 				continue
 			}
 			if s.Tombstone != nil {
@@ -737,7 +746,7 @@ func (l *Ledger) lookupEvents(ctx context.Context, batch []*request, cov *events
 	errs := make([]error, len(subs))
 	parallel.For(len(subs), 0, 64, func(i int) {
 		s := subs[i]
-		if s.Reject != nil || s.Tombstone != nil || s.Disclosure == nil {
+		if s.Reject != nil || s.Tombstone != nil || s.Answer != nil || s.Disclosure == nil {
 			return
 		}
 		d := s.Disclosure

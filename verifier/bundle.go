@@ -42,6 +42,10 @@ import (
 // BundleFormat is the value of a bundle's "format" field.
 const BundleFormat = "spoor.inzage-bundle/v1"
 
+// BundleFormatV2 is the format of a bundle that carries its answer entry
+// (Bundle.Answer), which proves its metadata.
+const BundleFormatV2 = "spoor.inzage-bundle/v2"
+
 // Size limits of a bundle. A bundle is read whole into memory, and every
 // list in it is bounded so that a hostile file cannot make a verifier spend
 // unbounded memory or time.
@@ -201,6 +205,20 @@ type Bundle struct {
 	// witnesses, which are then byte for byte what they were before;
 	// verifiers older than this field refuse bundles that carry it.
 	Witnessed []WitnessedCheckpoint `json:"witnessed,omitempty"`
+	// Answer is, in a v2 bundle (BundleFormatV2), the answer entry the
+	// ledger logged at release, with its inclusion proof in Checkpoint:
+	// every piece of the bundle's metadata must equal what it says.
+	// Absent in v1 bundles, whose metadata is then not proven.
+	Answer *BundleAnswer `json:"answer,omitempty"`
+}
+
+// BundleAnswer is a bundle's answer entry: its leaf, leaf record,
+// inclusion proof and body (verifier.AnswerBody's canonical bytes).
+type BundleAnswer struct {
+	Index          uint64        `json:"index"`
+	LeafRecord     Base64Bytes   `json:"leaf_record"`
+	InclusionProof []Base64Bytes `json:"inclusion_proof"`
+	Body           Base64Bytes   `json:"body"`
 }
 
 // WitnessedCheckpoint is an earlier witnessed checkpoint of the log, with
@@ -538,6 +556,19 @@ func MarshalBundle(b *Bundle) ([]byte, error) {
 		}
 		w.close(']')
 	}
+	if a := b.Answer; a != nil {
+		w.key("answer")
+		w.open('{')
+		w.key("index")
+		w.uint(a.Index)
+		w.key("leaf_record")
+		w.b64(a.LeafRecord)
+		w.key("inclusion_proof")
+		w.proof(a.InclusionProof)
+		w.key("body")
+		w.b64(a.Body)
+		w.close('}')
+	}
 	w.close('}')
 	if w.err != nil {
 		return nil, fmt.Errorf("couldn't encode bundle: %w", w.err)
@@ -563,6 +594,9 @@ func bundleSizeGuess(b *Bundle) int {
 	}
 	for _, wc := range b.Witnessed {
 		n += 80 + len(wc.Checkpoint) + len(wc.ConsistencyProof)*56
+	}
+	if a := b.Answer; a != nil {
+		n += entry(a.LeafRecord, a.Body, a.InclusionProof)
 	}
 	for _, e := range b.Erased {
 		n += entry(e.LeafRecord, e.Body, e.InclusionProof)
@@ -734,8 +768,26 @@ func CheckBundle(b *Bundle) error {
 		return BundleErrors{{Section: section, Item: item, Check: "structure",
 			Err: fmt.Errorf("%w: %s", ErrBundleMalformed, fmt.Sprintf(format, args...))}}
 	}
-	if b.Format != BundleFormat {
-		return malformed("bundle", -1, "format is %q, want %q", clip(b.Format), BundleFormat)
+	switch {
+	case b.Format != BundleFormat && b.Format != BundleFormatV2:
+		return malformed("bundle", -1, "format is %q, want %q or %q", clip(b.Format), BundleFormatV2, BundleFormat)
+	case b.Format == BundleFormatV2 && b.Answer == nil:
+		return malformed("answer", -1, "a %s bundle carries its answer entry", BundleFormatV2)
+	case b.Format == BundleFormat && b.Answer != nil:
+		return malformed("answer", -1, "a %s bundle carries no answer entry", BundleFormat)
+	}
+	if a := b.Answer; a != nil {
+		if len(a.LeafRecord) == 0 || len(a.LeafRecord) > MaxLeafRecordSize || len(a.Body) == 0 || len(a.Body) > MaxAnswerBodySize {
+			return malformed("answer", -1, "leaf record of %d bytes, body of %d", len(a.LeafRecord), len(a.Body))
+		}
+		if len(a.InclusionProof) > MaxProofLength {
+			return malformed("answer", -1, "inclusion proof of %d hashes (at most %d)", len(a.InclusionProof), MaxProofLength)
+		}
+		for j, h := range a.InclusionProof {
+			if len(h) != sha256.Size {
+				return malformed("answer", -1, "inclusion proof element %d is %d bytes, want %d", j, len(h), sha256.Size)
+			}
+		}
 	}
 	if !validOrigin(b.Origin) {
 		return malformed("bundle", -1, "origin is not a log origin")
@@ -959,6 +1011,10 @@ type VerifiedBundle struct {
 	Withheld []*VerifiedWithheld
 	// Erased are the tombstones of erased entries.
 	Erased []*VerifiedErasure
+	// Answer is the bundle's answer entry (v2 bundles), against which its
+	// metadata was checked; nil for a v1 bundle, whose metadata is the
+	// builder's word only.
+	Answer *VerifiedAnswer
 	// Witnesses is what the witness policy of the covenant in force at
 	// the checkpoint said of it; nil when that version has none and no
 	// policy was given (the checkpoint then is the operator's word only:
@@ -1540,11 +1596,95 @@ func verifyBundle(b *Bundle, keys *LogKeys, adminVkey string, opts []VerifyOptio
 	}
 
 	c.checkTimes(b)
+	if b.Answer != nil {
+		vb.Answer = c.checkAnswer(b, cp)
+	}
 
 	if len(c.errs) > 0 {
 		return nil, c.errs
 	}
 	return vb, nil
+}
+
+// VerifiedAnswer is a v2 bundle's answer entry, with every piece of the
+// bundle's metadata checked against it.
+type VerifiedAnswer struct {
+	// Index is the answer entry's leaf; IntegratedAt when it was logged.
+	Index        uint64
+	IntegratedAt time.Time
+	// RequestedBy and ReleasedBy are the desk users' pseudonymous ids
+	// (DeskUserID).
+	RequestedBy, ReleasedBy string
+	// TreeSize is the tree size the answer was made at.
+	TreeSize uint64
+}
+
+// checkAnswer checks a v2 bundle's answer entry: its leaf in cp, its body
+// against the leaf record, and every piece of the bundle's metadata (the
+// request, the creation time, the scope, the subject, and the exact lists
+// of included, withheld with their grounds, and erased leaves) against
+// the body. Any difference is refused (ErrAnswer).
+func (c *bundleCheck) checkAnswer(b *Bundle, cp *Checkpoint) *VerifiedAnswer {
+	e := b.Answer
+	rec := c.leaf("answer", -1, e.Index, e.LeafRecord, e.InclusionProof, EntryAnswer, cp)
+	if rec == nil {
+		return nil
+	}
+	if rec.BodyHash != sha256.Sum256(e.Body) {
+		c.fail("answer", -1, e.Index, true, "body-hash", ErrLeafMismatch, "the leaf record's body hash is not SHA-256 of the answer body")
+		return nil
+	}
+	a, err := ParseAnswerBody(e.Body)
+	if err != nil {
+		c.failErr("answer", -1, e.Index, "answer", ErrAnswer, err)
+		return nil
+	}
+	differs := func(what string) {
+		c.fail("answer", -1, e.Index, true, "metadata", ErrAnswer, "the bundle's %s differs from what its answer entry says", what)
+	}
+	if a.Origin != b.Origin {
+		differs("origin")
+	}
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		differs("creation time")
+	}
+	if a.Request.ID != b.Request.ID || a.Request.Relation != b.Request.Relation {
+		differs("request id or relation")
+	}
+	if !a.Request.RequestedAt.Equal(b.Request.RequestedAt) || !a.Request.ReleasedAt.Equal(b.Request.ReleasedAt) {
+		differs("registered or released time")
+	}
+	if a.Scope.CentralDesk != b.Scope.CentralDesk || !slices.Equal(a.Scope.Parties, b.Scope.Parties) {
+		differs("scope")
+	}
+	if a.Subject.IDType != b.Subject.IDType || !slices.Equal(a.Subject.Pseudonyms, b.Subject.Pseudonyms) {
+		differs("subject")
+	}
+	included := make([]uint64, len(b.Entries))
+	for i, x := range b.Entries {
+		included[i] = x.Index
+	}
+	if !slices.Equal(a.Included, included) {
+		differs("list of included disclosures")
+	}
+	withheld := make([]AnswerWithheld, len(b.Withheld))
+	for i, x := range b.Withheld {
+		withheld[i] = AnswerWithheld{Index: x.Index, Ground: x.Ground}
+	}
+	if !slices.Equal(a.Withheld, withheld) {
+		differs("list of withheld disclosures or their grounds")
+	}
+	erased := make([]uint64, len(b.Erased))
+	for i, x := range b.Erased {
+		erased[i] = x.Index
+	}
+	if !slices.Equal(a.Erased, erased) {
+		differs("list of erased disclosures")
+	}
+	if a.TreeSize > e.Index {
+		c.fail("answer", -1, e.Index, true, "metadata", ErrAnswer, "the answer says it was made at tree size %d, after its own leaf %d", a.TreeSize, e.Index)
+	}
+	return &VerifiedAnswer{Index: e.Index, IntegratedAt: rec.IntegratedAt, RequestedBy: a.RequestedBy, ReleasedBy: a.ReleasedBy, TreeSize: a.TreeSize}
 }
 
 // checkNamedKeys compares the keys the bundle names with the pinned ones.

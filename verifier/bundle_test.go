@@ -841,8 +841,13 @@ func TestMarshalBundleMatchesEncodingJSON(t *testing.T) {
 		{Checkpoint: "o\n4\n", ConsistencyProof: []Base64Bytes{}},
 		{Checkpoint: "", ConsistencyProof: nil},
 	}
+	answered := witnessed
+	answered.Answer = &BundleAnswer{Index: 77, LeafRecord: []byte{1, 4}, InclusionProof: []Base64Bytes{{9}}, Body: []byte(`{"a":"<&>"}`)}
+	nilProof := *golden
+	nilProof.Answer = &BundleAnswer{Index: 0, LeafRecord: nil, InclusionProof: nil, Body: nil}
 	empty := &Bundle{}
-	for name, b := range map[string]*Bundle{"golden": golden, "odd": &odd, "witnessed": &witnessed, "empty": empty} {
+	for name, b := range map[string]*Bundle{"golden": golden, "odd": &odd, "witnessed": &witnessed, "answered": &answered,
+		"nil answer fields": &nilProof, "empty": empty} {
 		got, err := MarshalBundle(b)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

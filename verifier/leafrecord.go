@@ -18,11 +18,11 @@ import (
 //
 //	offset size  field
 //	0      1     version, = 1
-//	1      1     entry type: 1 disclosure, 2 covenant, 3 tombstone
+//	1      1     entry type: 1 disclosure, 2 covenant, 3 tombstone, 4 answer
 //	2      32    body hash: SHA-256 of the canonical envelope or entry body
 //	34     8     integrated_at: Unix milliseconds, when the ledger integrated the entry
 //	42     8     covenant leaf index: the covenant entry the entry was checked against
-//	50           end of a disclosure or covenant record (50 bytes)
+//	50           end of a disclosure, covenant or answer record (50 bytes)
 //
 // A tombstone record continues:
 //
@@ -66,6 +66,10 @@ const (
 	EntryCovenant EntryType = 2
 	// EntryTombstone records that retention erased an earlier entry.
 	EntryTombstone EntryType = 3
+	// EntryAnswer is an inzage answer on the record (answerentry.go);
+	// the body hash is SHA-256 of its canonical body. Verifiers before
+	// this type refuse logs that hold one.
+	EntryAnswer EntryType = 4
 )
 
 // String returns the lower-case name of the entry type, as reports print it.
@@ -77,11 +81,13 @@ func (t EntryType) String() string {
 		return "covenant"
 	case EntryTombstone:
 		return "tombstone"
+	case EntryAnswer:
+		return "answer"
 	}
 	return fmt.Sprintf("EntryType(%d)", uint8(t))
 }
 
-func (t EntryType) valid() bool { return t >= EntryDisclosure && t <= EntryTombstone }
+func (t EntryType) valid() bool { return t >= EntryDisclosure && t <= EntryAnswer }
 
 // LeafRecord is the decoded form of a leaf record.
 type LeafRecord struct {

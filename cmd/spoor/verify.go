@@ -182,6 +182,11 @@ func runVerifyBundle(cmd *cobra.Command, f *verifyFlags, path string) error {
 	}
 	fmt.Fprintf(out, "  covenant:    %s, the chain signed from the pinned administrator key on\n", versions)
 	fmt.Fprintf(out, "  checkpoint:  %s, tree size %d, root %s\n", cp.Origin, cp.Size, base64.StdEncoding.EncodeToString(cp.Hash[:]))
+	if a := vb.Answer; a != nil {
+		fmt.Fprintf(out, "  answer:      logged at leaf %d (%s): the request, scope and lists of this bundle are what it says\n", a.Index, a.IntegratedAt.Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(out, "  answer:      not on the record (a %s bundle): its request and scope are not proven\n", vb.Bundle.Format)
+	}
 	if wc := vb.Witnesses; wc != nil {
 		names := make([]string, len(wc.Cosigned))
 		for i, cs := range wc.Cosigned {

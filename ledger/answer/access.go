@@ -1,6 +1,7 @@
 package answer
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -44,6 +45,10 @@ type AccessRequest struct {
 	ReleasedByCredential  string     `json:"released_by_credential,omitempty"`
 	ReleasedAt            *time.Time `json:"released_at,omitempty"`
 	Withheld              []Withhold `json:"withheld,omitempty"`
+	// AnswerIndex is the leaf of the answer entry logged at release
+	// (verifier/answerentry.go); nil for requests released before answers
+	// were logged, whose bundles are v1.
+	AnswerIndex *uint64 `json:"answer_index,omitempty"`
 }
 
 // Withhold names a disclosure withheld from an answer and the legal ground.
@@ -153,8 +158,12 @@ func (s *Service) AccessInScope(ctx context.Context, scope verifier.BundleScope,
 	return r, nil
 }
 
-// ReleaseAccess marks a registered request of scope released by a second
-// desk user and returns it; the caller then builds the bundle.
+// ReleaseAccess releases a registered request of scope by a second desk
+// user: it works out the answer at the head AnswerHead gives (with a
+// witness policy, a witnessed checkpoint covering every entry about the
+// child, else ledger.ErrNotWitnessed and the request stays registered),
+// and appends the answer entry, with the request marked released in the
+// same batch. AccessBundle then makes the bundle.
 func (s *Service) ReleaseAccess(ctx context.Context, scope verifier.BundleScope, id string, by DeskUser, withheld []Withhold) (*AccessRequest, error) {
 	s.accessMu.Lock()
 	defer s.accessMu.Unlock()
@@ -169,42 +178,165 @@ func (s *Service) ReleaseAccess(ctx context.Context, scope verifier.BundleScope,
 		r.RequestedByCredential != "" && by.Credential == r.RequestedByCredential:
 		return nil, ErrAccessSamePerson
 	}
+	withheldMap := map[uint64]string{}
 	for _, w := range withheld {
 		if !verifier.ValidWithholdGround(w.Ground) {
 			return nil, fmt.Errorf("%w: unknown withholding ground %q (avg-23 or uavg-41)", ErrAccessInvalid, w.Ground)
 		}
-	}
-	// Released only when it can be answered: with a witness policy, on a
-	// witnessed checkpoint that covers every entry about the child. The
-	// request stays registered otherwise, for a retry.
-	if _, err := s.AnswerHead(ctx, r.Pseudonyms); err != nil {
-		return nil, err
+		withheldMap[w.Index] = w.Ground
 	}
 	now := s.l.Now().UTC().Truncate(time.Second)
-	r.Status, r.ReleasedBy, r.ReleasedByCredential, r.ReleasedAt, r.Withheld = AccessReleased, by.Name, by.Credential, &now, withheld
-	if err := s.putAccess(ctx, r); err != nil {
+	// What the answer shows, worked out (and checked) as a bundle at the
+	// answer's head; the bundle handed out is made again from the logged
+	// entry, proven in a checkpoint that covers the entry too.
+	_, draft, err := s.BuildBundle(ctx, BundleRequest{
+		IDType: r.IDType, Pseudonyms: r.Pseudonyms, Parties: r.scopeParties(), Withheld: withheldMap,
+		Request:   verifier.InzageRequest{ID: r.ID, Relation: r.Relation, RequestedAt: r.RequestedAt, ReleasedAt: now},
+		CreatedAt: s.l.Now().UTC().Truncate(time.Millisecond),
+		LogVkey:   s.cfg.LogVkey, CosignerVkey: s.cfg.CosignerVkey,
+	})
+	if err != nil {
 		return nil, err
+	}
+	body := answerBody(draft, r, by)
+	raw, err := verifier.MarshalAnswerBody(body)
+	if err != nil {
+		return nil, fmt.Errorf("answer of request %s: %w", r.ID, err)
+	}
+	r.Status, r.ReleasedBy, r.ReleasedByCredential, r.ReleasedAt, r.Withheld = AccessReleased, by.Name, by.Credential, &now, withheld
+	_, existed, err := s.l.AppendAnswer(ctx, &ledger.AnswerRequest{RequestID: r.ID, Body: raw,
+		Beside: func(idx uint64) ([]ledger.Record, error) {
+			r.AnswerIndex = &idx
+			v, err := json.Marshal(r)
+			if err != nil {
+				return nil, err
+			}
+			return []ledger.Record{{Kind: ledger.RecordAccessRequest, ID: r.ID, Value: v}}, nil
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't log the answer of request %s: %w", r.ID, err)
+	}
+	if existed {
+		// Logged before (and the request with it): not released twice.
+		return nil, ErrAccessReleased
 	}
 	return r, nil
 }
 
-// AccessBundle builds the answer to a released access request: the bundle
-// of every disclosure about the child in the request's scope, with proofs
-// against the current checkpoint.
+// scopeParties is the parties of a request's scope for BuildBundle: nil
+// for a central desk (every party).
+func (r *AccessRequest) scopeParties() []string {
+	if r.Scope.CentralDesk {
+		return nil
+	}
+	return r.Scope.Parties
+}
+
+// answerBody is what an answer entry says of the bundle worked out for r.
+func answerBody(vb *verifier.VerifiedBundle, r *AccessRequest, by DeskUser) *verifier.AnswerBody {
+	b := vb.Bundle
+	a := &verifier.AnswerBody{Format: verifier.AnswerFormat, Origin: b.Origin, CreatedAt: b.CreatedAt, Request: b.Request,
+		RequestedBy: verifier.DeskUserID(cmp.Or(r.RequestedByCredential, r.RequestedBy)), ReleasedBy: verifier.DeskUserID(cmp.Or(by.Credential, by.Name)),
+		Scope: b.Scope, Subject: b.Subject, TreeSize: vb.Checkpoint.Size,
+		Included: []uint64{}, Withheld: []verifier.AnswerWithheld{}, Erased: []uint64{}}
+	for _, e := range b.Entries {
+		a.Included = append(a.Included, e.Index)
+	}
+	for _, e := range b.Withheld {
+		a.Withheld = append(a.Withheld, verifier.AnswerWithheld{Index: e.Index, Ground: e.Ground})
+	}
+	for _, e := range b.Erased {
+		a.Erased = append(a.Erased, e.Index)
+	}
+	return a
+}
+
+// AnswerWait bounds how long AccessBundle waits for a checkpoint that
+// covers a new answer entry (a witnessed one under a witness policy:
+// usually well under a second) before it answers ledger.ErrNotWitnessed.
+const AnswerWait = 10 * time.Second
+
+// AccessBundle returns the bundle that answers a released access request.
+// The first call makes it from the logged answer entry (a v2 bundle, every
+// piece of its metadata proven by the entry) and keeps it; every later
+// call, by either desk user, returns the very same bytes. Requests
+// released before answers were logged get a v1 bundle made anew.
 func (s *Service) AccessBundle(ctx context.Context, r *AccessRequest) ([]byte, error) {
 	if r.Status != AccessReleased || r.ReleasedAt == nil {
 		return nil, fmt.Errorf("%w: request %s is not released", ErrAccessInvalid, r.ID)
 	}
+	if r.AnswerIndex == nil {
+		return s.legacyBundle(ctx, r)
+	}
+	if kept, err := s.l.Record(ctx, ledger.RecordAnswerBundle, r.ID); err == nil {
+		return kept, nil
+	} else if !errors.Is(err, ledger.ErrNotFound) {
+		return nil, err
+	}
+	idx := *r.AnswerIndex
+	raw, err := s.l.Entry(ctx, idx)
+	if err != nil {
+		return nil, fmt.Errorf("answer entry %d of request %s: %w", idx, r.ID, err)
+	}
+	body, err := verifier.ParseAnswerBody(raw)
+	if err != nil {
+		return nil, fmt.Errorf("answer entry %d of request %s: %w", idx, r.ID, errors.Join(err, ledger.ErrCorrupt))
+	}
+	if err := s.waitCovered(ctx, idx); err != nil {
+		return nil, err
+	}
+	withheld := map[uint64]string{}
+	for _, w := range body.Withheld {
+		withheld[w.Index] = w.Ground
+	}
+	var parties []string
+	if !body.Scope.CentralDesk {
+		parties = body.Scope.Parties
+	}
+	data, _, err := s.BuildBundle(ctx, BundleRequest{
+		IDType: body.Subject.IDType, Pseudonyms: body.Subject.Pseudonyms, Parties: parties, Withheld: withheld,
+		Request: body.Request, CreatedAt: body.CreatedAt, LogVkey: s.cfg.LogVkey, CosignerVkey: s.cfg.CosignerVkey,
+		Answer: &LoggedAnswer{Index: idx, Body: body, Raw: raw},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't build the bundle of request %s: %w", r.ID, err)
+	}
+	if err := s.l.PutRecords(ctx, ledger.Record{Kind: ledger.RecordAnswerBundle, ID: r.ID, Value: data}); err != nil {
+		return nil, fmt.Errorf("couldn't keep the bundle of request %s: %w", r.ID, err)
+	}
+	return data, nil
+}
+
+// waitCovered waits, at most AnswerWait, until a checkpoint an answer may
+// be proven in (a witnessed one under a witness policy) covers leaf idx.
+func (s *Service) waitCovered(ctx context.Context, idx uint64) error {
+	deadline := time.NewTimer(AnswerWait)
+	defer deadline.Stop()
+	for {
+		committed := s.l.Committed()
+		_, _, err := s.l.HeadCovering(idx)
+		if !errors.Is(err, ledger.ErrNotWitnessed) {
+			return err
+		}
+		select {
+		case <-committed:
+		case <-deadline.C:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// legacyBundle is the v1 bundle of a request released before answers were
+// logged: made anew at the current head, its metadata unproven.
+func (s *Service) legacyBundle(ctx context.Context, r *AccessRequest) ([]byte, error) {
 	withheld := map[uint64]string{}
 	for _, w := range r.Withheld {
 		withheld[w.Index] = w.Ground
 	}
-	var parties []string
-	if !r.Scope.CentralDesk {
-		parties = r.Scope.Parties
-	}
 	b, _, err := s.BuildBundle(ctx, BundleRequest{
-		IDType: r.IDType, Pseudonyms: r.Pseudonyms, Parties: parties, Withheld: withheld,
+		IDType: r.IDType, Pseudonyms: r.Pseudonyms, Parties: r.scopeParties(), Withheld: withheld,
 		Request: verifier.InzageRequest{ID: r.ID, Relation: r.Relation, RequestedAt: r.RequestedAt, ReleasedAt: *r.ReleasedAt},
 		LogVkey: s.cfg.LogVkey, CosignerVkey: s.cfg.CosignerVkey,
 	})

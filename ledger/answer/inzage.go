@@ -56,6 +56,13 @@ type BundleRequest struct {
 	// Request is the access request's id, the requester's relation to the
 	// child and when it was made and released.
 	Request verifier.InzageRequest
+	// Answer, when set, builds the v2 bundle of a logged answer entry:
+	// exactly the leaves its body lists (selected below the tree size it
+	// answered at), with the body's request, scope and creation time,
+	// proven in the newest checkpoint that covers the entry (a witnessed
+	// one under a witness policy, else ledger.ErrNotWitnessed), and the
+	// entry itself with its proof.
+	Answer *LoggedAnswer
 	// LogVkey and CosignerVkey are the log's verifier keys (the contents
 	// of DIR/log.vkey and DIR/cosigner.vkey), written into the bundle for
 	// information; verifiers compare them with the keys they pin.
@@ -87,11 +94,22 @@ var ErrBundleRequest = errors.New("ledger: invalid bundle request")
 // the erasure notices still remember are listed (bundle "erased").
 func (s *Service) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *verifier.VerifiedBundle, error) {
 	l := s.l
-	head, err := s.AnswerHead(ctx, req.Pseudonyms)
+	var head *ledger.Head
+	var err error
+	selectBelow := uint64(0)
+	if req.Answer != nil {
+		head, _, err = l.HeadCovering(req.Answer.Index)
+		selectBelow = req.Answer.Body.TreeSize
+	} else {
+		head, err = s.AnswerHead(ctx, req.Pseudonyms)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	size := head.Size
+	if selectBelow == 0 {
+		selectBelow = size
+	}
 	cur, _ := l.Covenant()
 	if n := len(req.Pseudonyms); n == 0 || n > verifier.MaxBundlePseudonyms {
 		return nil, nil, fmt.Errorf("%w: %d pseudonyms, want 1 to %d", ErrBundleRequest, n, verifier.MaxBundlePseudonyms)
@@ -154,7 +172,7 @@ func (s *Service) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *
 		b.Covenants = append(b.Covenants, e)
 	}
 
-	cands, err := subjectLeaves(ctx, l, req, size, inScope, bb.prover)
+	cands, err := subjectLeaves(ctx, l, req, selectBelow, inScope, bb.prover)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -201,6 +219,11 @@ func (s *Service) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *
 		}
 	}
 
+	if req.Answer != nil {
+		if err := bindAnswer(ctx, l, bb, b, req.Answer); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := addWitnessed(ctx, l, b, head); err != nil {
 		return nil, nil, err
 	}
@@ -213,6 +236,52 @@ func (s *Service) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *
 		return nil, nil, err
 	}
 	return data, vb, nil
+}
+
+// LoggedAnswer is an answer entry as logged: its leaf, its parsed body and
+// its bytes.
+type LoggedAnswer struct {
+	Index uint64
+	Body  *verifier.AnswerBody
+	Raw   []byte
+}
+
+// ErrAnswerChanged means a logged answer can no longer be proven as it was
+// made: a leaf it lists is gone from the child's entries (erased since).
+var ErrAnswerChanged = errors.New("ledger: the logged answer's leaves are no longer all there")
+
+// bindAnswer makes b the v2 bundle of answer a: erased entries are kept to
+// those a lists, the lists must be exactly a's, and the entry itself is
+// added with its inclusion proof.
+func bindAnswer(ctx context.Context, l *ledger.Ledger, bb *bundleBuilder, b *verifier.Bundle, a *LoggedAnswer) error {
+	keep := map[uint64]bool{}
+	for _, i := range a.Body.Erased {
+		keep[i] = true
+	}
+	b.Erased = slices.DeleteFunc(b.Erased, func(e verifier.ErasedEntry) bool { return !keep[e.Index] })
+	idx := func(n int, at func(int) uint64) []uint64 {
+		out := make([]uint64, n)
+		for i := range out {
+			out[i] = at(i)
+		}
+		return out
+	}
+	if !slices.Equal(idx(len(b.Entries), func(i int) uint64 { return b.Entries[i].Index }), a.Body.Included) ||
+		!slices.Equal(idx(len(b.Withheld), func(i int) uint64 { return b.Withheld[i].Index }), idx(len(a.Body.Withheld), func(i int) uint64 { return a.Body.Withheld[i].Index })) ||
+		!slices.Equal(idx(len(b.Erased), func(i int) uint64 { return b.Erased[i].Index }), a.Body.Erased) {
+		return fmt.Errorf("answer entry %d: %w", a.Index, ErrAnswerChanged)
+	}
+	rec, err := l.LeafRecordBytes(ctx, a.Index)
+	if err != nil {
+		return fmt.Errorf("answer entry %d: %w", a.Index, err)
+	}
+	proof, err := bb.proof(ctx, a.Index)
+	if err != nil {
+		return err
+	}
+	b.Format = verifier.BundleFormatV2
+	b.Answer = &verifier.BundleAnswer{Index: a.Index, LeafRecord: rec, InclusionProof: proof, Body: a.Raw}
+	return nil
 }
 
 // addWitnessed adds, under a witness policy, for every entry of b the first

@@ -274,6 +274,13 @@ func (f *authzFixture) request(pattern string) (method, path, body string) {
 		path = "/v1/inzage/" + registered()
 	case "POST /v1/inzage/{id}/release":
 		path = "/v1/inzage/" + registered() + "/release"
+	case "GET /v1/inzage/{id}/bundle":
+		id := registered()
+		third := answer.DeskUser{Name: "desk-third", Credential: strings.Repeat("3", 64)}
+		if _, err := f.a.ReleaseAccess(ctx, ownScope(f.own), id, third, nil); err != nil {
+			f.t.Fatal(err)
+		}
+		path = "/v1/inzage/" + id + "/bundle"
 	case "POST /v1/erasures":
 		body = fmt.Sprintf(`{"leaf_index":%d,"ground":"avg-17-1-a"}`, f.nextOwnLeaf())
 	case "GET /v1/erasures/{id}":

@@ -136,12 +136,34 @@ func (s *Server) inzageRelease(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
+	s.log.Info("inzage request released", "request_id", ar.ID, "desk_user", c.Name, "answer_leaf", *ar.AnswerIndex)
+	s.writeBundle(w, r, ar)
+}
+
+// inzageBundle downloads the bundle of a released request again: the very
+// bytes handed out at release, for either desk user of the scope.
+func (s *Server) inzageBundle(w http.ResponseWriter, r *http.Request) {
+	ar, err := s.a.AccessInScope(r.Context(), callerOf(r).Scope, r.PathValue("id"))
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	if ar.Status != answer.AccessReleased {
+		s.fail(w, r, http.StatusConflict, "not_released", "this request has not been released yet")
+		return
+	}
+	s.writeBundle(w, r, ar)
+}
+
+// writeBundle answers with the bundle of a released request; while no
+// checkpoint covers its answer entry yet (witnesses away), 503 with
+// Retry-After: the request is released, and GET .../bundle fetches it.
+func (s *Server) writeBundle(w http.ResponseWriter, r *http.Request, ar *answer.AccessRequest) {
 	bundle, err := s.a.AccessBundle(r.Context(), ar)
 	if err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	s.log.Info("inzage request released", "request_id", ar.ID, "desk_user", c.Name)
 	if warning := PossibleBSNWarning(bundle); warning != "" {
 		w.Header().Set(WarningHeader, warning)
 	}

@@ -217,8 +217,27 @@ type Report struct {
 	// witness policy and the entries' times against the witnesses'; nil
 	// (and absent from the JSON) when no covenant version has a policy.
 	Witnessing *Witnessing `json:"witnessing,omitempty"`
+	// Answers lists every inzage answer on the record, with what it
+	// withheld and on which ground: the FG sees every withholding.
+	Answers []AnswerInfo `json:"answers,omitempty"`
 	// TimeNote says what kind of time the report's times are.
 	TimeNote string `json:"time_note"`
+}
+
+// AnswerInfo is one answer entry as the FG sees it.
+type AnswerInfo struct {
+	Leaf        uint64                    `json:"leaf"`
+	RequestID   string                    `json:"request_id"`
+	Relation    string                    `json:"relation"`
+	ReleasedAt  time.Time                 `json:"released_at"`
+	RequestedBy string                    `json:"requested_by"`
+	ReleasedBy  string                    `json:"released_by"`
+	Parties     []string                  `json:"parties"`
+	CentralDesk bool                      `json:"central_desk"`
+	TreeSize    uint64                    `json:"tree_size"`
+	Included    int                       `json:"included"`
+	Withheld    []verifier.AnswerWithheld `json:"withheld"`
+	Erased      int                       `json:"erased"`
 }
 
 // CheckpointSummary summarises the kept checkpoints.
@@ -248,6 +267,8 @@ type EntryCounts struct {
 	Disclosures int `json:"disclosures"`
 	Covenants   int `json:"covenants"`
 	Tombstones  int `json:"tombstones"`
+	// Answers counts inzage answers on the record (answer entries).
+	Answers int `json:"answers,omitempty"`
 	// Erased counts disclosures whose envelope is no longer stored.
 	Erased int `json:"erased"`
 	// Unreadable counts entries that could not be checked (a missing or
@@ -887,7 +908,50 @@ func (a *auditor) entry(ctx context.Context, p *preparedEntry) {
 		a.disclosure(idx, rec, p)
 	case verifier.EntryTombstone:
 		a.tombstone(idx, rec, e)
+	case verifier.EntryAnswer:
+		a.answer(idx, rec, e)
 	}
+}
+
+// answer checks an answer entry and lists it: its body parses, names this
+// log, answers at a size before itself, and every leaf it lists is a
+// disclosure (withheld and included) or a tombstone (erased) before it.
+func (a *auditor) answer(idx uint64, rec *verifier.LeafRecord, e *Entry) {
+	a.rep.Entries.Answers++
+	if _, ok := a.covenants[rec.CovenantIndex]; !ok || rec.CovenantIndex >= idx {
+		a.problem(CheckCovenantIndex, ptr(idx), nil, "the answer names leaf %d, which is not a covenant entry before it", rec.CovenantIndex)
+	}
+	if e.Body == nil {
+		a.problem(CheckBodyMissing, ptr(idx), nil, "the answer body of leaf %d is not stored", idx)
+		return
+	}
+	body, err := verifier.ParseAnswerBody(e.Body)
+	if err != nil {
+		a.problem(CheckAnswer, ptr(idx), nil, "%v", err)
+		return
+	}
+	if body.Origin != a.origin || body.TreeSize > idx {
+		a.problem(CheckAnswer, ptr(idx), nil, "the answer is for origin %q at tree size %d; this log is %q and the entry is leaf %d", body.Origin, body.TreeSize, a.origin, idx)
+	}
+	kind := func(name string, leaves []uint64, want verifier.EntryType) {
+		for _, l := range leaves {
+			if l >= idx || (a.kinds[l] != want && a.kinds[l] != 0) {
+				a.problem(CheckAnswer, ptr(idx), nil, "%s leaf %d is not a %s before the answer", name, l, want)
+				return
+			}
+		}
+	}
+	kind("included", body.Included, verifier.EntryDisclosure)
+	w := make([]uint64, len(body.Withheld))
+	for i, x := range body.Withheld {
+		w[i] = x.Index
+	}
+	kind("withheld", w, verifier.EntryDisclosure)
+	kind("erased", body.Erased, verifier.EntryTombstone)
+	a.rep.Answers = append(a.rep.Answers, AnswerInfo{Leaf: idx, RequestID: body.Request.ID, Relation: body.Request.Relation,
+		ReleasedAt: body.Request.ReleasedAt, RequestedBy: body.RequestedBy, ReleasedBy: body.ReleasedBy,
+		Parties: body.Scope.Parties, CentralDesk: body.Scope.CentralDesk, TreeSize: body.TreeSize,
+		Included: len(body.Included), Withheld: body.Withheld, Erased: len(body.Erased)})
 }
 
 func bodyName(t verifier.EntryType) string {
@@ -896,6 +960,8 @@ func bodyName(t verifier.EntryType) string {
 		return "envelope"
 	case verifier.EntryCovenant:
 		return "signed covenant"
+	case verifier.EntryAnswer:
+		return "answer body"
 	}
 	return "tombstone body"
 }

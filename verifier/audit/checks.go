@@ -70,6 +70,10 @@ const (
 	// CheckErasureDecision: an erasure decision beside the log names a
 	// tombstone the log does not show.
 	CheckErasureDecision Check = "erasure-decision"
+	// CheckAnswer: an answer entry's body is malformed, or lists a leaf
+	// that is not a disclosure (or, for erased, a tombstone) about its
+	// child before it.
+	CheckAnswer Check = "answer"
 )
 
 // Checks lists every check of the audit, in the order a report groups
@@ -80,5 +84,5 @@ func Checks() []Check {
 		CheckLeafMissing, CheckLeafRecord, CheckLeafTile, CheckLeafBeyondCheckpoint, CheckIntegratedAt, CheckWitnessedTime,
 		CheckBodyHash, CheckBodyUnreadable, CheckBodyMissing, CheckCovenant, CheckCovenantIndex,
 		CheckSignature, CheckEventID, CheckRetentionOverdue, CheckFindings,
-		CheckTombstone, CheckTombstoneRule, CheckTombstoneEarly, CheckErasureDecision}
+		CheckTombstone, CheckTombstoneRule, CheckTombstoneEarly, CheckErasureDecision, CheckAnswer}
 }

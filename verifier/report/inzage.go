@@ -135,6 +135,9 @@ type inzageCheck struct {
 	// WitnessedBy is the latest of their times: everything in the bundle
 	// was in the register by then.
 	WitnessedBy string
+	// AnswerLeaf and AnswerAt are the answer entry's leaf (as a string,
+	// empty for a v1 bundle) and when it was logged.
+	AnswerLeaf, AnswerAt string
 }
 
 type inzageWitness struct {
@@ -333,6 +336,9 @@ func buildInzageView(vb *verifier.VerifiedBundle) *inzageView {
 		AdminKey:    vb.AdminKey,
 		Versions:    versions,
 		Command:     "spoor verify bundel.json --vkey @log.vkey --cosigner-vkey @cosigner.vkey --admin @admin.pub",
+	}
+	if a := vb.Answer; a != nil {
+		v.Check.AnswerLeaf, v.Check.AnswerAt = strconv.FormatUint(a.Index, 10), inzageDateTime(a.IntegratedAt)
 	}
 	if wc := vb.Witnesses; wc != nil {
 		for _, cs := range wc.Cosigned {

@@ -64,6 +64,7 @@ var checkLabels = map[audit.Check]string{
 	audit.CheckTombstoneRule:         "Regel van een verwijderingsbericht",
 	audit.CheckTombstoneEarly:        "Verwijderd voor het einde van de bewaartermijn",
 	audit.CheckErasureDecision:       "Besluit tot verwijdering tegen het logboek",
+	audit.CheckAnswer:                "Antwoord op een inzageverzoek",
 }
 
 // erasureStatusLabels names the statuses of an erasure proposal
