@@ -235,6 +235,26 @@ func (w *witnessedServe) checkpoint() (*verifier.Checkpoint, map[string]bool) {
 	return cp, by
 }
 
+// waitRounds waits until this run of serve has stored the cosignatures of
+// n rounds (spoor_witnessing_rounds_total{result="witnessed"}).
+func (w *witnessedServe) waitRounds(n int) {
+	w.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for line := range strings.Lines(string(w.get("/metrics"))) {
+			if v, ok := strings.CutPrefix(line, `spoor_witnessing_rounds_total{result="witnessed"} `); ok {
+				if got, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && got >= n {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("fewer than %d witnessed rounds within 30 s; alarms: %v; /healthz: %+v", n, w.alarmMetrics(), w.health())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // alarmMetrics returns the ledger's spoor_witnessing_alarms_total series
 // that are not zero, as "witness/kind" -> count.
 func (w *witnessedServe) alarmMetrics() map[string]int {
@@ -272,6 +292,18 @@ func (w *witnessedServe) alarmMetrics() map[string]int {
 // for the bus's acks, not for receipts.
 func (w *witnessedServe) publish(n int) {
 	w.t.Helper()
+	if got := w.publishUntil(n, nil); got != n {
+		w.t.Fatalf("published %d of %d events", got, n)
+	}
+}
+
+// publishUntil publishes up to n synthetic disclosures, each waiting for
+// the bus's ack, and returns how many were acked. When stopped is not nil
+// and reports true after a publish failed (the ledger was killed under
+// the load, as a crash test wants), it stops there; any other failure
+// fails the test.
+func (w *witnessedServe) publishUntil(n int, stopped func() bool) int {
+	w.t.Helper()
 	nc, err := nats.Connect(w.srv.natsURL(), nats.Name("spoor-witness-test"))
 	if err != nil {
 		w.t.Fatal(err)
@@ -282,9 +314,7 @@ func (w *witnessedServe) publish(n int) {
 		w.t.Fatal(err)
 	}
 	pubs := map[string]*natsbus.Publisher{}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for range n {
+	for i := range n {
 		d, _ := w.gen.Next()
 		p := pubs[d.Discloser]
 		if p == nil {
@@ -297,10 +327,17 @@ func (w *witnessedServe) publish(n int) {
 			}
 			pubs[d.Discloser] = p
 		}
-		if _, err := p.Publish(ctx, d); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := p.Publish(ctx, d)
+		cancel()
+		if err != nil {
+			if stopped != nil && stopped() {
+				return i
+			}
 			w.t.Fatalf("publish: %v", err)
 		}
 	}
+	return n
 }
 
 // leafRecords reads the log's leaf records [0, n) over its tiles API,
