@@ -68,6 +68,7 @@ func TestSplitViewRefused(t *testing.T) {
 	}
 	headBytes := w.get("/checkpoint")
 	records := w.leafRecords(head, head.Size)
+	w.settleWitnesses(head.Size)
 
 	// 1. Every witness refuses the split view.
 	for _, name := range witnessNames {
@@ -116,8 +117,7 @@ func TestSplitViewRefused(t *testing.T) {
 	if got := w.get("/checkpoint"); !bytes.Equal(got, headBytes) {
 		t.Fatalf("/checkpoint changed while the log did not grow:\n%s\nto\n%s", headBytes, got)
 	}
-	w.publish(20)
-	h := w.waitWitnessed()
+	h := w.publishAndWitness(20)
 	grown, by := w.checkpoint()
 	if grown.Size <= head.Size || len(by) < 2 {
 		t.Fatalf("after the forks: witnessed size %d (was %d), cosigned by %v", grown.Size, head.Size, by)
@@ -137,6 +137,7 @@ func TestSplitViewRefused(t *testing.T) {
 	// of the log's tree when it is next asked).
 	h = w.waitWitnessed()
 	cur, _ := w.checkpoint()
+	w.settleWitnesses(cur.Size)
 	victim := w.ws["fg-c"]
 	held := w.openWitnessed(servedCheckpoint(t, victim.url(), w.origin), "fg-c").Size
 	records = w.leafRecords(cur, held)
@@ -150,8 +151,7 @@ func TestSplitViewRefused(t *testing.T) {
 		Proof: rogue.Proof(t, int64(held), int64(held)+1), Checkpoint: fooled}).Marshal()); code != http.StatusOK {
 		t.Fatalf("fg-c refused the rogue extension it cannot tell from a real one: %d %q", code, body)
 	}
-	w.publish(10)
-	h = w.waitWitnessed()
+	h = w.publishAndWitness(10)
 	for deadline := time.Now().Add(30 * time.Second); !w.srv.runLogContains("FORK ALARM"); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("no FORK ALARM in serve's log within 30 s of the log passing the fooled witness's size")
@@ -175,6 +175,26 @@ func TestSplitViewRefused(t *testing.T) {
 		t.Fatalf("the log (%d) did not pass the fooled witness's size (%d)", final.Size, held+1)
 	}
 	t.Logf("fg-c fooled at size %d; the log at %d, witnessed by fg-a and fg-b; /healthz: %s", held+1, final.Size, h.Witnessing)
+}
+
+// settleWitnesses waits, up to 10 s, until every witness holds the log's
+// head of the given size. The ledger's round ends once the quorum answered
+// and cancels the request still out to the third witness, which may
+// persist it a moment later all the same; the rogue must see what each
+// witness holds after that, or a probe races the ledger's own request. A
+// witness still behind after 10 s is not answering anything any more, and
+// what it holds then is what the probes start from.
+func (w *witnessedServe) settleWitnesses(size uint64) {
+	w.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, name := range witnessNames {
+		for time.Now().Before(deadline) {
+			if w.openWitnessed(servedCheckpoint(w.t, w.ws[name].url(), w.origin), name).Size == size {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }
 
 // sign signs a checkpoint with the log key and the cosigner key from
@@ -392,8 +412,7 @@ func (w *witnessedServe) monitorOnFork(t *testing.T) {
 		}
 		t.Logf("monitor on a fork of size %d (verified %d): exit %d: %s", size, verified.Size, code, firstLineOf(errOut, "ALARM"))
 	}
-	w.publish(5)
-	w.waitWitnessed()
+	w.publishAndWitness(5)
 	if errOut, code := monitor(w.srv.url()); code != 0 {
 		t.Fatalf("monitor back on the real log: exit %d\n%s", code, errOut)
 	}

@@ -194,10 +194,26 @@ func (w *witnessedServe) get(path string) []byte {
 // (the load is stopped, so that this happens) and returns /healthz then.
 func (w *witnessedServe) waitWitnessed() health {
 	w.t.Helper()
+	return w.waitWitnessedFrom(1)
+}
+
+// publishAndWitness publishes n events and waits until the log has all of
+// them and its witnessed head has caught up.
+func (w *witnessedServe) publishAndWitness(n int) health {
+	w.t.Helper()
+	before := w.health().TreeSize
+	w.publish(n)
+	return w.waitWitnessedFrom(before + uint64(n))
+}
+
+// waitWitnessedFrom waits until the signed head has at least size leaves
+// and the witnessed head has the signed head's size.
+func (w *witnessedServe) waitWitnessedFrom(size uint64) health {
+	w.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		h := w.health()
-		if h.TreeSize > 0 && h.WitnessedTreeSize == h.TreeSize {
+		if h.TreeSize >= size && h.WitnessedTreeSize == h.TreeSize {
 			return h
 		}
 		if time.Now().After(deadline) {
