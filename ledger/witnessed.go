@@ -67,8 +67,11 @@ func (l *Ledger) WitnessedHead() *Head { return l.witnessed.Load() }
 // answers are built on, and whether it is witnessed. Without a policy it
 // is the signed head, not witnessed. With one it is the witnessed head
 // (nil until there is one), unless the ledger runs fail-open: then the
-// signed head, witnessed only if the witnessed head is that very
-// checkpoint.
+// witnessed head when it is of the signed head's tree (same size and
+// root), else the signed head, not witnessed. The tree decides, not the
+// checkpoint's number: storing the cosignatures signs a new checkpoint of
+// the same tree, so the witnessed checkpoint is never the newest signed
+// one, and comparing numbers would mark every checkpoint unwitnessed.
 func (l *Ledger) PublicHead() (*Head, bool) {
 	p, perr := l.WitnessPolicy()
 	if p == nil && perr == nil {
@@ -79,7 +82,7 @@ func (l *Ledger) PublicHead() (*Head, bool) {
 		return w, w != nil
 	}
 	h := l.head.Load()
-	if w != nil && h != nil && w.Size == h.Size && w.Root == h.Root && w.Seq == h.Seq {
+	if w != nil && h != nil && w.Size == h.Size && w.Root == h.Root {
 		return w, true
 	}
 	return h, false

@@ -27,6 +27,12 @@ const (
 	AfterCommit = "after-commit-before-ack"
 	// MidAck: some of a batch's messages are acked, others not.
 	MidAck = "mid-ack"
+	// WitnessedBeforeStore: beside the batches, in ledger/witnessing: the
+	// witnesses' quorum cosigned the published head (each persisted it
+	// before answering), the ledger has not stored the cosignatures yet.
+	// After a restart the witnesses hold a checkpoint the ledger never
+	// recorded as witnessed: that must not look like a fork.
+	WitnessedBeforeStore = "witnessed-before-store"
 )
 
 // Tag is the build tag that arms the switch.

@@ -90,3 +90,18 @@ func (m *MemTree) Proof(t testing.TB, from, to int64) [][]byte {
 	}
 	return out
 }
+
+// InclusionProof returns the proof that leaf index is in the tree of the
+// first size leaves.
+func (m *MemTree) InclusionProof(t testing.TB, index, size int64) [][]byte {
+	t.Helper()
+	p, err := tlog.ProveRecord(size, index, m.reader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([][]byte, len(p))
+	for i := range p {
+		out[i] = p[i][:]
+	}
+	return out
+}

@@ -43,6 +43,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/crashpoint"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/witness/client"
@@ -214,6 +215,11 @@ func (w *Witnesser) round(ctx context.Context) error {
 		w.metrics.rounds.WithLabelValues("quorum_not_met").Inc()
 		return gerr
 	}
+	// The witnesses hold this checkpoint now; until PutWitnessed returns,
+	// the ledger does not. A crash here leaves the witnesses ahead of the
+	// stored witnessed head, which the next run must take calmly (a 409
+	// with this size, then a cosignature of the same tree).
+	crashpoint.Hit(crashpoint.WitnessedBeforeStore)
 	var lines []byte
 	for _, cs := range res.Cosignatures {
 		lines = append(lines, cs.Lines...)

@@ -498,3 +498,38 @@ func dropWitnessLines(lines []string) []string {
 	}
 	return out
 }
+
+// TestFailOpenServesWitnessedHead: in fail-open mode /checkpoint serves the
+// witnessed checkpoint, marked witnessed, once the witnesses cosigned the
+// log's tree, and the signed head marked as not witnessed only while the
+// log is ahead of them. Storing the cosignatures signs a new checkpoint of
+// the same tree (it is a batch of the sequencer), so the witnessed
+// checkpoint is never the newest signed one: it must be judged by its
+// tree, not by its number.
+func TestFailOpenServesWitnessedHead(t *testing.T) {
+	f := newFixture(t, ledger.Config{WitnessFailOpen: true}, witnessing.Config{Timeout: 200 * time.Millisecond})
+	f.grow(5)
+	w := f.waitWitnessed()
+	ph, witnessed := f.l.PublicHead()
+	if !witnessed || ph.Size != w.Size || !strings.Contains(string(ph.Note), "— witness.example/") {
+		t.Fatalf("fail-open, everything witnessed: PublicHead size %d witnessed=%v (signed head seq %d, witnessed seq %d)",
+			ph.Size, witnessed, f.l.Head().Seq, w.Seq)
+	}
+	status, hdr, body := f.get("/checkpoint")
+	if status != http.StatusOK || hdr.Get(httpapi.WitnessedHeader) != "true" || !strings.Contains(body, "— witness.example/") {
+		t.Fatalf("fail-open, everything witnessed: /checkpoint %d %s=%q\n%s", status, httpapi.WitnessedHeader, hdr.Get(httpapi.WitnessedHeader), body)
+	}
+
+	// Two of three away: the log goes ahead of its witnesses, and the
+	// signed head is served, marked.
+	f.ws[1].Stop()
+	f.ws[2].Stop()
+	f.grow(3)
+	ph, witnessed = f.l.PublicHead()
+	if witnessed || ph.Size <= w.Size {
+		t.Fatalf("fail-open, the log ahead of its witnesses: PublicHead size %d witnessed=%v, witnessed head %d", ph.Size, witnessed, w.Size)
+	}
+	if _, hdr, _ := f.get("/checkpoint"); hdr.Get(httpapi.WitnessedHeader) != "false" {
+		t.Fatalf("fail-open, the log ahead of its witnesses: /checkpoint %s=%q", httpapi.WitnessedHeader, hdr.Get(httpapi.WitnessedHeader))
+	}
+}
