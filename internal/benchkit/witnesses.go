@@ -15,6 +15,7 @@ import (
 	fnote "github.com/transparency-dev/formats/note"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/witnessing"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/witness"
@@ -256,6 +257,11 @@ func (r *rig) witnessFullLoad(ctx context.Context, ef *eventFile, what string, c
 		return 0, fmt.Errorf("witnesses, offered load: %w", err)
 	}
 	out.Rounds = roundsBetween(beforeRounds, p.rounds())
+	// The bench checks its own result, as the audit does (b)'s: the
+	// witnessed head must meet the covenant's policy for a verifier.
+	if err := checkWitnessed(p.l, r.keys); err != nil {
+		return 0, fmt.Errorf("witnesses: %w", err)
+	}
 	// Honest witnesses of an honest log raise no alarm; one here is a bug.
 	for name, err := range wit.Alarms() {
 		return 0, fmt.Errorf("witnesses: alarm from witness %s: %w", name, err)
@@ -370,4 +376,25 @@ func roundsBetween(a, b roundTotals) Rounds {
 		r.MeanGatherMs = 1000 * (b.gatherSum - a.gatherSum) / float64(n)
 	}
 	return r
+}
+
+// checkWitnessed checks l's witnessed head against the witness policy in
+// force with the verifier's own code.
+func checkWitnessed(l *ledger.Ledger, keys *verifier.LogKeys) error {
+	w := l.WitnessedHead()
+	if w == nil {
+		return errors.New("no witnessed checkpoint")
+	}
+	policy, err := l.WitnessPolicy()
+	if err != nil || policy == nil {
+		return fmt.Errorf("the covenant in force has no usable witness policy (%v)", err)
+	}
+	cp, err := verifier.OpenCheckpoint(w.Note, keys)
+	if err != nil {
+		return fmt.Errorf("the witnessed checkpoint of size %d does not open: %w", w.Size, err)
+	}
+	if _, err := verifier.CheckWitnessPolicy(cp, policy); err != nil {
+		return fmt.Errorf("the witnessed checkpoint of size %d does not meet the policy: %w", w.Size, err)
+	}
+	return nil
 }
