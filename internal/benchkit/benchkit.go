@@ -13,6 +13,10 @@
 //	                 full load (bounded window) and a fixed offered load
 //	the stored ledger --> inzage bundles, Merkle recomputation, the FG's audit
 //	the folders --> peak RSS, ledger bytes per event after compaction, NATS store
+//	with Config.Witnesses: the event file --> the pipeline on fresh ledgers,
+//	                 without witnesses, with (covenant version 2 naming real
+//	                 witnesses on loopback, a Witnesser beside the ledger) and
+//	                 without again; then the offered load, to the witnessed head
 //
 // Each pipeline figure is reported beside the ceilings measured in the same
 // run: the composed ceiling (cores divided by the sum of the stages' CPU
