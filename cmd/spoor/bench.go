@@ -14,6 +14,7 @@ import (
 	"github.com/spoor-ledger/spoor/internal/benchkit"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/trillianlog"
+	"github.com/spoor-ledger/spoor/ledger/witnessing"
 )
 
 type benchFlags struct {
@@ -30,6 +31,10 @@ type benchFlags struct {
 	log      string
 	trillian string
 	treeID   int64
+	// The witnesses of (g): --witnesses, --quorum, --witness-interval.
+	witnesses       int
+	quorum          int
+	witnessInterval time.Duration
 }
 
 func newBenchCmd(g *globalFlags) *cobra.Command {
@@ -58,7 +63,15 @@ organisation's cost, not the ledger's). Then, in the same run:
       order (a backlog of old events), for comparison;
   (d) inzage answer time for children with about 50 disclosures each;
   (e) the FG's audit: Merkle recomputation and the full check;
-  (f) peak RSS, ledger bytes per event after compaction, the NATS store.
+  (f) peak RSS, ledger bytes per event after compaction, the NATS store;
+  (g) with --witnesses N: N Spoor witnesses as HTTP servers on loopback
+      (their state written with fsync), a covenant version 2 whose witness
+      policy needs --quorum of them, and the ledger's Witnesser beside it:
+      the full load without witnesses, with, and without again (each on a
+      fresh ledger; the one with as a ratio to the mean of the two
+      without), then the fixed offered load on the compacted store, timed
+      from publish to the checkpoint and to the first witnessed checkpoint
+      that covers each event.
 
 With --log trillian --trillian ADDR, (b) and (c) run with a Trillian
 PREORDERED_LOG tree as the Merkle backend (each of their ledgers on a tree
@@ -84,6 +97,9 @@ need a few minutes and a few GB of scratch space.`,
 	addMemoryLimitFlag(fl, &f.memLimit)
 	fl.StringVar(&f.log, "log", "pebble", "Merkle log backend of the full pipeline (b) and the log core (c): pebble or trillian")
 	fl.StringVar(&f.trillian, "trillian", "", "with --log trillian: the Trillian log server's gRPC address (host:port); the bench makes a PREORDERED_LOG tree for each ledger it opens and deletes it afterwards")
+	fl.IntVar(&f.witnesses, "witnesses", 0, "run (g) with this many witnesses (0: leave it out)")
+	fl.IntVar(&f.quorum, "quorum", 0, "with --witnesses: how many must cosign (0: a majority)")
+	fl.DurationVar(&f.witnessInterval, "witness-interval", witnessing.DefaultInterval, "with --witnesses: the least time between two rounds of add-checkpoint requests (as serve's --witness-interval)")
 	fl.Int64Var(&f.treeID, "tree-id", 0, "with --log trillian: an empty PREORDERED_LOG tree for the first ledger (the log core) instead of a new one")
 	return cmd
 }
@@ -91,6 +107,16 @@ need a few minutes and a few GB of scratch space.`,
 func runBench(cmd *cobra.Command, g *globalFlags, f *benchFlags) error {
 	if f.events < 1 {
 		return fmt.Errorf("--events must be at least 1, got %d", f.events)
+	}
+	switch {
+	case f.witnesses < 0:
+		return fmt.Errorf("--witnesses must not be negative, got %d", f.witnesses)
+	case f.witnesses == 0 && cmd.Flags().Changed("quorum"):
+		return fmt.Errorf("--quorum needs --witnesses")
+	case f.quorum < 0 || f.quorum > f.witnesses:
+		return fmt.Errorf("--quorum %d: want 1 to --witnesses (%d)", f.quorum, f.witnesses)
+	case f.witnesses > 0 && f.witnessInterval <= 0:
+		return fmt.Errorf("--witness-interval must be positive, got %s", f.witnessInterval)
 	}
 	// The bench runs the ledger as serve does, with serve's memory limit.
 	if err := applyMemoryLimit(cmd, f.memLimit, g.logger()); err != nil {
@@ -121,6 +147,7 @@ func runBench(cmd *cobra.Command, g *globalFlags, f *benchFlags) error {
 	cfg := benchkit.Config{
 		Dir: dir, Events: f.events, OfferedRate: f.offered, OfferedSeconds: f.offeredSecs,
 		Publishers: f.publishers, PublishBatch: f.batch, Progress: cmd.ErrOrStderr(), Logger: g.logger(),
+		Witnesses: f.witnesses, Quorum: f.quorum, WitnessInterval: f.witnessInterval,
 	}
 	if err := f.merkle(&cfg, g.logger()); err != nil {
 		return err

@@ -413,3 +413,32 @@ func Load(dir string) (*Material, error) {
 	return &Material{Name: name, Dir: dir, Signed: sc, AdminSkey: skey, AdminVkey: vkey,
 		Parties: parties, SubjectKey: subject}, nil
 }
+
+// CovenantWithPolicy returns covenant version 2, following m's version 1,
+// with policy (a C2SP tlog-policy text) as its witness policy, signed by
+// the demo administrator: how a covenant takes on witnesses. The bench and
+// the tests use it; a real covenant's next version is written by hand and
+// signed with `spoor covenant sign`.
+func (m *Material) CovenantWithPolicy(policy string) (*events.SignedCovenant, error) {
+	y := string(m.Signed.Envelope.Payload)
+	if !strings.Contains(y, "\nversion: 1\n") || !strings.Contains(y, "\nprevious: \"\"\n") {
+		return nil, errors.New("demo: the covenant is not a version 1 as Generate writes it")
+	}
+	y = strings.Replace(y, "\nversion: 1\n", "\nversion: 2\n", 1)
+	y = strings.Replace(y, "\nprevious: \"\"\n", "\nprevious: \""+m.Signed.Hash()+"\"\n", 1)
+	var b strings.Builder
+	b.WriteString(strings.TrimRight(y, "\n"))
+	b.WriteString("\nwitness_policy: |\n")
+	for line := range strings.SplitSeq(strings.TrimRight(policy, "\n"), "\n") {
+		b.WriteString("  " + line + "\n")
+	}
+	signed, err := events.SignCovenant([]byte(b.String()), m.AdminSkey)
+	if err != nil {
+		return nil, fmt.Errorf("demo: couldn't sign covenant version 2 with a witness policy: %w", err)
+	}
+	sc, err := events.ParseSignedCovenant(signed)
+	if err != nil {
+		return nil, fmt.Errorf("demo: covenant version 2 with a witness policy: %w", err)
+	}
+	return sc, nil
+}

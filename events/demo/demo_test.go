@@ -2,6 +2,7 @@ package demo
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"io/fs"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/spoor-ledger/spoor/events"
 )
 
@@ -345,5 +348,51 @@ func TestDeskUsers(t *testing.T) {
 				t.Errorf("%s: scope %q has %d desk user(s); a release needs two", name, party, n)
 			}
 		}
+	}
+}
+
+// TestCovenantWithPolicy: version 2 made from a demo's version 1 carries
+// the witness policy, is signed by the demo administrator and follows
+// version 1 in a covenant chain anchored at the administrator's key, as the
+// ledger requires before it adopts it.
+func TestCovenantWithPolicy(t *testing.T) {
+	m, err := Generate(filepath.Join(t.TempDir(), "demo-keys"), "amersfoort")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(name string) string {
+		_, vkey, err := note.GenerateKey(rand.Reader, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return vkey
+	}
+	policy := "log " + key(m.Signed.Covenant.Origin) + "\n" +
+		"witness fg-a " + key("fg-a.example") + " http://127.0.0.1:1\n" +
+		"witness fg-b " + key("fg-b.example") + " http://127.0.0.1:2\n" +
+		"group fgs 2 fg-a fg-b\nquorum fgs\n"
+	v2, err := m.CovenantWithPolicy(policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2.Covenant.Version != 2 || v2.Covenant.Origin != m.Signed.Covenant.Origin {
+		t.Fatalf("version %d origin %q", v2.Covenant.Version, v2.Covenant.Origin)
+	}
+	p, err := events.ParseWitnessPolicy(v2.Covenant.WitnessPolicy)
+	if err != nil || p.Quorum != "fgs" || len(p.Witnesses) != 2 {
+		t.Fatalf("the policy of version 2: %+v, %v", p, err)
+	}
+	chain, err := events.NewChain(m.Signed, m.AdminVkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chain.Append(v2); err != nil {
+		t.Fatalf("version 2 does not follow version 1: %v", err)
+	}
+	// Only a version 1 is followed so.
+	m2 := *m
+	m2.Signed = v2
+	if _, err := m2.CovenantWithPolicy(policy); err == nil {
+		t.Fatal("a version 3 was made from version 2 as if it were version 1")
 	}
 }

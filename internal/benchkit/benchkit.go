@@ -13,6 +13,10 @@
 //	                 full load (bounded window) and a fixed offered load
 //	the stored ledger --> inzage bundles, Merkle recomputation, the FG's audit
 //	the folders --> peak RSS, ledger bytes per event after compaction, NATS store
+//	with Config.Witnesses: the event file --> the pipeline on fresh ledgers,
+//	                 without witnesses, with (covenant version 2 naming real
+//	                 witnesses on loopback, a Witnesser beside the ledger) and
+//	                 without again; then the offered load, to the witnessed head
 //
 // Each pipeline figure is reported beside the ceilings measured in the same
 // run: the composed ceiling (cores divided by the sum of the stages' CPU
@@ -40,6 +44,7 @@ import (
 	"github.com/spoor-ledger/spoor/internal/synth"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
+	"github.com/spoor-ledger/spoor/ledger/witnessing"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
@@ -90,6 +95,16 @@ type Config struct {
 	// MerkleName names the backend in the report ("trillian at ADDR");
 	// empty means "pebble".
 	MerkleName string
+	// Witnesses, if above 0, adds (g): that many Spoor witnesses on
+	// loopback, a covenant version naming them with a Quorum-of-Witnesses
+	// policy, and a witnessing.Witnesser beside the ledger (tiles in
+	// Pebble). 0 leaves (g) out.
+	Witnesses int
+	// Quorum is how many of the witnesses must cosign; 0 means a majority.
+	Quorum int
+	// WitnessInterval is the Witnesser's least time between two rounds;
+	// 0 means witnessing.DefaultInterval, serve's default.
+	WitnessInterval time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -130,6 +145,20 @@ func (c *Config) defaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Witnesses < 0 {
+		return fmt.Errorf("benchkit: Config.Witnesses is %d", c.Witnesses)
+	}
+	if c.Witnesses > 0 {
+		if c.Quorum <= 0 {
+			c.Quorum = c.Witnesses/2 + 1
+		}
+		if c.Quorum > c.Witnesses {
+			return fmt.Errorf("benchkit: a quorum of %d of %d witnesses can never be met", c.Quorum, c.Witnesses)
+		}
+		if c.WitnessInterval <= 0 {
+			c.WitnessInterval = witnessing.DefaultInterval
+		}
+	}
 	return nil
 }
 
@@ -160,7 +189,9 @@ type Report struct {
 	InzageCompacted Inzage    `json:"inzage_after_compaction"`
 	Audit           Audit     `json:"audit"`
 	Resources       Resources `json:"resources"`
-	Targets         []Target  `json:"targets"`
+	// Witnessing is (g), when Config.Witnesses asked for it.
+	Witnessing *Witnessing `json:"witnessing,omitempty"`
+	Targets    []Target    `json:"targets"`
 	// PresignSeconds is how long generating and signing took (untimed
 	// by the figures); TotalSeconds the whole run.
 	PresignSeconds float64 `json:"presign_seconds"`
@@ -354,6 +385,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := r.pipeline(ctx, ef, rep); err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
+	if cfg.Witnesses > 0 {
+		if err := r.witnessing(ctx, ef, rep); err != nil {
+			return nil, fmt.Errorf("witnesses: %w", err)
+		}
+	}
 	if err := os.Remove(ef.path); err != nil {
 		return nil, fmt.Errorf("couldn't remove the event file: %w", err)
 	}
@@ -419,13 +455,19 @@ func (r *rig) openLedger(ctx context.Context, dir string) (*ledger.Ledger, *pebb
 // openLedgerOn opens a fresh ledger on Pebble in dir with Merkle backend m
 // (nil: the tiles in Pebble only).
 func (r *rig) openLedgerOn(ctx context.Context, dir string, m ledger.MerkleBackend) (*ledger.Ledger, *pebblestore.Store, error) {
+	return r.openLedgerWith(ctx, dir, m, r.demo.Signed)
+}
+
+// openLedgerWith opens the ledger in dir with Merkle backend m on covenant
+// cov (a fresh folder: the demo's version 1 only).
+func (r *rig) openLedgerWith(ctx context.Context, dir string, m ledger.MerkleBackend, cov *events.SignedCovenant) (*ledger.Ledger, *pebblestore.Store, error) {
 	s, err := pebblestore.Open(dir, pebblestore.Config{})
 	if err != nil {
 		return nil, nil, err
 	}
 	l, err := ledger.Open(ctx, ledger.Config{
 		Store: s, Signer: r.signer, Keys: r.keys,
-		Covenant: r.demo.Signed, AdminVkey: r.demo.AdminVkey, Logger: r.cfg.Logger, Merkle: m,
+		Covenant: cov, AdminVkey: r.demo.AdminVkey, Logger: r.cfg.Logger, Merkle: m,
 	})
 	if err != nil {
 		s.Close()

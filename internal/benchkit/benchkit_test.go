@@ -81,13 +81,75 @@ func TestRunSmall(t *testing.T) {
 	if err := rep.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"(a) stage costs", "composed ceiling", "(b) full pipeline", "(c) log core", "(d) inzage", "(e) audit", "(f) peak RSS", "targets"} {
+	for _, want := range []string{"(a) stage costs", "composed ceiling", "(b) full pipeline", "(c) log core", "(d) inzage", "(e) audit", "(f) peak RSS", "targets (issue 7;"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("the text report lacks %q", want)
 		}
 	}
+	// Without witnesses the report is as it was before they came.
+	if rep.Witnessing != nil || strings.Contains(text.String(), "(g)") || strings.Contains(text.String(), "witness") {
+		t.Errorf("a run without witnesses reports on witnesses:\n%s", text.String())
+	}
 	if _, err := json.Marshal(rep); err != nil {
 		t.Errorf("the report does not encode as JSON: %v", err)
+	}
+}
+
+// TestRunWithWitnesses runs the bench with three real witnesses, two of
+// which must cosign: (g) must complete, time every event to a witnessed
+// checkpoint, and add its three targets; it asserts no speed.
+func TestRunWithWitnesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the bench starts NATS, witnesses and six ledgers; skipped with -short")
+	}
+	rep, err := Run(context.Background(), Config{
+		Dir: t.TempDir(), Events: 300, OfferedRate: 1000, OfferedSeconds: 0.2,
+		StageSample: 300, InzageSubjects: 5, Witnesses: 3, Quorum: 2, WitnessInterval: 5 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := rep.Witnessing
+	if w == nil {
+		t.Fatal("no (g) in the report")
+	}
+	if w.Witnesses != 3 || w.Quorum != 2 || w.IntervalMs != 5 || w.Events != 300 {
+		t.Errorf("witnessing: %+v", w)
+	}
+	if w.WithoutBefore <= 0 || w.With <= 0 || w.WithoutAfter <= 0 || w.Ratio <= 0 {
+		t.Errorf("full-load rates: %+v", w)
+	}
+	if w.FullLoadWitnessed.Samples != 300 || w.Offered.Latency.Samples != 200 || w.OfferedWitnessed.Samples != 200 {
+		t.Errorf("samples: full load %d, offered %d and %d witnessed", w.FullLoadWitnessed.Samples, w.Offered.Latency.Samples, w.OfferedWitnessed.Samples)
+	}
+	if l := w.OfferedWitnessed; l.P50ms <= 0 || l.P50ms > l.P99ms || l.P99ms > l.Maxms {
+		t.Errorf("witnessed latency: %+v", l)
+	}
+	if w.Rounds.Witnessed < 1 {
+		t.Errorf("rounds: %+v", w.Rounds)
+	}
+	if len(rep.Targets) != 14 {
+		t.Errorf("%d targets, want 14", len(rep.Targets))
+	}
+	var text bytes.Buffer
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"(g) witnesses: 3 Spoor witnesses", "2 of 3 must cosign", "to the witnessed checkpoint:",
+		"issue 20's with witnesses", "witnessed latency p50 at offered", "pipeline with witnesses"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("the text report lacks %q:\n%s", want, text.String())
+		}
+	}
+}
+
+// TestWitnessConfigRefused: a quorum that can never be met is refused
+// before anything runs.
+func TestWitnessConfigRefused(t *testing.T) {
+	for _, cfg := range []Config{{Dir: t.TempDir(), Witnesses: 2, Quorum: 3}, {Dir: t.TempDir(), Witnesses: -1}} {
+		if _, err := Run(context.Background(), cfg); err == nil {
+			t.Errorf("Run(%d witnesses, quorum %d) started", cfg.Witnesses, cfg.Quorum)
+		}
 	}
 }
 

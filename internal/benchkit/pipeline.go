@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/events/natsbus"
 	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/internal/natsserver"
@@ -33,15 +34,29 @@ type commitWatch struct {
 	done  chan struct{}
 }
 
-func watchCommits(l *ledger.Ledger) *commitWatch {
+// watchCommits watches the ledger's signed head, waking on every commit.
+func watchCommits(l *ledger.Ledger) *commitWatch { return watchHeads(l, l.Head, 0) }
+
+// watchHeads watches the head that head returns, waking on every commit
+// and, if poll is not 0, every poll as well: the witnessed head is stored
+// through the sequencer and published only after that commit's wake-up,
+// so without polling it would be seen one commit late (or, when the load
+// has ended, never).
+func watchHeads(l *ledger.Ledger, head func() *ledger.Head, poll time.Duration) *commitWatch {
 	w := &commitWatch{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
+		var tick <-chan time.Time
+		if poll > 0 {
+			t := time.NewTicker(poll)
+			defer t.Stop()
+			tick = t.C
+		}
 		var last uint64
 		for {
 			// Take the channel before reading the head: no commit is missed.
 			ch := l.Committed()
-			if h := l.Head(); h != nil && h.Size > last {
+			if h := head(); h != nil && h.Size > last {
 				last = h.Size
 				w.mu.Lock()
 				w.times = append(w.times, time.Now())
@@ -50,6 +65,7 @@ func watchCommits(l *ledger.Ledger) *commitWatch {
 			}
 			select {
 			case <-ch:
+			case <-tick:
 			case <-w.stop:
 				return
 			case <-l.Done():
@@ -91,8 +107,10 @@ type pipelineRig struct {
 	cancel context.CancelFunc
 	ingest chan error
 	watch  *commitWatch
-	pubs   []*asyncPublisher
-	reg    *prometheus.Registry
+	// witnessed watches the witnessed head, when witnesses run.
+	witnessed *commitWatch
+	pubs      []*asyncPublisher
+	reg       *prometheus.Registry
 	// releaseMerkle releases the ledger's Merkle backend, after the ledger.
 	releaseMerkle func()
 }
@@ -149,17 +167,42 @@ func commitsBetween(a, b histTotals) Commits {
 }
 
 func (r *rig) startPipeline(ctx context.Context) (*pipelineRig, error) {
-	p := &pipelineRig{}
-	m, release, err := r.merkle(ctx)
-	if err != nil {
-		return nil, err
+	d := datadir.Dir(r.dir)
+	return r.startPipelineIn(ctx, d.Ledger(), d.NATS(), nil)
+}
+
+// startPipelineIn starts the pipeline with its ledger in ledgerDir and its
+// NATS store in natsDir. With cov (a later covenant version), the ledger
+// first logs the demo's version 1 and is opened again on cov, as a log
+// takes on a new version; it then runs on the tiles in Pebble whatever the
+// Merkle backend of the run.
+func (r *rig) startPipelineIn(ctx context.Context, ledgerDir, natsDir string, cov *events.SignedCovenant) (*pipelineRig, error) {
+	p := &pipelineRig{releaseMerkle: func() {}}
+	var m ledger.MerkleBackend
+	var err error
+	if cov == nil {
+		if m, p.releaseMerkle, err = r.merkle(ctx); err != nil {
+			return nil, err
+		}
+		cov = r.demo.Signed
+	} else {
+		l, s, err := r.openLedgerWith(ctx, ledgerDir, nil, r.demo.Signed)
+		if err != nil {
+			return nil, err
+		}
+		err = l.Close()
+		if cerr := s.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("couldn't close the ledger on covenant version 1: %w", err)
+		}
 	}
-	p.releaseMerkle = release
-	if p.l, p.store, err = r.openLedgerOn(ctx, datadir.Dir(r.dir).Ledger(), m); err != nil {
+	if p.l, p.store, err = r.openLedgerWith(ctx, ledgerDir, m, cov); err != nil {
 		p.close()
 		return nil, err
 	}
-	if p.ns, err = startNATS(datadir.Dir(r.dir).NATS()); err != nil {
+	if p.ns, err = startNATS(natsDir); err != nil {
 		p.close()
 		return nil, err
 	}
@@ -227,6 +270,10 @@ func (p *pipelineRig) close() {
 	if p.watch != nil {
 		p.watch.close()
 		p.watch = nil
+	}
+	if p.witnessed != nil {
+		p.witnessed.close()
+		p.witnessed = nil
 	}
 	if p.l != nil {
 		p.l.Close()
@@ -424,13 +471,19 @@ func (r *rig) publishRun(ctx context.Context, p *pipelineRig, ef *eventFile, fro
 
 // latencies turns samples into publish-to-checkpoint durations.
 func latencies(ctx context.Context, p *pipelineRig, samples []sample) ([]time.Duration, error) {
+	return latenciesTo(ctx, p, p.watch, samples)
+}
+
+// latenciesTo turns samples into durations from publish to the first head
+// seen by w that covers each event.
+func latenciesTo(ctx context.Context, p *pipelineRig, w *commitWatch, samples []sample) ([]time.Duration, error) {
 	out := make([]time.Duration, 0, len(samples))
 	for _, s := range samples {
 		idx, err := p.l.LookupEvent(ctx, s.party, s.id.String())
 		if err != nil {
 			return nil, fmt.Errorf("event %s: %w", s.id, err)
 		}
-		t, ok := p.watch.at(idx)
+		t, ok := w.at(idx)
 		if !ok {
 			return nil, fmt.Errorf("event %s at leaf %d was never seen in a checkpoint", s.id, idx)
 		}

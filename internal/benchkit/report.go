@@ -14,7 +14,7 @@ func targets(r *Report) []Target {
 	}
 	pl, res, iz := r.Pipeline, r.Resources, r.InzageCompacted
 	oc := pl.OfferedCompacted
-	return []Target{
+	ts := []Target{
 		t("pipeline sustained", ">= 25000 events/s", fmt.Sprintf("%.0f events/s", pl.EventsPerSec), pl.EventsPerSec >= 25000),
 		t("pipeline vs composed ceiling", ">= 60%", pct(pl.RatioComposed), pl.RatioComposed >= 0.60),
 		// The offered load's targets, like inzage's, are judged on the
@@ -36,6 +36,19 @@ func targets(r *Report) []Target {
 		t("ledger disk after compaction", "<= 1.5x envelope bytes", fmt.Sprintf("%.2fx", res.DiskToEnvelope), res.DiskToEnvelope > 0 && res.DiskToEnvelope <= 1.5),
 		t("NATS store after ingest", "empty", fmt.Sprintf("%d msgs, %d bytes", res.NATSStreamMsgs, res.NATSStreamBytes), res.NATSStreamMsgs == 0),
 	}
+	// Issue 20's, with witnesses: publish to the first witnessed
+	// checkpoint covering the event, at the offered load on a compacted
+	// store (as above), and the full load's cost.
+	if w := r.Witnessing; w != nil {
+		wl := w.OfferedWitnessed
+		ts = append(ts,
+			t("witnessed latency p50 at offered", "<= 50 ms", ms(wl.P50ms), wl.Samples > 0 && wl.P50ms <= 50),
+			t("witnessed latency p99 at offered", "<= 250 ms", ms(wl.P99ms), wl.Samples > 0 && wl.P99ms <= 250),
+			t("pipeline with witnesses", ">= 95% of the run without", fmt.Sprintf("%s (%.0f against %.0f and %.0f events/s)",
+				pct(w.Ratio), w.With, w.WithoutBefore, w.WithoutAfter), w.Ratio >= 0.95),
+		)
+	}
+	return ts
 }
 
 func pct(x float64) string { return fmt.Sprintf("%.0f%%", 100*x) }
@@ -111,7 +124,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "    NATS stream SPOOR after ingest: %d messages, %d bytes (store folder %d bytes)\n\n",
 		res.NATSStreamMsgs, res.NATSStreamBytes, res.NATSDirBytes)
 
-	fmt.Fprintf(&b, "targets (issue 7; stated for --events 1000000 on 2 cores):\n")
+	if w := r.Witnessing; w != nil {
+		w.write(&b)
+		fmt.Fprintf(&b, "targets (issue 7, and issue 20's with witnesses; stated for --events 1000000 on 2 cores):\n")
+	} else {
+		fmt.Fprintf(&b, "targets (issue 7; stated for --events 1000000 on 2 cores):\n")
+	}
 	for _, t := range r.Targets {
 		mark := "MET "
 		if !t.Met {
@@ -134,4 +152,22 @@ func orUnknown(s string) string {
 func (c Commits) String() string {
 	return fmt.Sprintf("commits: %d, %.1f entries each, commit (fsync) %.2f ms, whole batch %.2f ms on average",
 		c.Commits, c.MeanBatch, c.MeanCommitMs, c.MeanSequenceMs)
+}
+
+// write writes (g) for people.
+func (w *Witnessing) write(b *strings.Builder) {
+	fmt.Fprintf(b, "(g) witnesses: %d Spoor witnesses on loopback HTTP (state written with fsync), %d of %d must cosign;\n", w.Witnesses, w.Quorum, w.Witnesses)
+	fmt.Fprintf(b, "    a Witnesser beside the ledger, at most one round per %.0f ms (--witness-interval); tiles in Pebble\n", w.IntervalMs)
+	fmt.Fprintf(b, "    full load, %d events on a fresh ledger each: without %.0f events/s, with %.0f, without again %.0f\n",
+		w.Events, w.WithoutBefore, w.With, w.WithoutAfter)
+	fmt.Fprintf(b, "                 = %s of the mean of the two without\n", pct(w.Ratio))
+	fl := w.FullLoadWitnessed
+	fmt.Fprintf(b, "    publish-to-witnessed checkpoint at full load: p50 %s  p99 %s  max %s  (%d samples)\n",
+		ms(fl.P50ms), ms(fl.P99ms), ms(fl.Maxms), fl.Samples)
+	o, ow := w.Offered, w.OfferedWitnessed
+	fmt.Fprintf(b, "    at %.0f events/s offered, the store compacted (%d events, achieved %.0f/s):\n", o.Rate, o.Events, o.AchievedRate)
+	fmt.Fprintf(b, "      to the checkpoint:           p50 %s  p99 %s  max %s\n", ms(o.Latency.P50ms), ms(o.Latency.P99ms), ms(o.Latency.Maxms))
+	fmt.Fprintf(b, "      to the witnessed checkpoint: p50 %s  p99 %s  max %s\n", ms(ow.P50ms), ms(ow.P99ms), ms(ow.Maxms))
+	fmt.Fprintf(b, "      %s\n", o.Commits)
+	fmt.Fprintf(b, "      %s\n\n", w.Rounds)
 }

@@ -225,24 +225,9 @@ func (e *Env) SubmitEnvelopes(t testing.TB, l *ledger.Ledger, envs [][]byte) ([]
 // signed by the demo administrator: how a covenant takes on witnesses.
 func (e *Env) CovenantWithPolicy(t testing.TB, policy string) *events.SignedCovenant {
 	t.Helper()
-	v1 := e.Demo.Signed
-	y := string(v1.Envelope.Payload)
-	if !strings.Contains(y, "\nversion: 1\n") {
-		t.Fatal("the demo covenant is not version 1")
-	}
-	y = strings.Replace(y, "\nversion: 1\n", "\nversion: 2\n", 1)
-	y = strings.Replace(y, "\nprevious: \"\"\n", "\nprevious: \""+v1.Hash()+"\"\n", 1)
-	y = strings.TrimRight(y, "\n") + "\nwitness_policy: |\n"
-	for _, line := range strings.Split(strings.TrimRight(policy, "\n"), "\n") {
-		y += "  " + line + "\n"
-	}
-	signed, err := events.SignCovenant([]byte(y), e.Demo.AdminSkey)
+	sc, err := e.Demo.CovenantWithPolicy(policy)
 	if err != nil {
-		t.Fatalf("covenant v2 with a witness policy: %v", err)
-	}
-	sc, err := events.ParseSignedCovenant(signed)
-	if err != nil {
-		t.Fatalf("covenant v2 with a witness policy: %v", err)
+		t.Fatal(err)
 	}
 	return sc
 }
