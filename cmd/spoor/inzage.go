@@ -55,7 +55,7 @@ The BSN is read from standard input (or a prompt), never from the command line.
 On the demo covenant: spoor inzage request --data DIR --relation parent
 (then spoor inzage release ID --data DIR -o bundle.json --html report.html).`,
 	}
-	cmd.AddCommand(newInzageRequestCmd(), newInzageReleaseCmd())
+	cmd.AddCommand(newInzageRequestCmd(), newInzageReleaseCmd(), newInzageBundleCmd())
 	return cmd
 }
 
@@ -158,6 +158,49 @@ func newInzageReleaseCmd() *cobra.Command {
 	cmd.Flags().StringVarP(&out, "output", "o", "", "bundle file to write (required)")
 	cmd.Flags().StringVar(&html, "html", "", "also write the Dutch report (after verifying the bundle with the pinned keys)")
 	cmd.Flags().StringArrayVar(&withhold, "withhold", nil, "withhold a disclosure on a legal ground: LEAF_INDEX:avg-23 or LEAF_INDEX:uavg-41")
+	_ = cmd.MarkFlagRequired("output")
+	return cmd
+}
+
+func newInzageBundleCmd() *cobra.Command {
+	f := &inzageFlags{}
+	var out, html string
+	var vk reportKeys
+	cmd := &cobra.Command{
+		Use:   "bundle ID -o bundle.json [--html report.html]",
+		Short: "Download the bundle of a released request again: the very bytes handed out at release",
+		Long: `spoor inzage bundle ID downloads the answer to a released request again, for
+either desk user of the scope: the same bytes as at release (the bundle is
+kept), proven by the answer entry logged at release. While no checkpoint
+covers that entry yet (with a witness policy: while the witnesses are away) the
+ledger answers 503: try again later.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			tok, err := f.desk("desk-1")
+			if err != nil {
+				return err
+			}
+			var raw json.RawMessage
+			if err := deskCall(cmd.Context(), "GET", f.url+"/v1/inzage/"+args[0]+"/bundle", tok, nil, &raw); err != nil {
+				return err
+			}
+			if err := os.WriteFile(out, raw, 0o600); err != nil {
+				return fmt.Errorf("couldn't write the bundle: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", out)
+			if html == "" {
+				return nil
+			}
+			if f.data != "" {
+				vk.defaults(f.data)
+			}
+			return writeReport(cmd, raw, &vk, html)
+		},
+	}
+	f.add(cmd)
+	vk.add(cmd)
+	cmd.Flags().StringVarP(&out, "output", "o", "", "bundle file to write (required)")
+	cmd.Flags().StringVar(&html, "html", "", "also write the Dutch report (after verifying the bundle with the pinned keys)")
 	_ = cmd.MarkFlagRequired("output")
 	return cmd
 }
