@@ -91,8 +91,10 @@ type Witnesser struct {
 	// version with another policy makes a new client.
 	policyText string
 	client     *client.Client
-	// alarms holds the open alarm of each witness.
-	alarms map[string]error
+	// alarms holds the open alarm of each witness; failing the witnesses
+	// whose last answer was no cosignature (logged once per outage).
+	alarms  map[string]error
+	failing map[string]bool
 	// holdBelow, after a rollback alarm, is the size the log must reach
 	// before anything is sent again.
 	holdBelow uint64
@@ -126,7 +128,7 @@ func New(cfg Config) (*Witnesser, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Witnesser{cfg: cfg, l: cfg.Ledger, log: logger, metrics: newMetrics(), alarms: map[string]error{},
+	return &Witnesser{cfg: cfg, l: cfg.Ledger, log: logger, metrics: newMetrics(), alarms: map[string]error{}, failing: map[string]bool{},
 		witnessedAt: cfg.Now()}, nil
 }
 
@@ -278,6 +280,10 @@ func (w *Witnesser) account(res *client.GatherResult, logSize uint64) {
 	defer w.mu.Unlock()
 	for _, cs := range res.Cosignatures {
 		w.metrics.answers.WithLabelValues(cs.Witness, "cosigned").Inc()
+		if w.failing[cs.Witness] {
+			delete(w.failing, cs.Witness)
+			w.log.Info("witness cosigns again", "witness", cs.Witness)
+		}
 		if _, open := w.alarms[cs.Witness]; open {
 			w.log.Info("witness cosigns again; its alarm is cleared", "witness", cs.Witness)
 			delete(w.alarms, cs.Witness)
@@ -308,7 +314,13 @@ func (w *Witnesser) account(res *client.GatherResult, logSize uint64) {
 				"witness", name, "witness_size", rollback.WitnessSize, "log_size", logSize)
 		default:
 			w.metrics.answers.WithLabelValues(name, "failed").Inc()
-			w.log.Warn("witness gave no cosignature", "witness", name, "err", err)
+			// Once per outage, not once per round (four a second).
+			if !w.failing[name] {
+				w.failing[name] = true
+				w.log.Warn("witness gave no cosignature; told again when it answers", "witness", name, "err", err)
+			} else {
+				w.log.Debug("witness gave no cosignature", "witness", name, "err", err)
+			}
 		}
 	}
 }
