@@ -320,7 +320,7 @@ func printErasureAudit(w io.Writer, ea *audit.ErasuresOnRequest) {
 		len(ea.Proposals), ea.ByStatus[verifier.ErasureConfirmed], ea.ByStatus[verifier.ErasureWithdrawn], ea.ByStatus[verifier.ErasureExpired],
 		ea.ByStatus[verifier.ErasureProposed], ea.ByStatus[verifier.ErasureOvertaken], len(ea.Flagged), ea.DailyLimit, len(ea.WithoutDecision))
 	for _, p := range ea.Proposals {
-		fmt.Fprintf(w, "  %s leaf %d (%s) ground %s: %s; proposed by %s %s", p.ID, p.LeafIndex, p.Discloser, p.Ground, p.Status,
+		fmt.Fprintf(w, "  %s leaf %d (%s) ground %s (%s): %s; proposed by %s %s", p.ID, p.LeafIndex, p.Discloser, p.Ground, report.ErasureGroundLabel(p.Ground), p.Status,
 			p.ProposedBy, p.ProposedAt.Format(time.DateTime))
 		if p.DecidedAt != nil {
 			fmt.Fprintf(w, ", decided by %s %s", p.DecidedBy, p.DecidedAt.Format(time.DateTime))

@@ -13,6 +13,7 @@ import (
 	"github.com/spoor-ledger/spoor/events/demo"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/report"
 )
 
 // TestDeskWorkflowBothCovenants runs the privacy desk's commands as a
@@ -94,8 +95,9 @@ func TestDeskWorkflowBothCovenants(t *testing.T) {
 			if msg := refused("", "erasure", "confirm", pid, "--data", data, "--url", srv.url(), "--desk-user", "desk-1"); !strings.Contains(msg, "second_person_required") {
 				t.Errorf("the proposer confirms their own proposal: %s", msg)
 			}
-			if out := run("", "erasure", "list", "--data", data, "--url", srv.url()); !strings.Contains(out, pid) || !strings.Contains(out, "proposed") {
-				t.Errorf("erasure list does not show the open proposal:\n%s", out)
+			if out := run("", "erasure", "list", "--data", data, "--url", srv.url()); !strings.Contains(out, pid) || !strings.Contains(out, "proposed") ||
+				!strings.Contains(out, report.ErasureGroundLabel("avg-17-1-a")) {
+				t.Errorf("erasure list does not show the open proposal with its ground in Dutch:\n%s", out)
 			}
 			if out := run("", "erasure", "confirm", pid, "--data", data, "--url", srv.url()); !strings.Contains(out, fmt.Sprintf("erased: leaf %d", mine)) {
 				t.Errorf("erasure confirm: %s", out)
@@ -146,4 +148,19 @@ func leafOf(t *testing.T, url, fgToken, party string) (mine, theirs uint64) {
 		t.Fatalf("the log has no disclosure by %q, or none by another party", party)
 	}
 	return mine, theirs
+}
+
+// TestGroundLegend: erasure list explains each ground it shows once, in
+// Dutch, in the order of AVG art. 17(1), and lists a ground this build
+// does not know as itself instead of leaving it out.
+func TestGroundLegend(t *testing.T) {
+	var buf strings.Builder
+	printGroundLegend(&buf, []verifier.ErasureProposal{{Ground: "avg-17-1-d"}, {Ground: "zz-new"}, {Ground: "avg-17-1-a"}, {Ground: "avg-17-1-d"}})
+	want := "\nGROUND\n" +
+		"  avg-17-1-a  " + report.ErasureGroundLabel("avg-17-1-a") + "\n" +
+		"  avg-17-1-d  " + report.ErasureGroundLabel("avg-17-1-d") + "\n" +
+		"  zz-new\n"
+	if buf.String() != want {
+		t.Errorf("legend:\n%s\nwant:\n%s", buf.String(), want)
+	}
 }

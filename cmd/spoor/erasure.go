@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/report"
 )
 
 // deskFlags are the flags of a desk user's command: the ledger, and whose
@@ -79,8 +82,8 @@ func newErasureProposeCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), p.ID)
-			fmt.Fprintf(cmd.ErrOrStderr(), "proposed by %s: erase leaf %d (%s) on ground %s; a second desk user confirms it before %s with: spoor erasure confirm %s\n",
-				p.ProposedBy, p.LeafIndex, p.Discloser, p.Ground, p.ExpiresAt.Local().Format(time.DateTime), p.ID)
+			fmt.Fprintf(cmd.ErrOrStderr(), "proposed by %s: erase leaf %d (%s) on ground %s (%s); a second desk user confirms it before %s with: spoor erasure confirm %s\n",
+				p.ProposedBy, p.LeafIndex, p.Discloser, p.Ground, report.ErasureGroundLabel(p.Ground), p.ExpiresAt.Local().Format(time.DateTime), p.ID)
 			return nil
 		},
 	}
@@ -179,11 +182,44 @@ func newErasureListCmd() *cobra.Command {
 			}
 			if len(list.Proposals) == 0 {
 				fmt.Fprintln(cmd.ErrOrStderr(), "no erasure proposals")
+				return tw.Flush()
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			printGroundLegend(cmd.OutOrStdout(), list.Proposals)
+			return nil
 		},
 	}
 	f.add(cmd, "desk-1")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the proposals as JSON")
 	return cmd
+}
+
+// printGroundLegend says in Dutch what each ground in the table means: the
+// table keeps the short ids (they are the tombstone's rule), and the desk
+// user reading it gets the words, once per ground shown.
+func printGroundLegend(w io.Writer, proposals []verifier.ErasureProposal) {
+	shown := map[string]bool{}
+	for _, p := range proposals {
+		shown[p.Ground] = true
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "GROUND")
+	for _, g := range verifier.ErasureGrounds() {
+		if shown[g] {
+			fmt.Fprintf(w, "  %s  %s\n", g, report.ErasureGroundLabel(g))
+			delete(shown, g)
+		}
+	}
+	// A ground the server holds that this build does not know (a newer
+	// server) is listed as itself rather than left out.
+	rest := make([]string, 0, len(shown))
+	for g := range shown {
+		rest = append(rest, g)
+	}
+	slices.Sort(rest)
+	for _, g := range rest {
+		fmt.Fprintf(w, "  %s\n", g)
+	}
 }

@@ -60,6 +60,7 @@ func WriteAudit(w io.Writer, rep *audit.Report) error {
 			return id
 		},
 		"erasureStatusNL": func(st string) string { return labelOrID(erasureStatusLabels, st) },
+		"erasureGroundNL": ErasureGroundLabel,
 	}
 	t, err := template.New("audit.html.tmpl").Funcs(funcs).ParseFS(auditReportFS, "audit.html.tmpl")
 	if err != nil {

@@ -12,9 +12,9 @@ import (
 )
 
 // TestAuditReportLabelsEveryCheck renders a failed audit with a problem of
-// every check and an erasure proposal of every status: the FG's page shows
-// each in Dutch, never as its raw id, and marks special categories with the
-// wording the parent's report uses.
+// every check and an erasure proposal of every status and every ground: the
+// FG's page shows each in Dutch, never as its raw id, and marks special
+// categories with the wording the parent's report uses.
 func TestAuditReportLabelsEveryCheck(t *testing.T) {
 	at := time.Date(2025, 3, 14, 9, 26, 0, 0, time.UTC)
 	rep := &audit.Report{Origin: "spoor.example/test", GeneratedAt: at, ProblemCounts: map[audit.Check]int{},
@@ -26,7 +26,11 @@ func TestAuditReportLabelsEveryCheck(t *testing.T) {
 		rep.ProblemCounts[c] = 1
 	}
 	for _, s := range verifier.ErasureStatuses() {
-		rep.ErasuresOnRequest.Proposals = append(rep.ErasuresOnRequest.Proposals, verifier.ErasureProposal{ID: "e-" + s, Status: s, ProposedAt: at})
+		rep.ErasuresOnRequest.Proposals = append(rep.ErasuresOnRequest.Proposals, verifier.ErasureProposal{ID: "e-" + s, Status: s, Ground: "avg-17-1-a", ProposedAt: at})
+	}
+	grounds := verifier.ErasureGrounds()
+	for _, g := range grounds {
+		rep.ErasuresOnRequest.Proposals = append(rep.ErasuresOnRequest.Proposals, verifier.ErasureProposal{ID: "g-" + g, Status: verifier.ErasureConfirmed, Ground: g, ProposedAt: at})
 	}
 	var buf bytes.Buffer
 	if err := WriteAudit(&buf, rep); err != nil {
@@ -44,6 +48,14 @@ func TestAuditReportLabelsEveryCheck(t *testing.T) {
 	for _, s := range verifier.ErasureStatuses() {
 		if !strings.Contains(page, "<td>"+erasureStatusLabels[s]+"</td>") {
 			t.Errorf("the page does not show status %s as %q", s, erasureStatusLabels[s])
+		}
+	}
+	for _, g := range grounds {
+		if strings.Contains(page, ">"+g+"<") {
+			t.Errorf("the page shows erasure ground %s as its id", g)
+		}
+		if !strings.Contains(page, "<td>"+erasureGroundLabels[g]+"</td>") {
+			t.Errorf("the page does not show erasure ground %s as %q", g, erasureGroundLabels[g])
 		}
 	}
 	if !strings.Contains(page, "<td>"+specialLabel(events.SpecialArt9)+"</td>") {

@@ -2,7 +2,8 @@ package report
 
 // This file is the one table of the Dutch words the reports show to people
 // for Spoor's own ids: the audit's checks, the statuses of erasure
-// proposals, the grounds for withholding an entry, the requester's
+// proposals and their grounds, the grounds for withholding an entry, the
+// requester's
 // relation, the channels and consent givers of a disclosure, the kinds of
 // party, and the wording of a special category. labels_test.go fails when
 // an id lacks its word.
@@ -76,6 +77,25 @@ var erasureStatusLabels = map[string]string{
 	verifier.ErasureExpired:   "verlopen",
 	verifier.ErasureOvertaken: "al verwijderd door bewaartermijn",
 }
+
+// erasureGroundLabels says in plain Dutch why a disclosure may be erased on
+// request (verifier.ErasureGrounds): the six grounds of AVG art. 17(1). The
+// ids stay in the public tombstone; these words are for the people who read
+// the FG's report and the desk's lists.
+var erasureGroundLabels = map[string]string{
+	"avg-17-1-a": "de gegevens zijn niet meer nodig voor het doel (AVG art. 17 lid 1 a)",
+	"avg-17-1-b": "de toestemming is ingetrokken en er is geen andere grond (AVG art. 17 lid 1 b)",
+	"avg-17-1-c": "er is bezwaar gemaakt en er is geen zwaarder wegende reden om door te gaan (AVG art. 17 lid 1 c)",
+	"avg-17-1-d": "de gegevens zijn onrechtmatig verwerkt (AVG art. 17 lid 1 d)",
+	"avg-17-1-e": "een wettelijke plicht zegt dat de gegevens weg moeten (AVG art. 17 lid 1 e)",
+	"avg-17-1-f": "de gegevens zijn van een kind verzameld voor een online dienst (AVG art. 17 lid 1 f)",
+}
+
+// ErasureGroundLabel is the Dutch description of an erasure ground
+// (verifier.ErasureGrounds), for the people who read the desk's and the
+// FG's lists; an unknown ground reads as itself, since a raw id is better
+// than a blank.
+func ErasureGroundLabel(ground string) string { return labelOrID(erasureGroundLabels, ground) }
 
 // relationLabels describes a requester's relation to the child
 // (verifier.Relations).

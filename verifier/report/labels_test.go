@@ -12,8 +12,8 @@ import (
 
 // TestEveryIDHasADutchLabel fails when a word a report can show has no
 // Dutch label: every audit check, finding rule, withholding ground,
-// relation, erasure status, channel, consent giver and kind of party, and
-// every category, purpose, legal ground, exception, statute and role of
+// relation, erasure status, erasure ground, channel, consent giver and kind
+// of party, and every category, purpose, legal ground, exception, statute and role of
 // both demo covenants. A new id added without its label fails here rather
 // than show up raw in a parent's or the FG's report.
 func TestEveryIDHasADutchLabel(t *testing.T) {
@@ -45,6 +45,19 @@ func TestEveryIDHasADutchLabel(t *testing.T) {
 	for _, s := range verifier.ErasureStatuses() {
 		l, ok := lookup(erasureStatusLabels, s)
 		has("erasure status", s, l, ok)
+	}
+	for _, g := range verifier.ErasureGrounds() {
+		l, ok := lookup(erasureGroundLabels, g)
+		has("erasure ground", g, l, ok)
+		if ErasureGroundLabel(g) != l {
+			t.Errorf("ErasureGroundLabel(%q) = %q, want the table's %q", g, ErasureGroundLabel(g), l)
+		}
+	}
+	if len(erasureGroundLabels) > len(verifier.ErasureGrounds()) {
+		t.Errorf("%d erasure ground labels for %d grounds: a label of a ground that verifier.ErasureGrounds does not list", len(erasureGroundLabels), len(verifier.ErasureGrounds()))
+	}
+	if got := ErasureGroundLabel("nope"); got != "nope" {
+		t.Errorf("ErasureGroundLabel(nope) = %q, want the id itself", got)
 	}
 	for _, ch := range events.Channels {
 		l, ok := lookup(channelLabels, ch)
