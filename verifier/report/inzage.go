@@ -112,7 +112,10 @@ type inzageWithheld struct {
 }
 
 type inzageErased struct {
-	ErasedAt   string
+	ErasedAt string
+	// Why says in Dutch why it was erased: the retention period, or a
+	// request on a ground of AVG art. 17.
+	Why        string
 	Rule       string
 	Leaf       uint64
 	ErasedLeaf uint64
@@ -318,7 +321,11 @@ func buildInzageView(vb *verifier.VerifiedBundle) *inzageView {
 		v.Withheld = append(v.Withheld, inzageWithheld{RecordedAt: inzageDateTime(w.IntegratedAt), Ground: ground, Leaf: w.Index})
 	}
 	for _, e := range vb.Erased {
-		v.Erased = append(v.Erased, inzageErased{ErasedAt: inzageDateTime(e.ErasedAt), Rule: e.RuleID, Leaf: e.Index, ErasedLeaf: e.ErasedIndex})
+		why := "de bewaartermijn was voorbij"
+		if ground, ok := strings.CutPrefix(e.RuleID, verifier.ErasureRulePrefix); ok {
+			why = "op verzoek: " + ErasureGroundLabel(ground)
+		}
+		v.Erased = append(v.Erased, inzageErased{ErasedAt: inzageDateTime(e.ErasedAt), Why: why, Rule: e.RuleID, Leaf: e.Index, ErasedLeaf: e.ErasedIndex})
 	}
 
 	cp := vb.Checkpoint

@@ -137,6 +137,32 @@ func TestInzageOfGoldenBundleVariants(t *testing.T) {
 	}
 }
 
+// TestInzageSaysWhyErased: an entry erased at the end of its retention
+// period and one erased on request are told apart, the request's ground in
+// Dutch, never as a raw rule id alone.
+func TestInzageSaysWhyErased(t *testing.T) {
+	vb := goldenBundle(t)
+	var buf bytes.Buffer
+	if err := WriteInzage(&buf, vb); err != nil {
+		t.Fatal(err)
+	}
+	if page := html.UnescapeString(buf.String()); !strings.Contains(page, "de bewaartermijn was voorbij") {
+		t.Error("an entry erased by retention does not say so")
+	}
+	vb.Erased[0].RuleID = verifier.ErasureRulePrefix + "avg-17-1-a"
+	buf.Reset()
+	if err := WriteInzage(&buf, vb); err != nil {
+		t.Fatal(err)
+	}
+	page := html.UnescapeString(buf.String())
+	if want := "op verzoek: " + ErasureGroundLabel("avg-17-1-a"); !strings.Contains(page, want) || ErasureGroundLabel("avg-17-1-a") == "avg-17-1-a" {
+		t.Errorf("an entry erased on request does not show %q", want)
+	}
+	if strings.Contains(page, "de bewaartermijn was voorbij") {
+		t.Error("an entry erased on request is said to have reached the end of its retention period")
+	}
+}
+
 // failingWriter fails every write, as a full disk or a closed pipe does.
 type failingWriter struct{}
 
