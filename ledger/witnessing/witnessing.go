@@ -137,10 +137,19 @@ func New(cfg Config) (*Witnesser, error) {
 func (w *Witnesser) Run(ctx context.Context) error {
 	idle := time.NewTimer(w.cfg.Idle)
 	defer idle.Stop()
+	var lastErr string
+	var lastLogged time.Time
 	for {
 		committed := w.l.Committed()
 		if err := w.round(ctx); err != nil && ctx.Err() == nil {
-			w.log.Warn("witnessing round failed", "err", err)
+			// Once a minute while it keeps failing the same way, not
+			// every round.
+			if msg := err.Error(); msg != lastErr || time.Since(lastLogged) >= time.Minute {
+				w.log.Warn("witnessing round failed", "err", err)
+				lastErr, lastLogged = msg, time.Now()
+			}
+		} else if err == nil && lastErr != "" {
+			lastErr = ""
 		}
 		// Pace: at most one round per Interval.
 		wait := time.NewTimer(w.cfg.Interval)
