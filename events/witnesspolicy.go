@@ -329,3 +329,21 @@ func (p *WitnessPolicy) checkOperatorCannotMeet(origin string) (int, string) {
 	}
 	return 0, ""
 }
+
+// PolicyMember is a witness named in a policy ThresholdPolicy writes.
+type PolicyMember struct{ Name, VKey, URL string }
+
+// ThresholdPolicy writes the tlog-policy text for the log with logVkey in
+// which k of ws, gathered in a group named group, must cosign: the shape
+// of policy a covenant's witnesses (one per FG) usually have.
+func ThresholdPolicy(logVkey, group string, k int, ws []PolicyMember) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "log %s\n", logVkey)
+	names := make([]string, len(ws))
+	for i, w := range ws {
+		fmt.Fprintf(&b, "witness %s %s %s\n", w.Name, w.VKey, w.URL)
+		names[i] = w.Name
+	}
+	fmt.Fprintf(&b, "group %s %d %s\nquorum %s\n", group, k, strings.Join(names, " "), group)
+	return b.String()
+}

@@ -135,22 +135,7 @@ func newInzageReleaseCmd() *cobra.Command {
 			if err := deskCall(cmd.Context(), "POST", f.url+"/v1/inzage/"+args[0]+"/release", tok, req, &raw); err != nil {
 				return err
 			}
-			if err := os.WriteFile(out, raw, 0o600); err != nil {
-				return fmt.Errorf("couldn't write the bundle: %w", err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", out)
-			// Judged here, from the bundle itself: the second desk user is
-			// warned whatever the server says.
-			if warning := httpapi.PossibleBSNWarning(raw); warning != "" {
-				fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: "+warning)
-			}
-			if html == "" {
-				return nil
-			}
-			if f.data != "" {
-				vk.defaults(f.data)
-			}
-			return writeReport(cmd, raw, &vk, html)
+			return writeBundle(cmd, f, &vk, raw, out, html)
 		},
 	}
 	f.add(cmd)
@@ -184,17 +169,7 @@ ledger answers 503: try again later.`,
 			if err := deskCall(cmd.Context(), "GET", f.url+"/v1/inzage/"+args[0]+"/bundle", tok, nil, &raw); err != nil {
 				return err
 			}
-			if err := os.WriteFile(out, raw, 0o600); err != nil {
-				return fmt.Errorf("couldn't write the bundle: %w", err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", out)
-			if html == "" {
-				return nil
-			}
-			if f.data != "" {
-				vk.defaults(f.data)
-			}
-			return writeReport(cmd, raw, &vk, html)
+			return writeBundle(cmd, f, &vk, raw, out, html)
 		},
 	}
 	f.add(cmd)
@@ -203,6 +178,26 @@ ledger answers 503: try again later.`,
 	cmd.Flags().StringVar(&html, "html", "", "also write the Dutch report (after verifying the bundle with the pinned keys)")
 	_ = cmd.MarkFlagRequired("output")
 	return cmd
+}
+
+// writeBundle writes a bundle the ledger handed out to out, warns of what
+// looks like a BSN in it (judged here, from the bundle itself, whatever the
+// server says), and writes the Dutch report to html when asked.
+func writeBundle(cmd *cobra.Command, f *inzageFlags, vk *reportKeys, raw []byte, out, html string) error {
+	if err := os.WriteFile(out, raw, 0o600); err != nil {
+		return fmt.Errorf("couldn't write the bundle: %w", err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", out)
+	if warning := httpapi.PossibleBSNWarning(raw); warning != "" {
+		fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: "+warning)
+	}
+	if html == "" {
+		return nil
+	}
+	if f.data != "" {
+		vk.defaults(f.data)
+	}
+	return writeReport(cmd, raw, vk, html)
 }
 
 // desk returns the bearer token: --token, or the demo desk user's token.

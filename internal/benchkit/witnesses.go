@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	fnote "github.com/transparency-dev/formats/note"
@@ -144,15 +143,11 @@ func stopWitnesses(ws []*benchWitness) error {
 // witnessPolicy is the C2SP tlog-policy text for the log with logVkey in
 // which k of ws must cosign.
 func witnessPolicy(logVkey string, k int, ws []*benchWitness) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "log %s\n", logVkey)
-	names := make([]string, len(ws))
+	members := make([]events.PolicyMember, len(ws))
 	for i, w := range ws {
-		fmt.Fprintf(&b, "witness %s %s %s\n", w.name, w.vkey, w.url)
-		names[i] = w.name
+		members[i] = events.PolicyMember{Name: w.name, VKey: w.vkey, URL: w.url}
 	}
-	fmt.Fprintf(&b, "group bench %d %s\nquorum bench\n", k, strings.Join(names, " "))
-	return b.String()
+	return events.ThresholdPolicy(logVkey, "bench", k, members)
 }
 
 // witnessing runs (g): the full load without witnesses, with, and without

@@ -7,14 +7,13 @@ package witnesstest
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"testing"
 
 	fnote "github.com/transparency-dev/formats/note"
 
+	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/witness"
 )
@@ -89,13 +88,9 @@ func (w *Witness) Stop() {
 // Policy returns a C2SP tlog-policy text for the log with logVkey in which
 // k of ws must cosign.
 func Policy(logVkey string, k int, ws ...*Witness) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "log %s\n", logVkey)
-	names := make([]string, len(ws))
+	members := make([]events.PolicyMember, len(ws))
 	for i, w := range ws {
-		fmt.Fprintf(&b, "witness %s %s %s\n", w.Name, w.VKey, w.URL)
-		names[i] = w.Name
+		members[i] = events.PolicyMember{Name: w.Name, VKey: w.VKey, URL: w.URL}
 	}
-	fmt.Fprintf(&b, "group all-fgs %d %s\nquorum all-fgs\n", k, strings.Join(names, " "))
-	return b.String()
+	return events.ThresholdPolicy(logVkey, "all-fgs", k, members)
 }
