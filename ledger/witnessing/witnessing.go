@@ -141,6 +141,7 @@ func (w *Witnesser) Run(ctx context.Context) error {
 	var lastLogged time.Time
 	for {
 		committed := w.l.Committed()
+		started := time.Now()
 		if err := w.round(ctx); err != nil && ctx.Err() == nil {
 			// Once a minute while it keeps failing the same way, not
 			// every round.
@@ -151,8 +152,9 @@ func (w *Witnesser) Run(ctx context.Context) error {
 		} else if err == nil && lastErr != "" {
 			lastErr = ""
 		}
-		// Pace: at most one round per Interval.
-		wait := time.NewTimer(w.cfg.Interval)
+		// Pace: at most one round per Interval, counted from the start of
+		// the last one, so that a round's own time is not added to it.
+		wait := time.NewTimer(time.Until(started.Add(w.cfg.Interval)))
 		select {
 		case <-ctx.Done():
 			wait.Stop()
