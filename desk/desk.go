@@ -173,7 +173,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer the browser sends
+	// "Origin: null" with a form, and the origin check below could not
+	// tell the desk's own forms from a sandboxed page's. The desk's URLs
+	// carry request ids only, nothing personal.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	if s.cfg.TLS {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
@@ -182,10 +186,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		// A page of another site that a desk user's browser opens could
 		// otherwise reach the desk under a name that resolves to
 		// loopback (DNS rebinding).
+		s.log.Warn("desk request refused: unknown Host header", "path", r.URL.Path)
 		http.Error(w, "Onbekende host.", http.StatusMisdirectedRequest)
 		return
 	}
 	if r.Method == http.MethodPost && !s.sameOrigin(r) {
+		s.log.Warn("desk form refused: it comes from another origin", "path", r.URL.Path)
 		http.Error(w, "Dit formulier komt niet van de privacybalie.", http.StatusForbidden)
 		return
 	}

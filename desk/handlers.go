@@ -105,6 +105,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	sess := s.current(r)
 	if sess == nil || !sess.validCSRF(r) {
+		s.log.Warn("desk sign-in form refused: no session or a wrong CSRF token", "session", sess != nil)
 		http.Error(w, "Dit formulier is verlopen of komt niet van de privacybalie. Open de pagina opnieuw.", http.StatusForbidden)
 		return
 	}
