@@ -11,8 +11,10 @@ import (
 	"crypto/subtle"
 	"encoding/base32"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -70,6 +72,17 @@ func checkTOTP(secret []byte, code string, now time.Time, last uint64) (uint64, 
 // base32 without padding.
 func TOTPSecretText(secret []byte) string {
 	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)
+}
+
+// ParseTOTPSecret reads a secret as TOTPSecretText writes it (spaces and
+// lower case, as people copy it, are taken too).
+func ParseTOTPSecret(text string) ([]byte, error) {
+	text = strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(text), " ", ""))
+	b, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.TrimRight(text, "="))
+	if err != nil || len(b) < 10 {
+		return nil, fmt.Errorf("desk: not a TOTP secret in base32: %w", errors.Join(err, errors.New("too short or malformed")))
+	}
+	return b, nil
 }
 
 // OTPAuthURI is the otpauth:// URI of a desk user's TOTP secret (the key

@@ -1,6 +1,7 @@
 package desk
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -53,5 +54,24 @@ func TestCheckTOTP(t *testing.T) {
 	}
 	if _, ok := checkTOTP(secret, TOTP(secret, now)+"0", now, 0); ok {
 		t.Error("a seven-digit code was accepted")
+	}
+}
+
+// TestTOTPSecretText: the text adduser prints reads back, also as people
+// copy it (in groups, lower case); a short or malformed one does not.
+func TestTOTPSecretText(t *testing.T) {
+	secret := []byte("12345678901234567890")
+	text := TOTPSecretText(secret)
+	grouped := strings.ToLower(text[:4] + " " + text[4:])
+	for _, in := range []string{text, grouped} {
+		got, err := ParseTOTPSecret(in)
+		if err != nil || string(got) != string(secret) {
+			t.Errorf("ParseTOTPSecret(%q) = %q, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "ABC", "not base32 at all!"} {
+		if _, err := ParseTOTPSecret(in); err == nil {
+			t.Errorf("ParseTOTPSecret(%q) took it", in)
+		}
 	}
 }

@@ -118,7 +118,7 @@ Add desk users first with 'spoor desk adduser'. On the demo covenant:
 	cmd.Flags().StringVar(&tlsCert, "tls-cert", "", "serve over TLS with this certificate (PEM)")
 	cmd.Flags().StringVar(&tlsKey, "tls-key", "", "the certificate's private key (PEM)")
 	cmd.Flags().DurationVar(&idle, "idle-timeout", 15*time.Minute, "sign a desk user out after this long without activity")
-	cmd.AddCommand(newDeskAddUserCmd())
+	cmd.AddCommand(newDeskAddUserCmd(), newDeskCodeCmd())
 	return cmd
 }
 
@@ -207,4 +207,27 @@ func readPassword(in io.Reader, prompt io.Writer) (string, error) {
 		return "", errors.New("no password on standard input")
 	}
 	return strings.TrimRight(sc.Text(), "\r"), nil
+}
+
+func newDeskCodeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "code < secret",
+		Short: "Print the current TOTP code of a secret (to try the demo without an authenticator app)",
+		Long: `spoor desk code reads a TOTP secret (base32, as adduser printed it) from
+standard input and prints its current six-digit code: what an authenticator app
+shows. For trying the demo; a desk user keeps the secret in their app only.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			line, err := readPassword(cmd.InOrStdin(), cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			secret, err := desk.ParseTOTPSecret(line)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), desk.TOTP(secret, time.Now()))
+			return nil
+		},
+	}
 }
