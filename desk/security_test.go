@@ -2,11 +2,16 @@ package desk_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spoor-ledger/spoor/desk"
+	"github.com/spoor-ledger/spoor/events"
 )
 
 var requestURL = regexp.MustCompile(`^/verzoek/([0-9a-f-]{36})$`)
@@ -118,4 +123,46 @@ func TestDeskSecurity(t *testing.T) {
 		t.Errorf("an idle session: %d to %q, want the sign-in page", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	f.noBSN("after the whole run")
+}
+
+// TestDeskCookieUnderTLS: served over TLS, the session cookie is Secure,
+// HttpOnly, SameSite=Strict and carries the __Host- prefix, and the pages
+// say Strict-Transport-Security; over plain HTTP on loopback it is not
+// Secure (the browser would drop it) but keeps the rest.
+func TestDeskCookieUnderTLS(t *testing.T) {
+	for _, tls := range []bool{true, false} {
+		srv := httptest.NewUnstartedServer(nil)
+		d, err := desk.New(desk.Config{LedgerURL: "http://127.0.0.1:1", UsersFile: filepath.Join(t.TempDir(), "users.json"),
+			SubjectKeys: []events.SubjectKey{{ID: "k1", Secret: make([]byte, 32)}}, Hosts: desk.HostsFor(srv.Listener.Addr().String()), TLS: tls})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Config.Handler = d.Handler()
+		if tls {
+			srv.StartTLS()
+		} else {
+			srv.Start()
+		}
+		resp, err := srv.Client().Get(srv.URL + "/inloggen")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		cs := resp.Cookies()
+		if len(cs) != 1 {
+			t.Fatalf("TLS %v: %d cookies", tls, len(cs))
+		}
+		c := cs[0]
+		if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Secure != tls ||
+			strings.HasPrefix(c.Name, "__Host-") != tls {
+			t.Errorf("TLS %v: cookie %s", tls, c.String())
+		}
+		if got := resp.Header.Get("Strict-Transport-Security") != ""; got != tls {
+			t.Errorf("TLS %v: Strict-Transport-Security sent: %v", tls, got)
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "script-src") {
+			t.Errorf("TLS %v: CSP %q", tls, csp)
+		}
+		srv.Close()
+	}
 }
