@@ -64,6 +64,18 @@ func (l *Ledger) Record(ctx context.Context, kind RecordKind, id string) ([]byte
 	return l.store.Get(ctx, eventIDKey(byte(kind), id))
 }
 
+// Records calls fn with the value of every record of kind, in key order
+// (for UUIDv7 ids: oldest first), until fn returns an error. The desk's
+// list of its requests reads them here; what a record means is its
+// owner's business (ledger/answer).
+func (l *Ledger) Records(ctx context.Context, kind RecordKind, fn func(value []byte) error) error {
+	tag := byte(kind)
+	if err := l.store.Scan(ctx, []byte{tag}, []byte{tag + 1}, func(_, v []byte) error { return fn(v) }); err != nil {
+		return fmt.Errorf("couldn't list records of kind %d: %w", kind, err)
+	}
+	return nil
+}
+
 // Now is the ledger's clock (Config.Now), for answers that depend on the
 // time, such as whether a proposal has expired.
 func (l *Ledger) Now() time.Time { return l.cfg.Now() }

@@ -74,6 +74,7 @@ then try it with synthetic traffic:
 		newSimulateCmd(g),
 		newCovenantCmd(g),
 		newInzageCmd(g),
+		newDeskCmd(g),
 		newErasureCmd(),
 		newWitnessCmd(g),
 		newRetentionCmd(g),

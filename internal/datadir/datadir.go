@@ -34,6 +34,7 @@ const (
 	FGTokenName         = "fg.token"
 	DemoKeysName        = "demo-keys"
 	NATSCredentialsName = "nats-credentials"
+	DeskUsersName       = "desk-users.json"
 )
 
 // Dir is a data folder: the path given with --data.
@@ -65,6 +66,10 @@ func (d Dir) FGToken() string { return filepath.Join(string(d), FGTokenName) }
 
 // DemoKeys is the folder of the demo covenant's material.
 func (d Dir) DemoKeys() string { return filepath.Join(string(d), DemoKeysName) }
+
+// DeskUsers is the desk users file `spoor desk` reads on a demo machine
+// (a real desk keeps it on its own machine, not in the ledger's folder).
+func (d Dir) DeskUsers() string { return filepath.Join(string(d), DeskUsersName) }
 
 // DemoDeskToken is the bearer token file of a demo desk user.
 func (d Dir) DemoDeskToken(user string) string { return filepath.Join(d.DemoKeys(), user+".token") }

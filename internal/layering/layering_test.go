@@ -94,6 +94,8 @@ var rules = map[string]rule{
 		"the tlog-witness server, run by others than the operator: nothing of the ledger, its store or its bus"},
 	"witness/client": {[]string{mod + "ledger", mod + "events/natsbus", pebble, nats, trillian},
 		"the client that asks a policy's witnesses for cosignatures: the ledger hands it checkpoints and proofs, it imports nothing of the ledger, its store or its bus"},
+	"desk": {[]string{mod + "ledger/ingest", mod + "ledger/pebblestore", mod + "ledger/trillianlog", mod + "ledger/replication", mod + "ledger/witnessing", mod + "events/natsbus", mod + "internal/natsserver", pebble, nats, trillian, chromedp},
+		"the privacy desk's screen, run on the desk's own machine: it talks to the ledger over HTTP (it takes the API's bodies from ledger/httpapi) and holds no store, bus or Merkle backend"},
 	"cmd/spoor": {nil, "flags, config and wiring: may import anything"},
 }
 

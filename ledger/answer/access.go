@@ -158,6 +158,28 @@ func (s *Service) AccessInScope(ctx context.Context, scope verifier.BundleScope,
 	return r, nil
 }
 
+// AccessRequests returns the stored access requests of scope (compared by
+// identity, as AccessInScope does), oldest first: the desk's list of its
+// own requests. Another scope's requests are never in it.
+func (s *Service) AccessRequests(ctx context.Context, scope verifier.BundleScope) ([]*AccessRequest, error) {
+	want := scope.Identity()
+	var out []*AccessRequest
+	err := s.l.Records(ctx, ledger.RecordAccessRequest, func(v []byte) error {
+		var r AccessRequest
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("access request: %w", errors.Join(err, ledger.ErrCorrupt))
+		}
+		if r.Scope.Identity() == want {
+			out = append(out, &r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ReleaseAccess releases a registered request of scope by a second desk
 // user: it works out the answer at the head AnswerHead gives (with a
 // witness policy, a witnessed checkpoint covering every entry about the

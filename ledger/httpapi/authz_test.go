@@ -611,3 +611,50 @@ func TestErasureGroundIsAClosedList(t *testing.T) {
 		}
 	}
 }
+
+// TestInzageListKeepsToTheScope: GET /v1/inzage lists the requests of the
+// caller's scope and no other: a desk of another party sees none of the
+// own party's requests, a second desk user of the own party sees them all.
+func TestInzageListKeepsToTheScope(t *testing.T) {
+	f := newAuthzFixture(t, "waterweg")
+	own, other := f.auth["own-party desk"], f.auth["other-party desk"]
+	register := func(auth string) string {
+		b, _ := json.Marshal(httpapi.InzageRegisterRequest{IDType: events.IDTypeBSN, Relation: verifier.RelationParent,
+			Pseudonyms: []verifier.SubjectPseudonym{{KeyID: f.env.Demo.SubjectKey.ID, Pseudonym: f.child}}})
+		code, body := f.do("POST", "/v1/inzage", auth, string(b))
+		if code != http.StatusCreated {
+			t.Fatalf("register: %d %s", code, body)
+		}
+		var st httpapi.InzageStatus
+		if err := json.Unmarshal(body, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.ID
+	}
+	ownIDs := []string{register(own), register(own)}
+	otherID := register(other)
+	list := func(auth string) []string {
+		code, body := f.do("GET", "/v1/inzage", auth, "")
+		if code != http.StatusOK {
+			t.Fatalf("list: %d %s", code, body)
+		}
+		var l httpapi.InzageList
+		if err := json.Unmarshal(body, &l); err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, st := range l.Requests {
+			ids = append(ids, st.ID)
+			if bytes.Contains(body, []byte(f.child)) {
+				t.Errorf("the list carries a pseudonym")
+			}
+		}
+		return ids
+	}
+	if got := list(f.secondAuth); !slices.Equal(got, ownIDs) {
+		t.Errorf("the own party's second desk user lists %v, want %v", got, ownIDs)
+	}
+	if got := list(other); !slices.Equal(got, []string{otherID}) {
+		t.Errorf("the other party's desk lists %v, want only its own %v", got, otherID)
+	}
+}

@@ -122,6 +122,7 @@ func New(cfg Config) *Server {
 		{"GET /v1/witnessed-checkpoints", []Role{RoleFG}, false, s.witnessedCheckpoints},
 		{"GET /healthz", anyone, false, s.healthz},
 		{"POST /v1/inzage", []Role{RoleDesk}, true, s.inzageRegister},
+		{"GET /v1/inzage", []Role{RoleDesk}, true, s.inzageList},
 		{"GET /v1/inzage/{id}", []Role{RoleDesk}, true, s.inzageGet},
 		{"POST /v1/inzage/{id}/release", []Role{RoleDesk}, true, s.inzageRelease},
 		{"GET /v1/inzage/{id}/bundle", []Role{RoleDesk}, true, s.inzageBundle},

@@ -98,6 +98,26 @@ func (s *Server) inzageRegister(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, statusOf(ar))
 }
 
+// InzageList is the answer of GET /v1/inzage: the requests of the desk
+// user's scope, oldest first.
+type InzageList struct {
+	Requests []InzageStatus `json:"requests"`
+}
+
+// inzageList lists the requests of the caller's scope (spoor desk's list).
+func (s *Server) inzageList(w http.ResponseWriter, r *http.Request) {
+	ars, err := s.a.AccessRequests(r.Context(), callerOf(r).Scope)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	out := InzageList{Requests: make([]InzageStatus, 0, len(ars))}
+	for _, ar := range ars {
+		out.Requests = append(out.Requests, statusOf(ar))
+	}
+	writeJSON(w, out)
+}
+
 func (s *Server) inzageGet(w http.ResponseWriter, r *http.Request) {
 	ar, err := s.a.AccessInScope(r.Context(), callerOf(r).Scope, r.PathValue("id"))
 	if err != nil {

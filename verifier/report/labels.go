@@ -112,6 +112,14 @@ var withholdLabels = map[string]string{
 	verifier.WithholdUAVG41: "UAVG art. 41 (uitzondering op het inzagerecht, bijvoorbeeld ter bescherming van de rechten en vrijheden van anderen)",
 }
 
+// RelationLabel is the Dutch description of a requester's relation to the
+// child (verifier.RelationParent, ...), for the desk's pages.
+func RelationLabel(relation string) string { return labelOrID(relationLabels, relation) }
+
+// WithholdGroundLabel is the Dutch description of a ground for withholding
+// an entry from an access answer (verifier.WithholdGrounds).
+func WithholdGroundLabel(ground string) string { return labelOrID(withholdLabels, ground) }
+
 // channelLabels says how a disclosure was made (events.Channels).
 var channelLabels = map[string]string{
 	"mdo":       "in een multidisciplinair overleg (MDO)",

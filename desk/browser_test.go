@@ -1,0 +1,261 @@
+package desk_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/spoor-ledger/spoor/verifier"
+)
+
+// chromiumPath is where Debian's chromium package puts the browser (.ci/run
+// installs it).
+const chromiumPath = "/usr/bin/chromium"
+
+// browser starts one headless chromium for a test; without chromium the
+// test skips, except on CI (CI=true), where it fails.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("chromium is not installed at %s (CI installs it: apt-get install -y chromium): %v", chromiumPath, err)
+		}
+		t.Skipf("chromium is not installed at %s; apt-get install -y chromium to run this test", chromiumPath)
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(1100, 900),
+	)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		if err := chromedp.Cancel(ctx); err != nil {
+			t.Logf("closing the browser: %v", err)
+		}
+		cancel()
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return ctx
+}
+
+// run runs browser steps with a bound on them (never on the browser
+// itself).
+func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx, steps...); err != nil {
+		// Show where the browser is, for whoever reads the failure.
+		lctx, lcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer lcancel()
+		loc, _ := chromedp.Run(lctx, chromedp.Location())
+		text, _ := chromedp.Run(lctx, chromedp.Text(chromedp.CSS("main")))
+		t.Fatalf("%s: %v (the browser is at %s, showing %q)", what, err, loc, text)
+	}
+}
+
+// value runs one browser action that reads a value, with a bound.
+func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(sctx, a)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+// TestDeskInBrowser drives the desk's pages in a real chromium on both
+// demo covenants: desk-1 signs in (keyboard only: typing and Enter), types
+// the child's BSN into the form and registers; desk-2 signs in, finds the
+// request on the list, withholds one disclosure on a ground and releases;
+// the answer and the report download, the bundle verifies with the pinned
+// keys and shows the withheld entry. No URL the browser asked for, page it
+// showed, log line or byte of the ledger's store holds the BSN.
+// SPOOR_DESK_SCREENSHOTS=DIR writes the pages' screenshots there (the ones
+// in docs/ come from it).
+func TestDeskInBrowser(t *testing.T) {
+	ctx := browser(t)
+	var mu sync.Mutex
+	var urls []string
+	err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+			mu.Lock()
+			urls = append(urls, e.Request.URL)
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shots := os.Getenv("SPOOR_DESK_SCREENSHOTS")
+	for _, name := range []string{"amersfoort", "waterweg"} {
+		t.Run(name, func(t *testing.T) {
+			f := newDeskFixture(t, name)
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("the logs of the ledger and the desk:\n%s", f.logs)
+				}
+			})
+			base := f.desk.URL
+			var page string
+			shot := func(file string) {
+				if shots == "" {
+					return
+				}
+				png := value(t, ctx, "screenshot", chromedp.FullScreenshot(100))
+				if err := os.WriteFile(filepath.Join(shots, file), png, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			signIn := func(user string) {
+				f.used[user] = f.code(user)
+				run(t, ctx, "the sign-in page for "+user, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("naam")))
+				run(t, ctx, "typing the name of "+user, chromedp.SendKeys(chromedp.ID("naam"), user))
+				run(t, ctx, "typing the password of "+user, chromedp.SendKeys(chromedp.ID("wachtwoord"), f.users[user].password))
+				run(t, ctx, "typing the code of "+user+" and Enter", chromedp.SendKeys(chromedp.ID("code"), f.used[user]+"\r"))
+				run(t, ctx, "signed in as "+user, chromedp.WaitVisible(chromedp.CSS("form.uit")))
+			}
+
+			// desk-1 registers.
+			if name == "amersfoort" {
+				run(t, ctx, "the sign-in page", chromedp.Navigate(base+"/inloggen"), chromedp.WaitVisible(chromedp.ID("naam")))
+				shot("desk-inloggen.png")
+			}
+			signIn("desk-1")
+			run(t, ctx, "the registration form",
+				chromedp.Navigate(base+"/nieuw"),
+				chromedp.WaitVisible(chromedp.ID("nummer")),
+				chromedp.SendKeys(chromedp.ID("nummer"), f.child.BSN),
+				chromedp.Click(chromedp.ID("relatie-ouder")),
+			)
+			if name == "amersfoort" {
+				shot("desk-nieuw.png")
+			}
+			run(t, ctx, "registering",
+				chromedp.Click(chromedp.CSS("main form button[type=submit]")),
+				chromedp.WaitVisible(chromedp.ID("status")),
+			)
+			loc := value(t, ctx, "the location", chromedp.Location())
+			page = value(t, ctx, "the page", chromedp.OuterHTML(chromedp.CSS("html")))
+			m := requestURL.FindStringSubmatch(strings.TrimPrefix(loc, base))
+			if m == nil {
+				t.Fatalf("after registering the browser is at %s", loc)
+			}
+			id := m[1]
+			if !strings.Contains(page, "Het verzoek is vastgelegd") || !strings.Contains(page, "Wacht op vrijgave") {
+				t.Errorf("the request page after registering does not say it was registered")
+			}
+			if strings.Contains(page, "Antwoord vrijgeven") {
+				t.Errorf("the desk user who registered is offered the release")
+			}
+			f.noBSN("after registering", loc, page)
+			run(t, ctx, "signing out", chromedp.Click(chromedp.CSS("form.uit button")), chromedp.WaitVisible(chromedp.ID("naam")))
+
+			// desk-2 releases, withholding the first disclosure.
+			signIn("desk-2")
+			page = value(t, ctx, "the list", chromedp.OuterHTML(chromedp.CSS("main")))
+			if !strings.Contains(page, "/verzoek/"+id) {
+				t.Fatalf("desk-2's list does not show request %s", id)
+			}
+			if name == "amersfoort" {
+				shot("desk-lijst.png")
+			}
+			withheld := f.leaves[0]
+			run(t, ctx, "the release form",
+				chromedp.Click(chromedp.CSS(`a[href="/verzoek/`+id+`"]`)),
+				chromedp.WaitVisible(chromedp.ID("volgnummer-1")),
+				chromedp.SendKeys(chromedp.ID("volgnummer-1"), fmt.Sprint(withheld)),
+				chromedp.SetValue(chromedp.ID("grond-1"), verifier.WithholdAVG23),
+			)
+			if name == "amersfoort" {
+				shot("desk-vrijgeven.png")
+			}
+			run(t, ctx, "releasing",
+				chromedp.Click(chromedp.CSS("main form button[type=submit]")),
+				chromedp.WaitVisible(chromedp.CSS("ul.downloads")),
+			)
+			status := value(t, ctx, "the status", chromedp.Text(chromedp.ID("status")))
+			page = value(t, ctx, "the page", chromedp.OuterHTML(chromedp.CSS("html")))
+			if !strings.HasPrefix(status, "Vrijgegeven") || !strings.Contains(status, "desk-2") {
+				t.Errorf("status after release: %q", status)
+			}
+			if name == "amersfoort" {
+				shot("desk-verzoek.png")
+			}
+			f.noBSN("after releasing", page)
+
+			// Download the answer and the report, with the browser's session.
+			got, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{base}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cookies := got.Cookies
+			if len(cookies) != 1 || !cookies[0].HTTPOnly || cookies[0].SameSite != network.CookieSameSiteStrict {
+				t.Errorf("the session cookie: %+v, want one, HttpOnly and SameSite=Strict", cookies)
+			}
+			download := func(path string) []byte {
+				req, _ := http.NewRequest("GET", base+path, nil)
+				for _, c := range cookies {
+					req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment") {
+					t.Fatalf("download %s: %d %s", path, resp.StatusCode, resp.Header.Get("Content-Disposition"))
+				}
+				return b
+			}
+			bundle := download("/verzoek/" + id + "/antwoord.json")
+			vb, err := verifier.VerifyBundle(bundle, f.env.Keys, f.env.Demo.AdminVkey)
+			if err != nil {
+				t.Fatalf("the downloaded answer does not verify: %v", err)
+			}
+			if len(vb.Withheld) != 1 || vb.Withheld[0].Index != withheld || len(vb.Disclosures) != len(f.leaves)-1 {
+				t.Errorf("the answer: %d disclosures and withheld %+v, want %d and leaf %d", len(vb.Disclosures), vb.Withheld, len(f.leaves)-1, withheld)
+			}
+			var raw map[string]json.RawMessage
+			if json.Unmarshal(bundle, &raw) != nil {
+				t.Error("the answer is not JSON")
+			}
+			report := download("/verzoek/" + id + "/rapport.html")
+			if !strings.Contains(string(report), "<html") || !strings.Contains(string(report), "AVG art. 23") {
+				t.Errorf("the report (%d bytes) is not the Dutch report with the withholding ground", len(report))
+			}
+			f.noBSN("after the downloads", string(bundle), string(report))
+			run(t, ctx, "signing out", chromedp.Click(chromedp.CSS("form.uit button")), chromedp.WaitVisible(chromedp.ID("naam")))
+
+			mu.Lock()
+			defer mu.Unlock()
+			if len(urls) == 0 {
+				t.Fatal("the browser's requests were not seen")
+			}
+			f.noBSN("the browser's URLs", urls...)
+		})
+	}
+}
