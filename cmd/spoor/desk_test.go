@@ -70,6 +70,13 @@ func TestDeskWorkflowBothCovenants(t *testing.T) {
 			if err := json.Unmarshal([]byte(readFile(t, bundlePath)), &b); err != nil {
 				t.Fatal(err)
 			}
+			// Downloaded again, by the other desk user: the very bytes, as
+			// the ledger keeps and sends them (its final newline too).
+			againPath := filepath.Join(dir, "bundle-again.json")
+			run("", "inzage", "bundle", id, "--data", data, "--url", srv.url(), "-o", againPath)
+			if again := readFile(t, againPath); again != readFile(t, bundlePath) || !strings.HasSuffix(again, "}\n") {
+				t.Error("the bundle downloaded again differs from the one released, or lost its final newline")
+			}
 			users := demo.DeskUsers(name)
 			if want := users[0].Party; want != "" && (b.Scope.CentralDesk || len(b.Scope.Parties) != 1 || b.Scope.Parties[0] != want) {
 				t.Errorf("the bundle's scope is %+v, want the party desk of %s", b.Scope, want)

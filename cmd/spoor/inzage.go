@@ -131,7 +131,7 @@ func newInzageReleaseCmd() *cobra.Command {
 				}
 				req.Withheld = append(req.Withheld, answer.Withhold{Index: n, Ground: ground})
 			}
-			var raw json.RawMessage
+			var raw []byte
 			if err := deskCall(cmd.Context(), "POST", f.url+"/v1/inzage/"+args[0]+"/release", tok, req, &raw); err != nil {
 				return err
 			}
@@ -165,7 +165,7 @@ ledger answers 503: try again later.`,
 			if err != nil {
 				return err
 			}
-			var raw json.RawMessage
+			var raw []byte
 			if err := deskCall(cmd.Context(), "GET", f.url+"/v1/inzage/"+args[0]+"/bundle", tok, nil, &raw); err != nil {
 				return err
 			}
@@ -296,6 +296,11 @@ func deskCall(ctx context.Context, method, url, token string, body, out any) err
 			return fmt.Errorf("the ledger refused (%s): %s", e.Code, e.Message)
 		}
 		return fmt.Errorf("the ledger answered %s", resp.Status)
+	}
+	if raw, ok := out.(*[]byte); ok {
+		// A bundle is kept byte for byte as the ledger sent it.
+		*raw = data
+		return nil
 	}
 	return json.Unmarshal(data, out)
 }
