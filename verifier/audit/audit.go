@@ -508,6 +508,9 @@ type auditor struct {
 	origin string
 	rep    *Report
 	loc    *time.Location
+	// newerType is the first leaf whose record is of an entry type newer
+	// than this version reads: Run refuses the log then (errNewerType).
+	newerType error
 
 	// Checkpoints still to meet, by tree size.
 	wantRoots map[uint64][]*verifier.Checkpoint
@@ -650,6 +653,11 @@ func Run(ctx context.Context, src Source, cfg Config) (*Report, error) {
 			a.missing(ctx, a.next, a.size)
 		}
 		a.progress(a.size)
+	}
+	if a.newerType != nil {
+		// A report that checked every entry it could read would still be
+		// silent on what the newer entries say: no report at all.
+		return nil, a.newerType
 	}
 	if err := a.tail(ctx, src); err != nil {
 		return nil, err
@@ -869,6 +877,10 @@ func (a *auditor) entry(ctx context.Context, p *preparedEntry) {
 	a.appendLeaf(leaf)
 
 	rec, err := p.rec, p.recErr
+	var newer *verifier.UnknownEntryTypeError
+	if errors.As(err, &newer) && a.newerType == nil {
+		a.newerType = fmt.Errorf("audit refused: leaf %d: %w", idx, err)
+	}
 	if err != nil {
 		a.kinds = append(a.kinds, 0)
 		a.setIntegrated(idx, 0)

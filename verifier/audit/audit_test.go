@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"regexp"
@@ -677,5 +678,41 @@ func TestAuditParallelCancelled(t *testing.T) {
 	})
 	if !errors.Is(err, context.Canceled) || rep != nil {
 		t.Fatalf("cancelled audit: report %v, error %v", rep != nil, err)
+	}
+}
+
+// TestAuditRefusesNewerEntryType: a log holding an entry of a type newer
+// than this version reads (type 5) is refused with a message that names
+// the leaf and the type and says to upgrade, rather than audited as if the
+// entry were merely damaged.
+func TestAuditRefusesNewerEntryType(t *testing.T) {
+	l := newMemLog(t)
+	l.fill(1, 20)
+	rec, err := (&verifier.LeafRecord{Type: verifier.EntryDisclosure, BodyHash: sha256.Sum256([]byte("future")),
+		IntegratedAt: l.last, CovenantIndex: l.covIdx}).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec[1] = byte(verifier.LatestEntryType) + 1
+	idx := uint64(len(l.entries))
+	h := verifier.LeafHash(rec)
+	if err := l.rng.Append(h[:], nil); err != nil {
+		t.Fatal(err)
+	}
+	l.hashes = append(l.hashes, h[:])
+	l.entries = append(l.entries, &audit.Entry{Index: idx, LeafRecord: rec, Body: []byte("future")})
+	l.fill(1, 5)
+
+	for _, workers := range []int{1, 4} {
+		_, err := audit.Run(context.Background(), l, audit.Config{Keys: l.keys, AdminVkey: l.m.AdminVkey, Workers: workers})
+		var newer *verifier.UnknownEntryTypeError
+		if !errors.As(err, &newer) || newer.Type != 5 {
+			t.Fatalf("workers %d: the audit of a log with an entry of type 5: %v; want it refused as a newer type", workers, err)
+		}
+		for _, want := range []string{fmt.Sprintf("leaf %d", idx), "entry type 5", "upgrade spoor"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("workers %d: the refusal does not say %q: %v", workers, want, err)
+			}
+		}
 	}
 }
