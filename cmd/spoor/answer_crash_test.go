@@ -54,7 +54,7 @@ func TestAnswerCrashBeforeBundle(t *testing.T) {
 	if err := json.Unmarshal([]byte(readFile(t, simReport)), &rep); err != nil {
 		t.Fatal(err)
 	}
-	id := strings.TrimSpace(run(rep.Children[0].BSN+"\n", "inzage", "request", "--data", data, "--url", srv.url(), "--relation", "parent"))
+	id := strings.TrimSpace(run(childUnder16(t, &rep).BSN+"\n", "inzage", "request", "--data", data, "--url", srv.url(), "--relation", "parent"))
 
 	// The release reaches the crash point: the process dies with the
 	// answer logged and no bundle sent.

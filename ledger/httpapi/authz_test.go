@@ -121,7 +121,14 @@ func newAuthzFixture(t *testing.T, name string) *authzFixture {
 	ps := authzDemos[name]
 	e := testledger.NewDemo(t, name)
 	f := &authzFixture{t: t, env: e, own: ps.own, other: ps.other, left: ps.left}
-	f.child = e.Gen.Children()[0].Pseudonym
+	// A child under 16: a parent's request about them is released
+	// without the young person's consent (see event for its disclosures).
+	for _, c := range e.Gen.Children() {
+		if c.AgeBand != events.Age16Plus {
+			f.child = c.Pseudonym
+			break
+		}
+	}
 	for _, c := range e.Gen.Children() {
 		f.needles = append(f.needles, c.Pseudonym, c.BSN)
 	}
@@ -200,11 +207,11 @@ func newAuthzFixture(t *testing.T, name string) *authzFixture {
 func (f *authzFixture) event(party string) []byte {
 	f.t.Helper()
 	d, _ := f.env.Gen.Next()
-	for d.Discloser != party && slices.Contains(d.Recipients, party) {
+	for d.Discloser != party && slices.Contains(d.Recipients, party) || d.SubjectAgeBand == events.Age16Plus {
 		d, _ = f.env.Gen.Next()
 	}
 	d.Discloser = party
-	d.Subject.Pseudonym = f.env.Gen.Children()[0].Pseudonym
+	d.Subject.Pseudonym = f.child
 	env := f.env.Sign(f.t, d)
 	e, err := events.ParseEnvelope(env)
 	if err != nil {
@@ -277,7 +284,7 @@ func (f *authzFixture) request(pattern string) (method, path, body string) {
 	case "GET /v1/inzage/{id}/bundle":
 		id := registered()
 		third := answer.DeskUser{Name: "desk-third", Credential: strings.Repeat("3", 64)}
-		if _, err := f.a.ReleaseAccess(ctx, ownScope(f.own), id, third, nil); err != nil {
+		if _, err := f.a.ReleaseAccess(ctx, ownScope(f.own), id, third, answer.Release{}); err != nil {
 			f.t.Fatal(err)
 		}
 		path = "/v1/inzage/" + id + "/bundle"

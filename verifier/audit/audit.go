@@ -238,6 +238,9 @@ type AnswerInfo struct {
 	Included    int                       `json:"included"`
 	Withheld    []verifier.AnswerWithheld `json:"withheld"`
 	Erased      int                       `json:"erased"`
+	// YoungPerson is the decision recorded for a parent or guardian asking
+	// about a young person of 16 or over (their consent, by reference).
+	YoungPerson *verifier.AnswerYoungPerson `json:"young_person,omitempty"`
 }
 
 // CheckpointSummary summarises the kept checkpoints.
@@ -963,7 +966,7 @@ func (a *auditor) answer(idx uint64, rec *verifier.LeafRecord, e *Entry) {
 	a.rep.Answers = append(a.rep.Answers, AnswerInfo{Leaf: idx, RequestID: body.Request.ID, Relation: body.Request.Relation,
 		ReleasedAt: body.Request.ReleasedAt, RequestedBy: body.RequestedBy, ReleasedBy: body.ReleasedBy,
 		Parties: body.Scope.Parties, CentralDesk: body.Scope.CentralDesk, TreeSize: body.TreeSize,
-		Included: len(body.Included), Withheld: body.Withheld, Erased: len(body.Erased)})
+		Included: len(body.Included), Withheld: body.Withheld, Erased: len(body.Erased), YoungPerson: body.YoungPerson})
 }
 
 func bodyName(t verifier.EntryType) string {
