@@ -243,7 +243,8 @@ func printAuditSummary(w io.Writer, rep *audit.Report) {
 	}
 	fmt.Fprintf(w, "  tree size %d; %d checkpoints kept, %d verify\n", rep.TreeSize, rep.Checkpoints.Count, rep.Checkpoints.Verified)
 	e := rep.Entries
-	fmt.Fprintf(w, "  entries: %d disclosures (%d erased), %d covenant versions, %d tombstones, %d inzage answers\n", e.Disclosures, e.Erased, e.Covenants, e.Tombstones, e.Answers)
+	fmt.Fprintf(w, "  entries: %d disclosures (%d erased), %d covenant versions, %d tombstones, %d inzage answers (%d erased)\n",
+		e.Disclosures, e.Erased, e.Covenants, e.Tombstones, e.Answers, e.AnswersErased)
 	printAnswers(w, rep.Answers)
 	if rep.OK {
 		fmt.Fprintln(w, "RESULT: every integrity check holds")

@@ -230,7 +230,7 @@ func TestAuditSummaryCountsAnswers(t *testing.T) {
 	var out bytes.Buffer
 	printAuditSummary(&out, rep)
 	for _, want := range []string{
-		"1 covenant versions, 0 tombstones, 2 inzage answers",
+		"1 covenant versions, 0 tombstones, 2 inzage answers (0 erased)",
 		"Inzage answers: 2 on the record, 1 disclosures withheld in them",
 		"leaf 11: request req-one (parent) released 2026-03-14T09:26:00Z for central desk: 3 shown, 1 withheld, 0 erased",
 		"withheld leaf 4: avg-23",

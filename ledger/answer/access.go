@@ -68,6 +68,10 @@ var (
 	// scope say the child is 16 or over; the release waits for the young
 	// person's consent (Release.YoungPersonConsent). Returned wrapped in
 	// a *YoungPersonError.
+	// ErrAnswerErased: the answer's body (and the bundle kept for it) was
+	// erased after the covenant's answer retention; it cannot be
+	// downloaded again.
+	ErrAnswerErased      = errors.New("ledger: the answer was erased after the covenant's answer retention period")
 	ErrYoungPerson16Plus = errors.New("ledger: the child is 16 or over by the disclosures; a parent or guardian gets the answer only with the young person's consent")
 )
 
@@ -372,6 +376,11 @@ func (s *Service) AccessBundle(ctx context.Context, r *AccessRequest) ([]byte, e
 	}
 	idx := *r.AnswerIndex
 	raw, err := s.l.Entry(ctx, idx)
+	if errors.Is(err, ledger.ErrNotFound) {
+		if tomb, terr := s.l.ErasedBy(ctx, idx); terr == nil {
+			return nil, fmt.Errorf("%w: answer entry %d of request %s, by the tombstone at leaf %d", ErrAnswerErased, idx, r.ID, tomb)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("answer entry %d of request %s: %w", idx, r.ID, err)
 	}

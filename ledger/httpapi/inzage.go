@@ -180,6 +180,10 @@ func (s *Server) inzageBundle(w http.ResponseWriter, r *http.Request) {
 // Retry-After: the request is released, and GET .../bundle fetches it.
 func (s *Server) writeBundle(w http.ResponseWriter, r *http.Request, ar *answer.AccessRequest) {
 	bundle, err := s.a.AccessBundle(r.Context(), ar)
+	if errors.Is(err, answer.ErrAnswerErased) {
+		s.fail(w, r, http.StatusGone, "answer_erased", "this answer was erased after the covenant's retention period for answers (retention.answers_days)")
+		return
+	}
 	if err != nil {
 		s.failErr(w, r, err)
 		return

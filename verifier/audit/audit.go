@@ -272,6 +272,10 @@ type EntryCounts struct {
 	Tombstones  int `json:"tombstones"`
 	// Answers counts inzage answers on the record (answer entries).
 	Answers int `json:"answers,omitempty"`
+	// AnswersErased counts answers whose body is no longer stored (erased
+	// after the covenant's answer retention); Report.Answers lists only
+	// those whose body is there to read.
+	AnswersErased int `json:"answers_erased,omitempty"`
 	// Erased counts disclosures whose envelope is no longer stored.
 	Erased int `json:"erased"`
 	// Unreadable counts entries that could not be checked (a missing or
@@ -937,7 +941,11 @@ func (a *auditor) answer(idx uint64, rec *verifier.LeafRecord, e *Entry) {
 		a.problem(CheckCovenantIndex, ptr(idx), nil, "the answer names leaf %d, which is not a covenant entry before it", rec.CovenantIndex)
 	}
 	if e.Body == nil {
-		a.problem(CheckBodyMissing, ptr(idx), nil, "the answer body of leaf %d is not stored", idx)
+		// Erased after the answer retention, if a tombstone follows:
+		// finish reports it otherwise.
+		a.rep.Entries.AnswersErased++
+		a.bodyMissing = append(a.bodyMissing, idx)
+		a.erasedHashes[idx] = verifier.LeafHash(e.LeafRecord)
 		return
 	}
 	body, err := verifier.ParseAnswerBody(e.Body)
@@ -1093,8 +1101,14 @@ func (a *auditor) tombstone(idx uint64, rec *verifier.LeafRecord, e *Entry) {
 	case rec.ErasedIndex >= idx:
 		a.problem(CheckTombstone, ptr(idx), nil, "erases leaf %d, which is not before it", rec.ErasedIndex)
 		return
-	case a.kinds[rec.ErasedIndex] != verifier.EntryDisclosure && a.kinds[rec.ErasedIndex] != 0:
-		a.problem(CheckTombstone, ptr(idx), nil, "erases leaf %d, which is a %s entry, not a disclosure", rec.ErasedIndex, a.kinds[rec.ErasedIndex])
+	case a.kinds[rec.ErasedIndex] == verifier.EntryAnswer && rec.RuleID != verifier.AnswerRetentionRule:
+		a.problem(CheckTombstone, ptr(idx), nil, "erases answer entry %d under rule %s; answers are erased under %s alone", rec.ErasedIndex, rec.RuleID, verifier.AnswerRetentionRule)
+		return
+	case a.kinds[rec.ErasedIndex] == verifier.EntryDisclosure && rec.RuleID == verifier.AnswerRetentionRule:
+		a.problem(CheckTombstone, ptr(idx), nil, "erases disclosure %d under %s, the rule for answer entries", rec.ErasedIndex, rec.RuleID)
+		return
+	case a.kinds[rec.ErasedIndex] != verifier.EntryDisclosure && a.kinds[rec.ErasedIndex] != verifier.EntryAnswer && a.kinds[rec.ErasedIndex] != 0:
+		a.problem(CheckTombstone, ptr(idx), nil, "erases leaf %d, which is a %s entry, not a disclosure or an answer", rec.ErasedIndex, a.kinds[rec.ErasedIndex])
 		return
 	}
 	if first, dup := a.tombstoned[rec.ErasedIndex]; dup {
@@ -1150,7 +1164,8 @@ func (a *auditor) setIntegrated(idx uint64, ms int64) {
 const retentionGrace = 48 * time.Hour
 
 // checkTombstoneRule checks that a tombstone follows a rule: a retention
-// tombstone ("retention:<category>" or "retention:default") comes no earlier
+// tombstone ("retention:<category>", "retention:default", or for an answer
+// entry verifier.AnswerRetentionRule) comes no earlier
 // than the erased leaf's integrated_at plus that period in the covenant the
 // tombstone names; an erasure on request ("erasure:<ground>") may come at
 // any time and is counted.
@@ -1172,7 +1187,12 @@ func (a *auditor) checkTombstoneRule(idx uint64, rec *verifier.LeafRecord) {
 		return
 	}
 	days := sc.Covenant.Retention.DefaultDays
-	if arg != "default" {
+	switch {
+	case rec.RuleID == verifier.AnswerRetentionRule:
+		// An answer's body, kept AnswerRetentionDays from when it was
+		// logged (tombstone checked that the erased leaf is an answer).
+		days = sc.Covenant.AnswerRetentionDays()
+	case arg != "default":
 		if _, ok := sc.Covenant.Retention.Categories[arg]; !ok {
 			a.problem(CheckTombstoneRule, ptr(idx), nil, "rule %q names a category without its own retention period", rec.RuleID)
 			return
