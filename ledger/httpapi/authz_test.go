@@ -618,3 +618,24 @@ func TestErasureGroundIsAClosedList(t *testing.T) {
 		}
 	}
 }
+
+// TestReleaseConsentNeedsReference: young_person_consent and a
+// consent_reference come together, and a reference holding a number like
+// a BSN is refused; each is a 400 and leaves the request open.
+func TestReleaseConsentNeedsReference(t *testing.T) {
+	f := newAuthzFixture(t, "waterweg")
+	_, path, _ := f.request("POST /v1/inzage/{id}/release")
+	for _, body := range []string{
+		`{"young_person_consent":true}`,
+		`{"consent_reference":"dossier 7"}`,
+		`{"young_person_consent":true,"consent_reference":"bsn 123456782"}`,
+	} {
+		code, resp := f.do("POST", path, f.auth["own-party desk"], body)
+		if code != http.StatusBadRequest || !strings.Contains(string(resp), "invalid_request") {
+			t.Errorf("%s: %d %s, want 400 invalid_request", body, code, resp)
+		}
+	}
+	if code, resp := f.do("POST", path, f.auth["own-party desk"], ""); code != http.StatusOK {
+		t.Fatalf("the release after the refusals: %d %s", code, resp)
+	}
+}
