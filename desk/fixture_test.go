@@ -84,7 +84,7 @@ type deskFixture struct {
 func newDeskFixture(t *testing.T, name string) *deskFixture {
 	t.Helper()
 	e := testledger.NewDemo(t, name)
-	f := &deskFixture{t: t, env: e, users: map[string]*deskUser{}, used: map[string]string{}, logs: &logBuffer{}, child: e.Gen.Children()[0]}
+	f := &deskFixture{t: t, env: e, users: map[string]*deskUser{}, used: map[string]string{}, logs: &logBuffer{}, child: under16(t, e.Gen.Children())}
 	l, s := e.Open(t, ledger.Config{IdleCosign: -1})
 	f.l, f.store = l, s
 	t.Cleanup(func() {
@@ -109,6 +109,7 @@ func newDeskFixture(t *testing.T, name string) *deskFixture {
 			d.Discloser = party
 		}
 		d.Subject.Pseudonym = f.child.Pseudonym
+		d.SubjectAgeBand = f.child.AgeBand
 		envs = append(envs, e.Sign(t, d))
 	}
 	out, err := e.SubmitEnvelopes(t, l, envs)
@@ -285,4 +286,17 @@ func (f *deskFixture) noBSN(what string, texts ...string) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
+}
+
+// under16 picks a child under 16, for whom a parent may ask (a young person
+// of 16 or over asks alone: a parent's release is refused then).
+func under16(t testing.TB, children []synth.Child) synth.Child {
+	t.Helper()
+	for _, c := range children {
+		if c.AgeBand != events.Age16Plus {
+			return c
+		}
+	}
+	t.Fatal("the synthetic children are all 16 or over")
+	return synth.Child{}
 }

@@ -207,6 +207,10 @@ func (s *Server) ledgerFailed(w http.ResponseWriter, sess *session, err error) {
 		status, p.Error = http.StatusForbidden, "U heeft dit verzoek zelf ingediend. Een tweede medewerker moet het antwoord vrijgeven."
 	case errors.As(err, &le) && le.Code == "already_released":
 		status, p.Error = http.StatusConflict, "Dit verzoek is al vrijgegeven."
+	case errors.As(err, &le) && le.Code == "young_person_16_plus":
+		status, p.Error = http.StatusConflict, "Het kind is 16 jaar of ouder. Dan vraagt de jongere zelf om inzage. "+
+			"Een ouder of voogd krijgt het antwoord alleen als de jongere toestemming geeft. "+
+			"Leg die toestemming vast met spoor inzage release --young-person-consent; dit scherm kan dat nog niet."
 	case errors.As(err, &le) && le.Code == "no_scope":
 		status, p.Error = http.StatusForbidden, "Uw account bij het logboek hoort bij geen enkele partij van het convenant. Vraag de beheerder om hulp."
 	case errors.As(err, &le) && le.Status == http.StatusServiceUnavailable:

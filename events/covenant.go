@@ -307,6 +307,31 @@ type Retention struct {
 	// ErasureNoticeDays is how long, after an erasure, the notice that
 	// lets a parent be told that a record was erased (when and why) is kept.
 	ErasureNoticeDays int `yaml:"erasure_notice_days"`
+	// AnswersDays is how long the body of an inzage answer entry (and the
+	// bundle kept beside it) is kept, in days from when the answer was
+	// logged; the retention job then tombstones it like a disclosure.
+	// Optional: 0 (or absent) means AnswerRetentionDays' default, the
+	// longest period the covenant keeps any disclosure.
+	AnswersDays int `yaml:"answers_days,omitempty"`
+}
+
+// AnswerRetentionDays returns how many days an inzage answer's body is
+// kept: Retention.AnswersDays when set, else the longest disclosure
+// retention of the covenant (the default and every category). Why that
+// default: an answer is itself a disclosure to the requester and the
+// evidence of what was handed out; as long as the covenant keeps any
+// disclosure it could list, the record of what a parent was told about it
+// should stay too, and no longer, since it repeats the child's
+// pseudonyms.
+func (c *Covenant) AnswerRetentionDays() int {
+	if c.Retention.AnswersDays > 0 {
+		return c.Retention.AnswersDays
+	}
+	days := c.Retention.DefaultDays
+	for _, d := range c.Retention.Categories {
+		days = max(days, d)
+	}
+	return days
 }
 
 // maxDays bounds every period so that it converts to a time.Duration
@@ -889,6 +914,9 @@ func (c *Covenant) Validate() error {
 		days(field, c.Retention.Categories[cat])
 	}
 	days("retention.erasure_notice_days", c.Retention.ErasureNoticeDays)
+	if c.Retention.AnswersDays != 0 {
+		days("retention.answers_days", c.Retention.AnswersDays)
+	}
 
 	if c.WitnessPolicy != "" {
 		policyBad := func(line int, reason string) {

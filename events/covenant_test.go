@@ -821,3 +821,33 @@ func TestFindingLabels(t *testing.T) {
 		t.Errorf("Finding JSON = %s, %v", b, err)
 	}
 }
+
+// TestAnswerRetentionDays: retention.answers_days, when set, is how long
+// an inzage answer's body is kept; absent, the longest disclosure
+// retention; outside 1 to maxDays it is refused.
+func TestAnswerRetentionDays(t *testing.T) {
+	valid := string(readTestdata(t, "valid.yaml"))
+	c := mustParse(t, []byte(valid))
+	longest := c.Retention.DefaultDays
+	for _, d := range c.Retention.Categories {
+		longest = max(longest, d)
+	}
+	if got := c.AnswerRetentionDays(); got != longest || c.Retention.AnswersDays != 0 {
+		t.Fatalf("without answers_days: %d, want the longest disclosure retention %d", got, longest)
+	}
+	const marker = "  erasure_notice_days:"
+	if !strings.Contains(valid, marker) {
+		t.Fatalf("test case is stale: %q is not in valid.yaml", marker)
+	}
+	with := func(v string) string { return strings.Replace(valid, marker, "  answers_days: "+v+"\n"+marker, 1) }
+	c = mustParse(t, []byte(with("400")))
+	if got := c.AnswerRetentionDays(); got != 400 {
+		t.Fatalf("answers_days 400: %d", got)
+	}
+	for _, bad := range []string{"-1", "36501"} {
+		_, err := ParseCovenantYAML([]byte(with(bad)))
+		if err == nil || !strings.Contains(err.Error(), "retention.answers_days") {
+			t.Errorf("answers_days %s: %v, want it refused naming the field", bad, err)
+		}
+	}
+}

@@ -78,8 +78,12 @@ func (l *Ledger) tombstone(ctx context.Context, b *Batch, t *TombstoneRequest, n
 		return fail(err)
 	}
 	rec, err := verifier.ParseLeafRecord(recBytes)
-	if err != nil || rec.Type != verifier.EntryDisclosure {
-		return fail(fmt.Errorf("leaf %d is not a disclosure; only disclosures are erased", t.ErasedIndex))
+	switch {
+	case err == nil && rec.Type == verifier.EntryAnswer && t.RuleID == verifier.AnswerRetentionRule:
+		return l.tombstoneAnswer(b, t, raw, recBytes, now, covIdx, erased)
+	case err != nil || rec.Type != verifier.EntryDisclosure || t.RuleID == verifier.AnswerRetentionRule:
+		return fail(fmt.Errorf("leaf %d under rule %s: only disclosures are erased, and answer entries under %s alone",
+			t.ErasedIndex, t.RuleID, verifier.AnswerRetentionRule))
 	}
 	plain, err := l.cfg.DataKeys.open(t.ErasedIndex, raw)
 	if err != nil {
@@ -94,16 +98,8 @@ func (l *Ledger) tombstone(ctx context.Context, b *Batch, t *TombstoneRequest, n
 		return fail(fmt.Errorf("stored envelope %d: %w", t.ErasedIndex, err))
 	}
 	cov := l.covenant.Load()
-	lh := verifier.LeafHash(recBytes)
-	body, err := json.Marshal(verifier.TombstoneBody{Schema: verifier.TombstoneSchema, Origin: l.origin, ErasedIndex: t.ErasedIndex,
-		ErasedLeafHash: hex.EncodeToString(lh[:]), RuleID: t.RuleID, CovenantVersion: cov.Covenant.Version})
+	idx, err := l.addTombstone(b, t, recBytes, now, covIdx)
 	if err != nil {
-		return fail(err)
-	}
-	idx := l.tree.size()
-	trec := verifier.LeafRecord{Type: verifier.EntryTombstone, BodyHash: sha256.Sum256(body), IntegratedAt: now,
-		CovenantIndex: covIdx, ErasedIndex: t.ErasedIndex, RuleID: t.RuleID}
-	if err := l.addLeaf(b, idx, &trec, body); err != nil {
 		return fail(err)
 	}
 	b.Delete(u64Key(tagEntry, t.ErasedIndex))
@@ -131,6 +127,49 @@ func (l *Ledger) tombstone(ctx context.Context, b *Batch, t *TombstoneRequest, n
 			r.set(b)
 		}
 	}
+	erased[t.ErasedIndex] = true
+	return Outcome{Index: idx}
+}
+
+// addTombstone adds the tombstone leaf of t, erasing the leaf whose record
+// is recBytes, to the batch b and returns its index (sequencer only).
+func (l *Ledger) addTombstone(b *Batch, t *TombstoneRequest, recBytes []byte, now time.Time, covIdx uint64) (uint64, error) {
+	lh := verifier.LeafHash(recBytes)
+	body, err := json.Marshal(verifier.TombstoneBody{Schema: verifier.TombstoneSchema, Origin: l.origin, ErasedIndex: t.ErasedIndex,
+		ErasedLeafHash: hex.EncodeToString(lh[:]), RuleID: t.RuleID, CovenantVersion: l.covenant.Load().Covenant.Version})
+	if err != nil {
+		return 0, err
+	}
+	idx := l.tree.size()
+	trec := verifier.LeafRecord{Type: verifier.EntryTombstone, BodyHash: sha256.Sum256(body), IntegratedAt: now,
+		CovenantIndex: covIdx, ErasedIndex: t.ErasedIndex, RuleID: t.RuleID}
+	if err := l.addLeaf(b, idx, &trec, body); err != nil {
+		return 0, err
+	}
+	return idx, nil
+}
+
+// tombstoneAnswer erases an inzage answer's body past the covenant's
+// answer retention (sequencer only): the tombstone leaf, the deletion of
+// the body and of the bundle kept beside it for downloads (it holds the
+// disclosures it showed). The request's answer index (tagAnswerID) stays,
+// as an erased event's id does, so that the request is never answered a
+// second time; so does the access request record, the desk's log of who
+// asked and when. No erasure notice: a parent is told of erased
+// disclosures, and an answer is not one.
+func (l *Ledger) tombstoneAnswer(b *Batch, t *TombstoneRequest, raw, recBytes []byte, now time.Time, covIdx uint64, erased map[uint64]bool) Outcome {
+	fail := func(err error) Outcome { return Outcome{Index: t.ErasedIndex, Err: err} }
+	body, err := verifier.ParseAnswerBody(raw)
+	if err != nil {
+		return fail(fmt.Errorf("stored answer %d: %w", t.ErasedIndex, errors.Join(err, ErrCorrupt)))
+	}
+	idx, err := l.addTombstone(b, t, recBytes, now, covIdx)
+	if err != nil {
+		return fail(err)
+	}
+	b.Delete(u64Key(tagEntry, t.ErasedIndex))
+	b.Delete(eventIDKey(byte(RecordAnswerBundle), body.Request.ID))
+	b.Set(u64Key(tagErased, t.ErasedIndex), binary.BigEndian.AppendUint64(nil, idx))
 	erased[t.ErasedIndex] = true
 	return Outcome{Index: idx}
 }
@@ -217,7 +256,9 @@ type RetentionProgress func(phase string, done, total int)
 
 // RunRetention finds every stored disclosure past its retention period
 // (counted from integrated_at, by the categories' periods in the covenant
-// version in force) and tombstones it, then purges erasure notices past
+// version in force), and every inzage answer past the covenant's answer
+// retention (AnswerRetentionDays, rule verifier.AnswerRetentionRule), and
+// tombstones it, then purges erasure notices past
 // their term, compacts the store so erased keys leave its files, and
 // destroys data keys whose envelopes are all gone and whose term is over.
 // It is safe to run again after a crash: erased leaves have no envelope
@@ -241,6 +282,15 @@ func (l *Ledger) RunRetention(ctx context.Context, dryRun bool, progress Retenti
 		rec, err := l.LeafRecord(ctx, idx)
 		if err != nil {
 			return err
+		}
+		if rec.Type == verifier.EntryAnswer {
+			rep.Checked++
+			if now.Before(rec.IntegratedAt.Add(time.Duration(cov.AnswerRetentionDays()) * 24 * time.Hour)) {
+				return nil
+			}
+			todo = append(todo, TombstoneRequest{ErasedIndex: idx, RuleID: verifier.AnswerRetentionRule})
+			rep.ByRule[verifier.AnswerRetentionRule]++
+			return nil
 		}
 		if rec.Type != verifier.EntryDisclosure {
 			return nil

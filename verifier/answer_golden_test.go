@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +27,38 @@ func goldenAnswer() *AnswerBody {
 		Erased: []uint64{790}}
 }
 
+// goldenYoungPersonAnswer is goldenAnswer released to a parent with the
+// young person's consent: the body ends with young_person.
+func goldenYoungPersonAnswer() *AnswerBody {
+	a := goldenAnswer()
+	a.YoungPerson = &AnswerYoungPerson{Decision: YoungPersonConsented, ConsentReference: "dossier JZ-2026/114", Leaves: []uint64{230, 455}}
+	return a
+}
+
+// TestAnswerYoungPersonRefused: the young_person decision of an answer
+// body is refused unless it is well formed and fits the body.
+func TestAnswerYoungPersonRefused(t *testing.T) {
+	for name, change := range map[string]func(a *AnswerBody){
+		"other decision":         func(a *AnswerBody) { a.YoungPerson.Decision = "parent-insisted" },
+		"no reference":           func(a *AnswerBody) { a.YoungPerson.ConsentReference = "" },
+		"a number in the ref":    func(a *AnswerBody) { a.YoungPerson.ConsentReference = "toestemming 12345678" },
+		"control character":      func(a *AnswerBody) { a.YoungPerson.ConsentReference = "dossier\n7" },
+		"no leaves":              func(a *AnswerBody) { a.YoungPerson.Leaves = nil },
+		"leaf not in the answer": func(a *AnswerBody) { a.YoungPerson.Leaves = []uint64{230, 456} },
+		"leaves out of order":    func(a *AnswerBody) { a.YoungPerson.Leaves = []uint64{455, 230} },
+		"asked by the young one": func(a *AnswerBody) { a.Request.Relation = RelationYoungPerson },
+	} {
+		a := goldenYoungPersonAnswer()
+		change(a)
+		if _, err := MarshalAnswerBody(a); !errors.Is(err, ErrAnswer) {
+			t.Errorf("%s: %v, want ErrAnswer", name, err)
+		}
+	}
+	if _, err := MarshalAnswerBody(goldenYoungPersonAnswer()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestGoldenAnswer holds the answer entry's byte forms: the canonical body
 // (testdata/answer/body.json) and the leaf record committing to it
 // (testdata/answer/leafrecord.hex). -update rewrites them.
@@ -39,8 +72,13 @@ func TestGoldenAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	young, err := MarshalAnswerBody(goldenYoungPersonAnswer())
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := filepath.Join("testdata", "answer")
-	files := map[string][]byte{"body.json": body, "leafrecord.hex": []byte(hex.EncodeToString(recBytes) + "\n")}
+	files := map[string][]byte{"body.json": body, "leafrecord.hex": []byte(hex.EncodeToString(recBytes) + "\n"),
+		"body-young-person.json": young}
 	if *update {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
@@ -77,6 +115,8 @@ func TestGoldenAnswer(t *testing.T) {
 func FuzzParseAnswerBody(f *testing.F) {
 	body, _ := MarshalAnswerBody(goldenAnswer())
 	f.Add(body)
+	young, _ := MarshalAnswerBody(goldenYoungPersonAnswer())
+	f.Add(young)
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a, err := ParseAnswerBody(b)

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // AnswerFormat is the format of an answer entry's body.
@@ -55,6 +56,60 @@ type AnswerBody struct {
 	Included []uint64         `json:"included"`
 	Withheld []AnswerWithheld `json:"withheld"`
 	Erased   []uint64         `json:"erased"`
+	// YoungPerson is what was decided for a parent or guardian asking
+	// about a young person of 16 or over: absent when no disclosure in
+	// scope has age band 16-plus (or the young person asked), so that a
+	// body without it keeps the canonical form it had before the field.
+	YoungPerson *AnswerYoungPerson `json:"young_person,omitempty"`
+}
+
+// AnswerYoungPerson records a release to a parent or guardian although
+// disclosures in scope say the child is 16 or over (from 16 the young
+// person alone exercises the right of access, AVG art. 8 / UAVG art. 5):
+// allowed only because the second desk user recorded the young person's
+// consent, by reference to where that consent is kept.
+type AnswerYoungPerson struct {
+	// Decision is YoungPersonConsented, the only decision that lets such
+	// an answer out.
+	Decision string `json:"decision"`
+	// ConsentReference says where the consent is kept (a case or
+	// document number of the organisation), never a BSN.
+	ConsentReference string `json:"consent_reference"`
+	// Leaves are the in-scope disclosures (included or withheld) whose
+	// age band is 16-plus, in increasing order.
+	Leaves []uint64 `json:"leaves"`
+}
+
+// YoungPersonConsented is AnswerYoungPerson.Decision when the young
+// person consented to the answer going to the parent or guardian.
+const YoungPersonConsented = "young-person-consented"
+
+// MaxConsentReference bounds a consent reference.
+const MaxConsentReference = 200
+
+// CheckConsentReference reports why ref cannot be a consent reference: it
+// must be 1 to MaxConsentReference printable characters, with no run of 8
+// or more digits (it is logged and handed to the requester: a BSN or
+// another number of the child has no place in it).
+func CheckConsentReference(ref string) error {
+	if len(ref) == 0 || len(ref) > MaxConsentReference {
+		return fmt.Errorf("a consent reference is 1 to %d characters", MaxConsentReference)
+	}
+	digits := 0
+	for _, c := range ref {
+		if c < 0x20 || c == 0x7f || !utf8.ValidRune(c) || c == utf8.RuneError {
+			return errors.New("a consent reference is printable text")
+		}
+		if c >= '0' && c <= '9' {
+			digits++
+			if digits >= 8 {
+				return errors.New("a consent reference holds no run of 8 or more digits (never a BSN or another number of the child)")
+			}
+		} else {
+			digits = 0
+		}
+	}
+	return nil
 }
 
 // AnswerWithheld is a withheld leaf and its legal ground.
@@ -171,5 +226,34 @@ func (a *AnswerBody) check() error {
 	if err := inOrder("withheld", w); err != nil {
 		return err
 	}
-	return inOrder("erased", a.Erased)
+	if err := inOrder("erased", a.Erased); err != nil {
+		return err
+	}
+	if y := a.YoungPerson; y != nil {
+		if a.Request.Relation != RelationParent && a.Request.Relation != RelationGuardian {
+			return bad("young_person: only an answer to a parent or guardian records a decision about a young person")
+		}
+		if y.Decision != YoungPersonConsented {
+			return bad("young_person: decision is %q, want %q", clip(y.Decision), YoungPersonConsented)
+		}
+		if err := CheckConsentReference(y.ConsentReference); err != nil {
+			return bad("young_person: %s", err)
+		}
+		if len(y.Leaves) == 0 {
+			return bad("young_person: no leaves of age band 16-plus listed")
+		}
+		shown := map[uint64]bool{}
+		for _, n := range a.Included {
+			shown[n] = true
+		}
+		for _, e := range a.Withheld {
+			shown[e.Index] = true
+		}
+		for i, n := range y.Leaves {
+			if (i > 0 && n <= y.Leaves[i-1]) || !shown[n] {
+				return bad("young_person: leaf %d is out of order, repeated, or neither included nor withheld", n)
+			}
+		}
+	}
+	return nil
 }

@@ -1598,6 +1598,9 @@ func verifyBundle(b *Bundle, keys *LogKeys, adminVkey string, opts []VerifyOptio
 	c.checkTimes(b)
 	if b.Answer != nil {
 		vb.Answer = c.checkAnswer(b, cp)
+		if vb.Answer != nil {
+			c.checkYoungPerson(b, vb)
+		}
 	}
 
 	if len(c.errs) > 0 {
@@ -1617,6 +1620,11 @@ type VerifiedAnswer struct {
 	RequestedBy, ReleasedBy string
 	// TreeSize is the tree size the answer was made at.
 	TreeSize uint64
+	// YoungPerson is the decision recorded for a parent or guardian
+	// asking about a young person of 16 or over; nil when none was needed.
+	// Each of its leaves that the bundle shows was checked to have age
+	// band 16-plus.
+	YoungPerson *AnswerYoungPerson
 }
 
 // checkAnswer checks a v2 bundle's answer entry: its leaf in cp, its body
@@ -1684,7 +1692,37 @@ func (c *bundleCheck) checkAnswer(b *Bundle, cp *Checkpoint) *VerifiedAnswer {
 	if a.TreeSize > e.Index {
 		c.fail("answer", -1, e.Index, true, "metadata", ErrAnswer, "the answer says it was made at tree size %d, after its own leaf %d", a.TreeSize, e.Index)
 	}
-	return &VerifiedAnswer{Index: e.Index, IntegratedAt: rec.IntegratedAt, RequestedBy: a.RequestedBy, ReleasedBy: a.ReleasedBy, TreeSize: a.TreeSize}
+	return &VerifiedAnswer{Index: e.Index, IntegratedAt: rec.IntegratedAt, RequestedBy: a.RequestedBy, ReleasedBy: a.ReleasedBy, TreeSize: a.TreeSize,
+		YoungPerson: a.YoungPerson}
+}
+
+// checkYoungPerson checks a v2 answer to a parent or guardian against the
+// age bands of the disclosures it shows: every one of age band 16-plus is
+// among the leaves of the recorded young-person decision (without one, the
+// answer should not have gone to a parent: the ledger refuses such a
+// release), and every leaf the decision lists that the bundle shows has
+// that band.
+func (c *bundleCheck) checkYoungPerson(b *Bundle, vb *VerifiedBundle) {
+	if b.Request.Relation != RelationParent && b.Request.Relation != RelationGuardian {
+		return
+	}
+	listed := map[uint64]bool{}
+	if y := vb.Answer.YoungPerson; y != nil {
+		for _, n := range y.Leaves {
+			listed[n] = true
+		}
+	}
+	for _, d := range vb.Disclosures {
+		sixteen := d.Disclosure.SubjectAgeBand == events.Age16Plus
+		switch {
+		case sixteen && !listed[d.Index]:
+			c.fail("answer", -1, vb.Answer.Index, true, "young-person", ErrAnswer,
+				"disclosure %d is about a young person of 16 or over, and the answer to a %s records no consent of the young person", d.Index, b.Request.Relation)
+		case !sixteen && listed[d.Index]:
+			c.fail("answer", -1, vb.Answer.Index, true, "young-person", ErrAnswer,
+				"the answer lists disclosure %d as of age band 16-plus, but its age band is %s", d.Index, d.Disclosure.SubjectAgeBand)
+		}
+	}
 }
 
 // checkNamedKeys compares the keys the bundle names with the pinned ones.

@@ -89,6 +89,40 @@ func (t EntryType) String() string {
 
 func (t EntryType) valid() bool { return t >= EntryDisclosure && t <= EntryAnswer }
 
+// LatestEntryType is the newest entry type this version reads. A log
+// written by a later version may hold types above it, which this version
+// refuses with an *UnknownEntryTypeError rather than guess at.
+const LatestEntryType = EntryAnswer
+
+// UnknownEntryTypeError is a leaf record of an entry type newer than this
+// version of Spoor knows (above LatestEntryType): not a damaged record but
+// one written by a later ledger, whose meaning and checks this version
+// cannot know. It wraps ErrMalformedLeafRecord, since this version cannot
+// read it; its message tells the user to upgrade.
+type UnknownEntryTypeError struct {
+	// Type is the entry type byte of the record.
+	Type uint8
+}
+
+func (e *UnknownEntryTypeError) Error() string {
+	return fmt.Sprintf("entry type %d is unknown to this version of spoor, which reads entry types 1 to %d: "+
+		"the log was written by a newer ledger; upgrade spoor to a version that reads entry type %d "+
+		"(docs/wire-format.md lists the version that introduced each type)", e.Type, LatestEntryType, e.Type)
+}
+
+// Unwrap makes the error an ErrMalformedLeafRecord for callers that only
+// ask whether a record could be read.
+func (e *UnknownEntryTypeError) Unwrap() error { return ErrMalformedLeafRecord }
+
+// typeError is the error for a record whose type byte is t, when t is not
+// valid: a future type is an UnknownEntryTypeError, type 0 is malformed.
+func typeError(t uint8) error {
+	if EntryType(t) > LatestEntryType {
+		return &UnknownEntryTypeError{Type: t}
+	}
+	return fmt.Errorf("%w: unknown entry type %d", ErrMalformedLeafRecord, t)
+}
+
 // LeafRecord is the decoded form of a leaf record.
 type LeafRecord struct {
 	// Type is the kind of entry.
@@ -129,7 +163,7 @@ func validRuleID(s string) bool {
 // integrated_at in Unix milliseconds otherwise.
 func (r *LeafRecord) check() (uint64, error) {
 	if !r.Type.valid() {
-		return 0, fmt.Errorf("%w: unknown entry type %d", ErrMalformedLeafRecord, uint8(r.Type))
+		return 0, typeError(uint8(r.Type))
 	}
 	ms := r.IntegratedAt.UnixMilli()
 	if ms < 0 {
@@ -215,7 +249,7 @@ func (r *LeafRecord) decode(b []byte) error {
 	}
 	*r = LeafRecord{Type: EntryType(b[1])}
 	if !r.Type.valid() {
-		return fmt.Errorf("%w: unknown entry type %d", ErrMalformedLeafRecord, b[1])
+		return typeError(b[1])
 	}
 	copy(r.BodyHash[:], b[2:34])
 	ms := binary.BigEndian.Uint64(b[34:42])

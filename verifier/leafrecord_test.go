@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -162,4 +163,32 @@ func FuzzParseLeafRecord(f *testing.F) {
 			t.Fatalf("parse then marshal: %x, want %x", again, b)
 		}
 	})
+}
+
+// TestUnknownFutureEntryType: a record of a type above LatestEntryType is
+// refused as one written by a newer ledger (the message names the type
+// and says to upgrade); type 0 is merely malformed.
+func TestUnknownFutureEntryType(t *testing.T) {
+	disclosure, _ := (&LeafRecord{Type: EntryDisclosure, IntegratedAt: time.UnixMilli(5)}).MarshalBinary()
+	for _, ty := range []byte{byte(LatestEntryType) + 1, 200} {
+		b := bytes.Clone(disclosure)
+		b[1] = ty
+		_, err := ParseLeafRecord(b)
+		var unknown *UnknownEntryTypeError
+		if !errors.As(err, &unknown) || unknown.Type != ty || !errors.Is(err, ErrMalformedLeafRecord) {
+			t.Fatalf("type %d: err = %v, want an UnknownEntryTypeError that is an ErrMalformedLeafRecord", ty, err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("entry type %d", ty)) || !strings.Contains(msg, "upgrade spoor") {
+			t.Errorf("type %d: the message does not name the type or say to upgrade: %s", ty, msg)
+		}
+		if _, err := (&LeafRecord{Type: EntryType(ty), IntegratedAt: time.UnixMilli(5)}).MarshalBinary(); !errors.As(err, &unknown) {
+			t.Errorf("type %d: MarshalBinary: %v", ty, err)
+		}
+	}
+	b := bytes.Clone(disclosure)
+	b[1] = 0
+	var unknown *UnknownEntryTypeError
+	if _, err := ParseLeafRecord(b); errors.As(err, &unknown) || !errors.Is(err, ErrMalformedLeafRecord) {
+		t.Errorf("type 0: %v, want a malformed record, not a future type", err)
+	}
 }

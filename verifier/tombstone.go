@@ -17,3 +17,9 @@ type TombstoneBody struct {
 	RuleID          string `json:"rule_id"`
 	CovenantVersion int    `json:"covenant_version"`
 }
+
+// AnswerRetentionRule is the rule id of the tombstone that erases an
+// inzage answer's body once the covenant's answer retention
+// (events.Covenant.AnswerRetentionDays) has passed: only answer entries are
+// erased under it, and answer entries under no other rule.
+const AnswerRetentionRule = "retention:answers"

@@ -243,7 +243,9 @@ func printAuditSummary(w io.Writer, rep *audit.Report) {
 	}
 	fmt.Fprintf(w, "  tree size %d; %d checkpoints kept, %d verify\n", rep.TreeSize, rep.Checkpoints.Count, rep.Checkpoints.Verified)
 	e := rep.Entries
-	fmt.Fprintf(w, "  entries: %d disclosures (%d erased), %d covenant versions, %d tombstones\n", e.Disclosures, e.Erased, e.Covenants, e.Tombstones)
+	fmt.Fprintf(w, "  entries: %d disclosures (%d erased), %d covenant versions, %d tombstones, %d inzage answers (%d erased)\n",
+		e.Disclosures, e.Erased, e.Covenants, e.Tombstones, e.Answers, e.AnswersErased)
+	printAnswers(w, rep.Answers)
 	if rep.OK {
 		fmt.Fprintln(w, "RESULT: every integrity check holds")
 	} else {
@@ -374,4 +376,31 @@ func writeAuditHTML(path string, rep *audit.Report) error {
 		return fmt.Errorf("couldn't write the HTML report: %w", err)
 	}
 	return nil
+}
+
+// printAnswers lists the inzage answers on the record: one line each, and
+// one per withholding with its ground.
+func printAnswers(w io.Writer, answers []audit.AnswerInfo) {
+	if len(answers) == 0 {
+		return
+	}
+	withheld := 0
+	for _, a := range answers {
+		withheld += len(a.Withheld)
+	}
+	fmt.Fprintf(w, "Inzage answers: %d on the record, %d disclosures withheld in them\n", len(answers), withheld)
+	for _, a := range answers {
+		scope := strings.Join(a.Parties, ",")
+		if a.CentralDesk {
+			scope = "central desk"
+		}
+		fmt.Fprintf(w, "  leaf %d: request %s (%s) released %s for %s: %d shown, %d withheld, %d erased; desk users %s, %s\n",
+			a.Leaf, a.RequestID, a.Relation, a.ReleasedAt.Format(time.RFC3339), scope, a.Included, len(a.Withheld), a.Erased, a.RequestedBy, a.ReleasedBy)
+		for _, x := range a.Withheld {
+			fmt.Fprintf(w, "    withheld leaf %d: %s\n", x.Index, x.Ground)
+		}
+		if y := a.YoungPerson; y != nil {
+			fmt.Fprintf(w, "    young person 16+: %s (reference %q) for leaves %v\n", y.Decision, y.ConsentReference, y.Leaves)
+		}
+	}
 }

@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spoor-ledger/spoor/internal/testledger"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
+	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/verifier/audit"
 )
 
@@ -210,5 +212,32 @@ func TestAuditJSONWithoutPolicyUnchanged(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "Witnesses") {
 		t.Errorf("the summary of a log without a policy has a witness line:\n%s", out.String())
+	}
+}
+
+// TestAuditSummaryCountsAnswers: spoor audit's text output counts the
+// inzage answers among the entries and lists each, with its withholdings
+// and grounds.
+func TestAuditSummaryCountsAnswers(t *testing.T) {
+	at := time.Date(2026, 3, 14, 9, 26, 0, 0, time.UTC)
+	rep := &audit.Report{Origin: "spoor.example/test", OK: true, Entries: audit.EntryCounts{Disclosures: 10, Covenants: 1, Answers: 2},
+		Answers: []audit.AnswerInfo{
+			{Leaf: 11, RequestID: "req-one", Relation: verifier.RelationParent, ReleasedAt: at, RequestedBy: "aaaaaaaaaaaaaaaa", ReleasedBy: "bbbbbbbbbbbbbbbb",
+				CentralDesk: true, Included: 3, Withheld: []verifier.AnswerWithheld{{Index: 4, Ground: verifier.WithholdAVG23}}},
+			{Leaf: 12, RequestID: "req-two", Relation: verifier.RelationYoungPerson, ReleasedAt: at, RequestedBy: "cccccccccccccccc", ReleasedBy: "dddddddddddddddd",
+				Parties: []string{"gemeente-a"}, Included: 1, Withheld: []verifier.AnswerWithheld{}},
+		}}
+	var out bytes.Buffer
+	printAuditSummary(&out, rep)
+	for _, want := range []string{
+		"1 covenant versions, 0 tombstones, 2 inzage answers (0 erased)",
+		"Inzage answers: 2 on the record, 1 disclosures withheld in them",
+		"leaf 11: request req-one (parent) released 2026-03-14T09:26:00Z for central desk: 3 shown, 1 withheld, 0 erased",
+		"withheld leaf 4: avg-23",
+		"leaf 12: request req-two (young-person)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("spoor audit's output lacks %q:\n%s", want, out.String())
+		}
 	}
 }

@@ -62,7 +62,7 @@ func TestDeskWorkflowBothCovenants(t *testing.T) {
 			}
 
 			// The inzage, answered with desk-1 and desk-2.
-			id := strings.TrimSpace(run(rep.Children[0].BSN+"\n", "inzage", "request", "--data", data, "--url", srv.url(), "--relation", "parent"))
+			id := strings.TrimSpace(run(childUnder16(t, &rep).BSN+"\n", "inzage", "request", "--data", data, "--url", srv.url(), "--relation", "parent"))
 			bundlePath := filepath.Join(dir, "bundle.json")
 			refused("", "inzage", "release", id, "--data", data, "--url", srv.url(), "-o", bundlePath, "--token", "@"+filepath.Join(data, "demo-keys", "desk-1.token"))
 			run("", "inzage", "release", id, "--data", data, "--url", srv.url(), "-o", bundlePath)

@@ -110,7 +110,7 @@ func newInzageRequestCmd() *cobra.Command {
 
 func newInzageReleaseCmd() *cobra.Command {
 	f := &inzageFlags{}
-	var out, html string
+	var out, html, consent string
 	var withhold []string
 	var vk reportKeys
 	cmd := &cobra.Command{
@@ -122,7 +122,7 @@ func newInzageReleaseCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var req httpapi.InzageReleaseRequest
+			req := httpapi.InzageReleaseRequest{YoungPersonConsent: consent != "", ConsentReference: consent}
 			for _, w := range withhold {
 				i, ground, ok := strings.Cut(w, ":")
 				n, err := strconv.ParseUint(i, 10, 64)
@@ -143,6 +143,8 @@ func newInzageReleaseCmd() *cobra.Command {
 	cmd.Flags().StringVarP(&out, "output", "o", "", "bundle file to write (required)")
 	cmd.Flags().StringVar(&html, "html", "", "also write the Dutch report (after verifying the bundle with the pinned keys)")
 	cmd.Flags().StringArrayVar(&withhold, "withhold", nil, "withhold a disclosure on a legal ground: LEAF_INDEX:avg-23 or LEAF_INDEX:uavg-41")
+	cmd.Flags().StringVar(&consent, "young-person-consent", "", "record that the young person (16 or over by the disclosures) consented to this answer going to the parent or guardian: "+
+		"the reference of where the consent is kept (a case or document number, never a BSN); without it such a release is refused (young_person_16_plus)")
 	_ = cmd.MarkFlagRequired("output")
 	return cmd
 }

@@ -248,13 +248,14 @@ func TestPrivacyArtefacts(t *testing.T) {
 	runFail("123456789\n", "inzage", "request", "--data", data, "--url", srv.url(), "--relation", "parent")
 
 	// An inzageverzoek, answered: the bundle and report are the parent's.
-	reqOut := run(rep.Children[0].BSN+"\n", "inzage", "request", "--data", data, "--url", srv.url(), "--relation", "parent")
+	asked := childUnder16(t, &rep)
+	reqOut := run(asked.BSN+"\n", "inzage", "request", "--data", data, "--url", srv.url(), "--relation", "parent")
 	reqID := strings.TrimSpace(reqOut)
 	bundle, report := filepath.Join(dir, "inzage.json"), filepath.Join(dir, "inzage.html")
 	run("", "inzage", "release", reqID, "--data", data, "--url", srv.url(), "-o", bundle, "--html", report,
 		"--vkey", "@"+filepath.Join(data, "log.vkey"), "--cosigner-vkey", "@"+filepath.Join(data, "cosigner.vkey"),
 		"--admin", "@"+filepath.Join(data, "demo-keys", demo.AdminPubFile))
-	if p, _ := events.Pseudonym(m.SubjectKey, events.IDTypeBSN, rep.Children[0].BSN); !strings.Contains(readFile(t, bundle), p) {
+	if p, _ := events.Pseudonym(m.SubjectKey, events.IDTypeBSN, asked.BSN); !strings.Contains(readFile(t, bundle), p) {
 		t.Error("the inzage bundle does not name the child's pseudonym; the privacy search would prove nothing about it")
 	}
 

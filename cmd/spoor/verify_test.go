@@ -201,6 +201,34 @@ func TestVerifyCommand(t *testing.T) {
 			t.Errorf("wrong administrator key: exit %d, %s", code, errOut)
 		}
 	})
+	// A bundle holding an entry of a type newer than this version reads
+	// (as a later ledger might hand out): refused, naming the type and
+	// saying to upgrade, rather than called a mere damaged record.
+	t.Run("refuses a newer entry type", func(t *testing.T) {
+		var b verifier.Bundle
+		data, _ := os.ReadFile(path)
+		if err := json.Unmarshal(data, &b); err != nil {
+			t.Fatal(err)
+		}
+		b.Entries[0].LeafRecord[1] = byte(verifier.LatestEntryType) + 1
+		bad, err := verifier.MarshalBundle(&b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		badPath := filepath.Join(t.TempDir(), "bundle.json")
+		if err := os.WriteFile(badPath, bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, code := runSpoor(t, "verify", badPath, "--vkey", v.pin("log.vkey"), "--admin", v.pin("admin.pub"))
+		if code != 1 || strings.Contains(out, "OK") {
+			t.Fatalf("exit %d; stdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
+		for _, want := range []string{"entries[0] (leaf " + itoa(b.Entries[0].Index) + ")", "entry type 5", "upgrade spoor"} {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("the refusal does not say %q:\n%s", want, errOut)
+			}
+		}
+	})
 }
 
 func itoa(n uint64) string {

@@ -245,15 +245,7 @@ func (w *witnessedServe) bundleOnFork(t *testing.T, reportPath string) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	var child SimChild
-	for _, c := range rep.Children {
-		if c.Events > child.Events {
-			child = c
-		}
-	}
-	if child.Events == 0 {
-		t.Fatal("the simulation logged no disclosure about any child")
-	}
+	child := childUnder16(t, &rep)
 	subjectKey := filepath.Join(w.srv.data, "demo-keys", "subject-k1.key")
 	id, errOut, code := runBin(t, w.bin, child.BSN+"\n", "inzage", "request", "--url", w.srv.url(), "--token", w.deskTokens["desk-1"],
 		"--subject-key", subjectKey, "--relation", "parent")

@@ -33,6 +33,12 @@ const (
 	// After a restart the witnesses hold a checkpoint the ledger never
 	// recorded as witnessed: that must not look like a fork.
 	WitnessedBeforeStore = "witnessed-before-store"
+	// AnswerLogged: in ledger/answer, beside the batches: an inzage
+	// release's answer entry is durable (with the request marked
+	// released in the same batch), and the bundle is neither made nor
+	// kept nor handed to the desk user. After a restart the release must
+	// be downloadable, and the log must hold that one answer entry.
+	AnswerLogged = "answer-logged-before-bundle"
 )
 
 // Tag is the build tag that arms the switch.

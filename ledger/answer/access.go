@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/crashpoint"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/verifier"
 )
@@ -62,7 +64,45 @@ var (
 	ErrAccessInvalid    = errors.New("ledger: invalid access request")
 	ErrAccessSamePerson = errors.New("ledger: an access request must be released by a second desk user")
 	ErrAccessReleased   = errors.New("ledger: access request already released")
+	// ErrYoungPerson16Plus: a parent or guardian asks, and disclosures in
+	// scope say the child is 16 or over; the release waits for the young
+	// person's consent (Release.YoungPersonConsent). Returned wrapped in
+	// a *YoungPersonError.
+	// ErrAnswerErased: the answer's body (and the bundle kept for it) was
+	// erased after the covenant's answer retention; it cannot be
+	// downloaded again.
+	ErrAnswerErased      = errors.New("ledger: the answer was erased after the covenant's answer retention period")
+	ErrYoungPerson16Plus = errors.New("ledger: the child is 16 or over by the disclosures; a parent or guardian gets the answer only with the young person's consent")
 )
+
+// YoungPersonError is the refusal of a release to a parent or guardian
+// when disclosures in scope have age band 16-plus: it names them, so that
+// the desk knows why.
+type YoungPersonError struct {
+	// Leaves are the in-scope disclosures of age band 16-plus.
+	Leaves []uint64
+}
+
+func (e *YoungPersonError) Error() string {
+	return fmt.Sprintf("%d disclosure(s) in scope (leaves %v) say the child is 16 or over: from 16 the young person alone "+
+		"exercises the right of access (AVG art. 8, UAVG art. 5); release to a parent or guardian only with the young person's "+
+		"consent, recorded by the second desk user with a reference (young_person_consent)", len(e.Leaves), e.Leaves)
+}
+
+// Unwrap makes the error an ErrYoungPerson16Plus.
+func (e *YoungPersonError) Unwrap() error { return ErrYoungPerson16Plus }
+
+// Release is what the second desk user decides at release.
+type Release struct {
+	// Withheld are the disclosures withheld, each on a legal ground.
+	Withheld []Withhold
+	// YoungPersonConsent, when not empty, records that the young person
+	// (16 or over) consented to the answer going to the parent or
+	// guardian who asked: a reference to where the consent is kept
+	// (verifier.CheckConsentReference). It is logged in the answer entry
+	// and only used when disclosures in scope have age band 16-plus.
+	YoungPersonConsent string
+}
 
 // Access request statuses.
 const (
@@ -186,7 +226,13 @@ func (s *Service) AccessRequests(ctx context.Context, scope verifier.BundleScope
 // child, else ledger.ErrNotWitnessed and the request stays registered),
 // and appends the answer entry, with the request marked released in the
 // same batch. AccessBundle then makes the bundle.
-func (s *Service) ReleaseAccess(ctx context.Context, scope verifier.BundleScope, id string, by DeskUser, withheld []Withhold) (*AccessRequest, error) {
+//
+// A release to a parent or guardian when any in-scope disclosure (included
+// or withheld) has age band 16-plus is refused with a *YoungPersonError
+// unless rel records the young person's consent; the answer entry then
+// records that decision (verifier.AnswerYoungPerson).
+func (s *Service) ReleaseAccess(ctx context.Context, scope verifier.BundleScope, id string, by DeskUser, rel Release) (*AccessRequest, error) {
+	withheld := rel.Withheld
 	s.accessMu.Lock()
 	defer s.accessMu.Unlock()
 	r, err := s.AccessInScope(ctx, scope, id)
@@ -220,7 +266,25 @@ func (s *Service) ReleaseAccess(ctx context.Context, scope verifier.BundleScope,
 	if err != nil {
 		return nil, err
 	}
+	if rel.YoungPersonConsent != "" {
+		if err := verifier.CheckConsentReference(rel.YoungPersonConsent); err != nil {
+			return nil, fmt.Errorf("%w: young_person_consent: %w", ErrAccessInvalid, err)
+		}
+	}
 	body := answerBody(draft, r, by)
+	if r.Relation == verifier.RelationParent || r.Relation == verifier.RelationGuardian {
+		sixteen, err := s.sixteenPlus(ctx, draft)
+		if err != nil {
+			return nil, err
+		}
+		if len(sixteen) > 0 {
+			if rel.YoungPersonConsent == "" {
+				return nil, &YoungPersonError{Leaves: sixteen}
+			}
+			body.YoungPerson = &verifier.AnswerYoungPerson{Decision: verifier.YoungPersonConsented,
+				ConsentReference: rel.YoungPersonConsent, Leaves: sixteen}
+		}
+	}
 	raw, err := verifier.MarshalAnswerBody(body)
 	if err != nil {
 		return nil, fmt.Errorf("answer of request %s: %w", r.ID, err)
@@ -242,7 +306,44 @@ func (s *Service) ReleaseAccess(ctx context.Context, scope verifier.BundleScope,
 		// Logged before (and the request with it): not released twice.
 		return nil, ErrAccessReleased
 	}
+	// The answer is on the record and the request released; the bundle
+	// is made (and kept) by AccessBundle. A crash here leaves a released
+	// request whose bundle GET /v1/inzage/{id}/bundle makes after the
+	// restart, from the logged entry.
+	crashpoint.Hit(crashpoint.AnswerLogged)
 	return r, nil
+}
+
+// sixteenPlus returns the in-scope disclosures of a draft answer, shown
+// or withheld, whose age band is 16-plus, in increasing order. The shown
+// ones are opened in the draft; the withheld ones are read and opened
+// here (their envelopes are in the log, only not in the bundle).
+func (s *Service) sixteenPlus(ctx context.Context, vb *verifier.VerifiedBundle) ([]uint64, error) {
+	var out []uint64
+	for _, d := range vb.Disclosures {
+		if d.Disclosure.SubjectAgeBand == events.Age16Plus {
+			out = append(out, d.Index)
+		}
+	}
+	for _, w := range vb.Withheld {
+		raw, err := s.l.Entry(ctx, w.Index)
+		if err != nil {
+			return nil, fmt.Errorf("withheld disclosure %d: %w", w.Index, err)
+		}
+		env, err := events.ParseEnvelope(raw)
+		if err != nil {
+			return nil, fmt.Errorf("withheld disclosure %d: %w", w.Index, errors.Join(err, ledger.ErrCorrupt))
+		}
+		d, err := events.DecodeDisclosure(env.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("withheld disclosure %d: %w", w.Index, errors.Join(err, ledger.ErrCorrupt))
+		}
+		if d.SubjectAgeBand == events.Age16Plus {
+			out = append(out, w.Index)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // scopeParties is the parties of a request's scope for BuildBundle: nil
@@ -297,6 +398,11 @@ func (s *Service) AccessBundle(ctx context.Context, r *AccessRequest) ([]byte, e
 	}
 	idx := *r.AnswerIndex
 	raw, err := s.l.Entry(ctx, idx)
+	if errors.Is(err, ledger.ErrNotFound) {
+		if tomb, terr := s.l.ErasedBy(ctx, idx); terr == nil {
+			return nil, fmt.Errorf("%w: answer entry %d of request %s, by the tombstone at leaf %d", ErrAnswerErased, idx, r.ID, tomb)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("answer entry %d of request %s: %w", idx, r.ID, err)
 	}

@@ -77,7 +77,7 @@ func TestRequestStaysWithItsScope(t *testing.T) {
 	if !now.Covers("de-kleine-schans") {
 		t.Error("the central desk's scope lost a party that left (it stays the controller of its disclosures)")
 	}
-	if _, err := a.ReleaseAccess(context.Background(), now, ar.ID, answer.DeskUser{Name: "desk-2", Credential: "2"}, nil); err != nil {
+	if _, err := a.ReleaseAccess(context.Background(), now, ar.ID, answer.DeskUser{Name: "desk-2", Credential: "2"}, answer.Release{}); err != nil {
 		t.Fatalf("releasing the central desk's request after a party left: %v", err)
 	}
 }
@@ -216,18 +216,18 @@ func TestAccessRequestLifecycle(t *testing.T) {
 	if _, err := a.AccessInScope(ctx, verifier.BundleScope{Parties: []string{"another-party"}}, r.ID); !errors.Is(err, ledger.ErrNotFound) {
 		t.Errorf("another scope reads the request: %v", err)
 	}
-	if _, err := a.ReleaseAccess(ctx, scope, r.ID, answer.DeskUser{Name: "desk-1", Credential: "1"}, nil); !errors.Is(err, answer.ErrAccessSamePerson) {
+	if _, err := a.ReleaseAccess(ctx, scope, r.ID, answer.DeskUser{Name: "desk-1", Credential: "1"}, answer.Release{}); !errors.Is(err, answer.ErrAccessSamePerson) {
 		t.Errorf("the registering desk user releases: %v", err)
 	}
 	desk2 := answer.DeskUser{Name: "desk-2", Credential: "2"}
-	if _, err := a.ReleaseAccess(ctx, scope, r.ID, desk2, []answer.Withhold{{Index: 1, Ground: "geheim"}}); !errors.Is(err, answer.ErrAccessInvalid) {
+	if _, err := a.ReleaseAccess(ctx, scope, r.ID, desk2, answer.Release{Withheld: []answer.Withhold{{Index: 1, Ground: "geheim"}}}); !errors.Is(err, answer.ErrAccessInvalid) {
 		t.Errorf("an unknown withholding ground: %v", err)
 	}
-	released, err := a.ReleaseAccess(ctx, scope, r.ID, desk2, nil)
+	released, err := a.ReleaseAccess(ctx, scope, r.ID, desk2, answer.Release{})
 	if err != nil || released.Status != answer.AccessReleased || released.ReleasedBy != "desk-2" {
 		t.Fatalf("release: %+v, %v", released, err)
 	}
-	if _, err := a.ReleaseAccess(ctx, scope, r.ID, desk2, nil); !errors.Is(err, answer.ErrAccessReleased) {
+	if _, err := a.ReleaseAccess(ctx, scope, r.ID, desk2, answer.Release{}); !errors.Is(err, answer.ErrAccessReleased) {
 		t.Errorf("releasing twice: %v", err)
 	}
 	data, err := a.AccessBundle(ctx, released)

@@ -42,8 +42,7 @@ func releasedAnswer(t *testing.T) (*testledger.Env, *ledger.Ledger, *answer.Serv
 	if err := a.RegisterAccess(t.Context(), ar); err != nil {
 		t.Fatal(err)
 	}
-	r, err := a.ReleaseAccess(t.Context(), scope, ar.ID, answer.DeskUser{Name: "desk-2", Credential: "2"},
-		[]answer.Withhold{{Index: idx[1], Ground: verifier.WithholdAVG23}})
+	r, err := a.ReleaseAccess(t.Context(), scope, ar.ID, answer.DeskUser{Name: "desk-2", Credential: "2"}, answer.Release{Withheld: []answer.Withhold{{Index: idx[1], Ground: verifier.WithholdAVG23}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +79,7 @@ func TestAnswerOnTheRecord(t *testing.T) {
 	}
 	before := l.Head().Size
 	scope, _ := a.DeskScope("")
-	if _, err := a.ReleaseAccess(t.Context(), scope, r.ID, answer.DeskUser{Name: "desk-3", Credential: "3"}, nil); !errors.Is(err, answer.ErrAccessReleased) {
+	if _, err := a.ReleaseAccess(t.Context(), scope, r.ID, answer.DeskUser{Name: "desk-3", Credential: "3"}, answer.Release{}); !errors.Is(err, answer.ErrAccessReleased) {
 		t.Fatalf("a second release: %v, want ErrAccessReleased", err)
 	}
 	// The store's own record of the answer entry, and no second one.

@@ -121,7 +121,14 @@ func newAuthzFixture(t *testing.T, name string) *authzFixture {
 	ps := authzDemos[name]
 	e := testledger.NewDemo(t, name)
 	f := &authzFixture{t: t, env: e, own: ps.own, other: ps.other, left: ps.left}
-	f.child = e.Gen.Children()[0].Pseudonym
+	// A child under 16: a parent's request about them is released
+	// without the young person's consent (see event for its disclosures).
+	for _, c := range e.Gen.Children() {
+		if c.AgeBand != events.Age16Plus {
+			f.child = c.Pseudonym
+			break
+		}
+	}
 	for _, c := range e.Gen.Children() {
 		f.needles = append(f.needles, c.Pseudonym, c.BSN)
 	}
@@ -200,11 +207,11 @@ func newAuthzFixture(t *testing.T, name string) *authzFixture {
 func (f *authzFixture) event(party string) []byte {
 	f.t.Helper()
 	d, _ := f.env.Gen.Next()
-	for d.Discloser != party && slices.Contains(d.Recipients, party) {
+	for d.Discloser != party && slices.Contains(d.Recipients, party) || d.SubjectAgeBand == events.Age16Plus {
 		d, _ = f.env.Gen.Next()
 	}
 	d.Discloser = party
-	d.Subject.Pseudonym = f.env.Gen.Children()[0].Pseudonym
+	d.Subject.Pseudonym = f.child
 	env := f.env.Sign(f.t, d)
 	e, err := events.ParseEnvelope(env)
 	if err != nil {
@@ -277,7 +284,7 @@ func (f *authzFixture) request(pattern string) (method, path, body string) {
 	case "GET /v1/inzage/{id}/bundle":
 		id := registered()
 		third := answer.DeskUser{Name: "desk-third", Credential: strings.Repeat("3", 64)}
-		if _, err := f.a.ReleaseAccess(ctx, ownScope(f.own), id, third, nil); err != nil {
+		if _, err := f.a.ReleaseAccess(ctx, ownScope(f.own), id, third, answer.Release{}); err != nil {
 			f.t.Fatal(err)
 		}
 		path = "/v1/inzage/" + id + "/bundle"
@@ -656,5 +663,26 @@ func TestInzageListKeepsToTheScope(t *testing.T) {
 	}
 	if got := list(other); !slices.Equal(got, []string{otherID}) {
 		t.Errorf("the other party's desk lists %v, want only its own %v", got, otherID)
+	}
+}
+
+// TestReleaseConsentNeedsReference: young_person_consent and a
+// consent_reference come together, and a reference holding a number like
+// a BSN is refused; each is a 400 and leaves the request open.
+func TestReleaseConsentNeedsReference(t *testing.T) {
+	f := newAuthzFixture(t, "waterweg")
+	_, path, _ := f.request("POST /v1/inzage/{id}/release")
+	for _, body := range []string{
+		`{"young_person_consent":true}`,
+		`{"consent_reference":"dossier 7"}`,
+		`{"young_person_consent":true,"consent_reference":"bsn 123456782"}`,
+	} {
+		code, resp := f.do("POST", path, f.auth["own-party desk"], body)
+		if code != http.StatusBadRequest || !strings.Contains(string(resp), "invalid_request") {
+			t.Errorf("%s: %d %s, want 400 invalid_request", body, code, resp)
+		}
+	}
+	if code, resp := f.do("POST", path, f.auth["own-party desk"], ""); code != http.StatusOK {
+		t.Fatalf("the release after the refusals: %d %s", code, resp)
 	}
 }

@@ -40,6 +40,13 @@ type InzageStatus struct {
 // InzageReleaseRequest is the body of POST /v1/inzage/<id>/release.
 type InzageReleaseRequest struct {
 	Withheld []answer.Withhold `json:"withheld"`
+	// YoungPersonConsent records, for a parent or guardian asking about a
+	// young person whom disclosures show to be 16 or over, that the young
+	// person consented to this answer; ConsentReference says where that
+	// consent is kept (a case or document number, never a BSN). Without
+	// it such a release is refused: 409 young_person_16_plus.
+	YoungPersonConsent bool   `json:"young_person_consent,omitempty"`
+	ConsentReference   string `json:"consent_reference,omitempty"`
 }
 
 func statusOf(r *answer.AccessRequest) InzageStatus {
@@ -137,12 +144,24 @@ func (s *Server) inzageRelease(w http.ResponseWriter, r *http.Request) {
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			s.fail(w, r, http.StatusBadRequest, "bad_request", "body must be JSON {withheld: [{index, ground}]}")
+			s.fail(w, r, http.StatusBadRequest, "bad_request", "body must be JSON {withheld: [{index, ground}], young_person_consent, consent_reference}")
 			return
 		}
 	}
-	ar, err := s.a.ReleaseAccess(r.Context(), c.Scope, r.PathValue("id"), answer.DeskUser{Name: c.Name, Credential: c.Credential}, req.Withheld)
+	if req.YoungPersonConsent != (req.ConsentReference != "") {
+		s.fail(w, r, http.StatusBadRequest, "invalid_request", "young_person_consent: true goes with a consent_reference (where the consent is kept), and a reference with it")
+		return
+	}
+	rel := answer.Release{Withheld: req.Withheld}
+	if req.YoungPersonConsent {
+		rel.YoungPersonConsent = req.ConsentReference
+	}
+	ar, err := s.a.ReleaseAccess(r.Context(), c.Scope, r.PathValue("id"), answer.DeskUser{Name: c.Name, Credential: c.Credential}, rel)
+	var young *answer.YoungPersonError
 	switch {
+	case errors.As(err, &young):
+		s.fail(w, r, http.StatusConflict, "young_person_16_plus", young.Error())
+		return
 	case errors.Is(err, answer.ErrAccessSamePerson):
 		s.fail(w, r, http.StatusForbidden, "second_person_required", "an answer must be released by a second desk user, with a credential of their own")
 		return
@@ -156,7 +175,8 @@ func (s *Server) inzageRelease(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	s.log.Info("inzage request released", "request_id", ar.ID, "desk_user", c.Name, "answer_leaf", *ar.AnswerIndex)
+	s.log.Info("inzage request released", "request_id", ar.ID, "desk_user", c.Name, "answer_leaf", *ar.AnswerIndex,
+		"young_person_consent", rel.YoungPersonConsent != "")
 	s.writeBundle(w, r, ar)
 }
 
@@ -180,6 +200,10 @@ func (s *Server) inzageBundle(w http.ResponseWriter, r *http.Request) {
 // Retry-After: the request is released, and GET .../bundle fetches it.
 func (s *Server) writeBundle(w http.ResponseWriter, r *http.Request, ar *answer.AccessRequest) {
 	bundle, err := s.a.AccessBundle(r.Context(), ar)
+	if errors.Is(err, answer.ErrAnswerErased) {
+		s.fail(w, r, http.StatusGone, "answer_erased", "this answer was erased after the covenant's retention period for answers (retention.answers_days)")
+		return
+	}
 	if err != nil {
 		s.failErr(w, r, err)
 		return

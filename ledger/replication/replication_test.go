@@ -207,7 +207,7 @@ func TestActiveAndStandby(t *testing.T) {
 	}
 	// The request registered before the failover is released, and
 	// answered, by the new active ledger.
-	released, err := standbyDesk.ReleaseAccess(t.Context(), req.Scope, req.ID, answer.DeskUser{Name: "desk-2", Credential: "c2"}, nil)
+	released, err := standbyDesk.ReleaseAccess(t.Context(), req.Scope, req.ID, answer.DeskUser{Name: "desk-2", Credential: "c2"}, answer.Release{})
 	if err != nil {
 		t.Fatalf("releasing on the promoted ledger: %v", err)
 	}

@@ -238,6 +238,9 @@ type AnswerInfo struct {
 	Included    int                       `json:"included"`
 	Withheld    []verifier.AnswerWithheld `json:"withheld"`
 	Erased      int                       `json:"erased"`
+	// YoungPerson is the decision recorded for a parent or guardian asking
+	// about a young person of 16 or over (their consent, by reference).
+	YoungPerson *verifier.AnswerYoungPerson `json:"young_person,omitempty"`
 }
 
 // CheckpointSummary summarises the kept checkpoints.
@@ -269,6 +272,10 @@ type EntryCounts struct {
 	Tombstones  int `json:"tombstones"`
 	// Answers counts inzage answers on the record (answer entries).
 	Answers int `json:"answers,omitempty"`
+	// AnswersErased counts answers whose body is no longer stored (erased
+	// after the covenant's answer retention); Report.Answers lists only
+	// those whose body is there to read.
+	AnswersErased int `json:"answers_erased,omitempty"`
 	// Erased counts disclosures whose envelope is no longer stored.
 	Erased int `json:"erased"`
 	// Unreadable counts entries that could not be checked (a missing or
@@ -508,6 +515,9 @@ type auditor struct {
 	origin string
 	rep    *Report
 	loc    *time.Location
+	// newerType is the first leaf whose record is of an entry type newer
+	// than this version reads: Run refuses the log then (errNewerType).
+	newerType error
 
 	// Checkpoints still to meet, by tree size.
 	wantRoots map[uint64][]*verifier.Checkpoint
@@ -650,6 +660,11 @@ func Run(ctx context.Context, src Source, cfg Config) (*Report, error) {
 			a.missing(ctx, a.next, a.size)
 		}
 		a.progress(a.size)
+	}
+	if a.newerType != nil {
+		// A report that checked every entry it could read would still be
+		// silent on what the newer entries say: no report at all.
+		return nil, a.newerType
 	}
 	if err := a.tail(ctx, src); err != nil {
 		return nil, err
@@ -869,6 +884,10 @@ func (a *auditor) entry(ctx context.Context, p *preparedEntry) {
 	a.appendLeaf(leaf)
 
 	rec, err := p.rec, p.recErr
+	var newer *verifier.UnknownEntryTypeError
+	if errors.As(err, &newer) && a.newerType == nil {
+		a.newerType = fmt.Errorf("audit refused: leaf %d: %w", idx, err)
+	}
 	if err != nil {
 		a.kinds = append(a.kinds, 0)
 		a.setIntegrated(idx, 0)
@@ -922,7 +941,11 @@ func (a *auditor) answer(idx uint64, rec *verifier.LeafRecord, e *Entry) {
 		a.problem(CheckCovenantIndex, ptr(idx), nil, "the answer names leaf %d, which is not a covenant entry before it", rec.CovenantIndex)
 	}
 	if e.Body == nil {
-		a.problem(CheckBodyMissing, ptr(idx), nil, "the answer body of leaf %d is not stored", idx)
+		// Erased after the answer retention, if a tombstone follows:
+		// finish reports it otherwise.
+		a.rep.Entries.AnswersErased++
+		a.bodyMissing = append(a.bodyMissing, idx)
+		a.erasedHashes[idx] = verifier.LeafHash(e.LeafRecord)
 		return
 	}
 	body, err := verifier.ParseAnswerBody(e.Body)
@@ -951,7 +974,7 @@ func (a *auditor) answer(idx uint64, rec *verifier.LeafRecord, e *Entry) {
 	a.rep.Answers = append(a.rep.Answers, AnswerInfo{Leaf: idx, RequestID: body.Request.ID, Relation: body.Request.Relation,
 		ReleasedAt: body.Request.ReleasedAt, RequestedBy: body.RequestedBy, ReleasedBy: body.ReleasedBy,
 		Parties: body.Scope.Parties, CentralDesk: body.Scope.CentralDesk, TreeSize: body.TreeSize,
-		Included: len(body.Included), Withheld: body.Withheld, Erased: len(body.Erased)})
+		Included: len(body.Included), Withheld: body.Withheld, Erased: len(body.Erased), YoungPerson: body.YoungPerson})
 }
 
 func bodyName(t verifier.EntryType) string {
@@ -1078,8 +1101,14 @@ func (a *auditor) tombstone(idx uint64, rec *verifier.LeafRecord, e *Entry) {
 	case rec.ErasedIndex >= idx:
 		a.problem(CheckTombstone, ptr(idx), nil, "erases leaf %d, which is not before it", rec.ErasedIndex)
 		return
-	case a.kinds[rec.ErasedIndex] != verifier.EntryDisclosure && a.kinds[rec.ErasedIndex] != 0:
-		a.problem(CheckTombstone, ptr(idx), nil, "erases leaf %d, which is a %s entry, not a disclosure", rec.ErasedIndex, a.kinds[rec.ErasedIndex])
+	case a.kinds[rec.ErasedIndex] == verifier.EntryAnswer && rec.RuleID != verifier.AnswerRetentionRule:
+		a.problem(CheckTombstone, ptr(idx), nil, "erases answer entry %d under rule %s; answers are erased under %s alone", rec.ErasedIndex, rec.RuleID, verifier.AnswerRetentionRule)
+		return
+	case a.kinds[rec.ErasedIndex] == verifier.EntryDisclosure && rec.RuleID == verifier.AnswerRetentionRule:
+		a.problem(CheckTombstone, ptr(idx), nil, "erases disclosure %d under %s, the rule for answer entries", rec.ErasedIndex, rec.RuleID)
+		return
+	case a.kinds[rec.ErasedIndex] != verifier.EntryDisclosure && a.kinds[rec.ErasedIndex] != verifier.EntryAnswer && a.kinds[rec.ErasedIndex] != 0:
+		a.problem(CheckTombstone, ptr(idx), nil, "erases leaf %d, which is a %s entry, not a disclosure or an answer", rec.ErasedIndex, a.kinds[rec.ErasedIndex])
 		return
 	}
 	if first, dup := a.tombstoned[rec.ErasedIndex]; dup {
@@ -1135,7 +1164,8 @@ func (a *auditor) setIntegrated(idx uint64, ms int64) {
 const retentionGrace = 48 * time.Hour
 
 // checkTombstoneRule checks that a tombstone follows a rule: a retention
-// tombstone ("retention:<category>" or "retention:default") comes no earlier
+// tombstone ("retention:<category>", "retention:default", or for an answer
+// entry verifier.AnswerRetentionRule) comes no earlier
 // than the erased leaf's integrated_at plus that period in the covenant the
 // tombstone names; an erasure on request ("erasure:<ground>") may come at
 // any time and is counted.
@@ -1157,7 +1187,12 @@ func (a *auditor) checkTombstoneRule(idx uint64, rec *verifier.LeafRecord) {
 		return
 	}
 	days := sc.Covenant.Retention.DefaultDays
-	if arg != "default" {
+	switch {
+	case rec.RuleID == verifier.AnswerRetentionRule:
+		// An answer's body, kept AnswerRetentionDays from when it was
+		// logged (tombstone checked that the erased leaf is an answer).
+		days = sc.Covenant.AnswerRetentionDays()
+	case arg != "default":
 		if _, ok := sc.Covenant.Retention.Categories[arg]; !ok {
 			a.problem(CheckTombstoneRule, ptr(idx), nil, "rule %q names a category without its own retention period", rec.RuleID)
 			return

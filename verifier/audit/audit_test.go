@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"regexp"
@@ -679,3 +680,105 @@ func TestAuditParallelCancelled(t *testing.T) {
 		t.Fatalf("cancelled audit: report %v, error %v", rep != nil, err)
 	}
 }
+
+// TestAuditRefusesNewerEntryType: a log holding an entry of a type newer
+// than this version reads (type 5) is refused with a message that names
+// the leaf and the type and says to upgrade, rather than audited as if the
+// entry were merely damaged.
+func TestAuditRefusesNewerEntryType(t *testing.T) {
+	l := newMemLog(t)
+	l.fill(1, 20)
+	rec, err := (&verifier.LeafRecord{Type: verifier.EntryDisclosure, BodyHash: sha256.Sum256([]byte("future")),
+		IntegratedAt: l.last, CovenantIndex: l.covIdx}).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec[1] = byte(verifier.LatestEntryType) + 1
+	idx := uint64(len(l.entries))
+	h := verifier.LeafHash(rec)
+	if err := l.rng.Append(h[:], nil); err != nil {
+		t.Fatal(err)
+	}
+	l.hashes = append(l.hashes, h[:])
+	l.entries = append(l.entries, &audit.Entry{Index: idx, LeafRecord: rec, Body: []byte("future")})
+	l.fill(1, 5)
+
+	for _, workers := range []int{1, 4} {
+		_, err := audit.Run(context.Background(), l, audit.Config{Keys: l.keys, AdminVkey: l.m.AdminVkey, Workers: workers})
+		var newer *verifier.UnknownEntryTypeError
+		if !errors.As(err, &newer) || newer.Type != 5 {
+			t.Fatalf("workers %d: the audit of a log with an entry of type 5: %v; want it refused as a newer type", workers, err)
+		}
+		for _, want := range []string{fmt.Sprintf("leaf %d", idx), "entry type 5", "upgrade spoor"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("workers %d: the refusal does not say %q: %v", workers, want, err)
+			}
+		}
+	}
+}
+
+// TestAuditAnswerTombstones: an answer entry's body is erased under
+// verifier.AnswerRetentionRule once the covenant's answer retention has
+// passed, and the audit accepts that; it refuses the rule before the term,
+// on a disclosure, and another rule on an answer.
+func TestAuditAnswerTombstones(t *testing.T) {
+	days := 0
+	for name, c := range map[string]struct {
+		rule   string
+		after  func() time.Duration
+		target string // "answer" or "disclosure"
+		want   audit.Check
+	}{
+		"after the term":            {verifier.AnswerRetentionRule, func() time.Duration { return time.Duration(days+1) * 24 * time.Hour }, "answer", ""},
+		"before the term":           {verifier.AnswerRetentionRule, func() time.Duration { return 10 * 24 * time.Hour }, "answer", audit.CheckTombstoneEarly},
+		"another rule on an answer": {"retention:default", func() time.Duration { return time.Duration(days+1) * 24 * time.Hour }, "answer", audit.CheckTombstone},
+		"answer rule on disclosure": {verifier.AnswerRetentionRule, func() time.Duration { return time.Duration(days+1) * 24 * time.Hour }, "disclosure", audit.CheckTombstone},
+	} {
+		t.Run(name, func(t *testing.T) {
+			l := newMemLog(t)
+			days = l.m.Signed.Covenant.AnswerRetentionDays()
+			l.fill(1, 5)
+			var target uint64
+			if c.target == "answer" {
+				target = l.add(verifier.LeafRecord{Type: verifier.EntryAnswer, IntegratedAt: l.last}, []byte("an answer body, erased since"), nil)
+			} else {
+				target = l.disclose(l.event(l.last, ""), l.last)
+			}
+			at := l.last.Add(c.after())
+			l.last = at
+			rec := verifier.LeafRecord{Type: verifier.EntryTombstone, IntegratedAt: at, ErasedIndex: target, RuleID: c.rule}
+			lh := verifier.LeafHash(l.entries[target].LeafRecord)
+			body, err := json.Marshal(verifier.TombstoneBody{Schema: verifier.TombstoneSchema, Origin: l.origin, ErasedIndex: target,
+				ErasedLeafHash: hexString(lh[:]), RuleID: c.rule, CovenantVersion: l.m.Signed.Covenant.Version})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.entries[target].Body = nil
+			l.add(rec, body, nil)
+			l.checkpoint()
+			rep, err := audit.Run(context.Background(), l, audit.Config{Keys: l.keys, AdminVkey: l.m.AdminVkey, Now: func() time.Time { return at }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The disclosures of fill are overdue years later: not what
+			// this test is about.
+			var got []audit.Check
+			for _, p := range rep.Problems {
+				if p.Check != audit.CheckRetentionOverdue {
+					got = append(got, p.Check)
+				}
+			}
+			switch {
+			case c.want == "" && len(got) > 0:
+				t.Fatalf("problems %q; want none", problemsOf(rep))
+			case c.want != "" && !slices.Contains(got, c.want):
+				t.Fatalf("problems %q; want a %s problem", problemsOf(rep), c.want)
+			}
+			if c.target == "answer" && rep.Entries.AnswersErased != 1 {
+				t.Errorf("erased answers counted %d, want 1", rep.Entries.AnswersErased)
+			}
+		})
+	}
+}
+
+func hexString(b []byte) string { return fmt.Sprintf("%x", b) }

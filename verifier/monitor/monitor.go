@@ -6,7 +6,9 @@
 // Data flow: each Check fetches the log's /checkpoint with a
 // tlogclient.Client (pinned log and cosigner keys), compares it with the last
 // verified checkpoint kept in a state file, proves a larger tree consistent
-// from the log's public tiles, and only then replaces the state file
+// from the log's public tiles, reads the leaf records the log added (and
+// refuses an entry type newer than this version reads: readNewLeaves), and
+// only then replaces the state file
 // (internal/durable: write, fsync, rename). An alarm never replaces it.
 // The monitor reads the log over HTTP only: it imports no ledger, NATS or
 // Pebble, so anyone (the FG, a parent's organisation) can run it. Its
@@ -272,6 +274,30 @@ func (mon *Monitor) compare(ctx context.Context, old, cp *verifier.Checkpoint) e
 		if err := verifier.VerifyConsistency(old.Size, cp.Size, old.Hash, cp.Hash, proof); err != nil {
 			return &Alarm{Kind: Fork, Detail: fmt.Sprintf("the tree of size %d (root %s) does not extend the tree of size %d (root %s) verified before: %v",
 				cp.Size, shortRoot(cp.Hash), old.Size, shortRoot(old.Hash), err)}
+		}
+		return mon.readNewLeaves(ctx, old.Size, cp)
+	}
+	return nil
+}
+
+// readNewLeaves reads the leaf records the log added after size from, each
+// checked against cp's tree, and refuses a log that holds an entry type
+// newer than this version reads: the monitor would otherwise vouch for
+// entries whose meaning it cannot know. It returns that refusal as an
+// ordinary error, not an Alarm: the log is not misbehaving, this monitor
+// is too old. The state is then not replaced, so an upgraded monitor
+// reads the same leaves again. (On first use nothing is read: the monitor
+// trusts the current checkpoint, and reads what the log adds after it.)
+func (mon *Monitor) readNewLeaves(ctx context.Context, from uint64, cp *verifier.Checkpoint) error {
+	for _, err := range mon.client.LeafRecords(ctx, cp.Tree(), from, cp.Size) {
+		var newer *verifier.UnknownEntryTypeError
+		switch {
+		case errors.As(err, &newer):
+			return fmt.Errorf("monitor refused the log: %w", err)
+		case errors.Is(err, verifier.ErrProof):
+			return &Alarm{Kind: BadTiles, Detail: fmt.Sprintf("the entries served do not match the log's own checkpoint of size %d: %v", cp.Size, err)}
+		case err != nil:
+			return fmt.Errorf("couldn't read the leaf records the log added after size %d: %w", from, err)
 		}
 	}
 	return nil

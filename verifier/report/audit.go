@@ -23,7 +23,8 @@ var auditReportFS embed.FS
 // WriteAudit renders the Dutch audit report of rep to w: what was checked
 // and with which keys, the failed checks, the disclosures per party,
 // purpose, category and rule, the anomalies with their definitions, the
-// erasures on request and the covenant versions.
+// erasures on request, every inzage answer on the record (with each
+// withholding and its ground) and the covenant versions.
 func WriteAudit(w io.Writer, rep *audit.Report) error {
 	funcs := template.FuncMap{
 		"when": func(t time.Time) string {
@@ -61,6 +62,14 @@ func WriteAudit(w io.Writer, rep *audit.Report) error {
 		},
 		"erasureStatusNL": func(st string) string { return labelOrID(erasureStatusLabels, st) },
 		"erasureGroundNL": ErasureGroundLabel,
+		"withholdNL":      func(g string) string { return labelOrID(withholdLabels, g) },
+		"relationNL":      func(r string) string { return labelOrID(relationLabels, r) },
+		"youngPersonNL": func(a audit.AnswerInfo) string {
+			if a.YoungPerson == nil {
+				return ""
+			}
+			return YoungPersonText(a.YoungPerson, labelOrID(relationLabels, a.Relation))
+		},
 	}
 	t, err := template.New("audit.html.tmpl").Funcs(funcs).ParseFS(auditReportFS, "audit.html.tmpl")
 	if err != nil {

@@ -58,6 +58,10 @@ type inzageView struct {
 	CreatedAt     string
 	CentralDesk   bool
 	ScopeParties  []string
+	// YoungPerson is, for an answer to a parent or guardian about a young
+	// person of 16 or over, what the answer entry says was decided (the
+	// young person's consent, with its reference); empty otherwise.
+	YoungPerson string
 
 	Count       int
 	Period      string
@@ -218,6 +222,9 @@ func buildInzageView(vb *verifier.VerifiedBundle) *inzageView {
 	for _, p := range b.Scope.Parties {
 		v.ScopeParties = append(v.ScopeParties, latest.PartyName(p))
 	}
+	if vb.Answer != nil && vb.Answer.YoungPerson != nil {
+		v.YoungPerson = YoungPersonText(vb.Answer.YoungPerson, relation)
+	}
 
 	// Parents read a history: order by when it happened, then by log order.
 	ds := slices.Clone(vb.Disclosures)
@@ -377,4 +384,22 @@ func witnessedByNL(t time.Time) string {
 		return ""
 	}
 	return inzageDateTime(t)
+}
+
+// YoungPersonText is the Dutch sentence for a recorded young-person
+// decision: why an answer about a young person of 16 or over went to the
+// parent or guardian (relation, in Dutch) who asked. Only what the answer
+// entry says is printed.
+func YoungPersonText(y *verifier.AnswerYoungPerson, relation string) string {
+	leaves := make([]string, len(y.Leaves))
+	for i, n := range y.Leaves {
+		leaves[i] = strconv.FormatUint(n, 10)
+	}
+	which := "vastlegging (regel " + leaves[0] + ")"
+	if len(leaves) > 1 {
+		which = fmt.Sprintf("%d vastleggingen (regels %s)", len(leaves), strings.Join(leaves, ", "))
+	}
+	return fmt.Sprintf("Volgens %s is uw kind 16 jaar of ouder. Vanaf 16 jaar oefent de jongere het inzagerecht zelf uit "+
+		"(AVG artikel 8, UAVG artikel 5). Dit antwoord is aan u als %s gegeven omdat de jongere daar toestemming voor heeft gegeven; "+
+		"de tweede medewerker van het privacyloket heeft die toestemming vastgelegd (kenmerk: %s).", which, relation, y.ConsentReference)
 }
