@@ -150,7 +150,7 @@ type pageVerdict struct {
 	Report   string   `json:"report"`
 	// ReportHTML is the page the report frame holds (its srcdoc).
 	ReportHTML string `json:"reportHTML"`
-	Ms       int      `json:"ms"`
+	Ms         int    `json:"ms"`
 }
 
 // checkPageProblems: the page lists VerifyBundle's every message, and the
