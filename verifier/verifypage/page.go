@@ -16,6 +16,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/durable"
 	"github.com/spoor-ledger/spoor/verifier"
 )
@@ -72,8 +73,8 @@ func RenderPage(p Page) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the page's log keys: %w", err)
 	}
-	if verifier.KeyFingerprint(p.Keys.Admin) == "" {
-		return nil, errors.New("the page's administrator key is not a verifier key (name+hash+key)")
+	if _, err := events.AdminPublicKey(p.Keys.Admin); err != nil {
+		return nil, fmt.Errorf("the page's administrator key %w", err)
 	}
 	if !bytes.HasPrefix(p.Wasm, []byte("\x00asm")) {
 		return nil, errors.New("the verifier is not a WebAssembly module")

@@ -120,6 +120,7 @@ func TestRenderPage(t *testing.T) {
 	for name, p := range map[string]Page{
 		"no log key":         {Keys: Keys{Cosigner: keys.Cosigner, Admin: keys.Admin}, Wasm: wasm, WasmExecJS: exec},
 		"an admin key":       {Keys: Keys{Log: keys.Log, Cosigner: keys.Cosigner, Admin: "not a key"}, Wasm: wasm, WasmExecJS: exec},
+		"a broken admin key": {Keys: Keys{Log: keys.Log, Cosigner: keys.Cosigner, Admin: keys.Admin + "x"}, Wasm: wasm, WasmExecJS: exec},
 		"not WebAssembly":    {Keys: keys, Wasm: []byte("MZ"), WasmExecJS: exec},
 		"no wasm_exec.js":    {Keys: keys, Wasm: wasm},
 		"a script that ends": {Keys: keys, Wasm: wasm, WasmExecJS: []byte("x = '</SCRIPT>'")},
