@@ -68,6 +68,8 @@
   start().then(() => {
     input.disabled = false;
     status.textContent = "Klaar. Kies uw inzagebestand.";
+    // How long unpacking and starting the verifier took (for the tests).
+    document.body.dataset.startMs = String(Math.round(performance.now()));
     document.body.dataset.ready = "true";
   }, (err) => {
     status.textContent = "De controle kan in deze browser niet starten. Probeer een nieuwere browser. (" + err + ")";
