@@ -108,7 +108,7 @@ func runVerifyPage(cmd *cobra.Command, f *verifyPageFlags) error {
 	} else {
 		fmt.Fprintf(out, "compiling the verifier to WebAssembly (%s)...\n", verifypage.WasmPackage)
 		if wasm, wasmExec, err = verifypage.BuildWasm(ctx, f.goTool, f.src); err != nil {
-			return &exitError{1, err}
+			return &exitError{1, fmt.Errorf("%w\n(run it inside Spoor's source, point --src there, or give a verifier compiled beforehand with --wasm and --wasm-exec)", err)}
 		}
 	}
 	keys := verifypage.Keys{Log: logV, Cosigner: cosV, Admin: admin}
