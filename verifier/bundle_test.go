@@ -369,8 +369,11 @@ type tamperCase struct {
 	// edit changes the decoded bundle; raw, if set, changes the bytes.
 	edit func(b *Bundle)
 	raw  func(data []byte) []byte
-	// keys and admin replace the pinned keys when set.
+	// keys and admin replace the pinned keys when set; vkeys is the log
+	// whose keys keys are, for a checker that takes the keys' texts (the
+	// parent's page).
 	keys  *LogKeys
+	vkeys *testLog
 	admin string
 	want  []error
 	msg   string
@@ -592,7 +595,7 @@ func bundleTamperCases(t *testing.T) (*inzageLog, []byte, []tamperCase) {
 			edit: func(b *Bundle) { b.LogVkey, b.CosignerVkey = sameOrigin.logVkey, sameOrigin.cosVkey },
 			want: []error{ErrBundleKeys}, msg: "keys: log-key"},
 		{name: "checked with a pinned key of another log of the same name",
-			keys: sameOrigin.keys,
+			keys: sameOrigin.keys, vkeys: sameOrigin,
 			want: []error{ErrCheckpoint, ErrBadSignature, ErrBundleKeys}, msg: "no signature by the log key"},
 		{name: "an event of another subject slipped in",
 			edit: func(b *Bundle) { b.Entries = append(b.Entries, f.entry(theirs[0])) },
@@ -617,7 +620,7 @@ func bundleTamperCases(t *testing.T) (*inzageLog, []byte, []tamperCase) {
 			want:  []error{ErrCovenant, events.ErrCovenantSignature}, msg: "covenants[0] (leaf 0): administrator"},
 		{name: "covenant version 2 not signed by the administrator of version 1",
 			raw:  func([]byte) []byte { return g.marshal(forged) },
-			keys: g.keys.keys, admin: g.demo.AdminVkey,
+			keys: g.keys.keys, vkeys: g.keys, admin: g.demo.AdminVkey,
 			want: []error{ErrCovenant, events.ErrCovenantSignature}, msg: "covenants[1] (leaf 1): chain"},
 		{name: "a changed byte in a signed covenant",
 			edit: func(b *Bundle) { b.Covenants[0].Envelope = flipByte(b.Covenants[0].Envelope, 100) },

@@ -6,7 +6,10 @@ package verifier
 // fixtures of this package's own tests.
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/synth"
@@ -93,4 +96,85 @@ func NoDisclosuresFixture(t *testing.T) *VerifiedBundle {
 // report_test.go.
 func ReadBundleGolden(t testing.TB) (data []byte, keys *LogKeys, admin string) {
 	return readBundleGolden(t)
+}
+
+// PageBundle is a bundle for the parent's page tests (verifypage_test.go)
+// with the texts of the keys to check it with, as a page carries them.
+type PageBundle struct {
+	Name                             string
+	Data                             []byte
+	LogVkey, CosignerVkey, AdminVkey string
+}
+
+// PageBundles returns the good bundle of the tamper table, every case of
+// the tamper table (TestBundleTamperTable) as the page would be given it,
+// and a v2 bundle with its answer entry, untampered and with a changed
+// request time.
+func PageBundles(t *testing.T) []PageBundle {
+	t.Helper()
+	f, goodData, cases := bundleTamperCases(t)
+	out := []PageBundle{{Name: "untampered", Data: goodData, LogVkey: f.keys.logVkey, CosignerVkey: f.keys.cosVkey, AdminVkey: f.demo.AdminVkey}}
+	for _, tc := range cases {
+		data, _, admin := tc.apply(t, f, goodData)
+		l := f.keys
+		if tc.keys != nil {
+			if tc.vkeys == nil || tc.vkeys.keys != tc.keys {
+				t.Fatalf("tamper case %q pins other keys without naming their texts (vkeys)", tc.name)
+			}
+			l = tc.vkeys
+		}
+		out = append(out, PageBundle{Name: tc.name, Data: data, LogVkey: l.logVkey, CosignerVkey: l.cosVkey, AdminVkey: admin})
+	}
+	g, v2 := answeredBundle(t)
+	pb := func(name string, b *Bundle) PageBundle {
+		return PageBundle{Name: name, Data: g.marshal(b), LogVkey: g.keys.logVkey, CosignerVkey: g.keys.cosVkey, AdminVkey: g.demo.AdminVkey}
+	}
+	later := *v2
+	later.Request.RequestedAt = later.Request.RequestedAt.Add(time.Hour)
+	out = append(out, pb("v2 untampered", v2), pb("v2 with a changed request time", &later))
+	return out
+}
+
+// answeredBundle builds a v2 bundle: three disclosures about a child, and
+// the answer entry logged after them that names the bundle's metadata.
+func answeredBundle(t *testing.T) (*inzageLog, *Bundle) {
+	t.Helper()
+	f := newInzageLog(t)
+	alice := f.child(0)
+	mine := f.addEvents(alice, 3)
+	f.addEvents(f.child(1), 1)
+	meta := f.bundle(alice, mine)
+	body, err := MarshalAnswerBody(&AnswerBody{Format: AnswerFormat, Origin: meta.Origin, CreatedAt: meta.CreatedAt, Request: meta.Request,
+		RequestedBy: DeskUserID("desk-user-1"), ReleasedBy: DeskUserID("desk-user-2"), Scope: meta.Scope, Subject: meta.Subject,
+		TreeSize: uint64(len(f.records)), Included: mine, Withheld: []AnswerWithheld{}, Erased: []uint64{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := f.appendLeaf(LeafRecord{Type: EntryAnswer, BodyHash: sha256.Sum256(body), IntegratedAt: f.tick(), CovenantIndex: f.covenant()}, body)
+	b := f.bundle(alice, mine)
+	b.CreatedAt, b.Request = meta.CreatedAt, meta.Request
+	b.Format = BundleFormatV2
+	b.Answer = &BundleAnswer{Index: idx, LeafRecord: f.records[idx], InclusionProof: f.proof(idx), Body: body}
+	if _, err := f.verify(f.marshal(b)); err != nil {
+		t.Fatalf("the v2 bundle does not verify: %v", err)
+	}
+	return f, b
+}
+
+// ManyDisclosuresBundle is a good bundle of n disclosures about one child,
+// in a log that holds as many about another, with one covenant version.
+func ManyDisclosuresBundle(t *testing.T, n int) PageBundle {
+	t.Helper()
+	f := newInzageLog(t)
+	alice := f.child(0)
+	var mine []uint64
+	for range n {
+		mine = append(mine, f.addEvents(alice, 1)...)
+		f.addEvents(f.child(1), 1)
+	}
+	data := f.marshal(f.bundle(alice, mine))
+	if _, err := f.verify(data); err != nil {
+		t.Fatalf("the bundle of %d disclosures does not verify: %v", n, err)
+	}
+	return PageBundle{Name: fmt.Sprintf("%d disclosures", n), Data: data, LogVkey: f.keys.logVkey, CosignerVkey: f.keys.cosVkey, AdminVkey: f.demo.AdminVkey}
 }

@@ -80,6 +80,7 @@ then try it with synthetic traffic:
 		newRetentionCmd(g),
 		newAuditCmd(g), newMonitorCmd(g),
 		newVerifyCmd(g),
+		newVerifyPageCmd(),
 		newProofCmd(),
 		newBenchCmd(g),
 		newBackupCmd(g),

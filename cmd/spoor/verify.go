@@ -96,35 +96,45 @@ checkpoint you kept. A log that was rolled back or forked fails.`,
 // without --vkey: the keys must come from the user, not from what is
 // checked.
 func pinnedLogKeys(f *verifyFlags) (*verifier.LogKeys, error) {
-	if f.vkey == "" {
-		return nil, &exitError{2, errors.New("refusing to verify without a pinned log key: give --vkey KEY|@FILE " +
-			"(a bundle or a server must not vouch for its own keys; take log.vkey from the FG or the covenant's website)")}
-	}
-	cosigner := f.cosigner
-	if cosigner == "" {
-		path, ok := strings.CutPrefix(f.vkey, "@")
-		if !ok {
-			return nil, &exitError{2, errors.New("give the cosigner key with --cosigner-vkey KEY|@FILE (only an @FILE --vkey has a cosigner.vkey next to it)")}
-		}
-		sibling := datadir.Dir(filepath.Dir(path)).CosignerVkey()
-		if _, err := os.Stat(sibling); err != nil {
-			return nil, &exitError{2, fmt.Errorf("give the cosigner key with --cosigner-vkey KEY|@FILE (there is no %s)", sibling)}
-		}
-		cosigner = "@" + sibling
-	}
-	logV, err := readKeyArg(f.vkey)
+	logV, cosV, err := pinnedLogKeyTexts(f)
 	if err != nil {
-		return nil, &exitError{2, fmt.Errorf("--vkey: %w", err)}
-	}
-	cosV, err := readKeyArg(cosigner)
-	if err != nil {
-		return nil, &exitError{2, fmt.Errorf("--cosigner-vkey: %w", err)}
+		return nil, err
 	}
 	keys, err := verifier.ParseLogKeys(logV, cosV)
 	if err != nil {
 		return nil, &exitError{2, fmt.Errorf("the pinned keys: %w", err)}
 	}
 	return keys, nil
+}
+
+// pinnedLogKeyTexts resolves --vkey and --cosigner-vkey to the keys' texts
+// (spoor verify-page writes them into its page), unchecked.
+func pinnedLogKeyTexts(f *verifyFlags) (logV, cosV string, err error) {
+	if f.vkey == "" {
+		return "", "", &exitError{2, errors.New("refusing to verify without a pinned log key: give --vkey KEY|@FILE " +
+			"(a bundle or a server must not vouch for its own keys; take log.vkey from the FG or the covenant's website)")}
+	}
+	cosigner := f.cosigner
+	if cosigner == "" {
+		path, ok := strings.CutPrefix(f.vkey, "@")
+		if !ok {
+			return "", "", &exitError{2, errors.New("give the cosigner key with --cosigner-vkey KEY|@FILE (only an @FILE --vkey has a cosigner.vkey next to it)")}
+		}
+		sibling := datadir.Dir(filepath.Dir(path)).CosignerVkey()
+		if _, err := os.Stat(sibling); err != nil {
+			return "", "", &exitError{2, fmt.Errorf("give the cosigner key with --cosigner-vkey KEY|@FILE (there is no %s)", sibling)}
+		}
+		cosigner = "@" + sibling
+	}
+	logV, err = readKeyArg(f.vkey)
+	if err != nil {
+		return "", "", &exitError{2, fmt.Errorf("--vkey: %w", err)}
+	}
+	cosV, err = readKeyArg(cosigner)
+	if err != nil {
+		return "", "", &exitError{2, fmt.Errorf("--cosigner-vkey: %w", err)}
+	}
+	return logV, cosV, nil
 }
 
 func runVerifyBundle(cmd *cobra.Command, f *verifyFlags, path string) error {

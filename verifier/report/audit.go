@@ -1,3 +1,5 @@
+//go:build !js
+
 package report
 
 // This file renders the FG's audit report in Dutch: one self-contained,

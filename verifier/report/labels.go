@@ -8,6 +8,10 @@ package report
 // party, and the wording of a special category. labels_test.go fails when
 // an id lacks its word.
 //
+// The audit's check names are in labels_audit.go, apart only so that a
+// build for the browser (js/wasm, spoor verify-page) leaves out the audit
+// engine and its HTTP client: the parent's page needs the inzage words only.
+//
 // Two kinds of Dutch words come from elsewhere, so that they have one home
 // too: what a covenant names (its parties, categories, purposes, grounds,
 // exceptions, statutes and roles) comes from the covenant itself
@@ -17,6 +21,8 @@ package report
 // imports) carries them too.
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	// Parents and the FG open the reports on any machine, also without a
@@ -25,7 +31,6 @@ import (
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/verifier"
-	"github.com/spoor-ledger/spoor/verifier/audit"
 )
 
 // zoneNL is the zone the reports show times in.
@@ -38,35 +43,6 @@ var zoneNL = func() *time.Location {
 	}
 	return loc
 }()
-
-// checkLabels names the audit's checks (audit.Checks).
-var checkLabels = map[audit.Check]string{
-	audit.CheckCheckpointSignature:   "Handtekening van een checkpoint",
-	audit.CheckCheckpointSequence:    "Volgorde van de checkpoints",
-	audit.CheckCheckpointConsistency: "Checkpoints onderling",
-	audit.CheckCheckpointRoot:        "Boom tegen checkpoint",
-	audit.CheckWitnessPolicy:         "Getuigd checkpoint tegen het getuigenbeleid",
-	audit.CheckLeafMissing:           "Ontbrekend leaf record",
-	audit.CheckLeafRecord:            "Onleesbaar leaf record",
-	audit.CheckLeafTile:              "Leaf record tegen opgeslagen tegel",
-	audit.CheckLeafBeyondCheckpoint:  "Leaf record voorbij het laatste checkpoint",
-	audit.CheckIntegratedAt:          "Tijd van vastleggen loopt terug",
-	audit.CheckWitnessedTime:         "Tijd van vastleggen tegen de tijd van de getuigen",
-	audit.CheckBodyHash:              "Opgeslagen bericht gewijzigd",
-	audit.CheckBodyUnreadable:        "Opgeslagen bericht onleesbaar",
-	audit.CheckBodyMissing:           "Opgeslagen bericht ontbreekt",
-	audit.CheckCovenant:              "Convenantversie",
-	audit.CheckCovenantIndex:         "Verwijzing naar convenantversie",
-	audit.CheckSignature:             "Handtekening van een verstrekking",
-	audit.CheckEventID:               "Dubbel vastgelegde verstrekking",
-	audit.CheckRetentionOverdue:      "Bewaartermijn verstreken, bericht niet verwijderd",
-	audit.CheckFindings:              "Opgeslagen bevindingen",
-	audit.CheckTombstone:             "Verwijderingsbericht (tombstone)",
-	audit.CheckTombstoneRule:         "Regel van een verwijderingsbericht",
-	audit.CheckTombstoneEarly:        "Verwijderd voor het einde van de bewaartermijn",
-	audit.CheckErasureDecision:       "Besluit tot verwijdering tegen het logboek",
-	audit.CheckAnswer:                "Antwoord op een inzageverzoek",
-}
 
 // erasureStatusLabels names the statuses of an erasure proposal
 // (verifier.ErasureStatuses).
@@ -176,3 +152,45 @@ func specialLabel(s events.Special) string { return specialLabels[s] }
 
 // partyKindLabel is the Dutch name of a kind of party.
 func partyKindLabel(k events.PartyKind) string { return labelOrID(partyKindLabels, k) }
+
+// bundleProblemLabels says in plain Dutch (B1) what a failed check of an
+// inzage bundle means for the reader, one sentence per class of failure
+// (the sentinels of verifier.VerifyBundle), in the order they are tried:
+// ErrPinnedKeys first, since without the keys nothing else was checked.
+// The parent's page (spoor verify-page) shows these; the English message
+// of the check stays beside them for the helpdesk.
+var bundleProblemLabels = []struct {
+	class error
+	nl    string
+}{
+	{verifier.ErrPinnedKeys, "Deze controlepagina mist een sleutel van het register of van de beheerder. Vraag een nieuwe pagina aan."},
+	{verifier.ErrBundleMalformed, "Het bestand is geen inzagebestand, of het is beschadigd of ingekort."},
+	{verifier.ErrBundleKeys, "Het bestand noemt andere sleutels dan de sleutels op deze pagina. Het komt van een ander register, of iemand heeft het veranderd."},
+	{verifier.ErrCheckpoint, "De handtekening van het register onder het bestand klopt niet met de sleutels op deze pagina."},
+	{verifier.ErrWitnesses, "Er hebben niet genoeg onafhankelijke getuigen bevestigd wat het register zegt."},
+	{verifier.ErrCovenant, "Een versie van het convenant klopt niet: de beheerder heeft haar niet ondertekend, of het is niet de versie die toen gold."},
+	{verifier.ErrSignature, "De handtekening van een organisatie onder een verstrekking klopt niet, of haar sleutel gold toen niet."},
+	{verifier.ErrOtherSubject, "Het bestand bevat een verstrekking over een ander kind."},
+	{verifier.ErrAnswer, "Wat het bestand over uw verzoek zegt, is niet wat het register heeft vastgelegd."},
+	{verifier.ErrInclusion, "Een vastlegging staat niet in het register zoals het bestand zegt. Iemand heeft het bestand veranderd."},
+	{verifier.ErrLeafMismatch, "Een vastlegging past niet bij wat het bestand laat zien. Iemand heeft het bestand veranderd."},
+}
+
+// BundleProblemNL says in plain Dutch what a problem of
+// verifier.VerifyBundle means, and which entry of the register it is
+// about when there is one. An error of none of the known classes reads as
+// a general failure, never as a pass.
+func BundleProblemNL(err error) string {
+	text := "Het bestand kon niet worden gecontroleerd."
+	for _, l := range bundleProblemLabels {
+		if errors.Is(err, l.class) {
+			text = l.nl
+			break
+		}
+	}
+	var be *verifier.BundleError
+	if errors.As(err, &be) && be.HasLeaf {
+		text += fmt.Sprintf(" Het gaat om vastlegging nummer %d in het register.", be.Leaf)
+	}
+	return text
+}

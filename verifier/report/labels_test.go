@@ -1,7 +1,10 @@
 package report
 
 import (
+	"errors"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/spoor-ledger/spoor/events"
@@ -115,5 +118,30 @@ func TestPartyKindLabel(t *testing.T) {
 	}
 	if got := partyKindLabel("nope"); got != "nope" {
 		t.Errorf("partyKindLabel(nope) = %q", got)
+	}
+}
+
+// TestBundleProblemNL: every class of failure of verifier.VerifyBundle has
+// its own Dutch sentence, a leaf is named, and an unknown error reads as a
+// failure.
+func TestBundleProblemNL(t *testing.T) {
+	classes := []error{verifier.ErrPinnedKeys, verifier.ErrBundleMalformed, verifier.ErrBundleKeys, verifier.ErrCheckpoint,
+		verifier.ErrWitnesses, verifier.ErrCovenant, verifier.ErrSignature, verifier.ErrOtherSubject, verifier.ErrAnswer,
+		verifier.ErrInclusion, verifier.ErrLeafMismatch}
+	seen := map[string]error{}
+	for _, c := range classes {
+		nl := BundleProblemNL(&verifier.BundleError{Section: "entries", Item: -1, Err: fmt.Errorf("%w: detail", c)})
+		if prev, ok := seen[nl]; ok {
+			t.Errorf("%v and %v read the same: %q", c, prev, nl)
+		}
+		seen[nl] = c
+	}
+	generic := BundleProblemNL(errors.New("something else"))
+	if _, ok := seen[generic]; ok || !strings.Contains(generic, "niet") {
+		t.Errorf("an unknown error reads %q", generic)
+	}
+	withLeaf := BundleProblemNL(&verifier.BundleError{Section: "entries", Item: 2, Leaf: 17, HasLeaf: true, Err: verifier.ErrInclusion})
+	if !strings.Contains(withLeaf, "vastlegging nummer 17") {
+		t.Errorf("the leaf is not named: %q", withLeaf)
 	}
 }
