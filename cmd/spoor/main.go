@@ -71,6 +71,7 @@ then try it with synthetic traffic:
 		newServeCmd(g),
 		newKeygenCmd(g),
 		newPublishCmd(g),
+		newPseudonymCmd(),
 		newSimulateCmd(g),
 		newCovenantCmd(g),
 		newInzageCmd(g),
