@@ -72,6 +72,7 @@ then try it with synthetic traffic:
 		newKeygenCmd(g),
 		newPublishCmd(g),
 		newPseudonymCmd(),
+		newTokensCmd(),
 		newSimulateCmd(g),
 		newCovenantCmd(g),
 		newInzageCmd(g),
