@@ -19,7 +19,6 @@ package synth
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -132,23 +131,22 @@ func New(cov *events.Covenant, key events.SubjectKey, seed uint64, children int)
 			return nil, fmt.Errorf("synthetic BSN: %w", err)
 		}
 		band := events.AgeBands[g.pick(3, 40, 35, 25)]
-		g.children = append(g.children, Child{BSN: bsn, Pseudonym: p, AgeBand: band, Home: g.home(p)})
+		g.children = append(g.children, Child{BSN: bsn, Pseudonym: p, AgeBand: band, Home: g.home(len(g.children))})
 	}
 	return g, nil
 }
 
-// home picks a child's municipality from its pseudonym, drawing nothing
-// from the generator's stream.
-func (g *Generator) home(pseudonym string) string {
+// home picks the municipality of the i-th child: the children are spread
+// over the covenant's municipalities in turn, drawing nothing from the
+// generator's stream and nothing from the pseudonym key (which is new in
+// every demo folder), so the same seed puts the same children in the same
+// municipalities everywhere.
+func (g *Generator) home(i int) string {
 	gemeenten := g.partiesOf(kinds(string(events.KindGemeente)), "")
 	if len(gemeenten) == 0 {
 		return ""
 	}
-	var b [1]byte
-	if _, err := hex.Decode(b[:], []byte(pseudonym[:2])); err != nil {
-		return gemeenten[0]
-	}
-	return gemeenten[int(b[0])%len(gemeenten)]
+	return gemeenten[i%len(gemeenten)]
 }
 
 // Children returns the synthetic children, in the order they were made.
