@@ -71,6 +71,8 @@ then try it with synthetic traffic:
 		newServeCmd(g),
 		newKeygenCmd(g),
 		newPublishCmd(g),
+		newPseudonymCmd(),
+		newTokensCmd(),
 		newSimulateCmd(g),
 		newCovenantCmd(g),
 		newInzageCmd(g),

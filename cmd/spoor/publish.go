@@ -9,6 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,16 +19,19 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/events/demo"
 	"github.com/spoor-ledger/spoor/events/natsbus"
+	"github.com/spoor-ledger/spoor/verifier"
 )
 
 type publishFlags struct {
-	key     string
-	natsURL string
-	auth    natsClientFlags
-	origin  string
-	wait    time.Duration
-	batch   int
+	key      string
+	natsURL  string
+	auth     natsClientFlags
+	origin   string
+	wait     time.Duration
+	batch    int
+	covenant string
 }
 
 func newPublishCmd(g *globalFlags) *cobra.Command {
@@ -45,6 +51,25 @@ given as its pseudonym; a BSN never goes on a command line or in this file.
 Consecutive lines go out as batch messages of up to --batch events
 (docs/wire-format.md), which costs the bus far less than a message per event;
 the ledger still judges each event on its own.
+
+Every line gets one line of answer, with its line number and event id:
+
+  line 1: 0190...: committed at leaf 12; findings: none
+  line 2: 0190...: committed at leaf 13; findings: recorded-late, consent-missing
+  line 3: 0190...: already accepted at leaf 7; findings: none
+  line 4: 0190...: refused by the ledger: wrong_origin
+  line 5: not published: <reason>
+
+The findings are the covenant rules the event breaks, as the ledger records
+them for the FG (a finding never refuses an event): publish computes them
+with the covenant of --covenant and the time of recording in the receipt's
+leaf record (a correction's findings, which need the ledger's index, are not
+among them). Without --covenant, publish takes covenant.signed from the key
+file's folder when there is one (the demo layout); otherwise the findings
+are not known and the line says so. With a covenant, lines without an origin
+get the covenant's (an --origin naming another is refused; a line naming
+another is the ledger's to refuse), and a receipt whose checkpoint names
+another log stops publish: that ledger is not the covenant's.
 
 A bad line is reported with its line number and reason and is not published.
 Running the same file again is idempotent: events the ledger already holds,
@@ -74,8 +99,52 @@ conflict.`,
 	cmd.Flags().StringVar(&f.origin, "origin", "", "origin (log) to fill in for lines that have none")
 	cmd.Flags().DurationVar(&f.wait, "wait", 30*time.Second, "how long to wait for the ledger's receipts (0: don't wait)")
 	cmd.Flags().IntVar(&f.batch, "batch", 64, fmt.Sprintf("send up to this many events in one batch message (1 to %d; 1: one event per message)", natsbus.MaxBatchEvents))
+	cmd.Flags().StringVar(&f.covenant, "covenant", "", "the party's pinned copy of the signed covenant: origin and findings (default: covenant.signed beside --key, if there)")
 	_ = cmd.MarkFlagRequired("key")
 	return cmd
+}
+
+// publishCovenant returns the covenant publish checks findings and the
+// origin against: --covenant, or covenant.signed in the key's folder, or
+// nil when neither is there.
+func publishCovenant(f *publishFlags) (*events.Covenant, error) {
+	path := f.covenant
+	if path == "" {
+		beside := filepath.Join(filepath.Dir(f.key), demo.SignedFile)
+		if _, err := os.Stat(beside); err != nil {
+			return nil, nil
+		}
+		path = beside
+	}
+	return loadCovenantOpt(path)
+}
+
+// findingsText names the rules d breaks as the ledger records them when it
+// integrates d at the time in the receipt's leaf record.
+func findingsText(cov *events.Covenant, d *events.Disclosure, r *natsbus.Receipt) string {
+	if cov == nil {
+		return "not known without --covenant"
+	}
+	fs := cov.Check(d)
+	if lr, err := verifier.ParseLeafRecord(r.LeafRecord); err == nil {
+		fs = append(fs, cov.CheckRecording(d, lr.IntegratedAt)...)
+	}
+	if len(fs) == 0 {
+		return "none"
+	}
+	rules := make([]string, 0, len(fs))
+	for _, x := range fs {
+		if !slices.Contains(rules, x.Rule) {
+			rules = append(rules, x.Rule)
+		}
+	}
+	return strings.Join(rules, ", ")
+}
+
+// checkpointOrigin is the first line of a signed checkpoint.
+func checkpointOrigin(cp []byte) string {
+	o, _, _ := strings.Cut(string(cp), "\n")
+	return o
 }
 
 type publishSummary struct {
@@ -86,6 +155,28 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 	key, err := events.LoadPartyKey(f.key)
 	if err != nil {
 		return err
+	}
+	cov, err := publishCovenant(f)
+	if err != nil {
+		return err
+	}
+	origin := f.origin
+	if cov != nil {
+		if origin != "" && origin != cov.Origin {
+			return fmt.Errorf("--origin %s is not the covenant's origin %s", origin, cov.Origin)
+		}
+		origin = cov.Origin
+		if _, ok := cov.Party(key.Party); !ok {
+			return fmt.Errorf("the key's party %q is not a party of the covenant", key.Party)
+		}
+	}
+	// checkOrigin refuses a receipt from a ledger that claims another log.
+	checkOrigin := func(line int, r *natsbus.Receipt) error {
+		if cov != nil && len(r.Checkpoint) > 0 && checkpointOrigin(r.Checkpoint) != cov.Origin {
+			return fmt.Errorf("line %d: the ledger's checkpoint names log %q, not the covenant's %q: not this covenant's ledger",
+				line, checkpointOrigin(r.Checkpoint), cov.Origin)
+		}
+		return nil
 	}
 	opts, err := f.auth.options()
 	if err != nil {
@@ -109,7 +200,7 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 	var sum publishSummary
 	type sent struct {
 		line int
-		id   string
+		d    *events.Disclosure
 		hash [32]byte // of the envelope: a receipt is about these bytes
 		p    *natsbus.PendingPublish
 	}
@@ -117,8 +208,8 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 	// bytes: the first ones stand, and this line will never be logged.
 	conflict := func(line int, r *natsbus.Receipt) {
 		sum.conflicts++
-		fmt.Fprintf(out, "line %d: %s: the ledger holds this event id at leaf %d with other bytes; the first ones stand and this line is not logged\n",
-			line, events.ReasonIDConflict, r.LeafIndex)
+		fmt.Fprintf(out, "line %d: %s: %s: the ledger holds this event id at leaf %d with other bytes; the first ones stand and this line is not logged\n",
+			line, r.EventID, events.ReasonIDConflict, r.LeafIndex)
 	}
 	var pending []sent
 	// Lines wait in group until a batch is full or the input ends.
@@ -138,7 +229,7 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 			}
 			return fmt.Errorf("line %d: %w", q.line, err)
 		}
-		pending = append(pending, sent{q.line, q.d.ID, p.EnvelopeHashes()[0], p})
+		pending = append(pending, sent{q.line, q.d, p.EnvelopeHashes()[0], p})
 		return nil
 	}
 	// send publishes a group of lines as one batch message; on
@@ -170,7 +261,7 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 		}
 		hashes := p.EnvelopeHashes()
 		for i, q := range g {
-			pending = append(pending, sent{q.line, q.d.ID, hashes[i], p})
+			pending = append(pending, sent{q.line, q.d, hashes[i], p})
 		}
 		return nil
 	}
@@ -191,7 +282,7 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 		if len(trimSpace(raw)) == 0 {
 			continue
 		}
-		d, err := prepareLine(raw, key, f.origin)
+		d, err := prepareLine(raw, key, origin)
 		if err != nil {
 			sum.bad++
 			fmt.Fprintf(out, "line %d: not published: %v\n", line, err)
@@ -208,7 +299,11 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 		if r, err := natsbus.RequestReceipt(ctx, nc, key.Party, d.ID, sha256.Sum256(env)); err == nil {
 			switch r.Status {
 			case natsbus.ReceiptCommitted:
+				if err := checkOrigin(line, r); err != nil {
+					return err
+				}
 				sum.alreadyAccepted++
+				fmt.Fprintf(out, "line %d: %s: already accepted at leaf %d; findings: %s\n", line, d.ID, r.LeafIndex, findingsText(cov, d, r))
 				continue
 			case natsbus.ReceiptIDConflict:
 				conflict(line, r)
@@ -245,21 +340,29 @@ func runPublish(ctx context.Context, log *slog.Logger, f *publishFlags, in io.Re
 		wctx, cancel := context.WithTimeout(ctx, f.wait)
 		defer cancel()
 		for _, s := range pending {
-			r, err := pub.WaitReceipt(wctx, s.id, s.hash)
+			r, err := pub.WaitReceipt(wctx, s.d.ID, s.hash)
 			switch {
 			case err != nil:
 				sum.pending++
+				fmt.Fprintf(out, "line %d: %s: no receipt yet (published; ask again later)\n", s.line, s.d.ID)
 			case r.Status == natsbus.ReceiptCommitted:
+				if err := checkOrigin(s.line, r); err != nil {
+					return err
+				}
 				sum.published++
+				fmt.Fprintf(out, "line %d: %s: committed at leaf %d; findings: %s\n", s.line, s.d.ID, r.LeafIndex, findingsText(cov, s.d, r))
 			case r.Status == natsbus.ReceiptIDConflict:
 				conflict(s.line, r)
 			case r.Status == natsbus.ReceiptRejected:
 				sum.refused++
-				fmt.Fprintf(out, "line %d: refused by the ledger: %s\n", s.line, r.Reason)
+				fmt.Fprintf(out, "line %d: %s: refused by the ledger: %s\n", s.line, s.d.ID, r.Reason)
 			}
 		}
 	} else {
 		sum.published = len(pending)
+		for _, s := range pending {
+			fmt.Fprintf(out, "line %d: %s: published (not waiting for a receipt)\n", s.line, s.d.ID)
+		}
 	}
 	fmt.Fprintf(out, "published %d, already accepted %d, refused %d, bad lines %d", sum.published, sum.alreadyAccepted, sum.refused, sum.bad)
 	if sum.conflicts > 0 {

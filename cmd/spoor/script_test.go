@@ -137,10 +137,16 @@ func cmdWaitReady(ts *testscript.TestScript, neg bool, args []string) {
 
 // cmdHTTPGet prints the body of a GET that answers 200: httpget URL.
 func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: httpget URL")
+	if neg || (len(args) != 1 && len(args) != 2) {
+		ts.Fatalf("usage: httpget URL [@TOKENFILE]")
 	}
-	resp, err := http.Get(args[0])
+	req, err := http.NewRequest("GET", args[0], nil)
+	ts.Check(err)
+	if len(args) == 2 {
+		// A bearer token from a file, for the FG's and the desk's routes.
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(ts.ReadFile(strings.TrimPrefix(args[1], "@"))))
+	}
+	resp, err := http.DefaultClient.Do(req)
 	ts.Check(err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -298,6 +304,10 @@ func writeLines(args []string, w io.Writer) error {
 			continue
 		}
 		rest, ok := strings.CutPrefix(line, "GOOD")
+		late := rest == " late"
+		if late {
+			rest = ""
+		}
 		if !ok || (rest != "" && !strings.HasPrefix(rest, " origin=")) {
 			fmt.Fprintln(w, line)
 			continue
@@ -305,6 +315,10 @@ func writeLines(args []string, w io.Writer) error {
 		d, err := nextOf(gen, party)
 		if err != nil {
 			return err
+		}
+		if late {
+			// Recorded a month after it happened: a recorded-late finding.
+			d.OccurredAt = d.OccurredAt.Add(-30 * 24 * time.Hour)
 		}
 		if o, ok := strings.CutPrefix(rest, " origin="); ok {
 			d.Origin = o

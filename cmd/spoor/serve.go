@@ -274,6 +274,13 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 		}
 		opts = append(opts, copts...)
 	}
+	// Clients on this machine (simulate) find the bus in the data folder;
+	// a URL with credentials in it is not written down.
+	if !strings.Contains(natsURL, "@") {
+		if err := durable.WriteFile(datadir.Dir(f.data).NATSURL(), []byte(natsURL+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
 	opts = append(opts, nats.Name("spoor-ledger"), nats.MaxReconnects(-1))
 	nc, err := nats.Connect(dialURL, opts...)
 	if err != nil {

@@ -50,8 +50,18 @@ deliberate rule findings for the FG to find.
 
 Every child is a synthetic BSN from the 9999 test range. The report, marked
 SYNTHETIC, lists those numbers with how many disclosures each has, so that you
-can try an inzageverzoek straight away. The same --seed gives the same events,
-so a rerun publishes nothing new.
+can try an inzageverzoek straight away.
+
+The disclosures happen in office hours (08:30-17:00, Europe/Amsterdam) on the
+day before today, whatever the hour simulate runs, so none is recorded late but
+the few made late on purpose (the summary counts them); staff roles fit the
+organisation, consent goes with the legal basis that needs it, a school
+transfer goes from primary to secondary education, and every party discloses.
+The same --seed on the same day gives the same events, so a rerun publishes
+nothing new, and the first N events of --events M are those of --events N.
+
+Without --nats, simulate connects to the NATS server the ledger of --data
+last started on (DIR/nats.url), or else to ` + nats.DefaultURL + `.
 
 When the ledger runs with --nats-users, each party may only publish on its own
 subject: simulate then connects once per party with the NKey seed that serve
@@ -63,10 +73,10 @@ wrote for it in DIR/nats-credentials (or --nats-credentials).`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.data, "data", "", "the ledger's data folder (for DIR/demo-keys), required")
-	fl.StringVar(&f.natsURL, "nats", nats.DefaultURL, "NATS server URL")
+	fl.StringVar(&f.natsURL, "nats", "", "NATS server URL (default: the ledger's of --data, from DIR/nats.url)")
 	fl.IntVar(&f.n, "events", 1000, "number of events")
 	fl.Uint64Var(&f.seed, "seed", 1, "random seed")
-	fl.IntVar(&f.children, "children", 0, "number of synthetic children (default: events/20, at least 10)")
+	fl.IntVar(&f.children, "children", defaultSimChildren, "number of synthetic children (the same whatever --events, so that a longer run extends a shorter one)")
 	fl.StringVar(&f.report, "report", "", "write the synthetic report to this file (.json for JSON)")
 	fl.DurationVar(&f.wait, "wait", 2*time.Minute, "how long to wait for the ledger's receipts")
 	fl.StringVar(&f.creds, "nats-credentials", "", "folder of per-party NATS seeds <party>.nk (default: DIR/nats-credentials when it exists)")
@@ -86,6 +96,7 @@ type SimulationReport struct {
 	IDConflicts int            `json:"id_conflicts"`
 	NoReceipt   int            `json:"no_receipt"`
 	Findings    int            `json:"events_with_findings"`
+	MadeLate    int            `json:"made_late_on_purpose"`
 	ByParty     map[string]int `json:"by_party"`
 	ByPurpose   map[string]int `json:"by_purpose"`
 	Children    []SimChild     `json:"children"`
@@ -107,16 +118,13 @@ func runSimulate(ctx context.Context, f *simulateFlags, out, errOut io.Writer) e
 	if err != nil {
 		return fmt.Errorf("simulate needs the demo covenant of a ledger started with 'spoor serve --data %s' (no --covenant): %w", f.data, err)
 	}
-	children := f.children
-	if children == 0 {
-		children = max(10, f.n/20)
-	}
-	gen, err := synth.New(m.Signed.Covenant, m.SubjectKey, f.seed, children)
+	gen, err := simGenerator(f, m, time.Now())
 	if err != nil {
 		return err
 	}
-	// Make the clock fixed per seed so that a rerun makes the same events.
-	gen.Now = time.Now().Truncate(24 * time.Hour)
+	if f.natsURL == "" {
+		f.natsURL = ledgerNATSURL(f.data)
+	}
 
 	pubs, closeAll, err := simulatePublishers(f, m)
 	if err != nil {
@@ -208,8 +216,9 @@ func runSimulate(ctx context.Context, f *simulateFlags, out, errOut io.Writer) e
 	for _, c := range conflicts {
 		fmt.Fprintln(out, c)
 	}
-	fmt.Fprintf(out, "simulated %d events (seed %d): committed %d, rejected %d, id conflicts %d, no receipt %d; %d with covenant findings\n",
-		f.n, f.seed, rep.Committed, rep.Rejected, rep.IDConflicts, rep.NoReceipt, rep.Findings)
+	rep.MadeLate = gen.MadeLate()
+	fmt.Fprintf(out, "simulated %d events (seed %d): committed %d, rejected %d, id conflicts %d, no receipt %d; %d with covenant findings, %d made late on purpose\n",
+		f.n, f.seed, rep.Committed, rep.Rejected, rep.IDConflicts, rep.NoReceipt, rep.Findings, rep.MadeLate)
 	if f.report != "" {
 		if err := writeSimReport(f.report, &rep); err != nil {
 			return err
@@ -222,6 +231,39 @@ func runSimulate(ctx context.Context, f *simulateFlags, out, errOut io.Writer) e
 	return nil
 }
 
+// defaultSimChildren is the number of synthetic children: fixed, not
+// derived from --events, so that event i is the same in a run of any
+// length (the children are drawn from the seed before any event).
+const defaultSimChildren = 50
+
+// simGenerator makes the generator of a simulation started at now: its
+// events depend on the seed, the children and now's day in Amsterdam only.
+func simGenerator(f *simulateFlags, m *demo.Material, now time.Time) (*synth.Generator, error) {
+	children := f.children
+	if children < 1 {
+		return nil, errors.New("--children must be at least 1")
+	}
+	gen, err := synth.New(m.Signed.Covenant, m.SubjectKey, f.seed, children)
+	if err != nil {
+		return nil, err
+	}
+	gen.Now = now
+	return gen, nil
+}
+
+// ledgerNATSURL is the NATS URL the ledger of dir last started on, or the
+// default URL when it never wrote one.
+func ledgerNATSURL(dir string) string {
+	b, err := os.ReadFile(datadir.Dir(dir).NATSURL())
+	if err != nil {
+		return nats.DefaultURL
+	}
+	if u := strings.TrimSpace(string(b)); u != "" {
+		return u
+	}
+	return nats.DefaultURL
+}
+
 func writeSimReport(path string, rep *SimulationReport) error {
 	var b strings.Builder
 	if strings.HasSuffix(path, ".json") {
@@ -232,8 +274,8 @@ func writeSimReport(path string, rep *SimulationReport) error {
 		b.Write(j)
 		b.WriteByte('\n')
 	} else {
-		fmt.Fprintf(&b, "%s\n\nLog %s, seed %d, %d events (%d committed, %d rejected), %d with covenant findings.\n\n",
-			rep.Synthetic, rep.Origin, rep.Seed, rep.Events, rep.Committed, rep.Rejected, rep.Findings)
+		fmt.Fprintf(&b, "%s\n\nLog %s, seed %d, %d events (%d committed, %d rejected), %d with covenant findings, %d made late on purpose.\n\n",
+			rep.Synthetic, rep.Origin, rep.Seed, rep.Events, rep.Committed, rep.Rejected, rep.Findings, rep.MadeLate)
 		b.WriteString("Synthetic children (BSN from the 9999 test range) and their number of disclosures:\n")
 		for _, c := range rep.Children {
 			fmt.Fprintf(&b, "  %s  %-9s %d\n", c.BSN, c.AgeBand, c.Events)

@@ -15,6 +15,8 @@
 //	DIR/demo-keys/         the demo covenant and its keys (events/demo), and
 //	                       the demo desk users' tokens, <user>.token
 //	DIR/nats-credentials/  NATS seeds made for parties, <party>.nk (secret)
+//	DIR/nats.url           the NATS URL the ledger last started on, for the
+//	                       clients on this machine (simulate's default)
 //
 // A backup (spoor serve --backup-dir) is a folder with the same layout that
 // holds only the store.
@@ -35,6 +37,7 @@ const (
 	DemoKeysName        = "demo-keys"
 	NATSCredentialsName = "nats-credentials"
 	DeskUsersName       = "desk-users.json"
+	NATSURLName         = "nats.url"
 )
 
 // Dir is a data folder: the path given with --data.
@@ -76,3 +79,6 @@ func (d Dir) DemoDeskToken(user string) string { return filepath.Join(d.DemoKeys
 
 // NATSCredentials is the folder of the NATS seeds made for parties.
 func (d Dir) NATSCredentials() string { return filepath.Join(string(d), NATSCredentialsName) }
+
+// NATSURL is the file that holds the NATS URL the ledger last started on.
+func (d Dir) NATSURL() string { return filepath.Join(string(d), NATSURLName) }
