@@ -681,7 +681,8 @@ func (g *Gateway) getDisclosure(w http.ResponseWriter, r *http.Request, c Client
 	party := g.parties[c.Party]
 	rc, err := natsbus.RequestReceipt(r.Context(), party.js.Conn(), c.Party, id, h)
 	if err != nil {
-		writeProblem(w, newProblem(http.StatusServiceUnavailable, ProblemBusUnavailable, "the ledger did not answer; ask again"))
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, newProblem(http.StatusServiceUnavailable, ProblemLedgerUnavailable, "the ledger's receipt service did not answer"))
 		return
 	}
 	res := &Result{EventID: id, Status: rc.Status, Reason: rc.Reason, EnvelopeSHA256: hex.EncodeToString(h[:])}

@@ -43,6 +43,7 @@ const (
 	ProblemUnauthorized          = "unauthorized"
 	ProblemLedgerRejected        = "ledger_rejected"
 	ProblemBusUnavailable        = "bus_unavailable"
+	ProblemLedgerUnavailable     = "ledger_unavailable"
 	ProblemNotFound              = "not_found"
 	ProblemMethodNotAllowed      = "method_not_allowed"
 	ProblemBadRequest            = "bad_request"
@@ -60,6 +61,7 @@ var problemTitles = map[string]string{
 	ProblemUnauthorized:          "A valid bearer token is required",
 	ProblemLedgerRejected:        "The ledger refused the disclosure",
 	ProblemBusUnavailable:        "The bus did not take the disclosures; retry with the same Idempotency-Key",
+	ProblemLedgerUnavailable:     "The ledger did not answer; ask again",
 	ProblemNotFound:              "No such resource",
 	ProblemMethodNotAllowed:      "Method not allowed",
 	ProblemBadRequest:            "Bad request",
