@@ -22,7 +22,9 @@ var numberRE = regexp.MustCompile(`[0-9]{9,}`)
 func FuzzParseInput(f *testing.F) {
 	f.Add(input(nil))
 	f.Add(input(func(m map[string]any) { m["subject"] = map[string]any{"id_type": "bsn", "number": badBSN} }))
-	f.Add(input(func(m map[string]any) { m["subject"] = map[string]any{"id_type": "onderwijsnummer", "number": "1012345678"} }))
+	f.Add(input(func(m map[string]any) {
+		m["subject"] = map[string]any{"id_type": "onderwijsnummer", "number": "1012345678"}
+	}))
 	f.Add(input(func(m map[string]any) { m[bsn] = bsn }))
 	f.Add(input(func(m map[string]any) { m["occurred_at"] = "999990019" }))
 	f.Add(input(func(m map[string]any) { m["recipients"] = 999990019 }))
