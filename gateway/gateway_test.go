@@ -71,7 +71,7 @@ func (b *lockedBuffer) String() string {
 // server, wired as `spoor serve` wires them, and a gateway in front of it
 // over real HTTP on loopback.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	env    *testledger.Env
 	l      *ledger.Ledger
 	srv    *server.Server
@@ -85,7 +85,7 @@ type rig struct {
 
 // newRig starts everything; withIngest false leaves the ledger unfed until
 // r.ingest() is called.
-func newRig(t *testing.T, withIngest bool, receiptWait time.Duration) *rig {
+func newRig(t testing.TB, withIngest bool, receiptWait time.Duration) *rig {
 	t.Helper()
 	env := testledger.New(t)
 	logs := &lockedBuffer{}
