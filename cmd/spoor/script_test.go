@@ -44,7 +44,7 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			// Each script that runs a ledger gets its own ports.
-			for _, v := range []string{"HTTP_ADDR", "NATS_ADDR"} {
+			for _, v := range []string{"HTTP_ADDR", "NATS_ADDR", "GATEWAY_ADDR"} {
 				addr, err := pickAddr()
 				if err != nil {
 					return err

@@ -322,6 +322,32 @@ func (p *Publisher) PublishBatchAsync(ctx context.Context, ds []*events.Disclosu
 	return p.publishAsync(ctx, m, batchLabel(ids), ids, true)
 }
 
+// PublishSignedAsync publishes envelopes that the caller has already
+// signed with the Publisher's key (events.Sign), with their event ids in
+// the same order: one envelope as an event message, more as one batch
+// message, without waiting for the ack (bounded like PublishAsync). It is
+// for a caller that signs first to check each envelope as the ledger will
+// (the gateway), so that nothing is signed twice. It checks only what
+// building the message needs; the ledger opens and checks every envelope.
+func (p *Publisher) PublishSignedAsync(ctx context.Context, ids []string, envs [][]byte) (*PendingPublish, error) {
+	if len(ids) != len(envs) || len(envs) == 0 {
+		return nil, fmt.Errorf("couldn't publish %d envelopes with %d ids: %w", len(envs), len(ids), ErrBadBatch)
+	}
+	for _, id := range ids {
+		if !events.ValidEventID(id) {
+			return nil, errors.New("couldn't publish: an event id is not a UUIDv7")
+		}
+	}
+	if len(envs) == 1 {
+		return p.publishAsync(ctx, p.message(p.key.Party, ids[0], envs[0]), ids[0], ids, false)
+	}
+	m, err := BatchMessage(p.key.Party, envs)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't publish a batch of %d events: %w", len(envs), err)
+	}
+	return p.publishAsync(ctx, m, batchLabel(ids), ids, true)
+}
+
 func (p *Publisher) sealBatch(ds []*events.Disclosure) (*nats.Msg, []string, error) {
 	if len(ds) == 0 || len(ds) > MaxBatchEvents {
 		return nil, nil, fmt.Errorf("couldn't publish a batch of %d events: %w (1 to %d events)", len(ds), ErrBadBatch, MaxBatchEvents)
