@@ -577,6 +577,10 @@ func TestWitnessQuorumWithWitnessesDown(t *testing.T) {
 	if err := b.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// The signal is delivered asynchronously: on a busy machine the
+	// witness could still answer the first request. Wait until the kernel
+	// reports it stopped.
+	waitProcessStopped(t, b.cmd.Process.Pid)
 	stopped := true
 	defer func() {
 		if stopped {
@@ -655,4 +659,25 @@ func TestWitnessQuorumWithWitnessesDown(t *testing.T) {
 		}
 	}
 	t.Logf("fg-b held %d when frozen, %d after working through the %d requests held for it", bBelieved, bHolds, frozenRequests)
+}
+
+// waitProcessStopped waits until /proc says process pid is stopped (state
+// T), as it is some moment after SIGSTOP.
+func waitProcessStopped(t *testing.T, pid int) {
+	t.Helper()
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatalf("reading the state of process %d: %v", pid, err)
+		}
+		// The state follows the command name in parentheses.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatalf("process %d did not stop after SIGSTOP", pid)
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
