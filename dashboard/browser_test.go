@@ -236,7 +236,3 @@ func TestConsoleInBrowser(t *testing.T) {
 	run(t, ctx, "the answers page", chromedp.Navigate(base+"/antwoorden"), chromedp.WaitVisible(chromedp.ID("antwoorden")))
 	run(t, ctx, "signing out", chromedp.Click(chromedp.CSS("form.uit button")), chromedp.WaitVisible(chromedp.ID("wachtwoord")))
 }
-
-
-
-
