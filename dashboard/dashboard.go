@@ -202,6 +202,7 @@ func (s *Server) Refresh(ctx context.Context) {
 	s.running = true
 	s.mu.Unlock()
 	var found []audit.FindingDisclosure
+	start := time.Now()
 	rep, err := audit.Run(ctx, s.src, audit.Config{Keys: s.cfg.Keys, AdminVkey: s.cfg.AdminVkey, Now: s.now,
 		OnFinding: func(f audit.FindingDisclosure) { found = append(found, f) }})
 	s.mu.Lock()
@@ -213,7 +214,7 @@ func (s *Server) Refresh(ctx context.Context) {
 		return
 	}
 	s.rep, s.findings, s.verifiedAt, s.lastErr = rep, found, s.now(), ""
-	s.log.Info("dashboard audit done", "tree_size", rep.TreeSize, "ok", rep.OK, "findings", len(found))
+	s.log.Info("dashboard audit done", "tree_size", rep.TreeSize, "ok", rep.OK, "findings", len(found), "seconds", time.Since(start).Seconds())
 }
 
 // state is what the pages show: one consistent snapshot.
