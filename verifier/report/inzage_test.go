@@ -56,7 +56,7 @@ func TestInzageOfGoldenBundle(t *testing.T) {
 		vb.Covenant().Name,
 		withholdLabels[verifier.WithholdAVG23],
 		vb.Checkpoint.Origin,
-		"spoor verify bundel.json",
+		"spoor verify " + DefaultBundleFile,
 	}
 	for _, d := range vb.Disclosures {
 		c, dis := d.Covenant, d.Disclosure
@@ -102,6 +102,10 @@ func TestInzageOfGoldenBundleVariants(t *testing.T) {
 	third.Corrects = "an-id-not-in-this-bundle"
 	third.Categories = append(third.Categories, "geen-categorie-van-het-convenant")
 	third.Recipients = append(third.Recipients, "geen-partij-van-het-convenant")
+	// Consent is the basis of the third, but none was recorded; the first
+	// rests on another ground, without consent.
+	first.Consent, first.LegalBasis.Ground, first.LegalBasis.Exception = nil, "e", ""
+	third.Consent, third.LegalBasis.Ground = nil, "a"
 
 	var buf bytes.Buffer
 	if err := WriteInzage(&buf, vb); err != nil {
@@ -119,6 +123,18 @@ func TestInzageOfGoldenBundleVariants(t *testing.T) {
 		if !strings.Contains(page, s) {
 			t.Errorf("the report does not show %q", s)
 		}
+	}
+	// Consent is shown for the second (recorded) and the third (its
+	// basis), not for the first: there, "no consent" would suggest that
+	// consent was needed.
+	if n := strings.Count(page, "<dt>Toestemming</dt>"); n != 2 {
+		t.Errorf("%d disclosures show consent, want 2 (the one with consent recorded, the one based on consent)", n)
+	}
+	if n := strings.Count(page, "Er is geen toestemming vastgelegd."); n != 1 {
+		t.Errorf("\"Er is geen toestemming vastgelegd.\" shown %d times, want once (only where consent is the basis)", n)
+	}
+	if !strings.Contains(page, "Toestemming intrekken (AVG artikel 7)") {
+		t.Error("consent is a basis, but the right to withdraw it is not shown")
 	}
 	for _, raw := range []string{"geen-partij-van-het-convenant", "geen-categorie-van-het-convenant"} {
 		if strings.Contains(page, raw) {
