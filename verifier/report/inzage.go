@@ -201,13 +201,20 @@ func inzageCategoryLabel(c *events.Covenant, id string) string {
 	return c.CategoryLabel(id)
 }
 
-// WriteInzage renders the Dutch report of a verified bundle to w: a
-// summary, every disclosure (date, from and to which organisation, which
-// data, why, on which basis, consent, by which role, when the ledger
-// recorded it, the covenant findings), the withheld and erased entries, and
-// "Zo controleert u dit overzicht" with the checkpoint, the pinned keys'
-// fingerprints, the command to check the bundle and what the proof does and
-// does not show.
+// WriteInzage renders the Dutch report of a verified bundle to w, a full
+// answer under AVG art. 15: which organisations it covers (and, under a
+// party's own desk, which of the covenant's it does not), a summary, every
+// disclosure (date, from and to which organisation, which data, why, on
+// which basis, consent where consent is that basis or was recorded, by
+// which role, when the ledger recorded it, until when it is kept by the
+// covenant version it was checked against, the covenant findings), the
+// withheld and erased entries, the parent's rights (AVG art. 16, 17, 18,
+// 21, and a complaint to the Autoriteit Persoonsgegevens), "Zo controleert
+// u dit overzicht" with the checkpoint, the pinned keys' fingerprints, the
+// command to check the bundle (named as WithBundleFile says) and what the
+// proof does and does not show, and a word list. It is written at language
+// level B1: inzage_b1_test.go holds every sentence to 20 words and every
+// term to the word list.
 func WriteInzage(w io.Writer, vb *verifier.VerifiedBundle, opts ...InzageOption) error {
 	if vb == nil || vb.Bundle == nil || vb.Checkpoint == nil || len(vb.Covenants) == 0 {
 		return fmt.Errorf("verifier: a report is rendered only from a verified bundle")
