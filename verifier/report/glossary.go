@@ -16,6 +16,7 @@ type glossaryEntry struct {
 var inzageGlossary = []glossaryEntry{
 	{"AVG", "Algemene verordening gegevensbescherming. Dat is de Europese wet over privacy."},
 	{"Autoriteit Persoonsgegevens", "De toezichthouder voor privacy in Nederland. U kunt daar een klacht indienen."},
+	{"betrokkene", "De persoon over wie de gegevens gaan. In dit overzicht is dat uw kind."},
 	{"bewaartermijn", "Hoe lang een vastlegging bewaard mag blijven. Daarna wordt zij verwijderd. Het convenant bepaalt de termijn."},
 	{"bijzonder persoonsgegeven", "Een extra gevoelig gegeven, bijvoorbeeld over gezondheid. De wet beschermt zulke gegevens extra (AVG artikel 9)."},
 	{"BSN", "Burgerservicenummer: het persoonlijke nummer van uw kind bij de overheid."},

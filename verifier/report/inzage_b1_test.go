@@ -121,6 +121,7 @@ var jargon = []struct {
 	{regexp.MustCompile(`(?i)convenantbeheer`), "convenantbeheer"},
 	{regexp.MustCompile(`(?i)vingerafdruk`), "vingerafdruk"},
 	{regexp.MustCompile(`(?i)sleutel`), "sleutel"},
+	{regexp.MustCompile(`(?i)betrokkene`), "betrokkene"},
 	{regexp.MustCompile(`(?i)bewaartermijn`), "bewaartermijn"},
 	{regexp.MustCompile(`(?i)getuige`), "getuige"},
 	{regexp.MustCompile(`Autoriteit Persoonsgegevens`), "Autoriteit Persoonsgegevens"},
