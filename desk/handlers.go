@@ -455,7 +455,9 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, sess *session) {
 		return
 	}
 	var buf bytes.Buffer
-	if err := report.WriteInzage(&buf, vb); err != nil {
+	// The report names the bundle by the file name the desk's download
+	// of it carries (the bundle handler's Content-Disposition).
+	if err := report.WriteInzage(&buf, vb, report.WithBundleFile("inzage-"+id+".json")); err != nil {
 		s.ledgerFailed(w, sess, err)
 		return
 	}

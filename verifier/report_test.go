@@ -65,7 +65,7 @@ func checkReportText(t *testing.T, text string, vb *verifier.VerifiedBundle, chi
 		}
 	}
 	for _, w := range []string{"Zo controleert u dit overzicht", vb.LogKey, vb.CosignerKey, vb.AdminKey,
-		"spoor verify bundel.json", "Niet getoond op grond van de wet", "UAVG art. 41", "Verwijderd",
+		"spoor verify bundle.json", "Niet getoond op grond van de wet", "UAVG art. 41", "Verwijderd",
 		"retention:gezondheid:730d", vb.Checkpoint.Origin, "Wat het bewijs niet laat zien", "niet onafhankelijk bevestigd"} {
 		if !strings.Contains(text, w) {
 			t.Errorf("the report does not show %q", w)

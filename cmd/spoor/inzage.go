@@ -199,7 +199,7 @@ func writeBundle(cmd *cobra.Command, f *inzageFlags, vk *reportKeys, raw []byte,
 	if f.data != "" {
 		vk.defaults(f.data)
 	}
-	return writeReport(cmd, raw, vk, html)
+	return writeReport(cmd, raw, vk, html, out)
 }
 
 // desk returns the bearer token: --token, or the demo desk user's token.
@@ -332,7 +332,10 @@ func (k *reportKeys) defaults(dir string) {
 	}
 }
 
-func writeReport(cmd *cobra.Command, bundle []byte, k *reportKeys, path string) error {
+// writeReport verifies bundle with the pinned keys and writes the Dutch
+// report to path; the report names bundleFile, the file the bundle was
+// written to, so that the parent finds the file it speaks of.
+func writeReport(cmd *cobra.Command, bundle []byte, k *reportKeys, path, bundleFile string) error {
 	if k.vkey == "" || k.cosigner == "" || k.admin == "" {
 		return errors.New("--html needs the pinned keys: --vkey, --cosigner-vkey and --admin (or --data DIR)")
 	}
@@ -353,7 +356,7 @@ func writeReport(cmd *cobra.Command, bundle []byte, k *reportKeys, path string) 
 		return fmt.Errorf("the bundle does not verify; no report written: %w", err)
 	}
 	var buf bytes.Buffer
-	if err := report.WriteInzage(&buf, vb); err != nil {
+	if err := report.WriteInzage(&buf, vb, report.WithBundleFile(bundleFile)); err != nil {
 		return err
 	}
 	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {

@@ -255,6 +255,10 @@ func TestPrivacyArtefacts(t *testing.T) {
 	run("", "inzage", "release", reqID, "--data", data, "--url", srv.url(), "-o", bundle, "--html", report,
 		"--vkey", "@"+filepath.Join(data, "log.vkey"), "--cosigner-vkey", "@"+filepath.Join(data, "cosigner.vkey"),
 		"--admin", "@"+filepath.Join(data, "demo-keys", demo.AdminPubFile))
+	// The report names the bundle file as the release wrote it.
+	if page := readFile(t, report); !strings.Contains(page, "<code>inzage.json</code>") || !strings.Contains(page, "spoor verify inzage.json ") {
+		t.Error("the report does not name the bundle file the release wrote (inzage.json)")
+	}
 	if p, _ := events.Pseudonym(m.SubjectKey, events.IDTypeBSN, asked.BSN); !strings.Contains(readFile(t, bundle), p) {
 		t.Error("the inzage bundle does not name the child's pseudonym; the privacy search would prove nothing about it")
 	}

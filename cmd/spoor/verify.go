@@ -212,7 +212,7 @@ func runVerifyBundle(cmd *cobra.Command, f *verifyFlags, path string) error {
 
 	if f.html != "" {
 		var buf bytes.Buffer
-		if err := report.WriteInzage(&buf, vb); err != nil {
+		if err := report.WriteInzage(&buf, vb, report.WithBundleFile(path)); err != nil {
 			return &exitError{1, err}
 		}
 		// The report describes a child: readable by its owner only.

@@ -153,6 +153,11 @@ func TestVerifyCommand(t *testing.T) {
 	if err != nil || !bytes.Contains(page, []byte("Zo controleert u dit overzicht")) {
 		t.Errorf("no report written (%v)", err)
 	}
+	// The report names the bundle by the name of the file checked, so the
+	// parent finds the file it speaks of.
+	if want := "spoor verify " + filepath.Base(path) + " "; !bytes.Contains(page, []byte(want)) {
+		t.Errorf("the report does not name the bundle checked: no %q", want)
+	}
 
 	t.Run("refuses without pinned keys", func(t *testing.T) {
 		for _, args := range [][]string{

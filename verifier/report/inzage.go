@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,7 +58,20 @@ type inzageView struct {
 	ReleasedAt    string
 	CreatedAt     string
 	CentralDesk   bool
-	ScopeParties  []string
+	// ScopeParties are the organisations this answer covers; OtherParties
+	// the covenant's other parties, which the answer does not cover (named
+	// so that the parent can ask them, without saying whether they hold
+	// anything).
+	ScopeParties []string
+	OtherParties []string
+	// BundleFile is the name of the bundle file that goes with the report,
+	// as written (WithBundleFile).
+	BundleFile string
+	// AnyConsentBasis is true when consent is the legal basis of at least
+	// one disclosure: then the right to withdraw consent applies.
+	AnyConsentBasis bool
+	// Glossary explains every legal or technical term the page uses.
+	Glossary []glossaryEntry
 	// YoungPerson is, for an answer to a parent or guardian about a young
 	// person of 16 or over, what the answer entry says was decided (the
 	// young person's consent, with its reference); empty otherwise.
@@ -92,7 +106,16 @@ type inzageDisclosure struct {
 	Ground        string
 	Exception     string
 	Statute       string
-	Consent       string
+	// Consent is what the disclosure says about consent; empty (and not
+	// shown) when consent is not its legal basis and none was recorded.
+	Consent string
+	// RetainedUntil is the day the covenant version it was checked against
+	// lets it be kept until; Retention says how long that is and by which
+	// version; Expired is true when that day had passed when the bundle was
+	// made.
+	RetainedUntil string
+	Retention     string
+	Expired       bool
 	Role          string
 	Channel       string
 	// WitnessedBy is when, at the latest, independent witnesses saw it
@@ -178,18 +201,54 @@ func inzageCategoryLabel(c *events.Covenant, id string) string {
 	return c.CategoryLabel(id)
 }
 
-// WriteInzage renders the Dutch report of a verified bundle to w: a
-// summary, every disclosure (date, from and to which organisation, which
-// data, why, on which basis, consent, by which role, when the ledger
-// recorded it, the covenant findings), the withheld and erased entries, and
-// "Zo controleert u dit overzicht" with the checkpoint, the pinned keys'
-// fingerprints, the command to check the bundle and what the proof does and
-// does not show.
-func WriteInzage(w io.Writer, vb *verifier.VerifiedBundle) error {
+// WriteInzage renders the Dutch report of a verified bundle to w, a full
+// answer under AVG art. 15: which organisations it covers (and, under a
+// party's own desk, which of the covenant's it does not), a summary, every
+// disclosure (date, from and to which organisation, which data, why, on
+// which basis, consent where consent is that basis or was recorded, by
+// which role, when the ledger recorded it, until when it is kept by the
+// covenant version it was checked against, the covenant findings), the
+// withheld and erased entries, the parent's rights (AVG art. 16, 17, 18,
+// 21, and a complaint to the Autoriteit Persoonsgegevens), "Zo controleert
+// u dit overzicht" with the checkpoint, the pinned keys' fingerprints, the
+// command to check the bundle (named as WithBundleFile says) and what the
+// proof does and does not show, and a word list. It is written at language
+// level B1: inzage_b1_test.go holds every sentence to 20 words and every
+// term to the word list.
+func WriteInzage(w io.Writer, vb *verifier.VerifiedBundle, opts ...InzageOption) error {
 	if vb == nil || vb.Bundle == nil || vb.Checkpoint == nil || len(vb.Covenants) == 0 {
 		return fmt.Errorf("verifier: a report is rendered only from a verified bundle")
 	}
-	return render(w, inzageReportTemplate, buildInzageView(vb))
+	o := inzageOptions{bundleFile: DefaultBundleFile}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	v := buildInzageView(vb)
+	v.BundleFile = o.bundleFile
+	v.Check.Command = "spoor verify " + o.bundleFile + " --vkey @log.vkey --cosigner-vkey @cosigner.vkey --admin @admin.pub"
+	return render(w, inzageReportTemplate, v)
+}
+
+// DefaultBundleFile is the bundle's file name the report names when the
+// caller does not say (WithBundleFile): the name 'spoor inzage release -o'
+// is shown with in its help and the README.
+const DefaultBundleFile = "bundle.json"
+
+// InzageOption changes how WriteInzage renders the report.
+type InzageOption func(*inzageOptions)
+
+type inzageOptions struct{ bundleFile string }
+
+// WithBundleFile names the bundle file that goes with the report, as the
+// caller wrote it (only its base name is shown), so that the report tells
+// the parent the very name of the file they were given. An empty name
+// keeps DefaultBundleFile.
+func WithBundleFile(name string) InzageOption {
+	return func(o *inzageOptions) {
+		if base := filepath.Base(name); name != "" && base != "." && base != string(filepath.Separator) {
+			o.bundleFile = base
+		}
+	}
 }
 
 // render executes t on data and writes the page to w, only once it is
@@ -219,9 +278,19 @@ func buildInzageView(vb *verifier.VerifiedBundle) *inzageView {
 		CreatedAt:     inzageDateTime(b.CreatedAt),
 		CentralDesk:   b.Scope.CentralDesk,
 	}
+	covered := map[string]bool{}
 	for _, p := range b.Scope.Parties {
+		covered[p] = true
 		v.ScopeParties = append(v.ScopeParties, latest.PartyName(p))
 	}
+	if !b.Scope.CentralDesk {
+		for _, p := range latest.Parties {
+			if !covered[p.ID] {
+				v.OtherParties = append(v.OtherParties, p.Name)
+			}
+		}
+	}
+	v.Glossary = inzageGlossary
 	if vb.Answer != nil && vb.Answer.YoungPerson != nil {
 		v.YoungPerson = YoungPersonText(vb.Answer.YoungPerson, relation)
 	}
@@ -275,15 +344,26 @@ func buildInzageView(vb *verifier.VerifiedBundle) *inzageView {
 		if d.LegalBasis.Statute != "" {
 			dv.Statute = inzageRedact(c.StatuteLabel(d.LegalBasis.Statute))
 		}
-		if d.Consent != nil {
+		// Consent is shown where it is the legal basis, and wherever one
+		// was recorded; elsewhere "no consent" would suggest one was
+		// needed.
+		basis := consentIsBasis(c, d)
+		v.AnyConsentBasis = v.AnyConsentBasis || basis
+		switch {
+		case d.Consent != nil:
 			who := consentGiverLabels[d.Consent.GivenBy]
 			if who == "" {
 				who = string(d.Consent.GivenBy)
 			}
 			dv.Consent = fmt.Sprintf("Ja, gegeven door %s (kenmerk: %s)", who, inzageRedact(d.Consent.Reference))
-		} else {
+		case basis:
 			dv.Consent = "Er is geen toestemming vastgelegd."
 		}
+		days := c.RetentionDaysFor(d.Categories)
+		due := vd.IntegratedAt.Add(time.Duration(days) * 24 * time.Hour)
+		dv.RetainedUntil = inzageDate(due)
+		dv.Expired = !b.CreatedAt.Before(due)
+		dv.Retention = fmt.Sprintf("bewaartermijn %s na vastlegging, volgens versie %d van het convenant", retentionPeriodNL(days), c.Version)
 		dv.Role = inzageRedact(c.RoleLabel(d.Actor.Role)) + ", namens " + dv.From
 		if d.Corrects != "" {
 			if n, ok := number[d.Corrects]; ok {
@@ -349,7 +429,6 @@ func buildInzageView(vb *verifier.VerifiedBundle) *inzageView {
 		CosignerKey: vb.CosignerKey,
 		AdminKey:    vb.AdminKey,
 		Versions:    versions,
-		Command:     "spoor verify bundel.json --vkey @log.vkey --cosigner-vkey @cosigner.vkey --admin @admin.pub",
 	}
 	if a := vb.Answer; a != nil {
 		v.Check.AnswerLeaf, v.Check.AnswerAt = strconv.FormatUint(a.Index, 10), inzageDateTime(a.IntegratedAt)
@@ -377,6 +456,29 @@ func inzageFindingNL(c *events.Covenant, d *events.Disclosure, f events.Finding)
 	return label
 }
 
+// consentIsBasis reports whether consent is the legal basis of d: ground
+// a of AVG art. 6(1), or explicit consent as the exception of AVG art.
+// 9(2)(a), or a ground or exception that covenant c's consent rules say is
+// consent.
+func consentIsBasis(c *events.Covenant, d *events.Disclosure) bool {
+	lb := d.LegalBasis
+	cr := c.Rules.Consent
+	return lb.Ground == "a" || slices.Contains(cr.RequiredForGrounds, lb.Ground) ||
+		(lb.Exception != "" && (lb.Exception == "avg-9-2-a" || slices.Contains(cr.RequiredForExceptions, lb.Exception)))
+}
+
+// retentionPeriodNL says a retention period in days in Dutch: whole years
+// as years ("5 jaar"), anything else in days.
+func retentionPeriodNL(days int) string {
+	switch {
+	case days > 0 && days%365 == 0:
+		return strconv.Itoa(days/365) + " jaar"
+	case days == 1:
+		return "1 dag"
+	}
+	return strconv.Itoa(days) + " dagen"
+}
+
 // witnessedByNL is the Dutch date and time of a witnessed-by bound, or ""
 // when there is none.
 func witnessedByNL(t time.Time) string {
@@ -399,7 +501,7 @@ func YoungPersonText(y *verifier.AnswerYoungPerson, relation string) string {
 	if len(leaves) > 1 {
 		which = fmt.Sprintf("%d vastleggingen (regels %s)", len(leaves), strings.Join(leaves, ", "))
 	}
-	return fmt.Sprintf("Volgens %s is uw kind 16 jaar of ouder. Vanaf 16 jaar oefent de jongere het inzagerecht zelf uit "+
-		"(AVG artikel 8, UAVG artikel 5). Dit antwoord is aan u als %s gegeven omdat de jongere daar toestemming voor heeft gegeven; "+
-		"de tweede medewerker van het privacyloket heeft die toestemming vastgelegd (kenmerk: %s).", which, relation, y.ConsentReference)
+	return fmt.Sprintf("Volgens %s is uw kind 16 jaar of ouder. Vanaf 16 jaar vraagt de jongere zelf om inzage "+
+		"(AVG artikel 8, UAVG artikel 5). U krijgt dit antwoord als %s, omdat de jongere daar toestemming voor gaf. "+
+		"Een tweede medewerker van het privacyloket heeft die toestemming vastgelegd (kenmerk: %s).", which, relation, y.ConsentReference)
 }

@@ -3,11 +3,13 @@ package report
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"html"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/verifier"
@@ -56,7 +58,7 @@ func TestInzageOfGoldenBundle(t *testing.T) {
 		vb.Covenant().Name,
 		withholdLabels[verifier.WithholdAVG23],
 		vb.Checkpoint.Origin,
-		"spoor verify bundel.json",
+		"spoor verify " + DefaultBundleFile,
 	}
 	for _, d := range vb.Disclosures {
 		c, dis := d.Covenant, d.Disclosure
@@ -102,6 +104,10 @@ func TestInzageOfGoldenBundleVariants(t *testing.T) {
 	third.Corrects = "an-id-not-in-this-bundle"
 	third.Categories = append(third.Categories, "geen-categorie-van-het-convenant")
 	third.Recipients = append(third.Recipients, "geen-partij-van-het-convenant")
+	// Consent is the basis of the third, but none was recorded; the first
+	// rests on another ground, without consent.
+	first.Consent, first.LegalBasis.Ground, first.LegalBasis.Exception = nil, "e", ""
+	third.Consent, third.LegalBasis.Ground = nil, "a"
 
 	var buf bytes.Buffer
 	if err := WriteInzage(&buf, vb); err != nil {
@@ -119,6 +125,18 @@ func TestInzageOfGoldenBundleVariants(t *testing.T) {
 		if !strings.Contains(page, s) {
 			t.Errorf("the report does not show %q", s)
 		}
+	}
+	// Consent is shown for the second (recorded) and the third (its
+	// basis), not for the first: there, "no consent" would suggest that
+	// consent was needed.
+	if n := strings.Count(page, "<dt>Toestemming</dt>"); n != 2 {
+		t.Errorf("%d disclosures show consent, want 2 (the one with consent recorded, the one based on consent)", n)
+	}
+	if n := strings.Count(page, "Er is geen toestemming vastgelegd."); n != 1 {
+		t.Errorf("\"Er is geen toestemming vastgelegd.\" shown %d times, want once (only where consent is the basis)", n)
+	}
+	if !strings.Contains(page, "Toestemming intrekken (AVG artikel 7)") {
+		t.Error("consent is a basis, but the right to withdraw it is not shown")
 	}
 	for _, raw := range []string{"geen-partij-van-het-convenant", "geen-categorie-van-het-convenant"} {
 		if strings.Contains(page, raw) {
@@ -177,5 +195,184 @@ func TestReportWriteErrors(t *testing.T) {
 	rep := &audit.Report{Origin: "spoor.example/test", ProblemCounts: map[audit.Check]int{}}
 	if err := WriteAudit(failingWriter{}, rep); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Errorf("WriteAudit to a failing writer: %v", err)
+	}
+}
+
+// section returns the part of page from the heading with id up to the
+// next h2.
+func section(t *testing.T, page, id string) string {
+	t.Helper()
+	start := strings.Index(page, `<h2 id="`+id+`"`)
+	if start < 0 {
+		t.Fatalf("the report has no section %q", id)
+	}
+	rest := page[start+1:]
+	if end := strings.Index(rest, "<h2"); end >= 0 {
+		rest = rest[:end]
+	}
+	return rest
+}
+
+// TestInzageRetention: every disclosure says until when it is kept (the
+// day its retention period ends, counted from when the register recorded
+// it) and how long that period is, by the covenant version it was checked
+// against, not by the newest one.
+func TestInzageRetention(t *testing.T) {
+	vb := goldenBundle(t)
+	// The second disclosure was checked against a later version that keeps
+	// its categories 400 days.
+	c := *vb.Disclosures[1].Covenant
+	c.Version = 7
+	c.Retention.Categories = map[string]int{}
+	for _, id := range vb.Disclosures[1].Disclosure.Categories {
+		c.Retention.Categories[id] = 400
+	}
+	vb.Disclosures[1].Covenant = &c
+
+	var buf bytes.Buffer
+	if err := WriteInzage(&buf, vb); err != nil {
+		t.Fatal(err)
+	}
+	page := html.UnescapeString(buf.String())
+	loc, err := time.LoadLocation("Europe/Amsterdam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	months := strings.Fields("januari februari maart april mei juni juli augustus september oktober november december")
+	for i, vd := range vb.Disclosures {
+		days := vd.Covenant.RetentionDaysFor(vd.Disclosure.Categories)
+		due := vd.IntegratedAt.Add(time.Duration(days) * 24 * time.Hour).In(loc)
+		period := fmt.Sprintf("%d dagen", days)
+		if days%365 == 0 {
+			period = fmt.Sprintf("%d jaar", days/365)
+		}
+		want := fmt.Sprintf("<dt>Bewaard tot</dt><dd>%d %s %d. Daarna wordt deze vastlegging verwijderd. <span class=\"note\">(bewaartermijn %s na vastlegging, volgens versie %d van het convenant)",
+			due.Day(), months[due.Month()-1], due.Year(), period, vd.Covenant.Version)
+		if !strings.Contains(page, want) {
+			t.Errorf("disclosure %d (leaf %d): the report does not show %q", i, vd.Index, want)
+		}
+	}
+	if !strings.Contains(page, "bewaartermijn 400 dagen na vastlegging, volgens versie 7 van het convenant") {
+		t.Error("the retention is not the one of the covenant version the disclosure was checked against")
+	}
+
+	// Made after the period ended: the report says so, for every one.
+	vb.Bundle.CreatedAt = vb.Bundle.CreatedAt.Add(100 * 365 * 24 * time.Hour)
+	buf.Reset()
+	if err := WriteInzage(&buf, vb); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(buf.String(), "Die datum is voorbij."); n != len(vb.Disclosures) {
+		t.Errorf("%d of %d disclosures past their retention say so", n, len(vb.Disclosures))
+	}
+}
+
+func TestRetentionPeriodNL(t *testing.T) {
+	for days, want := range map[int]string{1: "1 dag", 30: "30 dagen", 365: "1 jaar", 400: "400 dagen", 730: "2 jaar", 2555: "7 jaar"} {
+		if got := retentionPeriodNL(days); got != want {
+			t.Errorf("retentionPeriodNL(%d) = %q, want %q", days, got, want)
+		}
+	}
+}
+
+// TestInzageRights: the report tells the parent the rights of AVG art. 16,
+// 17, 18 and 21, and the right to complain to the Autoriteit
+// Persoonsgegevens, whose website is named as text, not as a link; the
+// right to withdraw consent only where consent is the basis of a
+// disclosure.
+func TestInzageRights(t *testing.T) {
+	vb := goldenBundle(t)
+	for _, vd := range vb.Disclosures {
+		vd.Disclosure.LegalBasis.Ground, vd.Disclosure.LegalBasis.Exception, vd.Disclosure.Consent = "e", "", nil
+	}
+	var buf bytes.Buffer
+	if err := WriteInzage(&buf, vb); err != nil {
+		t.Fatal(err)
+	}
+	rights := html.UnescapeString(section(t, buf.String(), "rechten"))
+	for _, want := range []string{
+		"Verbeteren (AVG artikel 16)", "Verwijderen (AVG artikel 17)", "Beperken (AVG artikel 18)", "Bezwaar maken (AVG artikel 21)",
+		"klacht indienen bij de Autoriteit Persoonsgegevens", "autoriteitpersoonsgegevens.nl", "kenmerk van uw verzoek: " + vb.Bundle.Request.ID,
+	} {
+		if !strings.Contains(rights, want) {
+			t.Errorf("the rights do not show %q", want)
+		}
+	}
+	if strings.Contains(buf.String(), "<a href=\"http") || strings.Contains(rights, "<a ") {
+		t.Error("the rights link out; the page must load nothing")
+	}
+	if strings.Contains(rights, "Toestemming intrekken") || strings.Contains(buf.String(), "<dt>Toestemming</dt>") {
+		t.Error("no disclosure rests on consent, yet the report speaks of consent")
+	}
+}
+
+// TestInzageOrganisations: the report says which organisations the answer
+// covers. Under a central desk that is every party; under a party's own
+// desk it is that party, and the covenant's other parties are listed as
+// not covered, without saying whether they hold anything.
+func TestInzageOrganisations(t *testing.T) {
+	vb := goldenBundle(t)
+	cov := vb.Covenant()
+	if len(cov.Parties) < 2 {
+		t.Fatal("golden covenant: fewer than two parties")
+	}
+	render := func() string {
+		var buf bytes.Buffer
+		if err := WriteInzage(&buf, vb); err != nil {
+			t.Fatal(err)
+		}
+		return html.UnescapeString(section(t, buf.String(), "organisaties"))
+	}
+
+	vb.Bundle.Scope = verifier.BundleScope{CentralDesk: true}
+	for _, p := range cov.Parties {
+		vb.Bundle.Scope.Parties = append(vb.Bundle.Scope.Parties, p.ID)
+	}
+	orgs := render()
+	for _, p := range cov.Parties {
+		if !strings.Contains(orgs, "<li>"+p.Name+"</li>") {
+			t.Errorf("central desk: %s is not listed as covered", p.Name)
+		}
+	}
+	if strings.Contains(orgs, "geldt niet voor") {
+		t.Error("central desk: the report names organisations it does not cover")
+	}
+
+	own := cov.Parties[0]
+	vb.Bundle.Scope = verifier.BundleScope{Parties: []string{own.ID}}
+	orgs = render()
+	covered, notCovered, ok := strings.Cut(orgs, "Het geldt niet voor")
+	if !ok {
+		t.Fatal("a party's own desk: the report does not list the organisations it does not cover")
+	}
+	if !strings.Contains(covered, "<li>"+own.Name+"</li>") || strings.Contains(notCovered, "<li>"+own.Name+"</li>") {
+		t.Errorf("a party's own desk: %s is not the one covered", own.Name)
+	}
+	for _, p := range cov.Parties[1:] {
+		if !strings.Contains(notCovered, "<li>"+p.Name+"</li>") || strings.Contains(covered, "<li>"+p.Name+"</li>") {
+			t.Errorf("a party's own desk: %s is not listed as not covered", p.Name)
+		}
+	}
+	if !strings.Contains(notCovered, "Dat zegt niets over de vraag of zij gegevens over uw kind hebben.") {
+		t.Error("a party's own desk: the report does not say that the list says nothing about what the others hold")
+	}
+}
+
+// TestInzageBundleFile: the report names the bundle by the file name the
+// caller wrote, in the text and in the command, and bundle.json when not
+// told.
+func TestInzageBundleFile(t *testing.T) {
+	for _, tc := range []struct{ name, want string }{
+		{filepath.Join("out", "inzage-7.json"), "inzage-7.json"},
+		{"", DefaultBundleFile},
+	} {
+		var buf bytes.Buffer
+		if err := WriteInzage(&buf, goldenBundle(t), WithBundleFile(tc.name)); err != nil {
+			t.Fatal(err)
+		}
+		page := html.UnescapeString(buf.String())
+		if !strings.Contains(page, "het bestand <code>"+tc.want+"</code>") || !strings.Contains(page, "spoor verify "+tc.want+" --vkey") {
+			t.Errorf("WithBundleFile(%q): the report does not name %s", tc.name, tc.want)
+		}
 	}
 }

@@ -61,7 +61,7 @@ var erasureStatusLabels = map[string]string{
 var erasureGroundLabels = map[string]string{
 	"avg-17-1-a": "de gegevens zijn niet meer nodig voor het doel (AVG art. 17 lid 1 a)",
 	"avg-17-1-b": "de toestemming is ingetrokken en er is geen andere grond (AVG art. 17 lid 1 b)",
-	"avg-17-1-c": "er is bezwaar gemaakt en er is geen zwaarder wegende reden om door te gaan (AVG art. 17 lid 1 c)",
+	"avg-17-1-c": "er is bezwaar gemaakt en er is geen zwaarder belang om door te gaan (AVG art. 17 lid 1 c)",
 	"avg-17-1-d": "de gegevens zijn onrechtmatig verwerkt (AVG art. 17 lid 1 d)",
 	"avg-17-1-e": "een wettelijke plicht zegt dat de gegevens weg moeten (AVG art. 17 lid 1 e)",
 	"avg-17-1-f": "de gegevens zijn van een kind verzameld voor een online dienst (AVG art. 17 lid 1 f)",
