@@ -8,14 +8,11 @@ package dashboard
 import (
 	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
+	"github.com/spoor-ledger/spoor/internal/websession"
 	"os"
-	"sync"
-	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -88,80 +85,6 @@ func checkPassword(path, password string) error {
 	return nil
 }
 
-// session is one browser's session: anonymous (a CSRF token for the
-// sign-in form) until the FG signs in.
-type session struct {
-	id, csrf  string
-	signedIn  bool
-	lastSeen  time.Time
-	startedAt time.Time
-}
-
-func randomText() string {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-type sessions struct {
-	mu             sync.Mutex
-	m              map[string]*session
-	idle, absolute time.Duration
-	now            func() time.Time
-}
-
-func (ss *sessions) create() *session {
-	now := ss.now()
-	s := &session{id: randomText(), csrf: randomText(), lastSeen: now, startedAt: now}
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	for id, o := range ss.m {
-		if ss.expired(o, now) {
-			delete(ss.m, id)
-		}
-	}
-	ss.m[s.id] = s
-	return s
-}
-
-func (ss *sessions) expired(s *session, now time.Time) bool {
-	return now.Sub(s.lastSeen) > ss.idle || now.Sub(s.startedAt) > ss.absolute
-}
-
-// get returns the live session of id, or nil.
-func (ss *sessions) get(id string) *session {
-	now := ss.now()
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	s, ok := ss.m[id]
-	if !ok || ss.expired(s, now) {
-		delete(ss.m, id)
-		return nil
-	}
-	s.lastSeen = now
-	return s
-}
-
-func (ss *sessions) drop(id string) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	delete(ss.m, id)
-}
-
-// signIn replaces an anonymous session by a new signed-in one, so that a
-// session id planted before sign-in is worth nothing after it.
-func (ss *sessions) signIn(old *session) *session {
-	if old != nil {
-		ss.drop(old.id)
-	}
-	s := ss.create()
-	ss.mu.Lock()
-	s.signedIn = true
-	ss.mu.Unlock()
-	return s
-}
-
-func (s *session) validCSRF(r *http.Request) bool {
-	got := r.PostFormValue("csrf")
-	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) == 1
-}
+// session is one browser's session at the console (internal/websession):
+// its User is true once the FG signed in.
+type session = websession.Session[bool]

@@ -25,6 +25,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"github.com/spoor-ledger/spoor/internal/websession"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -73,7 +74,7 @@ type Server struct {
 	src   *audit.HTTPSource
 	log   *slog.Logger
 	now   func() time.Time
-	sess  *sessions
+	sess  *websession.Store[bool]
 	pages *template.Template
 	mux   *http.ServeMux
 	kick  chan struct{}
@@ -120,7 +121,7 @@ func New(cfg Config) (*Server, error) {
 		client = &http.Client{Timeout: 5 * time.Minute}
 	}
 	s.src = &audit.HTTPSource{URL: cfg.LedgerURL, Token: cfg.Token, HTTP: client}
-	s.sess = &sessions{m: map[string]*session{}, idle: cfg.IdleTimeout, absolute: 8 * time.Hour, now: s.now}
+	s.sess = websession.NewStore[bool](cfg.IdleTimeout, 8*time.Hour, s.now)
 	var err error
 	s.pages, err = template.New("").Funcs(template.FuncMap{
 		"when": when, "rule": events.FindingLabelNL, "withhold": report.WithholdGroundLabel,
@@ -149,11 +150,7 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	// No script at all: whatever a discloser wrote cannot run here.
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Cache-Control", "no-store")
+	websession.SetSecurityHeaders(h)
 	if !slices.Contains(s.cfg.Hosts, r.Host) {
 		// Another site opened in the FG's browser could otherwise reach
 		// the console under a name that resolves to loopback.
@@ -161,15 +158,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Onbekende host.", http.StatusMisdirectedRequest)
 		return
 	}
-	if r.Method == http.MethodPost {
-		if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-			http.Error(w, "Dit formulier komt niet van de console.", http.StatusForbidden)
-			return
-		}
-		if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host {
-			http.Error(w, "Dit formulier komt niet van de console.", http.StatusForbidden)
-			return
-		}
+	if r.Method == http.MethodPost && !websession.SameOrigin(r, false) {
+		http.Error(w, "Dit formulier komt niet van de console.", http.StatusForbidden)
+		return
 	}
 	s.mux.ServeHTTP(w, r)
 }
@@ -300,7 +291,7 @@ func (s *Server) verifyNow(w http.ResponseWriter, r *http.Request, _ *session) {
 }
 
 func (s *Server) render(w http.ResponseWriter, name string, ss *session, st state, extra map[string]any) {
-	data := map[string]any{"CSRF": ss.csrf, "SignedIn": ss.signedIn, "S": st}
+	data := map[string]any{"CSRF": ss.CSRF, "SignedIn": ss.User, "S": st}
 	for k, v := range extra {
 		data[k] = v
 	}
@@ -322,11 +313,11 @@ func (s *Server) current(r *http.Request) *session {
 	if err != nil {
 		return nil
 	}
-	return s.sess.get(c.Value)
+	return s.sess.Get(c.Value)
 }
 
 func (s *Server) setCookie(w http.ResponseWriter, ss *session) {
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: ss.id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: ss.ID, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 }
 
 // signedIn lets only a signed-in FG through, and checks the CSRF token of
@@ -334,11 +325,11 @@ func (s *Server) setCookie(w http.ResponseWriter, ss *session) {
 func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ss := s.current(r)
-		if ss == nil || !ss.signedIn {
+		if ss == nil || !ss.User {
 			http.Redirect(w, r, "/inloggen", http.StatusSeeOther)
 			return
 		}
-		if r.Method == http.MethodPost && !ss.validCSRF(r) {
+		if r.Method == http.MethodPost && !ss.ValidCSRF(r) {
 			http.Error(w, "Het formulier is verlopen; laad de pagina opnieuw.", http.StatusForbidden)
 			return
 		}
@@ -349,7 +340,7 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, *session)) 
 func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
 	ss := s.current(r)
 	if ss == nil {
-		ss = s.sess.create()
+		ss = s.sess.Create()
 		s.setCookie(w, ss)
 	}
 	s.render(w, "inloggen.html", ss, state{}, map[string]any{"Failed": r.URL.Query().Has("mislukt")})
@@ -357,7 +348,7 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	ss := s.current(r)
-	if ss == nil || !ss.validCSRF(r) {
+	if ss == nil || !ss.ValidCSRF(r) {
 		http.Error(w, "Het formulier is verlopen; laad de pagina opnieuw.", http.StatusForbidden)
 		return
 	}
@@ -368,12 +359,12 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/inloggen?mislukt", http.StatusSeeOther)
 		return
 	}
-	s.setCookie(w, s.sess.signIn(ss))
+	s.setCookie(w, s.sess.SignIn(ss, true))
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request, ss *session) {
-	s.sess.drop(ss.id)
+	s.sess.Drop(ss.ID)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/inloggen", http.StatusSeeOther)
 }

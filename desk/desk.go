@@ -24,6 +24,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/spoor-ledger/spoor/internal/websession"
 	"html/template"
 	"log/slog"
 	"net"
@@ -77,7 +78,7 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	keys   *verifier.LogKeys // nil: no report
-	sess   *sessions
+	sess   *websession.Store[*user]
 	pages  *template.Template
 	mux    *http.ServeMux
 	cookie string
@@ -142,7 +143,7 @@ func New(cfg Config) (*Server, error) {
 		// and no Domain: no other host can set or shadow it.
 		s.cookie = "__Host-spoor-desk"
 	}
-	s.sess = &sessions{m: map[string]*session{}, idle: cfg.IdleTimeout, absolute: 8 * time.Hour, now: s.now}
+	s.sess = websession.NewStore[*user](cfg.IdleTimeout, 8*time.Hour, s.now)
 	s.pages, err = template.New("").Funcs(template.FuncMap{
 		"relation": relationText, "status": statusText, "when": s.when, "ground": groundText,
 	}).ParseFS(assets, "templates/*.html")
@@ -170,15 +171,7 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	// No script, no frame, no other origin: the pages need none of it.
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	// same-origin, not no-referrer: under no-referrer the browser sends
-	// "Origin: null" with a form, and the origin check below could not
-	// tell the desk's own forms from a sandboxed page's. The desk's URLs
-	// carry request ids only, nothing personal.
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Cache-Control", "no-store")
+	websession.SetSecurityHeaders(h)
 	if s.cfg.TLS {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
@@ -190,29 +183,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Onbekende host.", http.StatusMisdirectedRequest)
 		return
 	}
-	if r.Method == http.MethodPost && !s.sameOrigin(r) {
+	if r.Method == http.MethodPost && !websession.SameOrigin(r, s.cfg.TLS) {
 		s.log.Warn("desk form refused: it comes from another origin", "path", r.URL.Path)
 		http.Error(w, "Dit formulier komt niet van de privacybalie.", http.StatusForbidden)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
-}
-
-// sameOrigin refuses a POST that the browser says comes from elsewhere: a
-// second line behind the CSRF token.
-func (s *Server) sameOrigin(r *http.Request) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-		return false
-	}
-	origin := r.Header.Get("Origin")
-	if origin == "" || origin == "null" {
-		return origin == ""
-	}
-	scheme := "http"
-	if s.cfg.TLS {
-		scheme = "https"
-	}
-	return origin == scheme+"://"+r.Host
 }
 
 // HostsFor returns the Host header values of a desk listening on addr

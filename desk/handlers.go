@@ -45,11 +45,11 @@ func (s *Server) current(r *http.Request) *session {
 	if err != nil {
 		return nil
 	}
-	return s.sess.get(c.Value)
+	return s.sess.Get(c.Value)
 }
 
 func (s *Server) setCookie(w http.ResponseWriter, sess *session) {
-	http.SetCookie(w, &http.Cookie{Name: s.cookie, Value: sess.id, Path: "/", HttpOnly: true, Secure: s.cfg.TLS,
+	http.SetCookie(w, &http.Cookie{Name: s.cookie, Value: sess.ID, Path: "/", HttpOnly: true, Secure: s.cfg.TLS,
 		SameSite: http.SameSiteStrictMode})
 }
 
@@ -58,7 +58,7 @@ func (s *Server) setCookie(w http.ResponseWriter, sess *session) {
 func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess := s.current(r)
-		if sess == nil || sess.user == nil {
+		if sess == nil || sess.User == nil {
 			if r.Method == http.MethodPost {
 				http.Error(w, "U bent niet (meer) ingelogd. Log opnieuw in.", http.StatusForbidden)
 				return
@@ -68,8 +68,8 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, *session)) 
 		}
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-			if !sess.validCSRF(r) {
-				s.log.Warn("desk form refused: CSRF token missing or wrong", "desk_user", sess.user.name, "path", r.URL.Path)
+			if !sess.ValidCSRF(r) {
+				s.log.Warn("desk form refused: CSRF token missing or wrong", "desk_user", sess.User.name, "path", r.URL.Path)
 				http.Error(w, "Dit formulier is verlopen of komt niet van de privacybalie. Open de pagina opnieuw.", http.StatusForbidden)
 				return
 			}
@@ -79,23 +79,23 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, *session)) 
 }
 
 func (s *Server) base(sess *session, title string) page {
-	p := page{Title: title, CSRF: sess.csrf}
-	if sess.user != nil {
-		p.User = sess.user.name
+	p := page{Title: title, CSRF: sess.CSRF}
+	if sess.User != nil {
+		p.User = sess.User.name
 	}
-	p.FlashKind, p.Flash = s.sess.takeFlash(sess)
+	p.FlashKind, p.Flash = s.sess.TakeFlash(sess)
 	return p
 }
 
 func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
 	sess := s.current(r)
-	if sess != nil && sess.user != nil {
+	if sess != nil && sess.User != nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
 	if sess == nil {
 		// An anonymous session only carries the sign-in form's CSRF token.
-		sess = s.sess.create()
+		sess = s.sess.Create()
 		s.setCookie(w, sess)
 	}
 	s.render(w, http.StatusOK, "inloggen.html", s.base(sess, "Inloggen"))
@@ -104,7 +104,7 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	sess := s.current(r)
-	if sess == nil || !sess.validCSRF(r) {
+	if sess == nil || !sess.ValidCSRF(r) {
 		s.log.Warn("desk sign-in form refused: no session or a wrong CSRF token", "session", sess != nil)
 		http.Error(w, "Dit formulier is verlopen of komt niet van de privacybalie. Open de pagina opnieuw.", http.StatusForbidden)
 		return
@@ -122,9 +122,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	// A new session (and cookie) at sign-in: a session id planted before
 	// sign-in is worth nothing after it.
-	s.sess.drop(sess.id)
-	ns := s.sess.create()
-	ns.user = u
+	ns := s.sess.SignIn(sess, u)
 	s.setCookie(w, ns)
 	s.log.Info("desk user signed in", "desk_user", u.name)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -189,9 +187,9 @@ func (s *Server) knownUser(name string) (int, bool) {
 }
 
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request, sess *session) {
-	s.sess.drop(sess.id)
+	s.sess.Drop(sess.ID)
 	http.SetCookie(w, &http.Cookie{Name: s.cookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.cfg.TLS, SameSite: http.SameSiteStrictMode})
-	s.log.Info("desk user signed out", "desk_user", sess.user.name)
+	s.log.Info("desk user signed out", "desk_user", sess.User.name)
 	http.Redirect(w, r, "/inloggen", http.StatusSeeOther)
 }
 
@@ -219,16 +217,16 @@ func (s *Server) ledgerFailed(w http.ResponseWriter, sess *session, err error) {
 		status, p.Error = http.StatusTooManyRequests, "U heeft veel verzoeken kort na elkaar gedaan. Wacht even en probeer het opnieuw."
 	case errors.As(err, &le):
 		status, p.Error = http.StatusBadGateway, "Het logboek weigerde dit. Vraag de beheerder om hulp."
-		s.log.Warn("the ledger refused a desk request", "desk_user", sess.user.name, "status", le.Status, "code", le.Code)
+		s.log.Warn("the ledger refused a desk request", "desk_user", sess.User.name, "status", le.Status, "code", le.Code)
 	default:
 		p.Error = "Het logboek is niet bereikbaar. Probeer het later opnieuw."
-		s.log.Error("desk couldn't reach the ledger", "desk_user", sess.user.name, "err", err)
+		s.log.Error("desk couldn't reach the ledger", "desk_user", sess.User.name, "err", err)
 	}
 	s.render(w, status, "fout.html", p)
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request, sess *session) {
-	data, _, err := s.ledgerCall(r.Context(), sess.user, "GET", "/v1/inzage", nil)
+	data, _, err := s.ledgerCall(r.Context(), sess.User, "GET", "/v1/inzage", nil)
 	if err != nil {
 		s.ledgerFailed(w, sess, err)
 		return
@@ -308,7 +306,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, sess *session)
 		req.Pseudonyms = append(req.Pseudonyms, verifier.SubjectPseudonym{KeyID: k.ID, Pseudonym: p})
 	}
 	number = ""
-	data, _, err := s.ledgerCall(r.Context(), sess.user, "POST", "/v1/inzage", req)
+	data, _, err := s.ledgerCall(r.Context(), sess.User, "POST", "/v1/inzage", req)
 	if err != nil {
 		s.ledgerFailed(w, sess, err)
 		return
@@ -318,8 +316,8 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, sess *session)
 		s.ledgerFailed(w, sess, errors.Join(errors.New("the ledger's answer has no request id"), err))
 		return
 	}
-	s.log.Info("inzage request registered at the desk", "request_id", st.ID, "desk_user", sess.user.name)
-	s.sess.setFlash(sess, "ok", "Het verzoek is vastgelegd. Een tweede medewerker geeft het antwoord vrij.")
+	s.log.Info("inzage request registered at the desk", "request_id", st.ID, "desk_user", sess.User.name)
+	s.sess.SetFlash(sess, "ok", "Het verzoek is vastgelegd. Een tweede medewerker geeft het antwoord vrij.")
 	// See Other: the browser's next request is a GET, so that reloading
 	// the page never sends the form (and the number) again.
 	http.Redirect(w, r, "/verzoek/"+st.ID, http.StatusSeeOther)
@@ -342,7 +340,7 @@ func (s *Server) status(ctx context.Context, sess *session, id string) (*httpapi
 	if !ok {
 		return nil, &LedgerError{Status: http.StatusNotFound, Code: "not_found"}
 	}
-	data, _, err := s.ledgerCall(ctx, sess.user, "GET", path, nil)
+	data, _, err := s.ledgerCall(ctx, sess.User, "GET", path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -360,7 +358,7 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request, sess *session) 
 		return
 	}
 	p := s.base(sess, "Inzageverzoek")
-	p.Data = requestView{InzageStatus: *st, Mine: st.RequestedBy == sess.user.name, Released: st.Status == answer.AccessReleased,
+	p.Data = requestView{InzageStatus: *st, Mine: st.RequestedBy == sess.User.name, Released: st.Status == answer.AccessReleased,
 		Grounds: verifier.WithholdGrounds(), Rows: []int{1, 2, 3}, HasReport: s.keys != nil}
 	s.render(w, http.StatusOK, "verzoek.html", p)
 }
@@ -394,19 +392,19 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request, sess *session) 
 		}
 		req.Withheld = append(req.Withheld, answer.Withhold{Index: n, Ground: ground})
 	}
-	_, hdr, err := s.ledgerCall(r.Context(), sess.user, "POST", path, req)
+	_, hdr, err := s.ledgerCall(r.Context(), sess.User, "POST", path, req)
 	if err != nil {
 		s.ledgerFailed(w, sess, err)
 		return
 	}
-	s.log.Info("inzage answer released at the desk", "request_id", id, "desk_user", sess.user.name, "withheld", len(req.Withheld))
+	s.log.Info("inzage answer released at the desk", "request_id", id, "desk_user", sess.User.name, "withheld", len(req.Withheld))
 	msg := "Het antwoord is vrijgegeven. U kunt het nu downloaden."
 	kind := "ok"
 	if hdr.Get(httpapi.WarningHeader) != "" {
 		kind = "fout"
 		msg += " Let op: in een vrij tekstveld staat mogelijk een BSN. Kijk het antwoord na voordat u het verstuurt."
 	}
-	s.sess.setFlash(sess, kind, msg)
+	s.sess.SetFlash(sess, kind, msg)
 	http.Redirect(w, r, "/verzoek/"+id, http.StatusSeeOther)
 }
 
@@ -417,7 +415,7 @@ func (s *Server) download(ctx context.Context, sess *session, id string) ([]byte
 	if !ok {
 		return nil, &LedgerError{Status: http.StatusNotFound}
 	}
-	data, _, err := s.ledgerCall(ctx, sess.user, "GET", path, nil)
+	data, _, err := s.ledgerCall(ctx, sess.User, "GET", path, nil)
 	return data, err
 }
 
@@ -448,7 +446,7 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, sess *session) {
 	}
 	vb, err := verifier.VerifyBundle(data, s.keys, s.cfg.AdminVkey)
 	if err != nil {
-		s.log.Error("a bundle from the ledger does not verify", "request_id", id, "desk_user", sess.user.name, "err", err)
+		s.log.Error("a bundle from the ledger does not verify", "request_id", id, "desk_user", sess.User.name, "err", err)
 		p := s.base(sess, "Antwoord klopt niet")
 		p.Error = "Het antwoord van het logboek klopt niet met de sleutels van deze balie. Verstuur het niet en meld dit bij de FG."
 		s.render(w, http.StatusBadGateway, "fout.html", p)

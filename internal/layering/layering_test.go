@@ -88,6 +88,7 @@ var rules = map[string]rule{
 	"internal/testledger":   {[]string{nats, trillian}, "real ledgers for tests"},
 	"internal/natstest":     {[]string{mod + "ledger", pebble, trillian}, "an embedded NATS server for tests"},
 	"internal/natsserver":   {[]string{mod + "ledger", mod + "verifier", pebble, trillian}, "the embedded NATS server, its users file and permissions: events and NATS, nothing of the ledger"},
+	"internal/websession":   {[]string{mod, pebble, nats, prometheus, trillian}, "sessions and headers of the screens people sign in to: a leaf"},
 	"internal/witnesstest":  {[]string{mod + "ledger", pebble, nats, trillian}, "real Spoor witnesses on loopback for tests"},
 	"internal/trilliantest": {[]string{pebble, nats}, "a real Trillian for tests"},
 	"internal/memtree":      {[]string{mod, pebble, nats, prometheus, trillian}, "a Merkle tree in memory for tests (x/mod's tlog)"},
