@@ -550,7 +550,11 @@ func TestPendingAnswersStatusURL(t *testing.T) {
 			}
 			break
 		}
-		if got.status != http.StatusAccepted || time.Now().After(deadline) {
+		// 202 while the ledger has not committed it; 503 until the
+		// ledger's receipt service, just started, answers.
+		retry := got.status == http.StatusAccepted ||
+			(got.status == http.StatusServiceUnavailable && strings.Contains(string(got.body), gateway.ProblemLedgerUnavailable))
+		if !retry || time.Now().After(deadline) {
 			t.Fatalf("status %d: %s", got.status, got.body)
 		}
 		time.Sleep(20 * time.Millisecond)
