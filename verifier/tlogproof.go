@@ -81,6 +81,11 @@ func ParseTlogProof(data []byte) (*TlogProof, error) {
 	if len(checkpoint) == 0 {
 		return bad("no checkpoint")
 	}
+	if strings.ContainsRune(string(head), '\r') {
+		// The base64 decoder skips \r even in Strict mode: refuse it, or
+		// two files would parse to one proof.
+		return bad("a carriage return before the checkpoint")
+	}
 	lines := strings.Split(string(head), "\n")
 	if lines[0] != TlogProofHeader {
 		return bad("the first line is not %q", TlogProofHeader)

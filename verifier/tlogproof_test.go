@@ -49,6 +49,7 @@ func TestParseTlogProofRefuses(t *testing.T) {
 		"64 proof hashes":  "c2sp.org/tlog-proof@v1\nindex 1\n" + strings.Repeat(hash, 64) + "\n" + cp,
 		"oversized":        "c2sp.org/tlog-proof@v1\nindex 1\n\n" + strings.Repeat("x", 70000),
 		"unpadded base64":  "c2sp.org/tlog-proof@v1\nindex 1\nAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE\n\n" + cp,
+		"carriage return":  "c2sp.org/tlog-proof@v1\nindex 1\nAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ\rEBAQE=\n\n" + cp,
 		"space after hash": "c2sp.org/tlog-proof@v1\nindex 1\n" + strings.TrimSuffix(hash, "\n") + " \n\n" + cp,
 	} {
 		if _, err := verifier.ParseTlogProof([]byte(in)); !errors.Is(err, verifier.ErrTlogProof) {

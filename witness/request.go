@@ -79,8 +79,10 @@ func ParseAddCheckpoint(body []byte) (*AddCheckpointRequest, error) {
 		if len(req.Proof) == MaxProofLines {
 			return nil, ErrTooManyProofLines
 		}
+		// The decoder skips \r and \n even in Strict mode: refuse them, or
+		// two byte strings would parse to one request.
 		h, err := base64.StdEncoding.Strict().DecodeString(string(line))
-		if err != nil || len(h) != 32 {
+		if err != nil || len(h) != 32 || bytes.ContainsAny(line, "\r\n") {
 			return nil, fmt.Errorf("%w: proof line %d is not a 32-byte hash in standard base64", ErrMalformedRequest, len(req.Proof)+1)
 		}
 		req.Proof = append(req.Proof, h)
