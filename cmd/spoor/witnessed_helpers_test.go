@@ -29,7 +29,7 @@ import (
 	"github.com/spoor-ledger/spoor/events/demo"
 	"github.com/spoor-ledger/spoor/events/natsbus"
 	"github.com/spoor-ledger/spoor/internal/synth"
-	"github.com/spoor-ledger/spoor/internal/testledger"
+	"github.com/spoor-ledger/spoor/internal/testenv"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/verifier/tlogclient"
@@ -122,7 +122,7 @@ func startWitnessedServe(t *testing.T, extra ...string) *witnessedServe {
 	if w.policy, err = events.ParseWitnessPolicy(policy.String()); err != nil {
 		t.Fatal(err)
 	}
-	v2 := (&testledger.Env{Demo: w.demo}).CovenantWithPolicy(t, policy.String())
+	v2 := (&testenv.Env{Demo: w.demo}).CovenantWithPolicy(t, policy.String())
 	covFile := filepath.Join(dir, "covenant-v2.signed")
 	if err := os.WriteFile(covFile, v2.Envelope.Raw, 0o644); err != nil {
 		t.Fatal(err)

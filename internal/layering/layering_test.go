@@ -20,7 +20,7 @@ const (
 )
 
 // testHelpers are packages only tests may use.
-var testHelpers = []string{mod + "internal/testledger", mod + "internal/natstest", mod + "internal/trilliantest", mod + "internal/memtree", mod + "ledger/memstore"}
+var testHelpers = []string{mod + "internal/testledger", mod + "internal/testenv", mod + "internal/natstest", mod + "internal/trilliantest", mod + "internal/memtree", mod + "ledger/memstore"}
 
 // rule says what a package must not depend on, directly or through others
 // (its non-test dependencies), and why. Every package of the module needs
@@ -75,17 +75,16 @@ var rules = map[string]rule{
 		"the Store conformance suite: it must not know the backend it tests"},
 	"ledger/memstore": {[]string{mod + "ledger/", pebble, nats, trillian},
 		"the reference Store in memory, for the suite and tests: the ledger's seam and no backend"},
-	// The log suite builds its ledgers with internal/testledger, which uses
-	// Pebble: a known exception until the suite takes a Store factory
-	// (issue "Tests that hold the structure").
-	"ledger/logtest":        {[]string{nats, trillian}, "the ledger conformance suite"},
+	"ledger/logtest": {[]string{mod + "ledger/pebblestore", mod + "ledger/trillianlog", mod + "ledger/memstore", mod + "internal/testledger", pebble, nats, trillian},
+		"the Merkle-log conformance suite: its caller hands it the stores (logtest.Stores) and the backends, so it imports none"},
 	"internal/crashpoint":   {[]string{mod}, "the crash tests' switch: a leaf"},
 	"internal/parallel":     {[]string{mod}, "a worker loop: a leaf"},
 	"internal/durable":      {[]string{mod}, "write, fsync, rename: a leaf every writer of a small file may use"},
 	"internal/datadir":      {[]string{mod}, "the data folder's layout: a leaf"},
 	"internal/synth":        {[]string{mod + "ledger", mod + "verifier", pebble, nats, prometheus, trillian}, "synthetic events from the covenant"},
 	"internal/benchkit":     {[]string{mod + "ledger/httpapi", trillian}, "the bench's stages"},
-	"internal/testledger":   {[]string{nats, trillian}, "real ledgers for tests"},
+	"internal/testledger":   {[]string{nats, trillian}, "real ledgers for tests: testenv's material and a ledger on Pebble"},
+	"internal/testenv":      {[]string{mod + "ledger/", pebble, nats, trillian}, "a test log's keys, covenant and signed events, without a store: what suites that must not know the backend use"},
 	"internal/natstest":     {[]string{mod + "ledger", pebble, trillian}, "an embedded NATS server for tests"},
 	"internal/natsserver":   {[]string{mod + "ledger", mod + "verifier", pebble, trillian}, "the embedded NATS server, its users file and permissions: events and NATS, nothing of the ledger"},
 	"internal/websession":   {[]string{mod, pebble, nats, prometheus, trillian}, "sessions and headers of the screens people sign in to: a leaf"},
@@ -109,8 +108,9 @@ var rules = map[string]rule{
 }
 
 // mayUseTestHelpers lists the non-test packages allowed to import a test
-// helper: the suites, which exist for tests.
-var mayUseTestHelpers = map[string]bool{"ledger/logtest": true}
+// helper: the suites, which exist for tests, and testledger, which builds
+// on testenv.
+var mayUseTestHelpers = map[string]bool{"ledger/logtest": true, "internal/testledger": true}
 
 func TestLayering(t *testing.T) {
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")

@@ -1,12 +1,12 @@
 // Package logtest is the conformance suite of the ledger's Merkle-log seam
 // (ledger.MerkleBackend): one scenario that runs on the default (the tiles
-// in Pebble only, no backend) and on every backend (Trillian, and an
+// in the store only, no backend) and on every backend (Trillian, and an
 // in-memory tree computed with golang.org/x/mod/sumdb/tlog), and whose
 // roots and proofs must be byte-identical across them.
 //
 // Data flow: NewWorkload makes a test log's keys and covenant and a fixed
-// set of signed events once; Run opens a real ledger (Pebble in a temp dir,
-// real Ed25519 keys, a fixed clock) on one backend, feeds it the workload in
+// set of signed events once; Run opens a real ledger (on the store its
+// caller's Stores hands it, Pebble or the in-memory reference; real Ed25519 keys, a fixed clock) on one backend, feeds it the workload in
 // fixed batches (new events, duplicates, an id conflict, a tombstone), closes
 // and reopens it, simulates crashes between a batch's pending commit and its
 // checkpoint (the backend fails before, or after, it integrated the leaves),
@@ -30,11 +30,10 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/spoor-ledger/spoor/events"
-	"github.com/spoor-ledger/spoor/internal/datadir"
-	"github.com/spoor-ledger/spoor/internal/testledger"
+	"github.com/spoor-ledger/spoor/internal/testenv"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/answer"
-	"github.com/spoor-ledger/spoor/ledger/pebblestore"
+	"github.com/spoor-ledger/spoor/ledger/storetest"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
@@ -48,10 +47,16 @@ type Backend struct {
 	New func(t testing.TB) ledger.MerkleBackend
 }
 
+// Stores returns a fresh, empty data location for one run: a store that
+// Run opens, closes and opens again on the same data (the ledger's restarts
+// and simulated crashes). The suite imports no storage backend; its tests
+// run it on Pebble and on the in-memory reference store.
+type Stores func(t *testing.T) storetest.Reopener
+
 // Workload is the fixed input of a run: the same keys, covenant and
 // envelopes for every backend, so that the same leaf records result.
 type Workload struct {
-	env *testledger.Env
+	env *testenv.Env
 	// events are signed envelopes with their payloads, in order.
 	events []signed
 	// conflict reuses the id of events[7] with other bytes.
@@ -83,7 +88,7 @@ var clock = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 // NewWorkload makes the keys, covenant and events of a run.
 func NewWorkload(t testing.TB) *Workload {
 	t.Helper()
-	w := &Workload{env: testledger.New(t)}
+	w := &Workload{env: testenv.New(t)}
 	// The events occur before the fixed time of recording: one dated
 	// after it would be refused (occurred_in_future).
 	w.env.Gen.Now = clock.Add(-time.Hour)
@@ -182,18 +187,16 @@ func diffProofs(what string, a, b [][][]byte) error {
 
 // run is one ledger directory under test.
 type run struct {
-	t     *testing.T
-	w     *Workload
-	dir   string
-	l     *ledger.Ledger
-	store *pebblestore.Store
+	t      *testing.T
+	w      *Workload
+	data   storetest.Reopener
+	stores Stores
+	l      *ledger.Ledger
+	store  ledger.Store
 }
 
 func (r *run) open(m ledger.MerkleBackend) error {
-	s, err := pebblestore.Open(datadir.Dir(r.dir).Ledger(), pebblestore.Config{})
-	if err != nil {
-		return fmt.Errorf("pebble: %w", err)
-	}
+	s := r.data.Open(r.t)
 	cfg := ledger.Config{
 		Store: s, Signer: r.w.env.Signer, Keys: r.w.env.Keys, Covenant: r.w.env.Demo.Signed,
 		IdleCosign: -1, MaxBatch: 1 << 16, Now: func() time.Time { return clock }, Merkle: m,
@@ -294,12 +297,13 @@ func (b faulty) Integrate(ctx context.Context, first uint64, leaves [][]byte) ([
 	return root, nil
 }
 
-// Run runs the scenario on one backend and returns what it observed.
-func Run(t *testing.T, w *Workload, b Backend) *Result {
+// Run runs the scenario on one backend, over a fresh data location from
+// stores, and returns what it observed.
+func Run(t *testing.T, w *Workload, b Backend, stores Stores) *Result {
 	t.Helper()
 	ctx := context.Background()
 	backend := b.New(t)
-	r := &run{t: t, w: w, dir: t.TempDir()}
+	r := &run{t: t, w: w, data: stores(t), stores: stores}
 	r.mustOpen(backend)
 	if h := r.l.Head(); h.Size != 1 {
 		t.Fatalf("a new log has size %d, want 1 (the covenant)", h.Size)
@@ -554,7 +558,7 @@ func (r *run) catchUp(b Backend, res *Result) {
 // ahead opens a new, empty ledger on the backend that holds the whole
 // log: Open must refuse it.
 func (r *run) ahead(backend ledger.MerkleBackend) {
-	other := &run{t: r.t, w: r.w, dir: r.t.TempDir()}
+	other := &run{t: r.t, w: r.w, data: r.stores(r.t), stores: r.stores}
 	err := other.open(backend)
 	if err == nil {
 		other.close()

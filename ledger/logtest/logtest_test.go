@@ -18,9 +18,37 @@ import (
 	"github.com/spoor-ledger/spoor/internal/trilliantest"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/logtest"
+	"github.com/spoor-ledger/spoor/ledger/memstore"
+	"github.com/spoor-ledger/spoor/ledger/pebblestore"
+	"github.com/spoor-ledger/spoor/ledger/storetest"
 	"github.com/spoor-ledger/spoor/ledger/trillianlog"
 )
 
+// pebbleStores puts each run's store in its own temp dir on disk.
+func pebbleStores(t *testing.T) storetest.Reopener { return pebbleData{dir: t.TempDir()} }
+
+type pebbleData struct{ dir string }
+
+func (p pebbleData) Open(t *testing.T) ledger.Store {
+	s, err := pebblestore.Open(p.dir, pebblestore.Config{})
+	if err != nil {
+		t.Fatalf("pebble: %v", err)
+	}
+	return s
+}
+
+// memStores gives each run the reference store's in-memory disk, which
+// keeps what was committed across a close and reopen.
+func memStores(*testing.T) storetest.Reopener { return memData{memstore.NewDisk()} }
+
+type memData struct{ disk *memstore.Disk }
+
+func (m memData) Open(*testing.T) ledger.Store { return memstore.Open(m.disk) }
+
+// TestConformance runs the scenario on every backend over Pebble, and the
+// default and in-memory backends over the reference store too, which shows
+// the suite does not depend on the store it is given: every result must
+// equal the default's on Pebble.
 func TestConformance(t *testing.T) {
 	w := logtest.NewWorkload(t)
 	backends := []logtest.Backend{
@@ -28,23 +56,36 @@ func TestConformance(t *testing.T) {
 		{Name: "memory", New: func(testing.TB) ledger.MerkleBackend { return logtest.NewMemoryBackend() }},
 		{Name: "trillian", New: newTrillian},
 	}
+	type storeKind struct {
+		name   string
+		stores logtest.Stores
+	}
+	kinds := []storeKind{{"pebble", pebbleStores}, {"memstore", memStores}}
 	results := map[string]*logtest.Result{}
+	var names []string
 	for _, b := range backends {
-		t.Run(b.Name, func(t *testing.T) {
-			results[b.Name] = logtest.Run(t, w, b)
-		})
+		for _, k := range kinds {
+			if b.Name == "trillian" && k.name != "pebble" {
+				continue // one Trillian run is enough: the store is not what it tests
+			}
+			name := b.Name + "/" + k.name
+			names = append(names, name)
+			t.Run(name, func(t *testing.T) {
+				results[name] = logtest.Run(t, w, b, k.stores)
+			})
+		}
 	}
-	base := results["tiles"]
+	base := results["tiles/pebble"]
 	if base == nil {
-		t.Fatal("the default (tiles) run gave no result")
+		t.Fatal("the default (tiles on Pebble) run gave no result")
 	}
-	for _, b := range backends[1:] {
-		r := results[b.Name]
+	for _, name := range names[1:] {
+		r := results[name]
 		if r == nil {
 			continue // failed or skipped above, which the subtest reports
 		}
 		if err := base.Diff(r); err != nil {
-			t.Errorf("%s differs from the tiles: %v", b.Name, err)
+			t.Errorf("%s differs from tiles/pebble: %v", name, err)
 		}
 	}
 }
