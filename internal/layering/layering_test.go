@@ -43,6 +43,8 @@ var rules = map[string]rule{
 		"the subject index's public formats and proofs: a leaf on the standard library, so that verifier (bundles), the audit, the monitor and the ledger all import the one definition"},
 	"verifier/audit": {[]string{mod + "ledger", mod + "events/natsbus", mod + "verifier/report", mod + "verifier/monitor", pebble, nats, prometheus, trillian, chromedp},
 		"the FG's audit engine, its checks and its sources (the HTTP one among them): built on verifier, nothing of the ledger, no backend, not the reports made from it"},
+	"verifier/audit/sourcetest": {[]string{mod + "ledger", mod + "events/natsbus", pebble, nats, prometheus, trillian, chromedp},
+		"the audit.Source conformance suite: the audit engine's seam and nothing of the implementations it holds to it"},
 	"verifier/tlogclient": {[]string{mod + "ledger", mod + "events/natsbus", mod + "verifier/audit", mod + "verifier/report", mod + "verifier/monitor", pebble, nats, prometheus, trillian, chromedp},
 		"the tiles client: reads any tlog-tiles log over HTTP and checks it with verifier; nothing of the ledger, no backend"},
 	"verifier/report": {[]string{mod + "ledger", mod + "events/natsbus", pebble, nats, prometheus, trillian, chromedp},
