@@ -75,6 +75,8 @@ var rules = map[string]rule{
 		"SPOOR_LOG over NATS, whatever the store"},
 	"ledger/storetest": {[]string{mod + "ledger/pebblestore", mod + "ledger/trillianlog", pebble, nats, trillian},
 		"the Store conformance suite: it must not know the backend it tests"},
+	"ledger/replicationtest": {[]string{mod + "ledger/pebblestore", mod + "ledger/trillianlog", mod + "ledger/replication", mod + "ledger/memstore", mod + "internal/testledger", pebble, nats, trillian},
+		"the replication conformance suite and its reference stream in memory: its caller hands it the stream and the stores, so it imports no bus and no backend"},
 	"ledger/memstore": {[]string{mod + "ledger/", pebble, nats, trillian},
 		"the reference Store in memory, for the suite and tests: the ledger's seam and no backend"},
 	"ledger/logtest": {[]string{mod + "ledger/pebblestore", mod + "ledger/trillianlog", mod + "ledger/memstore", mod + "internal/testledger", pebble, nats, trillian},
@@ -112,7 +114,7 @@ var rules = map[string]rule{
 // mayUseTestHelpers lists the non-test packages allowed to import a test
 // helper: the suites, which exist for tests, and testledger, which builds
 // on testenv.
-var mayUseTestHelpers = map[string]bool{"ledger/logtest": true, "internal/testledger": true}
+var mayUseTestHelpers = map[string]bool{"ledger/logtest": true, "ledger/replicationtest": true, "internal/testledger": true}
 
 func TestLayering(t *testing.T) {
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")

@@ -11,7 +11,9 @@ import (
 	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/internal/testenv"
 	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/memstore"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
+	"github.com/spoor-ledger/spoor/ledger/storetest"
 )
 
 // Env is the material of one test log (testenv.Env) and the Pebble store
@@ -58,3 +60,27 @@ func (e *Env) Open(t testing.TB, cfg ledger.Config) (*ledger.Ledger, *pebblestor
 	}
 	return l, s
 }
+
+// PebbleStores is a storetest.Stores on Pebble: each call a fresh temp
+// dir, opened, closed and reopened on the same files.
+func PebbleStores(t *testing.T) storetest.Reopener { return pebbleData{dir: t.TempDir()} }
+
+type pebbleData struct{ dir string }
+
+func (p pebbleData) Open(t *testing.T) ledger.Store {
+	t.Helper()
+	s, err := pebblestore.Open(p.dir, pebblestore.Config{})
+	if err != nil {
+		t.Fatalf("pebble: %v", err)
+	}
+	return s
+}
+
+// MemStores is a storetest.Stores on the reference store: each call a
+// fresh in-memory disk, which keeps what was committed across a close and
+// reopen.
+func MemStores(*testing.T) storetest.Reopener { return memData{memstore.NewDisk()} }
+
+type memData struct{ disk *memstore.Disk }
+
+func (m memData) Open(*testing.T) ledger.Store { return memstore.Open(m.disk) }

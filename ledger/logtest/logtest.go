@@ -47,12 +47,6 @@ type Backend struct {
 	New func(t testing.TB) ledger.MerkleBackend
 }
 
-// Stores returns a fresh, empty data location for one run: a store that
-// Run opens, closes and opens again on the same data (the ledger's restarts
-// and simulated crashes). The suite imports no storage backend; its tests
-// run it on Pebble and on the in-memory reference store.
-type Stores func(t *testing.T) storetest.Reopener
-
 // Workload is the fixed input of a run: the same keys, covenant and
 // envelopes for every backend, so that the same leaf records result.
 type Workload struct {
@@ -190,7 +184,7 @@ type run struct {
 	t      *testing.T
 	w      *Workload
 	data   storetest.Reopener
-	stores Stores
+	stores storetest.Stores
 	l      *ledger.Ledger
 	store  ledger.Store
 }
@@ -299,7 +293,7 @@ func (b faulty) Integrate(ctx context.Context, first uint64, leaves [][]byte) ([
 
 // Run runs the scenario on one backend, over a fresh data location from
 // stores, and returns what it observed.
-func Run(t *testing.T, w *Workload, b Backend, stores Stores) *Result {
+func Run(t *testing.T, w *Workload, b Backend, stores storetest.Stores) *Result {
 	t.Helper()
 	ctx := context.Background()
 	backend := b.New(t)

@@ -15,35 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spoor-ledger/spoor/internal/testledger"
 	"github.com/spoor-ledger/spoor/internal/trilliantest"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/logtest"
-	"github.com/spoor-ledger/spoor/ledger/memstore"
-	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/ledger/storetest"
 	"github.com/spoor-ledger/spoor/ledger/trillianlog"
 )
-
-// pebbleStores puts each run's store in its own temp dir on disk.
-func pebbleStores(t *testing.T) storetest.Reopener { return pebbleData{dir: t.TempDir()} }
-
-type pebbleData struct{ dir string }
-
-func (p pebbleData) Open(t *testing.T) ledger.Store {
-	s, err := pebblestore.Open(p.dir, pebblestore.Config{})
-	if err != nil {
-		t.Fatalf("pebble: %v", err)
-	}
-	return s
-}
-
-// memStores gives each run the reference store's in-memory disk, which
-// keeps what was committed across a close and reopen.
-func memStores(*testing.T) storetest.Reopener { return memData{memstore.NewDisk()} }
-
-type memData struct{ disk *memstore.Disk }
-
-func (m memData) Open(*testing.T) ledger.Store { return memstore.Open(m.disk) }
 
 // TestConformance runs the scenario on every backend over Pebble, and the
 // default and in-memory backends over the reference store too, which shows
@@ -58,9 +36,9 @@ func TestConformance(t *testing.T) {
 	}
 	type storeKind struct {
 		name   string
-		stores logtest.Stores
+		stores storetest.Stores
 	}
-	kinds := []storeKind{{"pebble", pebbleStores}, {"memstore", memStores}}
+	kinds := []storeKind{{"pebble", testledger.PebbleStores}, {"memstore", testledger.MemStores}}
 	results := map[string]*logtest.Result{}
 	var names []string
 	for _, b := range backends {

@@ -56,6 +56,12 @@ type Reopener interface {
 	Open(t *testing.T) ledger.Store
 }
 
+// Stores returns a fresh, empty data location: a store that a suite opens,
+// closes and opens again on the same data. The suites that need stores
+// (ledger/logtest, ledger/replicationtest) take one, so that they import no
+// backend; their tests pass Pebble and the in-memory reference store.
+type Stores func(t *testing.T) Reopener
+
 // suiteTest is one test of the suite and the clauses (tags in the contract
 // on ledger.Store) it checks.
 type suiteTest[S any] struct {
