@@ -185,9 +185,30 @@ func TestDeskInBrowser(t *testing.T) {
 			withheld := f.leaves[0]
 			run(t, ctx, "the release form",
 				chromedp.Click(chromedp.CSS(`a[href="/verzoek/`+id+`"]`)),
-				chromedp.WaitVisible(chromedp.ID("volgnummer-1")),
-				chromedp.SendKeys(chromedp.ID("volgnummer-1"), fmt.Sprint(withheld)),
-				chromedp.SetValue(chromedp.ID("grond-1"), verifier.WithholdAVG23),
+				chromedp.WaitVisible(chromedp.CSS("table.meldingen")),
+			)
+			// The preview lists every disclosure of the answer with its
+			// leaf index, and the contacts the report will print.
+			preview := value(t, ctx, "the preview", chromedp.OuterHTML(chromedp.CSS("main")))
+			for _, leaf := range f.leaves {
+				if !strings.Contains(preview, fmt.Sprintf(`id="achterhouden-%d"`, leaf)) {
+					t.Errorf("the preview does not offer disclosure %d", leaf)
+				}
+			}
+			latest := f.env.Demo.Contacts.Covenant
+			wantContact := latest.Contact.FG.Email
+			if latest.CentralDesk {
+				wantContact = latest.Contact.Desk.Email
+			} else if p, ok := latest.Party(f.users["desk-1"].party); ok {
+				wantContact = p.Contact.Email
+			}
+			if !strings.Contains(preview, wantContact) || !strings.Contains(preview, latest.Contact.FG.Email) {
+				t.Errorf("the preview does not show the desk's and the FG's contact (%s)", wantContact)
+			}
+			f.noBSN("the preview", preview)
+			run(t, ctx, "withholding one disclosure",
+				chromedp.Click(chromedp.ID(fmt.Sprintf("achterhouden-%d", withheld))),
+				chromedp.SetValue(chromedp.ID(fmt.Sprintf("grond-%d", withheld)), verifier.WithholdAVG23),
 			)
 			if name == "amersfoort" {
 				shot("desk-vrijgeven.png")
