@@ -202,7 +202,7 @@ func TestDeskInBrowser(t *testing.T) {
 					t.Errorf("the preview does not offer disclosure %d", leaf)
 				}
 			}
-			latest := f.env.Demo.Contacts.Covenant
+			latest := f.env.Demo.Signed.Covenant
 			wantContact := latest.Contact.FG.Email
 			if latest.CentralDesk {
 				wantContact = latest.Contact.Desk.Email

@@ -85,8 +85,7 @@ func newDeskFixture(t *testing.T, name string) *deskFixture {
 	t.Helper()
 	e := testledger.NewDemo(t, name)
 	f := &deskFixture{t: t, env: e, users: map[string]*deskUser{}, used: map[string]string{}, logs: &logBuffer{}, child: under16(t, e.Gen.Children())}
-	// Versions 1 and 2 (the contacts), as spoor serve logs them.
-	l, s := e.Open(t, ledger.Config{IdleCosign: -1, Covenant: e.Demo.Contacts, EarlierCovenants: []*events.SignedCovenant{e.Demo.Signed}})
+	l, s := e.Open(t, ledger.Config{IdleCosign: -1})
 	f.l, f.store = l, s
 	t.Cleanup(func() {
 		if err := l.Close(); err != nil {

@@ -65,12 +65,6 @@ type Config struct {
 	// appended before any event is checked against it, and an equal one
 	// is a no-op. Nil means: run on the covenant already logged.
 	Covenant *events.SignedCovenant
-	// EarlierCovenants, if set, are versions before Covenant, oldest
-	// first, each adopted as Covenant is (appended when new, a no-op when
-	// logged) before it: a store that is empty, or that holds an older
-	// version only, then takes the whole chain in one start (spoor serve's
-	// demo logs version 1 and the contacts version 2 so).
-	EarlierCovenants []*events.SignedCovenant
 	// AdminVkey, if set, pins the administrator key of covenant version 1.
 	AdminVkey string
 	// DataKeys, if set, encrypts every stored envelope under the data key
@@ -275,18 +269,6 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	// that crashed before its checkpoint, before anything else is logged.
 	if err := l.syncBackend(ctx); err != nil {
 		return nil, err
-	}
-	for _, sc := range cfg.EarlierCovenants {
-		if l.chain != nil && sc != nil && sc.Covenant.Version <= l.chain.Latest().Covenant.Version {
-			// Logged before: it must be the very version logged.
-			if v := l.chain.Version(sc.Covenant.Version); v == nil || string(v.Envelope.Raw) != string(sc.Envelope.Raw) {
-				return nil, fmt.Errorf("ledger: earlier covenant version %d differs from the one logged: %w", sc.Covenant.Version, events.ErrCovenantChain)
-			}
-			continue
-		}
-		if err := l.adoptCovenant(ctx, sc); err != nil {
-			return nil, err
-		}
 	}
 	if err := l.adoptCovenant(ctx, cfg.Covenant); err != nil {
 		return nil, err

@@ -181,7 +181,7 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("couldn't create the data folder: %w", err)
 	}
-	sc, earlier, err := loadServeCovenant(f, log)
+	sc, err := loadServeCovenant(f, log)
 	if err != nil {
 		return err
 	}
@@ -227,7 +227,7 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	defer closeMerkle()
 	l, err := openServeLedger(ctx, rr, ledger.Config{
 		Store: store, Signer: keys.signer, Keys: keys.verifiers,
-		Covenant: sc, EarlierCovenants: earlier, AdminVkey: keys.admin(f), DataKeys: dataKeys,
+		Covenant: sc, AdminVkey: keys.admin(f), DataKeys: dataKeys,
 		MaxBatch: f.maxBatch, MaxBatchAge: f.batchAge, IdleCosign: f.idleCosign, Logger: log,
 		Merkle: merkle, WitnessFailOpen: f.witness.failOpen,
 	})
@@ -434,30 +434,26 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	return err
 }
 
-// loadServeCovenant returns the covenant to run on and the versions before
-// it that the ledger logs first: --covenant alone, or the demo's versions
-// (version 1, then the contacts version 2).
-func loadServeCovenant(f *serveFlags, log *slog.Logger) (*events.SignedCovenant, []*events.SignedCovenant, error) {
+func loadServeCovenant(f *serveFlags, log *slog.Logger) (*events.SignedCovenant, error) {
 	if f.covenant != "" {
 		b, err := os.ReadFile(f.covenant)
 		if err != nil {
-			return nil, nil, fmt.Errorf("couldn't read the covenant: %w", err)
+			return nil, fmt.Errorf("couldn't read the covenant: %w", err)
 		}
 		sc, err := events.ParseSignedCovenant(b)
 		if err != nil {
-			return nil, nil, fmt.Errorf("refusing covenant %s: %w", f.covenant, err)
+			return nil, fmt.Errorf("refusing covenant %s: %w", f.covenant, err)
 		}
-		return sc, nil, nil
+		return sc, nil
 	}
 	m, err := demo.Ensure(datadir.Dir(f.data).DemoKeys(), f.demoName)
 	if err != nil {
-		return nil, nil, fmt.Errorf("couldn't set up the demo covenant: %w", err)
+		return nil, fmt.Errorf("couldn't set up the demo covenant: %w", err)
 	}
 	if f.admin == "" {
 		f.admin = m.AdminVkey
 	}
-	v := m.Versions()
-	return v[len(v)-1], v[:len(v)-1], nil
+	return m.Signed, nil
 }
 
 type logKeys struct {

@@ -29,6 +29,7 @@ import (
 	"github.com/spoor-ledger/spoor/events/demo"
 	"github.com/spoor-ledger/spoor/events/natsbus"
 	"github.com/spoor-ledger/spoor/internal/synth"
+	"github.com/spoor-ledger/spoor/internal/testledger"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/verifier/tlogclient"
@@ -63,11 +64,11 @@ type witnessedServe struct {
 	hc         *http.Client
 }
 
-// startWitnessedServe runs serve once on the demo covenant (versions 1 and 2), so
+// startWitnessedServe runs serve once on the demo covenant (version 1), so
 // that it makes its log keys; starts the three witnesses for that log;
-// signs version 3 with their policy; and starts serve on it with extra
+// signs version 2 with their policy; and starts serve on it with extra
 // flags. It returns once the first checkpoint under the policy (the one
-// with version 3's leaf) is witnessed.
+// with version 2's leaf) is witnessed.
 func startWitnessedServe(t *testing.T, extra ...string) *witnessedServe {
 	t.Helper()
 	bin := buildSpoor(t)
@@ -121,13 +122,8 @@ func startWitnessedServe(t *testing.T, extra ...string) *witnessedServe {
 	if w.policy, err = events.ParseWitnessPolicy(policy.String()); err != nil {
 		t.Fatal(err)
 	}
-	// serve logged version 1 and the contacts version 2: the policy
-	// comes in version 3.
-	v2, err := w.demo.NextWithPolicy(w.demo.Latest(), policy.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	covFile := filepath.Join(dir, "covenant-v3.signed")
+	v2 := (&testledger.Env{Demo: w.demo}).CovenantWithPolicy(t, policy.String())
+	covFile := filepath.Join(dir, "covenant-v2.signed")
 	if err := os.WriteFile(covFile, v2.Envelope.Raw, 0o644); err != nil {
 		t.Fatal(err)
 	}

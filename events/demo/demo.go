@@ -24,17 +24,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"text/template"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/durable"
 )
 
-//go:embed amersfoort.yaml waterweg.yaml contacts.yaml
+//go:embed amersfoort.yaml waterweg.yaml
 var templates embed.FS
 
 // The files of a demo key directory.
@@ -44,12 +41,7 @@ const (
 	SubjectKeyFile = "subject-k1.key"  // pseudonym key K_v "k1"
 	CovenantFile   = "covenant.yaml"   // the filled template, as signed
 	SignedFile     = "covenant.signed" // covenant version 1, signed; written last
-	// ContactsFile is covenant version 2, signed: version 1 with the
-	// contacts of the desks and the FG (contacts.yaml) added. Generate
-	// writes it before covenant.signed; Ensure adds it to a directory
-	// made before contacts existed.
-	ContactsFile = "covenant-v2.signed"
-	ReadmeFile   = "README.txt" // says these are demo keys
+	ReadmeFile     = "README.txt"      // says these are demo keys
 	// Each party's key is in "<party-id>.key" (see PartyKeyFile).
 )
 
@@ -126,11 +118,6 @@ type Material struct {
 	Dir string
 	// Signed is covenant version 1, signed by the administrator.
 	Signed *events.SignedCovenant
-	// Contacts is covenant version 2, following Signed, which adds the
-	// contacts of the desks and the FG; nil when the directory has no
-	// ContactsFile yet (Load of a directory made before contacts existed;
-	// Ensure adds it).
-	Contacts *events.SignedCovenant
 	// AdminSkey and AdminVkey are the administrator's key pair in
 	// signed-note form.
 	AdminSkey, AdminVkey string
@@ -153,16 +140,6 @@ func Ensure(dir, name string) (*Material, error) {
 		}
 		if m.Name != name {
 			return nil, fmt.Errorf("demo: %s holds the %s demo, not %s", dir, m.Name, name)
-		}
-		if m.Contacts == nil {
-			// Made before contacts existed: version 2 is added, and the
-			// ledger appends it after the version 1 it already logged.
-			if m.Contacts, err = m.contactsVersion(); err != nil {
-				return nil, err
-			}
-			if err := durable.WriteNewFile(filepath.Join(dir, ContactsFile), m.Contacts.Envelope.Raw, 0o600); err != nil {
-				return nil, fmt.Errorf("demo: couldn't write %s: %w", ContactsFile, err)
-			}
 		}
 		return m, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -299,18 +276,14 @@ func generateInto(dir string, d demoCovenant) (*Material, error) {
 		}
 		files = append(files, file{PartyKeyFile(p.ID), b})
 	}
-	m := &Material{Name: d.name, Dir: dir, Signed: sc, AdminSkey: skey, AdminVkey: vkey,
-		Parties: parties, SubjectKey: subject}
-	if m.Contacts, err = m.contactsVersion(); err != nil {
-		return nil, err
-	}
-	files = append(files, file{CovenantFile, yml.Bytes()}, file{ContactsFile, m.Contacts.Envelope.Raw}, file{SignedFile, signed})
+	files = append(files, file{CovenantFile, yml.Bytes()}, file{SignedFile, signed})
 	for _, f := range files {
 		if err := durable.WriteNewFile(filepath.Join(dir, f.name), f.data, 0o600); err != nil {
 			return nil, fmt.Errorf("demo: couldn't create key file: %w", err)
 		}
 	}
-	return m, nil
+	return &Material{Name: d.name, Dir: dir, Signed: sc, AdminSkey: skey, AdminVkey: vkey,
+		Parties: parties, SubjectKey: subject}, nil
 }
 
 // checkPartyKeys checks that every party of c has exactly the one key in
@@ -350,9 +323,7 @@ use these files outside a demo or a test.
   %-28s the pseudonym key K_v %q (secret)
   %-28s covenant version 1, as signed
   %-28s covenant version 1, signed: the first entry of the log
-  %-28s covenant version 2, signed: version 1 with the (invented)
-  %-28s contacts of the desks and the FG; the ledger logs it after version 1
-`, d.name, c.Origin, AdminKeyFile, AdminPubFile, SubjectKeyFile, SubjectKeyID, CovenantFile, SignedFile, ContactsFile, "")
+`, d.name, c.Origin, AdminKeyFile, AdminPubFile, SubjectKeyFile, SubjectKeyID, CovenantFile, SignedFile)
 	fmt.Fprintf(&b, "\nand one signing key per party (secret):\n\n")
 	for _, p := range c.Parties {
 		fmt.Fprintf(&b, "  %-28s %s\n", PartyKeyFile(p.ID), p.Name)
@@ -439,194 +410,35 @@ func Load(dir string) (*Material, error) {
 	if !slices.Contains(sc.Covenant.SubjectKeys, subject.ID) {
 		return nil, fmt.Errorf("demo: %s: pseudonym key %q is not in the covenant's subject_keys", SubjectKeyFile, subject.ID)
 	}
-	m := &Material{Name: name, Dir: dir, Signed: sc, AdminSkey: skey, AdminVkey: vkey,
-		Parties: parties, SubjectKey: subject}
-	switch b, err := os.ReadFile(filepath.Join(dir, ContactsFile)); {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return nil, fmt.Errorf("demo: %w", err)
-	default:
-		v2, err := events.ParseSignedCovenant(b)
-		if err != nil {
-			return nil, fmt.Errorf("demo: %s: %w", ContactsFile, err)
-		}
-		chain, _ := events.NewChain(sc, vkey) // checked above
-		if err := chain.Append(v2); err != nil {
-			return nil, fmt.Errorf("demo: %s does not follow %s: %w", ContactsFile, SignedFile, err)
-		}
-		m.Contacts = v2
-	}
-	return m, nil
-}
-
-// Versions returns the demo's covenant versions, oldest first: version 1
-// and, when there, the contacts version 2. The ledger logs them in order.
-func (m *Material) Versions() []*events.SignedCovenant {
-	if m.Contacts == nil {
-		return []*events.SignedCovenant{m.Signed}
-	}
-	return []*events.SignedCovenant{m.Signed, m.Contacts}
-}
-
-// Latest returns the newest of Versions.
-func (m *Material) Latest() *events.SignedCovenant {
-	v := m.Versions()
-	return v[len(v)-1]
-}
-
-// demoContacts is one demo's entry in contacts.yaml.
-type demoContacts struct {
-	Desk    *events.Contact           `yaml:"desk"`
-	FG      *events.Contact           `yaml:"fg"`
-	Parties map[string]events.Contact `yaml:"parties"`
-}
-
-// contactsVersion makes covenant version 2: version 1 with the contacts of
-// contacts.yaml added, signed by the demo administrator. The YAML is
-// edited as a tree (the same way spoor covenant next does), so that the
-// rest of version 1 stays as signed, comments included.
-func (m *Material) contactsVersion() (*events.SignedCovenant, error) {
-	raw, err := templates.ReadFile("contacts.yaml")
-	if err != nil {
-		return nil, fmt.Errorf("demo: %w", err)
-	}
-	var all map[string]demoContacts
-	if err := yaml.Unmarshal(raw, &all); err != nil {
-		return nil, fmt.Errorf("demo: contacts.yaml: %w", err)
-	}
-	dc, ok := all[m.Name]
-	if !ok {
-		return nil, fmt.Errorf("demo: contacts.yaml has no contacts for %s", m.Name)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(m.Signed.Envelope.Payload, &doc); err != nil || doc.Kind != yaml.DocumentNode ||
-		len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("demo: covenant version 1 is not one YAML mapping: %w", err)
-	}
-	top := doc.Content[0]
-	node := func(v any) (*yaml.Node, error) {
-		var n yaml.Node
-		if err := n.Encode(v); err != nil {
-			return nil, fmt.Errorf("demo: %w", err)
-		}
-		return &n, nil
-	}
-	setKey(top, "version", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: "2"})
-	setKey(top, "previous", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Style: yaml.DoubleQuotedStyle, Value: m.Signed.Hash()})
-	cov, err := node(events.CovenantContacts{Desk: dc.Desk, FG: dc.FG})
-	if err != nil {
-		return nil, err
-	}
-	setKey(top, "contact", cov)
-	parties := valueOf(top, "parties")
-	if parties == nil || parties.Kind != yaml.SequenceNode {
-		return nil, errors.New("demo: covenant version 1 has no list of parties")
-	}
-	for _, p := range parties.Content {
-		id := valueOf(p, "id")
-		if id == nil {
-			return nil, errors.New("demo: a party of covenant version 1 has no id")
-		}
-		c, ok := dc.Parties[id.Value]
-		if !ok {
-			continue
-		}
-		n, err := node(c)
-		if err != nil {
-			return nil, err
-		}
-		setKey(p, "contact", n)
-	}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(&doc); err != nil {
-		return nil, fmt.Errorf("demo: couldn't write covenant version 2: %w", err)
-	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("demo: couldn't write covenant version 2: %w", err)
-	}
-	signed, err := events.SignCovenant(buf.Bytes(), m.AdminSkey)
-	if err != nil {
-		return nil, fmt.Errorf("demo: covenant version 2 with contacts: %w", err)
-	}
-	v2, err := events.ParseSignedCovenant(signed)
-	if err != nil {
-		return nil, fmt.Errorf("demo: covenant version 2 with contacts: %w", err)
-	}
-	for id := range dc.Parties {
-		if _, ok := v2.Covenant.Party(id); !ok {
-			return nil, fmt.Errorf("demo: contacts.yaml names %s, not a party of %s", id, m.Name)
-		}
-	}
-	return v2, nil
-}
-
-// valueOf returns the value of key in mapping m, or nil.
-func valueOf(m *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
-}
-
-// setKey sets the value of key in mapping m, appending the key when it is
-// not there.
-func setKey(m *yaml.Node, key string, v *yaml.Node) {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			m.Content[i+1] = v
-			return
-		}
-	}
-	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, v)
+	return &Material{Name: name, Dir: dir, Signed: sc, AdminSkey: skey, AdminVkey: vkey,
+		Parties: parties, SubjectKey: subject}, nil
 }
 
 // CovenantWithPolicy returns covenant version 2, following m's version 1,
 // with policy (a C2SP tlog-policy text) as its witness policy, signed by
-// the demo administrator: how a covenant takes on witnesses. The ledger
-// tests use it on a log that holds version 1 only; on a log that spoor
-// serve started (which logs the contacts version too) use NextWithPolicy
-// with Latest. A real covenant's next version is written with
-// `spoor covenant next` and signed with `spoor covenant sign`.
+// the demo administrator: how a covenant takes on witnesses. The bench and
+// the tests use it; a real covenant's next version is written by hand and
+// signed with `spoor covenant sign`.
 func (m *Material) CovenantWithPolicy(policy string) (*events.SignedCovenant, error) {
-	return m.NextWithPolicy(m.Signed, policy)
-}
-
-// NextWithPolicy returns the version after prev (one of m's versions)
-// with policy as its witness policy, signed by the demo administrator.
-func (m *Material) NextWithPolicy(prev *events.SignedCovenant, policy string) (*events.SignedCovenant, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(prev.Envelope.Payload, &doc); err != nil || doc.Kind != yaml.DocumentNode ||
-		len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("demo: covenant version %d is not one YAML mapping: %w", prev.Covenant.Version, err)
+	y := string(m.Signed.Envelope.Payload)
+	if !strings.Contains(y, "\nversion: 1\n") || !strings.Contains(y, "\nprevious: \"\"\n") {
+		return nil, errors.New("demo: the covenant is not a version 1 as Generate writes it")
 	}
-	if prev.Covenant.WitnessPolicy != "" {
-		return nil, fmt.Errorf("demo: covenant version %d already has a witness policy", prev.Covenant.Version)
+	y = strings.Replace(y, "\nversion: 1\n", "\nversion: 2\n", 1)
+	y = strings.Replace(y, "\nprevious: \"\"\n", "\nprevious: \""+m.Signed.Hash()+"\"\n", 1)
+	var b strings.Builder
+	b.WriteString(strings.TrimRight(y, "\n"))
+	b.WriteString("\nwitness_policy: |\n")
+	for line := range strings.SplitSeq(strings.TrimRight(policy, "\n"), "\n") {
+		b.WriteString("  " + line + "\n")
 	}
-	top := doc.Content[0]
-	setKey(top, "version", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(prev.Covenant.Version + 1)})
-	setKey(top, "previous", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Style: yaml.DoubleQuotedStyle, Value: prev.Hash()})
-	setKey(top, "witness_policy", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Style: yaml.LiteralStyle,
-		Value: strings.TrimRight(policy, "\n") + "\n"})
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(&doc); err != nil {
-		return nil, fmt.Errorf("demo: couldn't write the version with a witness policy: %w", err)
-	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("demo: couldn't write the version with a witness policy: %w", err)
-	}
-	signed, err := events.SignCovenant(buf.Bytes(), m.AdminSkey)
+	signed, err := events.SignCovenant([]byte(b.String()), m.AdminSkey)
 	if err != nil {
-		return nil, fmt.Errorf("demo: couldn't sign covenant version %d with a witness policy: %w", prev.Covenant.Version+1, err)
+		return nil, fmt.Errorf("demo: couldn't sign covenant version 2 with a witness policy: %w", err)
 	}
 	sc, err := events.ParseSignedCovenant(signed)
 	if err != nil {
-		return nil, fmt.Errorf("demo: covenant version %d with a witness policy: %w", prev.Covenant.Version+1, err)
+		return nil, fmt.Errorf("demo: covenant version 2 with a witness policy: %w", err)
 	}
 	return sc, nil
 }
