@@ -19,6 +19,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/dashboard"
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/axecheck"
 	"github.com/spoor-ledger/spoor/internal/testledger"
 )
 
@@ -152,7 +153,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	}
 
+	axecheck.Script(t) // before anything runs: no axe-core, no test
 	run(t, ctx, "the sign-in page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("wachtwoord")))
+	axecheck.Check(t, ctx, "sign-in")
 	run(t, ctx, "a wrong password", chromedp.SendKeys(chromedp.ID("wachtwoord"), "not the password at all\r"), chromedp.WaitVisible(chromedp.CSS("p.fout")))
 	run(t, ctx, "signing in", chromedp.SendKeys(chromedp.ID("wachtwoord"), password+"\r"), chromedp.WaitVisible(chromedp.ID("gezondheid")))
 	if got := value(t, ctx, "the result", chromedp.Text(chromedp.ID("resultaat"))); !strings.Contains(got, "kloppen") {
@@ -174,6 +177,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("no organisation is shown without disclosures; the table: %s", orgs)
 	}
 	shot("dashboard-overzicht.png")
+	axecheck.Check(t, ctx, "overview")
 
 	run(t, ctx, "filtering by organisation",
 		chromedp.Navigate(base+"/bevindingen"), chromedp.WaitVisible(chromedp.ID("filter")),
@@ -205,6 +209,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("the hostile justification ran as script: title %q", title)
 	}
 	shot("dashboard-bevindingen.png")
+	axecheck.Check(t, ctx, "findings, filtered")
 
 	// The CSV export, through the link on the page, with the browser's
 	// session cookie.
@@ -244,5 +249,6 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("the hostile justification is not in the CSV as a quoted cell: %q", rows)
 	}
 	run(t, ctx, "the answers page", chromedp.Navigate(base+"/antwoorden"), chromedp.WaitVisible(chromedp.ID("antwoorden")))
+	axecheck.Check(t, ctx, "answers and erasures")
 	run(t, ctx, "signing out", chromedp.Click(chromedp.CSS("form.uit button")), chromedp.WaitVisible(chromedp.ID("wachtwoord")))
 }

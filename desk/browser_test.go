@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/spoor-ledger/spoor/internal/axecheck"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
@@ -97,6 +98,7 @@ func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Act
 // in docs/ come from it).
 func TestDeskInBrowser(t *testing.T) {
 	ctx := browser(t)
+	axecheck.Script(t) // before anything runs: no axe-core, no test
 	var mu sync.Mutex
 	var urls []string
 	err := chromedp.Listen(ctx, func(ev any) {
@@ -143,6 +145,8 @@ func TestDeskInBrowser(t *testing.T) {
 				run(t, ctx, "the sign-in page", chromedp.Navigate(base+"/inloggen"), chromedp.WaitVisible(chromedp.ID("naam")))
 				shot("desk-inloggen.png")
 			}
+			run(t, ctx, "the sign-in page", chromedp.Navigate(base+"/inloggen"), chromedp.WaitVisible(chromedp.ID("naam")))
+			axecheck.Check(t, ctx, name+": sign-in")
 			signIn("desk-1")
 			run(t, ctx, "the registration form",
 				chromedp.Navigate(base+"/nieuw"),
@@ -153,6 +157,7 @@ func TestDeskInBrowser(t *testing.T) {
 			if name == "amersfoort" {
 				shot("desk-nieuw.png")
 			}
+			axecheck.Check(t, ctx, name+": new request")
 			run(t, ctx, "registering",
 				chromedp.Click(chromedp.CSS("main form button[type=submit]")),
 				chromedp.WaitVisible(chromedp.ID("status")),
@@ -171,6 +176,7 @@ func TestDeskInBrowser(t *testing.T) {
 				t.Errorf("the desk user who registered is offered the release")
 			}
 			f.noBSN("after registering", loc, page)
+			axecheck.Check(t, ctx, name+": the request, to its registrar")
 			run(t, ctx, "signing out", chromedp.Click(chromedp.CSS("form.uit button")), chromedp.WaitVisible(chromedp.ID("naam")))
 
 			// desk-2 releases, withholding the first disclosure.
@@ -182,12 +188,35 @@ func TestDeskInBrowser(t *testing.T) {
 			if name == "amersfoort" {
 				shot("desk-lijst.png")
 			}
+			axecheck.Check(t, ctx, name+": the list")
 			withheld := f.leaves[0]
 			run(t, ctx, "the release form",
 				chromedp.Click(chromedp.CSS(`a[href="/verzoek/`+id+`"]`)),
-				chromedp.WaitVisible(chromedp.ID("volgnummer-1")),
-				chromedp.SendKeys(chromedp.ID("volgnummer-1"), fmt.Sprint(withheld)),
-				chromedp.SetValue(chromedp.ID("grond-1"), verifier.WithholdAVG23),
+				chromedp.WaitVisible(chromedp.CSS("table.meldingen")),
+			)
+			// The preview lists every disclosure of the answer with its
+			// leaf index, and the contacts the report will print.
+			preview := value(t, ctx, "the preview", chromedp.OuterHTML(chromedp.CSS("main")))
+			for _, leaf := range f.leaves {
+				if !strings.Contains(preview, fmt.Sprintf(`id="achterhouden-%d"`, leaf)) {
+					t.Errorf("the preview does not offer disclosure %d", leaf)
+				}
+			}
+			latest := f.env.Demo.Signed.Covenant
+			wantContact := latest.Contact.FG.Email
+			if latest.CentralDesk {
+				wantContact = latest.Contact.Desk.Email
+			} else if p, ok := latest.Party(f.users["desk-1"].party); ok {
+				wantContact = p.Contact.Email
+			}
+			if !strings.Contains(preview, wantContact) || !strings.Contains(preview, latest.Contact.FG.Email) {
+				t.Errorf("the preview does not show the desk's and the FG's contact (%s)", wantContact)
+			}
+			f.noBSN("the preview", preview)
+			axecheck.Check(t, ctx, name+": the release form")
+			run(t, ctx, "withholding one disclosure",
+				chromedp.Click(chromedp.ID(fmt.Sprintf("achterhouden-%d", withheld))),
+				chromedp.SetValue(chromedp.ID(fmt.Sprintf("grond-%d", withheld)), verifier.WithholdAVG23),
 			)
 			if name == "amersfoort" {
 				shot("desk-vrijgeven.png")
@@ -204,6 +233,12 @@ func TestDeskInBrowser(t *testing.T) {
 			if name == "amersfoort" {
 				shot("desk-verzoek.png")
 			}
+			axecheck.Check(t, ctx, name+": the released request")
+			run(t, ctx, "the erasure page", chromedp.Navigate(base+"/wissen"), chromedp.WaitVisible(chromedp.ID("volgnummer")))
+			if name == "amersfoort" {
+				shot("desk-wissen.png")
+			}
+			axecheck.Check(t, ctx, name+": erasures")
 			f.noBSN("after releasing", page)
 
 			// Download the answer and the report, with the browser's session.
@@ -248,6 +283,17 @@ func TestDeskInBrowser(t *testing.T) {
 				t.Errorf("the report (%d bytes) is not the Dutch report with the withholding ground", len(report))
 			}
 			f.noBSN("after the downloads", string(bundle), string(report))
+			// The parent's report, opened as the parent opens it: a file.
+			if !strings.Contains(string(report), wantContact) {
+				t.Errorf("the parent's report does not show the desk's contact %s", wantContact)
+			}
+			reportFile := filepath.Join(t.TempDir(), "inzage-"+id+".html")
+			if err := os.WriteFile(reportFile, report, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			run(t, ctx, "the parent's report", chromedp.Navigate("file://"+reportFile), chromedp.WaitVisible(chromedp.CSS("h1")))
+			axecheck.Check(t, ctx, name+": the parent's report")
+			run(t, ctx, "back to the desk", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("form.uit")))
 			run(t, ctx, "signing out", chromedp.Click(chromedp.CSS("form.uit button")), chromedp.WaitVisible(chromedp.ID("naam")))
 
 			mu.Lock()

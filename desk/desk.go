@@ -146,6 +146,7 @@ func New(cfg Config) (*Server, error) {
 	s.sess = websession.NewStore[*user](cfg.IdleTimeout, 8*time.Hour, s.now)
 	s.pages, err = template.New("").Funcs(template.FuncMap{
 		"relation": relationText, "status": statusText, "when": s.when, "ground": groundText,
+		"erasureGround": erasureGroundText, "erasureStatus": erasureStatusText,
 	}).ParseFS(assets, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("desk: templates: %w", err)
@@ -162,6 +163,10 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /verzoek/{id}/vrijgeven", s.signedIn(s.release))
 	s.mux.HandleFunc("GET /verzoek/{id}/antwoord.json", s.signedIn(s.bundle))
 	s.mux.HandleFunc("GET /verzoek/{id}/rapport.html", s.signedIn(s.report))
+	s.mux.HandleFunc("GET /wissen", s.signedIn(s.erasurePage))
+	s.mux.HandleFunc("POST /wissen", s.signedIn(s.proposeErasure))
+	s.mux.HandleFunc("POST /wissen/{id}/bevestigen", s.signedIn(s.decideErasure("confirm")))
+	s.mux.HandleFunc("POST /wissen/{id}/intrekken", s.signedIn(s.decideErasure("withdraw")))
 	return s, nil
 }
 

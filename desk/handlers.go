@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -331,8 +332,46 @@ type requestView struct {
 	Mine      bool
 	Released  bool
 	Grounds   []string
-	Rows      []int
 	HasReport bool
+	// Preview is what the answer would show if released now (nil once
+	// released, or when the ledger cannot say yet: PreviewError).
+	Preview      *httpapi.InzagePreview
+	PreviewError string
+	// Withheld are the leaf indices ticked, with their grounds, when the
+	// form comes back with a mistake.
+	Withheld map[uint64]string
+}
+
+// preview fetches what a registered request's answer would show.
+func (s *Server) preview(ctx context.Context, sess *session, id string) (*httpapi.InzagePreview, string) {
+	path, ok := requestPath(id, "preview")
+	if !ok {
+		return nil, "Dit verzoek bestaat niet."
+	}
+	data, _, err := s.ledgerCall(ctx, sess.User, "GET", path, nil)
+	var le *LedgerError
+	switch {
+	case errors.As(err, &le) && le.Status == http.StatusServiceUnavailable:
+		return nil, "Het logboek kan de meldingen nu nog niet tonen. Laad de pagina over een paar minuten opnieuw."
+	case err != nil:
+		s.log.Warn("desk couldn't preview an answer", "request_id", id, "desk_user", sess.User.name, "err", err)
+		return nil, "De meldingen konden niet worden opgehaald. Laad de pagina opnieuw."
+	}
+	var pv httpapi.InzagePreview
+	if err := json.Unmarshal(data, &pv); err != nil {
+		s.log.Error("desk got a preview it cannot read", "request_id", id, "err", err)
+		return nil, "De meldingen konden niet worden gelezen."
+	}
+	return &pv, ""
+}
+
+func (s *Server) requestView(ctx context.Context, sess *session, st *httpapi.InzageStatus) requestView {
+	v := requestView{InzageStatus: *st, Mine: st.RequestedBy == sess.User.name, Released: st.Status == answer.AccessReleased,
+		Grounds: verifier.WithholdGrounds(), HasReport: s.keys != nil}
+	if !v.Released {
+		v.Preview, v.PreviewError = s.preview(ctx, sess, st.ID)
+	}
+	return v
 }
 
 func (s *Server) status(ctx context.Context, sess *session, id string) (*httpapi.InzageStatus, error) {
@@ -358,8 +397,7 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request, sess *session) 
 		return
 	}
 	p := s.base(sess, "Inzageverzoek")
-	p.Data = requestView{InzageStatus: *st, Mine: st.RequestedBy == sess.User.name, Released: st.Status == answer.AccessReleased,
-		Grounds: verifier.WithholdGrounds(), Rows: []int{1, 2, 3}, HasReport: s.keys != nil}
+	p.Data = s.requestView(r.Context(), sess, st)
 	s.render(w, http.StatusOK, "verzoek.html", p)
 }
 
@@ -370,27 +408,51 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request, sess *session) 
 		s.ledgerFailed(w, sess, &LedgerError{Status: http.StatusNotFound})
 		return
 	}
+	// The form has a box per previewed disclosure (achterhouden, its leaf
+	// index as value) and a ground per disclosure (grond-<index>).
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "Het formulier klopt niet.", http.StatusBadRequest)
+		return
+	}
 	var req httpapi.InzageReleaseRequest
-	for i := 1; i <= 3; i++ {
-		idx := strings.TrimSpace(r.PostFormValue("volgnummer-" + strconv.Itoa(i)))
-		ground := r.PostFormValue("grond-" + strconv.Itoa(i))
-		if idx == "" && ground == "" {
+	ticked := map[uint64]string{}
+	problem := ""
+	for _, v := range r.PostForm["achterhouden"] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			problem = "Het formulier klopt niet. Laad de pagina opnieuw."
 			continue
 		}
-		n, err := strconv.ParseUint(idx, 10, 64)
-		if err != nil || !verifier.ValidWithholdGround(ground) {
-			st, serr := s.status(r.Context(), sess, id)
-			if serr != nil {
-				s.ledgerFailed(w, sess, serr)
-				return
-			}
-			p := s.base(sess, "Inzageverzoek")
-			p.Error = "Vul bij elke melding die u achterhoudt het volgnummer én de grond in."
-			p.Data = requestView{InzageStatus: *st, Grounds: verifier.WithholdGrounds(), Rows: []int{1, 2, 3}, HasReport: s.keys != nil}
-			s.render(w, http.StatusUnprocessableEntity, "verzoek.html", p)
-			return
+		ground := r.PostFormValue("grond-" + v)
+		ticked[n] = ground
+		if !verifier.ValidWithholdGround(ground) {
+			problem = "Kies bij elke melding die u achterhoudt een grond."
+			continue
 		}
 		req.Withheld = append(req.Withheld, answer.Withhold{Index: n, Ground: ground})
+	}
+	for k, vs := range r.PostForm {
+		idx, ok := strings.CutPrefix(k, "grond-")
+		if !ok || len(vs) == 0 || vs[0] == "" {
+			continue
+		}
+		if n, err := strconv.ParseUint(idx, 10, 64); err != nil || ticked[n] == "" && !slices.Contains(r.PostForm["achterhouden"], idx) {
+			problem = "U koos een grond bij een melding die u niet aanvinkte. Vink de melding aan, of kies geen grond."
+		}
+	}
+	if problem != "" {
+		st, serr := s.status(r.Context(), sess, id)
+		if serr != nil {
+			s.ledgerFailed(w, sess, serr)
+			return
+		}
+		p := s.base(sess, "Inzageverzoek")
+		p.Error = problem
+		v := s.requestView(r.Context(), sess, st)
+		v.Withheld = ticked
+		p.Data = v
+		s.render(w, http.StatusUnprocessableEntity, "verzoek.html", p)
+		return
 	}
 	_, hdr, err := s.ledgerCall(r.Context(), sess.User, "POST", path, req)
 	if err != nil {

@@ -121,6 +121,42 @@ type Covenant struct {
 	// that the log's own keys (the origin's or "<origin>/cosigner") could
 	// meet alone, is refused. Empty: no witnesses yet.
 	WitnessPolicy string `yaml:"witness_policy"`
+	// Contact is optional: how a parent reaches the covenant's central
+	// desk and the FG (functionaris gegevensbescherming). The parent's
+	// report prints it; a covenant without it (every version before
+	// contacts existed) reads "contactgegevens onbekend" there. A party's
+	// own desk is Party.Contact.
+	Contact *CovenantContacts `yaml:"contact,omitempty"`
+}
+
+// CovenantContacts are the covenant-wide contacts.
+type CovenantContacts struct {
+	// Desk is the central privacy desk (required when the covenant has
+	// one and names contacts at all; otherwise each party's Contact is
+	// its desk).
+	Desk *Contact `yaml:"desk,omitempty"`
+	// FG is the functionaris gegevensbescherming whom a parent may ask
+	// about the covenant (AVG art. 38(4)).
+	FG *Contact `yaml:"fg,omitempty"`
+}
+
+// Contact is how a parent reaches a desk or the FG. Name is required and
+// at least one of Email, Phone and Address; every field is one line of
+// plain text, since the report prints it as text.
+type Contact struct {
+	// Name names the office or person, for example "Privacybalie gemeente
+	// Vlaardingen".
+	Name string `yaml:"name"`
+	// Role says what they do for a parent, for example
+	// "functionaris gegevensbescherming"; optional.
+	Role string `yaml:"role,omitempty"`
+	// Email is an e-mail address (one '@', no spaces).
+	Email string `yaml:"email,omitempty"`
+	// Phone is a telephone number: digits, spaces, '+', '-', '(' and ')'.
+	Phone string `yaml:"phone,omitempty"`
+	// Address is the postal address on one line, parts separated by
+	// commas, for example "Postbus 1002, 3130 EB Vlaardingen".
+	Address string `yaml:"address,omitempty"`
 }
 
 // Administrator is who administers the covenant.
@@ -174,6 +210,11 @@ type Party struct {
 	// but not disclose. Keys are not removed when they expire, so that old
 	// events still verify; a stolen key is marked revoked.
 	Keys []CovenantKey `yaml:"keys"`
+	// Contact is optional: how a parent reaches this party's privacy
+	// desk. On a covenant without a central desk each party answers for
+	// its own disclosures, and the parent's report lists every party with
+	// this contact.
+	Contact *Contact `yaml:"contact,omitempty"`
 }
 
 // CovenantKey is one signing key of a party and when it is in force.
@@ -936,9 +977,84 @@ func (c *Covenant) Validate() error {
 		}
 	}
 
+	for i, p := range c.Parties {
+		if p.Contact != nil {
+			errs = append(errs, p.Contact.problems(fmt.Sprintf("parties[%d].contact", i))...)
+		}
+	}
+	if c.Contact != nil {
+		if c.Contact.Desk == nil && c.Contact.FG == nil {
+			bad("contact", "names no one: give desk, fg or both")
+		}
+		if c.CentralDesk && c.Contact.Desk == nil {
+			bad("contact.desk", "is required when central_desk is true (the central desk answers the parents)")
+		}
+		if c.Contact.Desk != nil {
+			errs = append(errs, c.Contact.Desk.problems("contact.desk")...)
+		}
+		if c.Contact.FG != nil {
+			errs = append(errs, c.Contact.FG.problems("contact.fg")...)
+		}
+	}
+
 	if len(errs) == 0 {
 		return nil
 	}
+	return errs
+}
+
+// maxContactLen bounds each field of a contact: a line on a page.
+const maxContactLen = 200
+
+// problems checks a contact whose field path is field.
+func (ct *Contact) problems(field string) CovenantErrors {
+	var errs CovenantErrors
+	bad := func(f, format string, args ...any) {
+		errs = append(errs, &CovenantError{Field: field + "." + f, Reason: fmt.Sprintf(format, args...)})
+	}
+	line := func(f, v string) bool {
+		switch {
+		case len(v) > maxContactLen:
+			bad(f, "is longer than %d bytes", maxContactLen)
+		case strings.ContainsFunc(v, unicode.IsControl):
+			bad(f, "must be one line of text (no line breaks or control characters)")
+		default:
+			return true
+		}
+		return false
+	}
+	if strings.TrimSpace(ct.Name) == "" {
+		bad("name", "is required")
+	}
+	line("name", ct.Name)
+	line("role", ct.Role)
+	if ct.Email == "" && ct.Phone == "" && ct.Address == "" {
+		errs = append(errs, &CovenantError{Field: field, Reason: "needs at least one of email, phone and address"})
+	}
+	if ct.Email != "" && line("email", ct.Email) {
+		at := strings.Index(ct.Email, "@")
+		if at < 1 || at != strings.LastIndex(ct.Email, "@") || at == len(ct.Email)-1 ||
+			strings.ContainsFunc(ct.Email, unicode.IsSpace) || !strings.Contains(ct.Email[at:], ".") {
+			bad("email", "must be an e-mail address such as privacy@example.nl")
+		}
+	}
+	if ct.Phone != "" && line("phone", ct.Phone) {
+		digits := 0
+		for _, r := range ct.Phone {
+			switch {
+			case r >= '0' && r <= '9':
+				digits++
+			case strings.ContainsRune(" +-()", r):
+			default:
+				bad("phone", "may hold only digits, spaces, '+', '-', '(' and ')'")
+				return errs
+			}
+		}
+		if digits < 3 {
+			bad("phone", "must be a telephone number")
+		}
+	}
+	line("address", ct.Address)
 	return errs
 }
 

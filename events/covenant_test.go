@@ -178,6 +178,13 @@ func TestParseCovenantBad(t *testing.T) {
 		reason string
 	}{
 		{"unknown top-level field", replace("central_desk: true\n", "central_desk: true\ncolour: red\n"), "colour", "unknown field"},
+		{"contact without the central desk", replace("central_desk: true\n", "central_desk: true\ncontact:\n  fg: {name: FG, email: fg@x.example}\n"), "contact.desk", "is required when central_desk is true"},
+		{"contact without a way to reach", replace("central_desk: true\n", "central_desk: true\ncontact:\n  desk: {name: Balie}\n"), "contact.desk", "at least one of email, phone and address"},
+		{"contact with a bad e-mail", replace("central_desk: true\n", "central_desk: true\ncontact:\n  desk: {name: Balie, email: balie.example}\n"), "contact.desk.email", "e-mail address"},
+		{"contact with a bad phone", replace("central_desk: true\n", "central_desk: true\ncontact:\n  desk: {name: Balie, phone: bel-ons}\n"), "contact.desk.phone", "only digits"},
+		{"contact on two lines", replace("central_desk: true\n", "central_desk: true\ncontact:\n  desk: {name: \"Balie\\nTwee\", phone: \"030 1\"}\n"), "contact.desk.name", "one line"},
+		{"party contact without a name", replace("  - id: school-a\n", "  - id: school-a\n    contact: {email: a@school.example}\n"), "parties[1].contact.name", "is required"},
+		{"unknown contact field", replace("central_desk: true\n", "central_desk: true\ncontact:\n  desk: {name: Balie, fax: \"030 1\"}\n"), "contact.desk.fax", "unknown field"},
 		{"unknown nested field", replace(`      - public_key: "ec/re`, `      - publik_key: "ec/re`), "parties[1].keys[0].publik_key", "unknown field (the fields here are public_key, revoked, revoked_reason, valid_from, valid_until)"},
 		{"wrong type", replace("version: 1\n", "version: one\n"), "version", "must be a whole number"},
 		{"list for a set of fields", func(s string) string {

@@ -28,6 +28,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/spoor-ledger/spoor/internal/axecheck"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/verifier/report"
 	"github.com/spoor-ledger/spoor/verifier/verifypage"
@@ -71,6 +72,8 @@ func TestVerifyPageInBrowser(t *testing.T) {
 
 	b := newBrowser(t)
 	bundles := verifier.PageBundles(t)
+	axecheck.Script(t) // before anything runs: no axe-core, no test
+	checkedBad := false
 	for i, pb := range bundles {
 		t.Run(pb.Name, func(t *testing.T) {
 			keys := verifypage.Keys{Log: pb.LogVkey, Cosigner: pb.CosignerVkey, Admin: pb.AdminVkey}
@@ -84,6 +87,11 @@ func TestVerifyPageInBrowser(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := b.check(t, pageFor(t, keys), file)
+			// The page with its verdict shown, good or bad: WCAG 2.1 AA.
+			if i < 2 || wantErr != nil && !checkedBad {
+				checkedBad = checkedBad || wantErr != nil
+				axecheck.Check(t, b.step(), "the verify page: "+pb.Name)
+			}
 			if got.OK != (wantErr == nil) {
 				t.Fatalf("the page says ok=%v (%q), VerifyBundle says %v", got.OK, got.Title, wantErr)
 			}

@@ -396,3 +396,32 @@ func TestCovenantWithPolicy(t *testing.T) {
 		t.Fatal("a version 3 was made from version 2 as if it were version 1")
 	}
 }
+
+// TestDemoContacts: each demo covenant names the contacts a parent's report
+// prints: the FG's, and the central desk's (Amersfoort) or every party's
+// desk (Waterweg, which has no central desk).
+func TestDemoContacts(t *testing.T) {
+	for _, name := range Names() {
+		t.Run(name, func(t *testing.T) {
+			m, err := Generate(filepath.Join(t.TempDir(), "demo-keys"), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := m.Signed.Covenant
+			if c.Contact == nil || c.Contact.FG == nil || c.Contact.FG.Email == "" {
+				t.Fatalf("no FG contact: %+v", c.Contact)
+			}
+			if c.CentralDesk {
+				if c.Contact.Desk == nil || c.Contact.Desk.Phone == "" {
+					t.Error("a central desk without its contact")
+				}
+				return
+			}
+			for _, p := range c.Parties {
+				if p.Contact == nil || p.Contact.Address == "" {
+					t.Errorf("party %s has no desk contact", p.ID)
+				}
+			}
+		})
+	}
+}

@@ -20,7 +20,7 @@ const (
 )
 
 // testHelpers are packages only tests may use.
-var testHelpers = []string{mod + "internal/testledger", mod + "internal/testenv", mod + "internal/natstest", mod + "internal/trilliantest", mod + "internal/memtree", mod + "ledger/memstore"}
+var testHelpers = []string{mod + "internal/axecheck", mod + "internal/testledger", mod + "internal/testenv", mod + "internal/natstest", mod + "internal/trilliantest", mod + "internal/memtree", mod + "ledger/memstore"}
 
 // rule says what a package must not depend on, directly or through others
 // (its non-test dependencies), and why. Every package of the module needs
@@ -89,6 +89,7 @@ var rules = map[string]rule{
 	"internal/benchkit":     {[]string{mod + "ledger/httpapi", trillian}, "the bench's stages"},
 	"internal/testledger":   {[]string{nats, trillian}, "real ledgers for tests: testenv's material and a ledger on Pebble"},
 	"internal/testenv":      {[]string{mod + "ledger/", pebble, nats, trillian}, "a test log's keys, covenant and signed events, without a store: what suites that must not know the backend use"},
+	"internal/axecheck":     {[]string{mod + "ledger", mod + "events", mod + "verifier", pebble, nats, prometheus, trillian}, "axe-core in a chromedp page, for the browser tests"},
 	"internal/natstest":     {[]string{mod + "ledger", pebble, trillian}, "an embedded NATS server for tests"},
 	"internal/natsserver":   {[]string{mod + "ledger", mod + "verifier", pebble, trillian}, "the embedded NATS server, its users file and permissions: events and NATS, nothing of the ledger"},
 	"internal/websession":   {[]string{mod, pebble, nats, prometheus, trillian}, "sessions and headers of the screens people sign in to: a leaf"},

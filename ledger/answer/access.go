@@ -473,3 +473,28 @@ func (s *Service) legacyBundle(ctx context.Context, r *AccessRequest) ([]byte, e
 	}
 	return b, nil
 }
+
+// PreviewAccess works out what the answer to request id of scope would
+// show if it were released now with nothing withheld: the bundle the
+// release would check, as verified, for the second desk user to review
+// before choosing what to withhold. Nothing is logged or kept. A released
+// request has no preview (ErrAccessReleased): its bundle is the answer.
+func (s *Service) PreviewAccess(ctx context.Context, scope verifier.BundleScope, id string) (*verifier.VerifiedBundle, error) {
+	r, err := s.AccessInScope(ctx, scope, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status == AccessReleased {
+		return nil, ErrAccessReleased
+	}
+	now := s.l.Now().UTC().Truncate(time.Second)
+	_, vb, err := s.BuildBundle(ctx, BundleRequest{
+		IDType: r.IDType, Pseudonyms: r.Pseudonyms, Parties: r.scopeParties(),
+		Request:   verifier.InzageRequest{ID: r.ID, Relation: r.Relation, RequestedAt: r.RequestedAt, ReleasedAt: now},
+		CreatedAt: now, LogVkey: s.cfg.LogVkey, CosignerVkey: s.cfg.CosignerVkey,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't preview the answer of request %s: %w", r.ID, err)
+	}
+	return vb, nil
+}

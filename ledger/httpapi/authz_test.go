@@ -279,6 +279,8 @@ func (f *authzFixture) request(pattern string) (method, path, body string) {
 		body = string(b)
 	case "GET /v1/inzage/{id}":
 		path = "/v1/inzage/" + registered()
+	case "GET /v1/inzage/{id}/preview":
+		path = "/v1/inzage/" + registered() + "/preview"
 	case "POST /v1/inzage/{id}/release":
 		path = "/v1/inzage/" + registered() + "/release"
 	case "GET /v1/inzage/{id}/bundle":
@@ -663,6 +665,52 @@ func TestInzageListKeepsToTheScope(t *testing.T) {
 	}
 	if got := list(other); !slices.Equal(got, []string{otherID}) {
 		t.Errorf("the other party's desk lists %v, want only its own %v", got, otherID)
+	}
+}
+
+// TestInzagePreview: the second desk user sees what the answer would show
+// before releasing it: the child's disclosures of the scope by leaf index,
+// with the covenant's labels, no pseudonym, no BSN and no free text; the
+// indices are what a release withholds; a released request has none.
+func TestInzagePreview(t *testing.T) {
+	f := newAuthzFixture(t, "waterweg")
+	_, path, _ := f.request("GET /v1/inzage/{id}/preview")
+	code, body := f.do("GET", path, f.auth["own-party desk"], "")
+	if code != http.StatusOK {
+		t.Fatalf("preview: %d %s", code, body)
+	}
+	for _, n := range f.needles {
+		if bytes.Contains(body, []byte(n)) {
+			t.Fatal("the preview carries a pseudonym or a BSN")
+		}
+	}
+	var pv httpapi.InzagePreview
+	if err := json.Unmarshal(body, &pv); err != nil {
+		t.Fatal(err)
+	}
+	if len(pv.Disclosures) == 0 {
+		t.Fatal("the preview lists no disclosure of the child")
+	}
+	for _, d := range pv.Disclosures {
+		if !slices.Contains(f.ownLeaves, d.Index) {
+			t.Errorf("leaf %d is not one of the own party's disclosures", d.Index)
+		}
+		if d.Discloser == "" || d.Purpose == "" || len(d.Categories) == 0 || d.OccurredAt.IsZero() {
+			t.Errorf("leaf %d: an entry without its date, organisation, purpose or categories: %+v", d.Index, d)
+		}
+	}
+	if strings.Contains(string(body), "justification") {
+		t.Error("the preview carries free text")
+	}
+	// Withholding a previewed disclosure is what the release takes.
+	w := pv.Disclosures[0].Index
+	rel, _ := json.Marshal(httpapi.InzageReleaseRequest{Withheld: []answer.Withhold{{Index: w, Ground: verifier.WithholdAVG23}}})
+	releasePath := strings.TrimSuffix(path, "/preview") + "/release"
+	if code, resp := f.do("POST", releasePath, f.auth["own-party desk"], string(rel)); code != http.StatusOK {
+		t.Fatalf("release withholding leaf %d: %d %s", w, code, resp)
+	}
+	if code, _ := f.do("GET", path, f.auth["own-party desk"], ""); code != http.StatusConflict {
+		t.Errorf("preview of a released request: %d, want 409", code)
 	}
 }
 

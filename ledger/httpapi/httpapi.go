@@ -126,6 +126,7 @@ func New(cfg Config) *Server {
 		{"GET /v1/inzage/{id}", []Role{RoleDesk}, true, s.inzageGet},
 		{"POST /v1/inzage/{id}/release", []Role{RoleDesk}, true, s.inzageRelease},
 		{"GET /v1/inzage/{id}/bundle", []Role{RoleDesk}, true, s.inzageBundle},
+		{"GET /v1/inzage/{id}/preview", []Role{RoleDesk}, true, s.inzagePreview},
 		{"POST /v1/erasures", []Role{RoleDesk}, true, s.erasurePropose},
 		{"GET /v1/erasures", []Role{RoleDesk, RoleFG}, false, s.erasureList},
 		{"GET /v1/erasures/{id}", []Role{RoleDesk, RoleFG}, false, s.erasureGet},

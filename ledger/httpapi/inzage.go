@@ -195,6 +195,88 @@ func (s *Server) inzageBundle(w http.ResponseWriter, r *http.Request) {
 	s.writeBundle(w, r, ar)
 }
 
+// InzagePreview is the answer of GET /v1/inzage/<id>/preview: what the
+// answer of a registered request would show if released now, for the
+// second desk user to choose what to withhold. It carries no pseudonym,
+// no free text (a justification may hold anything, a BSN among it) and no
+// proof: per disclosure its leaf index (what a withholding names), date,
+// organisations, purpose and categories, with the Dutch labels of the
+// covenant version it was checked against; and the contacts the parent's
+// report will print.
+type InzagePreview struct {
+	Disclosures []InzagePreviewEntry `json:"disclosures"`
+	// DeskContacts are the contacts of the desks that answer (the central
+	// desk's, or each party's in scope) and FGContact the FG's, from the
+	// newest covenant version; nil where the covenant names none.
+	DeskContacts []*events.Contact `json:"desk_contacts"`
+	FGContact    *events.Contact   `json:"fg_contact,omitempty"`
+}
+
+// InzagePreviewEntry is one disclosure of an InzagePreview.
+type InzagePreviewEntry struct {
+	Index      uint64    `json:"index"`
+	OccurredAt time.Time `json:"occurred_at"`
+	// Discloser and Recipients are organisation names.
+	Discloser  string   `json:"discloser"`
+	Recipients []string `json:"recipients"`
+	// Purpose and Categories are the covenant's labels.
+	Purpose    string   `json:"purpose"`
+	Categories []string `json:"categories"`
+	// Special is true when a category is special (AVG art. 9 or 10).
+	Special bool `json:"special"`
+}
+
+func (s *Server) inzagePreview(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	vb, err := s.a.PreviewAccess(r.Context(), c.Scope, r.PathValue("id"))
+	if errors.Is(err, answer.ErrAccessReleased) {
+		s.fail(w, r, http.StatusConflict, "already_released", "this request was released; its bundle is the answer")
+		return
+	}
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	out := InzagePreview{Disclosures: make([]InzagePreviewEntry, 0, len(vb.Disclosures)), DeskContacts: []*events.Contact{}}
+	for _, vd := range vb.Disclosures {
+		d, cov := vd.Disclosure, vd.Covenant
+		e := InzagePreviewEntry{Index: vd.Index, OccurredAt: d.OccurredAt, Discloser: cov.PartyName(d.Discloser),
+			Purpose: cov.PurposeLabel(d.Purpose), Recipients: []string{}, Categories: []string{}}
+		for _, rc := range d.Recipients {
+			// An id outside the covenant is not shown: it could be
+			// anything of the right shape, a number among them.
+			name := verifier.UnknownValueNL(rc)
+			if _, ok := cov.Party(rc); ok {
+				name = cov.PartyName(rc)
+			}
+			e.Recipients = append(e.Recipients, name)
+		}
+		for _, cat := range d.Categories {
+			e.Categories = append(e.Categories, cov.CategoryLabel(cat))
+			if k, ok := cov.Category(cat); ok && k.Special != events.SpecialNone {
+				e.Special = true
+			}
+		}
+		out.Disclosures = append(out.Disclosures, e)
+	}
+	latest := vb.Covenant()
+	if latest.Contact != nil {
+		out.FGContact = latest.Contact.FG
+	}
+	if c.Scope.CentralDesk {
+		if latest.Contact != nil && latest.Contact.Desk != nil {
+			out.DeskContacts = append(out.DeskContacts, latest.Contact.Desk)
+		}
+	} else {
+		for _, id := range c.Scope.Parties {
+			if p, ok := latest.Party(id); ok && p.Contact != nil {
+				out.DeskContacts = append(out.DeskContacts, p.Contact)
+			}
+		}
+	}
+	writeJSON(w, out)
+}
+
 // writeBundle answers with the bundle of a released request; while no
 // checkpoint covers its answer entry yet (witnesses away), 503 with
 // Retry-After: the request is released, and GET .../bundle fetches it.

@@ -63,7 +63,13 @@ type inzageView struct {
 	// so that the parent can ask them, without saying whether they hold
 	// anything).
 	ScopeParties []string
-	OtherParties []string
+	OtherParties []inzageParty
+	// Desks are the privacy desks that answer for this answer's
+	// organisations (the central desk, or each party's own), and FG the
+	// covenant's FG, from the newest covenant version in the bundle; a
+	// version without contacts shows "contactgegevens onbekend".
+	Desks []inzageContact
+	FG    inzageContact
 	// BundleFile is the name of the bundle file that goes with the report,
 	// as written (WithBundleFile).
 	BundleFile string
@@ -87,6 +93,27 @@ type inzageView struct {
 	Withheld    []inzageWithheld
 	Erased      []inzageErased
 	Check       inzageCheck
+}
+
+// inzageParty is an organisation the answer does not cover, with the
+// contact of its own desk.
+type inzageParty struct {
+	Name    string
+	Contact inzageContact
+}
+
+// inzageContact is a contact as the report prints it; Known is false when
+// the covenant names none.
+type inzageContact struct {
+	Known                             bool
+	Name, Role, Email, Phone, Address string
+}
+
+func contactView(c *events.Contact) inzageContact {
+	if c == nil {
+		return inzageContact{}
+	}
+	return inzageContact{Known: true, Name: c.Name, Role: c.Role, Email: c.Email, Phone: c.Phone, Address: c.Address}
 }
 
 type inzageCount struct {
@@ -283,10 +310,26 @@ func buildInzageView(vb *verifier.VerifiedBundle) *inzageView {
 		covered[p] = true
 		v.ScopeParties = append(v.ScopeParties, latest.PartyName(p))
 	}
-	if !b.Scope.CentralDesk {
+	if latest.Contact != nil {
+		v.FG = contactView(latest.Contact.FG)
+	}
+	if b.Scope.CentralDesk {
+		var desk *events.Contact
+		if latest.Contact != nil {
+			desk = latest.Contact.Desk
+		}
+		v.Desks = append(v.Desks, contactView(desk))
+	} else {
+		for _, id := range b.Scope.Parties {
+			p, _ := latest.Party(id)
+			c := contactView(p.Contact)
+			if c.Known || len(v.Desks) == 0 {
+				v.Desks = append(v.Desks, c)
+			}
+		}
 		for _, p := range latest.Parties {
 			if !covered[p.ID] {
-				v.OtherParties = append(v.OtherParties, p.Name)
+				v.OtherParties = append(v.OtherParties, inzageParty{Name: p.Name, Contact: contactView(p.Contact)})
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"html"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -349,12 +350,62 @@ func TestInzageOrganisations(t *testing.T) {
 		t.Errorf("a party's own desk: %s is not the one covered", own.Name)
 	}
 	for _, p := range cov.Parties[1:] {
-		if !strings.Contains(notCovered, "<li>"+p.Name+"</li>") || strings.Contains(covered, "<li>"+p.Name+"</li>") {
+		if !strings.Contains(notCovered, "<li><strong>"+p.Name+"</strong>") || strings.Contains(covered, "<li>"+p.Name+"</li>") {
 			t.Errorf("a party's own desk: %s is not listed as not covered", p.Name)
 		}
 	}
 	if !strings.Contains(notCovered, "Dat zegt niets over de vraag of zij gegevens over uw kind hebben.") {
 		t.Error("a party's own desk: the report does not say that the list says nothing about what the others hold")
+	}
+}
+
+// TestInzageContacts: the report prints the desk's and the FG's contact
+// from the newest covenant version, every other party's desk under a
+// party's own desk, and "Contactgegevens onbekend" for a covenant that
+// names none (every version before contacts existed).
+func TestInzageContacts(t *testing.T) {
+	vb := goldenBundle(t)
+	last := vb.Covenants[len(vb.Covenants)-1]
+	render := func(id string) string {
+		var buf bytes.Buffer
+		if err := WriteInzage(&buf, vb); err != nil {
+			t.Fatal(err)
+		}
+		return html.UnescapeString(section(t, buf.String(), id))
+	}
+	if got := render("contact"); strings.Count(got, "Contactgegevens onbekend") != 2 {
+		t.Errorf("a covenant without contacts: want the desk's and the FG's contact unknown, got\n%s", got)
+	}
+
+	c := *last.Signed.Covenant
+	c.Parties = slices.Clone(c.Parties)
+	desk := &events.Contact{Name: "Privacybalie Test", Email: "balie@test.example", Phone: "030 000 0000", Address: "Postbus 1, 1000 AA Test"}
+	fg := &events.Contact{Name: "FG Test", Role: "functionaris gegevensbescherming", Email: "fg@test.example"}
+	c.Contact = &events.CovenantContacts{Desk: desk, FG: fg}
+	c.Parties[1].Contact = &events.Contact{Name: "Loket Twee", Phone: "020 111 1111"}
+	signed := *last.Signed
+	signed.Covenant = &c
+	vb.Covenants[len(vb.Covenants)-1] = &verifier.VerifiedCovenant{Index: last.Index, IntegratedAt: last.IntegratedAt, Signed: &signed}
+
+	vb.Bundle.Scope = verifier.BundleScope{CentralDesk: true}
+	got := render("contact")
+	for _, want := range []string{desk.Name, desk.Email, desk.Phone, desk.Address, fg.Name, fg.Role, fg.Email} {
+		if !strings.Contains(got, want) {
+			t.Errorf("central desk: the contact section lacks %q", want)
+		}
+	}
+	if strings.Contains(got, "onbekend") {
+		t.Error("central desk: a known contact is shown as unknown")
+	}
+
+	vb.Bundle.Scope = verifier.BundleScope{Parties: []string{c.Parties[0].ID}}
+	got = render("contact")
+	if strings.Contains(got, desk.Name) || !strings.Contains(got, "Contactgegevens onbekend") || !strings.Contains(got, fg.Email) {
+		t.Errorf("a party's own desk without a contact: want it unknown (not the central desk's), the FG known; got\n%s", got)
+	}
+	orgs := render("organisaties")
+	if !strings.Contains(orgs, "Loket Twee") || !strings.Contains(orgs, "020 111 1111") {
+		t.Error("a party's own desk: another party's desk contact is not listed")
 	}
 }
 

@@ -88,6 +88,11 @@ var withholdLabels = map[string]string{
 	verifier.WithholdUAVG41: "UAVG art. 41 (uitzondering op het inzagerecht, bijvoorbeeld ter bescherming van de rechten en vrijheden van anderen)",
 }
 
+// ErasureStatusLabel returns the Dutch words for an erasure proposal's
+// status (verifier.ErasureStatuses), as the FG's console and the desk
+// show it.
+func ErasureStatusLabel(status string) string { return labelOrID(erasureStatusLabels, status) }
+
 // RelationLabel is the Dutch description of a requester's relation to the
 // child (verifier.RelationParent, ...), for the desk's pages.
 func RelationLabel(relation string) string { return labelOrID(relationLabels, relation) }
