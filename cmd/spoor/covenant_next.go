@@ -23,10 +23,10 @@ import (
 )
 
 func newCovenantNextCmd() *cobra.Command {
-	var policyFile, out, effective string
+	var policyFile, out, effective, contactsFile string
 	var removePolicy bool
 	cmd := &cobra.Command{
-		Use:   "next covenant.signed -o covenant-vN.yaml [--witness-policy POLICY_FILE | --no-witness-policy] [--effective-from TIME]",
+		Use:   "next covenant.signed -o covenant-vN.yaml [--witness-policy POLICY_FILE | --no-witness-policy] [--contacts CONTACTS_FILE] [--effective-from TIME]",
 		Short: "Write the next covenant version's YAML (version+1, previous = this version's hash), for example with witnesses",
 		Long: `Write the YAML of the version after a signed covenant version: the same
 document with version one higher and previous set to the SHA-256 of the given
@@ -42,8 +42,21 @@ witness_policy block becomes the C2SP tlog-policy text in FILE, for example
 (the witnesses' verifier keys are what spoor witness keygen prints; the URL
 is each witness's address, where the ledger POSTs /add-checkpoint).
 With --no-witness-policy the block is removed and the log goes back to its
-operator's signatures alone. Without either the policy stays as it was; edit
-the file by hand for other changes.
+operator's signatures alone. Without either the policy stays as it was.
+
+With --contacts FILE the version names who a parent contacts, as the parent's
+report prints them (a covenant without them reads "contactgegevens onbekend"
+there). FILE is YAML:
+
+  contact:                 # the central desk (when central_desk is true) and the FG
+    desk: {name: "Privacybalie regio", email: "privacy@regio.example", phone: "033 000 0100"}
+    fg:   {name: "FG regio", role: "functionaris gegevensbescherming", email: "fg@regio.example"}
+  parties:                 # each party's own desk, by party id
+    gemeente-vlaardingen: {name: "Privacybalie Vlaardingen", address: "Postbus 1, 3130 AA Vlaardingen"}
+
+Each contact has a name and at least one of email, phone and address (role is
+optional). A contact given replaces the one there; parties not named keep
+theirs. Edit the file by hand for other changes.
 
 The result is checked with the covenant's own validation (a policy whose
 quorum is none, or that the log's own keys could meet, is refused) and is
@@ -81,6 +94,15 @@ than the given version's) sets it.`,
 				empty := ""
 				ch.policy = &empty
 			}
+			if contactsFile != "" {
+				c, err := os.ReadFile(contactsFile)
+				if err != nil {
+					return fmt.Errorf("couldn't read the contacts: %w", err)
+				}
+				if ch.contacts, err = parseContactsFile(c); err != nil {
+					return fmt.Errorf("%s: %w", contactsFile, err)
+				}
+			}
 			if effective != "" {
 				t, err := time.Parse(time.RFC3339, effective)
 				if err != nil {
@@ -108,6 +130,7 @@ than the given version's) sets it.`,
 	}
 	cmd.Flags().StringVar(&policyFile, "witness-policy", "", "file with the witness policy (C2SP tlog-policy text) for the witness_policy block")
 	cmd.Flags().BoolVar(&removePolicy, "no-witness-policy", false, "remove the witness_policy block")
+	cmd.Flags().StringVar(&contactsFile, "contacts", "", "YAML file with the contacts of the central desk, the FG and the parties' desks (see above)")
 	cmd.Flags().StringVar(&effective, "effective-from", "", "the new version's effective_from (RFC 3339); default: unchanged")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "YAML file to write (required)")
 	_ = cmd.MarkFlagRequired("output")
@@ -120,6 +143,26 @@ type covenantChange struct {
 	// policy is the new witness_policy text; "" removes the block.
 	policy        *string
 	effectiveFrom *time.Time
+	contacts      *contactsFile
+}
+
+// contactsFile is what --contacts reads.
+type contactsFile struct {
+	Contact *events.CovenantContacts  `yaml:"contact"`
+	Parties map[string]events.Contact `yaml:"parties"`
+}
+
+func parseContactsFile(b []byte) (*contactsFile, error) {
+	var c contactsFile
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("not a contacts file (contact: desk/fg, parties: by id): %w", err)
+	}
+	if c.Contact == nil && len(c.Parties) == 0 {
+		return nil, errors.New("names no contact: give contact (desk, fg) or parties")
+	}
+	return &c, nil
 }
 
 // nextCovenantYAML returns the YAML of the version after prev, with ch
@@ -149,6 +192,11 @@ func nextCovenantYAML(prev *events.SignedCovenant, ch covenantChange) ([]byte, e
 			// A literal block: the policy's lines as they are, one per line.
 			setScalar(top, "witness_policy", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str",
 				Style: yaml.LiteralStyle, Value: text + "\n"})
+		}
+	}
+	if ch.contacts != nil {
+		if err := setContacts(top, prev.Covenant, ch.contacts); err != nil {
+			return nil, err
 		}
 	}
 	var buf bytes.Buffer
@@ -187,6 +235,68 @@ func setScalar(m *yaml.Node, key string, v *yaml.Node) {
 		}
 	}
 	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, v)
+}
+
+// setContacts writes the contacts of c into the covenant's YAML tree: the
+// covenant-wide block, and each named party's. A party id that is not in
+// the covenant is refused; the result is validated by the caller.
+func setContacts(top *yaml.Node, prev *events.Covenant, c *contactsFile) error {
+	enc := func(v any) (*yaml.Node, error) {
+		var n yaml.Node
+		if err := n.Encode(v); err != nil {
+			return nil, fmt.Errorf("couldn't write a contact: %w", err)
+		}
+		n.Style = yaml.FlowStyle
+		for _, m := range n.Content {
+			m.Style |= yaml.FlowStyle
+		}
+		return &n, nil
+	}
+	if c.Contact != nil {
+		n, err := enc(c.Contact)
+		if err != nil {
+			return err
+		}
+		n.Style = 0 // desk and fg on lines of their own
+		setScalar(top, "contact", n)
+	}
+	if len(c.Parties) == 0 {
+		return nil
+	}
+	var parties *yaml.Node
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if top.Content[i].Value == "parties" {
+			parties = top.Content[i+1]
+		}
+	}
+	if parties == nil || parties.Kind != yaml.SequenceNode {
+		return errors.New("the signed covenant's YAML has no list of parties")
+	}
+	done := map[string]bool{}
+	for _, p := range parties.Content {
+		for i := 0; i+1 < len(p.Content); i += 2 {
+			if p.Content[i].Value != "id" {
+				continue
+			}
+			id := p.Content[i+1].Value
+			ct, ok := c.Parties[id]
+			if !ok {
+				continue
+			}
+			n, err := enc(ct)
+			if err != nil {
+				return err
+			}
+			setScalar(p, "contact", n)
+			done[id] = true
+		}
+	}
+	for id := range c.Parties {
+		if !done[id] {
+			return fmt.Errorf("the contacts name party %q, which covenant version %d does not have", id, prev.Version)
+		}
+	}
+	return nil
 }
 
 // removeKey removes key and its value from mapping m.

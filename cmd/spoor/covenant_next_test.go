@@ -162,6 +162,13 @@ func TestCovenantNextRefuses(t *testing.T) {
 	}
 }
 
+func writeText(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func readText(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -178,4 +185,67 @@ func parseSignedFile(t *testing.T, path string) *events.SignedCovenant {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return sc
+}
+
+// TestCovenantNextContacts: --contacts writes the covenant-wide and the
+// named parties' contacts into the next version, keeps every other party's,
+// and the result signs and follows; a contacts file naming an unknown
+// party, a contact without a way to reach it, or an unknown key is refused
+// and nothing is written.
+func TestCovenantNextContacts(t *testing.T) {
+	for _, name := range demo.Names() {
+		t.Run(name, func(t *testing.T) {
+			env := testledger.NewDemo(t, name)
+			dir := t.TempDir()
+			v1 := filepath.Join(env.Demo.Dir, demo.SignedFile)
+			c1 := env.Demo.Signed.Covenant
+			party, other := c1.Parties[0], c1.Parties[1]
+			contacts := filepath.Join(dir, "contacts.yaml")
+			writeText(t, contacts, `contact:
+  desk: {name: "Nieuwe privacybalie", email: "balie@nieuw.example"}
+  fg: {name: "Nieuwe FG", role: "functionaris gegevensbescherming", phone: "030 000 0000"}
+parties:
+  `+party.ID+`: {name: "Balie `+party.ID+`", address: "Postbus 9, 1000 AA Ergens"}
+`)
+			v2yaml, v2 := filepath.Join(dir, "covenant-v2.yaml"), filepath.Join(dir, "covenant-v2.signed")
+			spoorOK(t, "covenant", "next", v1, "--contacts", contacts, "-o", v2yaml)
+			spoorOK(t, "covenant", "sign", v2yaml, "--key", filepath.Join(env.Demo.Dir, demo.AdminKeyFile), "--previous", v1, "-o", v2)
+			sc2 := parseSignedFile(t, v2)
+			chain, err := events.NewChain(env.Demo.Signed, env.Demo.AdminVkey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := chain.Append(sc2); err != nil {
+				t.Fatalf("version 2 does not follow version 1: %v", err)
+			}
+			c2 := sc2.Covenant
+			if c2.Contact == nil || c2.Contact.FG == nil || c2.Contact.FG.Phone != "030 000 0000" || c2.Contact.Desk == nil || c2.Contact.Desk.Email != "balie@nieuw.example" {
+				t.Errorf("the covenant-wide contacts: %+v", c2.Contact)
+			}
+			p2, _ := c2.Party(party.ID)
+			if p2.Contact == nil || p2.Contact.Address != "Postbus 9, 1000 AA Ergens" {
+				t.Errorf("party %s's contact: %+v", party.ID, p2.Contact)
+			}
+			o2, _ := c2.Party(other.ID)
+			if (other.Contact == nil) != (o2.Contact == nil) || (other.Contact != nil && *other.Contact != *o2.Contact) {
+				t.Errorf("party %s's contact changed: %+v -> %+v", other.ID, other.Contact, o2.Contact)
+			}
+
+			for what, c := range map[string]struct{ body, want string }{
+				"an unknown party": {"parties:\n  nobody-here: {name: \"X\", email: \"x@x.example\"}\n", `name party "nobody-here"`},
+				"no way to reach":  {"contact:\n  fg: {name: \"FG zonder adres\"}\n", "the next version would be invalid"},
+				"an unknown key":   {"contact:\n  fg: {name: \"FG\", email: \"fg@x.example\", fax: \"1\"}\n", "not a contacts file"},
+				"nothing":          {"parties: {}\n", "names no contact"},
+				"a mail without @": {"contact:\n  fg: {name: \"FG\", email: \"fg.x.example\"}\n", "the next version would be invalid"},
+			} {
+				bad := filepath.Join(dir, "bad.yaml")
+				writeText(t, bad, c.body)
+				out := filepath.Join(dir, "refused.yaml")
+				spoorFails(t, c.want, "covenant", "next", v1, "--contacts", bad, "-o", out)
+				if _, err := os.Stat(out); err == nil {
+					t.Errorf("contacts with %s: a file was written", what)
+				}
+			}
+		})
+	}
 }
