@@ -6,7 +6,7 @@
 // Data flows one way. A desk user types the child's BSN into a form on the
 // desk's machine; the desk checks it with the elfproef and turns it into
 // pseudonyms with the pseudonym keys it holds; only the pseudonyms go to
-// the ledger's API (ledger/httpapi's desk routes), with the desk user's own
+// the ledger's API (its desk routes, with the bodies of verifier/deskapi), with the desk user's own
 // bearer token. The BSN is never put in a URL, a log line, a page after
 // the submit, or a request to the ledger. Bundles come back from the
 // ledger, are verified with the pinned keys (verifier) and turned into the

@@ -17,8 +17,8 @@ import (
 	"strings"
 
 	"github.com/spoor-ledger/spoor/events"
-	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/deskapi"
 	"github.com/spoor-ledger/spoor/verifier/report"
 )
 
@@ -88,7 +88,7 @@ func (s *Server) proposeErasure(w http.ResponseWriter, r *http.Request, sess *se
 		s.renderErasures(w, r, sess, http.StatusUnprocessableEntity, "Kies de grond waarop de melding wordt verwijderd.", v)
 		return
 	}
-	data, _, err := s.ledgerCall(r.Context(), sess.User, "POST", "/v1/erasures", httpapi.ErasureRequest{LeafIndex: n, Ground: ground})
+	data, _, err := s.ledgerCall(r.Context(), sess.User, "POST", "/v1/erasures", deskapi.ErasureRequest{LeafIndex: n, Ground: ground})
 	if err != nil {
 		if msg := erasureRefusal(err); msg != "" {
 			s.renderErasures(w, r, sess, http.StatusConflict, msg, v)

@@ -11,9 +11,8 @@ import (
 	"strings"
 
 	"github.com/spoor-ledger/spoor/events"
-	"github.com/spoor-ledger/spoor/ledger/answer"
-	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/deskapi"
 	"github.com/spoor-ledger/spoor/verifier/report"
 )
 
@@ -232,7 +231,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, sess *session) {
 		s.ledgerFailed(w, sess, err)
 		return
 	}
-	var l httpapi.InzageList
+	var l deskapi.InzageList
 	if err := json.Unmarshal(data, &l); err != nil {
 		s.ledgerFailed(w, sess, err)
 		return
@@ -297,7 +296,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, sess *session)
 		}
 		return
 	}
-	req := httpapi.InzageRegisterRequest{IDType: idType, Relation: form.Relation, Child16OrOlder: form.Child16OrOlder}
+	req := deskapi.InzageRegisterRequest{IDType: idType, Relation: form.Relation, Child16OrOlder: form.Child16OrOlder}
 	for _, k := range s.cfg.SubjectKeys {
 		p, err := events.Pseudonym(k, idType, number)
 		if err != nil {
@@ -312,7 +311,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, sess *session)
 		s.ledgerFailed(w, sess, err)
 		return
 	}
-	var st httpapi.InzageStatus
+	var st deskapi.InzageStatus
 	if err := json.Unmarshal(data, &st); err != nil || !events.ValidEventID(st.ID) {
 		s.ledgerFailed(w, sess, errors.Join(errors.New("the ledger's answer has no request id"), err))
 		return
@@ -326,7 +325,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, sess *session)
 
 // requestView is the request page's data.
 type requestView struct {
-	httpapi.InzageStatus
+	deskapi.InzageStatus
 	// Mine is true when the signed-in desk user registered it: they may
 	// not release it.
 	Mine      bool
@@ -335,7 +334,7 @@ type requestView struct {
 	HasReport bool
 	// Preview is what the answer would show if released now (nil once
 	// released, or when the ledger cannot say yet: PreviewError).
-	Preview      *httpapi.InzagePreview
+	Preview      *deskapi.InzagePreview
 	PreviewError string
 	// Withheld are the leaf indices ticked, with their grounds, when the
 	// form comes back with a mistake.
@@ -343,7 +342,7 @@ type requestView struct {
 }
 
 // preview fetches what a registered request's answer would show.
-func (s *Server) preview(ctx context.Context, sess *session, id string) (*httpapi.InzagePreview, string) {
+func (s *Server) preview(ctx context.Context, sess *session, id string) (*deskapi.InzagePreview, string) {
 	path, ok := requestPath(id, "preview")
 	if !ok {
 		return nil, "Dit verzoek bestaat niet."
@@ -357,7 +356,7 @@ func (s *Server) preview(ctx context.Context, sess *session, id string) (*httpap
 		s.log.Warn("desk couldn't preview an answer", "request_id", id, "desk_user", sess.User.name, "err", err)
 		return nil, "De meldingen konden niet worden opgehaald. Laad de pagina opnieuw."
 	}
-	var pv httpapi.InzagePreview
+	var pv deskapi.InzagePreview
 	if err := json.Unmarshal(data, &pv); err != nil {
 		s.log.Error("desk got a preview it cannot read", "request_id", id, "err", err)
 		return nil, "De meldingen konden niet worden gelezen."
@@ -365,8 +364,8 @@ func (s *Server) preview(ctx context.Context, sess *session, id string) (*httpap
 	return &pv, ""
 }
 
-func (s *Server) requestView(ctx context.Context, sess *session, st *httpapi.InzageStatus) requestView {
-	v := requestView{InzageStatus: *st, Mine: st.RequestedBy == sess.User.name, Released: st.Status == answer.AccessReleased,
+func (s *Server) requestView(ctx context.Context, sess *session, st *deskapi.InzageStatus) requestView {
+	v := requestView{InzageStatus: *st, Mine: st.RequestedBy == sess.User.name, Released: st.Status == deskapi.AccessReleased,
 		Grounds: verifier.WithholdGrounds(), HasReport: s.keys != nil}
 	if !v.Released {
 		v.Preview, v.PreviewError = s.preview(ctx, sess, st.ID)
@@ -374,7 +373,7 @@ func (s *Server) requestView(ctx context.Context, sess *session, st *httpapi.Inz
 	return v
 }
 
-func (s *Server) status(ctx context.Context, sess *session, id string) (*httpapi.InzageStatus, error) {
+func (s *Server) status(ctx context.Context, sess *session, id string) (*deskapi.InzageStatus, error) {
 	path, ok := requestPath(id)
 	if !ok {
 		return nil, &LedgerError{Status: http.StatusNotFound, Code: "not_found"}
@@ -383,7 +382,7 @@ func (s *Server) status(ctx context.Context, sess *session, id string) (*httpapi
 	if err != nil {
 		return nil, err
 	}
-	var st httpapi.InzageStatus
+	var st deskapi.InzageStatus
 	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, err
 	}
@@ -414,7 +413,7 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request, sess *session) 
 		http.Error(w, "Het formulier klopt niet.", http.StatusBadRequest)
 		return
 	}
-	var req httpapi.InzageReleaseRequest
+	var req deskapi.InzageReleaseRequest
 	ticked := map[uint64]string{}
 	problem := ""
 	for _, v := range r.PostForm["achterhouden"] {
@@ -429,7 +428,7 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request, sess *session) 
 			problem = "Kies bij elke melding die u achterhoudt een grond."
 			continue
 		}
-		req.Withheld = append(req.Withheld, answer.Withhold{Index: n, Ground: ground})
+		req.Withheld = append(req.Withheld, deskapi.Withhold{Index: n, Ground: ground})
 	}
 	for k, vs := range r.PostForm {
 		idx, ok := strings.CutPrefix(k, "grond-")
@@ -462,7 +461,7 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request, sess *session) 
 	s.log.Info("inzage answer released at the desk", "request_id", id, "desk_user", sess.User.name, "withheld", len(req.Withheld))
 	msg := "Het antwoord is vrijgegeven. U kunt het nu downloaden."
 	kind := "ok"
-	if hdr.Get(httpapi.WarningHeader) != "" {
+	if hdr.Get(deskapi.WarningHeader) != "" {
 		kind = "fout"
 		msg += " Let op: in een vrij tekstveld staat mogelijk een BSN. Kijk het antwoord na voordat u het verstuurt."
 	}
@@ -531,9 +530,9 @@ func groundText(g string) string     { return report.WithholdGroundLabel(g) }
 
 func statusText(st string) string {
 	switch st {
-	case answer.AccessRegistered:
+	case deskapi.AccessRegistered:
 		return "Wacht op vrijgave"
-	case answer.AccessReleased:
+	case deskapi.AccessReleased:
 		return "Vrijgegeven"
 	}
 	return st

@@ -16,6 +16,7 @@ import (
 	"github.com/spoor-ledger/spoor/internal/crashpoint"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/deskapi"
 )
 
 // AccessRequest is an inzageverzoek (AVG art. 15) as the privacy desk
@@ -53,11 +54,9 @@ type AccessRequest struct {
 	AnswerIndex *uint64 `json:"answer_index,omitempty"`
 }
 
-// Withhold names a disclosure withheld from an answer and the legal ground.
-type Withhold struct {
-	Index  uint64 `json:"index"`
-	Ground string `json:"ground"`
-}
+// Withhold names a disclosure withheld from an answer and the legal ground
+// (its one definition is the API's, deskapi).
+type Withhold = deskapi.Withhold
 
 // Errors of the access workflow that callers branch on.
 var (
@@ -106,8 +105,8 @@ type Release struct {
 
 // Access request statuses.
 const (
-	AccessRegistered = "registered"
-	AccessReleased   = "released"
+	AccessRegistered = deskapi.AccessRegistered
+	AccessReleased   = deskapi.AccessReleased
 )
 
 // RegisterAccess validates and stores a new access request, filling in its

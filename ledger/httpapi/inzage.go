@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"time"
 
 	"golang.org/x/time/rate"
 
@@ -12,42 +11,17 @@ import (
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/deskapi"
 )
 
-// InzageRegisterRequest is the body of POST /v1/inzage. The desk sends
-// pseudonyms, never the number itself: `spoor inzage request` reads the
-// BSN from standard input and computes them under every pseudonym key.
-type InzageRegisterRequest struct {
-	IDType         events.IDType               `json:"id_type"`
-	Pseudonyms     []verifier.SubjectPseudonym `json:"pseudonyms"`
-	Relation       string                      `json:"relation"`
-	Child16OrOlder bool                        `json:"child_16_or_older"`
-}
+// InzageRegisterRequest is the body of POST /v1/inzage (deskapi).
+type InzageRegisterRequest = deskapi.InzageRegisterRequest
 
-// InzageStatus is the answer of POST /v1/inzage and GET /v1/inzage/<id>.
-type InzageStatus struct {
-	ID          string     `json:"id"`
-	Status      string     `json:"status"`
-	Relation    string     `json:"relation"`
-	RequestedBy string     `json:"requested_by"`
-	RequestedAt time.Time  `json:"requested_at"`
-	ReleasedBy  string     `json:"released_by,omitempty"`
-	ReleasedAt  *time.Time `json:"released_at,omitempty"`
-	Parties     []string   `json:"parties"`
-	CentralDesk bool       `json:"central_desk"`
-}
+// InzageStatus is the answer of POST /v1/inzage and GET /v1/inzage/<id> (deskapi).
+type InzageStatus = deskapi.InzageStatus
 
-// InzageReleaseRequest is the body of POST /v1/inzage/<id>/release.
-type InzageReleaseRequest struct {
-	Withheld []answer.Withhold `json:"withheld"`
-	// YoungPersonConsent records, for a parent or guardian asking about a
-	// young person whom disclosures show to be 16 or over, that the young
-	// person consented to this answer; ConsentReference says where that
-	// consent is kept (a case or document number, never a BSN). Without
-	// it such a release is refused: 409 young_person_16_plus.
-	YoungPersonConsent bool   `json:"young_person_consent,omitempty"`
-	ConsentReference   string `json:"consent_reference,omitempty"`
-}
+// InzageReleaseRequest is the body of POST /v1/inzage/<id>/release (deskapi).
+type InzageReleaseRequest = deskapi.InzageReleaseRequest
 
 func statusOf(r *answer.AccessRequest) InzageStatus {
 	return InzageStatus{ID: r.ID, Status: r.Status, Relation: r.Relation, RequestedBy: r.RequestedBy,
@@ -105,11 +79,8 @@ func (s *Server) inzageRegister(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, statusOf(ar))
 }
 
-// InzageList is the answer of GET /v1/inzage: the requests of the desk
-// user's scope, oldest first.
-type InzageList struct {
-	Requests []InzageStatus `json:"requests"`
-}
+// InzageList is the answer of GET /v1/inzage (deskapi).
+type InzageList = deskapi.InzageList
 
 // inzageList lists the requests of the caller's scope (spoor desk's list).
 func (s *Server) inzageList(w http.ResponseWriter, r *http.Request) {
@@ -195,36 +166,11 @@ func (s *Server) inzageBundle(w http.ResponseWriter, r *http.Request) {
 	s.writeBundle(w, r, ar)
 }
 
-// InzagePreview is the answer of GET /v1/inzage/<id>/preview: what the
-// answer of a registered request would show if released now, for the
-// second desk user to choose what to withhold. It carries no pseudonym,
-// no free text (a justification may hold anything, a BSN among it) and no
-// proof: per disclosure its leaf index (what a withholding names), date,
-// organisations, purpose and categories, with the Dutch labels of the
-// covenant version it was checked against; and the contacts the parent's
-// report will print.
-type InzagePreview struct {
-	Disclosures []InzagePreviewEntry `json:"disclosures"`
-	// DeskContacts are the contacts of the desks that answer (the central
-	// desk's, or each party's in scope) and FGContact the FG's, from the
-	// newest covenant version; nil where the covenant names none.
-	DeskContacts []*events.Contact `json:"desk_contacts"`
-	FGContact    *events.Contact   `json:"fg_contact,omitempty"`
-}
+// InzagePreview is the answer of GET /v1/inzage/<id>/preview (deskapi).
+type InzagePreview = deskapi.InzagePreview
 
-// InzagePreviewEntry is one disclosure of an InzagePreview.
-type InzagePreviewEntry struct {
-	Index      uint64    `json:"index"`
-	OccurredAt time.Time `json:"occurred_at"`
-	// Discloser and Recipients are organisation names.
-	Discloser  string   `json:"discloser"`
-	Recipients []string `json:"recipients"`
-	// Purpose and Categories are the covenant's labels.
-	Purpose    string   `json:"purpose"`
-	Categories []string `json:"categories"`
-	// Special is true when a category is special (AVG art. 9 or 10).
-	Special bool `json:"special"`
-}
+// InzagePreviewEntry is one disclosure of an InzagePreview (deskapi).
+type InzagePreviewEntry = deskapi.InzagePreviewEntry
 
 func (s *Server) inzagePreview(w http.ResponseWriter, r *http.Request) {
 	c := callerOf(r)
@@ -299,16 +245,8 @@ func (s *Server) writeBundle(w http.ResponseWriter, r *http.Request, ar *answer.
 	_, _ = w.Write(bundle)
 }
 
-// ErasureRequest is the body of POST /v1/erasures: the proposal to erase
-// one disclosure on a legal ground (an erasure request where the law allows
-// it, AVG art. 17). A second desk user of the same scope confirms it with
-// POST /v1/erasures/{id}/confirm; only then is the tombstone appended.
-type ErasureRequest struct {
-	LeafIndex uint64 `json:"leaf_index"`
-	// Ground names the legal ground, e.g. "avg-17-1-a" (no longer needed)
-	// or "avg-17-1-d" (unlawfully processed).
-	Ground string `json:"ground"`
-}
+// ErasureRequest is the body of POST /v1/erasures (deskapi).
+type ErasureRequest = deskapi.ErasureRequest
 
 // ErasureResponse is the answer to a confirmation: the tombstone's leaf
 // index, with the proposal it carried out.

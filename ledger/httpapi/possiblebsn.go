@@ -4,11 +4,12 @@ import (
 	"fmt"
 
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/deskapi"
 )
 
 // WarningHeader carries a warning for the desk user beside an answer whose
-// body must stay as it is (the release's body is the bundle itself).
-const WarningHeader = "Spoor-Warning"
+// body must stay as it is (deskapi).
+const WarningHeader = deskapi.WarningHeader
 
 // PossibleBSNWarning is the warning for the second desk user who releases
 // an answer in which a disclosure's free text holds a possible BSN
