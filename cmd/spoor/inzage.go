@@ -122,6 +122,16 @@ func newInzageReleaseCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// A report needs the pinned keys: checked before the release,
+			// which cannot be taken back, rather than after it.
+			if html != "" {
+				if f.data != "" {
+					vk.defaults(f.data)
+				}
+				if _, _, err := vk.load(); err != nil {
+					return fmt.Errorf("not released: %w", err)
+				}
+			}
 			req := httpapi.InzageReleaseRequest{YoungPersonConsent: consent != "", ConsentReference: consent}
 			for _, w := range withhold {
 				i, ground, ok := strings.Cut(w, ":")
@@ -319,6 +329,27 @@ func (k *reportKeys) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&k.admin, "admin", "", "the covenant administrator's verifier key (KEY or @FILE), for --html")
 }
 
+// load reads and parses the pinned keys: the log's and cosigner's, and the
+// administrator's verifier key.
+func (k *reportKeys) load() (*verifier.LogKeys, string, error) {
+	if k.vkey == "" || k.cosigner == "" || k.admin == "" {
+		return nil, "", errors.New("--html needs the pinned keys: --vkey, --cosigner-vkey and --admin (or --data DIR)")
+	}
+	var vals [3]string
+	for i, a := range []string{k.vkey, k.cosigner, k.admin} {
+		v, err := readKeyArg(a)
+		if err != nil {
+			return nil, "", err
+		}
+		vals[i] = v
+	}
+	keys, err := verifier.ParseLogKeys(vals[0], vals[1])
+	if err != nil {
+		return nil, "", err
+	}
+	return keys, vals[2], nil
+}
+
 // defaults fills unset keys from a ledger data folder on the demo covenant.
 func (k *reportKeys) defaults(dir string) {
 	if k.vkey == "" {
@@ -336,22 +367,11 @@ func (k *reportKeys) defaults(dir string) {
 // report to path; the report names bundleFile, the file the bundle was
 // written to, so that the parent finds the file it speaks of.
 func writeReport(cmd *cobra.Command, bundle []byte, k *reportKeys, path, bundleFile string) error {
-	if k.vkey == "" || k.cosigner == "" || k.admin == "" {
-		return errors.New("--html needs the pinned keys: --vkey, --cosigner-vkey and --admin (or --data DIR)")
-	}
-	var vals [3]string
-	for i, a := range []string{k.vkey, k.cosigner, k.admin} {
-		v, err := readKeyArg(a)
-		if err != nil {
-			return err
-		}
-		vals[i] = v
-	}
-	keys, err := verifier.ParseLogKeys(vals[0], vals[1])
+	keys, admin, err := k.load()
 	if err != nil {
 		return err
 	}
-	vb, err := verifier.VerifyBundle(bundle, keys, vals[2])
+	vb, err := verifier.VerifyBundle(bundle, keys, admin)
 	if err != nil {
 		return fmt.Errorf("the bundle does not verify; no report written: %w", err)
 	}

@@ -2,12 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
@@ -60,6 +62,16 @@ func TestInzageYoungPerson16Plus(t *testing.T) {
 	}
 	id := strings.TrimSpace(out)
 	bundle := filepath.Join(dir, "bundle.json")
+	// --html without the pinned keys (no --data to take them from) is
+	// refused before the release: the request stays open, as the refusal
+	// below (young_person_16_plus, not already_released) shows.
+	if _, errOut, code := run("", "inzage", "release", id, "--url", srv.url(), "--token", "@"+datadir.Dir(data).DemoDeskToken("desk-2"),
+		"-o", bundle, "--html", filepath.Join(dir, "early.html")); code == 0 || !strings.Contains(errOut, "not released: --html needs the pinned keys") {
+		t.Fatalf("release --html without keys: exit %d, %s", code, errOut)
+	}
+	if _, err := os.Stat(bundle); err == nil {
+		t.Fatal("release --html without keys wrote a bundle")
+	}
 	if _, errOut, code := run("", "inzage", "release", id, "--data", data, "--url", srv.url(), "-o", bundle); code == 0 || !strings.Contains(errOut, "young_person_16_plus") {
 		t.Fatalf("release to a parent of a child of 16 or over: exit %d, %s; want young_person_16_plus", code, errOut)
 	}
