@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ import (
 func newCovenantNextCmd() *cobra.Command {
 	var policyFile, out, effective string
 	var removePolicy bool
+	var oins []string
 	cmd := &cobra.Command{
 		Use:   "next covenant.signed -o covenant-vN.yaml [--witness-policy POLICY_FILE | --no-witness-policy] [--effective-from TIME]",
 		Short: "Write the next covenant version's YAML (version+1, previous = this version's hash), for example with witnesses",
@@ -88,6 +90,16 @@ than the given version's) sets it.`,
 				}
 				ch.effectiveFrom = &t
 			}
+			for _, o := range oins {
+				party, oin, ok := strings.Cut(o, "=")
+				if !ok {
+					return fmt.Errorf("--oin %q: want PARTY=OIN", o)
+				}
+				if ch.oins == nil {
+					ch.oins = map[string]string{}
+				}
+				ch.oins[party] = oin
+			}
 			next, err := nextCovenantYAML(prev, ch)
 			if err != nil {
 				return err
@@ -108,6 +120,7 @@ than the given version's) sets it.`,
 	}
 	cmd.Flags().StringVar(&policyFile, "witness-policy", "", "file with the witness policy (C2SP tlog-policy text) for the witness_policy block")
 	cmd.Flags().BoolVar(&removePolicy, "no-witness-policy", false, "remove the witness_policy block")
+	cmd.Flags().StringArrayVar(&oins, "oin", nil, "set a party's OIN (PARTY=OIN, 20 digits; repeatable), the subject serialNumber of its PKIoverheid certificate")
 	cmd.Flags().StringVar(&effective, "effective-from", "", "the new version's effective_from (RFC 3339); default: unchanged")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "YAML file to write (required)")
 	_ = cmd.MarkFlagRequired("output")
@@ -120,6 +133,9 @@ type covenantChange struct {
 	// policy is the new witness_policy text; "" removes the block.
 	policy        *string
 	effectiveFrom *time.Time
+	// oins maps party ids to the OIN each gets (a client certificate's
+	// subject serialNumber, for the gateway's mutual TLS).
+	oins map[string]string
 }
 
 // nextCovenantYAML returns the YAML of the version after prev, with ch
@@ -151,6 +167,9 @@ func nextCovenantYAML(prev *events.SignedCovenant, ch covenantChange) ([]byte, e
 				Style: yaml.LiteralStyle, Value: text + "\n"})
 		}
 	}
+	if err := setOINs(top, ch.oins); err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
@@ -173,6 +192,59 @@ func nextCovenantYAML(prev *events.SignedCovenant, ch covenantChange) ([]byte, e
 			next.EffectiveFrom.Format(time.RFC3339), p.Version, p.EffectiveFrom.Format(time.RFC3339))
 	}
 	return buf.Bytes(), nil
+}
+
+// setOINs sets the oin of each party in oins, right after its kind so
+// that the file reads as the demo covenants do. A party the covenant does
+// not list is an error; the OINs themselves are checked by the covenant's
+// validation.
+func setOINs(top *yaml.Node, oins map[string]string) error {
+	if len(oins) == 0 {
+		return nil
+	}
+	var parties *yaml.Node
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if top.Content[i].Value == "parties" {
+			parties = top.Content[i+1]
+		}
+	}
+	if parties == nil || parties.Kind != yaml.SequenceNode {
+		return errors.New("the signed covenant's YAML has no list of parties")
+	}
+	done := map[string]bool{}
+	for _, p := range parties.Content {
+		if p.Kind != yaml.MappingNode {
+			continue
+		}
+		id := ""
+		kindAt := -1
+		for i := 0; i+1 < len(p.Content); i += 2 {
+			switch p.Content[i].Value {
+			case "id":
+				id = p.Content[i+1].Value
+			case "kind":
+				kindAt = i
+			}
+		}
+		oin, ok := oins[id]
+		if !ok {
+			continue
+		}
+		done[id] = true
+		v := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Style: yaml.DoubleQuotedStyle, Value: oin}
+		if slices.ContainsFunc(p.Content, func(n *yaml.Node) bool { return n.Value == "oin" }) || kindAt < 0 {
+			setScalar(p, "oin", v)
+			continue
+		}
+		k := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "oin"}
+		p.Content = slices.Insert(p.Content, kindAt+2, k, v)
+	}
+	for id := range oins {
+		if !done[id] {
+			return fmt.Errorf("--oin: the covenant has no party %q", id)
+		}
+	}
+	return nil
 }
 
 // setScalar sets the value of key in mapping m, appending the key when it
