@@ -119,6 +119,9 @@ type Config struct {
 	// MaxLines is the most disclosures in one request; 0 means
 	// DefaultMaxLines.
 	MaxLines int
+	// Form serves the Dutch recording form at FormPath (form.go), where a
+	// professional signs in with a token of Clients.
+	Form bool
 	// Now is the clock that occurred_at is checked against; nil means
 	// time.Now.
 	Now func() time.Time
@@ -243,6 +246,9 @@ func (g *Gateway) Handler() http.Handler {
 			w.Header().Set("Allow", allow)
 			writeProblem(w, newProblem(http.StatusMethodNotAllowed, ProblemMethodNotAllowed, "allowed: "+allow))
 		})
+	}
+	if g.cfg.Form {
+		mux.Handle(FormPath, newForm(g).handler())
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, newProblem(http.StatusNotFound, ProblemNotFound, "see /openapi.json for the routes"))
@@ -455,12 +461,24 @@ func (g *Gateway) postDisclosures(w http.ResponseWriter, r *http.Request, c Clie
 		fail(newProblem(http.StatusRequestEntityTooLarge, ProblemTooManyLines, fmt.Sprintf("at most %d disclosures per request, this one has %d", g.cfg.MaxLines, len(ls))))
 		return
 	}
-	ps, p := g.prepare(party, c, key, ls, lines)
+	ps, p := g.record(r.Context(), log, party, c, key, ls, lines)
 	if p != nil {
 		fail(p)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.ReceiptWait)
+	g.answer(w, log, ps, lines)
+}
+
+// record prepares the lines (prepare), asks the ledger for receipts of
+// those it may hold, publishes the rest and waits up to ReceiptWait for
+// their receipts: every line of the answer has its result, or the problem
+// says why nothing was published. The API and the recording form share it.
+func (g *Gateway) record(ctx context.Context, log *slog.Logger, party *partyPublisher, c Client, key string, ls []Line, lines bool) ([]*prepared, *Problem) {
+	ps, p := g.prepare(party, c, key, ls, lines)
+	if p != nil {
+		return nil, p
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.ReceiptWait)
 	defer cancel()
 	// Ask before publishing: a retry of what the ledger holds is answered
 	// from its receipt, and the same key with another body is refused
@@ -492,13 +510,11 @@ func (g *Gateway) postDisclosures(w http.ResponseWriter, r *http.Request, c Clie
 		if !lines {
 			pb.EventID = ps[0].d.ID
 		}
-		fail(pb)
-		return
+		return nil, pb
 	}
 	if err := g.publish(ctx, party, todo); err != nil {
 		log.Warn("publish failed", "err", err, "lines", len(todo))
-		fail(newProblem(http.StatusServiceUnavailable, ProblemBusUnavailable, "the bus did not acknowledge every disclosure; retrying with the same Idempotency-Key and body publishes each at most once"))
-		return
+		return nil, newProblem(http.StatusServiceUnavailable, ProblemBusUnavailable, "the bus did not acknowledge every disclosure; retrying with the same Idempotency-Key and body publishes each at most once")
 	}
 	parallel.For(len(todo), receiptWorkers, 1, func(i int) {
 		pr := todo[i]
@@ -509,7 +525,7 @@ func (g *Gateway) postDisclosures(w http.ResponseWriter, r *http.Request, c Clie
 		}
 		pr.result = g.result(pr, rc)
 	})
-	g.answer(w, log, ps, lines)
+	return ps, nil
 }
 
 // receiptWorkers is how many receipt requests of one POST are in flight at

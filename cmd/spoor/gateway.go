@@ -78,6 +78,15 @@ With --ledger URL (the ledger's HTTP API) the gateway asks the ledger every
 against the pinned --admin key through the chain, and takes it in force
 without a restart.
 
+With --form the gateway also serves a Dutch recording form at /formulier/ for
+professionals of an organisation without a system of its own (a disclosure at
+an MDO or by phone): they sign in with a token of --tokens (one per person: its
+name gives the actor's pseudonymous staff id), pick purpose, legal basis,
+categories and recipients from the covenant in force, type the BSN (which goes
+no further than the gateway, and is never shown again or logged), and get the
+receipt and the covenant's findings in Dutch. The pages run no script; every
+form carries a CSRF token.
+
 Each party publishes on a NATS connection of its own;
 with --nats-credentials DIR the party's NKey seed is DIR/<party>.nk (what
 spoor serve --nats-users writes to DATA/nats-credentials).`,
@@ -103,6 +112,7 @@ spoor serve --nats-users writes to DATA/nats-credentials).`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "the private key of --tls-cert (PEM)")
 	fl.StringVar(&f.clientCA, "client-ca", "", "CA bundle (PEM) of the client certificates to require (mutual TLS; the OIN in each subject serialNumber names the party)")
 	fl.StringVar(&f.ledgerURL, "ledger", "", "the ledger's HTTP API (for example http://127.0.0.1:8080), to follow new covenant versions")
+	fl.BoolVar(&f.form, "form", false, "also serve the Dutch recording form at /formulier/, for professionals who sign in with a token of --tokens")
 	fl.DurationVar(&f.covenantPoll, "covenant-poll", gateway.DefaultCovenantPoll, "how often to ask --ledger for new covenant versions")
 	for _, n := range []string{"covenant", "admin", "key", "pseudonym-key"} {
 		_ = cmd.MarkFlagRequired(n)
@@ -139,6 +149,9 @@ func runGateway(ctx context.Context, log *slog.Logger, f *gatewayFlags) error {
 		}
 	case f.clientCA == "":
 		return errors.New("give --tokens, or --client-ca to require client certificates (or both)")
+	}
+	if f.form && len(clients) == 0 {
+		return errors.New("--form needs --tokens: professionals sign in to the form with a token")
 	}
 	var tlsCfg *tls.Config
 	switch {
@@ -198,7 +211,7 @@ func runGateway(ctx context.Context, log *slog.Logger, f *gatewayFlags) error {
 	}
 	gw, err := gateway.New(gateway.Config{
 		Chain: chain, SubjectKey: subject, Parties: parties, Clients: clients, RequireClientCert: f.clientCA != "",
-		ReceiptWait: f.receiptWait, MaxBody: f.maxBody, Logger: log,
+		ReceiptWait: f.receiptWait, MaxBody: f.maxBody, Logger: log, Form: f.form,
 	})
 	if err != nil {
 		return err
