@@ -24,10 +24,10 @@ func covenantV2(t *testing.T, r *rig) *events.SignedCovenant {
 	v1 := r.env.Demo.Signed
 	y := string(v1.Envelope.Payload)
 	for old, new := range map[string]string{
-		"\nversion: 1\n":   "\nversion: 2\n",
-		"\nprevious: \"\"\n": "\nprevious: \"" + v1.Hash() + "\"\n",
+		"\nversion: 1\n":                 "\nversion: 2\n",
+		"\nprevious: \"\"\n":             "\nprevious: \"" + v1.Hash() + "\"\n",
 		"    - {id: thuiszittersaanpak,": "    - {id: " + newPurpose + ", label: \"Terugkeer naar school na thuiszitten\"}\n    - {id: thuiszittersaanpak,",
-		"\n    thuiszittersaanpak: [": "\n    " + newPurpose + ": [identificatie, contactgegevens, onderwijsgegevens, ondersteuningsbehoefte]\n    thuiszittersaanpak: [",
+		"\n    thuiszittersaanpak: [":    "\n    " + newPurpose + ": [identificatie, contactgegevens, onderwijsgegevens, ondersteuningsbehoefte]\n    thuiszittersaanpak: [",
 	} {
 		if !strings.Contains(y, old) {
 			t.Fatalf("the demo covenant has no %q", old)
