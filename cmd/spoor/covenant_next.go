@@ -21,12 +21,14 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/events/demo"
 )
 
 func newCovenantNextCmd() *cobra.Command {
 	var policyFile, out, effective string
 	var removePolicy bool
 	var oins []string
+	var demoOINs bool
 	cmd := &cobra.Command{
 		Use:   "next covenant.signed -o covenant-vN.yaml [--witness-policy POLICY_FILE | --no-witness-policy] [--effective-from TIME]",
 		Short: "Write the next covenant version's YAML (version+1, previous = this version's hash), for example with witnesses",
@@ -90,6 +92,22 @@ than the given version's) sets it.`,
 				}
 				ch.effectiveFrom = &t
 			}
+			if demoOINs {
+				// Only the parties without one: an OIN the administrator
+				// set is kept.
+				table, err := demo.OINs(prev.Covenant.Origin)
+				if err != nil {
+					return fmt.Errorf("--demo-oins: %w", err)
+				}
+				for _, p := range prev.Covenant.Parties {
+					if p.OIN == "" && table[p.ID] != "" {
+						if ch.oins == nil {
+							ch.oins = map[string]string{}
+						}
+						ch.oins[p.ID] = table[p.ID]
+					}
+				}
+			}
 			for _, o := range oins {
 				party, oin, ok := strings.Cut(o, "=")
 				if !ok {
@@ -121,6 +139,7 @@ than the given version's) sets it.`,
 	cmd.Flags().StringVar(&policyFile, "witness-policy", "", "file with the witness policy (C2SP tlog-policy text) for the witness_policy block")
 	cmd.Flags().BoolVar(&removePolicy, "no-witness-policy", false, "remove the witness_policy block")
 	cmd.Flags().StringArrayVar(&oins, "oin", nil, "set a party's OIN (PARTY=OIN, 20 digits; repeatable), the subject serialNumber of its PKIoverheid certificate")
+	cmd.Flags().BoolVar(&demoOINs, "demo-oins", false, "on a demo covenant: give every party without an OIN the test OIN its demo template lists")
 	cmd.Flags().StringVar(&effective, "effective-from", "", "the new version's effective_from (RFC 3339); default: unchanged")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "YAML file to write (required)")
 	_ = cmd.MarkFlagRequired("output")

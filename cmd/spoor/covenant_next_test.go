@@ -240,3 +240,60 @@ func TestCovenantNextSetsOIN(t *testing.T) {
 		})
 	}
 }
+
+// TestCovenantNextDemoOINs: a demo directory made before the demo
+// templates listed OINs holds a version 1 without them. covenant next
+// --demo-oins writes version 2 with the template's OIN for every party,
+// which follows the signed version 1: the ledger that logged version 1
+// takes it, and nothing already signed changes.
+func TestCovenantNextDemoOINs(t *testing.T) {
+	for _, name := range demo.Names() {
+		t.Run(name, func(t *testing.T) {
+			env := testledger.NewDemo(t, name)
+			// The version 1 an older Spoor made: the same template without
+			// the oin lines, signed by the demo administrator, logged.
+			var kept []string
+			for line := range strings.SplitSeq(string(env.Demo.Signed.Envelope.Payload), "\n") {
+				if !strings.HasPrefix(line, "    oin: ") {
+					kept = append(kept, line)
+				}
+			}
+			old, err := events.SignCovenant([]byte(strings.Join(kept, "\n")), env.Demo.AdminSkey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v1 := filepath.Join(t.TempDir(), "covenant-v1.signed")
+			if err := os.WriteFile(v1, old, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sc1 := parseSignedFile(t, v1)
+			for _, p := range sc1.Covenant.Parties {
+				if p.OIN != "" {
+					t.Fatalf("the old version 1 lists an OIN for %s", p.ID)
+				}
+			}
+			l, s := env.Open(t, ledger.Config{Covenant: sc1})
+			l.Close()
+			s.Close()
+
+			dir := t.TempDir()
+			v2yaml, v2 := filepath.Join(dir, "covenant-v2.yaml"), filepath.Join(dir, "covenant-v2.signed")
+			spoorOK(t, "covenant", "next", v1, "--demo-oins", "-o", v2yaml)
+			spoorOK(t, "covenant", "sign", v2yaml, "--key", filepath.Join(env.Demo.Dir, demo.AdminKeyFile), "--previous", v1, "-o", v2)
+			sc2 := parseSignedFile(t, v2)
+			l, s = env.Open(t, ledger.Config{Covenant: sc2})
+			cur, _ := l.Covenant()
+			l.Close()
+			s.Close()
+			if cur.Covenant.Version != 2 {
+				t.Fatalf("the ledger runs version %d, want 2", cur.Covenant.Version)
+			}
+			for _, p := range env.Demo.Signed.Covenant.Parties {
+				got, ok := cur.Covenant.Party(p.ID)
+				if !ok || got.OIN != p.OIN || !events.ValidOIN(got.OIN) {
+					t.Errorf("party %s has OIN %q in version 2, want the template's %q", p.ID, got.OIN, p.OIN)
+				}
+			}
+		})
+	}
+}

@@ -309,6 +309,37 @@ func Fill(name, adminVkey string, keyOf func(party string) (*events.PartyKey, er
 	return yml.Bytes(), nil
 }
 
+// OINs returns the OIN the template of the demo covenant with origin lists
+// for each party. A demo directory made before the templates had OINs holds
+// a version 1 without them; `spoor covenant next --demo-oins` adds these in
+// version 2, so the signed version 1 and the log that holds it stay valid.
+func OINs(origin string) (map[string]string, error) {
+	for _, d := range demos {
+		if d.origin != origin {
+			continue
+		}
+		// Any keys do: only the OINs are read.
+		_, vkey, err := events.GenerateAdminKey(d.adminName)
+		if err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+		yml, err := Fill(d.name, vkey, func(party string) (*events.PartyKey, error) { return events.GeneratePartyKey(party) })
+		if err != nil {
+			return nil, err
+		}
+		c, err := events.ParseCovenantYAML(yml)
+		if err != nil {
+			return nil, fmt.Errorf("demo: template %s: %w", d.template, err)
+		}
+		out := map[string]string{}
+		for _, p := range c.Parties {
+			out[p.ID] = p.OIN
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%w: no demo covenant has origin %q", ErrUnknownDemo, origin)
+}
+
 // checkPartyKeys checks that every party of c has exactly the one key in
 // keys, and keys has no other party.
 func checkPartyKeys(c *events.Covenant, keys map[string]*events.PartyKey) error {
