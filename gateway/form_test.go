@@ -151,7 +151,10 @@ func TestFormInBrowser(t *testing.T) {
 			run(t, ctx, "a BSN failing the elfproef",
 				chromedp.SendKeys(chromedp.ID("nummer"), badBSN),
 				chromedp.Click(chromedp.ID("vastleggen")),
-				chromedp.WaitVisible(chromedp.ID("problemen")))
+				chromedp.WaitVisible(chromedp.ID("problemen")),
+				// The refused form is a new document: wait until it has
+				// loaded before reading its fields.
+				chromedp.WaitReady("body"), chromedp.WaitReady(chromedp.ID("nummer")))
 			if got := value(t, ctx, "the problems", chromedp.Text(chromedp.ID("problemen"))); !strings.Contains(got, "elfproef") {
 				t.Errorf("the problems say %q, want the elfproef in Dutch", got)
 			}
@@ -166,7 +169,8 @@ func TestFormInBrowser(t *testing.T) {
 			run(t, ctx, "a good BSN",
 				chromedp.SendKeys(chromedp.ID("nummer"), bsn),
 				chromedp.Click(chromedp.ID("vastleggen")),
-				chromedp.WaitVisible(chromedp.ID("bewijs")))
+				chromedp.WaitVisible(chromedp.ID("bewijs")),
+				chromedp.WaitReady("body"), chromedp.WaitReady(chromedp.ID("nieuw")))
 			if got := value(t, ctx, "the status", chromedp.Text(chromedp.ID("status"))); got != "Vastgelegd" {
 				t.Fatalf("the receipt says %q", got)
 			}
