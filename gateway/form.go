@@ -48,8 +48,7 @@ const (
 var formFiles embed.FS
 
 var formTemplates = template.Must(template.New("").Funcs(template.FuncMap{
-	"finding": events.FindingLabelNL,
-	"has":     func(list []string, s string) bool { return slices.Contains(list, s) },
+	"has": func(list []string, s string) bool { return slices.Contains(list, s) },
 }).ParseFS(formFiles, "form/*.html"))
 
 // formUser is who signed in: the client of a token.
@@ -141,6 +140,10 @@ type formPage struct {
 
 type formProblem struct{ Field, Text string }
 
+// formFinding is a covenant finding in Dutch: the rule's label and what
+// of the form it is about.
+type formFinding struct{ Rule, Label, About string }
+
 type formResult struct {
 	Status        string
 	EventID       string
@@ -148,7 +151,7 @@ type formResult struct {
 	TreeSize      uint64
 	Checkpoint    string
 	EnvelopeHash  string
-	Findings      []events.Finding
+	Findings      []formFinding
 	PendingReason string
 }
 
@@ -329,7 +332,10 @@ func (f *form) submit(w http.ResponseWriter, r *http.Request) {
 	f.g.metrics.results.WithLabelValues(string(res.Status)).Inc()
 	log.Info("form recorded", "event_id", res.EventID, "status", res.Status)
 	fr := &formResult{EventID: res.EventID, TreeSize: res.TreeSize, Checkpoint: res.Checkpoint,
-		EnvelopeHash: res.EnvelopeSHA256, Findings: res.Findings}
+		EnvelopeHash: res.EnvelopeSHA256}
+	for _, fd := range res.Findings {
+		fr.Findings = append(fr.Findings, formFinding{Rule: fd.Rule, Label: events.FindingLabelNL(fd.Rule), About: f.about(fd.Field, v)})
+	}
 	if res.LeafIndex != nil {
 		fr.LeafIndex = fmt.Sprint(*res.LeafIndex)
 	}
@@ -348,6 +354,36 @@ func (f *form) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	page.Result = fr
 	f.render(w, http.StatusOK, "ontvangen.html", page)
+}
+
+// about names in Dutch what of the form a finding's field is: the
+// category or recipient picked, or the part of the form.
+func (f *form) about(field string, v formValues) string {
+	cov := f.g.covenant()
+	var i int
+	switch {
+	case sscan(field, "categories[%d]", &i) && i < len(v.Categories):
+		return cov.CategoryLabel(v.Categories[i])
+	case sscan(field, "recipients[%d]", &i) && i < len(v.Recipients):
+		return cov.PartyName(v.Recipients[i])
+	case strings.HasPrefix(field, "consent"):
+		return "Toestemming"
+	case strings.HasPrefix(field, "legal_basis"):
+		return "Grondslag"
+	case field == "purpose":
+		return "Doel"
+	case field == "actor.role":
+		return "Uw functie"
+	case field == "justification":
+		return "Toelichting"
+	}
+	return ""
+}
+
+// sscan reports whether s is exactly format with one number.
+func sscan(s, format string, i *int) bool {
+	n, err := fmt.Sscanf(s, format, i)
+	return err == nil && n == 1 && fmt.Sprintf(format, *i) == s
 }
 
 // problemNL says in Dutch what is wrong with a field; the English detail

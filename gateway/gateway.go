@@ -21,6 +21,15 @@
 // The gateway keeps no state: a restarted gateway, or a second one with the
 // same party keys, derives the same ids and envelopes, so clients retry
 // with the same key until they get a final answer.
+//
+// A client is known by its bearer token, or by its client certificate
+// under mutual TLS (Digikoppeling): the certificate's subject serialNumber
+// is the organisation's OIN, which the covenant lists per party
+// (Config.RequireClientCert, mtls.go). The covenant in force is the latest
+// of a chain pinned to the administrator key; FollowCovenants appends the
+// versions the ledger logs later (covenant.go). The recording form
+// (form.go) lets a professional without a system of their own record a
+// disclosure through the same steps.
 package gateway
 
 import (
