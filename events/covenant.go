@@ -206,6 +206,12 @@ type Party struct {
 	// Kind is one of gemeente, swv, schoolbestuur, uitvoeringsorganisatie,
 	// wijkteam, jeugdhulp, ggd, welzijn.
 	Kind PartyKind `yaml:"kind"`
+	// OIN, if given, is the party's Organisatie-identificatienummer: the 20
+	// digits that Logius assigns and that a PKIoverheid certificate carries
+	// in its subject serialNumber. A gateway that requires client
+	// certificates maps a certificate to the party with its OIN, so an OIN
+	// belongs to at most one party.
+	OIN string `yaml:"oin,omitempty"`
 	// Keys are the party's signing keys. A party without keys can receive
 	// but not disclose. Keys are not removed when they expire, so that old
 	// events still verify; a stolen key is marked revoked.
@@ -774,6 +780,7 @@ func (c *Covenant) Validate() error {
 	}
 	partyIDs := map[string]bool{}
 	keyOwner := map[string]string{} // public key -> field where first listed
+	oinOwner := map[string]string{} // OIN -> party id
 	for i, p := range c.Parties {
 		field := fmt.Sprintf("parties[%d]", i)
 		switch {
@@ -785,6 +792,16 @@ func (c *Covenant) Validate() error {
 			bad(field+".id", "repeats %q", p.ID)
 		}
 		partyIDs[p.ID] = true
+		if p.OIN != "" {
+			switch first, dup := oinOwner[p.OIN]; {
+			case !ValidOIN(p.OIN):
+				bad(field+".oin", "must be an OIN: 20 digits")
+			case dup:
+				bad(field+".oin", "is already the OIN of %s (an OIN names one organisation)", first)
+			default:
+				oinOwner[p.OIN] = p.ID
+			}
+		}
 		text(field+".name", p.Name)
 		switch {
 		case p.Kind == "":
@@ -1083,6 +1100,32 @@ func (c *Covenant) Party(id string) (Party, bool) {
 		return c.Parties[i], true
 	}
 	return Party{}, false
+}
+
+// PartyByOIN returns the party whose oin is oin.
+func (c *Covenant) PartyByOIN(oin string) (Party, bool) {
+	if oin == "" {
+		return Party{}, false
+	}
+	if i := slices.IndexFunc(c.Parties, func(p Party) bool { return p.OIN == oin }); i >= 0 {
+		return c.Parties[i], true
+	}
+	return Party{}, false
+}
+
+// ValidOIN reports whether s has the form of an OIN (Organisatie-
+// identificatienummer): exactly 20 ASCII digits. The OIN has no check
+// digit; which numbers are assigned only the OIN register knows.
+func ValidOIN(s string) bool {
+	if len(s) != 20 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // PartyName returns the party's name, or the id if it is not a party.

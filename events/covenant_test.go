@@ -204,6 +204,10 @@ func TestParseCovenantBad(t *testing.T) {
 		{"duplicate party id", replace("  - id: school-a\n", "  - id: gemeente-a\n"), "parties[1].id", `repeats "gemeente-a"`},
 		{"malformed party id", replace("  - id: gemeente-a\n", "  - id: Gemeente_A\n"), "parties[0].id", "lower-case letters"},
 		{"unknown kind", replace("kind: ggd", "kind: provincie"), "parties[3].kind", "must be one of gemeente"},
+		{"OIN of 19 digits", replace("  - id: gemeente-a\n", "  - id: gemeente-a\n    oin: \"0000000100123456700\"\n"), "parties[0].oin", "20 digits"},
+		{"OIN with a letter", replace("  - id: gemeente-a\n", "  - id: gemeente-a\n    oin: \"0000000100123456700A\"\n"), "parties[0].oin", "20 digits"},
+		{"OIN of two parties", edit(replace("  - id: gemeente-a\n", "  - id: gemeente-a\n    oin: \"00000001001234567000\"\n")).Then(
+			replace("  - id: school-a\n", "  - id: school-a\n    oin: \"00000001001234567000\"\n")), "parties[1].oin", "already the OIN of gemeente-a"},
 		{"short public key", replace("uIP09j6DXvlxMNr2kiHloTY66OGqEarQlhg29ps0dB0=", "AAAA"), "parties[0].keys[0].public_key", "32-byte Ed25519"},
 		{"key listed twice", replace("oLctaHBfdPIzf7ufEzk9fxyWk1tXVlAf1bgfC9PWTLo=", "uIP09j6DXvlxMNr2kiHloTY66OGqEarQlhg29ps0dB0="), "parties[3].keys[0].public_key", "already listed at parties[0].keys[0]"},
 		{"valid_until before valid_from", replace("valid_until: 2024-01-01T00:00:00Z", "valid_until: 2023-01-01T00:00:00Z"), "parties[2].keys[0].valid_until", "must be after valid_from"},
@@ -263,6 +267,22 @@ func TestParseCovenantBad(t *testing.T) {
 type edit func(string) string
 
 func (e edit) Then(f edit) func(string) string { return func(s string) string { return f(e(s)) } }
+
+func TestPartyByOIN(t *testing.T) {
+	valid := strings.Replace(string(readTestdata(t, "valid.yaml")), "  - id: school-a\n", "  - id: school-a\n    oin: \"00000001001234567000\"\n", 1)
+	c, err := ParseCovenantYAML([]byte(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := c.PartyByOIN("00000001001234567000"); !ok || p.ID != "school-a" {
+		t.Errorf("PartyByOIN = %q, %v; want school-a", p.ID, ok)
+	}
+	for _, oin := range []string{"", "00000001001234567001"} {
+		if p, ok := c.PartyByOIN(oin); ok {
+			t.Errorf("PartyByOIN(%q) = %s; want none (a party without an OIN must not match the empty one)", oin, p.ID)
+		}
+	}
+}
 
 func TestParseCovenantAllProblemsAtOnce(t *testing.T) {
 	valid := string(readTestdata(t, "valid.yaml"))

@@ -21,6 +21,15 @@
 // The gateway keeps no state: a restarted gateway, or a second one with the
 // same party keys, derives the same ids and envelopes, so clients retry
 // with the same key until they get a final answer.
+//
+// A client is known by its bearer token, or by its client certificate
+// under mutual TLS (Digikoppeling): the certificate's subject serialNumber
+// is the organisation's OIN, which the covenant lists per party
+// (Config.RequireClientCert, mtls.go). The covenant in force is the latest
+// of a chain pinned to the administrator key; FollowCovenants appends the
+// versions the ledger logs later (covenant.go). The recording form
+// (form.go) lets a professional without a system of their own record a
+// disclosure through the same steps.
 package gateway
 
 import (
@@ -38,6 +47,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -84,18 +95,31 @@ type Party struct {
 // Config configures a Gateway. Covenant, SubjectKey, Parties and Clients
 // are required; the zero value of every other field is a sane default.
 type Config struct {
-	// Covenant is the covenant version in force (the latest of a chain
-	// checked against the pinned administrator key, LoadCovenantChain):
-	// every line is checked against it as ingest would.
-	Covenant *events.Covenant
+	// Chain is the covenant chain checked against the pinned administrator
+	// key (LoadCovenantChain); its latest version is the covenant in force,
+	// which every line is checked against as ingest would. FollowCovenants
+	// appends the versions the ledger logs later; the gateway owns the
+	// chain from New on.
+	Chain *events.Chain
 	// SubjectKey is the pseudonym key K_v the gateway pseudonymises with;
 	// the covenant must list its id.
 	SubjectKey events.SubjectKey
 	// Parties are the parties whose keys the gateway holds.
 	Parties []Party
 	// Clients maps the SHA-256 of each bearer token to its client; every
-	// client's party must be one of Parties.
+	// client's party must be one of Parties. It may be empty when
+	// RequireClientCert is set.
 	Clients map[[32]byte]Client
+	// RequireClientCert makes every authenticated route require a client
+	// certificate that the TLS listener verified (tls.Config with
+	// RequireAndVerifyClientCert and the CA bundle of the accepted issuers,
+	// PKIoverheid's for Digikoppeling). The certificate's subject
+	// serialNumber is an OIN, and the covenant in force maps it to the
+	// client's party (Party.OIN); a bearer token is then optional, and when
+	// one is sent its party must be the certificate's. Without it a
+	// verified certificate, if the listener asks for one, is still checked
+	// against the token's party.
+	RequireClientCert bool
 	// ReceiptWait bounds how long a POST waits for receipts before it
 	// answers 202; 0 means DefaultReceiptWait.
 	ReceiptWait time.Duration
@@ -104,6 +128,9 @@ type Config struct {
 	// MaxLines is the most disclosures in one request; 0 means
 	// DefaultMaxLines.
 	MaxLines int
+	// Form serves the Dutch recording form at FormPath (form.go), where a
+	// professional signs in with a token of Clients.
+	Form bool
 	// Now is the clock that occurred_at is checked against; nil means
 	// time.Now.
 	Now func() time.Time
@@ -114,7 +141,11 @@ type Config struct {
 
 // Gateway is the HTTP service. It is safe for concurrent use.
 type Gateway struct {
-	cfg     Config
+	cfg Config
+	// chainMu guards cfg.Chain, which only FollowCovenants changes;
+	// requests read the version in force from cov without a lock.
+	chainMu sync.Mutex
+	cov     atomic.Pointer[events.Covenant]
 	log     *slog.Logger
 	parties map[string]*partyPublisher
 	metrics metrics
@@ -129,11 +160,12 @@ type partyPublisher struct {
 
 // New checks cfg and makes a Gateway.
 func New(cfg Config) (*Gateway, error) {
-	if cfg.Covenant == nil {
+	if cfg.Chain == nil {
 		return nil, errors.New("gateway: a covenant is required")
 	}
-	if !slices.Contains(cfg.Covenant.SubjectKeys, cfg.SubjectKey.ID) {
-		return nil, fmt.Errorf("gateway: the covenant does not list pseudonym key %q (it lists %s)", cfg.SubjectKey.ID, strings.Join(cfg.Covenant.SubjectKeys, ", "))
+	cov := cfg.Chain.Latest().Covenant
+	if !slices.Contains(cov.SubjectKeys, cfg.SubjectKey.ID) {
+		return nil, fmt.Errorf("gateway: the covenant does not list pseudonym key %q (it lists %s)", cfg.SubjectKey.ID, strings.Join(cov.SubjectKeys, ", "))
 	}
 	if len(cfg.SubjectKey.Secret) != events.SubjectKeySize {
 		return nil, fmt.Errorf("gateway: pseudonym key %q has %d bytes, want %d", cfg.SubjectKey.ID, len(cfg.SubjectKey.Secret), events.SubjectKeySize)
@@ -165,8 +197,8 @@ func New(cfg Config) (*Gateway, error) {
 		if _, dup := g.parties[p.Key.Party]; dup {
 			return nil, fmt.Errorf("gateway: party %s is given twice", p.Key.Party)
 		}
-		if _, ok := cfg.Covenant.Party(p.Key.Party); !ok {
-			return nil, fmt.Errorf("gateway: party %s is not in covenant version %d", p.Key.Party, cfg.Covenant.Version)
+		if _, ok := cov.Party(p.Key.Party); !ok {
+			return nil, fmt.Errorf("gateway: party %s is not in covenant version %d", p.Key.Party, cov.Version)
 		}
 		pub, err := natsbus.NewPublisher(p.JS, p.Key, natsbus.WithLogger(log))
 		if err != nil {
@@ -174,16 +206,20 @@ func New(cfg Config) (*Gateway, error) {
 		}
 		g.parties[p.Key.Party] = &partyPublisher{key: p.Key, js: p.JS, pub: pub}
 	}
-	if len(cfg.Clients) == 0 {
-		return nil, errors.New("gateway: no clients (tokens) are configured")
+	if len(cfg.Clients) == 0 && !cfg.RequireClientCert {
+		return nil, errors.New("gateway: no clients (tokens) are configured, and client certificates are not required")
 	}
 	for _, c := range cfg.Clients {
 		if _, ok := g.parties[c.Party]; !ok {
 			return nil, fmt.Errorf("gateway: client %s is for party %s, whose key the gateway does not hold", c.Name, c.Party)
 		}
 	}
+	g.cov.Store(cov)
 	return g, nil
 }
+
+// covenant returns the covenant version in force.
+func (g *Gateway) covenant() *events.Covenant { return g.cov.Load() }
 
 // route is one route of the API: the pattern of http.ServeMux and its
 // handler. OpenAPI's paths are checked against this list.
@@ -220,6 +256,9 @@ func (g *Gateway) Handler() http.Handler {
 			writeProblem(w, newProblem(http.StatusMethodNotAllowed, ProblemMethodNotAllowed, "allowed: "+allow))
 		})
 	}
+	if g.cfg.Form {
+		mux.Handle(FormPath, newForm(g).handler())
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, newProblem(http.StatusNotFound, ProblemNotFound, "see /openapi.json for the routes"))
 	})
@@ -236,16 +275,64 @@ func (g *Gateway) guard(rt route) http.Handler {
 			rt.handle(w, r, Client{})
 			return
 		}
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		c, known := g.cfg.Clients[TokenHash(tok)]
-		if !ok || tok == "" || !known {
-			g.metrics.problem(ProblemUnauthorized)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="spoor-gateway"`)
-			writeProblem(w, newProblem(http.StatusUnauthorized, ProblemUnauthorized, "send Authorization: Bearer <token> with a token of the gateway's tokens file"))
+		c, p := g.authenticate(r)
+		if p != nil {
+			g.metrics.problem(p.Code)
+			g.log.Info("refused client", "problem", p.Code, "oin", c.OIN)
+			if p.Status == http.StatusUnauthorized && !g.cfg.RequireClientCert {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="spoor-gateway"`)
+			}
+			writeProblem(w, p)
 			return
 		}
 		rt.handle(w, r, c)
 	})
+}
+
+// authenticate finds the request's client: from the verified client
+// certificate's OIN, from the bearer token, or from both when they agree.
+// On a refusal the returned Client holds the certificate's OIN, if any, for
+// the log line.
+func (g *Gateway) authenticate(r *http.Request) (Client, *Problem) {
+	var cert *Client
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		// The listener verified the chain against the CA bundle; what is
+		// left is who the certificate names.
+		oin := r.TLS.VerifiedChains[0][0].Subject.SerialNumber
+		cov := g.covenant()
+		party, ok := cov.PartyByOIN(oin)
+		switch {
+		case !events.ValidOIN(oin):
+			return Client{}, newProblem(http.StatusForbidden, ProblemClientCertificate,
+				"the client certificate's subject serialNumber is not an OIN (20 digits); a PKIoverheid certificate of the organisation carries its OIN there")
+		case !ok:
+			return Client{OIN: oin}, newProblem(http.StatusForbidden, ProblemClientCertificate,
+				fmt.Sprintf("OIN %s of the client certificate is not the OIN of any party of covenant version %d", oin, cov.Version))
+		case g.parties[party.ID] == nil:
+			return Client{OIN: oin}, newProblem(http.StatusForbidden, ProblemClientCertificate,
+				fmt.Sprintf("OIN %s is that of party %s, whose key this gateway does not hold", oin, party.ID))
+		}
+		cert = &Client{Name: "oin-" + oin, Party: party.ID, OIN: oin}
+	} else if g.cfg.RequireClientCert {
+		return Client{}, newProblem(http.StatusUnauthorized, ProblemClientCertificate,
+			"this gateway requires mutual TLS: present the organisation's client certificate (PKIoverheid, its OIN in the subject serialNumber)")
+	}
+	tok, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if r.Header.Get("Authorization") == "" && cert != nil {
+		return *cert, nil
+	}
+	c, known := g.cfg.Clients[TokenHash(tok)]
+	if !bearer || tok == "" || !known {
+		return Client{}, newProblem(http.StatusUnauthorized, ProblemUnauthorized, "send Authorization: Bearer <token> with a token of the gateway's tokens file")
+	}
+	if cert != nil {
+		if c.Party != cert.Party {
+			return *cert, newProblem(http.StatusForbidden, ProblemClientMismatch,
+				fmt.Sprintf("the bearer token is for party %s, but the client certificate's OIN %s is that of party %s", c.Party, cert.OIN, cert.Party))
+		}
+		c.OIN = cert.OIN
+	}
+	return c, nil
 }
 
 //go:embed openapi.json
@@ -383,12 +470,24 @@ func (g *Gateway) postDisclosures(w http.ResponseWriter, r *http.Request, c Clie
 		fail(newProblem(http.StatusRequestEntityTooLarge, ProblemTooManyLines, fmt.Sprintf("at most %d disclosures per request, this one has %d", g.cfg.MaxLines, len(ls))))
 		return
 	}
-	ps, p := g.prepare(party, key, ls, lines)
+	ps, p := g.record(r.Context(), log, party, c, key, ls, lines)
 	if p != nil {
 		fail(p)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.ReceiptWait)
+	g.answer(w, log, ps, lines)
+}
+
+// record prepares the lines (prepare), asks the ledger for receipts of
+// those it may hold, publishes the rest and waits up to ReceiptWait for
+// their receipts: every line of the answer has its result, or the problem
+// says why nothing was published. The API and the recording form share it.
+func (g *Gateway) record(ctx context.Context, log *slog.Logger, party *partyPublisher, c Client, key string, ls []Line, lines bool) ([]*prepared, *Problem) {
+	ps, p := g.prepare(party, c, key, ls, lines)
+	if p != nil {
+		return nil, p
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.ReceiptWait)
 	defer cancel()
 	// Ask before publishing: a retry of what the ledger holds is answered
 	// from its receipt, and the same key with another body is refused
@@ -420,13 +519,11 @@ func (g *Gateway) postDisclosures(w http.ResponseWriter, r *http.Request, c Clie
 		if !lines {
 			pb.EventID = ps[0].d.ID
 		}
-		fail(pb)
-		return
+		return nil, pb
 	}
 	if err := g.publish(ctx, party, todo); err != nil {
 		log.Warn("publish failed", "err", err, "lines", len(todo))
-		fail(newProblem(http.StatusServiceUnavailable, ProblemBusUnavailable, "the bus did not acknowledge every disclosure; retrying with the same Idempotency-Key and body publishes each at most once"))
-		return
+		return nil, newProblem(http.StatusServiceUnavailable, ProblemBusUnavailable, "the bus did not acknowledge every disclosure; retrying with the same Idempotency-Key and body publishes each at most once")
 	}
 	parallel.For(len(todo), receiptWorkers, 1, func(i int) {
 		pr := todo[i]
@@ -437,7 +534,7 @@ func (g *Gateway) postDisclosures(w http.ResponseWriter, r *http.Request, c Clie
 		}
 		pr.result = g.result(pr, rc)
 	})
-	g.answer(w, log, ps, lines)
+	return ps, nil
 }
 
 // receiptWorkers is how many receipt requests of one POST are in flight at
@@ -475,8 +572,8 @@ func waitReceipt(ctx context.Context, party *partyPublisher, id string, hash [32
 
 // prepare parses, pseudonymises, signs and checks every line; it returns
 // the lines ready to publish or the problem naming every line at fault.
-func (g *Gateway) prepare(party *partyPublisher, key string, ls []Line, lines bool) ([]*prepared, *Problem) {
-	cov := g.cfg.Covenant
+func (g *Gateway) prepare(party *partyPublisher, c Client, key string, ls []Line, lines bool) ([]*prepared, *Problem) {
+	cov := g.covenant()
 	now := g.cfg.Now()
 	var ps []*prepared
 	var errs []*FieldError
@@ -511,11 +608,17 @@ func (g *Gateway) prepare(party *partyPublisher, key string, ls []Line, lines bo
 		}
 		id := events.KeyedEventID(party.key.SaltSecret, party.key.Party, lineKey)
 		d, fes := in.Disclosure(l.N, party.key.Party, cov.Origin, id, g.cfg.SubjectKey)
+		for _, fe := range fes {
+			if fe.Code == CodeOtherParty && c.OIN != "" {
+				// Name the mismatch by what the client proved: its certificate.
+				fe.Detail = fmt.Sprintf("the client certificate's OIN %s is that of party %s; a line may name only that party as discloser", c.OIN, c.Party)
+			}
+		}
 		if len(fes) > 0 {
 			outs[i].errs = fes
 			return
 		}
-		outs[i].pr, outs[i].errs = g.check(l.N, party.key, d, now)
+		outs[i].pr, outs[i].errs = g.check(l.N, cov, party.key, d, now)
 	})
 	for _, o := range outs {
 		for _, fe := range o.errs {
@@ -541,7 +644,7 @@ func (g *Gateway) prepare(party *partyPublisher, key string, ls []Line, lines bo
 // covenant in force (form, validation, origin, the key in force at
 // occurred_at, the signature), occurred_at not in the future, and no id
 // that the covenant's vocabulary lacks (refusedRules).
-func (g *Gateway) check(line int, key *events.PartyKey, d *events.Disclosure, now time.Time) (*prepared, []*FieldError) {
+func (g *Gateway) check(line int, cov *events.Covenant, key *events.PartyKey, d *events.Disclosure, now time.Time) (*prepared, []*FieldError) {
 	var errs []*FieldError
 	events.Seal(d, key)
 	env, err := events.Sign(d, key)
@@ -555,7 +658,6 @@ func (g *Gateway) check(line int, key *events.PartyKey, d *events.Disclosure, no
 	case err != nil:
 		return nil, []*FieldError{{Line: line, Code: CodeInvalid, Detail: err.Error()}}
 	}
-	cov := g.cfg.Covenant
 	if err := openUnsigned(env, cov); err != nil {
 		var re *events.RejectError
 		if !errors.As(err, &re) {

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,7 +30,9 @@ import (
 	"github.com/spoor-ledger/spoor/internal/natstest"
 	"github.com/spoor-ledger/spoor/internal/testledger"
 	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/ledger/ingest"
+	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
@@ -74,23 +77,47 @@ type rig struct {
 	t      testing.TB
 	env    *testledger.Env
 	l      *ledger.Ledger
+	store  *pebblestore.Store
 	srv    *server.Server
 	js     jetstream.JetStream
+	nc     *nats.Conn
 	logs   *lockedBuffer
+	logger *slog.Logger
 	http   *httptest.Server
 	gw     *gateway.Gateway
 	cfg    gateway.Config
 	ingest func() // starts ingest when the rig was made without it
+
+	// ledgerHTTP serves the ledger's HTTP API (ledgerHandler, swapped when
+	// the ledger restarts).
+	ledgerHTTP    *httptest.Server
+	ledgerHandler atomic.Pointer[http.Handler]
+	ledgerMu      sync.RWMutex
+	stopIngest    context.CancelFunc
+	wg            sync.WaitGroup
 }
 
 // newRig starts everything; withIngest false leaves the ledger unfed until
 // r.ingest() is called.
 func newRig(t testing.TB, withIngest bool, receiptWait time.Duration) *rig {
 	t.Helper()
-	env := testledger.New(t)
+	return newDemoRig(t, "amersfoort", withIngest, receiptWait)
+}
+
+// demoParties are the two parties of each demo covenant whose keys the
+// rig's gateway holds: tokenA is for the first, tokenB for the second.
+var demoParties = map[string][2]string{
+	"amersfoort": {partyA, partyB},
+	"waterweg":   {"gemeente-vlaardingen", "swv-ppo-nwn"},
+}
+
+// newDemoRig is newRig on demo covenant name.
+func newDemoRig(t testing.TB, name string, withIngest bool, receiptWait time.Duration) *rig {
+	t.Helper()
+	env := testledger.NewDemo(t, name)
+	pa, pb := demoParties[name][0], demoParties[name][1]
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	l, store := env.Open(t, ledger.Config{IdleCosign: -1, Logger: logger})
 	srv := natstest.RunServer(t)
 	nc := natstest.Connect(t, srv)
 	js := natstest.JetStream(t, nc)
@@ -103,40 +130,24 @@ func newRig(t testing.TB, withIngest bool, receiptWait time.Duration) *rig {
 	if err := natsbus.EnsureStreams(ctx, js, parties, natsbus.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	in := ingest.New(ingest.Config{Ledger: l, JS: js, Logger: logger})
-	runCtx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	start := func() {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			if err := in.Run(runCtx); err != nil {
-				t.Errorf("ingest.Run: %v", err)
-			}
-		}()
-		go func() { defer wg.Done(); _ = in.ServeReceipts(runCtx, nc) }()
-	}
+	r := &rig{t: t, env: env, srv: srv, js: js, nc: nc, logs: logs, logger: logger}
+	r.openLedger(nil)
+	r.ingest = r.startIngest
 	if withIngest {
-		start()
+		r.startIngest()
 	}
-	t.Cleanup(func() {
-		stop()
-		wg.Wait()
-		if err := l.Close(); err != nil {
-			t.Errorf("ledger.Close: %v", err)
-		}
-		if err := store.Close(); err != nil {
-			t.Errorf("store.Close: %v", err)
-		}
-	})
-	r := &rig{t: t, env: env, l: l, srv: srv, js: js, logs: logs, ingest: start}
+	t.Cleanup(r.stopLedger)
+	chain, err := gateway.LoadCovenantChain([][]byte{env.Demo.Signed.Envelope.Raw}, env.Demo.AdminVkey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r.cfg = gateway.Config{
-		Covenant:   env.Demo.Signed.Covenant,
+		Chain:      chain,
 		SubjectKey: env.Demo.SubjectKey,
-		Parties:    []gateway.Party{r.party(partyA), r.party(partyB)},
+		Parties:    []gateway.Party{r.party(pa), r.party(pb)},
 		Clients: map[[32]byte]gateway.Client{
-			gateway.TokenHash(tokenA): {Name: "system-a", Party: partyA},
-			gateway.TokenHash(tokenB): {Name: "system-b", Party: partyB},
+			gateway.TokenHash(tokenA): {Name: "system-a", Party: pa},
+			gateway.TokenHash(tokenB): {Name: "system-b", Party: pb},
 		},
 		ReceiptWait: receiptWait,
 		MaxBody:     1 << 20,
@@ -146,6 +157,75 @@ func newRig(t testing.TB, withIngest bool, receiptWait time.Duration) *rig {
 	r.http = httptest.NewServer(r.gw.Handler())
 	t.Cleanup(r.http.Close)
 	return r
+}
+
+// openLedger opens the rig's ledger on its store, taking sc (nil: the
+// demo's version 1) as the covenant as spoor serve --covenant does, and
+// serves its HTTP API at r.ledgerHTTP.
+func (r *rig) openLedger(sc *events.SignedCovenant) {
+	r.t.Helper()
+	r.l, r.store = r.env.Open(r.t, ledger.Config{IdleCosign: -1, Logger: r.logger, Covenant: sc})
+	var h http.Handler = httpapi.New(httpapi.Config{Ledger: r.l})
+	if r.ledgerHTTP == nil {
+		r.ledgerHandler.Store(&h)
+		r.ledgerHTTP = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			r.ledgerMu.RLock()
+			defer r.ledgerMu.RUnlock()
+			(*r.ledgerHandler.Load()).ServeHTTP(w, req)
+		}))
+		r.t.Cleanup(r.ledgerHTTP.Close)
+		return
+	}
+	r.ledgerHandler.Store(&h)
+}
+
+// startIngest feeds the ledger from the bus and answers receipts.
+func (r *rig) startIngest() {
+	in := ingest.New(ingest.Config{Ledger: r.l, JS: r.js, Logger: r.logger})
+	ctx, stop := context.WithCancel(context.Background())
+	r.stopIngest = stop
+	r.wg.Add(2)
+	go func() {
+		defer r.wg.Done()
+		if err := in.Run(ctx); err != nil {
+			r.t.Errorf("ingest.Run: %v", err)
+		}
+	}()
+	go func() { defer r.wg.Done(); _ = in.ServeReceipts(ctx, r.nc) }()
+}
+
+// stopLedger stops ingest and closes the ledger and its store.
+func (r *rig) stopLedger() {
+	if r.stopIngest != nil {
+		r.stopIngest()
+	}
+	r.wg.Wait()
+	if r.l == nil {
+		return
+	}
+	// As spoor serve does, stop answering HTTP before the ledger closes.
+	var down http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "restarting", http.StatusServiceUnavailable)
+	})
+	r.ledgerMu.Lock() // waits for the requests in flight
+	r.ledgerHandler.Store(&down)
+	r.ledgerMu.Unlock()
+	if err := r.l.Close(); err != nil {
+		r.t.Errorf("ledger.Close: %v", err)
+	}
+	if err := r.store.Close(); err != nil {
+		r.t.Errorf("store.Close: %v", err)
+	}
+	r.l, r.store, r.stopIngest = nil, nil, nil
+}
+
+// restartLedger stops the ledger and opens it again with covenant sc, as an
+// operator restarts spoor serve with a new covenant version.
+func (r *rig) restartLedger(sc *events.SignedCovenant) {
+	r.t.Helper()
+	r.stopLedger()
+	r.openLedger(sc)
+	r.startIngest()
 }
 
 // party connects as a party's system would: its own connection, with the
@@ -491,7 +571,7 @@ func (r *rig) checkNoNumberStored() {
 	if s := r.logs.String(); strings.Contains(s, bsn) || strings.Contains(s, badBSN) {
 		r.t.Error("a log line holds a number")
 	}
-	if !strings.Contains(r.logs.String(), "answered") {
+	if logs := r.logs.String(); !strings.Contains(logs, "answered") && !strings.Contains(logs, "form recorded") {
 		r.t.Error("the gateway logged nothing: the grep of its log proves nothing")
 	}
 	for _, dir := range []string{datadir.Dir(r.env.Dir).Ledger(), r.srv.JetStreamConfig().StoreDir} {

@@ -41,6 +41,8 @@ const (
 	ProblemTooManyLines          = "too_many_lines"
 	ProblemUnsupportedMediaType  = "unsupported_media_type"
 	ProblemUnauthorized          = "unauthorized"
+	ProblemClientCertificate     = "client_certificate"
+	ProblemClientMismatch        = "client_mismatch"
 	ProblemLedgerRejected        = "ledger_rejected"
 	ProblemBusUnavailable        = "bus_unavailable"
 	ProblemLedgerUnavailable     = "ledger_unavailable"
@@ -59,6 +61,8 @@ var problemTitles = map[string]string{
 	ProblemTooManyLines:          "The request has too many lines",
 	ProblemUnsupportedMediaType:  "Send application/json or application/jsonl",
 	ProblemUnauthorized:          "A valid bearer token is required",
+	ProblemClientCertificate:     "The client certificate does not name a party of this gateway",
+	ProblemClientMismatch:        "The bearer token and the client certificate name different parties",
 	ProblemLedgerRejected:        "The ledger refused the disclosure",
 	ProblemBusUnavailable:        "The bus did not take the disclosures; retry with the same Idempotency-Key",
 	ProblemLedgerUnavailable:     "The ledger did not answer; ask again",

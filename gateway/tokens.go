@@ -16,6 +16,8 @@ type Client struct {
 	Name string
 	// Party is the one party the client publishes for.
 	Party string
+	// OIN is the OIN of the client's verified certificate, "" without one.
+	OIN string
 }
 
 // TokenHash is what a tokens file lists for a token: its SHA-256. The

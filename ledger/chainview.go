@@ -13,9 +13,10 @@ import (
 // is never changed once published: a new covenant version publishes a new
 // one.
 type ChainView struct {
-	First      *events.SignedCovenant // version 1
-	Latest     *events.SignedCovenant // the version in force
-	EverListed []string               // every party id any version listed, sorted
+	First      *events.SignedCovenant   // version 1
+	Latest     *events.SignedCovenant   // the version in force
+	Versions   []*events.SignedCovenant // every version, version 1 first
+	EverListed []string                 // every party id any version listed, sorted
 	// Policy is the witness policy of the version in force, nil when it
 	// has none (witnessed.go).
 	Policy *events.WitnessPolicy
@@ -38,6 +39,7 @@ func (l *Ledger) publishChain() {
 	v := &ChainView{First: l.chain.Version(1), Latest: l.chain.Latest()}
 	seen := map[string]bool{}
 	for n := 1; n <= l.chain.Len(); n++ {
+		v.Versions = append(v.Versions, l.chain.Version(n))
 		for _, p := range l.chain.Version(n).Covenant.Parties {
 			if !seen[p.ID] {
 				seen[p.ID] = true

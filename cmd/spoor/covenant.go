@@ -162,7 +162,7 @@ func showCovenant(w io.Writer, sc *events.SignedCovenant, pinned string) {
 	}
 	fmt.Fprintf(w, "sha256: %s\n\n", sc.Hash())
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTY\tKIND\tNAME\tKEYS")
+	fmt.Fprintln(tw, "PARTY\tKIND\tOIN\tNAME\tKEYS")
 	for _, p := range c.Parties {
 		var ks []string
 		for _, k := range p.Keys {
@@ -175,7 +175,11 @@ func showCovenant(w io.Writer, sc *events.SignedCovenant, pinned string) {
 			}
 			ks = append(ks, s)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.ID, p.Kind, p.Name, strings.Join(ks, "; "))
+		oin := p.OIN
+		if oin == "" {
+			oin = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Kind, oin, p.Name, strings.Join(ks, "; "))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n%d data categories, %d purposes, late recording after %d hours, retention %d days by default\n",

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,13 +21,16 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/events/demo"
 )
 
 func newCovenantNextCmd() *cobra.Command {
 	var policyFile, out, effective, contactsFile string
 	var removePolicy bool
+	var oins []string
+	var demoOINs bool
 	cmd := &cobra.Command{
-		Use:   "next covenant.signed -o covenant-vN.yaml [--witness-policy POLICY_FILE | --no-witness-policy] [--contacts CONTACTS_FILE] [--effective-from TIME]",
+		Use:   "next covenant.signed -o covenant-vN.yaml [--witness-policy POLICY_FILE | --no-witness-policy] [--contacts CONTACTS_FILE] [--oin PARTY=OIN]... [--demo-oins] [--effective-from TIME]",
 		Short: "Write the next covenant version's YAML (version+1, previous = this version's hash), for example with witnesses",
 		Long: `Write the YAML of the version after a signed covenant version: the same
 document with version one higher and previous set to the SHA-256 of the given
@@ -110,6 +114,32 @@ than the given version's) sets it.`,
 				}
 				ch.effectiveFrom = &t
 			}
+			if demoOINs {
+				// Only the parties without one: an OIN the administrator
+				// set is kept.
+				table, err := demo.OINs(prev.Covenant.Origin)
+				if err != nil {
+					return fmt.Errorf("--demo-oins: %w", err)
+				}
+				for _, p := range prev.Covenant.Parties {
+					if p.OIN == "" && table[p.ID] != "" {
+						if ch.oins == nil {
+							ch.oins = map[string]string{}
+						}
+						ch.oins[p.ID] = table[p.ID]
+					}
+				}
+			}
+			for _, o := range oins {
+				party, oin, ok := strings.Cut(o, "=")
+				if !ok {
+					return fmt.Errorf("--oin %q: want PARTY=OIN", o)
+				}
+				if ch.oins == nil {
+					ch.oins = map[string]string{}
+				}
+				ch.oins[party] = oin
+			}
 			next, err := nextCovenantYAML(prev, ch)
 			if err != nil {
 				return err
@@ -131,6 +161,8 @@ than the given version's) sets it.`,
 	cmd.Flags().StringVar(&policyFile, "witness-policy", "", "file with the witness policy (C2SP tlog-policy text) for the witness_policy block")
 	cmd.Flags().BoolVar(&removePolicy, "no-witness-policy", false, "remove the witness_policy block")
 	cmd.Flags().StringVar(&contactsFile, "contacts", "", "YAML file with the contacts of the central desk, the FG and the parties' desks (see above)")
+	cmd.Flags().StringArrayVar(&oins, "oin", nil, "set a party's OIN (PARTY=OIN, 20 digits; repeatable), the subject serialNumber of its PKIoverheid certificate")
+	cmd.Flags().BoolVar(&demoOINs, "demo-oins", false, "on a demo covenant: give every party without an OIN the test OIN its demo template lists")
 	cmd.Flags().StringVar(&effective, "effective-from", "", "the new version's effective_from (RFC 3339); default: unchanged")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "YAML file to write (required)")
 	_ = cmd.MarkFlagRequired("output")
@@ -144,6 +176,9 @@ type covenantChange struct {
 	policy        *string
 	effectiveFrom *time.Time
 	contacts      *contactsFile
+	// oins maps party ids to the OIN each gets (a client certificate's
+	// subject serialNumber, for the gateway's mutual TLS).
+	oins map[string]string
 }
 
 // contactsFile is what --contacts reads.
@@ -199,6 +234,9 @@ func nextCovenantYAML(prev *events.SignedCovenant, ch covenantChange) ([]byte, e
 			return nil, err
 		}
 	}
+	if err := setOINs(top, ch.oins); err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
@@ -221,6 +259,59 @@ func nextCovenantYAML(prev *events.SignedCovenant, ch covenantChange) ([]byte, e
 			next.EffectiveFrom.Format(time.RFC3339), p.Version, p.EffectiveFrom.Format(time.RFC3339))
 	}
 	return buf.Bytes(), nil
+}
+
+// setOINs sets the oin of each party in oins, right after its kind so
+// that the file reads as the demo covenants do. A party the covenant does
+// not list is an error; the OINs themselves are checked by the covenant's
+// validation.
+func setOINs(top *yaml.Node, oins map[string]string) error {
+	if len(oins) == 0 {
+		return nil
+	}
+	var parties *yaml.Node
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if top.Content[i].Value == "parties" {
+			parties = top.Content[i+1]
+		}
+	}
+	if parties == nil || parties.Kind != yaml.SequenceNode {
+		return errors.New("the signed covenant's YAML has no list of parties")
+	}
+	done := map[string]bool{}
+	for _, p := range parties.Content {
+		if p.Kind != yaml.MappingNode {
+			continue
+		}
+		id := ""
+		kindAt := -1
+		for i := 0; i+1 < len(p.Content); i += 2 {
+			switch p.Content[i].Value {
+			case "id":
+				id = p.Content[i+1].Value
+			case "kind":
+				kindAt = i
+			}
+		}
+		oin, ok := oins[id]
+		if !ok {
+			continue
+		}
+		done[id] = true
+		v := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Style: yaml.DoubleQuotedStyle, Value: oin}
+		if slices.ContainsFunc(p.Content, func(n *yaml.Node) bool { return n.Value == "oin" }) || kindAt < 0 {
+			setScalar(p, "oin", v)
+			continue
+		}
+		k := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "oin"}
+		p.Content = slices.Insert(p.Content, kindAt+2, k, v)
+	}
+	for id := range oins {
+		if !done[id] {
+			return fmt.Errorf("--oin: the covenant has no party %q", id)
+		}
+	}
+	return nil
 }
 
 // setScalar sets the value of key in mapping m, appending the key when it

@@ -249,3 +249,121 @@ parties:
 		})
 	}
 }
+
+// TestCovenantNextSetsOIN walks how an administrator gives a party a new
+// OIN (a new PKIoverheid certificate for the gateway's mutual TLS): covenant
+// next --oin, sign, and the ledger that holds version 1 takes version 2, in
+// which the OIN maps to the party. The demo covenants list an OIN for every
+// party already; an OIN that is not 20 digits, one that another party has,
+// and a party the covenant lacks are refused and nothing is written.
+func TestCovenantNextSetsOIN(t *testing.T) {
+	for _, name := range demo.Names() {
+		t.Run(name, func(t *testing.T) {
+			env := testledger.NewDemo(t, name)
+			l, s := env.Open(t, ledger.Config{})
+			l.Close()
+			s.Close()
+			c1 := env.Demo.Signed.Covenant
+			for _, p := range c1.Parties {
+				if !events.ValidOIN(p.OIN) {
+					t.Fatalf("demo party %s has no OIN (%q)", p.ID, p.OIN)
+				}
+			}
+			party, other := c1.Parties[0], c1.Parties[1]
+			const newOIN = "00000099900000000000"
+			dir := t.TempDir()
+			v1 := filepath.Join(env.Demo.Dir, demo.SignedFile)
+			v2yaml, v2 := filepath.Join(dir, "covenant-v2.yaml"), filepath.Join(dir, "covenant-v2.signed")
+			spoorOK(t, "covenant", "next", v1, "--oin", party.ID+"="+newOIN, "-o", v2yaml)
+			// Only the one line changed, besides the chain fields.
+			y1, y2 := string(env.Demo.Signed.Envelope.Payload), readText(t, v2yaml)
+			y1 = strings.Replace(y1, "\nversion: 1\n", "\nversion: 2\n", 1)
+			y1 = strings.Replace(y1, "\nprevious: \"\"\n", "\nprevious: \""+env.Demo.Signed.Hash()+"\"\n", 1)
+			y1 = strings.Replace(y1, `oin: "`+party.OIN+`"`, `oin: "`+newOIN+`"`, 1)
+			if y1 != y2 {
+				t.Fatalf("covenant next --oin changed more than the OIN and the chain fields:\n%s", y2)
+			}
+			spoorOK(t, "covenant", "sign", v2yaml, "--key", filepath.Join(env.Demo.Dir, demo.AdminKeyFile), "--previous", v1, "-o", v2)
+			sc2 := parseSignedFile(t, v2)
+			l, s = env.Open(t, ledger.Config{Covenant: sc2})
+			cur, _ := l.Covenant()
+			l.Close()
+			s.Close()
+			if cur.Covenant.Version != 2 {
+				t.Fatalf("the ledger runs version %d, want 2", cur.Covenant.Version)
+			}
+			if p, ok := cur.Covenant.PartyByOIN(newOIN); !ok || p.ID != party.ID {
+				t.Fatalf("OIN %s maps to %q, %v in version 2; want %s", newOIN, p.ID, ok, party.ID)
+			}
+			if _, ok := cur.Covenant.PartyByOIN(party.OIN); ok {
+				t.Fatal("the party's old OIN still maps to a party in version 2")
+			}
+
+			out := filepath.Join(dir, "bad.yaml")
+			spoorFails(t, "parties[0].oin: must be an OIN", "covenant", "next", v1, "--oin", party.ID+"=123", "-o", out)
+			spoorFails(t, "already the OIN of "+party.ID, "covenant", "next", v1, "--oin", other.ID+"="+party.OIN, "-o", out)
+			spoorFails(t, `no party "gemeente-nergens"`, "covenant", "next", v1, "--oin", "gemeente-nergens="+newOIN, "-o", out)
+			spoorFails(t, "want PARTY=OIN", "covenant", "next", v1, "--oin", newOIN, "-o", out)
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Fatalf("covenant next wrote %s after refusing", out)
+			}
+		})
+	}
+}
+
+// TestCovenantNextDemoOINs: a demo directory made before the demo
+// templates listed OINs holds a version 1 without them. covenant next
+// --demo-oins writes version 2 with the template's OIN for every party,
+// which follows the signed version 1: the ledger that logged version 1
+// takes it, and nothing already signed changes.
+func TestCovenantNextDemoOINs(t *testing.T) {
+	for _, name := range demo.Names() {
+		t.Run(name, func(t *testing.T) {
+			env := testledger.NewDemo(t, name)
+			// The version 1 an older Spoor made: the same template without
+			// the oin lines, signed by the demo administrator, logged.
+			var kept []string
+			for line := range strings.SplitSeq(string(env.Demo.Signed.Envelope.Payload), "\n") {
+				if !strings.HasPrefix(line, "    oin: ") {
+					kept = append(kept, line)
+				}
+			}
+			old, err := events.SignCovenant([]byte(strings.Join(kept, "\n")), env.Demo.AdminSkey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v1 := filepath.Join(t.TempDir(), "covenant-v1.signed")
+			if err := os.WriteFile(v1, old, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sc1 := parseSignedFile(t, v1)
+			for _, p := range sc1.Covenant.Parties {
+				if p.OIN != "" {
+					t.Fatalf("the old version 1 lists an OIN for %s", p.ID)
+				}
+			}
+			l, s := env.Open(t, ledger.Config{Covenant: sc1})
+			l.Close()
+			s.Close()
+
+			dir := t.TempDir()
+			v2yaml, v2 := filepath.Join(dir, "covenant-v2.yaml"), filepath.Join(dir, "covenant-v2.signed")
+			spoorOK(t, "covenant", "next", v1, "--demo-oins", "-o", v2yaml)
+			spoorOK(t, "covenant", "sign", v2yaml, "--key", filepath.Join(env.Demo.Dir, demo.AdminKeyFile), "--previous", v1, "-o", v2)
+			sc2 := parseSignedFile(t, v2)
+			l, s = env.Open(t, ledger.Config{Covenant: sc2})
+			cur, _ := l.Covenant()
+			l.Close()
+			s.Close()
+			if cur.Covenant.Version != 2 {
+				t.Fatalf("the ledger runs version %d, want 2", cur.Covenant.Version)
+			}
+			for _, p := range env.Demo.Signed.Covenant.Parties {
+				got, ok := cur.Covenant.Party(p.ID)
+				if !ok || got.OIN != p.OIN || !events.ValidOIN(got.OIN) {
+					t.Errorf("party %s has OIN %q in version 2, want the template's %q", p.ID, got.OIN, p.OIN)
+				}
+			}
+		})
+	}
+}

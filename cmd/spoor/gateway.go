@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -35,12 +37,18 @@ type gatewayFlags struct {
 	receiptWait  time.Duration
 	maxBody      int64
 	metrics      string
+	tlsCert      string
+	tlsKey       string
+	clientCA     string
+	ledgerURL    string
+	covenantPoll time.Duration
+	form         bool
 }
 
 func newGatewayCmd(g *globalFlags) *cobra.Command {
 	f := &gatewayFlags{}
 	cmd := &cobra.Command{
-		Use:   "gateway --covenant FILE --admin KEY|@FILE --key PARTY.key --pseudonym-key FILE --tokens FILE",
+		Use:   "gateway --covenant FILE --admin KEY|@FILE --key PARTY.key --pseudonym-key FILE (--tokens FILE | --tls-cert FILE --tls-key FILE --client-ca FILE)",
 		Short: "Run the HTTP gateway through which an organisation's systems record disclosures",
 		Long: `Serve POST /v1/disclosures: a client sends one disclosure as JSON (or many as
 JSON Lines) with the subject's BSN or onderwijsnummer and an Idempotency-Key;
@@ -56,7 +64,30 @@ document is at /openapi.json.
 first must name and be signed by the pinned --admin key, and each next one
 must follow it. Clients authenticate with bearer tokens: --tokens is a JSON
 array of {"name", "party", "token_sha256"}, each token for one party whose
---key the gateway holds. Each party publishes on a NATS connection of its own;
+--key the gateway holds.
+
+Mutual TLS (Digikoppeling): with --tls-cert, --tls-key and --client-ca the
+gateway serves HTTPS and requires a client certificate issued under a CA of
+the --client-ca bundle (PKIoverheid's in production). The certificate's
+subject serialNumber is the organisation's OIN, which the covenant lists per
+party (oin); a client publishes only for that party, and --tokens becomes
+optional (a token sent beside a certificate must be for the same party).
+
+With --ledger URL (the ledger's HTTP API) the gateway asks the ledger every
+--covenant-poll for new covenant versions (GET /v1/covenants), checks each
+against the pinned --admin key through the chain, and takes it in force
+without a restart.
+
+With --form the gateway also serves a Dutch recording form at /formulier/ for
+professionals of an organisation without a system of its own (a disclosure at
+an MDO or by phone): they sign in with a token of --tokens (one per person: its
+name gives the actor's pseudonymous staff id), pick purpose, legal basis,
+categories and recipients from the covenant in force, type the BSN (which goes
+no further than the gateway, and is never shown again or logged), and get the
+receipt and the covenant's findings in Dutch. The pages run no script; every
+form carries a CSRF token.
+
+Each party publishes on a NATS connection of its own;
 with --nats-credentials DIR the party's NKey seed is DIR/<party>.nk (what
 spoor serve --nats-users writes to DATA/nats-credentials).`,
 		Args: cobra.NoArgs,
@@ -77,7 +108,13 @@ spoor serve --nats-users writes to DATA/nats-credentials).`,
 	fl.DurationVar(&f.receiptWait, "receipt-wait", gateway.DefaultReceiptWait, "how long a POST waits for the receipts before answering 202")
 	fl.Int64Var(&f.maxBody, "max-body", gateway.DefaultMaxBody, "the largest request body in bytes")
 	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on this address (for example 127.0.0.1:9465)")
-	for _, n := range []string{"covenant", "admin", "key", "pseudonym-key", "tokens"} {
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "the gateway's TLS certificate (PEM); with --tls-key it serves HTTPS")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "the private key of --tls-cert (PEM)")
+	fl.StringVar(&f.clientCA, "client-ca", "", "CA bundle (PEM) of the client certificates to require (mutual TLS; the OIN in each subject serialNumber names the party)")
+	fl.StringVar(&f.ledgerURL, "ledger", "", "the ledger's HTTP API (for example http://127.0.0.1:8080), to follow new covenant versions")
+	fl.BoolVar(&f.form, "form", false, "also serve the Dutch recording form at /formulier/, for professionals who sign in with a token of --tokens")
+	fl.DurationVar(&f.covenantPoll, "covenant-poll", gateway.DefaultCovenantPoll, "how often to ask --ledger for new covenant versions")
+	for _, n := range []string{"covenant", "admin", "key", "pseudonym-key"} {
 		_ = cmd.MarkFlagRequired(n)
 	}
 	return cmd
@@ -104,9 +141,39 @@ func runGateway(ctx context.Context, log *slog.Logger, f *gatewayFlags) error {
 	if err != nil {
 		return err
 	}
-	clients, err := gateway.LoadTokens(f.tokens)
-	if err != nil {
-		return err
+	var clients map[[32]byte]gateway.Client
+	switch {
+	case f.tokens != "":
+		if clients, err = gateway.LoadTokens(f.tokens); err != nil {
+			return err
+		}
+	case f.clientCA == "":
+		return errors.New("give --tokens, or --client-ca to require client certificates (or both)")
+	}
+	if f.form && len(clients) == 0 {
+		return errors.New("--form needs --tokens: professionals sign in to the form with a token")
+	}
+	var tlsCfg *tls.Config
+	switch {
+	case f.clientCA != "" && (f.tlsCert == "" || f.tlsKey == ""):
+		return errors.New("--client-ca needs --tls-cert and --tls-key: mutual TLS is TLS")
+	case (f.tlsCert == "") != (f.tlsKey == ""):
+		return errors.New("give --tls-cert and --tls-key together")
+	case f.tlsCert != "":
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert, --tls-key: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if f.clientCA != "" {
+			ca, err := os.ReadFile(f.clientCA)
+			if err != nil {
+				return fmt.Errorf("--client-ca: %w", err)
+			}
+			if tlsCfg, err = gateway.MutualTLSConfig(cert, ca); err != nil {
+				return fmt.Errorf("--client-ca %s: %w", f.clientCA, err)
+			}
+		}
 	}
 	if f.credentials != "" && (f.auth.nkey != "" || f.auth.creds != "" || f.auth.user != "") {
 		return errors.New("give --nats-credentials or one NATS credential flag, not both")
@@ -143,8 +210,8 @@ func runGateway(ctx context.Context, log *slog.Logger, f *gatewayFlags) error {
 		parties = append(parties, gateway.Party{Key: key, JS: js})
 	}
 	gw, err := gateway.New(gateway.Config{
-		Covenant: chain.Latest().Covenant, SubjectKey: subject, Parties: parties, Clients: clients,
-		ReceiptWait: f.receiptWait, MaxBody: f.maxBody, Logger: log,
+		Chain: chain, SubjectKey: subject, Parties: parties, Clients: clients, RequireClientCert: f.clientCA != "",
+		ReceiptWait: f.receiptWait, MaxBody: f.maxBody, Logger: log, Form: f.form,
 	})
 	if err != nil {
 		return err
@@ -166,12 +233,25 @@ func runGateway(ctx context.Context, log *slog.Logger, f *gatewayFlags) error {
 	if err != nil {
 		return fmt.Errorf("couldn't listen on %s: %w", f.listen, err)
 	}
-	srv := &http.Server{Handler: gw.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+	if f.ledgerURL != "" {
+		fctx, stopFollow := context.WithCancel(ctx)
+		defer stopFollow()
+		hc := &http.Client{Timeout: 30 * time.Second}
+		go gw.FollowCovenants(fctx, hc, strings.TrimRight(f.ledgerURL, "/"), f.covenantPoll)
+	}
+	srv := &http.Server{Handler: gw.Handler(), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: f.receiptWait + time.Minute, IdleTimeout: 2 * time.Minute}
 	log.Info("gateway listening", "addr", ln.Addr().String(), "parties", len(parties), "clients", len(clients),
-		"covenant_version", chain.Latest().Covenant.Version, "origin", chain.Latest().Covenant.Origin)
+		"covenant_version", chain.Latest().Covenant.Version, "origin", chain.Latest().Covenant.Origin,
+		"tls", tlsCfg != nil, "client_certificates", f.clientCA != "")
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tlsCfg != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("gateway stopped: %w", err)

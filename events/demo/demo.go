@@ -215,30 +215,21 @@ func generateInto(dir string, d demoCovenant) (*Material, error) {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
 	parties := map[string]*events.PartyKey{}
-	fill := template.FuncMap{"key": func(party string) (string, error) {
+	yml, err := Fill(d.name, vkey, func(party string) (*events.PartyKey, error) {
 		k, ok := parties[party]
 		if !ok {
 			var err error
 			if k, err = events.GeneratePartyKey(party); err != nil {
-				return "", err
+				return nil, err
 			}
 			parties[party] = k
 		}
-		return base64.StdEncoding.EncodeToString(k.Public()), nil
-	}}
-	text, err := templates.ReadFile(d.template)
+		return k, nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("demo: %w", err)
+		return nil, err
 	}
-	tmpl, err := template.New(d.template).Funcs(fill).Option("missingkey=error").Parse(string(text))
-	if err != nil {
-		return nil, fmt.Errorf("demo: template %s: %w", d.template, err)
-	}
-	var yml bytes.Buffer
-	if err := tmpl.Execute(&yml, struct{ AdminKey string }{vkey}); err != nil {
-		return nil, fmt.Errorf("demo: template %s: %w", d.template, err)
-	}
-	signed, err := events.SignCovenant(yml.Bytes(), skey)
+	signed, err := events.SignCovenant(yml, skey)
 	if err != nil {
 		return nil, fmt.Errorf("demo: template %s: %w", d.template, err)
 	}
@@ -276,7 +267,7 @@ func generateInto(dir string, d demoCovenant) (*Material, error) {
 		}
 		files = append(files, file{PartyKeyFile(p.ID), b})
 	}
-	files = append(files, file{CovenantFile, yml.Bytes()}, file{SignedFile, signed})
+	files = append(files, file{CovenantFile, yml}, file{SignedFile, signed})
 	for _, f := range files {
 		if err := durable.WriteNewFile(filepath.Join(dir, f.name), f.data, 0o600); err != nil {
 			return nil, fmt.Errorf("demo: couldn't create key file: %w", err)
@@ -284,6 +275,69 @@ func generateInto(dir string, d demoCovenant) (*Material, error) {
 	}
 	return &Material{Name: d.name, Dir: dir, Signed: sc, AdminSkey: skey, AdminVkey: vkey,
 		Parties: parties, SubjectKey: subject}, nil
+}
+
+// Fill returns the YAML of demo covenant name's version 1 with adminVkey as
+// its administrator key and each party's public key from keyOf, which is
+// called once per party in the template's order. Generate fills it with
+// fresh keys; the worked example of docs/wire-format.md fills it with keys
+// derived from published seeds, so that its bytes are reproducible.
+func Fill(name, adminVkey string, keyOf func(party string) (*events.PartyKey, error)) ([]byte, error) {
+	d, err := lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	fill := template.FuncMap{"key": func(party string) (string, error) {
+		k, err := keyOf(party)
+		if err != nil {
+			return "", err
+		}
+		return base64.StdEncoding.EncodeToString(k.Public()), nil
+	}}
+	text, err := templates.ReadFile(d.template)
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	tmpl, err := template.New(d.template).Funcs(fill).Option("missingkey=error").Parse(string(text))
+	if err != nil {
+		return nil, fmt.Errorf("demo: template %s: %w", d.template, err)
+	}
+	var yml bytes.Buffer
+	if err := tmpl.Execute(&yml, struct{ AdminKey string }{adminVkey}); err != nil {
+		return nil, fmt.Errorf("demo: template %s: %w", d.template, err)
+	}
+	return yml.Bytes(), nil
+}
+
+// OINs returns the OIN the template of the demo covenant with origin lists
+// for each party. A demo directory made before the templates had OINs holds
+// a version 1 without them; `spoor covenant next --demo-oins` adds these in
+// version 2, so the signed version 1 and the log that holds it stay valid.
+func OINs(origin string) (map[string]string, error) {
+	for _, d := range demos {
+		if d.origin != origin {
+			continue
+		}
+		// Any keys do: only the OINs are read.
+		_, vkey, err := events.GenerateAdminKey(d.adminName)
+		if err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+		yml, err := Fill(d.name, vkey, func(party string) (*events.PartyKey, error) { return events.GeneratePartyKey(party) })
+		if err != nil {
+			return nil, err
+		}
+		c, err := events.ParseCovenantYAML(yml)
+		if err != nil {
+			return nil, fmt.Errorf("demo: template %s: %w", d.template, err)
+		}
+		out := map[string]string{}
+		for _, p := range c.Parties {
+			out[p.ID] = p.OIN
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%w: no demo covenant has origin %q", ErrUnknownDemo, origin)
 }
 
 // checkPartyKeys checks that every party of c has exactly the one key in

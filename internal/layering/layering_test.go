@@ -100,7 +100,7 @@ var rules = map[string]rule{
 	"deploy":                {[]string{mod + "ledger", pebble, trillian}, "deployment files and their checks"},
 	"deploy/natsaccounts":   {[]string{mod + "ledger", pebble, trillian}, "the NATS accounts file from the covenant"},
 	"gateway": {[]string{mod + "ledger", mod + "verifier", mod + "witness", pebble, trillian, chromedp},
-		"the HTTP gateway an organisation runs: it holds party keys and signs, so it is a publisher like events/natsbus's and reaches the ledger only over the bus; nothing of the ledger, the verifier side or a store"},
+		"the HTTP gateway an organisation runs: it holds party keys and signs, so it is a publisher like events/natsbus's and reaches the ledger only over the bus (and the public covenant list over HTTP); nothing of the ledger, the verifier side or a store"},
 	"witness": {[]string{mod + "ledger", mod + "events/natsbus", pebble, nats, trillian},
 		"the tlog-witness server, run by others than the operator: nothing of the ledger, its store or its bus"},
 	"witness/client": {[]string{mod + "ledger", mod + "events/natsbus", pebble, nats, trillian},

@@ -1,5 +1,5 @@
 // Package websession holds what the Dutch screens that people sign in to
-// (spoor desk, spoor dashboard) share: sessions in memory with a CSRF
+// (spoor desk, spoor dashboard, the recording form of spoor gateway) share: sessions in memory with a CSRF
 // token each, idle and absolute timeouts, a one-message flash across a
 // redirect, and the response headers that let their pages run no script
 // and be framed by no one. Each screen keeps its own sign-in (the desk's

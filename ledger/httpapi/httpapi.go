@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -120,6 +121,7 @@ func New(cfg Config) *Server {
 		{"GET /v1/entries", []Role{RoleFG}, false, s.entries},
 		{"GET /v1/checkpoints", []Role{RoleFG}, false, s.checkpoints},
 		{"GET /v1/witnessed-checkpoints", []Role{RoleFG}, false, s.witnessedCheckpoints},
+		{"GET /v1/covenants", anyone, false, s.covenants},
 		{"GET /healthz", anyone, false, s.healthz},
 		{"POST /v1/inzage", []Role{RoleDesk}, true, s.inzageRegister},
 		{"GET /v1/inzage", []Role{RoleDesk}, true, s.inzageList},
@@ -795,6 +797,29 @@ func (s *Server) entries(w http.ResponseWriter, r *http.Request) {
 		resp.Next = &end
 	}
 	writeJSON(w, resp)
+}
+
+// covenants is GET /v1/covenants: every covenant version in the log, the
+// signed bytes as logged (events.CovenantVersions). The covenant is public;
+// a gateway follows new versions from here and checks each against the
+// administrator key it pins, so nothing here is taken on trust.
+func (s *Server) covenants(w http.ResponseWriter, r *http.Request) {
+	v := s.l.ChainView()
+	if v == nil {
+		s.fail(w, r, http.StatusServiceUnavailable, "no_covenant", "the ledger has no covenant yet")
+		return
+	}
+	leaves, err := s.l.CovenantLeaves(r.Context(), math.MaxUint64)
+	if err != nil || len(leaves) < len(v.Versions) {
+		s.log.Error("couldn't list the covenant leaves", "err", err)
+		s.fail(w, r, http.StatusInternalServerError, "internal", "couldn't list the covenant versions")
+		return
+	}
+	body := events.CovenantVersions{Versions: make([]events.LoggedCovenant, len(v.Versions))}
+	for i, sc := range v.Versions {
+		body.Versions[i] = events.LoggedCovenant{Version: sc.Covenant.Version, LeafIndex: leaves[i], Signed: sc.Envelope.Raw}
+	}
+	writeJSON(w, body)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
