@@ -16,6 +16,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/spoor-ledger/spoor/internal/axecheck"
+
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/gateway"
 )
@@ -127,8 +129,10 @@ func TestFormInBrowser(t *testing.T) {
 			}
 
 			run(t, ctx, "the sign-in page", chromedp.Navigate(base), chromedp.WaitVisible(chromedp.ID("token")))
+			axecheck.Check(t, ctx, name+": the form's sign-in")
 			run(t, ctx, "a wrong token", chromedp.SendKeys(chromedp.ID("token"), "not-a-token\r"), chromedp.WaitVisible(chromedp.ID("fout")))
 			run(t, ctx, "signing in", chromedp.SendKeys(chromedp.ID("token"), tokenA+"\r"), chromedp.WaitVisible(chromedp.ID("formulier")))
+			axecheck.Check(t, ctx, name+": the form")
 			if got := value(t, ctx, "the organisation", chromedp.Text(chromedp.ID("organisatie"))); got != cov.PartyName(own) {
 				t.Errorf("signed in for %q, want %q", got, cov.PartyName(own))
 			}
@@ -166,6 +170,7 @@ func TestFormInBrowser(t *testing.T) {
 				t.Errorf("the refused form lost the purpose: %q", v)
 			}
 			shot("form-" + name + "-fout.png")
+			axecheck.Check(t, ctx, name+": the form with a refused number")
 			run(t, ctx, "a good BSN",
 				chromedp.SendKeys(chromedp.ID("nummer"), bsn),
 				chromedp.Click(chromedp.ID("vastleggen")),
@@ -180,6 +185,7 @@ func TestFormInBrowser(t *testing.T) {
 			}
 			page()
 			shot("form-" + name + ".png")
+			axecheck.Check(t, ctx, name+": the receipt")
 			if got := r.l.Head().Size; got != size+1 {
 				t.Fatalf("the ledger grew from %d to %d leaves, want one event", size, got)
 			}
