@@ -269,27 +269,15 @@ func setOINs(top *yaml.Node, oins map[string]string) error {
 	if len(oins) == 0 {
 		return nil
 	}
-	var parties *yaml.Node
-	for i := 0; i+1 < len(top.Content); i += 2 {
-		if top.Content[i].Value == "parties" {
-			parties = top.Content[i+1]
-		}
-	}
-	if parties == nil || parties.Kind != yaml.SequenceNode {
-		return errors.New("the signed covenant's YAML has no list of parties")
+	parties, err := partyNodes(top)
+	if err != nil {
+		return err
 	}
 	done := map[string]bool{}
-	for _, p := range parties.Content {
-		if p.Kind != yaml.MappingNode {
-			continue
-		}
-		id := ""
+	for id, p := range parties {
 		kindAt := -1
 		for i := 0; i+1 < len(p.Content); i += 2 {
-			switch p.Content[i].Value {
-			case "id":
-				id = p.Content[i+1].Value
-			case "kind":
+			if p.Content[i].Value == "kind" {
 				kindAt = i
 			}
 		}
@@ -312,6 +300,32 @@ func setOINs(top *yaml.Node, oins map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// partyNodes returns the mapping node of each party in the covenant's YAML
+// tree, by id.
+func partyNodes(top *yaml.Node) (map[string]*yaml.Node, error) {
+	var parties *yaml.Node
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if top.Content[i].Value == "parties" {
+			parties = top.Content[i+1]
+		}
+	}
+	if parties == nil || parties.Kind != yaml.SequenceNode {
+		return nil, errors.New("the signed covenant's YAML has no list of parties")
+	}
+	out := map[string]*yaml.Node{}
+	for _, p := range parties.Content {
+		if p.Kind != yaml.MappingNode {
+			continue
+		}
+		for i := 0; i+1 < len(p.Content); i += 2 {
+			if p.Content[i].Value == "id" {
+				out[p.Content[i+1].Value] = p
+			}
+		}
+	}
+	return out, nil
 }
 
 // setScalar sets the value of key in mapping m, appending the key when it
@@ -354,33 +368,22 @@ func setContacts(top *yaml.Node, prev *events.Covenant, c *contactsFile) error {
 	if len(c.Parties) == 0 {
 		return nil
 	}
-	var parties *yaml.Node
-	for i := 0; i+1 < len(top.Content); i += 2 {
-		if top.Content[i].Value == "parties" {
-			parties = top.Content[i+1]
-		}
-	}
-	if parties == nil || parties.Kind != yaml.SequenceNode {
-		return errors.New("the signed covenant's YAML has no list of parties")
+	parties, err := partyNodes(top)
+	if err != nil {
+		return err
 	}
 	done := map[string]bool{}
-	for _, p := range parties.Content {
-		for i := 0; i+1 < len(p.Content); i += 2 {
-			if p.Content[i].Value != "id" {
-				continue
-			}
-			id := p.Content[i+1].Value
-			ct, ok := c.Parties[id]
-			if !ok {
-				continue
-			}
-			n, err := enc(ct)
-			if err != nil {
-				return err
-			}
-			setScalar(p, "contact", n)
-			done[id] = true
+	for id, p := range parties {
+		ct, ok := c.Parties[id]
+		if !ok {
+			continue
 		}
+		n, err := enc(ct)
+		if err != nil {
+			return err
+		}
+		setScalar(p, "contact", n)
+		done[id] = true
 	}
 	for id := range c.Parties {
 		if !done[id] {
