@@ -16,6 +16,7 @@ import (
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
+	"github.com/spoor-ledger/spoor/ledger/replicationtest"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
@@ -64,36 +65,6 @@ func follow(t *testing.T, f *Follower, l *ledger.Ledger, size uint64) {
 		}
 		if _, err := f.Step(t.Context(), 100*time.Millisecond); err != nil {
 			t.Fatal(err)
-		}
-	}
-}
-
-// sameStore checks that two stores hold the same keys and values, but for
-// the active's outbox.
-func sameStore(t *testing.T, a, b ledger.Store) {
-	t.Helper()
-	type kv struct{ k, v []byte }
-	read := func(s ledger.Store) []kv {
-		var out []kv
-		err := s.Scan(t.Context(), []byte{0}, nil, func(k, v []byte) error {
-			if string(k) == "mreplica-outbox" {
-				return nil
-			}
-			out = append(out, kv{bytes.Clone(k), bytes.Clone(v)})
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	ka, kb := read(a), read(b)
-	if len(ka) != len(kb) {
-		t.Fatalf("the stores hold %d and %d keys", len(ka), len(kb))
-	}
-	for i := range ka {
-		if !bytes.Equal(ka[i].k, kb[i].k) || !bytes.Equal(ka[i].v, kb[i].v) {
-			t.Fatalf("the stores differ at key %q", ka[i].k)
 		}
 	}
 }
@@ -164,7 +135,7 @@ func TestActiveAndStandby(t *testing.T) {
 	if got := b.l.Head(); got.Size != head.Size || got.Root != head.Root || !bytes.Equal(got.Note, head.Note) {
 		t.Fatalf("standby head %d %x, active %d %x", got.Size, got.Root[:4], head.Size, head.Root[:4])
 	}
-	sameStore(t, a.store, b.store)
+	replicationtest.SameStore(t, a.store, b.store)
 	for i := uint64(0); i < head.Size; i++ {
 		ea, errA := a.l.Entry(t.Context(), i)
 		eb, errB := b.l.Entry(t.Context(), i)

@@ -165,9 +165,9 @@ func sameHead(t *testing.T, what string, a, b *ledger.Ledger) {
 	}
 }
 
-// sameStore fails unless two stores hold the same keys and values, but
+// SameStore fails unless two stores hold the same keys and values, but
 // for the active's outbox (only an active has one).
-func sameStore(t *testing.T, a, b ledger.Store) {
+func SameStore(t *testing.T, a, b ledger.Store) {
 	t.Helper()
 	type kv struct{ k, v []byte }
 	read := func(s ledger.Store) []kv {
@@ -218,7 +218,7 @@ func testApply(t *testing.T, h Harness) {
 	submit(t, env, a.l, 2)
 	catchUp(t, s, b)
 	sameHead(t, "after an erasure", a.l, b.l)
-	sameStore(t, a.store, b.store)
+	SameStore(t, a.store, b.store)
 }
 
 // testFence: a stale active cannot publish once another ledger has.
@@ -283,7 +283,7 @@ func testPromote(t *testing.T, h Harness) {
 	c.openStandby(t, env, nil)
 	catchUp(t, s, c)
 	sameHead(t, "a standby of the whole stream", b.l, c.l)
-	sameStore(t, b.store, c.store)
+	SameStore(t, b.store, c.store)
 }
 
 // crashBeforePublish forwards the first n batches and then fails every
