@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/gateway"
+	"github.com/spoor-ledger/spoor/verifier"
 )
 
 // ldvDisclosure is the attributes of a valid LDV span of a disclosure by
@@ -171,6 +173,47 @@ func TestOTLPIntake(t *testing.T) {
 			d.ProcessingActivity != "leerplicht-verzuimmelding" || d.Subject.Pseudonym != pseudonym || d.Discloser != partyA ||
 			!d.OccurredAt.Equal(sp.EndTime().UTC().Truncate(time.Millisecond)) {
 			t.Errorf("span %d became %+v", i, d)
+		}
+	}
+	// The LDV read API on the ledger links each Spoor record to the span it
+	// came from: a query by the trace id answers both disclosures, each with
+	// its span id and its leaf.
+	tid := spans[0].SpanContext().TraceID().String()
+	q, err := http.NewRequest(http.MethodPost, r.ledgerHTTP.URL+"/processing-activities", strings.NewReader(`{"traceId":"`+tid+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Header.Set("Authorization", "Bearer "+fgToken)
+	qr, err := http.DefaultClient.Do(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var read verifier.LDVQueryResponse
+	err = json.NewDecoder(qr.Body).Decode(&read)
+	qr.Body.Close()
+	if err != nil || qr.StatusCode != http.StatusOK {
+		t.Fatalf("read API: %d %v", qr.StatusCode, err)
+	}
+	if len(read.ProcessingActivities) != 2 {
+		t.Fatalf("the read API answers %d records for the trace, want the 2 disclosures", len(read.ProcessingActivities))
+	}
+	bySpan := map[string]sdktrace.ReadOnlySpan{}
+	for _, sp := range spans[:2] {
+		bySpan[sp.SpanContext().SpanID().String()] = sp
+	}
+	for i, pa := range read.ProcessingActivities {
+		sp, ok := bySpan[pa.SpanID]
+		if !ok {
+			t.Fatalf("record %d names span %s, which is none of the disclosures", i, pa.SpanID)
+		}
+		delete(bySpan, pa.SpanID)
+		e, err := r.l.FindEvent(ctx, partyA, pa.Attributes["dpl.spoor.event_id"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pa.TraceID != tid || pa.SpanID != sp.SpanContext().SpanID().String() || pa.Attributes["dpl.spoor.leaf_index"] != float64(e.Index) ||
+			pa.Attributes["dpl.core.data_subject_id"] != pseudonym {
+			t.Errorf("record %d does not link to span %s: %+v", i, sp.SpanContext().SpanID(), pa)
 		}
 	}
 	// An exporter's retry is the same events: nothing new is logged.
