@@ -97,6 +97,10 @@ func (s *Server) processingActivities(w http.ResponseWriter, r *http.Request) {
 		}
 		*t.into = tm
 	}
+	if req.Cursor == "" {
+		// The Link header's form: the same body, the cursor in the query.
+		req.Cursor = r.URL.Query().Get("cursor")
+	}
 	if req.Cursor != "" {
 		n, err := strconv.ParseUint(req.Cursor, 10, 64)
 		if err != nil {

@@ -105,6 +105,25 @@ func TestLDVReadAPI(t *testing.T) {
 			t.Fatal("paging does not end")
 		}
 	}
+	// The Link header's form: the cursor in the query, the body as before.
+	code, b = post(f.auth["fg"], fmt.Sprintf(`{"dpl.core.data_subject_id":%q,"limit":1}`, f.child))
+	first := decode(b)
+	if code != http.StatusOK || first.NextCursor == "" {
+		t.Fatalf("first page: %d %s", code, b)
+	}
+	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/processing-activities?cursor="+first.NextCursor,
+		strings.NewReader(fmt.Sprintf(`{"dpl.core.data_subject_id":%q,"limit":1}`, f.child)))
+	req.Header.Set("Authorization", f.auth["fg"])
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if second := decode(b); len(second.ProcessingActivities) != 1 || len(first.ProcessingActivities) != 1 ||
+		second.ProcessingActivities[0].Attributes["dpl.spoor.event_id"] == first.ProcessingActivities[0].Attributes["dpl.spoor.event_id"] {
+		t.Errorf("the cursor in the query does not give the next page: %s", b)
+	}
 	if len(seen) < 2 {
 		t.Errorf("paging saw %d disclosures about the child, want several", len(seen))
 	}
