@@ -173,3 +173,37 @@ func FuzzMapSpan(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeTraces feeds the OTLP request decoding (OTLP/JSON with its hex
+// ids, and protobuf) anything: it must not panic, and what it decodes maps
+// span by span without panicking.
+func FuzzDecodeTraces(f *testing.F) {
+	body, err := os.ReadFile("testdata/ldv-spans.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(body, true)
+	req, err := gateway.DecodeTraces(body, true)
+	if err != nil {
+		f.Fatal(err)
+	}
+	pb, err := proto.Marshal(req)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(pb, false)
+	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]}`), true)
+	f.Fuzz(func(t *testing.T, b []byte, isJSON bool) {
+		req, err := gateway.DecodeTraces(b, isJSON)
+		if err != nil {
+			return
+		}
+		for _, rs := range req.GetResourceSpans() {
+			for _, ss := range rs.GetScopeSpans() {
+				for _, sp := range ss.GetSpans() {
+					mapVector(sp)
+				}
+			}
+		}
+	})
+}
