@@ -233,12 +233,19 @@ func (in *Input) Disclosure(line int, party, origin, id string, key events.Subje
 	default:
 		bad("subject.id_type", CodeInvalid, "must be %q or %q", events.IDTypeBSN, events.IDTypeOnderwijsnummer)
 	}
+	return in.build(party, origin, id, subject), errs
+}
+
+// build is the unsigned disclosure of in with the gateway's fields and the
+// subject filled in; it checks nothing (Disclosure does, and the OTLP
+// intake does for spans).
+func (in *Input) build(party, origin, id string, subject events.Subject) *events.Disclosure {
 	occurred := in.OccurredAt
 	if !occurred.IsZero() {
 		// Any zone is accepted; the signed event carries UTC.
 		occurred = occurred.UTC()
 	}
-	d := &events.Disclosure{
+	return &events.Disclosure{
 		Schema:             events.SchemaV1,
 		Origin:             origin,
 		ID:                 id,
@@ -260,5 +267,4 @@ func (in *Input) Disclosure(line int, party, origin, id string, key events.Subje
 		CaseRef:            in.CaseRef,
 		Corrects:           in.Corrects,
 	}
-	return d, errs
 }

@@ -232,6 +232,7 @@ type route struct {
 func (g *Gateway) routes() []route {
 	return []route{
 		{"POST /v1/disclosures", true, g.postDisclosures},
+		{"POST /v1/traces", true, g.postTraces},
 		{"GET /v1/disclosures/{id}", true, g.getDisclosure},
 		{"GET /openapi.json", false, g.openAPI},
 	}
@@ -489,16 +490,35 @@ func (g *Gateway) record(ctx context.Context, log *slog.Logger, party *partyPubl
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.ReceiptWait)
 	defer cancel()
-	// Ask before publishing: a retry of what the ledger holds is answered
-	// from its receipt, and the same key with another body is refused
-	// without publishing anything.
+	todo, conflicts := g.lookup(ctx, party, c, ps)
+	if len(conflicts) > 0 {
+		errs := make([]*FieldError, len(conflicts))
+		for i, pr := range conflicts {
+			errs[i] = conflictError(pr.line, pr.result)
+		}
+		pb := newProblem(http.StatusUnprocessableEntity, ProblemIdempotencyConflict,
+			"the ledger holds the event of this Idempotency-Key with another disclosure; the first one stands. Use a new key for a new disclosure; nothing of this request was published", errs...)
+		if !lines {
+			pb.EventID = ps[0].d.ID
+		}
+		return nil, pb
+	}
+	if err := g.publishAndWait(ctx, log, party, todo); err != nil {
+		return nil, newProblem(http.StatusServiceUnavailable, ProblemBusUnavailable, "the bus did not acknowledge every disclosure; retrying with the same Idempotency-Key and body publishes each at most once")
+	}
+	return ps, nil
+}
+
+// lookup asks the ledger for the receipts of ps before anything is
+// published: a retry of what the ledger holds gets its result from the
+// receipt, and a line whose id the ledger holds with other bytes is a
+// conflict (its result says id_conflict). todo are the lines to publish.
+func (g *Gateway) lookup(ctx context.Context, party *partyPublisher, c Client, ps []*prepared) (todo, conflicts []*prepared) {
 	receipts := make([]*natsbus.Receipt, len(ps))
 	parallel.For(len(ps), receiptWorkers, 1, func(i int) {
 		// An error leaves the receipt nil: the ledger did not answer.
 		receipts[i], _ = natsbus.RequestReceipt(ctx, party.js.Conn(), c.Party, ps[i].d.ID, ps[i].hash)
 	})
-	var conflicts []*FieldError
-	var todo []*prepared
 	for i, pr := range ps {
 		rc := receipts[i]
 		switch {
@@ -506,24 +526,23 @@ func (g *Gateway) record(ctx context.Context, log *slog.Logger, party *partyPubl
 			// The ledger did not answer: publish, and let the receipt tell.
 			todo = append(todo, pr)
 		case rc.Status == natsbus.ReceiptIDConflict:
-			conflicts = append(conflicts, conflictError(pr.line, rc))
+			pr.result = g.result(pr, rc)
+			conflicts = append(conflicts, pr)
 		case rc.Status == natsbus.ReceiptPending:
 			todo = append(todo, pr)
 		default:
 			pr.result = g.result(pr, rc)
 		}
 	}
-	if len(conflicts) > 0 {
-		pb := newProblem(http.StatusUnprocessableEntity, ProblemIdempotencyConflict,
-			"the ledger holds the event of this Idempotency-Key with another disclosure; the first one stands. Use a new key for a new disclosure; nothing of this request was published", conflicts...)
-		if !lines {
-			pb.EventID = ps[0].d.ID
-		}
-		return nil, pb
-	}
+	return todo, conflicts
+}
+
+// publishAndWait publishes todo and waits, until ctx ends, for each one's
+// receipt: every line gets its result, pending when the wait ended first.
+func (g *Gateway) publishAndWait(ctx context.Context, log *slog.Logger, party *partyPublisher, todo []*prepared) error {
 	if err := g.publish(ctx, party, todo); err != nil {
 		log.Warn("publish failed", "err", err, "lines", len(todo))
-		return nil, newProblem(http.StatusServiceUnavailable, ProblemBusUnavailable, "the bus did not acknowledge every disclosure; retrying with the same Idempotency-Key and body publishes each at most once")
+		return err
 	}
 	parallel.For(len(todo), receiptWorkers, 1, func(i int) {
 		pr := todo[i]
@@ -534,7 +553,7 @@ func (g *Gateway) record(ctx context.Context, log *slog.Logger, party *partyPubl
 		}
 		pr.result = g.result(pr, rc)
 	})
-	return ps, nil
+	return nil
 }
 
 // receiptWorkers is how many receipt requests of one POST are in flight at
@@ -777,9 +796,13 @@ func statusURL(id string, hash [32]byte) string {
 }
 
 // conflictError names a line whose id the ledger holds with other bytes.
-func conflictError(line int, rc *natsbus.Receipt) *FieldError {
+func conflictError(line int, res *Result) *FieldError {
+	var leaf uint64
+	if res.LeafIndex != nil {
+		leaf = *res.LeafIndex
+	}
 	return &FieldError{Line: line, Code: ProblemIdempotencyConflict,
-		Detail: fmt.Sprintf("event %s is logged at leaf %d with another disclosure", rc.EventID, rc.LeafIndex)}
+		Detail: fmt.Sprintf("event %s is logged at leaf %d with another disclosure", res.EventID, leaf)}
 }
 
 // answer writes the results: 200 when every line's outcome is final, 202
@@ -896,6 +919,11 @@ type metrics struct {
 	problems  *prometheus.CounterVec
 	results   *prometheus.CounterVec
 	published prometheus.Counter
+	// The OTLP intake's spans: ignored (no disclosure) by kind, refused by
+	// reason code, committed.
+	spansIgnored   *prometheus.CounterVec
+	spansRefused   *prometheus.CounterVec
+	spansCommitted prometheus.Counter
 }
 
 func newMetrics() metrics {
@@ -906,6 +934,12 @@ func newMetrics() metrics {
 			Help: "Disclosures answered, by receipt status (committed, pending, rejected, id_conflict)."}, []string{"status"}),
 		published: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "spoor", Subsystem: "gateway", Name: "published_total",
 			Help: "Disclosures published on the bus (a retry of a committed one is not published again)."}),
+		spansIgnored: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "spoor", Subsystem: "gateway", Name: "otlp_spans_ignored_total",
+			Help: "OTLP spans that claim no disclosure, by kind (not_ldv: no dpl.core attribute; not_disclosure: an LDV record without dpl.spoor attributes)."}, []string{"kind"}),
+		spansRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "spoor", Subsystem: "gateway", Name: "otlp_spans_refused_total",
+			Help: "OTLP spans claiming a disclosure that were refused in partial_success, by reason code."}, []string{"reason"}),
+		spansCommitted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "spoor", Subsystem: "gateway", Name: "otlp_spans_committed_total",
+			Help: "OTLP spans recorded as disclosures and committed by the ledger (a re-export of a committed span counts again)."}),
 	}
 }
 
@@ -914,7 +948,8 @@ func (m metrics) problem(code string) { m.problems.WithLabelValues(code).Inc() }
 // Metrics returns the gateway's collectors and its publishers', for the
 // caller to register.
 func (g *Gateway) Metrics() []prometheus.Collector {
-	out := []prometheus.Collector{g.metrics.problems, g.metrics.results, g.metrics.published}
+	out := []prometheus.Collector{g.metrics.problems, g.metrics.results, g.metrics.published,
+		g.metrics.spansIgnored, g.metrics.spansRefused, g.metrics.spansCommitted}
 	for _, p := range g.parties {
 		out = append(out, p.pub.Metrics()...)
 	}

@@ -46,6 +46,8 @@ const (
 	// bsn passes the elfproef (9999 test range); badBSN fails it.
 	bsn    = "999990019"
 	badBSN = "999990018"
+	// fgToken is the FG's token on the rig's ledger API.
+	fgToken = "token-of-the-fg"
 )
 
 // waitLong bounds a test's waits for a slow, shared machine; it is never a
@@ -165,7 +167,8 @@ func newDemoRig(t testing.TB, name string, withIngest bool, receiptWait time.Dur
 func (r *rig) openLedger(sc *events.SignedCovenant) {
 	r.t.Helper()
 	r.l, r.store = r.env.Open(r.t, ledger.Config{IdleCosign: -1, Logger: r.logger, Covenant: sc})
-	var h http.Handler = httpapi.New(httpapi.Config{Ledger: r.l})
+	var h http.Handler = httpapi.New(httpapi.Config{Ledger: r.l,
+		Tokens: map[[32]byte]httpapi.Principal{sha256.Sum256([]byte(fgToken)): {Role: httpapi.RoleFG}}})
 	if r.ledgerHTTP == nil {
 		r.ledgerHandler.Store(&h)
 		r.ledgerHTTP = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {

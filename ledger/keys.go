@@ -30,6 +30,7 @@ import (
 //	'n' pseudonym(32) tomb(8)  -> erasure notice (JSON) kept for the covenant's notice period
 //	'y' data key id            -> live envelopes under that key(8)
 //	'm' name                   -> metadata
+//	'L' kind(1) id(16) index(8) -> ""                   the LDV index by trace id and processing activity (ldvindex.go)
 //
 // Event ids are scoped per discloser: 'd' holds (id, discloser), id first so
 // that the keys of a log grow in time order (ids are UUIDv7) and every

@@ -104,6 +104,7 @@ func (l *Ledger) tombstone(ctx context.Context, b *Batch, t *TombstoneRequest, n
 	}
 	b.Delete(u64Key(tagEntry, t.ErasedIndex))
 	b.Delete(u64Key(tagFindings, t.ErasedIndex))
+	deleteLDVIndex(b, d, t.ErasedIndex)
 	b.Delete(partyKey(d.Discloser, t.ErasedIndex))
 	b.Delete(occurredKey(uint64(d.OccurredAt.UnixMilli()), t.ErasedIndex))
 	b.Set(u64Key(tagErased, t.ErasedIndex), binary.BigEndian.AppendUint64(nil, idx))

@@ -489,6 +489,7 @@ func (l *Ledger) sealBatch(ctx context.Context, w *batchWork, changedKeys map[st
 			// what a crash left of that beyond the tree).
 			b.SetAhead(lastKey(keys, 9), body)
 			keys = l.addIndices(b, keys, p.idx, p)
+			keys = appendLDVIndex(b, keys, p.idx, r.subs[i].Disclosure)
 		}
 	}
 	for id := range changedKeys {

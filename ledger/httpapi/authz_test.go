@@ -290,6 +290,8 @@ func (f *authzFixture) request(pattern string) (method, path, body string) {
 			f.t.Fatal(err)
 		}
 		path = "/v1/inzage/" + id + "/bundle"
+	case "POST /processing-activities":
+		body = fmt.Sprintf(`{"traceId":%q}`, f.ownEvent.TraceID)
 	case "POST /v1/erasures":
 		body = fmt.Sprintf(`{"leaf_index":%d,"ground":"avg-17-1-a"}`, f.nextOwnLeaf())
 	case "GET /v1/erasures/{id}":

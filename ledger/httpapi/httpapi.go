@@ -134,6 +134,7 @@ func New(cfg Config) *Server {
 		{"GET /v1/erasures/{id}", []Role{RoleDesk, RoleFG}, false, s.erasureGet},
 		{"POST /v1/erasures/{id}/confirm", []Role{RoleDesk}, true, s.erasureConfirm},
 		{"POST /v1/erasures/{id}/withdraw", []Role{RoleDesk}, true, s.erasureWithdraw},
+		{"POST /processing-activities", []Role{RoleFG, RoleDesk}, false, s.processingActivities},
 	}
 	if cfg.Gatherer != nil {
 		s.routes = append(s.routes, Route{"GET /metrics", anyone, false, promhttpHandler(cfg.Gatherer).ServeHTTP})
