@@ -3,13 +3,15 @@ package events
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"errors"
 	"fmt"
+
+	"github.com/spoor-ledger/spoor/verifier/aboutchild"
 )
 
 // ErrInvalidNumber is returned for a BSN or onderwijsnummer that is not nine
-// digits or fails its check. Its message never contains the number.
-var ErrInvalidNumber = errors.New("invalid number")
+// digits or fails its check. Its message never contains the number. It is
+// verifier/aboutchild's sentinel: the elfproef has one home, there.
+var ErrInvalidNumber = aboutchild.ErrInvalidNumber
 
 // SubjectKeySize is the size of a pseudonym key K_v.
 const SubjectKeySize = 32
@@ -26,36 +28,9 @@ type SubjectKey struct {
 // its type: the elfproef for a BSN (9*d1 + 8*d2 + ... + 2*d8 - 1*d9 is a
 // non-zero multiple of 11); for an onderwijsnummer the same weighted sum
 // with remainder 5 after division by 11, starting with "10". The error does
-// not repeat the number.
+// not repeat the number. (aboutchild.CheckNumber, for this package's IDType.)
 func CheckNumber(idType IDType, number string) error {
-	if len(number) != 9 {
-		return fmt.Errorf("%w: a %s has exactly 9 digits, got %d characters", ErrInvalidNumber, idType, len(number))
-	}
-	sum := 0
-	for i := 0; i < 9; i++ {
-		c := number[i]
-		if c < '0' || c > '9' {
-			return fmt.Errorf("%w: a %s has only digits (character %d is not one)", ErrInvalidNumber, idType, i+1)
-		}
-		w := 9 - i
-		if i == 8 {
-			w = -1
-		}
-		sum += w * int(c-'0')
-	}
-	switch idType {
-	case IDTypeBSN:
-		if sum == 0 || sum%11 != 0 {
-			return fmt.Errorf("%w: the BSN fails the elfproef (check for a typing error)", ErrInvalidNumber)
-		}
-	case IDTypeOnderwijsnummer:
-		if number[:2] != "10" || ((sum%11)+11)%11 != 5 {
-			return fmt.Errorf("%w: the onderwijsnummer fails its check (check for a typing error)", ErrInvalidNumber)
-		}
-	default:
-		return fmt.Errorf("%w: unknown identifier type %q", ErrInvalidNumber, idType)
-	}
-	return nil
+	return aboutchild.CheckNumber(string(idType), number)
 }
 
 // Pseudonym returns the subject pseudonym of a BSN or onderwijsnummer:
