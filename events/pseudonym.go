@@ -19,9 +19,15 @@ const SubjectKeySize = 32
 // SubjectKey is a pseudonym key K_v with its id. Every party of the covenant
 // and the ledger hold it; whoever holds it can reverse a pseudonym by trying
 // every BSN, so the key and the pseudonyms it makes are personal data.
+//
+// VRF, when set, is the VRF secret key that the covenant pairs with this key
+// id (its vrf_keys entry, issue 23): SubjectFor then also computes the
+// subject's VRF output, and the event is of SchemaV2. Parties and the desk
+// hold it as they hold Secret.
 type SubjectKey struct {
 	ID     string
 	Secret []byte
+	VRF    *aboutchild.SecretKey
 }
 
 // CheckNumber checks that number is nine ASCII digits passing the check of
@@ -52,11 +58,27 @@ func Pseudonym(key SubjectKey, idType IDType, number string) (string, error) {
 }
 
 // SubjectFor builds the Subject of a disclosure from a number, so that the
-// number itself goes no further than this call.
+// number itself goes no further than this call: the pseudonym, and the VRF
+// output when key has a VRF secret (then use Subject.Schema for the event).
 func SubjectFor(key SubjectKey, idType IDType, number string) (Subject, error) {
 	p, err := Pseudonym(key, idType, number)
 	if err != nil {
 		return Subject{}, err
 	}
-	return Subject{IDType: idType, KeyID: key.ID, Pseudonym: p}, nil
+	s := Subject{IDType: idType, KeyID: key.ID, Pseudonym: p}
+	if key.VRF != nil {
+		if s.VRFOutput, err = key.VRF.Output(string(idType), number); err != nil {
+			return Subject{}, err
+		}
+	}
+	return s, nil
+}
+
+// Schema returns the payload schema an event about this subject has:
+// SchemaV2 when it carries a VRF output, SchemaV1 otherwise.
+func (s Subject) Schema() string {
+	if s.VRFOutput != "" {
+		return SchemaV2
+	}
+	return SchemaV1
 }
