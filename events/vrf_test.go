@@ -146,3 +146,27 @@ func TestSchemaV2Validation(t *testing.T) {
 		t.Errorf("empty vrf_output: err = %v, want ErrNonCanonical", err)
 	}
 }
+
+func TestSubjectKeyFileWithVRF(t *testing.T) {
+	k, err := events.GenerateSubjectKey("kv-2026-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := json.Marshal(k)
+	if strings.Contains(string(plain), "vrf_secret") {
+		t.Fatal("a key file without a VRF secret names one")
+	}
+	k.VRF = aboutchild.GenerateKey()
+	b, _ := json.Marshal(k)
+	back, err := events.ParseSubjectKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.VRF == nil || !back.VRF.Public().Equal(k.VRF.Public()) {
+		t.Fatal("the VRF secret does not round-trip through the key file")
+	}
+	bad := strings.Replace(string(b), `"vrf_secret":"`, `"vrf_secret":"//`, 1)
+	if _, err := events.ParseSubjectKey([]byte(bad)); err == nil {
+		t.Fatal("a damaged vrf_secret was accepted")
+	}
+}
