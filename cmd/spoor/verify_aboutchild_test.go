@@ -85,3 +85,27 @@ func TestCheckAboutChild(t *testing.T) {
 		t.Fatal("a bundle without VRF outputs passed the check")
 	}
 }
+
+// TestSealedProofFor: the desk's sealed proof opens with the number to the
+// outputs of every VRF key, and refuses when no key file holds a secret.
+func TestSealedProofFor(t *testing.T) {
+	sk := aboutchild.GenerateKey()
+	keys := []events.SubjectKey{{ID: "kv-2025-1", Secret: make([]byte, 32)}, {ID: "kv-2026-1", Secret: make([]byte, 32), VRF: sk}}
+	if _, err := sealedProofFor(keys[:1], "bsn", "999990019", "x"); err == nil {
+		t.Fatal("sealed without a VRF secret")
+	}
+	if sp, err := sealedProofFor(keys, "bsn", "999990019", ""); sp != nil || err != nil {
+		t.Fatal("sealed without being asked")
+	}
+	sp, err := sealedProofFor(keys, "bsn", "999990019", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.Params != aboutchild.DefaultParams || len(sp.Keys) != 1 || !sp.Keys[0].Equal(sk.Public()) {
+		t.Fatalf("sealed proof %+v", sp)
+	}
+	res, err := checkAboutChild(fakeVerified(t, sk, "999990019"), sp, "bsn", "999990019")
+	if err != nil || res.checked != 2 {
+		t.Fatalf("desk's sealed proof: %+v, %v", res, err)
+	}
+}

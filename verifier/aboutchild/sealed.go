@@ -356,3 +356,18 @@ func (sp *SealedProof) Outputs(idType, number string) ([]KeyOutput, error) {
 	}
 	return out, nil
 }
+
+// SealFor is what the desk runs when the number is typed: the proof under
+// each VRF secret key of keys (the covenant's, in its order) for the number,
+// sealed with params under a fresh salt from random (crypto/rand when nil).
+func SealFor(random io.Reader, idType, number string, params Params, keys []*SecretKey) (*SealedProof, error) {
+	proofs := make([]KeyProof, 0, len(keys))
+	for _, k := range keys {
+		p, _, err := k.Prove(idType, number)
+		if err != nil {
+			return nil, err
+		}
+		proofs = append(proofs, KeyProof{Key: k.Public(), Proof: p})
+	}
+	return Seal(random, idType, number, params, proofs)
+}
