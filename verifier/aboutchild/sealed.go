@@ -27,6 +27,7 @@ package aboutchild
 
 import (
 	"bytes"
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
@@ -186,10 +187,7 @@ func Seal(random io.Reader, idType, number string, params Params, proofs []KeyPr
 
 // aead derives the key from the number. This is the costly step, the one a
 // guesser pays per try.
-func (sp *SealedProof) aead(number string) (interface {
-	Seal(dst, nonce, plaintext, ad []byte) []byte
-	Open(dst, nonce, ciphertext, ad []byte) ([]byte, error)
-}, error) {
+func (sp *SealedProof) aead(number string) (cipher.AEAD, error) {
 	pw := make([]byte, 0, len(sealPassword)+len(sp.IDType)+1+len(number))
 	pw = append(pw, sealPassword...)
 	pw = append(pw, sp.IDType...)
