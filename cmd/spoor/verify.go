@@ -228,14 +228,14 @@ func runVerifyBundle(cmd *cobra.Command, f *verifyFlags, path string) error {
 		if err != nil {
 			return &exitError{1, err}
 		}
-		res, err := checkAboutChild(vb, sealed, f.idType, number)
+		res, err := vb.CheckAboutChild(sealed, f.idType, number)
 		if err != nil {
 			fmt.Fprintf(errOut, "FAILED: %s is not shown to be about this child: %s\n", path, err)
 			return &exitError{1, errors.New("the bundle is not about the child whose number was given")}
 		}
-		fmt.Fprintf(out, "  about this child: %d disclosure(s) carry the number's VRF output, checked with the covenant's VRF key\n", res.checked)
-		if res.notCheckable > 0 {
-			fmt.Fprintf(out, "  not checkable:    %d disclosure(s): %s\n", res.notCheckable, aboutchild.NotCheckableNL)
+		fmt.Fprintf(out, "  about this child: %d disclosure(s) carry the number's VRF output, checked with the covenant's VRF key\n", res.Checked)
+		if res.NotCheckable > 0 {
+			fmt.Fprintf(out, "  not checkable:    %d disclosure(s): %s\n", res.NotCheckable, aboutchild.NotCheckableNL)
 		}
 	}
 	fmt.Fprintf(out, "Not proven: that the bundle is complete (the FG's audit and the parties' receipts check that).\n")

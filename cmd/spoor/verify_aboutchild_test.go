@@ -67,21 +67,21 @@ func TestCheckAboutChild(t *testing.T) {
 	mineVB, otherVB := fakeVerified(t, sk, mine), fakeVerified(t, sk, other)
 	mineSealed, otherSealed := sealFor(t, sk, mine), sealFor(t, sk, other)
 
-	res, err := checkAboutChild(mineVB, mineSealed, "bsn", mine)
-	if err != nil || res.checked != 2 || res.notCheckable != 1 {
+	res, err := mineVB.CheckAboutChild(mineSealed, "bsn", mine)
+	if err != nil || res.Checked != 2 || res.NotCheckable != 1 {
 		t.Fatalf("own bundle: %+v, %v", res, err)
 	}
 	// Another child's complete bundle, its own sealed proof, this number.
-	if _, err := checkAboutChild(otherVB, otherSealed, "bsn", mine); err != aboutchild.ErrNotThisChild {
+	if _, err := otherVB.CheckAboutChild(otherSealed, "bsn", mine); err != aboutchild.ErrNotThisChild {
 		t.Fatalf("another child's bundle: err = %v, want ErrNotThisChild", err)
 	}
 	// Another child's entries with this child's sealed proof beside them.
-	if _, err := checkAboutChild(otherVB, mineSealed, "bsn", mine); !errors.Is(err, aboutchild.ErrNotAboutThisChild) {
+	if _, err := otherVB.CheckAboutChild(mineSealed, "bsn", mine); !errors.Is(err, aboutchild.ErrNotAboutThisChild) {
 		t.Fatalf("another child's entries: err = %v", err)
 	}
 	// A bundle with only v1 entries proves nothing about the child.
 	mineVB.Disclosures = mineVB.Disclosures[:1]
-	if _, err := checkAboutChild(mineVB, mineSealed, "bsn", mine); err == nil {
+	if _, err := mineVB.CheckAboutChild(mineSealed, "bsn", mine); err == nil {
 		t.Fatal("a bundle without VRF outputs passed the check")
 	}
 }
@@ -104,8 +104,8 @@ func TestSealedProofFor(t *testing.T) {
 	if sp.Params != aboutchild.DefaultParams || len(sp.Keys) != 1 || !sp.Keys[0].Equal(sk.Public()) {
 		t.Fatalf("sealed proof %+v", sp)
 	}
-	res, err := checkAboutChild(fakeVerified(t, sk, "999990019"), sp, "bsn", "999990019")
-	if err != nil || res.checked != 2 {
+	res, err := fakeVerified(t, sk, "999990019").CheckAboutChild(sp, "bsn", "999990019")
+	if err != nil || res.Checked != 2 {
 		t.Fatalf("desk's sealed proof: %+v, %v", res, err)
 	}
 }
