@@ -37,6 +37,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	"gopkg.in/yaml.v3"
+
+	"github.com/spoor-ledger/spoor/verifier/aboutchild"
 )
 
 // CovenantSchemaV1 is the value of a covenant file's "schema" field.
@@ -97,6 +99,19 @@ type Covenant struct {
 	// first; an access request looks under each. The secrets themselves are
 	// never in the covenant.
 	SubjectKeys []string `yaml:"subject_keys"`
+	// VRFKeys is optional: for pseudonym key ids of subject_keys, the public
+	// key of the VRF key pair that goes with them (issue 23), for example
+	//
+	//	vrf_keys:
+	//	  - key_id: kv-2026-1
+	//	    vrf_public_key: 5007db7f5fa75f8d8bfefb30417e4785eeac07f6a3315a6ddd1849a8a9349263
+	//
+	// Events under such a key id carry the subject's VRF output (schema
+	// spoor.disclosure/v2), so that a parent can check an answer with the
+	// number alone. The secret is held by the parties and the desk, like the
+	// pseudonym key, and never appears here. Once listed, a key id's VRF
+	// public key never changes or goes in a later version.
+	VRFKeys []VRFKey `yaml:"vrf_keys,omitempty"`
 	// Parties are the organisations that signed the covenant.
 	Parties []Party `yaml:"parties"`
 	// Vocabulary lists the words disclosures may use, with Dutch labels for
@@ -157,6 +172,15 @@ type Contact struct {
 	// Address is the postal address on one line, parts separated by
 	// commas, for example "Postbus 1002, 3130 EB Vlaardingen".
 	Address string `yaml:"address,omitempty"`
+}
+
+// VRFKey pairs a pseudonym key id with the public key of its VRF key pair.
+type VRFKey struct {
+	// KeyID is an id of subject_keys.
+	KeyID string `yaml:"key_id"`
+	// PublicKey is the VRF public key (c2sp.org/vrf-r255): 64 lower-case hex
+	// characters, as `spoor covenant vrf-keygen` prints it.
+	PublicKey string `yaml:"vrf_public_key"`
 }
 
 // Administrator is who administers the covenant.
@@ -775,6 +799,21 @@ func (c *Covenant) Validate() error {
 		}
 	}
 
+	vrfSeen := map[string]int{}
+	for i, k := range c.VRFKeys {
+		field := fmt.Sprintf("vrf_keys[%d]", i)
+		switch j, dup := vrfSeen[k.KeyID]; {
+		case !slices.Contains(c.SubjectKeys, k.KeyID):
+			bad(field+".key_id", "must be a key id of subject_keys")
+		case dup:
+			bad(field+".key_id", "repeats vrf_keys[%d]", j)
+		}
+		vrfSeen[k.KeyID] = i
+		if _, err := aboutchild.ParsePublicKeyHex(k.PublicKey); err != nil {
+			bad(field+".vrf_public_key", "must be a VRF public key: 64 lower-case hex characters of a canonical ristretto255 element")
+		}
+	}
+
 	if len(c.Parties) == 0 {
 		bad("parties", "must list at least one party")
 	}
@@ -1224,6 +1263,18 @@ func (c *Covenant) PartyKey(party, keyID string, t time.Time) (ed25519.PublicKey
 	return nil, fmt.Errorf("party %s has no key with that keyid in covenant version %d: %w", party, c.Version, ErrKeyNotInForce)
 }
 
+// VRFKey returns the VRF public key this version pairs with pseudonym key
+// id keyID, if it lists one.
+func (c *Covenant) VRFKey(keyID string) (*aboutchild.PublicKey, bool) {
+	for _, k := range c.VRFKeys {
+		if k.KeyID == keyID {
+			pk, err := aboutchild.ParsePublicKeyHex(k.PublicKey)
+			return pk, err == nil
+		}
+	}
+	return nil, false
+}
+
 // shortKeyID shortens a fingerprint for messages, and does not repeat a
 // keyid that is not one (it comes from an envelope, so from anyone).
 func shortKeyID(keyID string) string {
@@ -1231,6 +1282,14 @@ func shortKeyID(keyID string) string {
 		return "(malformed keyid)"
 	}
 	return keyID[:16]
+}
+
+// quoteKeyID quotes a pseudonym key id, or says it is not one.
+func quoteKeyID(s string) string {
+	if keyIDRE.MatchString(s) {
+		return fmt.Sprintf("%q", s)
+	}
+	return "(not a key id)"
 }
 
 // quoteID quotes an id for a message, or says it is not one, so that
@@ -1280,6 +1339,11 @@ const (
 	// A free-text field holds a nine-digit number that passes the
 	// elfproef: possibly a BSN (possiblebsn.go). Recorded, never refused.
 	RulePossibleBSN = "possible-bsn"
+	// The event's schema does not fit its pseudonym key: the covenant pairs
+	// the key id with a VRF key and the event has no VRF output, or the
+	// other way round (issue 23). The ledger checks only the output's form;
+	// a parent's check then shows the entry as not checkable.
+	RuleVRFOutputMismatch = "vrf-output-mismatch"
 )
 
 var findingLabelsNL = map[string]string{
@@ -1300,6 +1364,7 @@ var findingLabelsNL = map[string]string{
 	RuleCorrectionUnknown:        "Correctie verwijst naar een verstrekking die niet in het register staat",
 	RuleCorrectionOtherDiscloser: "Correctie van een verstrekking van een andere organisatie",
 	RulePossibleBSN:              "Mogelijk een BSN in de vrije tekst (het nummer wordt niet getoond)",
+	RuleVRFOutputMismatch:        "Controlewaarde voor ouders past niet bij de sleutel van het convenant",
 }
 
 // FindingRules lists every rule id, in a fixed order, for reports.
@@ -1307,7 +1372,7 @@ func FindingRules() []string {
 	return []string{RulePurposeUnknown, RuleCategoryUnknown, RuleCategoryNotNeeded, RuleSpecialWithoutException,
 		RuleConsentMissing, RuleConsentWrongGiver, RuleRecipientOutsideCovenant, RuleGroundUnknown,
 		RuleExceptionUnknown, RuleStatuteUnknown, RuleRoleUnknown, RulePublicBodyGroundF, RuleRecordedLate,
-		RuleOccurredAfterRecording, RuleCorrectionUnknown, RuleCorrectionOtherDiscloser, RulePossibleBSN}
+		RuleOccurredAfterRecording, RuleCorrectionUnknown, RuleCorrectionOtherDiscloser, RulePossibleBSN, RuleVRFOutputMismatch}
 }
 
 // FindingLabelNL returns the Dutch name of a rule for reports, or the rule
@@ -1390,6 +1455,14 @@ func (c *Covenant) Check(d *Disclosure) []Finding {
 			add(RuleConsentWrongGiver, "consent.given_by", "for age band %s consent is given by %s, not by %s",
 				d.SubjectAgeBand, want, quoteID(string(d.Consent.GivenBy)))
 		}
+	}
+
+	_, hasVRF := c.VRFKey(d.Subject.KeyID)
+	switch {
+	case hasVRF && d.Subject.VRFOutput == "":
+		add(RuleVRFOutputMismatch, "subject.vrf_output", "covenant version %d pairs pseudonym key %s with a VRF key, but the event carries no VRF output", c.Version, quoteKeyID(d.Subject.KeyID))
+	case !hasVRF && d.Subject.VRFOutput != "":
+		add(RuleVRFOutputMismatch, "subject.vrf_output", "the event carries a VRF output, but covenant version %d has no VRF key for pseudonym key %s", c.Version, quoteKeyID(d.Subject.KeyID))
 	}
 
 	if !hasTerm(c.Vocabulary.Roles, d.Actor.Role) {
@@ -1703,6 +1776,12 @@ func (ch *Chain) Append(next *SignedCovenant) error {
 		return fmt.Errorf("version %d changes the schema: %w", n.Version, ErrCovenantChain)
 	case n.EffectiveFrom.Before(p.EffectiveFrom):
 		return fmt.Errorf("version %d takes effect before version %d: %w", n.Version, p.Version, ErrCovenantChain)
+	}
+	for _, old := range p.VRFKeys {
+		pk, ok := n.VRFKey(old.KeyID)
+		if !ok || pk.String() != old.PublicKey {
+			return fmt.Errorf("version %d drops or changes the VRF public key of pseudonym key %s (events under it carry its outputs; a new key needs a new key id): %w", n.Version, old.KeyID, ErrCovenantChain)
+		}
 	}
 	type listing struct {
 		party   string

@@ -32,10 +32,20 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/spoor-ledger/spoor/verifier/aboutchild"
 )
 
-// SchemaV1 is the value of the payload's "schema" field for this version.
+// SchemaV1 is the value of the payload's "schema" field of events without a
+// VRF output: every event before issue 23, and events under a pseudonym key
+// version whose covenant entry has no VRF public key.
 const SchemaV1 = "spoor.disclosure/v1"
+
+// SchemaV2 is the value of the payload's "schema" field of events that carry
+// subject.vrf_output (wire format v2, issue 23). It is the only difference
+// from SchemaV1: the envelope, its payloadType and every other field are as
+// in version 1.
+const SchemaV2 = "spoor.disclosure/v2"
 
 // MaxEnvelopeSize is the largest envelope the ledger accepts (64 KiB).
 const MaxEnvelopeSize = 64 << 10
@@ -82,7 +92,7 @@ var Channels = []string{"mdo", "system", "email", "phone", "letter", "in-person"
 // purpose, on a legal basis, at a time. Field order is the canonical JSON
 // order; do not reorder.
 type Disclosure struct {
-	// Schema is SchemaV1.
+	// Schema is SchemaV2 when Subject.VRFOutput is set, SchemaV1 otherwise.
 	Schema string `json:"schema"`
 	// Origin is the log the event is meant for, so that it cannot be replayed
 	// into another region's log.
@@ -136,6 +146,13 @@ type Subject struct {
 	KeyID string `json:"key_id"`
 	// Pseudonym is 64 lower-case hex characters; see Pseudonym.
 	Pseudonym string `json:"pseudonym"`
+	// VRFOutput is the output of the VRF of the covenant's VRF key for KeyID
+	// over the subject's identifier type and number (verifier/aboutchild):
+	// 128 lower-case hex characters, present exactly in SchemaV2 events. It
+	// lets a parent who knows the number, and holds no key, check that an
+	// answer is about their child (issue 23). Like the pseudonym it is
+	// personal data wherever the VRF secret key is known.
+	VRFOutput string `json:"vrf_output,omitempty"`
 }
 
 // LegalBasis is the legal basis of a disclosure.
@@ -237,8 +254,17 @@ func (d *Disclosure) validateAll() error {
 			bad(field, "is not valid UTF-8")
 		}
 	}
-	if d.Schema != SchemaV1 {
-		bad("schema", "must be %q", SchemaV1)
+	switch d.Schema {
+	case SchemaV1:
+		if d.Subject.VRFOutput != "" {
+			bad("subject.vrf_output", "is only in schema %q", SchemaV2)
+		}
+	case SchemaV2:
+		if !aboutchild.ValidOutputHex(d.Subject.VRFOutput) {
+			bad("subject.vrf_output", "must be %d lower-case hex characters in schema %q", aboutchild.OutputHexSize, SchemaV2)
+		}
+	default:
+		bad("schema", "must be %q or %q", SchemaV1, SchemaV2)
 	}
 	text("origin", d.Origin, true)
 	if strings.ContainsAny(d.Origin, " \t\n+") {

@@ -501,6 +501,7 @@ func decodeDisclosureFast(payload []byte) (d *Disclosure, ok bool) {
 	d.Subject.KeyID = r.str()
 	r.lit(`,"pseudonym":`)
 	d.Subject.Pseudonym = r.str()
+	d.Subject.VRFOutput = r.optStr(`,"vrf_output":`)
 	r.lit(`},"subject_age_band":`)
 	d.SubjectAgeBand = AgeBand(r.str())
 	r.lit(`,"categories":`)
@@ -546,8 +547,13 @@ func decodeDisclosureFast(payload []byte) (d *Disclosure, ok bool) {
 // any error or allocating. A false answer is not trusted: Validate then runs
 // the full checks, which name every problem (and accept what they accept).
 func (d *Disclosure) valid() bool {
-	if d.Schema != SchemaV1 ||
-		!validText(d.Origin, true) || strings.ContainsAny(d.Origin, " \t\n+") ||
+	switch {
+	case d.Schema == SchemaV1 && d.Subject.VRFOutput == "":
+	case d.Schema == SchemaV2 && isLowerHex(d.Subject.VRFOutput, 128):
+	default:
+		return false
+	}
+	if !validText(d.Origin, true) || strings.ContainsAny(d.Origin, " \t\n+") ||
 		!ValidEventID(d.ID) ||
 		!isLowerHex(d.TraceID, 32) || allZero(d.TraceID) ||
 		!isLowerHex(d.SpanID, 16) || allZero(d.SpanID) ||

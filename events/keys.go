@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/spoor-ledger/spoor/verifier/aboutchild"
 )
 
 // SaltSize is the size of a disclosure's salt in bytes.
@@ -130,6 +132,10 @@ type subjectKeyFile struct {
 	Type   string `json:"type"`
 	KeyID  string `json:"key_id"`
 	Secret string `json:"secret"`
+	// VRFSecret is optional: the VRF secret key that goes with this key id
+	// (issue 23), 32 bytes in standard base64. It is kept in the same file
+	// because it is held by exactly the same people.
+	VRFSecret string `json:"vrf_secret,omitempty"`
 }
 
 const subjectKeyType = "spoor-subject-key/v1"
@@ -148,8 +154,11 @@ func GenerateSubjectKey(id string) (SubjectKey, error) {
 
 // MarshalJSON encodes the pseudonym key file. Keep it 0600.
 func (k SubjectKey) MarshalJSON() ([]byte, error) {
-	return json.MarshalIndent(subjectKeyFile{Type: subjectKeyType, KeyID: k.ID,
-		Secret: base64.StdEncoding.EncodeToString(k.Secret)}, "", "  ")
+	f := subjectKeyFile{Type: subjectKeyType, KeyID: k.ID, Secret: base64.StdEncoding.EncodeToString(k.Secret)}
+	if k.VRF != nil {
+		f.VRFSecret = base64.StdEncoding.EncodeToString(k.VRF.Bytes())
+	}
+	return json.MarshalIndent(f, "", "  ")
 }
 
 // ParseSubjectKey decodes a pseudonym key file.
@@ -165,7 +174,17 @@ func ParseSubjectKey(b []byte) (SubjectKey, error) {
 	if err != nil || len(s) != SubjectKeySize {
 		return SubjectKey{}, fmt.Errorf("pseudonym key file: secret must be %d bytes in base64", SubjectKeySize)
 	}
-	return SubjectKey{ID: f.KeyID, Secret: s}, nil
+	k := SubjectKey{ID: f.KeyID, Secret: s}
+	if f.VRFSecret != "" {
+		v, err := base64.StdEncoding.Strict().DecodeString(f.VRFSecret)
+		if err != nil {
+			return SubjectKey{}, fmt.Errorf("pseudonym key file: vrf_secret must be %d bytes in base64", aboutchild.SecretKeySize)
+		}
+		if k.VRF, err = aboutchild.ParseSecretKey(v); err != nil {
+			return SubjectKey{}, fmt.Errorf("pseudonym key file: vrf_secret: %w", err)
+		}
+	}
+	return k, nil
 }
 
 // LoadSubjectKey reads a pseudonym key file.

@@ -24,8 +24,9 @@ import (
 // knows, with the subject's BSN or onderwijsnummer instead of its
 // pseudonym. The gateway fills in the rest: schema, origin, discloser
 // (the client's party), id (from the Idempotency-Key), salt, and the
-// subject's pseudonym and key id. Schema, origin and discloser may be given,
-// and must then be what the gateway would fill in.
+// subject's pseudonym, key id and (when the covenant gives the key a VRF key)
+// VRF output. Origin and discloser may be given, and must then be what the
+// gateway would fill in; schema may be either version, the gateway decides.
 type Input struct {
 	Schema             string            `json:"schema,omitempty"`
 	Origin             string            `json:"origin,omitempty"`
@@ -211,8 +212,11 @@ func (in *Input) Disclosure(line int, party, origin, id string, key events.Subje
 	bad := func(field, code, format string, args ...any) {
 		errs = append(errs, &FieldError{Line: line, Field: field, Code: code, Detail: fmt.Sprintf(format, args...)})
 	}
-	if in.Schema != "" && in.Schema != events.SchemaV1 {
-		bad("schema", CodeInvalid, "must be %q or left out", events.SchemaV1)
+	// The gateway decides the schema (v2 when the covenant gives the key a
+	// VRF key); a client may name either, so that a covenant's new VRF key
+	// does not break clients that wrote the schema.
+	if in.Schema != "" && in.Schema != events.SchemaV1 && in.Schema != events.SchemaV2 {
+		bad("schema", CodeInvalid, "must be %q, %q or left out", events.SchemaV1, events.SchemaV2)
 	}
 	if in.Origin != "" && in.Origin != origin {
 		// The client's origin is not repeated: it is input.
@@ -246,7 +250,7 @@ func (in *Input) build(party, origin, id string, subject events.Subject) *events
 		occurred = occurred.UTC()
 	}
 	return &events.Disclosure{
-		Schema:             events.SchemaV1,
+		Schema:             subject.Schema(),
 		Origin:             origin,
 		ID:                 id,
 		TraceID:            in.TraceID,

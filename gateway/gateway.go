@@ -102,7 +102,11 @@ type Config struct {
 	// chain from New on.
 	Chain *events.Chain
 	// SubjectKey is the pseudonym key K_v the gateway pseudonymises with;
-	// the covenant must list its id.
+	// the covenant must list its id. When the covenant pairs that id with a
+	// VRF key (vrf_keys, issue 23), SubjectKey.VRF must be its secret (the
+	// key file's vrf_secret) and every event is of schema v2 with the
+	// subject's VRF output; otherwise events are v1 and a VRF secret is not
+	// used.
 	SubjectKey events.SubjectKey
 	// Parties are the parties whose keys the gateway holds.
 	Parties []Party
@@ -169,6 +173,17 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if len(cfg.SubjectKey.Secret) != events.SubjectKeySize {
 		return nil, fmt.Errorf("gateway: pseudonym key %q has %d bytes, want %d", cfg.SubjectKey.ID, len(cfg.SubjectKey.Secret), events.SubjectKeySize)
+	}
+	vrfPub, hasVRF := cov.VRFKey(cfg.SubjectKey.ID)
+	switch {
+	case hasVRF && cfg.SubjectKey.VRF == nil:
+		return nil, fmt.Errorf("gateway: the covenant pairs pseudonym key %q with a VRF key; its key file needs the VRF secret (spoor covenant vrf-keygen)", cfg.SubjectKey.ID)
+	case hasVRF && !cfg.SubjectKey.VRF.Public().Equal(vrfPub):
+		return nil, fmt.Errorf("gateway: the VRF secret of pseudonym key %q is not the one whose public key the covenant lists", cfg.SubjectKey.ID)
+	case !hasVRF:
+		// The covenant decides whether events carry a VRF output: an output
+		// under a key id without a VRF key would only earn a finding.
+		cfg.SubjectKey.VRF = nil
 	}
 	if len(cfg.Parties) == 0 {
 		return nil, errors.New("gateway: at least one party key is required")

@@ -16,17 +16,23 @@ import (
 )
 
 func main() {
-	// spoorVerify(bundle Uint8Array, logVkey, cosignerVkey, adminVkey)
-	// returns a Promise of the verdict's JSON. The check runs in a
+	// spoorVerify(bundle Uint8Array, logVkey, cosignerVkey, adminVkey
+	// [, sealedProof, number]) returns a Promise of the verdict's JSON. With
+	// the sealed proof's text and the child's number (issue 23) it also runs
+	// the parent's own check (verifypage.CheckAboutChild). The check runs in a
 	// goroutine of its own: a js.FuncOf callback that blocked would hold
 	// the browser's event loop, and the page could not say it is busy.
 	verify := js.FuncOf(func(this js.Value, args []js.Value) any {
-		if len(args) != 4 || args[0].Type() != js.TypeObject {
-			return js.ValueOf("spoorVerify(bundle Uint8Array, logVkey, cosignerVkey, adminVkey)")
+		if (len(args) != 4 && len(args) != 6) || args[0].Type() != js.TypeObject {
+			return js.ValueOf("spoorVerify(bundle Uint8Array, logVkey, cosignerVkey, adminVkey[, sealedProof, number])")
 		}
 		data := make([]byte, args[0].Get("length").Int())
 		js.CopyBytesToGo(data, args[0])
 		keys := verifypage.Keys{Log: args[1].String(), Cosigner: args[2].String(), Admin: args[3].String()}
+		var sealed, number string
+		if len(args) == 6 {
+			sealed, number = args[4].String(), args[5].String()
+		}
 		var resolve js.Value
 		executor := js.FuncOf(func(this js.Value, a []js.Value) any {
 			resolve = a[0]
@@ -35,7 +41,11 @@ func main() {
 		promise := js.Global().Get("Promise").New(executor)
 		executor.Release()
 		go func() {
-			out, err := json.Marshal(verifypage.Check(data, keys))
+			v := verifypage.Check(data, keys)
+			if sealed != "" || number != "" {
+				v = verifypage.CheckAboutChild(data, keys, sealed, number)
+			}
+			out, err := json.Marshal(v)
 			if err != nil {
 				// A Verdict is strings, bools and slices of them: it
 				// always marshals.

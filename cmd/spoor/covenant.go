@@ -25,7 +25,7 @@ with Dutch labels, the rules and the retention periods. Each version is signed
 by the administrator key named in the version before it (version 1: by the key
 it names itself) and appended to the log by the ledger before it takes effect.`,
 	}
-	cmd.AddCommand(newCovenantSignCmd(), newCovenantShowCmd(), newCovenantNextCmd())
+	cmd.AddCommand(newCovenantSignCmd(), newCovenantShowCmd(), newCovenantNextCmd(), newCovenantVRFKeygenCmd())
 	return cmd
 }
 

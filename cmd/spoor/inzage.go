@@ -24,6 +24,7 @@ import (
 	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/aboutchild"
 	"github.com/spoor-ledger/spoor/verifier/report"
 )
 
@@ -61,7 +62,7 @@ On the demo covenant: spoor inzage request --data DIR --relation parent
 
 func newInzageRequestCmd() *cobra.Command {
 	f := &inzageFlags{}
-	var relation, idType string
+	var relation, idType, sealedOut string
 	var sixteen bool
 	cmd := &cobra.Command{
 		Use:   "request --relation parent|guardian|young-person [--child-16-or-older] < bsn.txt",
@@ -80,6 +81,12 @@ func newInzageRequestCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The sealed proof needs the number, so it is made here, while it
+			// is typed, and written only once the request is registered.
+			sealed, err := sealedProofFor(keys, idType, number, sealedOut)
+			if err != nil {
+				return err
+			}
 			req := httpapi.InzageRegisterRequest{IDType: events.IDType(idType), Relation: relation, Child16OrOlder: sixteen}
 			for _, k := range keys {
 				p, err := events.Pseudonym(k, events.IDType(idType), number)
@@ -94,6 +101,13 @@ func newInzageRequestCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", st.ID)
+			if sealed != nil {
+				text, _ := sealed.MarshalText()
+				if err := writeSecretFile(sealedOut, append(text, '\n')); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote the sealed proof to %s: hand it to the requester with the bundle (spoor verify --bsn-stdin --sealed-proof)\n", sealedOut)
+			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "registered by %s at %s; a second desk user releases it with: spoor inzage release %s -o bundle.json\n",
 				st.RequestedBy, st.RequestedAt.Format(time.RFC3339), st.ID)
 			return nil
@@ -104,6 +118,7 @@ func newInzageRequestCmd() *cobra.Command {
 	cmd.Flags().StringVar(&relation, "relation", "", "who asks: parent (with parental authority), guardian, or young-person (required)")
 	cmd.Flags().BoolVar(&sixteen, "child-16-or-older", false, "the child is 16 or older (then only the young person may ask)")
 	cmd.Flags().StringVar(&idType, "id-type", "bsn", "bsn or onderwijsnummer")
+	cmd.Flags().StringVar(&sealedOut, "sealed-proof-out", "", "also write the sealed VRF proof for the child's number (issue 23) to this new file, for the requester's own check; needs key files with a VRF secret")
 	_ = cmd.MarkFlagRequired("relation")
 	return cmd
 }
@@ -244,6 +259,28 @@ func (f *inzageFlags) keys() ([]events.SubjectKey, error) {
 		out = append(out, k)
 	}
 	return out, nil
+}
+
+// sealedProofFor makes the sealed proof of the number under the VRF secret of
+// every pseudonym key that has one, when out is set; nil when it is not.
+func sealedProofFor(keys []events.SubjectKey, idType, number, out string) (*aboutchild.SealedProof, error) {
+	if out == "" {
+		return nil, nil
+	}
+	var vrfKeys []*aboutchild.SecretKey
+	for _, k := range keys {
+		if k.VRF != nil {
+			vrfKeys = append(vrfKeys, k.VRF)
+		}
+	}
+	if len(vrfKeys) == 0 {
+		return nil, errors.New("--sealed-proof-out: no pseudonym key file holds a VRF secret (spoor covenant vrf-keygen)")
+	}
+	sp, err := aboutchild.SealFor(nil, idType, number, aboutchild.DefaultParams, vrfKeys)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't seal the VRF proof: %w", err)
+	}
+	return sp, nil
 }
 
 // readNumber reads one BSN or onderwijsnummer from in: without echo when in

@@ -47,6 +47,9 @@ fills in: schema, discloser and salt (from the key), origin (from --origin, if
 the line has none) and id (if the line has none, a UUIDv7 derived from the
 line itself, so a rerun of the same file gives the same ids). The subject is
 given as its pseudonym; a BSN never goes on a command line or in this file.
+When the covenant pairs the pseudonym key with a VRF key (vrf_keys), the
+subject also carries its vrf_output (computed where the pseudonym is, with the
+key file's VRF secret: events.SubjectFor) and the line is wire format v2.
 
 Consecutive lines go out as batch messages of up to --batch events
 (docs/wire-format.md), which costs the bus far less than a message per event;
@@ -398,7 +401,8 @@ func prepareLine(raw []byte, key *events.PartyKey, origin string) (*events.Discl
 		return nil, err
 	}
 	if d.Schema == "" {
-		d.Schema = events.SchemaV1
+		// A line with the subject's VRF output is wire format v2.
+		d.Schema = d.Subject.Schema()
 	}
 	if d.Origin == "" {
 		d.Origin = origin

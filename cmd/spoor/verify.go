@@ -17,6 +17,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/aboutchild"
 	"github.com/spoor-ledger/spoor/verifier/report"
 	"github.com/spoor-ledger/spoor/verifier/tlogclient"
 )
@@ -30,6 +31,9 @@ type verifyFlags struct {
 	url         string
 	timeout     time.Duration
 	policy      string
+	bsnStdin    bool
+	idType      string
+	sealedProof string
 }
 
 func newVerifyCmd(g *globalFlags) *cobra.Command {
@@ -88,6 +92,9 @@ checkpoint you kept. A log that was rolled back or forked fails.`,
 	fl.StringVar(&f.consistency, "consistency", "", "check that the log at --url extends this kept checkpoint (a checkpoint file or a bundle)")
 	fl.StringVar(&f.url, "url", "", "the log's base URL, for --consistency")
 	fl.DurationVar(&f.timeout, "timeout", 2*time.Minute, "for --consistency: how long to wait for the log")
+	fl.BoolVar(&f.bsnStdin, "bsn-stdin", false, "check that the bundle is about your child: read the child's number from standard input (typed without echo at a terminal), never from the command line")
+	fl.StringVar(&f.idType, "id-type", "bsn", "with --bsn-stdin: the number's type, bsn or onderwijsnummer")
+	fl.StringVar(&f.sealedProof, "sealed-proof", "", "with --bsn-stdin: the bundle's sealed VRF proof (base64 text), until bundles carry it themselves")
 	fl.StringVar(&f.policy, "policy", "", "also require this witness policy (a C2SP tlog-policy file) of the bundle's checkpoint, besides the covenant's own")
 	return cmd
 }
@@ -162,6 +169,15 @@ func runVerifyBundle(cmd *cobra.Command, f *verifyFlags, path string) error {
 	if err != nil {
 		return &exitError{1, err}
 	}
+	var sealed *aboutchild.SealedProof
+	if f.bsnStdin {
+		if f.sealedProof == "" {
+			return &exitError{2, errors.New("--bsn-stdin needs the bundle's sealed proof (--sealed-proof FILE)")}
+		}
+		if sealed, err = readSealedProof(f.sealedProof); err != nil {
+			return &exitError{1, err}
+		}
+	}
 	var opts []verifier.VerifyOption
 	policy, err := readPolicyFile(f.policy)
 	if err != nil {
@@ -206,6 +222,21 @@ func runVerifyBundle(cmd *cobra.Command, f *verifyFlags, path string) error {
 		fmt.Fprintf(out, "  time:        every entry was in the log by %s at the latest (the witnesses' word)\n", wc.LatestAt.Format(time.RFC3339))
 	} else {
 		fmt.Fprintf(out, "  time:        cosigned %s by the log itself (its own statement; no independent witness: niet onafhankelijk bevestigd)\n", cp.CosignedAt.Format(time.RFC3339))
+	}
+	if sealed != nil {
+		number, err := readNumber(cmd.InOrStdin(), errOut, f.idType)
+		if err != nil {
+			return &exitError{1, err}
+		}
+		res, err := vb.CheckAboutChild(sealed, f.idType, number)
+		if err != nil {
+			fmt.Fprintf(errOut, "FAILED: %s is not shown to be about this child: %s\n", path, err)
+			return &exitError{1, errors.New("the bundle is not about the child whose number was given")}
+		}
+		fmt.Fprintf(out, "  about this child: %d disclosure(s) carry the number's VRF output, checked with the covenant's VRF key\n", res.Checked)
+		if res.NotCheckable > 0 {
+			fmt.Fprintf(out, "  not checkable:    %d disclosure(s): %s\n", res.NotCheckable, aboutchild.NotCheckableNL)
+		}
 	}
 	fmt.Fprintf(out, "Not proven: that the bundle is complete (the FG's audit and the parties' receipts check that).\n")
 	fmt.Fprintf(out, "Keep the bundle: spoor verify --consistency %s --url URL later shows the log still holds it.\n", path)

@@ -61,6 +61,18 @@
       frame.hidden = true;
       $("technical").hidden = false;
     }
+    // The parent's own check with the child's number (issue 23), when
+    // asked for and the bundle verified.
+    const about = $("about-child");
+    if (verdict.about_child) {
+      about.textContent = verdict.about_child.nl;
+      about.className = verdict.about_child.ok ? "ok" : "fail";
+      about.hidden = false;
+      section.dataset.about = verdict.about_child.ok ? "ok" : "fout";
+    } else {
+      about.hidden = true;
+      delete section.dataset.about;
+    }
     section.hidden = false;
     $("verdict-title").focus();
   }
@@ -84,9 +96,24 @@
     status.textContent = "Bezig met controleren…";
     const t0 = performance.now();
     const data = new Uint8Array(await file.arrayBuffer());
-    const verdict = JSON.parse(await globalThis.spoorVerify(data, keys.log_vkey, keys.cosigner_vkey, keys.admin_vkey));
+    const bsn = $("bsn");
+    const sealed = $("sealed").files && $("sealed").files[0];
+    let verdict;
+    if (bsn.value.trim() !== "" && sealed) {
+      // The number goes to the verifier in this page and no further; the
+      // field is emptied once it has it.
+      const number = bsn.value;
+      bsn.value = "";
+      status.textContent = "Bezig met controleren… Met het BSN duurt dit enkele seconden.";
+      verdict = JSON.parse(await globalThis.spoorVerify(data, keys.log_vkey, keys.cosigner_vkey, keys.admin_vkey, await sealed.text(), number));
+    } else {
+      verdict = JSON.parse(await globalThis.spoorVerify(data, keys.log_vkey, keys.cosigner_vkey, keys.admin_vkey));
+    }
     const ms = performance.now() - t0;
     status.textContent = "Gecontroleerd: " + file.name;
+    // Emptied, so that choosing the same file again (say, after typing
+    // the BSN) checks it again: a file input reports no change otherwise.
+    input.value = "";
     show(verdict, ms);
   });
 })();
