@@ -118,4 +118,3 @@ func isLoopbackHost(h string) bool {
 	ip, err := netip.ParseAddr(h)
 	return err == nil && ip.IsLoopback()
 }
-
