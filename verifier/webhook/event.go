@@ -214,6 +214,10 @@ func checkAttributes(e *event.Event) error {
 	return nil
 }
 
+// ErrBadData is wrapped by CheckData's errors: a body that is not what its
+// type allows (a sender must not send it; a receiver must not trust it).
+var ErrBadData = errors.New("webhook: bad event data")
+
 // CheckData checks that data is the body of typ and holds only ids, codes
 // and counts: party ids and reason, rule and alarm codes match the code
 // pattern, event ids are UUIDv7s, lists stay within MaxListed and agree
@@ -221,7 +225,7 @@ func checkAttributes(e *event.Event) error {
 // BSN (digits only in an id field fail the patterns) or free text.
 func CheckData(typ string, data any) error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("webhook: %s data: %s", typ, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: %s data: %s", ErrBadData, typ, fmt.Sprintf(format, args...))
 	}
 	code := func(s string) bool { return codePattern.MatchString(s) && !allDigits(s) }
 	switch d := data.(type) {
