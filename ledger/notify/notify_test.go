@@ -23,7 +23,7 @@ import (
 // request with the published key and answers from a script of statuses
 // (200 once the script runs out).
 type receiver struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *httptest.Server
 	keys map[string]ed25519.PublicKey
 
@@ -40,7 +40,7 @@ type delivery struct {
 	err    error // from webhook.Verify
 }
 
-func newReceiver(t *testing.T, pub ed25519.PublicKey, script ...int) *receiver {
+func newReceiver(t testing.TB, pub ed25519.PublicKey, script ...int) *receiver {
 	r := &receiver{t: t, keys: map[string]ed25519.PublicKey{webhook.KeyID(pub): pub}, script: script, received: make(chan delivery, 64)}
 	r.srv = httptest.NewTLSServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
@@ -88,7 +88,7 @@ func (r *receiver) next(t *testing.T) delivery {
 	}
 }
 
-func testKey(t *testing.T) (ed25519.PrivateKey, ed25519.PublicKey) {
+func testKey(t testing.TB) (ed25519.PrivateKey, ed25519.PublicKey) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)

@@ -268,3 +268,21 @@ func FuzzParseSignatureInput(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSignVerify signs and verifies one notification request of a
+// typical size (a rejected notice listing ten events).
+func BenchmarkSignVerify(b *testing.B) {
+	priv, pub := newKey(b)
+	keys := map[string]ed25519.PublicKey{KeyID(pub): pub}
+	body := bytes.Repeat([]byte(`{"event_id":"01936b2e-7c4d-7abc-8def-0123456789ab","reason":"bad_signature"},`), 10)
+	for b.Loop() {
+		req, _ := http.NewRequest("POST", "https://hooks.example.nl/spoor", bytes.NewReader(body))
+		req.Header.Set("Content-Type", ContentType)
+		if err := Sign(req, body, priv, KeyID(pub), time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Verify(req, body, VerifyOptions{Keys: keys}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
