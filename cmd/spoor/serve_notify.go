@@ -17,13 +17,13 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/notify"
 	"github.com/spoor-ledger/spoor/verifier/webhook"
@@ -100,7 +100,7 @@ func (n *notifyFlags) notifier(data string, l *ledger.Ledger, sc *events.SignedC
 		log.Warn("--notify-dev-http-loopback: webhooks on loopback (and over http there) are allowed; never in production")
 	}
 	nt, err := notify.New(notify.Config{
-		Dir: filepath.Join(data, "notify"), Key: priv, Origin: sc.Covenant.Origin,
+		Dir: datadir.Dir(data).Notify(), Key: priv, Origin: sc.Covenant.Origin,
 		PartyWebhook: func(party string) string {
 			cur, _ := l.Covenant()
 			if cur == nil {
