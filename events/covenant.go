@@ -28,6 +28,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -142,6 +143,14 @@ type Covenant struct {
 	// contacts existed) reads "contactgegevens onbekend" there. A party's
 	// own desk is Party.Contact.
 	Contact *CovenantContacts `yaml:"contact,omitempty"`
+	// NotificationKey is optional: the Ed25519 public key (32 bytes,
+	// standard base64) with which the ledger signs its webhook
+	// notifications (HTTP Message Signatures, RFC 9421; the receiver's
+	// side is verifier/webhook). The operator keeps the private key and
+	// names its file in the ledger's configuration; the ledger refuses to
+	// notify with a key the covenant in force does not list. Empty: the
+	// ledger sends no notifications.
+	NotificationKey string `yaml:"notification_key,omitempty"`
 }
 
 // CovenantContacts are the covenant-wide contacts.
@@ -245,6 +254,12 @@ type Party struct {
 	// its own disclosures, and the parent's report lists every party with
 	// this contact.
 	Contact *Contact `yaml:"contact,omitempty"`
+	// Webhook is optional: the https URL to which the ledger posts this
+	// party's notifications (its refused disclosures and the covenant
+	// findings on its logged ones, as signed CloudEvents; see
+	// NotificationKey). No credentials, no fragment. A webhook URL comes
+	// only from here: the ledger posts to no other address for a party.
+	Webhook string `yaml:"webhook,omitempty"`
 }
 
 // CovenantKey is one signing key of a party and when it is in force.
@@ -264,6 +279,39 @@ type CovenantKey struct {
 	Revoked bool `yaml:"revoked,omitempty"`
 	// RevokedReason says why, and is required when Revoked is true.
 	RevokedReason string `yaml:"revoked_reason,omitempty"`
+}
+
+// NotificationPublicKey decodes NotificationKey; it returns nil and no
+// error when the covenant lists none.
+func (c *Covenant) NotificationPublicKey() (ed25519.PublicKey, error) {
+	if c.NotificationKey == "" {
+		return nil, nil
+	}
+	b, err := base64.StdEncoding.Strict().DecodeString(c.NotificationKey)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, errors.New("must be a 32-byte Ed25519 public key in standard base64")
+	}
+	return ed25519.PublicKey(b), nil
+}
+
+// webhookProblem says what is wrong with a party's webhook URL, or "".
+// The ledger checks it again, with the address it resolves to, at each
+// delivery (ledger/notify).
+func webhookProblem(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || len(s) > 2048:
+		return "is not a URL of at most 2048 bytes"
+	case u.Scheme != "https":
+		return "must be an https URL"
+	case u.Hostname() == "":
+		return "has no host"
+	case u.User != nil:
+		return "must not carry credentials"
+	case u.Fragment != "" || strings.ContainsAny(s, " \t\n"):
+		return "must not have a fragment or white space"
+	}
+	return ""
 }
 
 // Public decodes the public key.
@@ -1036,6 +1084,16 @@ func (c *Covenant) Validate() error {
 	for i, p := range c.Parties {
 		if p.Contact != nil {
 			errs = append(errs, p.Contact.problems(fmt.Sprintf("parties[%d].contact", i))...)
+		}
+		if p.Webhook != "" {
+			if reason := webhookProblem(p.Webhook); reason != "" {
+				bad(fmt.Sprintf("parties[%d].webhook", i), "%s", reason)
+			}
+		}
+	}
+	if c.NotificationKey != "" {
+		if _, err := c.NotificationPublicKey(); err != nil {
+			bad("notification_key", "%s", err.Error())
 		}
 	}
 	if c.Contact != nil {

@@ -186,6 +186,9 @@ func TestParseCovenantBad(t *testing.T) {
 		{"party contact without a name", replace("  - id: school-a\n", "  - id: school-a\n    contact: {email: a@school.example}\n"), "parties[1].contact.name", "is required"},
 		{"unknown contact field", replace("central_desk: true\n", "central_desk: true\ncontact:\n  desk: {name: Balie, fax: \"030 1\"}\n"), "contact.desk.fax", "unknown field"},
 		{"unknown nested field", replace(`      - public_key: "ec/re`, `      - publik_key: "ec/re`), "parties[1].keys[0].publik_key", "unknown field (the fields here are public_key, revoked, revoked_reason, valid_from, valid_until)"},
+		{"http webhook", replace("  - id: school-a\n", "  - id: school-a\n    webhook: http://hooks.school.example/spoor\n"), "parties[1].webhook", "must be an https URL"},
+		{"webhook with credentials", replace("  - id: school-a\n", "  - id: school-a\n    webhook: https://u:p@hooks.school.example/\n"), "parties[1].webhook", "must not carry credentials"},
+		{"short notification key", replace("central_desk: true\n", "central_desk: true\nnotification_key: AAAA\n"), "notification_key", "32-byte Ed25519"},
 		{"wrong type", replace("version: 1\n", "version: one\n"), "version", "must be a whole number"},
 		{"list for a set of fields", func(s string) string {
 			return regexp.MustCompile(`administrator:\n  name: .*\n  key: .*\n`).ReplaceAllString(s, "administrator: [a]\n")
@@ -281,6 +284,21 @@ func TestPartyByOIN(t *testing.T) {
 		if p, ok := c.PartyByOIN(oin); ok {
 			t.Errorf("PartyByOIN(%q) = %s; want none (a party without an OIN must not match the empty one)", oin, p.ID)
 		}
+	}
+}
+
+func TestCovenantWebhookAndNotificationKey(t *testing.T) {
+	valid := strings.Replace(string(readTestdata(t, "valid.yaml")), "  - id: school-a\n", "  - id: school-a\n    webhook: https://hooks.school.example/spoor\n", 1)
+	valid = strings.Replace(valid, "central_desk: true\n", "central_desk: true\nnotification_key: \"uIP09j6DXvlxMNr2kiHloTY66OGqEarQlhg29ps0dB0=\"\n", 1)
+	c, err := ParseCovenantYAML([]byte(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := c.Party("school-a"); p.Webhook != "https://hooks.school.example/spoor" {
+		t.Errorf("webhook %q", p.Webhook)
+	}
+	if k, err := c.NotificationPublicKey(); err != nil || len(k) != 32 {
+		t.Errorf("notification key %x, %v", k, err)
 	}
 }
 

@@ -391,8 +391,9 @@ type Result struct {
 	// Findings are the covenant rules the disclosure breaks under the
 	// covenant version the gateway holds (events.Covenant.Check), as the
 	// ledger records them with the event; the timing findings the ledger
-	// adds when it records (recorded-late) are not among them. Only in the
-	// answer to a POST.
+	// adds when it records (recorded-late) are not among them. In a
+	// status answer (GET) they are the ledger's stored findings from its
+	// receipt, rule and field without a message.
 	Findings []events.Finding `json:"findings,omitempty"`
 	// StatusURL is where to ask again while the status is pending.
 	StatusURL string `json:"status_url,omitempty"`
@@ -802,6 +803,13 @@ func fillReceipt(res *Result, rc *natsbus.Receipt) {
 	if rc.Status == natsbus.ReceiptCommitted {
 		res.TreeSize, res.LeafRecord, res.InclusionProof = rc.TreeSize, rc.LeafRecord, rc.InclusionProof
 		res.Checkpoint, res.Unwitnessed = string(rc.Checkpoint), rc.Unwitnessed
+		// A status answer has no findings of the gateway's own: the
+		// ledger's receipt carries those it stored (rule and field).
+		if len(res.Findings) == 0 {
+			for _, f := range rc.Findings {
+				res.Findings = append(res.Findings, events.Finding{Rule: f.Rule, Field: f.Field})
+			}
+		}
 	}
 }
 

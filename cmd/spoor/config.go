@@ -254,6 +254,36 @@ type Config struct {
 	// newer than the witnessed one; inzage answers still wait for a
 	// witnessed checkpoint. Optional; default false (fail closed).
 	WitnessFailOpen bool `yaml:"witness_fail_open" flag:"witness-fail-open"`
+
+	// NotifyKeyFile is the path of the notification key file (spoor keygen
+	// --notify), whose public key the covenant lists as notification_key.
+	// Optional; default "": no notifications.
+	NotifyKeyFile string `yaml:"notify_key_file" flag:"notify-key"`
+	// NotifyFGWebhook is the FG's https webhook URL for alarms (fork,
+	// rollback, retention overdue). Optional; default "": alarms are only
+	// logged and counted.
+	NotifyFGWebhook string `yaml:"notify_fg_webhook" flag:"notify-fg-webhook"`
+	// NotifyAllowPrivate lists, comma-separated, the address ranges (CIDR)
+	// a webhook may resolve to although they are not public. Optional;
+	// default "": only public addresses.
+	NotifyAllowPrivate string `yaml:"notify_allow_private" flag:"notify-allow-private"`
+	// NotifyDevHTTPLoopback allows http:// webhooks, and any on loopback
+	// addresses: for development and tests only. Optional; default false.
+	NotifyDevHTTPLoopback bool `yaml:"notify_dev_http_loopback" flag:"notify-dev-http-loopback"`
+	// NotifyCA is a PEM file of the CAs a webhook's certificate must chain
+	// to, instead of the system's. Optional; default "".
+	NotifyCA string `yaml:"notify_ca" flag:"notify-ca"`
+	// NotifyMinBackoff is the wait after a webhook's first failure,
+	// doubled per failure with jitter. Optional; default 1s.
+	NotifyMinBackoff time.Duration `yaml:"notify_min_backoff" flag:"notify-min-backoff"`
+	// NotifyMaxBackoff caps the wait between attempts. Optional; default
+	// 10m.
+	NotifyMaxBackoff time.Duration `yaml:"notify_max_backoff" flag:"notify-max-backoff"`
+	// NotifyMaxAttempts is how many attempts a notification gets before it
+	// goes to the dead-letter list (DATA/notify/dead). Optional; default 12.
+	NotifyMaxAttempts int `yaml:"notify_max_attempts" flag:"notify-max-attempts"`
+	// NotifyTimeout bounds one attempt. Optional; default 10s.
+	NotifyTimeout time.Duration `yaml:"notify_timeout" flag:"notify-timeout"`
 }
 
 // configField is one field of Config: its index, YAML key and flag.

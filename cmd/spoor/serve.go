@@ -34,8 +34,10 @@ import (
 	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/ledger/ingest"
+	"github.com/spoor-ledger/spoor/ledger/notify"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/webhook"
 )
 
 type serveFlags struct {
@@ -71,6 +73,8 @@ type serveFlags struct {
 	merkle merkleFlags
 	// Witnessing: --witness-* (serve_witness.go).
 	witness witnessFlags
+	// Notifications by webhook: --notify-* (serve_notify.go).
+	notify notifyFlags
 	// Timeouts and connection limits (limits.go).
 	limits limitFlags
 }
@@ -142,6 +146,7 @@ unacknowledged on the bus, never half-done.`,
 	f.repl.add(fl)
 	f.merkle.add(fl)
 	f.witness.add(fl)
+	f.notify.add(fl)
 	f.limits.add(fl)
 	addMemoryLimitFlag(fl, &f.memLimit)
 	fl.StringVar(&f.demoName, "demo", "amersfoort", "which demo covenant to use without --covenant: "+strings.Join(demo.Names(), ", "))
@@ -299,8 +304,22 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 		return fmt.Errorf("couldn't set up the JetStream streams: %w", err)
 	}
 
-	in := ingest.New(ingest.Config{Ledger: l, JS: js, Logger: log})
+	// Notifications (serve_notify.go): written to the outbox by ingest, the
+	// witnessing loop and the retention job; delivered by the active
+	// ledger only.
+	nt, err := f.notify.notifier(f.data, l, current, log)
+	if err != nil {
+		return err
+	}
+	icfg := ingest.Config{Ledger: l, JS: js, Logger: log}
+	if nt != nil {
+		icfg.Notify = nt
+	}
+	in := ingest.New(icfg)
 	reg := prometheus.NewRegistry()
+	if nt != nil {
+		reg.MustRegister(nt.Metrics()...)
+	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(l.Metrics()...)
 	reg.MustRegister(merkleMetrics...)
@@ -312,7 +331,7 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 		TreeSize: func() uint64 { return headSize(l) },
 	})
 	reg.MustRegister(backups.Metrics()...)
-	wit, err := f.witness.witnesser(l, log)
+	wit, err := f.witness.witnesser(l, log, alarmer(nt, l, log))
 	if err != nil {
 		return err
 	}
@@ -366,7 +385,11 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 	startActive := func() {
 		grp.Go(func() error { return in.Run(gctx) })
 		if f.retention > 0 {
-			grp.Go(func() error { return runRetentionLoop(gctx, l, log, f.retention) })
+			grp.Go(func() error { return runRetentionLoop(gctx, l, log, f.retention, nt) })
+		}
+		// Only the active ledger delivers notifications (never a standby).
+		if nt != nil {
+			grp.Go(func() error { return nt.Run(gctx) })
 		}
 		grp.Go(func() error { return in.ServeReceipts(gctx, nc) })
 		// Only the active ledger asks witnesses (never a standby).
@@ -649,7 +672,9 @@ func startEmbeddedNATS(dataDir, listen string, cfg natsserver.Config) (*natsserv
 // runRetentionLoop runs the retention job a minute after start and then
 // every interval. A failed run is logged and retried at the next tick: the
 // job is resumable, and a failed commit stops the ledger anyway.
-func runRetentionLoop(ctx context.Context, l *ledger.Ledger, log *slog.Logger, every time.Duration) error {
+// A failed run leaves disclosures past their term stored: the FG is told
+// (a retention_overdue alarm) when notifications are on (nt not nil).
+func runRetentionLoop(ctx context.Context, l *ledger.Ledger, log *slog.Logger, every time.Duration, nt *notify.Notifier) error {
 	timer := time.NewTimer(min(time.Minute, every))
 	defer timer.Stop()
 	for {
@@ -660,6 +685,11 @@ func runRetentionLoop(ctx context.Context, l *ledger.Ledger, log *slog.Logger, e
 		}
 		if _, err := l.RunRetention(ctx, false, nil); err != nil && ctx.Err() == nil {
 			log.Error("retention run failed; will retry", "err", err)
+			if nt != nil {
+				if err := nt.Alarm(time.Now(), webhook.AlarmData{Kind: webhook.AlarmRetentionOverdue, TreeSize: headSize(l), Code: "retention_run_failed"}); err != nil {
+					log.Error("couldn't queue the retention alarm", "err", err)
+				}
+			}
 		}
 		timer.Reset(every)
 	}

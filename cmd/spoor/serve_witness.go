@@ -32,8 +32,9 @@ func (w *witnessFlags) add(fl *pflag.FlagSet) {
 }
 
 // witnesser makes the witnessing loop for l.
-func (w *witnessFlags) witnesser(l *ledger.Ledger, log *slog.Logger) (*witnessing.Witnesser, error) {
+// onAlarm, if set, is told of each fork and rollback alarm (alarmer).
+func (w *witnessFlags) witnesser(l *ledger.Ledger, log *slog.Logger, onAlarm func(kind, witness string, logSize, witnessSize uint64)) (*witnessing.Witnesser, error) {
 	return witnessing.New(witnessing.Config{
-		Ledger: l, Interval: w.interval, Timeout: w.timeout, MaxAge: w.maxAge, Logger: log,
+		Ledger: l, Interval: w.interval, Timeout: w.timeout, MaxAge: w.maxAge, Logger: log, OnAlarm: onAlarm,
 	})
 }

@@ -374,6 +374,18 @@ type Receipt struct {
 	// then carries the log's own signatures only. Ask again later for a
 	// witnessed one.
 	Unwitnessed bool `json:"unwitnessed,omitempty"`
+	// Findings are the covenant rules the committed event breaks (rule id
+	// and field, as stored with the event; never a message text), so that
+	// the party learns of them with its receipt as well as by webhook.
+	// Empty for an event without findings and for any other status.
+	Findings []ReceiptFinding `json:"findings,omitempty"`
+}
+
+// ReceiptFinding is one finding on a committed event: its stable rule id
+// (events.FindingRules) and the field it is about.
+type ReceiptFinding struct {
+	Rule  string `json:"rule"`
+	Field string `json:"field,omitempty"`
 }
 
 // Validate checks that r is a well-formed answer: a known status and, for a

@@ -38,6 +38,7 @@ const (
 	NATSCredentialsName = "nats-credentials"
 	DeskUsersName       = "desk-users.json"
 	NATSURLName         = "nats.url"
+	NotifyName          = "notify"
 )
 
 // Dir is a data folder: the path given with --data.
@@ -82,3 +83,7 @@ func (d Dir) NATSCredentials() string { return filepath.Join(string(d), NATSCred
 
 // NATSURL is the file that holds the NATS URL the ledger last started on.
 func (d Dir) NATSURL() string { return filepath.Join(string(d), NATSURLName) }
+
+// Notify is the notifier's folder: its outbox and dead-letter list
+// (ledger/notify).
+func (d Dir) Notify() string { return filepath.Join(string(d), NotifyName) }

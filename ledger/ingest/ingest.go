@@ -36,6 +36,7 @@ import (
 	"github.com/spoor-ledger/spoor/events/natsbus"
 	"github.com/spoor-ledger/spoor/internal/crashpoint"
 	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/verifier/webhook"
 )
 
 // Config configures ingest. Ledger and JS are required.
@@ -59,6 +60,21 @@ type Config struct {
 	// commit. Once every slot is busy the next batch grows instead.
 	InFlight int
 	Logger   *slog.Logger
+	// Notify, if set, is told of each committed batch's refusals and
+	// findings per party before any of its messages is acknowledged
+	// (ledger/notify writes them to its durable outbox). If it fails the
+	// messages stay unacknowledged and ingest stops: they come again, and
+	// so do their notices.
+	Notify Notifier
+}
+
+// Notifier hears of refusals and findings once they are committed. Each
+// call must return only when what it was told is durable. A redelivered
+// message is told again (its logged events as duplicates with their
+// findings), so the notices are at least once.
+type Notifier interface {
+	Rejected(ctx context.Context, party string, at time.Time, rs []webhook.RejectedEvent) error
+	Findings(ctx context.Context, party string, at time.Time, fs []webhook.FindingEvent) error
 }
 
 // Ingest is a running ingest loop.
@@ -482,6 +498,11 @@ func (in *Ingest) finish(ctx context.Context, p *ledger.Pending, batch []openedM
 	// The batch is durable; a crash from here on redelivers its messages,
 	// which the ledger recognises as duplicates.
 	crashpoint.Hit(crashpoint.AfterCommit)
+	if in.cfg.Notify != nil {
+		if err := in.notify(ctx, batch, subs, outcomes); err != nil {
+			return fmt.Errorf("couldn't queue the notifications of a committed batch; %d messages left unacknowledged: %w", len(batch), err)
+		}
+	}
 	next := 0
 	for i, o := range batch {
 		if i == len(batch)/2 {
@@ -524,6 +545,71 @@ func (in *Ingest) finish(ctx context.Context, p *ledger.Pending, batch []openedM
 			if err := o.m.Term(); err != nil {
 				in.log.Warn("term failed", "err", err)
 			}
+		}
+	}
+	return nil
+}
+
+// notify hands the batch's refusals (by the party whose subject they came
+// on, when the covenant names it) and the findings of its logged events
+// (by discloser, duplicates included: a redelivery after a crash must
+// tell again what may not have been told) to the Notifier, one call per
+// party and kind.
+func (in *Ingest) notify(ctx context.Context, batch []openedMsg, subs []ledger.Submission, outcomes []ledger.Outcome) error {
+	now := time.Now().UTC()
+	rejected := map[string][]webhook.RejectedEvent{}
+	findings := map[string][]webhook.FindingEvent{}
+	next := 0
+	for _, o := range batch {
+		party := in.covenantParty(partyOf(o.m))
+		var seq uint64
+		if md, err := o.m.Metadata(); err == nil {
+			seq = md.Sequence.Stream
+		}
+		for j := range o.subs {
+			out, sub := outcomes[next+j], subs[next+j]
+			var re *events.RejectError
+			switch {
+			case out.Err == nil && sub.Disclosure != nil && len(sub.Findings) > 0:
+				fe := webhook.FindingEvent{EventID: sub.Disclosure.ID, LeafIndex: out.Index}
+				for _, f := range sub.Findings {
+					fe.Rules = append(fe.Rules, webhook.RuleHit{Rule: f.Rule, Field: f.Field})
+				}
+				findings[sub.Disclosure.Discloser] = append(findings[sub.Disclosure.Discloser], fe)
+			case errors.As(out.Err, &re) && party != "":
+				ev := webhook.RejectedEvent{Reason: string(re.Reason), StreamSeq: seq}
+				if r := sub.Reject; r != nil {
+					ev.EventID = r.EventID
+				} else if sub.Disclosure != nil {
+					ev.EventID = sub.Disclosure.ID
+				}
+				if o.batch && !o.whole {
+					ev.Line = j + 1
+				}
+				rejected[party] = append(rejected[party], ev)
+			}
+		}
+		next += len(o.subs)
+	}
+	// A notice whose body the wire format refuses (webhook.ErrBadData)
+	// would be refused again on redelivery: it is logged and dropped, not
+	// allowed to hold the messages back. Any other error (the outbox's
+	// disk) keeps them.
+	check := func(err error, party string) error {
+		if errors.Is(err, webhook.ErrBadData) {
+			in.log.Error("a notification was not queued: its body is refused by the wire format", "party", party, "err", err)
+			return nil
+		}
+		return err
+	}
+	for party, rs := range rejected {
+		if err := check(in.cfg.Notify.Rejected(ctx, party, now, rs), party); err != nil {
+			return err
+		}
+	}
+	for party, fs := range findings {
+		if err := check(in.cfg.Notify.Findings(ctx, party, now, fs), party); err != nil {
+			return err
 		}
 	}
 	return nil

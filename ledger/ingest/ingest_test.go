@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +31,7 @@ import (
 	"github.com/spoor-ledger/spoor/ledger/ingest"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/webhook"
 )
 
 // waitLong bounds how long a test waits for something that must happen. It
@@ -600,7 +602,8 @@ func TestIngestRejections(t *testing.T) {
 	srv := natstest.RunServer(t)
 	// A longer linger makes the refused envelopes and the good events
 	// share batches.
-	h := newHarness(t, srv, ingest.Config{Linger: 20 * time.Millisecond})
+	notes := &recordingNotifier{}
+	h := newHarness(t, srv, ingest.Config{Linger: 20 * time.Millisecond, Notify: notes})
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
 
@@ -710,6 +713,81 @@ func TestIngestRejections(t *testing.T) {
 	if got := counter(t, "spoor_ingest_rejected_total", h.in.Metrics()); got != float64(len(cases)) {
 		t.Errorf("spoor_ingest_rejected_total = %v, want %d", got, len(cases))
 	}
+
+	// The notifier heard of each refusal on a covenant party's subject,
+	// by that party, with its reason and event id; of none on another
+	// subject; and of the findings of every logged event that has any.
+	notes.mu.Lock()
+	defer notes.mu.Unlock()
+	for _, c := range cases {
+		got := notes.rejected[c.subject]
+		found := slices.ContainsFunc(got, func(r webhook.RejectedEvent) bool {
+			return r.Reason == string(c.reason) && r.EventID == c.eventID
+		})
+		if h.inCovenant(c.subject) != found {
+			t.Errorf("%s: notified %v (party in covenant: %v): %+v", c.name, found, h.inCovenant(c.subject), got)
+		}
+	}
+	withFindings := 0
+	for _, ev := range append([]sent{logged}, good...) {
+		idx, err := h.l.LookupEvent(ctx, ev.d.Discloser, ev.d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs, err := h.l.Findings(ctx, idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := slices.ContainsFunc(notes.findings[ev.d.Discloser], func(f webhook.FindingEvent) bool {
+			return f.EventID == ev.d.ID && f.LeafIndex == idx && len(f.Rules) == len(fs)
+		})
+		if (len(fs) > 0) != found {
+			t.Errorf("event %s with %d findings: notified %v", ev.d.ID, len(fs), found)
+		}
+		withFindings += min(len(fs), 1)
+		// The receipt carries the same findings (rule and field).
+		if len(fs) > 0 {
+			r := waitReceipt(t, h.publisher(ev.d.Discloser), ev.d.ID, ev.env)
+			if len(r.Findings) != len(fs) {
+				t.Errorf("event %s: the receipt carries %d findings, the ledger stored %d", ev.d.ID, len(r.Findings), len(fs))
+			}
+			for i := range min(len(r.Findings), len(fs)) {
+				if r.Findings[i].Rule != fs[i].Rule || r.Findings[i].Field != fs[i].Field {
+					t.Errorf("event %s: receipt finding %+v, stored %+v", ev.d.ID, r.Findings[i], fs[i])
+				}
+			}
+		}
+	}
+	if withFindings == 0 {
+		t.Error("no logged event has findings: the findings notices went untested")
+	}
+}
+
+// recordingNotifier is an ingest.Notifier that keeps what it is told.
+type recordingNotifier struct {
+	mu       sync.Mutex
+	rejected map[string][]webhook.RejectedEvent
+	findings map[string][]webhook.FindingEvent
+}
+
+func (r *recordingNotifier) Rejected(_ context.Context, party string, _ time.Time, rs []webhook.RejectedEvent) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.rejected == nil {
+		r.rejected = map[string][]webhook.RejectedEvent{}
+	}
+	r.rejected[party] = append(r.rejected[party], rs...)
+	return nil
+}
+
+func (r *recordingNotifier) Findings(_ context.Context, party string, _ time.Time, fs []webhook.FindingEvent) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.findings == nil {
+		r.findings = map[string][]webhook.FindingEvent{}
+	}
+	r.findings[party] = append(r.findings[party], fs...)
+	return nil
 }
 
 // rejectCases builds one envelope per rejection reason that ingest must

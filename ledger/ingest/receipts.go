@@ -105,7 +105,15 @@ func Receipt(ctx context.Context, l *ledger.Ledger, party, eventID string, envHa
 	if err != nil {
 		return nil, err
 	}
+	fs, err := l.Findings(ctx, e.Index)
+	if err != nil {
+		return nil, err
+	}
+	var findings []natsbus.ReceiptFinding
+	for _, f := range fs {
+		findings = append(findings, natsbus.ReceiptFinding{Rule: f.Rule, Field: f.Field})
+	}
 	return &natsbus.Receipt{EventID: eventID, Status: natsbus.ReceiptCommitted, LeafIndex: e.Index,
 		TreeSize: head.Size, LeafRecord: rec, InclusionProof: proof, Checkpoint: head.Note,
-		Unwitnessed: (policy != nil || perr != nil) && !witnessed}, nil
+		Unwitnessed: (policy != nil || perr != nil) && !witnessed, Findings: findings}, nil
 }

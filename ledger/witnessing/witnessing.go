@@ -77,6 +77,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OnAlarm, if set, is told of each fork or rollback alarm once, when
+	// it is raised (kind "fork" or "rollback"; witnessSize is the size
+	// the witness holds, or the checkpoint's for a fork), so that the FG
+	// is notified (ledger/notify). It is called with the Witnesser's lock
+	// held: it must not block on the network (the notifier only writes
+	// its outbox).
+	OnAlarm func(kind, witness string, logSize, witnessSize uint64)
 }
 
 // Witnesser runs the witnessing loop for one ledger.
@@ -313,6 +320,9 @@ func (w *Witnesser) account(res *client.GatherResult, logSize uint64) {
 			w.alarms[name] = err
 			w.log.Error("FORK ALARM: a witness holds another tree at a size this log has; each new checkpoint is still sent to it, and the alarm stays until it cosigns again",
 				"witness", name, "status", fork.Status, "old_size", fork.OldSize, "size", fork.Size)
+			if w.cfg.OnAlarm != nil {
+				w.cfg.OnAlarm("fork", name, logSize, fork.Size)
+			}
 		case errors.As(err, &rollback):
 			w.metrics.answers.WithLabelValues(name, "rollback_alarm").Inc()
 			w.holdBelow = max(w.holdBelow, rollback.WitnessSize)
@@ -323,6 +333,9 @@ func (w *Witnesser) account(res *client.GatherResult, logSize uint64) {
 			w.alarms[name] = err
 			w.log.Error("ROLLBACK ALARM: a witness cosigned a tree larger than this log's; nothing is sent until the log is replayed to at least that size",
 				"witness", name, "witness_size", rollback.WitnessSize, "log_size", logSize)
+			if w.cfg.OnAlarm != nil {
+				w.cfg.OnAlarm("rollback", name, logSize, rollback.WitnessSize)
+			}
 		default:
 			w.metrics.answers.WithLabelValues(name, "failed").Inc()
 			// Once per outage, not once per round (four a second).

@@ -3,10 +3,13 @@ package witnessing_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -228,7 +231,16 @@ func TestWitnessesAway(t *testing.T) {
 // the rogue tree is longer than the log, a rollback alarm; health is
 // degraded; the other two witnesses still cosign the real log.
 func TestForkAndRollbackAlarms(t *testing.T) {
-	f := newFixture(t, ledger.Config{}, witnessing.Config{})
+	// OnAlarm (the FG's notification, ledger/notify) hears of each alarm
+	// once, when it is raised.
+	var alarmMu sync.Mutex
+	var heard []string
+	onAlarm := func(kind, witness string, logSize, witnessSize uint64) {
+		alarmMu.Lock()
+		defer alarmMu.Unlock()
+		heard = append(heard, fmt.Sprintf("%s/%s", kind, witness))
+	}
+	f := newFixture(t, ledger.Config{}, witnessing.Config{OnAlarm: onAlarm})
 	f.grow(30)
 	w := f.waitWitnessed()
 	rogue := memtree.New()
@@ -304,6 +316,12 @@ func TestForkAndRollbackAlarms(t *testing.T) {
 	waitFor(t, "the rollback alarm", func() bool { return f.wit.Alarms()[other.Name] != nil })
 	if err := f.wit.Alarms()[other.Name]; !strings.Contains(err.Error(), "rollback") {
 		t.Fatalf("alarm for %s: %v, want a rollback alarm", other.Name, err)
+	}
+	f.grow(1)
+	alarmMu.Lock()
+	defer alarmMu.Unlock()
+	if want := []string{"fork/" + victim.Name, "rollback/" + other.Name}; !slices.Equal(heard, want) {
+		t.Errorf("OnAlarm heard %v, want %v (each alarm once)", heard, want)
 	}
 }
 
