@@ -40,7 +40,7 @@ var rules = map[string]rule{
 	"verifier": {[]string{mod + "ledger", mod + "events/natsbus", mod + "verifier/audit", mod + "verifier/tlogclient", mod + "verifier/report", mod + "verifier/monitor", pebble, nats, prometheus, trillian, chromedp},
 		"what auditors, parents and browsers import: formats, proofs, bundles; no storage, bus, metrics or Merkle backend, and neither the FG's audit engine nor the reports made from it (packages under verifier/ build on it, never the reverse; verifier/subjectindex, a leaf, is the one it may import)"},
 	"verifier/subjectindex": {[]string{mod, pebble, nats, prometheus, trillian, chromedp},
-		"the subject index's public formats and proofs: a leaf on the standard library, so that verifier (bundles), the audit, the monitor and the ledger all import the one definition"},
+		"the subject index's public formats and proofs: a leaf on the standard library and the map keys' VRF, so that verifier (bundles), the audit, the monitor and the ledger all import the one definition"},
 	"verifier/audit": {[]string{mod + "ledger", mod + "events/natsbus", mod + "verifier/report", mod + "verifier/monitor", pebble, nats, prometheus, trillian, chromedp},
 		"the FG's audit engine, its checks and its sources (the HTTP one among them): built on verifier, nothing of the ledger, no backend, not the reports made from it"},
 	"verifier/tlogclient": {[]string{mod + "ledger", mod + "events/natsbus", mod + "verifier/audit", mod + "verifier/report", mod + "verifier/monitor", pebble, nats, prometheus, trillian, chromedp},
