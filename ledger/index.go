@@ -1,0 +1,495 @@
+package ledger
+
+// The subject index in the sequencer (issue 22, docs/subject-index.md).
+//
+// When Config.IndexVRF is set, every disclosure is appended to the list of
+// (its child's index key, its discloser) and every erasure marks the entry
+// erased with its tombstone; the covenant's notice period after the
+// tombstone, the next batch drops it. A batch that changes the map ends
+// with an index head entry (type 5) stating the new root over every entry
+// before it. The map's writes, the head and the drop schedule go into the
+// batch's one Store commit with its entries and checkpoint: a crash leaves
+// all or none, and Open checks the stored index against the last head.
+//
+// The index's records live in the store under tagIndex; the head's leaf
+// index and root under metaIndexHead. Only the sequencer writes them. A
+// batch committed beside the sequencer (finishAsync) is not yet readable
+// when the next batch updates the map, so the sequencer reads the index
+// through an overlay holding the writes of the last batch that changed it
+// (indexReader): the batch before that one is always committed by then,
+// since a commit waits for the one in flight before it starts.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/crashpoint"
+	"github.com/spoor-ledger/spoor/ledger/subjectindex"
+	"github.com/spoor-ledger/spoor/verifier"
+	vsi "github.com/spoor-ledger/spoor/verifier/subjectindex"
+)
+
+// Store key tags and meta keys of the subject index.
+const (
+	// tagIndex prefixes the map's lists and tree nodes (ledger/subjectindex).
+	tagIndex = 'g'
+	// tagIndexDrop || keep-until (Unix ms) || erased leaf -> map key: an
+	// erased entry to drop from its list once its notice period is over.
+	tagIndexDrop = 'h'
+)
+
+var (
+	// metaIndexHead is the last index head: its leaf index and root.
+	metaIndexHead = []byte("mindex-head")
+	// metaIndexBuilt is how far the build over an existing log got (the
+	// next leaf to read), while it runs (buildIndex).
+	metaIndexBuilt = []byte("mindex-built")
+)
+
+// subjectIndex is the ledger's state of the subject index; nil when the
+// index is off. Owned by the sequencer (and by Open before it starts).
+type subjectIndex struct {
+	x   *subjectindex.Index
+	vrf *subjectindex.VRFKey
+	// overlay holds the writes of the last batch that changed the map,
+	// by store key; a nil value is a deletion.
+	overlay map[string][]byte
+	// headLeaf and headRoot are the last index head's; haveHead says
+	// there is one.
+	headLeaf uint64
+	headRoot vsi.Hash
+	haveHead bool
+}
+
+// indexReader reads the index through the overlay, then the store.
+type indexReader struct {
+	l       *Ledger
+	overlay map[string][]byte
+}
+
+func (r indexReader) Lookup(ctx context.Context, key []byte) ([]byte, bool, error) {
+	if v, ok := r.overlay[string(key)]; ok {
+		return v, v != nil, nil
+	}
+	v, err := r.l.store.Get(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return v, true, nil
+}
+
+// storeReader reads the committed index only (bundles, checks).
+func (l *Ledger) storeReader() indexReader { return indexReader{l: l} }
+
+func newSubjectIndex(vrf *subjectindex.VRFKey) *subjectIndex {
+	return &subjectIndex{x: subjectindex.New(subjectindex.Config{Prefix: string([]byte{tagIndex})}), vrf: vrf}
+}
+
+// IndexVRFKey returns the public key of the subject index's map-key VRF,
+// or nil when the index is off.
+func (l *Ledger) IndexVRFKey() *vsi.VRFPublicKey {
+	if l.sidx == nil {
+		return nil
+	}
+	return l.sidx.vrf.Public()
+}
+
+// mapKeyOf returns the map key of a disclosure's list.
+func (s *subjectIndex) mapKeyOf(d *events.Disclosure) (vsi.MapKey, error) {
+	ik, err := vsi.DeriveIndexKey(string(d.Subject.IDType), d.Subject.KeyID, d.Subject.Pseudonym)
+	if err != nil {
+		return vsi.MapKey{}, fmt.Errorf("subject index key of event %s: %w", d.ID, err)
+	}
+	return s.vrf.MapKey(ik, d.Discloser)
+}
+
+func indexDropKey(keepUntil time.Time, leaf uint64) []byte {
+	k := make([]byte, 0, 17)
+	k = append(k, tagIndexDrop)
+	k = binary.BigEndian.AppendUint64(k, uint64(keepUntil.UnixMilli()))
+	return binary.BigEndian.AppendUint64(k, leaf)
+}
+
+// indexDropsDue reports whether an erased entry's notice period is over,
+// so that the batch must drop it (and so be committed in line: drops are
+// decided on the committed store, see prepare).
+func (l *Ledger) indexDropsDue(ctx context.Context, now time.Time) (bool, error) {
+	if l.sidx == nil {
+		return false, nil
+	}
+	due := false
+	end := indexDropKey(now, 0)
+	err := l.store.Scan(ctx, []byte{tagIndexDrop}, end, func(_, _ []byte) error {
+		due = true
+		return errStopScan
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		return false, fmt.Errorf("couldn't read the subject index's drop schedule: %w", err)
+	}
+	return due, nil
+}
+
+// indexErase marks an erased disclosure in its list and schedules its
+// removal after the covenant's notice period (tombstone, sequencer only).
+func (l *Ledger) indexErase(w *batchWork, mk vsi.MapKey, erased, tomb uint64, keepUntil time.Time) {
+	w.index.Erase(mk, erased, tomb)
+	w.b.Set(indexDropKey(keepUntil, erased), bytes.Clone(mk[:]))
+}
+
+// finishIndex is the end of assign when the index is on: the drops that
+// are due, then, if the batch changed the map, Apply and the index head
+// entry, the last leaf of the batch.
+func (l *Ledger) finishIndex(ctx context.Context, w *batchWork) error {
+	if l.sidx == nil {
+		return nil
+	}
+	if w.dropsDue {
+		end := indexDropKey(w.now, 0)
+		err := l.store.Scan(ctx, []byte{tagIndexDrop}, end, func(k, v []byte) error {
+			if len(k) != 17 || len(v) != 32 {
+				return fmt.Errorf("subject index drop record: %w", ErrCorrupt)
+			}
+			w.index.Drop(vsi.MapKey(v), binary.BigEndian.Uint64(k[9:]))
+			w.b.Delete(bytes.Clone(k))
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("couldn't read the subject index's drop schedule: %w", err)
+		}
+	}
+	if w.index.Len() == 0 {
+		return nil
+	}
+	u, err := l.sidx.x.Apply(ctx, indexReader{l: l, overlay: l.sidx.overlay}, &w.index)
+	if err != nil {
+		return fmt.Errorf("couldn't update the subject index: %w", err)
+	}
+	crashpoint.Hit(crashpoint.IndexApplied)
+	overlay := make(map[string][]byte, len(u.Writes))
+	for _, wr := range u.Writes {
+		if wr.Delete {
+			w.b.Delete(wr.Key)
+			overlay[string(wr.Key)] = nil
+		} else {
+			w.b.Set(wr.Key, wr.Value)
+			overlay[string(wr.Key)] = wr.Value
+		}
+	}
+	idx, err := l.appendIndexHead(&w.b, u.Root, w.now, w.covIdx)
+	if err != nil {
+		return err
+	}
+	l.sidx.overlay = overlay
+	l.sidx.headLeaf, l.sidx.headRoot, l.sidx.haveHead = idx, u.Root, true
+	return nil
+}
+
+// appendIndexHead adds the index head entry stating root to b, as the
+// next leaf, with the meta record Open checks the index against.
+func (l *Ledger) appendIndexHead(b *Batch, root vsi.Hash, now time.Time, covIdx uint64) (uint64, error) {
+	idx := l.tree.size()
+	body, err := verifier.MarshalIndexHeadBody(verifier.NewIndexHeadBody(l.origin, idx, root, l.sidx.vrf.Public()))
+	if err != nil {
+		return 0, err
+	}
+	rec := verifier.LeafRecord{Type: verifier.EntryIndexHead, BodyHash: sha256.Sum256(body), IntegratedAt: now, CovenantIndex: covIdx}
+	if err := l.addLeaf(b, idx, &rec, body); err != nil {
+		return 0, err
+	}
+	b.Set(metaIndexHead, append(binary.BigEndian.AppendUint64(nil, idx), root[:]...))
+	return idx, nil
+}
+
+// recoverIndex is Open's part for the index: with a head stored, it checks
+// the whole stored index (every node and list, Check) against the head's
+// root and the head entry's body; without one, it builds the index over
+// the log (buildIndex) and appends the first head.
+func (l *Ledger) recoverIndex(ctx context.Context) error {
+	if l.sidx == nil {
+		return nil
+	}
+	v, err := l.store.Get(ctx, metaIndexHead)
+	if errors.Is(err, ErrNotFound) {
+		return l.buildIndex(ctx, 0)
+	}
+	if err != nil {
+		return fmt.Errorf("couldn't read the subject index head: %w", err)
+	}
+	if len(v) != 40 {
+		return fmt.Errorf("subject index head record: %w", ErrCorrupt)
+	}
+	leaf := binary.BigEndian.Uint64(v)
+	var root vsi.Hash
+	copy(root[:], v[8:])
+	start := time.Now()
+	got, err := l.sidx.x.Check(ctx, l.storeReader())
+	if err != nil {
+		return fmt.Errorf("the stored subject index does not check: %w", errors.Join(err, ErrCorrupt))
+	}
+	if got != root {
+		return fmt.Errorf("the stored subject index has root %x but its last head says %x: %w", got[:8], root[:8], ErrCorrupt)
+	}
+	body, err := l.Entry(ctx, leaf)
+	if err != nil {
+		return fmt.Errorf("couldn't read index head %d: %w", leaf, err)
+	}
+	h, err := verifier.ParseIndexHeadBody(body)
+	if err != nil || h.TreeSize != leaf || h.RootHash() != root || h.VRFKey != fmt.Sprintf("%x", l.sidx.vrf.Public().Bytes()) {
+		return fmt.Errorf("index head %d does not state the stored index with this ledger's VRF key (a new index-vrf.key?): %w",
+			leaf, errors.Join(err, ErrCorrupt))
+	}
+	l.sidx.headLeaf, l.sidx.headRoot, l.sidx.haveHead = leaf, root, true
+	l.log.Info("subject index checked", "index_head", leaf, "seconds", time.Since(start).Seconds())
+	// Entries after the last head that the index should hold were logged
+	// while it was off (Config.IndexVRF nil): catch up over them.
+	for i := leaf + 1; i < l.tree.size(); i++ {
+		rec, err := l.LeafRecord(ctx, i)
+		if err != nil {
+			return fmt.Errorf("couldn't read leaf %d after the last index head: %w", i, err)
+		}
+		if rec.Type == verifier.EntryDisclosure || rec.Type == verifier.EntryTombstone {
+			return l.buildIndex(ctx, leaf+1)
+		}
+	}
+	return nil
+}
+
+// buildChunk is how many leaves the build reads per commit.
+const buildChunk = 4096
+
+// buildIndex builds the index over every entry the log holds from leaf
+// from on, once: in chunks, each committed with how far it got
+// (metaIndexBuilt), so that a build cut short resumes where it stopped;
+// then appends an index head. Entries erased before the build are not in
+// the lists: their envelopes, and with them their children's index keys,
+// are gone (the first head's tree size says from where completeness is
+// claimed). A catch-up (from > 0) over a tombstone of a disclosure is
+// refused for the same reason: the erased entry's list cannot be found.
+func (l *Ledger) buildIndex(ctx context.Context, from uint64) error {
+	size := l.tree.size()
+	next := from
+	switch v, err := l.store.Get(ctx, metaIndexBuilt); {
+	case err == nil && len(v) == 8:
+		next = binary.BigEndian.Uint64(v)
+	case err == nil:
+		return fmt.Errorf("subject index build record: %w", ErrCorrupt)
+	case !errors.Is(err, ErrNotFound):
+		return fmt.Errorf("couldn't read the subject index build record: %w", err)
+	}
+	if next > 0 || size > 1 {
+		l.log.Info("building the subject index over the existing log", "from_leaf", next, "tree_size", size)
+	}
+	var overlay map[string][]byte
+	for next < size {
+		end := min(next+buildChunk, size)
+		var ib subjectindex.Batch
+		for i := next; i < end; i++ {
+			rec, err := l.LeafRecord(ctx, i)
+			if err != nil {
+				return fmt.Errorf("subject index build: %w", err)
+			}
+			if rec.Type == verifier.EntryTombstone && from > 0 {
+				if er, err := l.LeafRecord(ctx, rec.ErasedIndex); err == nil && er.Type == verifier.EntryDisclosure && rec.ErasedIndex < from {
+					return fmt.Errorf("leaf %d erased leaf %d while the subject index was off: its list cannot be found; "+
+						"remove the index (its records and %s) to rebuild it: %w", i, rec.ErasedIndex, metaIndexHead, ErrCorrupt)
+				}
+			}
+			if rec.Type != verifier.EntryDisclosure {
+				continue
+			}
+			raw, err := l.store.Get(ctx, u64Key(tagEntry, i))
+			if errors.Is(err, ErrNotFound) {
+				continue // erased before the index existed
+			}
+			if err != nil {
+				return fmt.Errorf("subject index build: envelope %d: %w", i, err)
+			}
+			d, err := l.openDisclosure(i, raw)
+			if err != nil {
+				return fmt.Errorf("subject index build: %w", err)
+			}
+			mk, err := l.sidx.mapKeyOf(d)
+			if err != nil {
+				return err
+			}
+			ib.Append(mk, i)
+		}
+		var b Batch
+		if ib.Len() > 0 {
+			u, err := l.sidx.x.Apply(ctx, indexReader{l: l, overlay: overlay}, &ib)
+			if err != nil {
+				return fmt.Errorf("subject index build at leaf %d: %w", next, err)
+			}
+			for _, wr := range u.Writes {
+				if wr.Delete {
+					b.Delete(wr.Key)
+				} else {
+					b.Set(wr.Key, wr.Value)
+				}
+			}
+		}
+		b.Set(metaIndexBuilt, binary.BigEndian.AppendUint64(nil, end))
+		if err := l.store.Commit(ctx, &b); err != nil {
+			return fmt.Errorf("couldn't commit the subject index build at leaf %d: %w", end, err)
+		}
+		crashpoint.Hit(crashpoint.IndexBuildChunk)
+		next = end
+		l.log.Info("subject index build", "leaves_done", end, "tree_size", size)
+	}
+	root, err := l.sidx.x.Root(ctx, l.storeReader())
+	if err != nil {
+		return err
+	}
+	if size == 0 {
+		// An empty log: its first batch (the covenant) changes nothing
+		// in the map; the first disclosure's batch writes the first head.
+		return nil
+	}
+	var b Batch
+	idx, err := l.appendIndexHead(&b, root, l.integrationTime(), l.covIndex)
+	if err != nil {
+		return err
+	}
+	b.Delete(metaIndexBuilt)
+	if err := l.commit(ctx, &b); err != nil {
+		return err
+	}
+	l.sidx.headLeaf, l.sidx.headRoot, l.sidx.haveHead = idx, root, true
+	l.log.Info("subject index built; first index head logged", "index_head", idx)
+	return nil
+}
+
+// openDisclosure decodes a stored envelope.
+func (l *Ledger) openDisclosure(i uint64, raw []byte) (*events.Disclosure, error) {
+	plain, err := l.cfg.DataKeys.open(i, raw)
+	if err != nil {
+		return nil, fmt.Errorf("envelope %d: %w", i, err)
+	}
+	env, err := events.ParseEnvelope(plain)
+	if err != nil {
+		return nil, fmt.Errorf("stored envelope %d: %w", i, err)
+	}
+	d, err := events.DecodeDisclosure(env.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("stored envelope %d: %w", i, err)
+	}
+	return d, nil
+}
+
+// IndexRecomputation is what RecomputeIndex found.
+type IndexRecomputation struct {
+	// HeadLeaf and Root are the last index head's leaf index and root.
+	HeadLeaf uint64
+	Root     vsi.Hash
+	// Lists and Items count the map's keys and their items; Erased the
+	// items marked erased.
+	Lists, Items, Erased int
+}
+
+// RecomputeIndex recomputes the last index head's root from the log
+// rather than from the stored tree: every disclosure below the head whose
+// envelope is stored must be a live item of exactly the list its map key
+// names, and nothing else may be live; every erased item must name an
+// erased leaf and its tombstone, below the head; then the root of the map
+// of those lists' commitments (verifier/subjectindex.RootOf, the
+// definition written plainly) must be the head's. The nonces come from the
+// stored lists. It reads the store as it is: run it on a ledger that is
+// not committing (a test, a standby between batches, a closed store's
+// copy), or it may see a batch half way. Errors wrap ErrCorrupt when the
+// index differs from the log.
+func (l *Ledger) RecomputeIndex(ctx context.Context) (*IndexRecomputation, error) {
+	if l.sidx == nil {
+		return nil, errors.New("ledger: the subject index is off")
+	}
+	v, err := l.store.Get(ctx, metaIndexHead)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the subject index head: %w", err)
+	}
+	if len(v) != 40 {
+		return nil, fmt.Errorf("subject index head record: %w", ErrCorrupt)
+	}
+	out := &IndexRecomputation{HeadLeaf: binary.BigEndian.Uint64(v)}
+	copy(out.Root[:], v[8:])
+	live := map[vsi.MapKey][]uint64{}
+	for i := uint64(0); i < out.HeadLeaf; i++ {
+		rec, err := l.LeafRecord(ctx, i)
+		if err != nil {
+			return nil, err
+		}
+		if rec.Type != verifier.EntryDisclosure {
+			continue
+		}
+		raw, err := l.store.Get(ctx, u64Key(tagEntry, i))
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		d, err := l.openDisclosure(i, raw)
+		if err != nil {
+			return nil, err
+		}
+		mk, err := l.sidx.mapKeyOf(d)
+		if err != nil {
+			return nil, err
+		}
+		live[mk] = append(live[mk], i)
+	}
+	var leaves []vsi.Leaf
+	prefix := []byte{tagIndex, 'l'}
+	err = l.store.Scan(ctx, prefix, prefixEnd(prefix), func(k, b []byte) error {
+		if len(k) != 2+32 {
+			return fmt.Errorf("subject index list key: %w", ErrCorrupt)
+		}
+		mk := vsi.MapKey(k[2:])
+		list, err := vsi.ParseList(b)
+		if err != nil {
+			return fmt.Errorf("list %x: %w", mk[:8], errors.Join(err, ErrCorrupt))
+		}
+		want := live[mk]
+		delete(live, mk)
+		var got []uint64
+		for _, it := range list.Items {
+			out.Items++
+			if !it.Erased {
+				got = append(got, it.Leaf)
+				continue
+			}
+			out.Erased++
+			tomb, err := l.ErasedBy(ctx, it.Leaf)
+			if err != nil || tomb != it.Tombstone || tomb >= out.HeadLeaf {
+				return fmt.Errorf("list %x marks leaf %d erased by %d, which the log does not show below the head: %w", mk[:8], it.Leaf, it.Tombstone, ErrCorrupt)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("list %x holds live leaves %v, the log %v: %w", mk[:8], got, want, ErrCorrupt)
+		}
+		leaves = append(leaves, vsi.Leaf{Key: mk, Value: vsi.CommitmentOf(mk, b)})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for mk, want := range live {
+		return nil, fmt.Errorf("the log has leaves %v in list %x, which the index does not hold: %w", want, mk[:8], ErrCorrupt)
+	}
+	root, err := vsi.RootOf(leaves)
+	if err != nil {
+		return nil, err
+	}
+	if root != out.Root {
+		return nil, fmt.Errorf("the index's lists give root %x, the last head says %x: %w", root[:8], out.Root[:8], ErrCorrupt)
+	}
+	out.Lists = len(leaves)
+	return out, nil
+}

@@ -1,0 +1,365 @@
+package ledger_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spoor-ledger/spoor/internal/crashpoint"
+	"github.com/spoor-ledger/spoor/internal/datadir"
+	"github.com/spoor-ledger/spoor/internal/testledger"
+	"github.com/spoor-ledger/spoor/ledger"
+	"github.com/spoor-ledger/spoor/ledger/pebblestore"
+	"github.com/spoor-ledger/spoor/ledger/subjectindex"
+	"github.com/spoor-ledger/spoor/verifier"
+)
+
+// testClock is a settable clock for the ledger.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// indexVRF opens the test log's VRF key, in the data folder as spoor
+// serve keeps it.
+func indexVRF(t testing.TB, e *testledger.Env) *subjectindex.VRFKey {
+	t.Helper()
+	k, err := subjectindex.OpenVRFKey(datadir.Dir(e.Dir).IndexVRFKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// lastIndexHead checks that the log's last leaf is an index head stating
+// its own leaf index and the ledger's VRF key, and returns its body.
+func lastIndexHead(t *testing.T, l *ledger.Ledger) *verifier.IndexHeadBody {
+	t.Helper()
+	ctx := context.Background()
+	last := l.Head().Size - 1
+	rec, err := l.LeafRecord(ctx, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Type != verifier.EntryIndexHead {
+		t.Fatalf("the last leaf %d is a %s, want an index head", last, rec.Type)
+	}
+	body, err := l.Entry(ctx, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := verifier.ParseIndexHeadBody(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.TreeSize != last || h.Origin != l.Origin() || h.VRFKey != fmt.Sprintf("%x", l.IndexVRFKey().Bytes()) {
+		t.Fatalf("index head %d states %+v", last, h)
+	}
+	return h
+}
+
+// recompute recomputes the index from the log and checks it against the
+// last head.
+func recompute(t *testing.T, l *ledger.Ledger) *ledger.IndexRecomputation {
+	t.Helper()
+	r, err := l.RecomputeIndex(context.Background())
+	if err != nil {
+		t.Fatalf("the index differs from a recomputation: %v", err)
+	}
+	return r
+}
+
+// TestSubjectIndexHeads: with the index on, every batch of disclosures
+// ends with an index head whose root equals a recomputation from the
+// envelopes; an erasure marks the entry erased (with its tombstone) and the
+// first batch after the covenant's notice period drops it; Open checks the
+// stored index and refuses one that was altered.
+func TestSubjectIndexHeads(t *testing.T) {
+	ctx := context.Background()
+	e := testledger.New(t)
+	clock := &testClock{t: time.Now().UTC()}
+	cfg := ledger.Config{IdleCosign: -1, IndexVRF: indexVRF(t, e), Now: clock.Now}
+	l, s := e.Open(t, cfg)
+	var first uint64
+	total := 0
+	for batch := range 4 {
+		outs, err := e.SubmitEvents(t, l, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += 10
+		if batch == 0 {
+			first = outs[0].Index
+		}
+		h := lastIndexHead(t, l)
+		if h.TreeSize != outs[9].Index+1 {
+			t.Fatalf("batch %d: the head is leaf %d, want right after the batch's last disclosure %d", batch, h.TreeSize, outs[9].Index)
+		}
+		r := recompute(t, l)
+		if r.HeadLeaf != h.TreeSize || r.Root != h.RootHash() || r.Items != total {
+			t.Fatalf("batch %d: recomputation %+v, head %+v, %d disclosures", batch, r, h, total)
+		}
+	}
+	size := l.Head().Size
+	// A batch without disclosures (a re-sent duplicate) writes no head.
+	env, _ := e.Event(t)
+	if _, err := e.SubmitEnvelopes(t, l, [][]byte{env, env}); err != nil {
+		t.Fatal(err)
+	}
+	total++
+	before := l.Head().Size
+	if _, err := e.SubmitEnvelopes(t, l, [][]byte{env}); err != nil || l.Head().Size != before {
+		t.Fatalf("a duplicate grew the log from %d to %d (%v)", before, l.Head().Size, err)
+	}
+	_ = size
+
+	tomb, err := l.Erase(ctx, first, "request")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := lastIndexHead(t, l)
+	if h.TreeSize != tomb+1 {
+		t.Fatalf("the erasure's head is leaf %d, want %d", h.TreeSize, tomb+1)
+	}
+	if r := recompute(t, l); r.Erased != 1 || r.Items != total {
+		t.Fatalf("after the erasure: %+v, want 1 erased of %d", r, total)
+	}
+	// Within the notice period the entry stays; after it, the next
+	// batch drops it.
+	sc, _ := l.Covenant()
+	clock.add(time.Duration(sc.Covenant.Retention.ErasureNoticeDays-1) * 24 * time.Hour)
+	if _, err := e.SubmitEvents(t, l, 1); err != nil {
+		t.Fatal(err)
+	}
+	total++
+	if r := recompute(t, l); r.Erased != 1 {
+		t.Fatalf("dropped before the notice period ended: %+v", r)
+	}
+	clock.add(2 * 24 * time.Hour)
+	if _, err := e.SubmitEvents(t, l, 1); err != nil {
+		t.Fatal(err)
+	}
+	total++
+	if r := recompute(t, l); r.Erased != 0 || r.Items != total-1 {
+		t.Fatalf("after the notice period: %+v, want no erased item and %d items", r, total-1)
+	}
+	lastIndexHead(t, l)
+	l.Close()
+	s.Close()
+
+	// Open checks the stored index against the last head.
+	l, s = e.Open(t, cfg)
+	recompute(t, l)
+	l.Close()
+	s.Close()
+
+	// One altered node record: Open refuses the store.
+	raw, err := pebblestore.Open(datadir.Dir(e.Dir).Ledger(), pebblestore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var key, val []byte
+	if err := raw.Scan(ctx, []byte("gn"), []byte("go"), func(k, v []byte) error {
+		if key == nil && len(v) > 1 {
+			key, val = append([]byte(nil), k...), append([]byte(nil), v...)
+		}
+		return nil
+	}); err != nil || key == nil {
+		t.Fatalf("no index node in the store (%v)", err)
+	}
+	val[len(val)-1] ^= 1
+	if err := raw.Commit(ctx, &ledger.Batch{Ops: []ledger.Op{{Key: key, Value: val}}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Store, cfg.Signer, cfg.Keys, cfg.Covenant = raw, e.Signer, e.Keys, e.Demo.Signed
+	if l, err := ledger.Open(ctx, cfg); !errors.Is(err, ledger.ErrCorrupt) {
+		if l != nil {
+			l.Close()
+		}
+		t.Fatalf("Open on an altered index: %v, want ErrCorrupt", err)
+	}
+	raw.Close()
+}
+
+// TestSubjectIndexBuild: Open with the index on over a log made without it
+// builds the index once and logs the first head; entries logged later
+// while the index was off again are caught up at the next Open.
+func TestSubjectIndexBuild(t *testing.T) {
+	ctx := context.Background()
+	e := testledger.New(t)
+	l, s := e.Open(t, ledger.Config{IdleCosign: -1})
+	outs, err := e.SubmitEvents(t, l, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Erase(ctx, outs[3].Index, "request"); err != nil {
+		t.Fatal(err)
+	}
+	size := l.Head().Size
+	l.Close()
+	s.Close()
+
+	cfg := ledger.Config{IdleCosign: -1, IndexVRF: indexVRF(t, e)}
+	l, s = e.Open(t, cfg)
+	h := lastIndexHead(t, l)
+	if h.TreeSize != size {
+		t.Fatalf("the first head is leaf %d, want %d (right after the log as it was)", h.TreeSize, size)
+	}
+	if r := recompute(t, l); r.Items != 29 || r.Erased != 0 {
+		t.Fatalf("built index: %+v, want the 29 stored disclosures (the one erased before the index is not in it)", r)
+	}
+	l.Close()
+	s.Close()
+
+	l, s = e.Open(t, ledger.Config{IdleCosign: -1})
+	if _, err := e.SubmitEvents(t, l, 5); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	s.Close()
+	l, s = e.Open(t, cfg)
+	defer s.Close()
+	defer l.Close()
+	lastIndexHead(t, l)
+	if r := recompute(t, l); r.Items != 34 {
+		t.Fatalf("caught-up index: %+v, want 34 items", r)
+	}
+}
+
+// indexCrashDir and indexCrashMode, in the environment of this test
+// binary, make TestSubjectIndexCrash the child that works on the log in
+// that folder until its crash point kills it.
+const (
+	indexCrashDir  = "SPOOR_TEST_INDEX_CRASH_DIR"
+	indexCrashMode = "SPOOR_TEST_INDEX_CRASH_MODE"
+)
+
+// TestSubjectIndexCrash kills a real process (SIGKILL) at each crash point
+// inside a batch's commit with the index on: after the index update is
+// computed (index-applied), after the checkpoint is signed and before the
+// commit (during-signing), after the Store commit's fsync and before
+// anyone is told (after-store-commit), and between two chunks of the build
+// over an existing log (index-build-chunk). After each, Open must recover a
+// store whose last index head equals a recomputation from the log, and go
+// on logging with heads.
+func TestSubjectIndexCrash(t *testing.T) {
+	if dir := os.Getenv(indexCrashDir); dir != "" {
+		indexCrashChild(t, dir, os.Getenv(indexCrashMode))
+		return
+	}
+	if testing.Short() {
+		t.Skip("builds and runs a crash child; skipped with -short")
+	}
+	child := crashChild(t)
+	for _, c := range []struct {
+		point, mode string
+		hit         int
+	}{
+		{crashpoint.IndexApplied, "batches", 3},
+		{crashpoint.DuringSigning, "batches", 3},
+		{crashpoint.AfterStoreCommit, "batches", 3},
+		{crashpoint.IndexBuildChunk, "build", 1},
+	} {
+		t.Run(c.point, func(t *testing.T) {
+			e := testledger.New(t)
+			l, s := e.Open(t, ledger.Config{IdleCosign: -1})
+			n := 20
+			if c.mode == "build" {
+				// More than one chunk of the build (4096 leaves).
+				n = 5000
+			}
+			for range n / 1000 {
+				if _, err := e.SubmitEvents(t, l, 1000); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := e.SubmitEvents(t, l, n%1000); err != nil {
+				t.Fatal(err)
+			}
+			l.Close()
+			s.Close()
+
+			cmd := exec.Command(child, "-test.run", "^TestSubjectIndexCrash$", "-test.v")
+			cmd.Env = append(os.Environ(), indexCrashDir+"="+e.Dir, indexCrashMode+"="+c.mode,
+				fmt.Sprintf("%s=%s:%d", "SPOOR_CRASHPOINT", c.point, c.hit))
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("the child was not killed at %s (%v):\n%s", c.point, err, out)
+			}
+
+			cfg := ledger.Config{IdleCosign: -1, IndexVRF: indexVRF(t, e)}
+			l, s = e.Open(t, cfg)
+			defer s.Close()
+			defer l.Close()
+			h := lastIndexHead(t, l)
+			r := recompute(t, l)
+			if r.HeadLeaf != h.TreeSize || r.Root != h.RootHash() {
+				t.Fatalf("after the crash: head %+v, recomputation %+v", h, r)
+			}
+			// Events the child never made: its were logged or lost.
+			for range 200 {
+				e.Gen.Next()
+			}
+			if _, err := e.SubmitEvents(t, l, 5); err != nil {
+				t.Fatal(err)
+			}
+			h2 := lastIndexHead(t, l)
+			if h2.TreeSize != h.TreeSize+6 {
+				t.Fatalf("five new disclosures after the crash: head %d, want %d", h2.TreeSize, h.TreeSize+6)
+			}
+			if r := recompute(t, l); r.HeadLeaf != h2.TreeSize {
+				t.Fatalf("after logging on: %+v", r)
+			}
+			t.Logf("%s: recovered at index head %d (%d lists, %d items), then logged on to head %d", c.point, h.TreeSize, r.Lists, r.Items, h2.TreeSize)
+		})
+	}
+}
+
+// indexCrashChild opens the log in dir with the index on and works until
+// its crash point kills it: batches of disclosures with an erasure, or
+// (mode build) the build at Open.
+func indexCrashChild(t *testing.T, dir, mode string) {
+	e := testledger.Load(t, dir)
+	// Fresh events: skip those the parent logged.
+	skip := 20
+	if mode == "build" {
+		skip = 5000
+	}
+	for range skip {
+		e.Gen.Next()
+	}
+	l, s := e.Open(t, ledger.Config{IdleCosign: -1, IndexVRF: indexVRF(t, e)})
+	defer s.Close()
+	defer l.Close()
+	for i := range 10 {
+		if _, err := e.SubmitEvents(t, l, 7); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			if _, err := l.Erase(context.Background(), 5, "request"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Fatalf("mode %s: ten batches were committed without reaching the crash point", mode)
+}
+
