@@ -362,4 +362,3 @@ func indexCrashChild(t *testing.T, dir, mode string) {
 	}
 	t.Fatalf("mode %s: ten batches were committed without reaching the crash point", mode)
 }
-
