@@ -24,6 +24,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -50,7 +51,44 @@ var (
 	// metaIndexBuilt is how far the build over an existing log got (the
 	// next leaf to read), while it runs (buildIndex).
 	metaIndexBuilt = []byte("mindex-built")
+	// metaIndexFrom is the heads' erasures_from: the tree size the first
+	// build covered (absent: 0).
+	metaIndexFrom = []byte("mindex-from")
 )
+
+// tagAnswerIndex || request id -> the index proofs of an answer entry,
+// made at the index head of the answer's batch (answerIndexRecord).
+const tagAnswerIndex = 'j'
+
+// IndexProofRequest names one list an answer entry must prove: the child
+// by one pseudonym key version, at one party.
+type IndexProofRequest struct {
+	IDType, KeyID, Pseudonym, Party string
+}
+
+// answerIndexRecord is what the ledger keeps of an answer's index proofs.
+type answerIndexRecord struct {
+	// Head is the leaf of the index head the proofs are against.
+	Head   uint64                      `json:"head"`
+	Proofs []verifier.BundleIndexProof `json:"proofs"`
+}
+
+// AnswerIndexProofs returns the index head and the index proofs made for
+// an access request's answer entry (AnswerRequest.IndexProofs), or
+// ErrNotFound (an answer logged without the index, or erased).
+func (l *Ledger) AnswerIndexProofs(ctx context.Context, requestID string) (uint64, []verifier.BundleIndexProof, error) {
+	v, err := l.store.Get(ctx, answerIndexKey(requestID))
+	if err != nil {
+		return 0, nil, err
+	}
+	var r answerIndexRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return 0, nil, fmt.Errorf("index proofs of request %s: %w", requestID, errors.Join(err, ErrCorrupt))
+	}
+	return r.Head, r.Proofs, nil
+}
+
+func answerIndexKey(requestID string) []byte { return append([]byte{tagAnswerIndex}, requestID...) }
 
 // subjectIndex is the ledger's state of the subject index; nil when the
 // index is off. Owned by the sequencer (and by Open before it starts).
@@ -65,6 +103,8 @@ type subjectIndex struct {
 	headLeaf uint64
 	headRoot vsi.Hash
 	haveHead bool
+	// erasuresFrom is the heads' erasures_from (metaIndexFrom).
+	erasuresFrom uint64
 }
 
 // indexReader reads the index through the overlay, then the store.
@@ -166,30 +206,92 @@ func (l *Ledger) finishIndex(ctx context.Context, w *batchWork) error {
 			return fmt.Errorf("couldn't read the subject index's drop schedule: %w", err)
 		}
 	}
-	if w.index.Len() == 0 {
+	// An answer entry is followed by a head in its own batch, whose
+	// proofs it carries (answerProofs), even when the map is unchanged.
+	if w.index.Len() == 0 && len(w.answerProofs) == 0 {
 		return nil
 	}
-	u, err := l.sidx.x.Apply(ctx, indexReader{l: l, overlay: l.sidx.overlay}, &w.index)
-	if err != nil {
-		return fmt.Errorf("couldn't update the subject index: %w", err)
-	}
-	crashpoint.Hit(crashpoint.IndexApplied)
-	overlay := make(map[string][]byte, len(u.Writes))
-	for _, wr := range u.Writes {
-		if wr.Delete {
-			w.b.Delete(wr.Key)
-			overlay[string(wr.Key)] = nil
-		} else {
-			w.b.Set(wr.Key, wr.Value)
-			overlay[string(wr.Key)] = wr.Value
+	r := indexReader{l: l, overlay: l.sidx.overlay}
+	var root vsi.Hash
+	if w.index.Len() > 0 {
+		u, err := l.sidx.x.Apply(ctx, r, &w.index)
+		if err != nil {
+			return fmt.Errorf("couldn't update the subject index: %w", err)
+		}
+		crashpoint.Hit(crashpoint.IndexApplied)
+		overlay := make(map[string][]byte, len(u.Writes))
+		for _, wr := range u.Writes {
+			if wr.Delete {
+				w.b.Delete(wr.Key)
+				overlay[string(wr.Key)] = nil
+			} else {
+				w.b.Set(wr.Key, wr.Value)
+				overlay[string(wr.Key)] = wr.Value
+			}
+		}
+		l.sidx.overlay = overlay
+		r.overlay, root = overlay, u.Root
+	} else {
+		var err error
+		if root, err = l.sidx.x.Root(ctx, r); err != nil {
+			return err
 		}
 	}
-	idx, err := l.appendIndexHead(&w.b, u.Root, w.now, w.covIdx)
+	idx, err := l.appendIndexHead(&w.b, root, w.now, w.covIdx)
 	if err != nil {
 		return err
 	}
-	l.sidx.overlay = overlay
-	l.sidx.headLeaf, l.sidx.headRoot, l.sidx.haveHead = idx, u.Root, true
+	l.sidx.headLeaf, l.sidx.headRoot, l.sidx.haveHead = idx, root, true
+	for _, a := range w.answerProofs {
+		if err := l.proveAnswer(ctx, r, &w.b, idx, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// answerProofs is an answer entry of the batch whose index proofs are to
+// be made at the batch's head.
+type answerProofs struct {
+	requestID string
+	reqs      []IndexProofRequest
+}
+
+// proveAnswer makes an answer's index proofs at the head at leaf head,
+// reading the map as the batch leaves it, and keeps them beside the
+// answer in the batch.
+func (l *Ledger) proveAnswer(ctx context.Context, r indexReader, b *Batch, head uint64, a answerProofs) error {
+	rec := answerIndexRecord{Head: head, Proofs: make([]verifier.BundleIndexProof, 0, len(a.reqs))}
+	for _, q := range a.reqs {
+		ik, err := vsi.DeriveIndexKey(q.IDType, q.KeyID, q.Pseudonym)
+		if err != nil {
+			return fmt.Errorf("index proof of request %s: %w", a.requestID, err)
+		}
+		mk, vrfProof, err := l.sidx.vrf.Prove(ik, q.Party)
+		if err != nil {
+			return fmt.Errorf("index proof of request %s: %w", a.requestID, err)
+		}
+		p, list, err := l.sidx.x.Prove(ctx, r, mk)
+		if err != nil {
+			return fmt.Errorf("index proof of request %s: %w", a.requestID, err)
+		}
+		pb, err := p.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		bp := verifier.BundleIndexProof{Party: q.Party, KeyID: q.KeyID, VRFProof: vrfProof, Proof: pb}
+		if list != nil {
+			if bp.List, err = list.MarshalBinary(); err != nil {
+				return err
+			}
+		}
+		rec.Proofs = append(rec.Proofs, bp)
+	}
+	v, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	b.Set(answerIndexKey(a.requestID), v)
 	return nil
 }
 
@@ -197,7 +299,7 @@ func (l *Ledger) finishIndex(ctx context.Context, w *batchWork) error {
 // next leaf, with the meta record Open checks the index against.
 func (l *Ledger) appendIndexHead(b *Batch, root vsi.Hash, now time.Time, covIdx uint64) (uint64, error) {
 	idx := l.tree.size()
-	body, err := verifier.MarshalIndexHeadBody(verifier.NewIndexHeadBody(l.origin, idx, root, l.sidx.vrf.Public()))
+	body, err := verifier.MarshalIndexHeadBody(verifier.NewIndexHeadBody(l.origin, idx, root, l.sidx.vrf.Public(), l.sidx.erasuresFrom))
 	if err != nil {
 		return 0, err
 	}
@@ -230,6 +332,9 @@ func (l *Ledger) recoverIndex(ctx context.Context) error {
 	leaf := binary.BigEndian.Uint64(v)
 	var root vsi.Hash
 	copy(root[:], v[8:])
+	if err := l.loadIndexFrom(ctx); err != nil {
+		return err
+	}
 	start := time.Now()
 	got, err := l.sidx.x.Check(ctx, l.storeReader())
 	if err != nil {
@@ -243,7 +348,7 @@ func (l *Ledger) recoverIndex(ctx context.Context) error {
 		return fmt.Errorf("couldn't read index head %d: %w", leaf, err)
 	}
 	h, err := verifier.ParseIndexHeadBody(body)
-	if err != nil || h.TreeSize != leaf || h.RootHash() != root || h.VRFKey != fmt.Sprintf("%x", l.sidx.vrf.Public().Bytes()) {
+	if err != nil || h.TreeSize != leaf || h.RootHash() != root || h.VRFKey != fmt.Sprintf("%x", l.sidx.vrf.Public().Bytes()) || h.ErasuresFrom != l.sidx.erasuresFrom {
 		return fmt.Errorf("index head %d does not state the stored index with this ledger's VRF key (a new index-vrf.key?): %w",
 			leaf, errors.Join(err, ErrCorrupt))
 	}
@@ -287,6 +392,20 @@ func (l *Ledger) buildIndex(ctx context.Context, from uint64) error {
 	}
 	if next > 0 || size > 1 {
 		l.log.Info("building the subject index over the existing log", "from_leaf", next, "tree_size", size)
+	}
+	if from == 0 {
+		// Erasures before now are in no list: the heads say so.
+		if err := l.loadIndexFrom(ctx); err != nil {
+			return err
+		}
+		if _, err := l.store.Get(ctx, metaIndexFrom); errors.Is(err, ErrNotFound) && size > 1 {
+			l.sidx.erasuresFrom = size
+			var b Batch
+			b.Set(metaIndexFrom, binary.BigEndian.AppendUint64(nil, size))
+			if err := l.store.Commit(ctx, &b); err != nil {
+				return fmt.Errorf("couldn't record where the subject index starts: %w", err)
+			}
+		}
 	}
 	var overlay map[string][]byte
 	for next < size {
@@ -365,6 +484,21 @@ func (l *Ledger) buildIndex(ctx context.Context, from uint64) error {
 	}
 	l.sidx.headLeaf, l.sidx.headRoot, l.sidx.haveHead = idx, root, true
 	l.log.Info("subject index built; first index head logged", "index_head", idx)
+	return nil
+}
+
+// loadIndexFrom reads the heads' erasures_from.
+func (l *Ledger) loadIndexFrom(ctx context.Context) error {
+	v, err := l.store.Get(ctx, metaIndexFrom)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("couldn't read where the subject index starts: %w", err)
+	case len(v) != 8:
+		return fmt.Errorf("subject index start record: %w", ErrCorrupt)
+	}
+	l.sidx.erasuresFrom = binary.BigEndian.Uint64(v)
 	return nil
 }
 

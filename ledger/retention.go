@@ -183,6 +183,8 @@ func (l *Ledger) tombstoneAnswer(b *Batch, t *TombstoneRequest, raw, recBytes []
 	}
 	b.Delete(u64Key(tagEntry, t.ErasedIndex))
 	b.Delete(eventIDKey(byte(RecordAnswerBundle), body.Request.ID))
+	// The index proofs hold the child's lists: gone with the answer.
+	b.Delete(answerIndexKey(body.Request.ID))
 	b.Set(u64Key(tagErased, t.ErasedIndex), binary.BigEndian.AppendUint64(nil, idx))
 	erased[t.ErasedIndex] = true
 	return Outcome{Index: idx}

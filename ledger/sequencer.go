@@ -284,6 +284,9 @@ type batchWork struct {
 	// says erased entries are due to leave it (index.go).
 	index    subjectindex.Batch
 	dropsDue bool
+	// answerProofs are the batch's answer entries that carry index
+	// proofs, made at its head (index.go).
+	answerProofs []answerProofs
 }
 
 // sequence runs a collected batch through the stages: prepare, assign,

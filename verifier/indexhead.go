@@ -48,12 +48,17 @@ type IndexHeadBody struct {
 	// VRFKey is the ledger's map-key VRF public key, 64 lower-case hex
 	// characters (verifier/subjectindex.VRFPublicKey).
 	VRFKey string `json:"vrf_key"`
+	// ErasuresFrom is the tree size at which the index was built over a
+	// log that already had entries (0 when it was kept from the log's
+	// start): entries erased by a tombstone below it were gone before the
+	// index existed and are in no list.
+	ErasuresFrom uint64 `json:"erasures_from"`
 }
 
 // NewIndexHeadBody returns the body of an index head.
-func NewIndexHeadBody(origin string, treeSize uint64, root subjectindex.Hash, vrfKey *subjectindex.VRFPublicKey) *IndexHeadBody {
+func NewIndexHeadBody(origin string, treeSize uint64, root subjectindex.Hash, vrfKey *subjectindex.VRFPublicKey, erasuresFrom uint64) *IndexHeadBody {
 	return &IndexHeadBody{Format: IndexHeadFormat, Origin: origin, TreeSize: treeSize,
-		Root: hex.EncodeToString(root[:]), VRFKey: hex.EncodeToString(vrfKey.Bytes())}
+		Root: hex.EncodeToString(root[:]), VRFKey: hex.EncodeToString(vrfKey.Bytes()), ErasuresFrom: erasuresFrom}
 }
 
 // RootHash returns the body's root (checked by ParseIndexHeadBody and
@@ -87,6 +92,8 @@ func (h *IndexHeadBody) check() error {
 		return fmt.Errorf("%w: root is not 64 lower-case hex characters", ErrIndexHead)
 	case !lowerHex(h.VRFKey, 64):
 		return fmt.Errorf("%w: vrf_key is not 64 lower-case hex characters", ErrIndexHead)
+	case h.ErasuresFrom > h.TreeSize:
+		return fmt.Errorf("%w: erasures_from %d is beyond the head's tree size %d", ErrIndexHead, h.ErasuresFrom, h.TreeSize)
 	}
 	if _, err := h.VRFPublicKey(); err != nil {
 		return err

@@ -19,7 +19,7 @@ import (
 func goldenIndexHead(t testing.TB) *IndexHeadBody {
 	t.Helper()
 	root := subjectindex.Hash(sha256.Sum256([]byte("golden index root")))
-	return NewIndexHeadBody("spoor.example/log", 913, root, vectorVRFKey(t))
+	return NewIndexHeadBody("spoor.example/log", 913, root, vectorVRFKey(t), 400)
 }
 
 // vectorVRFKey reads the VRF public key of verifier/subjectindex's golden

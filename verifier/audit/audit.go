@@ -539,10 +539,13 @@ const timeNote = "integrated_at and the checkpoint times are the ledger's own si
 type auditor struct {
 	cfg    Config
 	origin string
-	// indexVRFKey is the VRF key of the last index head (hex).
-	indexVRFKey string
-	rep         *Report
-	loc         *time.Location
+	// indexVRFKey is the VRF key of the last index head (hex), and
+	// indexErasuresFrom its erasures_from, once indexSeen.
+	indexVRFKey       string
+	indexErasuresFrom uint64
+	indexSeen         bool
+	rep               *Report
+	loc               *time.Location
 	// newerType is the first leaf whose record is of an entry type newer
 	// than this version reads: Run refuses the log then (errNewerType).
 	newerType error
@@ -988,6 +991,10 @@ func (a *auditor) indexHead(idx uint64, rec *verifier.LeafRecord, e *Entry) {
 		a.problem(CheckIndexHead, ptr(idx), nil, "the index head's VRF key %s differs from the one of the heads before it, %s", clipHex(body.VRFKey), clipHex(a.indexVRFKey))
 	}
 	a.indexVRFKey = body.VRFKey
+	if a.indexSeen && body.ErasuresFrom != a.indexErasuresFrom {
+		a.problem(CheckIndexHead, ptr(idx), nil, "the index head's erasures_from %d differs from the heads before it (%d): the index was built again", body.ErasuresFrom, a.indexErasuresFrom)
+	}
+	a.indexSeen, a.indexErasuresFrom = true, body.ErasuresFrom
 }
 
 func clipHex(s string) string {
