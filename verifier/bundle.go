@@ -1209,6 +1209,9 @@ type VerifiedErasure struct {
 	RuleID      string
 	// ErasedAt is the tombstone's integrated_at.
 	ErasedAt time.Time
+	// CovenantIndex is the leaf of the covenant version the tombstone was
+	// checked against (its notice period applies).
+	CovenantIndex uint64
 }
 
 // bundleCheck collects the problems of one verification.
@@ -1611,7 +1614,8 @@ func verifyBundle(b *Bundle, keys *LogKeys, adminVkey string, opts []VerifyOptio
 			c.fail("erased", i, e.Index, true, "body-hash", ErrLeafMismatch, "the leaf record's body hash is not SHA-256 of the tombstone body")
 			continue
 		}
-		vb.Erased = append(vb.Erased, &VerifiedErasure{Index: e.Index, ErasedIndex: rec.ErasedIndex, RuleID: rec.RuleID, ErasedAt: rec.IntegratedAt})
+		vb.Erased = append(vb.Erased, &VerifiedErasure{Index: e.Index, ErasedIndex: rec.ErasedIndex, RuleID: rec.RuleID, ErasedAt: rec.IntegratedAt,
+			CovenantIndex: rec.CovenantIndex})
 	}
 
 	c.checkTimes(b)

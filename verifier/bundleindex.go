@@ -382,17 +382,23 @@ func (c *bundleCheck) checkIndex(b *Bundle, vb *VerifiedBundle, cp *Checkpoint) 
 		}
 	}
 	// An erased entry shown as erased but gone from its list was removed:
-	// only once the covenant's notice period after its tombstone ended.
-	inForce := covs[len(covs)-1]
-	notice := time.Duration(inForce.Retention.ErasureNoticeDays) * 24 * time.Hour
+	// only once the notice period of the covenant version its tombstone
+	// was checked against had ended at the head.
 	for _, e := range vb.Erased {
-		if _, ok := listed[e.ErasedIndex]; ok {
+		if _, ok := listed[e.ErasedIndex]; ok || e.ErasedIndex >= ans.TreeSize || e.Index < head.ErasuresFrom {
+			// Listed; logged after the answer; or erased before the
+			// index existed (erasures_from).
 			continue
 		}
-		// A tombstone below erasures_from came before the index.
-		if e.ErasedIndex < ans.TreeSize && e.Index >= head.ErasuresFrom && e.ErasedAt.Add(notice).After(rec.IntegratedAt) {
+		days := -1
+		for _, vc := range vb.Covenants {
+			if vc.Index == e.CovenantIndex {
+				days = vc.Signed.Covenant.Retention.ErasureNoticeDays
+			}
+		}
+		if days < 0 || e.ErasedAt.Add(time.Duration(days)*24*time.Hour).After(rec.IntegratedAt) {
 			incomplete("erased leaf %d is gone from the child's lists, but its tombstone (%s) is younger than the notice period of %d days at the index head (%s)",
-				e.ErasedIndex, e.ErasedAt.Format(time.RFC3339), inForce.Retention.ErasureNoticeDays, rec.IntegratedAt.Format(time.RFC3339))
+				e.ErasedIndex, e.ErasedAt.Format(time.RFC3339), days, rec.IntegratedAt.Format(time.RFC3339))
 			return nil
 		}
 	}

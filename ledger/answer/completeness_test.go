@@ -2,16 +2,20 @@ package answer_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/internal/testledger"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/answer"
+	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/ledger/subjectindex"
 	"github.com/spoor-ledger/spoor/verifier"
 )
@@ -27,6 +31,26 @@ type indexedLog struct {
 	parties []string // the disclosers of child, in leaf order
 	// forgeries counts forged answers, each under its own request id.
 	forgeries int
+
+	vrf   *subjectindex.VRFKey
+	store interface{ Close() error }
+}
+
+// open opens the log (again), on covenant cov when not nil, with clock now
+// when not nil.
+func (x *indexedLog) open(t *testing.T, cov *events.SignedCovenant, now func() time.Time) {
+	t.Helper()
+	l, s := x.e.Open(t, ledger.Config{IdleCosign: -1, IndexVRF: x.vrf, Covenant: cov, Now: now})
+	x.l, x.store = l, s
+	x.a = answer.New(answer.Config{Ledger: l, LogVkey: x.e.LogVkey, CosignerVkey: x.e.CosVkey})
+}
+
+func (x *indexedLog) close() {
+	if x.l != nil {
+		x.l.Close()
+		x.store.Close()
+		x.l = nil
+	}
 }
 
 func newIndexedLog(t *testing.T) *indexedLog {
@@ -36,9 +60,10 @@ func newIndexedLog(t *testing.T) *indexedLog {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, s := e.Open(t, ledger.Config{IdleCosign: -1, IndexVRF: vrf})
-	t.Cleanup(func() { l.Close(); s.Close() })
-	x := &indexedLog{e: e, l: l, a: answer.New(answer.Config{Ledger: l, LogVkey: e.LogVkey, CosignerVkey: e.CosVkey})}
+	x := &indexedLog{e: e, vrf: vrf}
+	x.open(t, nil, nil)
+	t.Cleanup(func() { x.close() })
+	l := x.l
 	child, otherChild := e.Gen.Children()[0], e.Gen.Children()[1]
 	for range 4 {
 		env, d := eventAbout(t, e, child)
@@ -273,6 +298,24 @@ func TestCompletenessTamper(t *testing.T) {
 		})
 	}
 
+	// A party's own desk answers for its leaves only: leaving one of them
+	// out as if another party had made it is refused the same way.
+	t.Run("a party's desk leaving out one of its leaves", func(t *testing.T) {
+		own := x.release(t, "req-own", x.parties[0])
+		b := x.forged(t, own, dropEntry)
+		if !slices.Equal(b.Scope.Parties, []string{x.parties[0]}) {
+			t.Fatalf("scope %v", b.Scope.Parties)
+		}
+		_, err := verifier.VerifyParsedBundle(b, x.e.Keys, x.e.Demo.AdminVkey)
+		if !errors.Is(err, verifier.ErrIncomplete) {
+			t.Fatalf("v3: %v, want ErrIncomplete", err)
+		}
+		b.Format, b.Index = verifier.BundleFormatV2, nil
+		if _, err := verifier.VerifyParsedBundle(b, x.e.Keys, x.e.Demo.AdminVkey); err != nil {
+			t.Fatalf("v2: %v", err)
+		}
+	})
+
 	// An index head older than the answer entry: one of the heads the
 	// child's own batches wrote.
 	t.Run("a head older than the answer", func(t *testing.T) {
@@ -310,4 +353,132 @@ func TestCompletenessTamper(t *testing.T) {
 			t.Fatalf("%v, want ErrInclusion", err)
 		}
 	})
+}
+
+// TestCompletenessKeyVersions: under a covenant that lists two pseudonym
+// key versions, a request made with the child's pseudonym under one of
+// them only gets a bundle without a completeness claim (v2); the same
+// answer with the one key's proofs made into a v3 bundle is refused.
+func TestCompletenessKeyVersions(t *testing.T) {
+	x := newIndexedLog(t)
+	y := string(x.e.Demo.Signed.Envelope.Payload)
+	y = strings.Replace(y, "\nversion: 1\n", "\nversion: 2\n", 1)
+	y = strings.Replace(y, "\nprevious: \"\"\n", "\nprevious: \""+x.e.Demo.Signed.Hash()+"\"\n", 1)
+	if !strings.Contains(y, "subject_keys: [k1]") {
+		t.Fatal("the demo covenant does not list subject_keys: [k1]")
+	}
+	y = strings.Replace(y, "subject_keys: [k1]", "subject_keys: [k1, k2]", 1)
+	signed, err := events.SignCovenant([]byte(y), x.e.Demo.AdminSkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := events.ParseSignedCovenant(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.close()
+	x.open(t, v2, nil)
+	data := x.release(t, "req-keys", "")
+	vb, err := verifier.VerifyBundle(data, x.e.Keys, x.e.Demo.AdminVkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vb.Bundle.Format != verifier.BundleFormatV2 || vb.Completeness != nil {
+		t.Fatalf("a request under key k1 only: format %s, completeness %+v; want v2, no claim", vb.Bundle.Format, vb.Completeness)
+	}
+	b, _ := verifier.ParseBundle(data)
+	head, proofs, err := x.l.AnswerIndexProofs(t.Context(), b.Request.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hrec, _ := x.l.LeafRecordBytes(t.Context(), head)
+	hbody, _ := x.l.Entry(t.Context(), head)
+	b.Format = verifier.BundleFormatV3
+	b.Index = &verifier.BundleIndex{Head: verifier.BundleIndexHead{Index: head, LeafRecord: hrec, Body: hbody}, Proofs: proofs}
+	x.reprove(t, b, x.l.Head())
+	_, err = verifier.VerifyParsedBundle(b, x.e.Keys, x.e.Demo.AdminVkey)
+	if !errors.Is(err, verifier.ErrIncomplete) || !strings.Contains(err.Error(), "key k2") {
+		t.Fatalf("a v3 bundle without key k2: %v, want ErrIncomplete naming k2", err)
+	}
+}
+
+// TestCompletenessEarlyRemoval: an operator who edits the store so that
+// the index drops an erased entry before the covenant's notice period
+// ended gets a log whose stored index checks out (it is a valid map), but
+// no bundle: the verifier, which the ledger runs on every bundle it
+// builds, refuses a removal without a tombstone that old. Removed after
+// the period, the same entry is accepted.
+func TestCompletenessEarlyRemoval(t *testing.T) {
+	x := newIndexedLog(t)
+	clock := struct{ at time.Time }{time.Now().UTC()}
+	now := func() time.Time { return clock.at }
+	x.close()
+	x.open(t, nil, now)
+	gone := x.child[2]
+	if _, err := x.l.Erase(t.Context(), gone, "request"); err != nil {
+		t.Fatal(err)
+	}
+	x.close()
+
+	// Move the drop record to now.
+	raw, err := pebblestore.Open(datadir.Dir(x.e.Dir).Ledger(), pebblestore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var key, mk []byte
+	if err := raw.Scan(t.Context(), []byte{'h'}, []byte{'i'}, func(k, v []byte) error {
+		key, mk = slices.Clone(k), slices.Clone(v)
+		return nil
+	}); err != nil || key == nil {
+		t.Fatalf("no drop record (%v)", err)
+	}
+	early := binary.BigEndian.AppendUint64([]byte{'h'}, uint64(now().Add(-time.Hour).UnixMilli()))
+	early = binary.BigEndian.AppendUint64(early, gone)
+	if err := raw.Commit(t.Context(), &ledger.Batch{Ops: []ledger.Op{{Key: key, Delete: true}, {Key: early, Value: mk}}}); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+
+	x.open(t, nil, now)
+	if _, err := x.e.SubmitEvents(t, x.l, 1); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := x.l.RecomputeIndex(t.Context()); err != nil || r.Erased != 0 {
+		t.Fatalf("the index after the edited drop: %+v, %v; want the erased entry dropped, the map valid", r, err)
+	}
+	scope, _ := x.a.DeskScope("")
+	child := x.e.Gen.Children()[0]
+	ar := &answer.AccessRequest{ID: "req-early", IDType: events.IDTypeBSN, Relation: verifier.RelationParent, Scope: scope,
+		Pseudonyms:  []verifier.SubjectPseudonym{{KeyID: x.e.Demo.SubjectKey.ID, Pseudonym: child.Pseudonym}},
+		RequestedBy: "desk-1", RequestedByCredential: "1"}
+	if err := x.a.RegisterAccess(t.Context(), ar); err != nil {
+		t.Fatal(err)
+	}
+	r, err := x.a.ReleaseAccess(t.Context(), scope, ar.ID, answer.DeskUser{Name: "desk-2", Credential: "2"}, answer.Release{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = x.a.AccessBundle(t.Context(), r)
+	if !errors.Is(err, verifier.ErrIncomplete) || !strings.Contains(err.Error(), "younger than the notice period") {
+		t.Fatalf("the bundle over an early removal: %v, want ErrIncomplete (a removal without an old enough tombstone)", err)
+	}
+
+	// The same removal after the notice period is accepted.
+	y := newIndexedLog(t)
+	yclock := time.Now().UTC()
+	y.close()
+	y.open(t, nil, func() time.Time { return yclock })
+	if _, err := y.l.Erase(t.Context(), y.child[2], "request"); err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := y.l.Covenant()
+	yclock = yclock.Add(time.Duration(sc.Covenant.Retention.ErasureNoticeDays+1) * 24 * time.Hour)
+	if _, err := y.e.SubmitEvents(t, y.l, 1); err != nil {
+		t.Fatal(err)
+	}
+	data := y.release(t, "req-late", "")
+	vb, err := verifier.VerifyBundle(data, y.e.Keys, y.e.Demo.AdminVkey)
+	if err != nil || vb.Completeness == nil {
+		t.Fatalf("a removal after the notice period: %v", err)
+	}
 }
