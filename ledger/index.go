@@ -31,8 +31,10 @@ import (
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/crashpoint"
+	"github.com/spoor-ledger/spoor/internal/parallel"
 	"github.com/spoor-ledger/spoor/ledger/subjectindex"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/audit"
 	vsi "github.com/spoor-ledger/spoor/verifier/subjectindex"
 )
 
@@ -627,3 +629,63 @@ func (l *Ledger) RecomputeIndex(ctx context.Context) (*IndexRecomputation, error
 	out.Lists = len(leaves)
 	return out, nil
 }
+
+// indexReaderSource reads the stored index for the FG's audit
+// (audit.IndexSource): the lists and, with the VRF key, the map keys of
+// the pairs the audit found in the envelopes, with their proofs (which the
+// audit checks under the key the index heads publish).
+type indexReaderSource struct {
+	store Store
+	vrf   *subjectindex.VRFKey
+}
+
+// IndexMapKeys implements audit.IndexSource.
+func (s indexReaderSource) IndexMapKeys(ctx context.Context, pairs []audit.IndexPair) ([]audit.IndexMapKey, error) {
+	out := make([]audit.IndexMapKey, len(pairs))
+	errs := make([]error, len(pairs))
+	parallel.For(len(pairs), 0, 16, func(i int) {
+		p := pairs[i]
+		ik, err := vsi.DeriveIndexKey(p.IDType, p.KeyID, p.Pseudonym)
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		mk, proof, err := s.vrf.Prove(ik, p.Party)
+		out[i], errs[i] = audit.IndexMapKey{MapKey: mk, VRFProof: proof}, err
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, ctx.Err()
+}
+
+// IndexLists implements audit.IndexSource.
+func (s indexReaderSource) IndexLists(ctx context.Context, fn func(vsi.MapKey, []byte) error) error {
+	prefix := []byte{tagIndex, 'l'}
+	return s.store.Scan(ctx, prefix, prefixEnd(prefix), func(k, v []byte) error {
+		if len(k) != 2+32 {
+			return fmt.Errorf("subject index list key of %d bytes: %w", len(k), ErrCorrupt)
+		}
+		return fn(vsi.MapKey(k[2:]), bytes.Clone(v))
+	})
+}
+
+// StoreIndexAuditSource is a StoreAuditSource that also reads the subject
+// index (audit.IndexSource), with the ledger's VRF key.
+type StoreIndexAuditSource struct {
+	*StoreAuditSource
+	indexReaderSource
+}
+
+// WithIndex returns s reading the subject index too, with the ledger's
+// VRF key (DIR/index-vrf.key): the audit then recomputes the last index
+// head.
+func (s *StoreAuditSource) WithIndex(vrf *subjectindex.VRFKey) *StoreIndexAuditSource {
+	return &StoreIndexAuditSource{s, indexReaderSource{store: s.store, vrf: vrf}}
+}
+
+var (
+	_ audit.IndexSource = (*StoreIndexAuditSource)(nil)
+	_ audit.IndexSource = (*ledgerIndexAuditSource)(nil)
+	_ audit.TileSource  = (*StoreIndexAuditSource)(nil)
+)

@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,8 @@ import (
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
 	"github.com/spoor-ledger/spoor/ledger/subjectindex"
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/audit"
+	vsi "github.com/spoor-ledger/spoor/verifier/subjectindex"
 )
 
 // testClock is a settable clock for the ledger.
@@ -361,4 +364,64 @@ func indexCrashChild(t *testing.T, dir, mode string) {
 		}
 	}
 	t.Fatalf("mode %s: ten batches were committed without reaching the crash point", mode)
+}
+
+// TestSubjectIndexAudit: the FG's audit recomputes the last index head
+// from the envelopes and the stored lists (audit.IndexSource) and finds
+// it right; after one list in a copy of the store is altered (an entry
+// left out, the list still well formed), the audit of that store raises
+// index-recompute, where Open would refuse the store too.
+func TestSubjectIndexAudit(t *testing.T) {
+	ctx := context.Background()
+	e := testledger.New(t)
+	vrf := indexVRF(t, e)
+	l, s := e.Open(t, ledger.Config{IdleCosign: -1, IndexVRF: vrf})
+	for range 3 {
+		if _, err := e.SubmitEvents(t, l, 40); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.Erase(ctx, 3, "request"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Run(ctx, l.AuditSource(), audit.Config{Keys: e.Keys, AdminVkey: e.Demo.AdminVkey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK || !rep.Index.Recomputed || rep.Index.Heads < 4 || rep.Index.Items != 120 || rep.Index.LastHead != l.Head().Size-1 {
+		t.Fatalf("audit of an honest index: ok %v, %+v, problems %v", rep.OK, rep.Index, rep.Problems)
+	}
+	l.Close()
+	s.Close()
+
+	raw, err := pebblestore.Open(datadir.Dir(e.Dir).Ledger(), pebblestore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var key, val []byte
+	if err := raw.Scan(ctx, []byte("gl"), []byte("gm"), func(k, v []byte) error {
+		if l, err := vsi.ParseList(v); err == nil && len(l.Items) > 1 && key == nil {
+			l.Items = l.Items[1:]
+			key = bytes.Clone(k)
+			val, _ = l.MarshalBinary()
+		}
+		return nil
+	}); err != nil || key == nil {
+		t.Fatalf("no list of two items in the store (%v)", err)
+	}
+	if err := raw.Commit(ctx, &ledger.Batch{Ops: []ledger.Op{{Key: key, Value: val}}}); err != nil {
+		t.Fatal(err)
+	}
+	src := ledger.NewStoreAuditSource(raw, nil).WithIndex(vrf)
+	rep, err = audit.Run(ctx, src, audit.Config{Keys: e.Keys, AdminVkey: e.Demo.AdminVkey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK || rep.ProblemCounts[audit.CheckIndexRecompute] < 2 {
+		t.Fatalf("audit of an altered list: ok %v, problems %v; want index-recompute (the list, the root)", rep.OK, rep.Problems)
+	}
+	for _, p := range rep.Problems {
+		t.Logf("%s: %s", p.Check, p.Message)
+	}
 }

@@ -226,6 +226,9 @@ type Report struct {
 	// Answers lists every inzage answer on the record, with what it
 	// withheld and on which ground: the FG sees every withholding.
 	Answers []AnswerInfo `json:"answers,omitempty"`
+	// Index is what the audit found of the subject index (its heads, and
+	// the recomputation of the last one); zero for a log without one.
+	Index IndexReport `json:"index,omitzero"`
 	// TimeNote says what kind of time the report's times are.
 	TimeNote string `json:"time_note"`
 }
@@ -539,6 +542,9 @@ const timeNote = "integrated_at and the checkpoint times are the ledger's own si
 type auditor struct {
 	cfg    Config
 	origin string
+	// index is what the recomputation of the subject index needs
+	// (index.go).
+	index indexState
 	// indexVRFKey is the VRF key of the last index head (hex), and
 	// indexErasuresFrom its erasures_from, once indexSeen.
 	indexVRFKey       string
@@ -704,6 +710,9 @@ func Run(ctx context.Context, src Source, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	if err := a.witnessAudit(ctx, src); err != nil {
+		return nil, err
+	}
+	if err := a.indexAudit(ctx, src); err != nil {
 		return nil, err
 	}
 	a.finish()
@@ -995,6 +1004,7 @@ func (a *auditor) indexHead(idx uint64, rec *verifier.LeafRecord, e *Entry) {
 		a.problem(CheckIndexHead, ptr(idx), nil, "the index head's erasures_from %d differs from the heads before it (%d): the index was built again", body.ErasuresFrom, a.indexErasuresFrom)
 	}
 	a.indexSeen, a.indexErasuresFrom = true, body.ErasuresFrom
+	a.indexHeadSeen(idx, body)
 }
 
 func clipHex(s string) string {
@@ -1162,6 +1172,7 @@ func (a *auditor) disclosure(idx uint64, rec *verifier.LeafRecord, p *preparedEn
 	if p.findingsDiffer {
 		a.problem(CheckFindings, ptr(idx), nil, "the stored findings differ from the covenant's rules: %s", p.findingsDiff)
 	}
+	a.indexDisclosure(idx, d)
 	a.count(idx, rec, p)
 }
 

@@ -87,5 +87,5 @@ func Checks() []Check {
 		CheckLeafMissing, CheckLeafRecord, CheckLeafTile, CheckLeafBeyondCheckpoint, CheckIntegratedAt, CheckWitnessedTime,
 		CheckBodyHash, CheckBodyUnreadable, CheckBodyMissing, CheckCovenant, CheckCovenantIndex,
 		CheckSignature, CheckEventID, CheckRetentionOverdue, CheckFindings,
-		CheckTombstone, CheckTombstoneRule, CheckTombstoneEarly, CheckErasureDecision, CheckAnswer, CheckIndexHead}
+		CheckTombstone, CheckTombstoneRule, CheckTombstoneEarly, CheckErasureDecision, CheckAnswer, CheckIndexHead, CheckIndexRecompute}
 }

@@ -37,4 +37,5 @@ var checkLabels = map[audit.Check]string{
 	audit.CheckErasureDecision:       "Besluit tot verwijdering tegen het logboek",
 	audit.CheckAnswer:                "Antwoord op een inzageverzoek",
 	audit.CheckIndexHead:             "Stand van de index per kind",
+	audit.CheckIndexRecompute:        "Index per kind opnieuw berekend",
 }
