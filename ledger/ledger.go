@@ -254,8 +254,9 @@ type Ledger struct {
 	inflight *inflightCommit
 
 	// sidx is the subject index (index.go), nil when it is off; owned by
-	// the sequencer.
-	sidx *subjectIndex
+	// the sequencer. indexHeads counts the heads committed since Open.
+	sidx       *subjectIndex
+	indexHeads atomic.Uint64
 }
 
 // Open opens the log in cfg.Store, recovering and checking it, appends

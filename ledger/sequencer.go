@@ -28,6 +28,7 @@ package ledger
 // in flight is over.
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -252,8 +253,10 @@ type prepared struct {
 	// idx is the leaf index given in the serial pass; added says it was.
 	idx   uint64
 	added bool
-	// mapKey is the disclosure's subject index map key (index on only).
-	mapKey vsi.MapKey
+	// mapKey is the disclosure's subject index map key (index on only);
+	// freshKey says it was derived now, and its record is to be kept.
+	mapKey   vsi.MapKey
+	freshKey bool
 }
 
 // batchWork is one batch on its way through the stages after collect: what
@@ -287,6 +290,8 @@ type batchWork struct {
 	// answerProofs are the batch's answer entries that carry index
 	// proofs, made at its head (index.go).
 	answerProofs []answerProofs
+	// indexHead says the batch ends with an index head.
+	indexHead bool
 }
 
 // sequence runs a collected batch through the stages: prepare, assign,
@@ -472,6 +477,11 @@ func (l *Ledger) assign(ctx context.Context, w *batchWork, changedKeys map[strin
 			p.idx, p.added = idx, true
 			if l.sidx != nil {
 				w.index.Append(p.mapKey, idx)
+				if p.freshKey {
+					d := s.Disclosure
+					ik, _ := vsi.DeriveIndexKey(string(d.Subject.IDType), d.Subject.KeyID, d.Subject.Pseudonym)
+					b.Set(mapKeyRecordKey(ik, d.Discloser), bytes.Clone(p.mapKey[:]))
+				}
 			}
 			l.ids.add(p.idKey)
 			w.seen[pid] = inBatch{idx, p.hash}
@@ -520,7 +530,14 @@ func (l *Ledger) sealBatch(ctx context.Context, w *batchWork, changedKeys map[st
 	for id := range changedKeys {
 		b.Set(keyCountKey(id), binary.BigEndian.AppendUint64(nil, l.keyCounts[id]))
 	}
-	return l.seal(ctx, b)
+	job, err := l.seal(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	if w.indexHead {
+		job.indexHeads = 1
+	}
+	return job, nil
 }
 
 // commitBatch is the last stage: the sealed batch is committed in line
@@ -552,6 +569,8 @@ func (l *Ledger) commit(ctx context.Context, b *Batch) error {
 type commitJob struct {
 	b    *Batch
 	head *Head
+	// indexHeads is how many index heads the batch holds (0 or 1).
+	indexHeads int
 }
 
 // seal adds the changed tiles and a new signed checkpoint to b (with a
@@ -623,6 +642,7 @@ func (l *Ledger) finish(ctx context.Context, job *commitJob) error {
 		return err
 	}
 	h := job.head
+	l.indexHeads.Add(uint64(job.indexHeads))
 	l.head.Store(h)
 	l.metrics.observeHead(h, l.cfg.Now)
 	l.notifyMu.Lock()
@@ -825,7 +845,7 @@ func (l *Ledger) lookupEvents(ctx context.Context, batch []*request, cov *events
 			// The VRF evaluation is the costly part of the index
 			// (about 130 µs, cached per child and party): here, on
 			// every core, not in the serial pass.
-			if p.mapKey, errs[i] = l.sidx.mapKeyOf(d); errs[i] != nil {
+			if p.mapKey, p.freshKey, errs[i] = l.lookupMapKey(ctx, d); errs[i] != nil {
 				return
 			}
 		}

@@ -312,9 +312,16 @@ func (p *pipelineRig) close() {
 // second. Every sampleEvery-th event's publish time is kept.
 func (r *rig) publishRun(ctx context.Context, p *pipelineRig, ef *eventFile, from, to int, rate float64, window, sampleEvery int) (time.Duration, time.Duration, []sample, error) {
 	n := to - from
-	base := p.l.Head().Size
+	// With the subject index each batch also logs an index head: the
+	// events are the growth less the heads committed meanwhile.
+	base, baseHeads := p.l.Head().Size, p.l.IndexHeadsCommitted()
 	var published atomic.Int64
-	committed := func() int64 { return int64(p.l.Head().Size - base) }
+	committed := func() int64 {
+		// The size first: the ledger counts a head before it publishes
+		// the size that holds it, so this never counts an event twice.
+		size := p.l.Head().Size
+		return int64(size-base) - int64(p.l.IndexHeadsCommitted()-baseHeads)
+	}
 
 	type chunk struct {
 		first int

@@ -2,6 +2,7 @@ package subjectindex
 
 import (
 	"bytes"
+	"crypto/sha512"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"sync"
 
 	vrf "filippo.io/mostly-harmless/vrf-r255"
+	r255 "github.com/gtank/ristretto255"
 
 	"github.com/spoor-ledger/spoor/internal/durable"
 	vsi "github.com/spoor-ledger/spoor/verifier/subjectindex"
@@ -24,6 +26,9 @@ import (
 type VRFKey struct {
 	sk  *vrf.PrivateKey
 	pub *vsi.VRFPublicKey
+	// x is the secret scalar, for evaluating the VRF without a proof
+	// (evaluate).
+	x *r255.Scalar
 
 	// cache holds recently derived map keys: a VRF evaluation costs a few
 	// scalar multiplications (tens of µs), more than the rest of an entry's
@@ -53,7 +58,11 @@ func newVRFKey(sk *vrf.PrivateKey) *VRFKey {
 		// The library's own encoding of a public key always parses.
 		panic("subjectindex: a VRF public key does not parse: " + err.Error())
 	}
-	return &VRFKey{sk: sk, pub: pub, cache: make(map[cacheKey]vsi.MapKey)}
+	x, err := r255.NewScalar().SetCanonicalBytes(sk.Bytes())
+	if err != nil {
+		panic("subjectindex: a VRF secret does not parse: " + err.Error())
+	}
+	return &VRFKey{sk: sk, pub: pub, x: x, cache: make(map[cacheKey]vsi.MapKey)}
 }
 
 // ParseVRFKey decodes a VRF key file's bytes.
@@ -108,6 +117,26 @@ func OpenVRFKey(path string) (*VRFKey, error) {
 // Public returns the key's public half, to publish.
 func (k *VRFKey) Public() *vsi.VRFPublicKey { return k.pub }
 
+// Cached returns the map key of (ik, party) when it is in the key's
+// memory cache.
+func (k *VRFKey) Cached(ik vsi.IndexKey, party string) (vsi.MapKey, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	m, ok := k.cache[cacheKey{ik, party}]
+	return m, ok
+}
+
+// Remember puts a map key the caller read from its own store into the
+// memory cache. The caller vouches that it is the map key of (ik, party).
+func (k *VRFKey) Remember(ik vsi.IndexKey, party string, m vsi.MapKey) {
+	k.mu.Lock()
+	if len(k.cache) >= maxCache {
+		clear(k.cache)
+	}
+	k.cache[cacheKey{ik, party}] = m
+	k.mu.Unlock()
+}
+
 // MapKey returns the map key of (ik, party), without its proof.
 func (k *VRFKey) MapKey(ik vsi.IndexKey, party string) (vsi.MapKey, error) {
 	ck := cacheKey{ik, party}
@@ -117,10 +146,11 @@ func (k *VRFKey) MapKey(ik vsi.IndexKey, party string) (vsi.MapKey, error) {
 	if ok {
 		return m, nil
 	}
-	m, _, err := k.Prove(ik, party)
+	alpha, err := vsi.MapKeyInput(ik, party)
 	if err != nil {
 		return vsi.MapKey{}, err
 	}
+	m = vsi.MapKeyOfHash(k.evaluate(alpha))
 	k.mu.Lock()
 	if len(k.cache) >= maxCache {
 		clear(k.cache)
@@ -128,6 +158,40 @@ func (k *VRFKey) MapKey(ik vsi.IndexKey, party string) (vsi.MapKey, error) {
 	k.cache[ck] = m
 	k.mu.Unlock()
 	return m, nil
+}
+
+// The steps of c2sp.org/vrf-r255 that give the VRF's output without its
+// proof: the sequencer needs only the map key, and a proof costs two more
+// scalar multiplications. TestEvaluateIsProveHash holds the output equal
+// to the library's Prove.
+const (
+	vrfSuite          = "\xFFc2sp.org/vrf-r255"
+	vrfEncodeToCurve  = 0x82
+	vrfProofToHash    = 0x03
+	vrfProofToHashEnd = 0x00
+)
+
+// evaluate returns the VRF output (beta) of alpha: H = one-way map of
+// SHA-512(suite || 0x82 || public key || alpha), Gamma = x*H, beta =
+// SHA-512(suite || 0x03 || Gamma || 0x00).
+func (k *VRFKey) evaluate(alpha []byte) []byte {
+	u := sha512.New()
+	u.Write([]byte(vrfSuite))
+	u.Write([]byte{vrfEncodeToCurve})
+	u.Write(k.pub.Bytes())
+	u.Write(alpha)
+	h, err := r255.NewIdentityElement().SetUniformBytes(u.Sum(nil))
+	if err != nil {
+		// 64 bytes always map to an element.
+		panic("subjectindex: one-way map: " + err.Error())
+	}
+	gamma := r255.NewIdentityElement().ScalarMult(k.x, h)
+	b := sha512.New()
+	b.Write([]byte(vrfSuite))
+	b.Write([]byte{vrfProofToHash})
+	b.Write(gamma.Bytes())
+	b.Write([]byte{vrfProofToHashEnd})
+	return b.Sum(nil)
 }
 
 // Prove returns the map key of (ik, party) and its VRF proof, for a

@@ -1,6 +1,7 @@
 package subjectindex
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"os"
 	"path/filepath"
@@ -77,5 +78,36 @@ func BenchmarkVRFVerify(b *testing.B) {
 		if _, err := k.Public().MapKey(ik, "gemeente-a", proof); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestEvaluateIsProveHash: the proof-less evaluation the sequencer uses
+// gives the output of the library's Prove (which follows the spec's
+// vectors), for many keys and inputs, and so the map keys a bundle's
+// verifier checks.
+func TestEvaluateIsProveHash(t *testing.T) {
+	for i := range 50 {
+		k := GenerateVRFKey()
+		ik := vsi.IndexKey(sha256.Sum256([]byte{byte(i)}))
+		alpha, err := vsi.MapKeyInput(ik, "party-"+string(rune('a'+i%26)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := k.sk.Prove(alpha).Hash()
+		if got := k.evaluate(alpha); !bytes.Equal(got, want) {
+			t.Fatalf("key %d: evaluate %x, Prove's hash %x", i, got[:8], want[:8])
+		}
+		m, err := k.MapKey(ik, "party-"+string(rune('a'+i%26)))
+		if err != nil || m != vsi.MapKeyOfHash(want) {
+			t.Fatalf("key %d: MapKey %x, %v", i, m[:8], err)
+		}
+	}
+}
+
+func BenchmarkVRFEvaluate(b *testing.B) {
+	k := GenerateVRFKey()
+	alpha, _ := vsi.MapKeyInput(vsi.IndexKey(sha256.Sum256([]byte("index key"))), "gemeente-a")
+	for b.Loop() {
+		k.evaluate(alpha)
 	}
 }
