@@ -107,33 +107,81 @@ type subjectIndex struct {
 	haveHead bool
 	// erasuresFrom is the heads' erasures_from (metaIndexFrom).
 	erasuresFrom uint64
+	// top caches the tree's upper levels for Apply.
+	top *topCache
 }
 
-// indexReader reads the index through the overlay, then the store.
+// indexReader reads the index through the overlay, then (for the
+// sequencer) the cache of the tree's top, then the store.
 type indexReader struct {
 	l       *Ledger
 	overlay map[string][]byte
+	top     *topCache
 }
 
 func (r indexReader) Lookup(ctx context.Context, key []byte) ([]byte, bool, error) {
 	if v, ok := r.overlay[string(key)]; ok {
 		return v, v != nil, nil
 	}
+	cacheable := r.top != nil && r.top.holds(key)
+	if cacheable {
+		if v, ok := r.top.m[string(key)]; ok {
+			return v, v != nil, nil
+		}
+	}
 	v, err := r.l.store.Get(ctx, key)
 	if errors.Is(err, ErrNotFound) {
-		return nil, false, nil
+		v, err = nil, nil
 	}
 	if err != nil {
 		return nil, false, err
 	}
-	return v, true, nil
+	if cacheable {
+		r.top.m[string(key)] = v
+	}
+	return v, v != nil, nil
+}
+
+// topCache holds the tree's nodes down to topDepth as the sequencer last
+// wrote or read them (nil: no node there). Every update reads and
+// rewrites the nodes on its keys' paths; the top levels are shared by
+// all of them, and here they cost a map look-up instead of a store read.
+// Only the sequencer uses it, and it changes it only with the writes of a
+// batch it commits (a failed commit stops the ledger, cache and all).
+// 2^16 positions at the deepest level: a few MB.
+type topCache struct {
+	m map[string][]byte
+}
+
+// topDepth is the deepest level the cache holds.
+const topDepth = 16
+
+// holds reports whether key is a tree node (ledger/subjectindex's layout:
+// prefix, 'n', depth as two bytes, path) no deeper than topDepth.
+func (c *topCache) holds(key []byte) bool {
+	return len(key) >= 4 && key[0] == tagIndex && key[1] == 'n' && int(binary.BigEndian.Uint16(key[2:4])) <= topDepth
+}
+
+// apply brings the cache up to a batch's writes.
+func (c *topCache) apply(writes []subjectindex.Write) {
+	for _, w := range writes {
+		if !c.holds(w.Key) {
+			continue
+		}
+		if w.Delete {
+			c.m[string(w.Key)] = nil
+		} else {
+			c.m[string(w.Key)] = w.Value
+		}
+	}
 }
 
 // storeReader reads the committed index only (bundles, checks).
 func (l *Ledger) storeReader() indexReader { return indexReader{l: l} }
 
 func newSubjectIndex(vrf *subjectindex.VRFKey) *subjectIndex {
-	return &subjectIndex{x: subjectindex.New(subjectindex.Config{Prefix: string([]byte{tagIndex})}), vrf: vrf}
+	return &subjectIndex{x: subjectindex.New(subjectindex.Config{Prefix: string([]byte{tagIndex})}), vrf: vrf,
+		top: &topCache{m: map[string][]byte{}}}
 }
 
 // IndexHeadsCommitted is how many index heads this ledger committed in
@@ -258,13 +306,14 @@ func (l *Ledger) finishIndex(ctx context.Context, w *batchWork) error {
 	if w.index.Len() == 0 && len(w.answerProofs) == 0 {
 		return nil
 	}
-	r := indexReader{l: l, overlay: l.sidx.overlay}
+	r := indexReader{l: l, overlay: l.sidx.overlay, top: l.sidx.top}
 	var root vsi.Hash
 	if w.index.Len() > 0 {
 		u, err := l.sidx.x.Apply(ctx, r, &w.index)
 		if err != nil {
 			return fmt.Errorf("couldn't update the subject index: %w", err)
 		}
+		l.sidx.top.apply(u.Writes)
 		crashpoint.Hit(crashpoint.IndexApplied)
 		overlay := make(map[string][]byte, len(u.Writes))
 		for _, wr := range u.Writes {
@@ -455,7 +504,6 @@ func (l *Ledger) buildIndex(ctx context.Context, from uint64) error {
 			}
 		}
 	}
-	var overlay map[string][]byte
 	for next < size {
 		end := min(next+buildChunk, size)
 		var ib subjectindex.Batch
@@ -492,10 +540,12 @@ func (l *Ledger) buildIndex(ctx context.Context, from uint64) error {
 		}
 		var b Batch
 		if ib.Len() > 0 {
-			u, err := l.sidx.x.Apply(ctx, indexReader{l: l, overlay: overlay}, &ib)
+			u, err := l.sidx.x.Apply(ctx, indexReader{l: l, top: l.sidx.top}, &ib)
 			if err != nil {
 				return fmt.Errorf("subject index build at leaf %d: %w", next, err)
 			}
+			// Committed just below, before anything reads again.
+			l.sidx.top.apply(u.Writes)
 			for _, wr := range u.Writes {
 				if wr.Delete {
 					b.Delete(wr.Key)
