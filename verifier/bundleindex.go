@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/parallel"
 	"github.com/spoor-ledger/spoor/verifier/subjectindex"
 )
 
@@ -278,8 +279,24 @@ func (c *bundleCheck) checkIndex(b *Bundle, vb *VerifiedBundle, cp *Checkpoint) 
 			want[pk{p, k}] = true
 		}
 	}
-	// Each proof: the map key from its VRF proof, the list's commitment
+	// Each proof: the map key from its VRF proof (a VRF check costs two
+	// scalar multiplications: on every core), the list's commitment
 	// against the head's root.
+	mks := make([]subjectindex.MapKey, len(x.Proofs))
+	mkErrs := make([]error, len(x.Proofs))
+	parallel.For(len(x.Proofs), 0, 1, func(i int) {
+		p := x.Proofs[i]
+		if _, ok := pseudonym[p.KeyID]; !ok {
+			mkErrs[i] = fmt.Errorf("no pseudonym of the child under key %s", p.KeyID)
+			return
+		}
+		ik, err := subjectindex.DeriveIndexKey(string(b.Subject.IDType), p.KeyID, pseudonym[p.KeyID])
+		if err != nil {
+			mkErrs[i] = err
+			return
+		}
+		mks[i], mkErrs[i] = vrfKey.MapKey(ik, p.Party, p.VRFProof)
+	})
 	lists := map[pk]*subjectindex.List{}
 	for i, p := range x.Proofs {
 		k := pk{p.Party, p.KeyID}
@@ -288,16 +305,11 @@ func (c *bundleCheck) checkIndex(b *Bundle, vb *VerifiedBundle, cp *Checkpoint) 
 			return nil
 		}
 		delete(want, k)
-		ik, err := subjectindex.DeriveIndexKey(string(b.Subject.IDType), p.KeyID, pseudonym[p.KeyID])
-		if err != nil {
-			incomplete("proofs[%d]: %v", i, err)
+		if mkErrs[i] != nil {
+			incomplete("proofs[%d]: the map key of party %s under key %s does not verify: %v", i, p.Party, p.KeyID, mkErrs[i])
 			return nil
 		}
-		mk, err := vrfKey.MapKey(ik, p.Party, p.VRFProof)
-		if err != nil {
-			incomplete("proofs[%d]: the map key of party %s under key %s does not verify: %v", i, p.Party, p.KeyID, err)
-			return nil
-		}
+		mk := mks[i]
 		proof, err := subjectindex.ParseProof(p.Proof)
 		if err != nil {
 			incomplete("proofs[%d]: %v", i, err)

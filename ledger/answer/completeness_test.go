@@ -38,7 +38,7 @@ type indexedLog struct {
 
 // open opens the log (again), on covenant cov when not nil, with clock now
 // when not nil.
-func (x *indexedLog) open(t *testing.T, cov *events.SignedCovenant, now func() time.Time) {
+func (x *indexedLog) open(t testing.TB, cov *events.SignedCovenant, now func() time.Time) {
 	t.Helper()
 	l, s := x.e.Open(t, ledger.Config{IdleCosign: -1, IndexVRF: x.vrf, Covenant: cov, Now: now})
 	x.l, x.store = l, s
@@ -53,12 +53,19 @@ func (x *indexedLog) close() {
 	}
 }
 
-func newIndexedLog(t *testing.T) *indexedLog {
+func newIndexedLog(t *testing.T) *indexedLog { return newIndexedLogB(t, true) }
+
+// newIndexedLogB is newIndexedLog for tests and benchmarks, with the index
+// on or off.
+func newIndexedLogB(t testing.TB, on bool) *indexedLog {
 	t.Helper()
 	e := testledger.New(t)
-	vrf, err := subjectindex.OpenVRFKey(datadir.Dir(e.Dir).IndexVRFKey())
-	if err != nil {
-		t.Fatal(err)
+	var vrf *subjectindex.VRFKey
+	if on {
+		var err error
+		if vrf, err = subjectindex.OpenVRFKey(datadir.Dir(e.Dir).IndexVRFKey()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	x := &indexedLog{e: e, vrf: vrf}
 	x.open(t, nil, nil)
