@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -487,5 +490,33 @@ func TestCompletenessEarlyRemoval(t *testing.T) {
 	vb, err := verifier.VerifyBundle(data, y.e.Keys, y.e.Demo.AdminVkey)
 	if err != nil || vb.Completeness == nil {
 		t.Fatalf("a removal after the notice period: %v", err)
+	}
+}
+
+var updateV3 = flag.Bool("update-bundle-v3", false, "rewrite verifier/testdata/bundle-v3 from a real ledger")
+
+// TestUpdateBundleV3Golden writes, with -update-bundle-v3, a v3 bundle
+// made by a real ledger with the subject index (a central desk's answer
+// with a withheld entry), with the keys to pin, as the verifier's golden
+// vector of the format (verifier's TestGoldenBundleV3, FuzzVerifyBundleV3).
+func TestUpdateBundleV3Golden(t *testing.T) {
+	if !*updateV3 {
+		return
+	}
+	x := newIndexedLog(t)
+	data := x.release(t, "golden-v3", "", x.child[1])
+	dir := filepath.Join("..", "..", "verifier", "testdata", "bundle-v3")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{
+		"bundle.json":   data,
+		"log.vkey":      []byte(x.e.LogVkey + "\n"),
+		"cosigner.vkey": []byte(x.e.CosVkey + "\n"),
+		"admin.pub":     []byte(x.e.Demo.AdminVkey + "\n"),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
