@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -423,5 +424,63 @@ func TestSubjectIndexAudit(t *testing.T) {
 	}
 	for _, p := range rep.Problems {
 		t.Logf("%s: %s", p.Check, p.Message)
+	}
+}
+
+// TestSubjectIndexStandby: a standby applies the active's batches, index
+// writes and heads included; promoted with the active's VRF key it checks
+// the replicated index against the last head and logs on with heads of
+// its own; a standby with another VRF key refuses to be promoted (its map
+// keys would name other lists).
+func TestSubjectIndexStandby(t *testing.T) {
+	e := testledger.New(t)
+	vrf := indexVRF(t, e)
+	rep := &memReplicator{}
+	l, s := e.Open(t, ledger.Config{Replicator: rep, IdleCosign: -1, IndexVRF: vrf})
+	for range 3 {
+		if _, err := e.SubmitEvents(t, l, 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head := l.Head()
+	l.Close()
+	s.Close()
+
+	standby := func(key *subjectindex.VRFKey) *ledger.Ledger {
+		st, err := pebblestore.Open(filepath.Join(t.TempDir(), "standby"), pebblestore.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sl, err := ledger.OpenStandby(t.Context(), ledger.Config{Store: st, Signer: e.Signer, Keys: e.Keys, Covenant: e.Demo.Signed, IdleCosign: -1, IndexVRF: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sl.Close(); st.Close() })
+		for i, p := range rep.parts {
+			if _, err := sl.Apply(t.Context(), uint64(i+1), p); err != nil {
+				t.Fatalf("part %d: %v", i+1, err)
+			}
+		}
+		if sl.Head().Size != head.Size {
+			t.Fatalf("standby at %d, active at %d", sl.Head().Size, head.Size)
+		}
+		return sl
+	}
+	if err := standby(subjectindex.GenerateVRFKey()).Promote(t.Context()); !errors.Is(err, ledger.ErrCorrupt) {
+		t.Fatalf("promoting a standby with another VRF key: %v, want ErrCorrupt", err)
+	}
+	sl := standby(vrf)
+	if err := sl.Promote(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for range 200 {
+		e.Gen.Next()
+	}
+	if _, err := e.SubmitEvents(t, sl, 5); err != nil {
+		t.Fatal(err)
+	}
+	h := lastIndexHead(t, sl)
+	if r := recompute(t, sl); r.HeadLeaf != h.TreeSize || r.Items != 35 {
+		t.Fatalf("after promotion: %+v", r)
 	}
 }

@@ -744,6 +744,13 @@ func (l *Ledger) Promote(ctx context.Context) error {
 	if err := l.adoptCovenant(ctx, l.cfg.Covenant); err != nil {
 		return err
 	}
+	// The replicated subject index must be the one its last head states,
+	// under this ledger's VRF key (the standby needs the active's
+	// index-vrf.key): checked here, as Open checks it, before this ledger
+	// writes a head of its own.
+	if err := l.recoverIndex(ctx); err != nil {
+		return err
+	}
 	if h := l.head.Load(); h != nil {
 		l.metrics.observeHead(h, l.cfg.Now)
 	}
