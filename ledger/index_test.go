@@ -484,3 +484,47 @@ func TestSubjectIndexStandby(t *testing.T) {
 		t.Fatalf("after promotion: %+v", r)
 	}
 }
+
+// TestSubjectIndexForkCaught: two copies of one log (the same keys, the
+// same events at the same times) whose index heads differ (here: another
+// VRF key, as an operator showing one verifier another index would have)
+// have different roots at the same size, so a verifier holding a
+// checkpoint of each finds them inconsistent, as for any other entry. The
+// same copies without the index agree: the difference is the head alone.
+func TestSubjectIndexForkCaught(t *testing.T) {
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	now := func() time.Time { return at }
+	e := testledger.New(t)
+	twin := e.Twin(t)
+	envs := make([][]byte, 12)
+	for i := range envs {
+		envs[i], _ = e.Event(t)
+	}
+	run := func(env *testledger.Env, vrf *subjectindex.VRFKey) *ledger.Head {
+		l, s := env.Open(t, ledger.Config{IdleCosign: -1, IndexVRF: vrf, Now: now})
+		defer s.Close()
+		defer l.Close()
+		if _, err := env.SubmitEnvelopes(t, l, envs[:6]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.SubmitEnvelopes(t, l, envs[6:]); err != nil {
+			t.Fatal(err)
+		}
+		return l.Head()
+	}
+	a, b := run(e, nil), run(twin, nil)
+	if a.Size != b.Size || a.Root != b.Root {
+		t.Fatalf("the copies without the index differ: %d %x, %d %x", a.Size, a.Root[:8], b.Size, b.Root[:8])
+	}
+	c := run(e.Twin(t), subjectindex.GenerateVRFKey())
+	d := run(e.Twin(t), subjectindex.GenerateVRFKey())
+	if c.Size != d.Size {
+		t.Fatalf("the copies with the index have sizes %d and %d", c.Size, d.Size)
+	}
+	if c.Root == d.Root {
+		t.Fatal("two different index heads at the same size give one root")
+	}
+	if err := verifier.VerifyConsistency(c.Size, d.Size, c.Root, d.Root, nil); err == nil {
+		t.Fatal("a verifier shown both checkpoints finds them consistent")
+	}
+}
