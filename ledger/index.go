@@ -24,6 +24,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -785,3 +786,49 @@ var (
 	_ audit.IndexSource = (*ledgerIndexAuditSource)(nil)
 	_ audit.TileSource  = (*StoreIndexAuditSource)(nil)
 )
+
+// ErrIndexOff is returned by the index reads of a ledger without the
+// subject index.
+var ErrIndexOff = errors.New("ledger: the subject index is off")
+
+// IndexListPage returns up to limit stored lists with a map key after
+// after (all when after is nil), in map key order, and the map key to
+// read on from (nil on the last page): the FG's read of the index.
+func (l *Ledger) IndexListPage(ctx context.Context, after *vsi.MapKey, limit int) ([]verifier.IndexListEntry, *vsi.MapKey, error) {
+	if l.sidx == nil {
+		return nil, nil, ErrIndexOff
+	}
+	prefix := []byte{tagIndex, 'l'}
+	start := prefix
+	if after != nil {
+		start = append(append(bytes.Clone(prefix), after[:]...), 0)
+	}
+	var out []verifier.IndexListEntry
+	var next *vsi.MapKey
+	err := l.store.Scan(ctx, start, prefixEnd(prefix), func(k, v []byte) error {
+		if len(k) != 2+32 {
+			return fmt.Errorf("subject index list key of %d bytes: %w", len(k), ErrCorrupt)
+		}
+		if len(out) == limit {
+			var last vsi.MapKey
+			hex.Decode(last[:], []byte(out[len(out)-1].MapKey))
+			next = &last
+			return errStopScan
+		}
+		out = append(out, verifier.IndexListEntry{MapKey: fmt.Sprintf("%x", k[2:]), List: bytes.Clone(v)})
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		return nil, nil, err
+	}
+	return out, next, nil
+}
+
+// IndexMapKeys returns the map keys of pairs with their VRF proofs: the
+// FG's read of the index (audit.IndexSource).
+func (l *Ledger) IndexMapKeys(ctx context.Context, pairs []audit.IndexPair) ([]audit.IndexMapKey, error) {
+	if l.sidx == nil {
+		return nil, ErrIndexOff
+	}
+	return indexReaderSource{store: l.store, vrf: l.sidx.vrf}.IndexMapKeys(ctx, pairs)
+}

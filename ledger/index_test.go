@@ -528,3 +528,59 @@ func TestSubjectIndexForkCaught(t *testing.T) {
 		t.Fatal("a verifier shown both checkpoints finds them consistent")
 	}
 }
+
+// TestSubjectIndexAuditOverHTTP: the FG's audit over the HTTP API (as the
+// dashboard runs it) recomputes the last index head through GET
+// /v1/index/lists (paged) and POST /v1/index/map-keys, with the FG's
+// token; a ledger without the index answers 404 there and the audit says
+// it did not recompute.
+func TestSubjectIndexAuditOverHTTP(t *testing.T) {
+	ctx := context.Background()
+	e := testledger.New(t)
+	sl := e.ServeWith(t, ledger.Config{IdleCosign: -1, IndexVRF: indexVRF(t, e)})
+	for range 3 {
+		if _, err := e.SubmitEvents(t, sl.L, 40); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := &audit.HTTPSource{URL: sl.Srv.URL, Token: testledger.FGToken}
+	rep, err := audit.Run(ctx, src, audit.Config{Keys: e.Keys, AdminVkey: e.Demo.AdminVkey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK || !rep.Index.Recomputed || rep.Index.Items != 120 {
+		t.Fatalf("audit over HTTP: ok %v, %+v, problems %v", rep.OK, rep.Index, rep.Problems)
+	}
+	// The lists page by page give the same.
+	var n int
+	if err := src.IndexLists(ctx, func(vsi.MapKey, []byte) error { n++; return nil }); err != nil || n != rep.Index.Lists {
+		t.Fatalf("IndexLists: %d lists (%v), the audit saw %d", n, err, rep.Index.Lists)
+	}
+	// Pages of 7 give every list once, in order.
+	var after *vsi.MapKey
+	paged, last := 0, ""
+	for {
+		page, next, err := sl.L.IndexListPage(ctx, after, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range page {
+			if l.MapKey <= last {
+				t.Fatalf("list %s after %s", l.MapKey, last)
+			}
+			last = l.MapKey
+			paged++
+		}
+		if next == nil {
+			break
+		}
+		after = next
+	}
+	if paged != n {
+		t.Fatalf("pages of 7 gave %d lists, one page %d", paged, n)
+	}
+	// Without the token: refused.
+	if err := (&audit.HTTPSource{URL: sl.Srv.URL}).IndexLists(ctx, func(vsi.MapKey, []byte) error { return nil }); !errors.Is(err, audit.ErrUnauthorized) {
+		t.Fatalf("the lists without the FG's token: %v", err)
+	}
+}

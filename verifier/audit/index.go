@@ -20,6 +20,7 @@ import (
 	"github.com/spoor-ledger/spoor/internal/parallel"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/verifier/subjectindex"
+	"github.com/spoor-ledger/spoor/verifier/tlogclient"
 )
 
 // IndexSource is implemented by sources that can read the subject index
@@ -121,6 +122,10 @@ func (a *auditor) indexAudit(ctx context.Context, src Source) error {
 		}
 	}
 	mks, err := is.IndexMapKeys(ctx, pairs)
+	if errors.Is(err, tlogclient.ErrNotFound) {
+		a.rep.Index.NotRecomputed = "the ledger serves no subject index (it runs without it now)"
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("couldn't read the subject index's map keys: %w", err)
 	}
