@@ -520,3 +520,91 @@ func TestUpdateBundleV3Golden(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowUp: a follow-up answer, compared with the earlier one
+// (verifier.CompareFollowUp, with the consistency proof between their
+// checkpoints), shows nothing changed when nothing did, and exactly the
+// leaves added and erased since when they were; a follow-up that shows an
+// earlier list for a party that has a new entry is refused (its proof no
+// longer verifies at the new head), as is a wrong consistency proof or
+// the two answers taken in the wrong order.
+func TestFollowUp(t *testing.T) {
+	x := newIndexedLog(t)
+	ctx := t.Context()
+	verify := func(data []byte) *verifier.VerifiedBundle {
+		t.Helper()
+		vb, err := verifier.VerifyBundle(data, x.e.Keys, x.e.Demo.AdminVkey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return vb
+	}
+	proof := func(a, b *verifier.VerifiedBundle) [][]byte {
+		t.Helper()
+		p, err := x.l.ConsistencyProof(ctx, a.Checkpoint.Size, b.Checkpoint.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	first := verify(x.release(t, "req-a", ""))
+	same := verify(x.release(t, "req-b", ""))
+	f, err := verifier.CompareFollowUp(first, same, proof(first, same))
+	if err != nil || !f.Unchanged {
+		t.Fatalf("a follow-up with nothing new: %+v, %v", f, err)
+	}
+
+	child := x.e.Gen.Children()[0]
+	var added []uint64
+	addedBy := map[string][]uint64{}
+	for range 2 {
+		env, d := eventAbout(t, x.e, child)
+		idx := submit(t, x.l, []ledger.Submission{x.e.Submission(t, x.l, env)})[0].Index
+		added = append(added, idx)
+		addedBy[d.Discloser] = append(addedBy[d.Discloser], idx)
+	}
+	if _, err := x.l.Erase(ctx, x.child[0], "request"); err != nil {
+		t.Fatal(err)
+	}
+	laterData := x.release(t, "req-c", "")
+	later := verify(laterData)
+	f, err = verifier.CompareFollowUp(first, later, proof(first, later))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	for p, ls := range f.Added {
+		if !slices.Equal(ls, addedBy[p]) {
+			t.Errorf("added by %s: %v, want %v", p, ls, addedBy[p])
+		}
+		got = append(got, ls...)
+	}
+	slices.Sort(got)
+	if f.Unchanged || !slices.Equal(got, added) || !slices.Equal(f.Erased, []uint64{x.child[0]}) || len(f.Removed) != 0 {
+		t.Fatalf("the follow-up: %+v; want added %v, erased [%d]", f, added, x.child[0])
+	}
+
+	// Hiding an addition: the later bundle with the earlier list of a
+	// party that has a new entry.
+	b, _ := verifier.ParseBundle(laterData)
+	for i, p := range b.Index.Proofs {
+		if len(addedBy[p.Party]) == 0 {
+			continue
+		}
+		for _, op := range first.Bundle.Index.Proofs {
+			if op.Party == p.Party && op.KeyID == p.KeyID {
+				b.Index.Proofs[i] = op
+			}
+		}
+		break
+	}
+	if _, err := verifier.VerifyParsedBundle(b, x.e.Keys, x.e.Demo.AdminVkey); !errors.Is(err, verifier.ErrIncomplete) {
+		t.Fatalf("a follow-up showing an earlier list: %v, want ErrIncomplete", err)
+	}
+	if _, err := verifier.CompareFollowUp(first, later, proof(first, same)); !errors.Is(err, verifier.ErrFollowUp) {
+		t.Fatalf("a consistency proof for other sizes: %v, want ErrFollowUp", err)
+	}
+	if _, err := verifier.CompareFollowUp(later, first, proof(first, later)); !errors.Is(err, verifier.ErrFollowUp) {
+		t.Fatalf("the answers in the wrong order: %v, want ErrFollowUp", err)
+	}
+}
