@@ -24,8 +24,8 @@ import (
 	"github.com/spoor-ledger/spoor/internal/testledger"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/answer"
-	"github.com/spoor-ledger/spoor/ledger/subjectindex"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
+	"github.com/spoor-ledger/spoor/ledger/subjectindex"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/verifier/audit"
 )
