@@ -101,6 +101,9 @@ func TestAnswerCrashBeforeBundle(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("spoor verify refuses the bundle downloaded after the crash: exit %d\n%s%s", code, out, errOut)
 	}
+	if !strings.Contains(out, "complete:    for the log before leaf") || strings.Contains(out, "volledigheid niet bewezen") {
+		t.Errorf("spoor verify does not say what the v3 bundle proves complete:\n%s", out)
+	}
 
 	// Not released a second time.
 	if _, errOut, code := runBin(t, bin, "", "inzage", "release", id, "--data", data, "--url", srv.url(), "-o", filepath.Join(dir, "again.json")); code == 0 || !strings.Contains(errOut, "already_released") {
