@@ -481,6 +481,10 @@ func (l *Ledger) assign(ctx context.Context, w *batchWork, changedKeys map[strin
 					d := s.Disclosure
 					ik, _ := vsi.DeriveIndexKey(string(d.Subject.IDType), d.Subject.KeyID, d.Subject.Pseudonym)
 					b.Set(mapKeyRecordKey(ik, d.Discloser), bytes.Clone(p.mapKey[:]))
+					// Written once: later events of the pair read
+					// the cache as persisted. (A failed commit stops
+					// the ledger, cache and all.)
+					l.sidx.keys.put(pairKey{ik, d.Discloser}, cachedKey{p.mapKey, true})
 				}
 			}
 			l.ids.add(p.idKey)
