@@ -352,7 +352,7 @@ func TestCompletenessTamper(t *testing.T) {
 		if err := x.l.Checkpoints(context.Background(), func(seq uint64, note []byte) error {
 			cp, err := verifier.OpenCheckpoint(note, x.e.Keys)
 			if err == nil && cp.Size > x.other && cp.Size <= b.Answer.Index && older == nil {
-				older = &ledger.Head{Size: cp.Size, Note: note}
+				older = &ledger.Head{Size: cp.Size, Note: slices.Clone(note)}
 			}
 			return nil
 		}); err != nil || older == nil {
