@@ -216,6 +216,9 @@ func runVerifyBundle(cmd *cobra.Command, f *verifyFlags, path string) error {
 		if len(c.Later) > 0 {
 			fmt.Fprintf(out, "  later:       %d entries about the child were logged after the answer was made\n", len(c.Later))
 		}
+		if c.ErasuresFrom > 0 {
+			fmt.Fprintf(out, "  erasures:    entries erased before leaf %d (before the index was built) are in no list\n", c.ErasuresFrom)
+		}
 		fmt.Fprintf(out, "Not proven: disclosures an organisation never reported (the FG's audit and the parties' receipts check that).\n")
 	} else {
 		fmt.Fprintf(out, "Not proven: that the bundle is complete, volledigheid niet bewezen (a %s bundle; the FG's audit and the parties' receipts check that).\n", vb.Bundle.Format)

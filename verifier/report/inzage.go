@@ -179,6 +179,9 @@ type inzageCheck struct {
 	SearchedBy     string
 	NotSearchedBy  string
 	Later          int
+	// ErasuresFrom is the leaf before which erasures are in no list (the
+	// index was built over a log that had them); 0 when none.
+	ErasuresFrom uint64
 }
 
 type inzageWitness struct {
@@ -454,7 +457,7 @@ func buildInzageView(vb *verifier.VerifiedBundle) *inzageView {
 	}
 	if c := vb.Completeness; c != nil && len(vb.Covenants) > 0 {
 		latest := vb.Covenants[len(vb.Covenants)-1].Signed.Covenant
-		v.Check.Complete, v.Check.CompleteBefore, v.Check.Later = true, c.TreeSize, len(c.Later)
+		v.Check.Complete, v.Check.CompleteBefore, v.Check.Later, v.Check.ErasuresFrom = true, c.TreeSize, len(c.Later), c.ErasuresFrom
 		for _, p := range c.Parties {
 			v.Check.CompleteFor = append(v.Check.CompleteFor, inzagePartyName(latest, p))
 		}

@@ -229,7 +229,7 @@ func reportShapes(t *testing.T) map[string]string {
 		"complete, later entries": render(func(vb *verifier.VerifiedBundle) {
 			vb.Answer = &verifier.VerifiedAnswer{Index: 40, IntegratedAt: vb.Checkpoint.CosignedAt}
 			vb.Completeness = &verifier.Completeness{HeadIndex: 41, TreeSize: 39, Parties: vb.Bundle.Scope.Parties,
-				IDType: events.IDTypeBSN, KeyIDs: []string{"k1"}, Later: []uint64{39}}
+				IDType: events.IDTypeBSN, KeyIDs: []string{"k1"}, Later: []uint64{39}, ErasuresFrom: 12}
 		}),
 		"no disclosures, an old bundle": render(func(vb *verifier.VerifiedBundle) {
 			vb.Disclosures, vb.Answer = nil, nil
@@ -269,7 +269,7 @@ func TestInzageSaysWhatIsComplete(t *testing.T) {
 	shapes := reportShapes(t)
 	complete := shapes["complete, later entries"]
 	for _, want := range []string{"Het bewijs geldt voor alle regels vóór regel 39", "Gezocht is op het BSN van uw kind",
-		"Vastleggingen op het onderwijsnummer van uw kind. Daarop is niet gezocht", "kwamen er nog 1 vastleggingen", "Gemeente Amersfoort</li>"} {
+		"Vastleggingen op het onderwijsnummer van uw kind. Daarop is niet gezocht", "kwamen er nog 1 vastleggingen", "Gemeente Amersfoort</li>", "vóór regel 12 al waren verwijderd"} {
 		if !strings.Contains(complete, want) {
 			t.Errorf("the report of a complete answer does not say %q", want)
 		}
