@@ -337,6 +337,10 @@ type rig struct {
 	origin  string
 	parties []string
 	prog    *progress
+	// vrf is the subject index's VRF key of every ledger the run opens
+	// (one per rig: a ledger reopened on its folder must find its own);
+	// nil with NoSubjectIndex.
+	vrf *subjectindex.VRFKey
 }
 
 // Run runs the whole bench and returns its report.
@@ -414,6 +418,9 @@ func newRig(cfg Config) (*rig, error) {
 	}
 	origin := m.Signed.Covenant.Origin
 	r := &rig{cfg: cfg, dir: cfg.Dir, demo: m, origin: origin, prog: newProgress(cfg.Progress)}
+	if !cfg.NoSubjectIndex {
+		r.vrf = subjectindex.GenerateVRFKey()
+	}
 	var logSkey, cosSkey string
 	logSkey, r.logVkey, cosSkey, r.cosVkey, err = verifier.GenerateLogKeys(origin)
 	if err != nil {
@@ -472,13 +479,9 @@ func (r *rig) openLedgerWith(ctx context.Context, dir string, m ledger.MerkleBac
 	if err != nil {
 		return nil, nil, err
 	}
-	var vrf *subjectindex.VRFKey
-	if !r.cfg.NoSubjectIndex {
-		vrf = subjectindex.GenerateVRFKey()
-	}
 	l, err := ledger.Open(ctx, ledger.Config{
 		Store: s, Signer: r.signer, Keys: r.keys,
-		Covenant: cov, AdminVkey: r.demo.AdminVkey, Logger: r.cfg.Logger, Merkle: m, IndexVRF: vrf,
+		Covenant: cov, AdminVkey: r.demo.AdminVkey, Logger: r.cfg.Logger, Merkle: m, IndexVRF: r.vrf,
 	})
 	if err != nil {
 		s.Close()
