@@ -894,3 +894,51 @@ func (l *Ledger) IndexMapKeys(ctx context.Context, pairs []audit.IndexPair) ([]a
 	}
 	return indexReaderSource{store: l.store, vrf: l.sidx.vrf}.IndexMapKeys(ctx, pairs)
 }
+
+// checkReplicatedIndexHead checks, on a standby, that an index head a
+// replicated batch appends states the root that the batch's index writes,
+// over the standby's store, give: the shipped writes and the logged head
+// must agree before either is stored. (The whole tree is checked at
+// promotion, recoverIndex.)
+func (l *Ledger) checkReplicatedIndexHead(ctx context.Context, ops []Op, leaves []Op) error {
+	var head uint64
+	found := false
+	for _, op := range leaves {
+		if rec, err := verifier.ParseLeafRecord(op.Value); err == nil && rec.Type == verifier.EntryIndexHead {
+			head, found = binary.BigEndian.Uint64(op.Key[1:]), true
+		}
+	}
+	if !found {
+		return nil
+	}
+	overlay := map[string][]byte{}
+	var body []byte
+	entryKey := u64Key(tagEntry, head)
+	for _, op := range ops {
+		switch {
+		case len(op.Key) > 0 && op.Key[0] == tagIndex:
+			if op.Delete {
+				overlay[string(op.Key)] = nil
+			} else {
+				overlay[string(op.Key)] = op.Value
+			}
+		case bytes.Equal(op.Key, entryKey) && !op.Delete:
+			body = op.Value
+		}
+	}
+	h, err := verifier.ParseIndexHeadBody(body)
+	if err != nil || h.TreeSize != head {
+		return fmt.Errorf("the index head at leaf %d has no valid body: %v", head, err)
+	}
+	x := subjectindex.New(subjectindex.Config{Prefix: string([]byte{tagIndex})})
+	root, err := x.Root(ctx, indexReader{l: l, overlay: overlay})
+	if err != nil {
+		return fmt.Errorf("the index the batch leaves: %w", err)
+	}
+	if root != h.RootHash() {
+		return fmt.Errorf("the index head at leaf %d states root %x, the batch's index writes give %x", head, rootPrefix(h.RootHash()), root[:8])
+	}
+	return nil
+}
+
+func rootPrefix(h vsi.Hash) []byte { return h[:8] }

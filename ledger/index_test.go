@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -465,6 +466,38 @@ func TestSubjectIndexStandby(t *testing.T) {
 			t.Fatalf("standby at %d, active at %d", sl.Head().Size, head.Size)
 		}
 		return sl
+	}
+	// A batch whose shipped index writes do not give the root its head
+	// states is refused before anything of it is stored.
+	{
+		st, err := pebblestore.Open(filepath.Join(t.TempDir(), "tampered"), pebblestore.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sl, err := ledger.OpenStandby(t.Context(), ledger.Config{Store: st, Signer: e.Signer, Keys: e.Keys, Covenant: e.Demo.Signed, IdleCosign: -1, IndexVRF: vrf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := len(rep.parts) - 1
+		for i, p := range rep.parts[:last] {
+			if _, err := sl.Apply(t.Context(), uint64(i+1), p); err != nil {
+				t.Fatalf("part %d: %v", i+1, err)
+			}
+		}
+		p := bytes.Clone(rep.parts[last])
+		// The root node's record: key 'g' 'n' and depth 0 (4 bytes, after
+		// its length), then the value's length and the value.
+		i := bytes.Index(p, []byte{0x04, 'g', 'n', 0, 0})
+		if i < 0 {
+			t.Fatal("no root node write in the last batch")
+		}
+		p[i+5+1+10] ^= 1
+		_, err = sl.Apply(t.Context(), uint64(last+1), p)
+		if !errors.Is(err, ledger.ErrReplicaMismatch) || !strings.Contains(err.Error(), "index head") {
+			t.Fatalf("a batch with an altered index node: %v, want ErrReplicaMismatch naming the index head", err)
+		}
+		sl.Close()
+		st.Close()
 	}
 	if err := standby(subjectindex.GenerateVRFKey()).Promote(t.Context()); !errors.Is(err, ledger.ErrCorrupt) {
 		t.Fatalf("promoting a standby with another VRF key: %v, want ErrCorrupt", err)

@@ -661,6 +661,9 @@ func (l *Ledger) applyBatch(ctx context.Context, rb *replicaBatch, seq uint64) (
 	if tileErr != nil {
 		return nil, tileErr
 	}
+	if err := l.checkReplicatedIndexHead(ctx, rb.ops, leaves); err != nil {
+		return nil, mismatch("%w", err)
+	}
 	b := &Batch{Ops: rb.ops}
 	b.Set(metaReplicaSeq, binary.BigEndian.AppendUint64(nil, seq))
 	if err := l.store.Commit(ctx, b); err != nil {
