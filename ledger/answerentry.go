@@ -27,6 +27,11 @@ type AnswerRequest struct {
 	// Beside, when set, makes the records to commit in the entry's own
 	// batch once its leaf index is known (not called for a duplicate).
 	Beside func(answer uint64) ([]Record, error)
+	// IndexProofs, with the subject index on, are the lists the answer
+	// proves complete: the batch ends with an index head, and the proofs
+	// of these lists at that head are kept beside the entry
+	// (AnswerIndexProofs). Ignored when the index is off.
+	IndexProofs []IndexProofRequest
 }
 
 // AppendAnswer appends an answer entry and returns its leaf index once it
@@ -96,6 +101,9 @@ func (l *Ledger) answer(ctx context.Context, b *Batch, a *AnswerRequest, seen ma
 		for _, r := range recs {
 			r.set(b)
 		}
+	}
+	if l.sidx != nil && len(a.IndexProofs) > 0 {
+		w.answerProofs = append(w.answerProofs, answerProofs{requestID: a.RequestID, reqs: a.IndexProofs})
 	}
 	seen[a.RequestID] = idx
 	w.added++

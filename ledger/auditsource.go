@@ -276,7 +276,18 @@ type ledgerAuditSource struct{ auditReader }
 // running ledger (the checkpoints, entries and tiles in its store). It
 // also implements audit.TileSource.
 func (l *Ledger) AuditSource() audit.Source {
-	return &ledgerAuditSource{auditReader{store: l.store, keys: l.cfg.DataKeys}}
+	src := &ledgerAuditSource{auditReader{store: l.store, keys: l.cfg.DataKeys}}
+	if l.sidx != nil {
+		return &ledgerIndexAuditSource{src, indexReaderSource{store: l.store, vrf: l.sidx.vrf}}
+	}
+	return src
+}
+
+// ledgerIndexAuditSource is the running ledger's audit source with the
+// subject index on: it also reads the index (audit.IndexSource).
+type ledgerIndexAuditSource struct {
+	*ledgerAuditSource
+	indexReaderSource
 }
 
 // CheckpointPage returns up to limit kept checkpoints from number from on,

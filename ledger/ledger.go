@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/ledger/subjectindex"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
@@ -109,6 +110,12 @@ type Config struct {
 	// proofs (merkle.go). Nil: the tiles in the Store are the only tree,
 	// and a batch is one commit.
 	Merkle MerkleBackend
+	// IndexVRF, if set, turns the subject index on (index.go, issue 22):
+	// the key derives the map keys (ledger/subjectindex.OpenVRFKey keeps
+	// it in DIR/index-vrf.key). It must stay the same for a log. Nil: no
+	// index and no index heads (a log that had one keeps its last head
+	// until the index is on again, when Open catches up).
+	IndexVRF *subjectindex.VRFKey
 }
 
 // Submission is one opened disclosure for the sequencer, or a rejection to
@@ -245,6 +252,11 @@ type Ledger struct {
 	// inflight is the batch whose Store.Commit runs beside the sequencer
 	// (finishAsync), nil when none; owned by the sequencer.
 	inflight *inflightCommit
+
+	// sidx is the subject index (index.go), nil when it is off; owned by
+	// the sequencer. indexHeads counts the heads committed since Open.
+	sidx       *subjectIndex
+	indexHeads atomic.Uint64
 }
 
 // Open opens the log in cfg.Store, recovering and checking it, appends
@@ -274,6 +286,10 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		return nil, err
 	}
 	if err := l.loadWitnessed(ctx); err != nil {
+		return nil, err
+	}
+	// After the covenant: the build's first index head names it.
+	if err := l.recoverIndex(ctx); err != nil {
 		return nil, err
 	}
 	l.metrics.observeHead(l.head.Load(), cfg.Now)
@@ -313,6 +329,9 @@ func newLedger(cfg Config) (*Ledger, error) {
 		stop:    make(chan struct{}),
 		dead:    make(chan struct{}),
 		notify:  make(chan struct{}),
+	}
+	if cfg.IndexVRF != nil {
+		l.sidx = newSubjectIndex(cfg.IndexVRF)
 	}
 	return l, nil
 }

@@ -661,6 +661,9 @@ func (l *Ledger) applyBatch(ctx context.Context, rb *replicaBatch, seq uint64) (
 	if tileErr != nil {
 		return nil, tileErr
 	}
+	if err := l.checkReplicatedIndexHead(ctx, rb.ops, leaves); err != nil {
+		return nil, mismatch("%w", err)
+	}
 	b := &Batch{Ops: rb.ops}
 	b.Set(metaReplicaSeq, binary.BigEndian.AppendUint64(nil, seq))
 	if err := l.store.Commit(ctx, b); err != nil {
@@ -742,6 +745,13 @@ func (l *Ledger) Promote(ctx context.Context) error {
 	// The covenant append below is this ledger's first commit as the
 	// active one: it goes through the Replicator like every later one.
 	if err := l.adoptCovenant(ctx, l.cfg.Covenant); err != nil {
+		return err
+	}
+	// The replicated subject index must be the one its last head states,
+	// under this ledger's VRF key (the standby needs the active's
+	// index-vrf.key): checked here, as Open checks it, before this ledger
+	// writes a head of its own.
+	if err := l.recoverIndex(ctx); err != nil {
 		return err
 	}
 	if h := l.head.Load(); h != nil {

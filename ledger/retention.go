@@ -15,6 +15,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/verifier"
+	vsi "github.com/spoor-ledger/spoor/verifier/subjectindex"
 )
 
 // TombstoneRequest asks the sequencer to erase one disclosure.
@@ -54,8 +55,8 @@ var ruleIDRE = regexp.MustCompile(`^[a-z0-9._:-]{1,64}$`)
 // only): the tombstone leaf, and the deletion of the envelope, its indices
 // and findings. The event id index stays (ids are random, not personal),
 // so that a re-published erased event is still recognised as logged.
-func (l *Ledger) tombstone(ctx context.Context, b *Batch, t *TombstoneRequest, now time.Time, covIdx uint64,
-	erased map[uint64]bool, changedKeys map[string]bool) Outcome {
+func (l *Ledger) tombstone(ctx context.Context, w *batchWork, t *TombstoneRequest, changedKeys map[string]bool) Outcome {
+	b, now, covIdx, erased := &w.b, w.now, w.covIdx, w.erased
 	fail := func(err error) Outcome { return Outcome{Index: t.ErasedIndex, Err: err} }
 	if !ruleIDRE.MatchString(t.RuleID) {
 		return fail(fmt.Errorf("rule id %q: want 1-64 of [a-z0-9._:-]", t.RuleID))
@@ -98,6 +99,14 @@ func (l *Ledger) tombstone(ctx context.Context, b *Batch, t *TombstoneRequest, n
 		return fail(fmt.Errorf("stored envelope %d: %w", t.ErasedIndex, err))
 	}
 	cov := l.covenant.Load()
+	var mk vsi.MapKey
+	if l.sidx != nil {
+		// Before the tombstone leaf: a refusal must leave the tree as
+		// it was.
+		if mk, err = l.sidx.mapKeyOf(d); err != nil {
+			return fail(err)
+		}
+	}
 	idx, err := l.addTombstone(b, t, recBytes, now, covIdx)
 	if err != nil {
 		return fail(err)
@@ -108,9 +117,14 @@ func (l *Ledger) tombstone(ctx context.Context, b *Batch, t *TombstoneRequest, n
 	b.Delete(partyKey(d.Discloser, t.ErasedIndex))
 	b.Delete(occurredKey(uint64(d.OccurredAt.UnixMilli()), t.ErasedIndex))
 	b.Set(u64Key(tagErased, t.ErasedIndex), binary.BigEndian.AppendUint64(nil, idx))
+	keep := now.Add(time.Duration(cov.Covenant.Retention.ErasureNoticeDays) * 24 * time.Hour)
+	// The entry stays in its child's list, marked erased, until the
+	// notice period is over (index.go).
+	if l.sidx != nil {
+		l.indexErase(w, mk, t.ErasedIndex, idx, keep)
+	}
 	if p, err := decodeHex32(d.Subject.Pseudonym); err == nil {
 		b.Delete(subjectKey(p, t.ErasedIndex))
-		keep := now.Add(time.Duration(cov.Covenant.Retention.ErasureNoticeDays) * 24 * time.Hour)
 		n, _ := json.Marshal(ErasureNotice{Discloser: d.Discloser, ErasedIndex: t.ErasedIndex, TombstoneIndex: idx, RuleID: t.RuleID,
 			ErasedAt: now, KeepUntil: keep})
 		b.Set(noticeKey(p, idx), n)
@@ -170,6 +184,8 @@ func (l *Ledger) tombstoneAnswer(b *Batch, t *TombstoneRequest, raw, recBytes []
 	}
 	b.Delete(u64Key(tagEntry, t.ErasedIndex))
 	b.Delete(eventIDKey(byte(RecordAnswerBundle), body.Request.ID))
+	// The index proofs hold the child's lists: gone with the answer.
+	b.Delete(answerIndexKey(body.Request.ID))
 	b.Set(u64Key(tagErased, t.ErasedIndex), binary.BigEndian.AppendUint64(nil, idx))
 	erased[t.ErasedIndex] = true
 	return Outcome{Index: idx}

@@ -28,6 +28,7 @@ package ledger
 // in flight is over.
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -41,7 +42,9 @@ import (
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/crashpoint"
 	"github.com/spoor-ledger/spoor/internal/parallel"
+	"github.com/spoor-ledger/spoor/ledger/subjectindex"
 	"github.com/spoor-ledger/spoor/verifier"
+	vsi "github.com/spoor-ledger/spoor/verifier/subjectindex"
 )
 
 // run is the sequencer: the only goroutine that changes the tree. It runs
@@ -250,6 +253,10 @@ type prepared struct {
 	// idx is the leaf index given in the serial pass; added says it was.
 	idx   uint64
 	added bool
+	// mapKey is the disclosure's subject index map key (index on only);
+	// freshKey says it was derived now, and its record is to be kept.
+	mapKey   vsi.MapKey
+	freshKey bool
 }
 
 // batchWork is one batch on its way through the stages after collect: what
@@ -276,6 +283,15 @@ type batchWork struct {
 	answers map[string]uint64
 	// What assign did, for the metrics.
 	added, dups, conflicts int
+	// index collects the batch's changes to the subject index; dropsDue
+	// says erased entries are due to leave it (index.go).
+	index    subjectindex.Batch
+	dropsDue bool
+	// answerProofs are the batch's answer entries that carry index
+	// proofs, made at its head (index.go).
+	answerProofs []answerProofs
+	// indexHead says the batch ends with an index head.
+	indexHead bool
 }
 
 // sequence runs a collected batch through the stages: prepare, assign,
@@ -329,13 +345,24 @@ func (l *Ledger) prepare(ctx context.Context, batch []*request) (*batchWork, err
 			}
 		}
 	}
+	now := l.integrationTime()
+	// Drops of erased entries are decided on the committed store, so a
+	// batch with drops is committed in line (and so is every batch whose
+	// drop records could change: tombstones already are).
+	dropsDue, err := l.indexDropsDue(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	if dropsDue {
+		async = false
+	}
 	if !async {
 		if err := l.waitInflight(); err != nil {
 			return nil, err
 		}
 	}
-	w := &batchWork{reqs: batch, async: async, now: l.integrationTime(), covIdx: l.covIndex,
-		cov: l.covenant.Load().Covenant}
+	w := &batchWork{reqs: batch, async: async, now: now, covIdx: l.covIndex,
+		cov: l.covenant.Load().Covenant, dropsDue: dropsDue}
 	total := 0
 	for _, r := range batch {
 		total += len(r.subs)
@@ -343,7 +370,6 @@ func (l *Ledger) prepare(ctx context.Context, batch []*request) (*batchWork, err
 	// Per new entry: the leaf record, the envelope, two index entries and
 	// perhaps findings.
 	w.b.Ops = make([]Op, 0, 5*total+8)
-	var err error
 	if w.preps, err = l.lookupEvents(ctx, batch, w.cov, w.now); err != nil {
 		return nil, err
 	}
@@ -390,7 +416,7 @@ func (l *Ledger) assign(ctx context.Context, w *batchWork, changedKeys map[strin
 				if w.erased == nil {
 					w.erased = map[uint64]bool{}
 				}
-				r.outcomes[i] = l.tombstone(ctx, b, s.Tombstone, now, w.covIdx, w.erased, changedKeys)
+				r.outcomes[i] = l.tombstone(ctx, w, s.Tombstone, changedKeys)
 				continue
 			}
 			d := s.Disclosure
@@ -449,13 +475,27 @@ func (l *Ledger) assign(ctx context.Context, w *batchWork, changedKeys map[strin
 				changedKeys[p.dataKey] = true
 			}
 			p.idx, p.added = idx, true
+			if l.sidx != nil {
+				w.index.Append(p.mapKey, idx)
+				if p.freshKey {
+					d := s.Disclosure
+					ik, _ := vsi.DeriveIndexKey(string(d.Subject.IDType), d.Subject.KeyID, d.Subject.Pseudonym)
+					b.Set(mapKeyRecordKey(ik, d.Discloser), bytes.Clone(p.mapKey[:]))
+					// Written once: later events of the pair read
+					// the cache as persisted. (A failed commit stops
+					// the ledger, cache and all.)
+					l.sidx.keys.put(pairKey{ik, d.Discloser}, cachedKey{p.mapKey, true})
+				}
+			}
 			l.ids.add(p.idKey)
 			w.seen[pid] = inBatch{idx, p.hash}
 			r.outcomes[i] = Outcome{Index: idx}
 			w.added++
 		}
 	}
-	return nil
+	// The index head is the batch's last leaf: its root covers every
+	// entry before it.
+	return l.finishIndex(ctx, w)
 }
 
 // sealBatch is the fourth stage: the envelopes of the new leaves (encrypted
@@ -495,7 +535,14 @@ func (l *Ledger) sealBatch(ctx context.Context, w *batchWork, changedKeys map[st
 	for id := range changedKeys {
 		b.Set(keyCountKey(id), binary.BigEndian.AppendUint64(nil, l.keyCounts[id]))
 	}
-	return l.seal(ctx, b)
+	job, err := l.seal(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	if w.indexHead {
+		job.indexHeads = 1
+	}
+	return job, nil
 }
 
 // commitBatch is the last stage: the sealed batch is committed in line
@@ -527,6 +574,8 @@ func (l *Ledger) commit(ctx context.Context, b *Batch) error {
 type commitJob struct {
 	b    *Batch
 	head *Head
+	// indexHeads is how many index heads the batch holds (0 or 1).
+	indexHeads int
 }
 
 // seal adds the changed tiles and a new signed checkpoint to b (with a
@@ -590,6 +639,7 @@ func (l *Ledger) finish(ctx context.Context, job *commitJob) error {
 	if err := l.store.Commit(ctx, job.b); err != nil {
 		return fmt.Errorf("couldn't commit batch (fatal, the ledger stops): %w", err)
 	}
+	crashpoint.Hit(crashpoint.AfterStoreCommit)
 	l.metrics.commitSeconds.Observe(time.Since(start).Seconds())
 	// Durable here; now the replicas' quorum must have it before anyone
 	// sees the new head or is told of the batch.
@@ -597,6 +647,7 @@ func (l *Ledger) finish(ctx context.Context, job *commitJob) error {
 		return err
 	}
 	h := job.head
+	l.indexHeads.Add(uint64(job.indexHeads))
 	l.head.Store(h)
 	l.metrics.observeHead(h, l.cfg.Now)
 	l.notifyMu.Lock()
@@ -794,6 +845,14 @@ func (l *Ledger) lookupEvents(ctx context.Context, batch []*request, cov *events
 		}
 		if l.cfg.DataKeys != nil {
 			p.dataKey = dataKeyID(cov.RetentionDaysFor(d.Categories), now)
+		}
+		if l.sidx != nil {
+			// The VRF evaluation is the costly part of the index
+			// (about 130 µs, cached per child and party): here, on
+			// every core, not in the serial pass.
+			if p.mapKey, p.freshKey, errs[i] = l.lookupMapKey(ctx, d); errs[i] != nil {
+				return
+			}
 		}
 	})
 	if err := errors.Join(errs...); err != nil {

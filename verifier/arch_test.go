@@ -35,8 +35,10 @@ var forbiddenLibraryDeps = []string{
 // libraryLeaves are the packages under verifier/ that the library may use
 // all the same: leaves that import nothing of Spoor (internal/layering holds
 // them to it). verifier/aboutchild, the parent's own check (issue 23), comes
-// to the verifier through events, which computes VRF outputs with it.
-var libraryLeaves = []string{"github.com/spoor-ledger/spoor/verifier/aboutchild"}
+// to the verifier through events, which computes VRF outputs with it;
+// verifier/subjectindex defines the subject index's formats, whose proofs
+// bundles carry (issue 22).
+var libraryLeaves = []string{"github.com/spoor-ledger/spoor/verifier/aboutchild", "github.com/spoor-ledger/spoor/verifier/subjectindex"}
 
 // goListDeps runs `go list -deps` on this package, with its tests when
 // tests is set, and returns the import paths.

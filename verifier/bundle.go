@@ -210,6 +210,10 @@ type Bundle struct {
 	// every piece of the bundle's metadata must equal what it says.
 	// Absent in v1 bundles, whose metadata is then not proven.
 	Answer *BundleAnswer `json:"answer,omitempty"`
+	// Index is, in a v3 bundle (BundleFormatV3), the proof that the
+	// bundle is complete (bundleindex.go). Absent in v1 and v2 bundles,
+	// whose completeness is then not proven.
+	Index *BundleIndex `json:"index,omitempty"`
 }
 
 // BundleAnswer is a bundle's answer entry: its leaf, leaf record,
@@ -569,6 +573,9 @@ func MarshalBundle(b *Bundle) ([]byte, error) {
 		w.b64(a.Body)
 		w.close('}')
 	}
+	if b.Index != nil {
+		w.index(b.Index)
+	}
 	w.close('}')
 	if w.err != nil {
 		return nil, fmt.Errorf("couldn't encode bundle: %w", w.err)
@@ -597,6 +604,12 @@ func bundleSizeGuess(b *Bundle) int {
 	}
 	if a := b.Answer; a != nil {
 		n += entry(a.LeafRecord, a.Body, a.InclusionProof)
+	}
+	if x := b.Index; x != nil {
+		n += entry(x.Head.LeafRecord, x.Head.Body, x.Head.InclusionProof)
+		for _, p := range x.Proofs {
+			n += 120 + (len(p.VRFProof)+len(p.List)+len(p.Proof))*4/3
+		}
 	}
 	for _, e := range b.Erased {
 		n += entry(e.LeafRecord, e.Body, e.InclusionProof)
@@ -769,12 +782,15 @@ func CheckBundle(b *Bundle) error {
 			Err: fmt.Errorf("%w: %s", ErrBundleMalformed, fmt.Sprintf(format, args...))}}
 	}
 	switch {
-	case b.Format != BundleFormat && b.Format != BundleFormatV2:
-		return malformed("bundle", -1, "format is %q, want %q or %q", clip(b.Format), BundleFormatV2, BundleFormat)
+	case b.Format != BundleFormat && b.Format != BundleFormatV2 && b.Format != BundleFormatV3:
+		return malformed("bundle", -1, "format is %q, want %q, %q or %q", clip(b.Format), BundleFormatV3, BundleFormatV2, BundleFormat)
 	case b.Format == BundleFormatV2 && b.Answer == nil:
 		return malformed("answer", -1, "a %s bundle carries its answer entry", BundleFormatV2)
 	case b.Format == BundleFormat && b.Answer != nil:
 		return malformed("answer", -1, "a %s bundle carries no answer entry", BundleFormat)
+	}
+	if section, err := checkIndexStructure(b); err != nil {
+		return malformed(section, -1, "%s", err)
 	}
 	if a := b.Answer; a != nil {
 		if len(a.LeafRecord) == 0 || len(a.LeafRecord) > MaxLeafRecordSize || len(a.Body) == 0 || len(a.Body) > MaxAnswerBodySize {
@@ -1011,6 +1027,9 @@ type VerifiedBundle struct {
 	Withheld []*VerifiedWithheld
 	// Erased are the tombstones of erased entries.
 	Erased []*VerifiedErasure
+	// Completeness is what a v3 bundle's index proofs established; nil
+	// for a v1 or v2 bundle ("volledigheid niet bewezen").
+	Completeness *Completeness
 	// Answer is the bundle's answer entry (v2 bundles), against which its
 	// metadata was checked; nil for a v1 bundle, whose metadata is the
 	// builder's word only.
@@ -1190,6 +1209,9 @@ type VerifiedErasure struct {
 	RuleID      string
 	// ErasedAt is the tombstone's integrated_at.
 	ErasedAt time.Time
+	// CovenantIndex is the leaf of the covenant version the tombstone was
+	// checked against (its notice period applies).
+	CovenantIndex uint64
 }
 
 // bundleCheck collects the problems of one verification.
@@ -1592,7 +1614,8 @@ func verifyBundle(b *Bundle, keys *LogKeys, adminVkey string, opts []VerifyOptio
 			c.fail("erased", i, e.Index, true, "body-hash", ErrLeafMismatch, "the leaf record's body hash is not SHA-256 of the tombstone body")
 			continue
 		}
-		vb.Erased = append(vb.Erased, &VerifiedErasure{Index: e.Index, ErasedIndex: rec.ErasedIndex, RuleID: rec.RuleID, ErasedAt: rec.IntegratedAt})
+		vb.Erased = append(vb.Erased, &VerifiedErasure{Index: e.Index, ErasedIndex: rec.ErasedIndex, RuleID: rec.RuleID, ErasedAt: rec.IntegratedAt,
+			CovenantIndex: rec.CovenantIndex})
 	}
 
 	c.checkTimes(b)
@@ -1601,6 +1624,9 @@ func verifyBundle(b *Bundle, keys *LogKeys, adminVkey string, opts []VerifyOptio
 		if vb.Answer != nil {
 			c.checkYoungPerson(b, vb)
 		}
+	}
+	if b.Index != nil {
+		vb.Completeness = c.checkIndex(b, vb, cp)
 	}
 
 	if len(c.errs) > 0 {

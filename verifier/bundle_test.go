@@ -738,8 +738,18 @@ const goldenBundleDir = "testdata/bundle"
 
 func readBundleGolden(t testing.TB) (data []byte, keys *LogKeys, admin string) {
 	t.Helper()
+	return readBundleGoldenIn(t, goldenBundleDir)
+}
+
+// goldenBundleV3Dir holds a v3 bundle (with its completeness proof) made
+// by a real ledger with the subject index (ledger/answer's
+// TestUpdateBundleV3Golden, -update-bundle-v3), with the keys to pin.
+const goldenBundleV3Dir = "testdata/bundle-v3"
+
+func readBundleGoldenIn(t testing.TB, dir string) (data []byte, keys *LogKeys, admin string) {
+	t.Helper()
 	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join(goldenBundleDir, name))
+		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatalf("golden bundle: %v", err)
 		}
@@ -801,6 +811,47 @@ func TestGoldenBundle(t *testing.T) {
 	}
 }
 
+// TestGoldenBundleV3 checks the golden v3 bundle: it verifies as complete
+// (every party of the covenant, a central desk's answer), re-encodes to
+// the same bytes, and each of its index proofs, altered, is refused.
+func TestGoldenBundleV3(t *testing.T) {
+	data, keys, admin := readBundleGoldenIn(t, goldenBundleV3Dir)
+	vb, err := VerifyBundle(data, keys, admin)
+	if err != nil {
+		t.Fatalf("golden v3 bundle: %v", err)
+	}
+	c := vb.Completeness
+	if c == nil || len(c.Parties) == 0 || len(c.Parties) != len(vb.Bundle.Index.Proofs) || len(vb.Withheld) != 1 {
+		t.Fatalf("golden v3 bundle: completeness %+v, %d withheld", c, len(vb.Withheld))
+	}
+	again, err := MarshalBundle(vb.Bundle)
+	if err != nil || !bytes.Equal(again, data) {
+		t.Errorf("golden v3 bundle re-encodes differently (%v)", err)
+	}
+	if want := reflectBundleJSON(t, vb.Bundle); !bytes.Equal(want, data) {
+		t.Error("the golden v3 bundle is not in encoding/json's form")
+	}
+	for i := range vb.Bundle.Index.Proofs {
+		for _, part := range []string{"vrf", "proof", "list"} {
+			b, _ := ParseBundle(data)
+			p := &b.Index.Proofs[i]
+			switch {
+			case part == "vrf":
+				p.VRFProof[3] ^= 1
+			case part == "proof":
+				p.Proof[len(p.Proof)-1] ^= 1
+			case p.List != nil:
+				p.List[len(p.List)-1] ^= 1
+			default:
+				continue
+			}
+			if _, err := VerifyParsedBundle(b, keys, admin); err == nil {
+				t.Errorf("proofs[%d]: an altered %s verifies", i, part)
+			}
+		}
+	}
+}
+
 // reflectBundleJSON is MarshalBundle as it was first written, with
 // encoding/json's reflection: the form MarshalBundle must keep byte for
 // byte.
@@ -849,8 +900,14 @@ func TestMarshalBundleMatchesEncodingJSON(t *testing.T) {
 	nilProof := *golden
 	nilProof.Answer = &BundleAnswer{Index: 0, LeafRecord: nil, InclusionProof: nil, Body: nil}
 	empty := &Bundle{}
+	indexed := answered
+	indexed.Index = &BundleIndex{Head: BundleIndexHead{Index: 78, LeafRecord: []byte{5}, InclusionProof: []Base64Bytes{{7}, {8}}, Body: []byte(`{"root":"<>"}`)},
+		Proofs: []BundleIndexProof{{Party: "p-1", KeyID: "k1", VRFProof: []byte{1}, List: []byte{2, 3}, Proof: []byte{4}},
+			{Party: "p-2", KeyID: "k\"2", VRFProof: nil, List: nil, Proof: []byte{}}}}
+	indexNil := *golden
+	indexNil.Index = &BundleIndex{}
 	for name, b := range map[string]*Bundle{"golden": golden, "odd": &odd, "witnessed": &witnessed, "answered": &answered,
-		"nil answer fields": &nilProof, "empty": empty} {
+		"nil answer fields": &nilProof, "empty": empty, "indexed": &indexed, "nil index fields": &indexNil} {
 		got, err := MarshalBundle(b)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

@@ -178,3 +178,10 @@ func ManyDisclosuresBundle(t *testing.T, n int) PageBundle {
 	}
 	return PageBundle{Name: fmt.Sprintf("%d disclosures", n), Data: data, LogVkey: f.keys.logVkey, CosignerVkey: f.keys.cosVkey, AdminVkey: f.demo.AdminVkey}
 }
+
+// ReadBundleGoldenV3 is readBundleGoldenIn of the golden v3 bundle, for
+// the fuzz target in report_test.go.
+func ReadBundleGoldenV3(t testing.TB) (data []byte, keys *LogKeys, admin string) {
+	t.Helper()
+	return readBundleGoldenIn(t, goldenBundleV3Dir)
+}

@@ -18,11 +18,13 @@ import (
 //
 //	offset size  field
 //	0      1     version, = 1
-//	1      1     entry type: 1 disclosure, 2 covenant, 3 tombstone, 4 answer
+//	1      1     entry type: 1 disclosure, 2 covenant, 3 tombstone, 4 answer,
+//	             5 index head
 //	2      32    body hash: SHA-256 of the canonical envelope or entry body
 //	34     8     integrated_at: Unix milliseconds, when the ledger integrated the entry
 //	42     8     covenant leaf index: the covenant entry the entry was checked against
-//	50           end of a disclosure, covenant or answer record (50 bytes)
+//	50           end of a disclosure, covenant, answer or index head record
+//	             (50 bytes)
 //
 // A tombstone record continues:
 //
@@ -70,6 +72,11 @@ const (
 	// the body hash is SHA-256 of its canonical body. Verifiers before
 	// this type refuse logs that hold one.
 	EntryAnswer EntryType = 4
+	// EntryIndexHead is a subject index head (indexhead.go): the body
+	// hash is SHA-256 of its canonical body, which states the index's
+	// root over every entry before it. Verifiers before this type refuse
+	// logs that hold one.
+	EntryIndexHead EntryType = 5
 )
 
 // String returns the lower-case name of the entry type, as reports print it.
@@ -83,16 +90,18 @@ func (t EntryType) String() string {
 		return "tombstone"
 	case EntryAnswer:
 		return "answer"
+	case EntryIndexHead:
+		return "index-head"
 	}
 	return fmt.Sprintf("EntryType(%d)", uint8(t))
 }
 
-func (t EntryType) valid() bool { return t >= EntryDisclosure && t <= EntryAnswer }
+func (t EntryType) valid() bool { return t >= EntryDisclosure && t <= EntryIndexHead }
 
 // LatestEntryType is the newest entry type this version reads. A log
 // written by a later version may hold types above it, which this version
 // refuses with an *UnknownEntryTypeError rather than guess at.
-const LatestEntryType = EntryAnswer
+const LatestEntryType = EntryIndexHead
 
 // UnknownEntryTypeError is a leaf record of an entry type newer than this
 // version of Spoor knows (above LatestEntryType): not a damaged record but

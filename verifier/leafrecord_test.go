@@ -75,7 +75,7 @@ func TestLeafRecordLayout(t *testing.T) {
 func TestLeafRecordMarshalRefuses(t *testing.T) {
 	ok := time.UnixMilli(1767603600000)
 	for name, rec := range map[string]LeafRecord{
-		"unknown type":              {Type: 5, IntegratedAt: ok},
+		"unknown type":              {Type: 6, IntegratedAt: ok},
 		"zero type":                 {Type: 0, IntegratedAt: ok},
 		"before 1970":               {Type: EntryDisclosure, IntegratedAt: time.UnixMilli(-1)},
 		"zero time":                 {Type: EntryDisclosure},
@@ -109,7 +109,7 @@ func TestParseLeafRecordRefuses(t *testing.T) {
 		"version 0":           with(disclosure, func(b []byte) []byte { b[0] = 0; return b }),
 		"version 2":           with(disclosure, func(b []byte) []byte { b[0] = 2; return b }),
 		"type 0":              with(disclosure, func(b []byte) []byte { b[1] = 0; return b }),
-		"type 5 (unknown)":    with(disclosure, func(b []byte) []byte { b[1] = 5; return b }),
+		"type 6 (unknown)":    with(disclosure, func(b []byte) []byte { b[1] = 6; return b }),
 		"trailing byte":       append(bytes.Clone(disclosure), 0),
 		"time out of range":   with(disclosure, func(b []byte) []byte { b[34] = 0x80; return b }),
 		"tombstone truncated": tomb[:58],

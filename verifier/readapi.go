@@ -49,3 +49,51 @@ type CheckpointsResponse struct {
 	Checkpoints []CheckpointEntry `json:"checkpoints"`
 	Next        *uint64           `json:"next,omitempty"`
 }
+
+// IndexListsResponse is a page of GET /v1/index/lists (the FG's read of
+// the subject index, for the audit's recomputation): the stored lists in
+// map key order. Next is the map key to ask for with after= to read on;
+// it is absent on the last page.
+type IndexListsResponse struct {
+	Lists []IndexListEntry `json:"lists"`
+	Next  string           `json:"next,omitempty"`
+}
+
+// IndexListEntry is one stored list: its map key (64 lower-case hex) and
+// its byte form (verifier/subjectindex.List, base64 in the JSON).
+type IndexListEntry struct {
+	MapKey string `json:"map_key"`
+	List   []byte `json:"list"`
+}
+
+// IndexMapKeysRequest is the body of POST /v1/index/map-keys: the (child,
+// party) pairs whose map keys the FG's audit asks for, at most
+// MaxIndexMapKeys.
+type IndexMapKeysRequest struct {
+	Pairs []IndexPairRequest `json:"pairs"`
+}
+
+// IndexPairRequest is one child (by identifier type, pseudonym key id and
+// pseudonym) at one party.
+type IndexPairRequest struct {
+	IDType    string `json:"id_type"`
+	KeyID     string `json:"key_id"`
+	Pseudonym string `json:"pseudonym"`
+	Party     string `json:"party"`
+}
+
+// IndexMapKeysResponse answers IndexMapKeysRequest, pair by pair: each map
+// key (64 hex) with its VRF proof, which the audit checks under the key
+// the index heads publish.
+type IndexMapKeysResponse struct {
+	MapKeys []IndexMapKeyResponse `json:"map_keys"`
+}
+
+// IndexMapKeyResponse is one pair's map key and VRF proof.
+type IndexMapKeyResponse struct {
+	MapKey   string `json:"map_key"`
+	VRFProof []byte `json:"vrf_proof"`
+}
+
+// MaxIndexMapKeys bounds the pairs of one POST /v1/index/map-keys.
+const MaxIndexMapKeys = 1000

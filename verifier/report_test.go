@@ -305,3 +305,25 @@ func FuzzVerifyBundle(f *testing.F) {
 		}
 	})
 }
+
+// FuzzVerifyBundleV3 is FuzzVerifyBundle on the golden v3 bundle: its
+// completeness proof parsed and checked from mutated bytes never panics,
+// and whatever verifies renders.
+func FuzzVerifyBundleV3(f *testing.F) {
+	data, keys, admin := verifier.ReadBundleGoldenV3(f)
+	f.Add(data)
+	f.Add(bytes.Replace(data, []byte(`"format": "spoor.inzage-bundle/v3"`), []byte(`"format": "spoor.inzage-bundle/v2"`), 1))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		vb, err := verifier.VerifyBundle(b, keys, admin)
+		if err != nil {
+			var es verifier.BundleErrors
+			if !errors.As(err, &es) || len(es) == 0 {
+				t.Fatalf("error is not BundleErrors: %v", err)
+			}
+			return
+		}
+		if err := report.WriteInzage(&bytes.Buffer{}, vb); err != nil {
+			t.Fatalf("a verified bundle does not render: %v", err)
+		}
+	})
+}

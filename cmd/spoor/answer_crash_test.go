@@ -90,12 +90,19 @@ func TestAnswerCrashBeforeBundle(t *testing.T) {
 	if err := json.Unmarshal([]byte(first), &b); err != nil {
 		t.Fatal(err)
 	}
-	if b.Format != verifier.BundleFormatV2 || b.Answer == nil || b.Request.ID != id {
-		t.Fatalf("the bundle after the restart is %s for request %s, answer %v; want a v2 bundle of %s with its answer entry", b.Format, b.Request.ID, b.Answer != nil, id)
+	// spoor serve keeps the subject index: the bundle proves its
+	// completeness too (v3), with the proofs made in the answer's batch,
+	// which was durable before the crash.
+	if b.Format != verifier.BundleFormatV3 || b.Answer == nil || b.Index == nil || b.Request.ID != id {
+		t.Fatalf("the bundle after the restart is %s for request %s, answer %v, index %v; want a v3 bundle of %s with its answer entry and index proofs",
+			b.Format, b.Request.ID, b.Answer != nil, b.Index != nil, id)
 	}
 	out, errOut, code := runBin(t, bin, "", "verify", bundlePath, "--vkey", "@"+filepath.Join(data, "log.vkey"), "--admin", "@"+filepath.Join(data, "demo-keys", "admin.pub"))
 	if code != 0 {
 		t.Fatalf("spoor verify refuses the bundle downloaded after the crash: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "complete:    for the log before leaf") || strings.Contains(out, "volledigheid niet bewezen") {
+		t.Errorf("spoor verify does not say what the v3 bundle proves complete:\n%s", out)
 	}
 
 	// Not released a second time.

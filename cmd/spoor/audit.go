@@ -22,6 +22,7 @@ import (
 	"github.com/spoor-ledger/spoor/internal/durable"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
+	"github.com/spoor-ledger/spoor/ledger/subjectindex"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/verifier/audit"
 	"github.com/spoor-ledger/spoor/verifier/report"
@@ -117,7 +118,18 @@ func runAudit(ctx context.Context, f *auditFlags, out, errOut io.Writer) error {
 		if err != nil {
 			return err
 		}
-		src = ledger.NewStoreAuditSource(store, keys)
+		ss := ledger.NewStoreAuditSource(store, keys)
+		src = ss
+		// With the ledger's VRF key the audit recomputes the subject
+		// index's last head from the envelopes (a backup without the
+		// key is audited without it).
+		if vrfPath := datadir.Dir(f.data).IndexVRFKey(); fileExists(vrfPath) {
+			vrf, err := subjectindex.OpenVRFKey(vrfPath)
+			if err != nil {
+				return err
+			}
+			src = ss.WithIndex(vrf)
+		}
 	} else {
 		if f.token == "" {
 			return errors.New("--url needs the FG's bearer token: --token @DIR/fg.token")
@@ -172,6 +184,12 @@ func runAudit(ctx context.Context, f *auditFlags, out, errOut io.Writer) error {
 
 // dataKeys opens the folder of the data keys that seal envelopes at rest,
 // if there is one; the audit only reads it.
+// fileExists reports whether path names a file.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 func (f *auditFlags) dataKeys() (*ledger.DataKeys, error) {
 	dir := f.dataKeysDir
 	if dir == "" {

@@ -18,6 +18,7 @@ import (
 )
 
 type benchFlags struct {
+	noIndex     bool
 	events      int
 	memLimit    int
 	json        bool
@@ -88,6 +89,7 @@ need a few minutes and a few GB of scratch space.`,
 	fl := cmd.Flags()
 	fl.IntVar(&f.events, "events", 100000, "events published at full load (the targets are stated for 1000000)")
 	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
+	fl.BoolVar(&f.noIndex, "no-subject-index", false, "run the ledgers without the subject index (as serve --no-subject-index), to compare")
 	fl.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	fl.StringVar(&f.dir, "dir", "", "scratch folder (default: a new temporary folder, removed afterwards)")
 	fl.IntVar(&f.offered, "offered-rate", 5000, "the fixed offered load, events/s")
@@ -147,7 +149,7 @@ func runBench(cmd *cobra.Command, g *globalFlags, f *benchFlags) error {
 	cfg := benchkit.Config{
 		Dir: dir, Events: f.events, OfferedRate: f.offered, OfferedSeconds: f.offeredSecs,
 		Publishers: f.publishers, PublishBatch: f.batch, Progress: cmd.ErrOrStderr(), Logger: g.logger(),
-		Witnesses: f.witnesses, Quorum: f.quorum, WitnessInterval: f.witnessInterval,
+		Witnesses: f.witnesses, Quorum: f.quorum, WitnessInterval: f.witnessInterval, NoSubjectIndex: f.noIndex,
 	}
 	if err := f.merkle(&cfg, g.logger()); err != nil {
 		return err

@@ -110,6 +110,10 @@ func crashSchedule(rng *rand.Rand, randomKills int) []crashRun {
 		{point: crashpoint.MidBatch},
 		{point: crashpoint.DuringSigning},
 		{point: crashpoint.MidAck},
+		// Inside the commit with the subject index on (spoor serve's
+		// default): after the index update, after the store's fsync.
+		{point: crashpoint.IndexApplied},
+		{point: crashpoint.AfterStoreCommit},
 	}
 	for i := range runs {
 		runs[i].n = 20 + rng.IntN(150)

@@ -66,7 +66,7 @@ func TestLedgerFailover(t *testing.T) {
 
 	// The standby runs the same log: the same log and cosigner keys, the
 	// same covenant (here the demo one, with its keys) and FG token.
-	for _, name := range []string{"log.key", "log.vkey", "cosigner.key", "cosigner.vkey", "fg.token", "demo-keys"} {
+	for _, name := range []string{"log.key", "log.vkey", "cosigner.key", "cosigner.vkey", "index-vrf.key", "fg.token", "demo-keys"} {
 		if err := copyTree(filepath.Join(active.data, name), filepath.Join(dirB, "data", name)); err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -10,6 +11,7 @@ import (
 	"github.com/spoor-ledger/spoor/internal/datadir"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
+	"github.com/spoor-ledger/spoor/ledger/subjectindex"
 )
 
 func newRetentionCmd(g *globalFlags) *cobra.Command {
@@ -44,8 +46,17 @@ a stopped ledger and for a preview with --dry-run.`,
 			if err != nil {
 				return err
 			}
+			// The erasures update the subject index like spoor serve's
+			// (a tombstone the index missed could not be caught up):
+			// with its key, when the log has one.
+			var indexVRF *subjectindex.VRFKey
+			if _, err := os.Stat(datadir.Dir(data).IndexVRFKey()); err == nil {
+				if indexVRF, err = subjectindex.OpenVRFKey(datadir.Dir(data).IndexVRFKey()); err != nil {
+					return err
+				}
+			}
 			l, err := ledger.Open(ctx, ledger.Config{Store: store, Signer: keys.signer, Keys: keys.verifiers,
-				DataKeys: dk, IdleCosign: -1, Logger: log})
+				DataKeys: dk, IdleCosign: -1, Logger: log, IndexVRF: indexVRF})
 			if err != nil {
 				return err
 			}

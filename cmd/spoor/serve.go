@@ -36,6 +36,7 @@ import (
 	"github.com/spoor-ledger/spoor/ledger/ingest"
 	"github.com/spoor-ledger/spoor/ledger/notify"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
+	"github.com/spoor-ledger/spoor/ledger/subjectindex"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/verifier/webhook"
 )
@@ -54,6 +55,8 @@ type serveFlags struct {
 	idleCosign time.Duration
 	retention  time.Duration
 	noEncrypt  bool
+	// noIndex turns the subject index off (issue 22): no index heads.
+	noIndex bool
 	// Online backups (backup.go).
 	backupDir   string
 	backupEvery time.Duration
@@ -135,6 +138,7 @@ unacknowledged on the bus, never half-done.`,
 	fl.StringVar(&f.backupDir, "backup-dir", "", "back the running store up into this folder (a consistent Pebble copy, DIR/spoor-backup-<time>/ledger; not the data keys, which are backed up on their own)")
 	fl.DurationVar(&f.backupEvery, "backup-every", 24*time.Hour, "with --backup-dir: how often")
 	fl.IntVar(&f.backupKeep, "backup-keep", 7, "with --backup-dir: how many backups to keep (older ones are removed)")
+	fl.BoolVar(&f.noIndex, "no-subject-index", false, "keep no subject index (no index heads, no proof of complete answers); the index is built over the log when it is turned on again")
 	fl.BoolVar(&f.noEncrypt, "no-encryption", false, "store envelopes unencrypted (not recommended: erasure then cannot reach backups)")
 	fl.StringVar(&f.tokens, "tokens", "", "JSON file of HTTP users: [{name, role (fg|desk|party), party, token_sha256}]")
 	fl.StringVar(&f.natsUsers, "nats-users", "", "require NATS users on the embedded server: this file lists each party's public NKey; parties without one get a seed in DIR/nats-credentials/ (see docs/security.md)")
@@ -214,6 +218,14 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 			return err
 		}
 	}
+	// The subject index's VRF key: made at the first start with the index
+	// (0600), then the same for the log's life.
+	var indexVRF *subjectindex.VRFKey
+	if !f.noIndex {
+		if indexVRF, err = subjectindex.OpenVRFKey(datadir.Dir(f.data).IndexVRFKey()); err != nil {
+			return err
+		}
+	}
 	// With replication the ledger opens as a standby and becomes the
 	// active one only once it holds the lease (serve_replica.go).
 	var rr *replicaRun
@@ -234,7 +246,7 @@ func runServe(ctx context.Context, log *slog.Logger, f *serveFlags) error {
 		Store: store, Signer: keys.signer, Keys: keys.verifiers,
 		Covenant: sc, AdminVkey: keys.admin(f), DataKeys: dataKeys,
 		MaxBatch: f.maxBatch, MaxBatchAge: f.batchAge, IdleCosign: f.idleCosign, Logger: log,
-		Merkle: merkle, WitnessFailOpen: f.witness.failOpen,
+		Merkle: merkle, WitnessFailOpen: f.witness.failOpen, IndexVRF: indexVRF,
 	})
 	if err != nil {
 		return fmt.Errorf("couldn't open the ledger: %w", err)

@@ -238,7 +238,22 @@ func runVerifyBundle(cmd *cobra.Command, f *verifyFlags, path string) error {
 			fmt.Fprintf(out, "  not checkable:    %d disclosure(s): %s\n", res.NotCheckable, aboutchild.NotCheckableNL)
 		}
 	}
-	fmt.Fprintf(out, "Not proven: that the bundle is complete (the FG's audit and the parties' receipts check that).\n")
+	if c := vb.Completeness; c != nil {
+		fmt.Fprintf(out, "  complete:    for the log before leaf %d, by %s under key(s) %s, for %d organisation(s): %s (index head at leaf %d)\n",
+			c.TreeSize, c.IDType, strings.Join(c.KeyIDs, ", "), len(c.Parties), strings.Join(c.Parties, ", "), c.HeadIndex)
+		if len(c.NotInScope) > 0 {
+			fmt.Fprintf(out, "  not in scope: %s\n", strings.Join(c.NotInScope, ", "))
+		}
+		if len(c.Later) > 0 {
+			fmt.Fprintf(out, "  later:       %d entries about the child were logged after the answer was made\n", len(c.Later))
+		}
+		if c.ErasuresFrom > 0 {
+			fmt.Fprintf(out, "  erasures:    entries erased before leaf %d (before the index was built) are in no list\n", c.ErasuresFrom)
+		}
+		fmt.Fprintf(out, "Not proven: disclosures an organisation never reported (the FG's audit and the parties' receipts check that).\n")
+	} else {
+		fmt.Fprintf(out, "Not proven: that the bundle is complete, volledigheid niet bewezen (a %s bundle; the FG's audit and the parties' receipts check that).\n", vb.Bundle.Format)
+	}
 	fmt.Fprintf(out, "Keep the bundle: spoor verify --consistency %s --url URL later shows the log still holds it.\n", path)
 
 	if f.html != "" {

@@ -228,7 +228,7 @@ func TestVerifyCommand(t *testing.T) {
 		if code != 1 || strings.Contains(out, "OK") {
 			t.Fatalf("exit %d; stdout:\n%s\nstderr:\n%s", code, out, errOut)
 		}
-		for _, want := range []string{"entries[0] (leaf " + itoa(b.Entries[0].Index) + ")", "entry type 5", "upgrade spoor"} {
+		for _, want := range []string{"entries[0] (leaf " + itoa(b.Entries[0].Index) + ")", "entry type 6", "upgrade spoor"} {
 			if !strings.Contains(errOut, want) {
 				t.Errorf("the refusal does not say %q:\n%s", want, errOut)
 			}

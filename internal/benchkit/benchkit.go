@@ -44,6 +44,7 @@ import (
 	"github.com/spoor-ledger/spoor/internal/synth"
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/pebblestore"
+	"github.com/spoor-ledger/spoor/ledger/subjectindex"
 	"github.com/spoor-ledger/spoor/ledger/witnessing"
 	"github.com/spoor-ledger/spoor/verifier"
 )
@@ -105,6 +106,10 @@ type Config struct {
 	// WitnessInterval is the Witnesser's least time between two rounds;
 	// 0 means witnessing.DefaultInterval, serve's default.
 	WitnessInterval time.Duration
+	// NoSubjectIndex runs every ledger without the subject index (issue
+	// 22; serve's --no-subject-index), to measure what it costs. The
+	// default keeps it, as serve does.
+	NoSubjectIndex bool
 }
 
 func (c *Config) defaults() error {
@@ -174,6 +179,8 @@ type Report struct {
 	// MerkleLog is the Merkle backend of the log core and the pipeline:
 	// "pebble" (the tiles only) or the Config.MerkleName of another.
 	MerkleLog string `json:"merkle_log"`
+	// SubjectIndex says whether the ledgers kept the subject index.
+	SubjectIndex bool `json:"subject_index"`
 	// EnvelopeBytes is the mean size of a signed envelope.
 	EnvelopeBytes float64 `json:"envelope_bytes_avg"`
 	Stages        []Stage `json:"stages"`
@@ -330,6 +337,10 @@ type rig struct {
 	origin  string
 	parties []string
 	prog    *progress
+	// vrf is the subject index's VRF key of every ledger the run opens
+	// (one per rig: a ledger reopened on its folder must find its own);
+	// nil with NoSubjectIndex.
+	vrf *subjectindex.VRFKey
 }
 
 // Run runs the whole bench and returns its report.
@@ -344,7 +355,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer r.prog.end()
 	offered := min(cfg.Events, int(float64(cfg.OfferedRate)*cfg.OfferedSeconds))
-	rep := &Report{Machine: thisMachine(), Events: cfg.Events, OfferedEvents: offered, MerkleLog: cfg.MerkleName}
+	rep := &Report{Machine: thisMachine(), Events: cfg.Events, OfferedEvents: offered, MerkleLog: cfg.MerkleName, SubjectIndex: !cfg.NoSubjectIndex}
 	if rep.MerkleLog == "" {
 		rep.MerkleLog = "pebble"
 	}
@@ -407,6 +418,9 @@ func newRig(cfg Config) (*rig, error) {
 	}
 	origin := m.Signed.Covenant.Origin
 	r := &rig{cfg: cfg, dir: cfg.Dir, demo: m, origin: origin, prog: newProgress(cfg.Progress)}
+	if !cfg.NoSubjectIndex {
+		r.vrf = subjectindex.GenerateVRFKey()
+	}
 	var logSkey, cosSkey string
 	logSkey, r.logVkey, cosSkey, r.cosVkey, err = verifier.GenerateLogKeys(origin)
 	if err != nil {
@@ -467,7 +481,7 @@ func (r *rig) openLedgerWith(ctx context.Context, dir string, m ledger.MerkleBac
 	}
 	l, err := ledger.Open(ctx, ledger.Config{
 		Store: s, Signer: r.signer, Keys: r.keys,
-		Covenant: cov, AdminVkey: r.demo.AdminVkey, Logger: r.cfg.Logger, Merkle: m,
+		Covenant: cov, AdminVkey: r.demo.AdminVkey, Logger: r.cfg.Logger, Merkle: m, IndexVRF: r.vrf,
 	})
 	if err != nil {
 		s.Close()

@@ -54,8 +54,9 @@ func TestRunSmall(t *testing.T) {
 	}
 	// The covenant entry plus every event published: the full load, the
 	// first offered load, then (after inzage's first run) the second.
-	if rep.Resources.StoredEvents != 701 || rep.Inzage.StoredEvents != 501 || rep.Audit.Leaves != 701 {
-		t.Errorf("stored %d / %d / %d entries, want 701 / 501 / 701", rep.Resources.StoredEvents, rep.Inzage.StoredEvents, rep.Audit.Leaves)
+	// The audit reads every leaf: the subject index's heads too.
+	if rep.Resources.StoredEvents != 701 || rep.Inzage.StoredEvents != 501 || rep.Audit.Leaves < 701 {
+		t.Errorf("stored %d / %d events, the audit read %d leaves; want 701 / 501 and at least 701", rep.Resources.StoredEvents, rep.Inzage.StoredEvents, rep.Audit.Leaves)
 	}
 	if rep.Inzage.Subjects != 5 || rep.Inzage.EventsPerSubject <= 0 {
 		t.Errorf("inzage: %+v", rep.Inzage)

@@ -65,7 +65,8 @@ func (r *Report) WriteText(w io.Writer) error {
 		orUnknown(m.CPUModel), m.Cores, m.GOMAXPROCS, m.GoVersion, m.OS, m.Arch, m.LoadStart, m.LoadEnd)
 	fmt.Fprintf(&b, "(untimed: signing %d events took %.1f s, a page-cache warm-up of %.1f GB %.1f s; the whole run %.1f s)\n",
 		r.Events+2*r.OfferedEvents, r.PresignSeconds, float64(r.WarmupBytes)/1e9, r.WarmupSeconds, r.TotalSeconds)
-	fmt.Fprintf(&b, "Merkle log of (b) and (c): %s\n\n", orUnknown(r.MerkleLog))
+	fmt.Fprintf(&b, "Merkle log of (b) and (c): %s\n", orUnknown(r.MerkleLog))
+	fmt.Fprintf(&b, "Subject index: %t\n\n", r.SubjectIndex)
 
 	fmt.Fprintf(&b, "(a) stage costs, each measured alone in this run\n")
 	fmt.Fprintf(&b, "    %-10s %9s %12s %10s  %s\n", "stage", "events", "rate/s", "CPU us/ev", "what")

@@ -31,7 +31,12 @@ func (r *rig) inzage(ctx context.Context, l *ledger.Ledger, rep *Report, compact
 		out = &rep.InzageCompacted
 		phase = "inzage bundles, compacted store"
 	}
-	out.StoredEvents = l.Head().Size
+	// The events stored: the log's leaves less the subject index's heads.
+	heads, err := indexHeadsIn(ctx, l, 0, l.Head().Size)
+	if err != nil {
+		return err
+	}
+	out.StoredEvents = l.Head().Size - uint64(heads)
 	defer profileAs(ctx, "inzage")()
 	r.prog.phase(phase, int64(k))
 	desk := answer.New(answer.Config{Ledger: l})
@@ -144,7 +149,12 @@ func (r *rig) compact(ctx context.Context, p *pipelineRig) error {
 // disk closes the ledger, compacts its whole keyspace and sums its files.
 func (r *rig) disk(ctx context.Context, p *pipelineRig, ef *eventFile, rep *Report) error {
 	res := &rep.Resources
-	res.StoredEvents = p.l.Head().Size
+	heads, err := indexHeadsIn(ctx, p.l, 0, p.l.Head().Size)
+	if err != nil {
+		return err
+	}
+	// Per event: the index's heads are part of what it costs.
+	res.StoredEvents = p.l.Head().Size - uint64(heads)
 	p.watch.close()
 	p.watch = nil
 	if err := p.l.Close(); err != nil {
@@ -160,7 +170,6 @@ func (r *rig) disk(ctx context.Context, p *pipelineRig, ef *eventFile, rep *Repo
 		return err
 	}
 	p.store = nil
-	var err error
 	if res.LedgerDiskBytes, err = dirBytes(datadir.Dir(r.dir).Ledger()); err != nil {
 		return err
 	}

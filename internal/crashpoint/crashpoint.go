@@ -39,6 +39,18 @@ const (
 	// kept nor handed to the desk user. After a restart the release must
 	// be downloadable, and the log must hold that one answer entry.
 	AnswerLogged = "answer-logged-before-bundle"
+	// IndexApplied: the subject index's update of a batch is computed
+	// (ledger/index.go), its index head not yet appended, nothing of the
+	// batch committed.
+	IndexApplied = "index-applied"
+	// IndexBuildChunk: Open's build of the subject index over an existing
+	// log has committed one chunk (and how far it got), not the rest nor
+	// the first index head.
+	IndexBuildChunk = "index-build-chunk"
+	// AfterStoreCommit: in the ledger, a batch's Store.Commit (with its
+	// fsync) has returned; the replicas, the new head and the submitters
+	// have not been told.
+	AfterStoreCommit = "after-store-commit"
 )
 
 // Tag is the build tag that arms the switch.

@@ -9,6 +9,7 @@
 //	DIR/datakeys/          the data keys that seal envelopes at rest
 //	DIR/log.key            the log's signing key (secret)
 //	DIR/log.vkey           the log's verifier key: pin it
+//	DIR/index-vrf.key      the subject index's map-key VRF secret
 //	DIR/cosigner.key       the cosigner's signing key (secret)
 //	DIR/cosigner.vkey      the cosigner's verifier key: pin it
 //	DIR/fg.token           the FG's bearer token (secret)
@@ -39,6 +40,7 @@ const (
 	DeskUsersName       = "desk-users.json"
 	NATSURLName         = "nats.url"
 	NotifyName          = "notify"
+	IndexVRFKeyName     = "index-vrf.key"
 )
 
 // Dir is a data folder: the path given with --data.
@@ -58,6 +60,10 @@ func (d Dir) LogKey() string { return filepath.Join(string(d), LogKeyName) }
 
 // LogVkey is the log's verifier key file.
 func (d Dir) LogVkey() string { return filepath.Join(string(d), LogVkeyName) }
+
+// IndexVRFKey is the subject index's VRF key file (secret, 0600): only the
+// ledger can derive map keys with it (ledger/subjectindex.OpenVRFKey).
+func (d Dir) IndexVRFKey() string { return filepath.Join(string(d), IndexVRFKeyName) }
 
 // CosignerKey is the cosigner's signing key file.
 func (d Dir) CosignerKey() string { return filepath.Join(string(d), CosignerKeyName) }

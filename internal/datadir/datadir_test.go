@@ -16,6 +16,7 @@ func TestLayout(t *testing.T) {
 		d.LogKey():                "srv/spoor/log.key",
 		d.LogVkey():               "srv/spoor/log.vkey",
 		d.CosignerKey():           "srv/spoor/cosigner.key",
+		d.IndexVRFKey():           "srv/spoor/index-vrf.key",
 		d.CosignerVkey():          "srv/spoor/cosigner.vkey",
 		d.FGToken():               "srv/spoor/fg.token",
 		d.DemoKeys():              "srv/spoor/demo-keys",

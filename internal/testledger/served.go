@@ -28,7 +28,13 @@ type Served struct {
 // with the FG's token FGToken; all is closed at the test's end.
 func (e *Env) Serve(t testing.TB) *Served {
 	t.Helper()
-	l, s := e.Open(t, ledger.Config{IdleCosign: -1})
+	return e.ServeWith(t, ledger.Config{IdleCosign: -1})
+}
+
+// ServeWith is Serve with cfg (the subject index on, say).
+func (e *Env) ServeWith(t testing.TB, cfg ledger.Config) *Served {
+	t.Helper()
+	l, s := e.Open(t, cfg)
 	srv := httptest.NewServer(httpapi.New(httpapi.Config{Ledger: l, Tokens: map[[32]byte]httpapi.Principal{
 		httpapi.TokenHash(FGToken): {Role: httpapi.RoleFG, Name: "fg"},
 	}}))

@@ -290,6 +290,7 @@ func (s *Service) ReleaseAccess(ctx context.Context, scope verifier.BundleScope,
 	}
 	r.Status, r.ReleasedBy, r.ReleasedByCredential, r.ReleasedAt, r.Withheld = AccessReleased, by.Name, by.Credential, &now, withheld
 	_, existed, err := s.l.AppendAnswer(ctx, &ledger.AnswerRequest{RequestID: r.ID, Body: raw,
+		IndexProofs: indexProofRequests(draft),
 		Beside: func(idx uint64) ([]ledger.Record, error) {
 			r.AnswerIndex = &idx
 			v, err := json.Marshal(r)
@@ -311,6 +312,32 @@ func (s *Service) ReleaseAccess(ctx context.Context, scope verifier.BundleScope,
 	// restart, from the logged entry.
 	crashpoint.Hit(crashpoint.AnswerLogged)
 	return r, nil
+}
+
+// indexProofRequests names the lists an answer proves complete (with the
+// subject index on): every party and pseudonym key version the verifier
+// requires for the draft's scope and covenant chain
+// (verifier.IndexProofScope), under the child's pseudonym for that key. A
+// key the request has no pseudonym for is left out: the bundle is then
+// made without a completeness proof (v2), as the verifier would refuse it.
+func indexProofRequests(draft *verifier.VerifiedBundle) []ledger.IndexProofRequest {
+	covs := make([]*events.Covenant, len(draft.Covenants))
+	for i, vc := range draft.Covenants {
+		covs[i] = vc.Signed.Covenant
+	}
+	b := draft.Bundle
+	parties, keys := verifier.IndexProofScope(covs, b.Scope)
+	var out []ledger.IndexProofRequest
+	for _, p := range parties {
+		for _, k := range keys {
+			for _, sp := range b.Subject.Pseudonyms {
+				if sp.KeyID == k {
+					out = append(out, ledger.IndexProofRequest{IDType: string(b.Subject.IDType), KeyID: k, Pseudonym: sp.Pseudonym, Party: p})
+				}
+			}
+		}
+	}
+	return out
 }
 
 // sixteenPlus returns the in-scope disclosures of a draft answer, shown

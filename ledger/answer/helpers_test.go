@@ -8,7 +8,7 @@ import (
 )
 
 // submit submits subs to l and waits for their outcomes.
-func submit(t *testing.T, l *ledger.Ledger, subs []ledger.Submission) []ledger.Outcome {
+func submit(t testing.TB, l *ledger.Ledger, subs []ledger.Submission) []ledger.Outcome {
 	t.Helper()
 	ctx := context.Background()
 	p, err := l.Submit(ctx, subs)

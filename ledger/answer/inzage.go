@@ -223,6 +223,9 @@ func (s *Service) BuildBundle(ctx context.Context, req BundleRequest) ([]byte, *
 		if err := bindAnswer(ctx, l, bb, b, req.Answer); err != nil {
 			return nil, nil, err
 		}
+		if err := bindIndex(ctx, l, bb, b, req.Answer); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := addWitnessed(ctx, l, b, head); err != nil {
 		return nil, nil, err
@@ -281,6 +284,53 @@ func bindAnswer(ctx context.Context, l *ledger.Ledger, bb *bundleBuilder, b *ver
 	}
 	b.Format = verifier.BundleFormatV2
 	b.Answer = &verifier.BundleAnswer{Index: a.Index, LeafRecord: rec, InclusionProof: proof, Body: a.Raw}
+	return nil
+}
+
+// bindIndex makes b the v3 bundle of answer a when the ledger made index
+// proofs for it (at the index head of the answer's own batch): the head
+// with its leaf record, body and inclusion proof, and the proofs. It
+// leaves b a v2 bundle, which proves no completeness, when there are none
+// (the index was off) or they miss a party or key version the verifier
+// requires.
+func bindIndex(ctx context.Context, l *ledger.Ledger, bb *bundleBuilder, b *verifier.Bundle, a *LoggedAnswer) error {
+	head, proofs, err := l.AnswerIndexProofs(ctx, a.Body.Request.ID)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if head >= bb.size {
+		return fmt.Errorf("index head %d of answer %d is beyond the bundle's checkpoint of size %d: %w", head, a.Index, bb.size, ledger.ErrCorrupt)
+	}
+	covs := make([]*events.Covenant, 0, len(b.Covenants))
+	for _, e := range b.Covenants {
+		sc, err := events.ParseSignedCovenant(e.Envelope)
+		if err != nil {
+			return fmt.Errorf("covenant at leaf %d: %w", e.Index, errors.Join(err, ledger.ErrCorrupt))
+		}
+		covs = append(covs, sc.Covenant)
+	}
+	parties, keys := verifier.IndexProofScope(covs, b.Scope)
+	if len(proofs) != len(parties)*len(keys) {
+		return nil
+	}
+	rec, err := l.LeafRecordBytes(ctx, head)
+	if err != nil {
+		return fmt.Errorf("index head %d: %w", head, err)
+	}
+	body, err := l.Entry(ctx, head)
+	if err != nil {
+		return fmt.Errorf("index head %d: %w", head, err)
+	}
+	proof, err := bb.proof(ctx, head)
+	if err != nil {
+		return err
+	}
+	b.Format = verifier.BundleFormatV3
+	b.Index = &verifier.BundleIndex{Head: verifier.BundleIndexHead{Index: head, LeafRecord: rec, InclusionProof: proof, Body: body},
+		Proofs: proofs}
 	return nil
 }
 

@@ -21,7 +21,7 @@ import (
 )
 
 // eventAbout returns a signed synthetic disclosure about child.
-func eventAbout(t *testing.T, e *testledger.Env, child synth.Child) ([]byte, *events.Disclosure) {
+func eventAbout(t testing.TB, e *testledger.Env, child synth.Child) ([]byte, *events.Disclosure) {
 	t.Helper()
 	d, _ := e.Gen.Next()
 	d.Subject.Pseudonym = child.Pseudonym

@@ -25,6 +25,7 @@ import (
 	"github.com/spoor-ledger/spoor/ledger"
 	"github.com/spoor-ledger/spoor/ledger/answer"
 	"github.com/spoor-ledger/spoor/ledger/httpapi"
+	"github.com/spoor-ledger/spoor/ledger/subjectindex"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/verifier/audit"
 )
@@ -133,8 +134,10 @@ func newAuthzFixture(t *testing.T, name string) *authzFixture {
 		f.needles = append(f.needles, c.Pseudonym, c.BSN)
 	}
 
-	// Version 1: the three parties disclose.
-	l1, s1 := e.Open(t, ledger.Config{IdleCosign: -1})
+	// Version 1: the three parties disclose. The subject index is on, as
+	// spoor serve keeps it.
+	vrf := subjectindex.GenerateVRFKey()
+	l1, s1 := e.Open(t, ledger.Config{IdleCosign: -1, IndexVRF: vrf})
 	var envs [][]byte
 	envs = append(envs, f.event(f.left), f.event(f.other))
 	for range 60 {
@@ -161,7 +164,7 @@ func newAuthzFixture(t *testing.T, name string) *authzFixture {
 	s1.Close()
 
 	// Version 2: the left party is gone.
-	l, s := e.Open(t, ledger.Config{IdleCosign: -1, Covenant: e.CovenantWithout(t, f.left)})
+	l, s := e.Open(t, ledger.Config{IdleCosign: -1, Covenant: e.CovenantWithout(t, f.left), IndexVRF: vrf})
 	t.Cleanup(func() {
 		if err := l.Close(); err != nil {
 			t.Errorf("ledger.Close: %v", err)
@@ -300,6 +303,10 @@ func (f *authzFixture) request(pattern string) (method, path, body string) {
 		path = "/v1/erasures/" + proposed() + "/confirm"
 	case "POST /v1/erasures/{id}/withdraw":
 		path = "/v1/erasures/" + proposed() + "/withdraw"
+	case "POST /v1/index/map-keys":
+		b, _ := json.Marshal(verifier.IndexMapKeysRequest{Pairs: []verifier.IndexPairRequest{{IDType: string(events.IDTypeBSN),
+			KeyID: f.env.Demo.SubjectKey.ID, Pseudonym: f.child, Party: f.own}}})
+		body = string(b)
 	}
 	return method, path, body
 }

@@ -122,6 +122,8 @@ func New(cfg Config) *Server {
 		{"GET /v1/checkpoints", []Role{RoleFG}, false, s.checkpoints},
 		{"GET /v1/witnessed-checkpoints", []Role{RoleFG}, false, s.witnessedCheckpoints},
 		{"GET /v1/covenants", anyone, false, s.covenants},
+		{"GET /v1/index/lists", []Role{RoleFG}, false, s.indexLists},
+		{"POST /v1/index/map-keys", []Role{RoleFG}, false, s.indexMapKeys},
 		{"GET /healthz", anyone, false, s.healthz},
 		{"POST /v1/inzage", []Role{RoleDesk}, true, s.inzageRegister},
 		{"GET /v1/inzage", []Role{RoleDesk}, true, s.inzageList},

@@ -371,6 +371,9 @@ func (in *Ingest) openMsg(m jetstream.Msg) openedMsg {
 		if d := sub.Disclosure; d != nil && d.Corrects != "" {
 			sub.Findings = append(sub.Findings, in.checkCorrection(d)...)
 		}
+		// The subject index's map key, here on the worker rather than in
+		// the sequencer.
+		in.cfg.Ledger.WarmIndexKey(context.Background(), sub.Disclosure)
 		o.subs[i] = sub
 	}
 	return o

@@ -226,6 +226,9 @@ type Report struct {
 	// Answers lists every inzage answer on the record, with what it
 	// withheld and on which ground: the FG sees every withholding.
 	Answers []AnswerInfo `json:"answers,omitempty"`
+	// Index is what the audit found of the subject index (its heads, and
+	// the recomputation of the last one); zero for a log without one.
+	Index IndexReport `json:"index,omitzero"`
 	// TimeNote says what kind of time the report's times are.
 	TimeNote string `json:"time_note"`
 }
@@ -300,6 +303,8 @@ type EntryCounts struct {
 	// after the covenant's answer retention); Report.Answers lists only
 	// those whose body is there to read.
 	AnswersErased int `json:"answers_erased,omitempty"`
+	// IndexHeads counts subject index heads (entry type 5).
+	IndexHeads int `json:"index_heads,omitempty"`
 	// Erased counts disclosures whose envelope is no longer stored.
 	Erased int `json:"erased"`
 	// Unreadable counts entries that could not be checked (a missing or
@@ -537,8 +542,16 @@ const timeNote = "integrated_at and the checkpoint times are the ledger's own si
 type auditor struct {
 	cfg    Config
 	origin string
-	rep    *Report
-	loc    *time.Location
+	// index is what the recomputation of the subject index needs
+	// (index.go).
+	index indexState
+	// indexVRFKey is the VRF key of the last index head (hex), and
+	// indexErasuresFrom its erasures_from, once indexSeen.
+	indexVRFKey       string
+	indexErasuresFrom uint64
+	indexSeen         bool
+	rep               *Report
+	loc               *time.Location
 	// newerType is the first leaf whose record is of an entry type newer
 	// than this version reads: Run refuses the log then (errNewerType).
 	newerType error
@@ -697,6 +710,9 @@ func Run(ctx context.Context, src Source, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	if err := a.witnessAudit(ctx, src); err != nil {
+		return nil, err
+	}
+	if err := a.indexAudit(ctx, src); err != nil {
 		return nil, err
 	}
 	a.finish()
@@ -953,7 +969,49 @@ func (a *auditor) entry(ctx context.Context, p *preparedEntry) {
 		a.tombstone(idx, rec, e)
 	case verifier.EntryAnswer:
 		a.answer(idx, rec, e)
+	case verifier.EntryIndexHead:
+		a.indexHead(idx, rec, e)
 	}
+}
+
+// indexHead checks a subject index head: its body parses, names this log,
+// states its own leaf index as its tree size, and keeps the VRF key of the
+// heads before it (a new key would make every stored map key another
+// child's). Recomputing its root from the envelopes is the monitor's and
+// a later audit's (docs/subject-index.md, "Follow-ups").
+func (a *auditor) indexHead(idx uint64, rec *verifier.LeafRecord, e *Entry) {
+	a.rep.Entries.IndexHeads++
+	if _, ok := a.covenants[rec.CovenantIndex]; !ok || rec.CovenantIndex >= idx {
+		a.problem(CheckCovenantIndex, ptr(idx), nil, "the index head names leaf %d, which is not a covenant entry before it", rec.CovenantIndex)
+	}
+	if e.Body == nil {
+		a.problem(CheckBodyMissing, ptr(idx), nil, "the body of index head %d is not stored (index heads are never erased)", idx)
+		return
+	}
+	body, err := verifier.ParseIndexHeadBody(e.Body)
+	if err != nil {
+		a.problem(CheckIndexHead, ptr(idx), nil, "%v", err)
+		return
+	}
+	if body.Origin != a.origin || body.TreeSize != idx {
+		a.problem(CheckIndexHead, ptr(idx), nil, "the index head is for origin %q at tree size %d; this log is %q and the entry is leaf %d", body.Origin, body.TreeSize, a.origin, idx)
+	}
+	if a.indexVRFKey != "" && body.VRFKey != a.indexVRFKey {
+		a.problem(CheckIndexHead, ptr(idx), nil, "the index head's VRF key %s differs from the one of the heads before it, %s", clipHex(body.VRFKey), clipHex(a.indexVRFKey))
+	}
+	a.indexVRFKey = body.VRFKey
+	if a.indexSeen && body.ErasuresFrom != a.indexErasuresFrom {
+		a.problem(CheckIndexHead, ptr(idx), nil, "the index head's erasures_from %d differs from the heads before it (%d): the index was built again", body.ErasuresFrom, a.indexErasuresFrom)
+	}
+	a.indexSeen, a.indexErasuresFrom = true, body.ErasuresFrom
+	a.indexHeadSeen(idx, body)
+}
+
+func clipHex(s string) string {
+	if len(s) > 16 {
+		return s[:16]
+	}
+	return s
 }
 
 // answer checks an answer entry and lists it: its body parses, names this
@@ -1009,6 +1067,8 @@ func bodyName(t verifier.EntryType) string {
 		return "signed covenant"
 	case verifier.EntryAnswer:
 		return "answer body"
+	case verifier.EntryIndexHead:
+		return "index head body"
 	}
 	return "tombstone body"
 }
@@ -1112,6 +1172,7 @@ func (a *auditor) disclosure(idx uint64, rec *verifier.LeafRecord, p *preparedEn
 	if p.findingsDiffer {
 		a.problem(CheckFindings, ptr(idx), nil, "the stored findings differ from the covenant's rules: %s", p.findingsDiff)
 	}
+	a.indexDisclosure(idx, d)
 	a.count(idx, rec, p)
 }
 

@@ -682,7 +682,7 @@ func TestAuditParallelCancelled(t *testing.T) {
 }
 
 // TestAuditRefusesNewerEntryType: a log holding an entry of a type newer
-// than this version reads (type 5) is refused with a message that names
+// than this version reads (type 6) is refused with a message that names
 // the leaf and the type and says to upgrade, rather than audited as if the
 // entry were merely damaged.
 func TestAuditRefusesNewerEntryType(t *testing.T) {
@@ -706,10 +706,10 @@ func TestAuditRefusesNewerEntryType(t *testing.T) {
 	for _, workers := range []int{1, 4} {
 		_, err := audit.Run(context.Background(), l, audit.Config{Keys: l.keys, AdminVkey: l.m.AdminVkey, Workers: workers})
 		var newer *verifier.UnknownEntryTypeError
-		if !errors.As(err, &newer) || newer.Type != 5 {
-			t.Fatalf("workers %d: the audit of a log with an entry of type 5: %v; want it refused as a newer type", workers, err)
+		if !errors.As(err, &newer) || newer.Type != 6 {
+			t.Fatalf("workers %d: the audit of a log with an entry of type 6: %v; want it refused as a newer type", workers, err)
 		}
-		for _, want := range []string{fmt.Sprintf("leaf %d", idx), "entry type 5", "upgrade spoor"} {
+		for _, want := range []string{fmt.Sprintf("leaf %d", idx), "entry type 6", "upgrade spoor"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("workers %d: the refusal does not say %q: %v", workers, want, err)
 			}

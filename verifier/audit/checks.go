@@ -74,6 +74,9 @@ const (
 	// that is not a disclosure (or, for erased, a tombstone) about its
 	// child before it.
 	CheckAnswer Check = "answer"
+	// CheckIndexHead: a subject index head's body is malformed, names
+	// another log or tree size, or changes the VRF key.
+	CheckIndexHead Check = "index-head"
 )
 
 // Checks lists every check of the audit, in the order a report groups
@@ -84,5 +87,5 @@ func Checks() []Check {
 		CheckLeafMissing, CheckLeafRecord, CheckLeafTile, CheckLeafBeyondCheckpoint, CheckIntegratedAt, CheckWitnessedTime,
 		CheckBodyHash, CheckBodyUnreadable, CheckBodyMissing, CheckCovenant, CheckCovenantIndex,
 		CheckSignature, CheckEventID, CheckRetentionOverdue, CheckFindings,
-		CheckTombstone, CheckTombstoneRule, CheckTombstoneEarly, CheckErasureDecision, CheckAnswer}
+		CheckTombstone, CheckTombstoneRule, CheckTombstoneEarly, CheckErasureDecision, CheckAnswer, CheckIndexHead, CheckIndexRecompute}
 }

@@ -8,7 +8,9 @@ package audit
 // here is trusted: Run checks every byte against the pinned keys.
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/spoor-ledger/spoor/verifier"
+	"github.com/spoor-ledger/spoor/verifier/subjectindex"
 	"github.com/spoor-ledger/spoor/verifier/tlogclient"
 )
 
@@ -58,14 +61,27 @@ func (s *HTTPSource) ErasureProposals(ctx context.Context) ([]verifier.ErasurePr
 
 // get fetches path?query with the bearer token and decodes the JSON body.
 func (s *HTTPSource) get(ctx context.Context, path string, query url.Values, v any) error {
+	return s.call(ctx, http.MethodGet, path, query, nil, v)
+}
+
+// call sends a request with the bearer token (a JSON body when body is
+// not nil) and decodes the JSON answer into v.
+func (s *HTTPSource) call(ctx context.Context, method, path string, query url.Values, body []byte, v any) error {
 	hc := s.HTTP
 	if hc == nil {
 		hc = http.DefaultClient
 	}
 	u := strings.TrimRight(s.URL, "/") + path + "?" + query.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return fmt.Errorf("audit: GET %s: %w", path, err)
+		return fmt.Errorf("audit: %s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if s.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+s.Token)
@@ -292,3 +308,66 @@ var (
 	_ TileSource    = (*HTTPSource)(nil)
 	_ WitnessSource = (*HTTPSource)(nil)
 )
+
+// IndexMapKeys implements IndexSource: POST /v1/index/map-keys, at most
+// verifier.MaxIndexMapKeys pairs a request. A ledger without the subject
+// index answers 404, returned wrapping tlogclient.ErrNotFound.
+func (s *HTTPSource) IndexMapKeys(ctx context.Context, pairs []IndexPair) ([]IndexMapKey, error) {
+	out := make([]IndexMapKey, 0, len(pairs))
+	for from := 0; from < len(pairs); from += verifier.MaxIndexMapKeys {
+		chunk := pairs[from:min(from+verifier.MaxIndexMapKeys, len(pairs))]
+		req := verifier.IndexMapKeysRequest{Pairs: make([]verifier.IndexPairRequest, len(chunk))}
+		for i, p := range chunk {
+			req.Pairs[i] = verifier.IndexPairRequest{IDType: p.IDType, KeyID: p.KeyID, Pseudonym: p.Pseudonym, Party: p.Party}
+		}
+		body, err := json.Marshal(req)
+		if err != nil {
+			return nil, err
+		}
+		var resp verifier.IndexMapKeysResponse
+		if err := s.call(ctx, http.MethodPost, "/v1/index/map-keys", url.Values{}, body, &resp); err != nil {
+			return nil, err
+		}
+		if len(resp.MapKeys) != len(chunk) {
+			return nil, fmt.Errorf("audit: POST /v1/index/map-keys: %d map keys for %d pairs", len(resp.MapKeys), len(chunk))
+		}
+		for _, m := range resp.MapKeys {
+			var mk subjectindex.MapKey
+			if b, err := hex.DecodeString(m.MapKey); err != nil || len(b) != len(mk) {
+				return nil, fmt.Errorf("audit: POST /v1/index/map-keys: a map key is not 64 hex characters")
+			} else {
+				copy(mk[:], b)
+			}
+			out = append(out, IndexMapKey{MapKey: mk, VRFProof: m.VRFProof})
+		}
+	}
+	return out, nil
+}
+
+// IndexLists implements IndexSource: GET /v1/index/lists, paged.
+func (s *HTTPSource) IndexLists(ctx context.Context, fn func(subjectindex.MapKey, []byte) error) error {
+	q := url.Values{}
+	for {
+		var page verifier.IndexListsResponse
+		if err := s.get(ctx, "/v1/index/lists", q, &page); err != nil {
+			return err
+		}
+		for _, l := range page.Lists {
+			var mk subjectindex.MapKey
+			if b, err := hex.DecodeString(l.MapKey); err != nil || len(b) != len(mk) {
+				return fmt.Errorf("audit: GET /v1/index/lists: a map key is not 64 hex characters")
+			} else {
+				copy(mk[:], b)
+			}
+			if err := fn(mk, l.List); err != nil {
+				return err
+			}
+		}
+		if page.Next == "" {
+			return nil
+		}
+		q.Set("after", page.Next)
+	}
+}
+
+var _ IndexSource = (*HTTPSource)(nil)

@@ -84,7 +84,7 @@ func (l *rawLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // TestMonitorRefusesNewerEntryType: when the log grows by an entry of a
-// type newer than this version reads (type 5), the check is refused with
+// type newer than this version reads (type 6), the check is refused with
 // a message naming the type and saying to upgrade; it is not an alarm (the
 // log is not misbehaving) and the state stays at the last size it could
 // read, so that an upgraded monitor reads those leaves again.
@@ -141,10 +141,10 @@ func TestMonitorRefusesNewerEntryType(t *testing.T) {
 	_, err = mon.Check(ctx)
 	var alarm *Alarm
 	var newer *verifier.UnknownEntryTypeError
-	if errors.As(err, &alarm) || !errors.As(err, &newer) || newer.Type != 5 {
-		t.Fatalf("growth by an entry of type 5: %v; want a refusal naming the type, not an alarm", err)
+	if errors.As(err, &alarm) || !errors.As(err, &newer) || newer.Type != 6 {
+		t.Fatalf("growth by an entry of type 6: %v; want a refusal naming the type, not an alarm", err)
 	}
-	for _, want := range []string{"leaf 310", "entry type 5", "upgrade spoor"} {
+	for _, want := range []string{"leaf 310", "entry type 6", "upgrade spoor"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the refusal does not say %q: %v", want, err)
 		}

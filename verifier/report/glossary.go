@@ -35,6 +35,7 @@ var inzageGlossary = []glossaryEntry{
 	{"kenmerk", "Het nummer van uw verzoek of van een document. Noem het als u contact opneemt."},
 	{"MDO", "Multidisciplinair overleg: een overleg van mensen van verschillende organisaties over een kind."},
 	{"privacyloket", "De plek die inzageverzoeken beantwoordt, voor één of meer organisaties."},
+	{"onderwijsnummer", "Het nummer van een leerling op school. Het is gelijk aan het BSN als de leerling dat heeft."},
 	{"pseudoniem", "Een code die in plaats van het BSN in het register staat. Alleen het privacyloket kan die code maken."},
 	{"publieke taak", "Een taak die een organisatie volgens de wet heeft, zoals een gemeente die jeugdhulp regelt."},
 	{"register", "Het logboek waarin elke verstrekking wordt vastgelegd. Niemand kan daar ongemerkt iets uit weghalen of in veranderen."},

@@ -195,11 +195,33 @@ type inzageCheck struct {
 	// AnswerLeaf and AnswerAt are the answer entry's leaf (as a string,
 	// empty for a v1 bundle) and when it was logged.
 	AnswerLeaf, AnswerAt string
+	// Complete says a v3 bundle proved the answer complete: for the log
+	// before leaf CompleteBefore, for the organisations CompleteFor, by
+	// the identifier SearchedBy (and not by NotSearchedBy); Later counts
+	// the child's entries logged after the answer was made. False for
+	// v1 and v2 bundles: "volledigheid niet bewezen".
+	Complete       bool
+	CompleteBefore uint64
+	CompleteFor    []string
+	SearchedBy     string
+	NotSearchedBy  string
+	Later          int
+	// ErasuresFrom is the leaf before which erasures are in no list (the
+	// index was built over a log that had them); 0 when none.
+	ErasuresFrom uint64
 }
 
 type inzageWitness struct {
 	Name string
 	At   string
+}
+
+// idTypeNL is an identifier type as the report names it.
+func idTypeNL(t events.IDType) string {
+	if t == events.IDTypeOnderwijsnummer {
+		return "onderwijsnummer"
+	}
+	return "BSN"
 }
 
 // inzageRedact removes anything that looks like a national number from
@@ -475,6 +497,17 @@ func buildInzageView(vb *verifier.VerifiedBundle) *inzageView {
 	}
 	if a := vb.Answer; a != nil {
 		v.Check.AnswerLeaf, v.Check.AnswerAt = strconv.FormatUint(a.Index, 10), inzageDateTime(a.IntegratedAt)
+	}
+	if c := vb.Completeness; c != nil && len(vb.Covenants) > 0 {
+		latest := vb.Covenants[len(vb.Covenants)-1].Signed.Covenant
+		v.Check.Complete, v.Check.CompleteBefore, v.Check.Later, v.Check.ErasuresFrom = true, c.TreeSize, len(c.Later), c.ErasuresFrom
+		for _, p := range c.Parties {
+			v.Check.CompleteFor = append(v.Check.CompleteFor, inzagePartyName(latest, p))
+		}
+		v.Check.SearchedBy, v.Check.NotSearchedBy = idTypeNL(c.IDType), idTypeNL(events.IDTypeOnderwijsnummer)
+		if c.IDType == events.IDTypeOnderwijsnummer {
+			v.Check.NotSearchedBy = idTypeNL(events.IDTypeBSN)
+		}
 	}
 	if wc := vb.Witnesses; wc != nil {
 		for _, cs := range wc.Cosigned {

@@ -139,6 +139,7 @@ var jargon = []struct {
 	{regexp.MustCompile(`(?i)\bgezag\b`), "gezag"},
 	{regexp.MustCompile(`(?i)\bvoogd\b`), "voogd"},
 	{regexp.MustCompile(`(?i)publieke taak`), "publieke taak"},
+	{regexp.MustCompile(`(?i)onderwijsnummer`), "onderwijsnummer"},
 }
 
 var (
@@ -225,6 +226,11 @@ func reportShapes(t *testing.T) map[string]string {
 				Decision: verifier.YoungPersonConsented, ConsentReference: "DOSSIER-1", Leaves: []uint64{3, 5, 8}}}
 			vb.Bundle.Scope = verifier.BundleScope{Parties: vb.Bundle.Scope.Parties[:1]}
 		}),
+		"complete, later entries": render(func(vb *verifier.VerifiedBundle) {
+			vb.Answer = &verifier.VerifiedAnswer{Index: 40, IntegratedAt: vb.Checkpoint.CosignedAt}
+			vb.Completeness = &verifier.Completeness{HeadIndex: 41, TreeSize: 39, Parties: vb.Bundle.Scope.Parties,
+				IDType: events.IDTypeBSN, KeyIDs: []string{"k1"}, Later: []uint64{39}, ErasuresFrom: 12}
+		}),
 		"no disclosures, an old bundle": render(func(vb *verifier.VerifiedBundle) {
 			vb.Disclosures, vb.Answer = nil, nil
 		}),
@@ -251,6 +257,29 @@ func TestInzageIsB1(t *testing.T) {
 		}
 		for _, term := range unexplainedTerms(page) {
 			t.Errorf("%s: %s is not explained in the Woordenlijst", name, term)
+		}
+	}
+}
+
+// TestInzageSaysWhatIsComplete: a v3 bundle's report says for which part
+// of the register, which organisations and which identifier the answer is
+// proven complete, and what was not searched; a report of an older bundle
+// says "Volledigheid niet bewezen".
+func TestInzageSaysWhatIsComplete(t *testing.T) {
+	shapes := reportShapes(t)
+	complete := shapes["complete, later entries"]
+	for _, want := range []string{"Het bewijs geldt voor alle regels vóór regel 39", "Gezocht is op het BSN van uw kind",
+		"Vastleggingen op het onderwijsnummer van uw kind. Daarop is niet gezocht", "kwamen er nog 1 vastleggingen", "Gemeente Amersfoort</li>", "vóór regel 12 al waren verwijderd"} {
+		if !strings.Contains(complete, want) {
+			t.Errorf("the report of a complete answer does not say %q", want)
+		}
+	}
+	if strings.Contains(complete, "Volledigheid niet bewezen") {
+		t.Error("the report of a complete answer says it is not proven")
+	}
+	for _, name := range []string{"golden", "no disclosures, an old bundle"} {
+		if !strings.Contains(shapes[name], "Volledigheid niet bewezen") || strings.Contains(shapes[name], "Het bewijs geldt voor alle regels") {
+			t.Errorf("%s: the report of a bundle without index proofs does not say \"Volledigheid niet bewezen\"", name)
 		}
 	}
 }

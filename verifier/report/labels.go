@@ -177,6 +177,7 @@ var bundleProblemLabels = []struct {
 	{verifier.ErrSignature, "De handtekening van een organisatie onder een verstrekking klopt niet, of haar sleutel gold toen niet."},
 	{verifier.ErrOtherSubject, "Het bestand bevat een verstrekking over een ander kind."},
 	{verifier.ErrAnswer, "Wat het bestand over uw verzoek zegt, is niet wat het register heeft vastgelegd."},
+	{verifier.ErrIncomplete, "Het bestand bewijst niet dat het volledig is. Er ontbreekt een vastlegging over uw kind, of een bewijs daarvan."},
 	{verifier.ErrInclusion, "Een vastlegging staat niet in het register zoals het bestand zegt. Iemand heeft het bestand veranderd."},
 	{verifier.ErrLeafMismatch, "Een vastlegging past niet bij wat het bestand laat zien. Iemand heeft het bestand veranderd."},
 }

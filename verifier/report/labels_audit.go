@@ -36,4 +36,6 @@ var checkLabels = map[audit.Check]string{
 	audit.CheckTombstoneEarly:        "Verwijderd voor het einde van de bewaartermijn",
 	audit.CheckErasureDecision:       "Besluit tot verwijdering tegen het logboek",
 	audit.CheckAnswer:                "Antwoord op een inzageverzoek",
+	audit.CheckIndexHead:             "Stand van de index per kind",
+	audit.CheckIndexRecompute:        "Index per kind opnieuw berekend",
 }

@@ -36,10 +36,15 @@ func goldenVectors(t *testing.T) [][2]string {
 	}
 	add("pseudonym", []byte(subj.Pseudonym))
 	add("index_key", ik[:])
-	mk, err := MapKeyFor(ik, "gemeente-a")
+	sk := testVRF(t)
+	add("vrf_public_key", sk.PublicKey().Bytes())
+	alpha, err := MapKeyInput(ik, "gemeente-a")
 	if err != nil {
 		t.Fatal(err)
 	}
+	add("vrf_input gemeente-a", alpha)
+	mk, pi := proveMapKey(t, sk, ik, "gemeente-a")
+	add("vrf_proof gemeente-a", pi)
 	add("map_key gemeente-a", mk[:])
 
 	l := &List{Items: []Item{{Leaf: 3}, {Leaf: 17, Erased: true, Tombstone: 40}, {Leaf: 41}}}
@@ -155,6 +160,34 @@ func FuzzParseProof(f *testing.F) {
 		}
 		if VerifyAbsence(root, k, p) == nil {
 			t.Fatalf("a fuzzed proof shows a present key absent")
+		}
+	})
+}
+
+func FuzzVerifyMapKey(f *testing.F) {
+	for _, b := range goldenBytes(f, "vrf_proof") {
+		f.Add(b)
+	}
+	sk := testVRF(f)
+	pub, err := ParseVRFPublicKey(sk.PublicKey().Bytes())
+	if err != nil {
+		f.Fatal(err)
+	}
+	var ik IndexKey
+	copy(ik[:], goldenBytes(f, "index_key")[0])
+	want := MapKey(goldenBytes(f, "map_key")[0])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := pub.MapKey(ik, "gemeente-a", b)
+		if err != nil {
+			if !errors.Is(err, ErrKey) {
+				t.Fatalf("error does not wrap ErrKey: %v", err)
+			}
+			return
+		}
+		// Whatever proof verifies gives the one map key: a VRF has one
+		// output per input.
+		if got != want {
+			t.Fatalf("a fuzzed proof verified with map key %x, want %x", got, want)
 		}
 	})
 }

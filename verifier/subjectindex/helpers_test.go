@@ -5,7 +5,33 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"slices"
+	"testing"
+
+	vrf "filippo.io/mostly-harmless/vrf-r255"
 )
+
+// testVRF is a fixed VRF key for the golden vectors: the scalar
+// 0x0101...01 (below the group order, so canonical).
+func testVRF(t testing.TB) *vrf.PrivateKey {
+	t.Helper()
+	sk, err := vrf.NewPrivateKey(bytes.Repeat([]byte{1}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sk
+}
+
+// proveMapKey is the ledger's side of a map key, written here with the
+// library directly (the ledger's package imports this one).
+func proveMapKey(t testing.TB, sk *vrf.PrivateKey, k IndexKey, party string) (MapKey, []byte) {
+	t.Helper()
+	alpha, err := MapKeyInput(k, party)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pi := sk.Prove(alpha)
+	return MapKeyOfHash(pi.Hash()), pi.Bytes()
+}
 
 // proveNaive builds the proof of k in the map holding leaves by walking the
 // trie's definition: a second prover, apart from the ledger's stored one.

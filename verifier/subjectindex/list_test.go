@@ -3,6 +3,7 @@ package subjectindex
 import (
 	"bytes"
 	"errors"
+	vrf "filippo.io/mostly-harmless/vrf-r255"
 	"strings"
 	"testing"
 
@@ -84,10 +85,37 @@ func TestKeyDerivation(t *testing.T) {
 	if a == b || a == c || b == c {
 		t.Errorf("key versions or identifier types share an index key")
 	}
-	ma, _ := MapKeyFor(a, "gemeente-a")
-	mb, _ := MapKeyFor(a, "school-b")
+	vk := testVRF(t)
+	ma, pa := proveMapKey(t, vk, a, "gemeente-a")
+	mb, pb := proveMapKey(t, vk, a, "school-b")
 	if ma == mb {
 		t.Errorf("two parties share a map key")
+	}
+	pub, err := ParseVRFPublicKey(vk.PublicKey().Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := pub.MapKey(a, "gemeente-a", pa); err != nil || got != ma {
+		t.Errorf("the map key's own proof: %x, %v; want %x", got, err, ma)
+	}
+	// A proof for another party, another child or under another key
+	// does not give a map key.
+	if _, err := pub.MapKey(a, "gemeente-a", pb); !errors.Is(err, ErrKey) {
+		t.Errorf("school-b's proof checked for gemeente-a: %v, want ErrKey", err)
+	}
+	if _, err := pub.MapKey(b, "gemeente-a", pa); !errors.Is(err, ErrKey) {
+		t.Errorf("another index key's proof checked: %v, want ErrKey", err)
+	}
+	other, _ := vrf.NewPrivateKey(bytes.Repeat([]byte{2}, 32))
+	opub, _ := ParseVRFPublicKey(other.PublicKey().Bytes())
+	if _, err := opub.MapKey(a, "gemeente-a", pa); !errors.Is(err, ErrKey) {
+		t.Errorf("a proof checked under another VRF key: %v, want ErrKey", err)
+	}
+	if _, err := pub.MapKey(a, "gemeente-a", pa[:79]); !errors.Is(err, ErrKey) {
+		t.Errorf("a short proof: %v, want ErrKey", err)
+	}
+	if _, err := ParseVRFPublicKey(make([]byte, 31)); !errors.Is(err, ErrKey) {
+		t.Errorf("a short public key: %v, want ErrKey", err)
 	}
 	bad := [][3]string{
 		{"passport", "k1", bsn.Pseudonym},
@@ -106,8 +134,8 @@ func TestKeyDerivation(t *testing.T) {
 		}
 	}
 	for _, p := range []string{"", "Gemeente", "-a", strings.Repeat("a", 64), "a_b"} {
-		if _, err := MapKeyFor(a, p); !errors.Is(err, ErrKey) {
-			t.Errorf("MapKeyFor(%q): %v, want ErrKey", p, err)
+		if _, err := MapKeyInput(a, p); !errors.Is(err, ErrKey) {
+			t.Errorf("MapKeyInput(%q): %v, want ErrKey", p, err)
 		}
 	}
 }
