@@ -255,6 +255,12 @@ type Config struct {
 	// witnessed checkpoint. Optional; default false (fail closed).
 	WitnessFailOpen bool `yaml:"witness_fail_open" flag:"witness-fail-open"`
 
+	// NoSubjectIndex keeps no subject index: no index heads, and no
+	// inzage answer proves that it is complete. The index is built over
+	// the whole log when it is turned on again. Optional; default false
+	// (the index is kept).
+	NoSubjectIndex bool `yaml:"no_subject_index" flag:"no-subject-index"`
+
 	// NotifyKeyFile is the path of the notification key file (spoor keygen
 	// --notify), whose public key the covenant lists as notification_key.
 	// Optional; default "": no notifications.

@@ -219,6 +219,10 @@ func TestServeNotifyRedeliversAcrossSIGKILL(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
+			for _, e := range ents {
+				b, _ := os.ReadFile(filepath.Join(outbox, e.Name()))
+				t.Logf("left in the outbox: %s: %.600s", e.Name(), b)
+			}
 			t.Fatalf("the outbox still holds %d files", len(ents))
 		}
 		time.Sleep(50 * time.Millisecond)

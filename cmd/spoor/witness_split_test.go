@@ -296,6 +296,9 @@ func (w *witnessedServe) bundleOnFork(t *testing.T, reportPath string) {
 	if bundle.Answer != nil {
 		inBundle[bundle.Answer.Index] = true
 	}
+	if bundle.Index != nil {
+		inBundle[bundle.Index.Head.Index] = true
+	}
 	if len(bundle.Entries) == 0 || len(bundle.Withheld) > 0 || len(bundle.Erased) > 0 {
 		t.Fatalf("the bundle holds %d entries, %d withheld, %d erased; the test moves entries only", len(bundle.Entries), len(bundle.Withheld), len(bundle.Erased))
 	}
@@ -344,6 +347,14 @@ func (w *witnessedServe) bundleOnFork(t *testing.T, reportPath string) {
 				a.InclusionProof = append(a.InclusionProof, verifier.Base64Bytes(h))
 			}
 			f.Answer = &a
+		}
+		if bundle.Index != nil { // a v3 bundle: its index head is proven too
+			ix := *bundle.Index
+			ix.Head.InclusionProof = nil
+			for _, h := range rogue.InclusionProof(t, int64(ix.Head.Index), size) {
+				ix.Head.InclusionProof = append(ix.Head.InclusionProof, verifier.Base64Bytes(h))
+			}
+			f.Index = &ix
 		}
 		b, err := json.Marshal(&f)
 		if err != nil {

@@ -9,7 +9,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -342,5 +345,39 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestOutboxRemovesInterruptedWrites: the temporary file of a durable write
+// that a crash interrupted (before its rename) is removed at open; the
+// events themselves stay.
+func TestOutboxRemovesInterruptedWrites(t *testing.T) {
+	dir := t.TempDir()
+	o, err := openOutbox(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := &item{ID: "01a252eb-1c3d-7be5-b015-92406973f120", Type: webhook.TypeAlarm, Body: []byte(`{}`)}
+	if err := o.put(it); err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []string{outboxDir, deadDir} {
+		if err := os.WriteFile(filepath.Join(dir, sub, "."+it.ID+".json.tmp-562147142"), []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := openOutbox(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []string{outboxDir, deadDir} {
+		ents, _ := os.ReadDir(filepath.Join(dir, sub))
+		for _, e := range ents {
+			if strings.Contains(e.Name(), ".tmp-") {
+				t.Errorf("%s still holds %s", sub, e.Name())
+			}
+		}
+	}
+	if ids, _ := o.ids(outboxDir); len(ids) != 1 || ids[0] != it.ID {
+		t.Errorf("the outbox holds %v after open", ids)
 	}
 }

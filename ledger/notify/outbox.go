@@ -53,6 +53,22 @@ func openOutbox(dir string) (*outbox, error) {
 			return nil, fmt.Errorf("notify: couldn't create %s: %w", d, err)
 		}
 	}
+	// A crash in the middle of a durable write leaves its temporary file
+	// (the rename never happened, so the event's file still holds its
+	// previous state): remove them, so they do not pile up.
+	for _, sub := range []string{outboxDir, deadDir} {
+		ents, err := os.ReadDir(filepath.Join(dir, sub))
+		if err != nil {
+			return nil, fmt.Errorf("notify: couldn't list %s: %w", sub, err)
+		}
+		for _, e := range ents {
+			if name := e.Name(); strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-") {
+				if err := os.Remove(filepath.Join(dir, sub, name)); err != nil {
+					return nil, fmt.Errorf("notify: couldn't remove the interrupted write %s: %w", name, err)
+				}
+			}
+		}
+	}
 	return &outbox{dir: dir}, nil
 }
 
