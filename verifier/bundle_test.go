@@ -920,3 +920,22 @@ func TestMarshalBundleMatchesEncodingJSON(t *testing.T) {
 		t.Error("the golden bundle is not in encoding/json's form")
 	}
 }
+
+// TestWitnessLineDropped: under a covenant whose policy wants two of three
+// witnesses, a bundle whose checkpoint two cosigned verifies, naming them;
+// with one of the two lines dropped it is refused for the witnesses alone.
+func TestWitnessLineDropped(t *testing.T) {
+	f, good, dropped := witnessedBundles(t)
+	vb, err := f.verify(good)
+	if err != nil {
+		t.Fatalf("a bundle the quorum cosigned: %v", err)
+	}
+	if vb.Witnesses == nil || len(vb.Witnesses.Cosigned) != 2 {
+		t.Errorf("the verified bundle names the witnesses %+v, want two", vb.Witnesses)
+	}
+	_, err = f.verify(dropped)
+	var es BundleErrors
+	if !errors.As(err, &es) || len(es) != 1 || !errors.Is(es[0], ErrWitnesses) {
+		t.Fatalf("one witness line dropped: %v; want ErrWitnesses as the only problem", err)
+	}
+}

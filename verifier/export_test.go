@@ -6,10 +6,15 @@ package verifier
 // fixtures of this package's own tests.
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	fnote "github.com/transparency-dev/formats/note"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/internal/synth"
@@ -132,6 +137,11 @@ func PageBundles(t *testing.T) []PageBundle {
 	later := *v2
 	later.Request.RequestedAt = later.Request.RequestedAt.Add(time.Hour)
 	out = append(out, pb("v2 untampered", v2), pb("v2 with a changed request time", &later))
+	w, good, dropped := witnessedBundles(t)
+	wb := func(name string, data []byte) PageBundle {
+		return PageBundle{Name: name, Data: data, LogVkey: w.keys.logVkey, CosignerVkey: w.keys.cosVkey, AdminVkey: w.demo.AdminVkey}
+	}
+	out = append(out, wb("witnessed by the quorum", good), wb("one witness line dropped", dropped))
 	return out
 }
 
@@ -184,4 +194,57 @@ func ManyDisclosuresBundle(t *testing.T, n int) PageBundle {
 func ReadBundleGoldenV3(t testing.TB) (data []byte, keys *LogKeys, admin string) {
 	t.Helper()
 	return readBundleGoldenIn(t, goldenBundleV3Dir)
+}
+
+// witnessedBundles builds a log whose covenant version 2 names three
+// witnesses with a quorum of two, and returns its bundle with a checkpoint
+// the quorum cosigned, and the same bundle with one witness line dropped
+// (below the quorum: ErrWitnesses).
+func witnessedBundles(t *testing.T) (f *inzageLog, good, dropped []byte) {
+	t.Helper()
+	f = newInzageLog(t)
+	var signers []note.Signer
+	var policy strings.Builder
+	for i := range 3 {
+		skey, vkey, err := GenerateWitnessKey(fmt.Sprintf("witness.example/fg-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := fnote.NewSignerForCosignatureV1(skey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signers = append(signers, s)
+		fmt.Fprintf(&policy, "  witness fg-%d %s\n", i, vkey)
+	}
+	policy.WriteString("  group fgs 2 fg-0 fg-1 fg-2\n  quorum fgs\n")
+	v1 := f.demo.Signed
+	y := string(v1.Envelope.Payload)
+	y = strings.Replace(y, "\nversion: 1\n", "\nversion: 2\n", 1)
+	y = strings.Replace(y, "\nprevious: \"\"\n", "\nprevious: \""+v1.Hash()+"\"\n", 1)
+	y = strings.TrimRight(y, "\n") + "\nwitness_policy: |\n" + policy.String()
+	signed, err := events.SignCovenant([]byte(y), f.demo.AdminSkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.appendCovenant(signed)
+	alice := f.child(0)
+	mine := f.addEvents(alice, 3)
+	f.addEvents(f.child(1), 1)
+	b := f.bundle(alice, mine)
+	cp := []byte(b.Checkpoint)
+	text := cp[:bytes.LastIndex(cp, []byte("\n\n"))+1]
+	var lines []string
+	for _, s := range signers[:2] {
+		cosigned, err := note.Sign(&note.Note{Text: string(text)}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, string(cosigned[len(text)+1:]))
+	}
+	b.Checkpoint = string(cp) + strings.Join(lines, "")
+	good = f.marshal(b)
+	b.Checkpoint = string(cp) + lines[0]
+	dropped = f.marshal(b)
+	return f, good, dropped
 }
