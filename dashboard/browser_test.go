@@ -79,17 +79,36 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatalf("the password file: %v, mode %v, want 0600", err, st.Mode())
 	}
 	f.console, err = dashboard.New(dashboard.Config{LedgerURL: sl.Srv.URL, Token: testledger.FGToken, Keys: env.Keys,
-		AdminVkey: env.Demo.AdminVkey, PasswordFile: pwFile, Hosts: []string{ln.Addr().String()}})
+		AdminVkey: env.Demo.AdminVkey, PasswordFile: pwFile, Hosts: []string{ln.Addr().String()},
+		DataDir: t.TempDir(), FollowInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.console.Refresh(context.Background())
+	// The console follows the ledger as spoor dashboard does; the test
+	// waits until its first audit covers the whole log.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = f.console.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; f.console.Close() })
+	f.waitAudited(t, sl.L.Head().Size)
 	f.srv = httptest.NewUnstartedServer(f.console.Handler())
 	f.srv.Listener.Close()
 	f.srv.Listener = ln
 	f.srv.Start()
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// waitAudited waits until the console's last audit covers size entries.
+func (f *fixture) waitAudited(t *testing.T, size uint64) {
+	t.Helper()
+	for f.console.AuditedSize() < size {
+		select {
+		case <-t.Context().Done():
+			t.Fatal("the test ended before the console audited the log")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func browser(t *testing.T) context.Context {
