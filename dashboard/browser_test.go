@@ -40,6 +40,20 @@ type fixture struct {
 	srv     *httptest.Server
 	hostile events.Disclosure
 	silent  []string // parties without any disclosure
+	dataDir string
+}
+
+// parseDisclosure returns the event id of an envelope.
+func parseDisclosure(b []byte) (string, error) {
+	env, err := events.ParseEnvelope(b)
+	if err != nil {
+		return "", err
+	}
+	d, err := events.DecodeDisclosure(env.Payload)
+	if err != nil {
+		return "", err
+	}
+	return d.ID, nil
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -71,6 +85,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.dataDir = t.TempDir()
 	pwFile := filepath.Join(t.TempDir(), "dashboard-password.json")
 	if err := dashboard.SetPassword(pwFile, password); err != nil {
 		t.Fatal(err)
@@ -80,7 +95,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.console, err = dashboard.New(dashboard.Config{LedgerURL: sl.Srv.URL, Token: testledger.FGToken, Keys: env.Keys,
 		AdminVkey: env.Demo.AdminVkey, PasswordFile: pwFile, Hosts: []string{ln.Addr().String()},
-		DataDir: t.TempDir(), FollowInterval: 200 * time.Millisecond})
+		DataDir: f.dataDir, FollowInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,6 +282,34 @@ func TestConsoleInBrowser(t *testing.T) {
 	if !found {
 		t.Errorf("the hostile justification is not in the CSV as a quoted cell: %q", rows)
 	}
+	// The hostile finding opens to its entry with a verified proof.
+	run(t, ctx, "opening the finding", chromedp.Navigate(base+"/bevindingen?organisatie="+url.QueryEscape(f.hostile.Discloser)),
+		chromedp.WaitVisible(chromedp.ID("bevindingen")))
+	leaf := strconv.FormatUint(f.hostileLeaf(t), 10)
+	run(t, ctx, "the entry page", chromedp.Click(chromedp.CSS(`a[href="/vermelding/`+leaf+`"]`)), chromedp.WaitVisible(chromedp.ID("bewijs")))
+	if got := value(t, ctx, "the proof", chromedp.Text(chromedp.ID("bewijs"))); !strings.HasPrefix(got, "Geverifieerd") {
+		t.Errorf("the proof says %q", got)
+	}
+	if got := value(t, ctx, "the signature", chromedp.Text(chromedp.ID("handtekening"))); !strings.HasPrefix(got, "Klopt") {
+		t.Errorf("the signature says %q", got)
+	}
+	if got := value(t, ctx, "the justification", chromedp.Text(chromedp.ID("toelichting"))); got != hostile {
+		t.Errorf("the justification shows as %q, want the text %q", got, hostile)
+	}
+	shot("dashboard-vermelding.png")
+	axecheck.Check(t, ctx, "one entry")
+	run(t, ctx, "the tables", chromedp.Navigate(base+"/tabellen"), chromedp.WaitVisible(chromedp.ID("tabel-organisatie")))
+	if tb := value(t, ctx, "the organisations' table", chromedp.OuterHTML(chromedp.ID("tabel-organisatie"))); !strings.Contains(tb, "geen verstrekkingen") {
+		t.Errorf("no organisation without disclosures in the table: %s", tb)
+	}
+	shot("dashboard-tabellen.png")
+	axecheck.Check(t, ctx, "tables")
+	run(t, ctx, "the anomalies", chromedp.Navigate(base+"/afwijkingen"), chromedp.WaitVisible(chromedp.ID("volume-oordeel")))
+	if got := value(t, ctx, "the volume verdict", chromedp.Text(chromedp.ID("volume-oordeel"))); !strings.HasPrefix(got, "Niet te beoordelen") {
+		t.Errorf("a log of one day: the volume verdict is %q, want not assessable", got)
+	}
+	axecheck.Check(t, ctx, "anomalies")
+	run(t, ctx, "the report", chromedp.Navigate(base+"/rapport"), chromedp.WaitVisible(chromedp.CSS("h1")))
 	run(t, ctx, "the answers page", chromedp.Navigate(base+"/antwoorden"), chromedp.WaitVisible(chromedp.ID("antwoorden")))
 	axecheck.Check(t, ctx, "answers and erasures")
 	run(t, ctx, "signing out", chromedp.Click(chromedp.CSS("form.uit button")), chromedp.WaitVisible(chromedp.ID("wachtwoord")))

@@ -39,10 +39,10 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
-	"slices"
-	"strings"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -176,7 +176,7 @@ func New(cfg Config) (*Server, error) {
 			}
 			return int(100 * done / total)
 		},
-		"num": func(x float64) string { return strconv.FormatFloat(x, 'f', 1, 64) },
+		"num":    func(x float64) string { return strconv.FormatFloat(x, 'f', 1, 64) },
 		"mul100": func(x float64) float64 { return 100 * x },
 	}).ParseFS(assets, "templates/*.html")
 	if err != nil {
