@@ -180,7 +180,9 @@ func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Act
 // SPOOR_DASHBOARD_SCREENSHOTS=DIR writes the pages' screenshots there.
 func TestConsoleInBrowser(t *testing.T) {
 	for _, name := range demo.Names() {
-		t.Run(name, func(t *testing.T) { consoleInBrowser(t, newFixtureOn(t, testledger.NewDemo(t, name)), name == demo.Names()[0]) })
+		t.Run(name, func(t *testing.T) {
+			consoleInBrowser(t, newFixtureOn(t, testledger.NewDemo(t, name)), name == demo.Names()[0])
+		})
 	}
 }
 
