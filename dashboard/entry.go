@@ -144,21 +144,15 @@ func (s *Server) ageBands(fs []audit.FindingDisclosure) map[uint64]events.AgeBan
 
 func (s *Server) anomaliesPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	st := s.snapshot()
-	// A volume statistic needs VolumeMinHistoryDays of history: with less,
-	// "none found" would be a claim the data cannot carry.
-	assessable := false
+	anomalous := map[string]int{}
 	if st.Report != nil {
-		var first, last time.Time
-		for _, tb := range s.tables.build()[:1] {
-			if len(tb.Months) > 0 {
-				first, _ = time.Parse("2006-01", tb.Months[0])
-				last, _ = time.Parse("2006-01", tb.Months[len(tb.Months)-1])
-				last = last.AddDate(0, 1, 0)
+		for _, v := range st.Report.Anomalies.Volume {
+			if v.Kind == audit.AnomalyVolumeParty {
+				anomalous[v.Party]++
 			}
 		}
-		assessable = last.Sub(first) >= audit.VolumeMinHistoryDays*24*time.Hour
 	}
-	s.render(w, "afwijkingen.html", ss, st, map[string]any{"Assessable": assessable, "MinDays": audit.VolumeMinHistoryDays,
+	s.render(w, "afwijkingen.html", ss, st, map[string]any{"Verdicts": s.tables.verdicts(anomalous), "MinDays": audit.VolumeMinHistoryDays,
 		"Window": audit.VolumeWindowDays, "Factor": audit.VolumeMADFactor})
 }
 

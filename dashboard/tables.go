@@ -16,6 +16,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,13 +48,17 @@ var amsterdam = func() *time.Location {
 type tables struct {
 	mu     sync.Mutex
 	counts map[string]map[string]map[string]int
+	// days counts each organisation's disclosures per calendar day of
+	// occurred_at (Amsterdam), as the audit's volume statistic does: the
+	// anomalies page says from it whether a series can be judged at all.
+	days map[string]map[int64]int
 	// cov is the newest covenant version seen: its labels name the ids.
 	cov   *events.Covenant
 	ready bool
 }
 
 func newTables() *tables {
-	t := &tables{counts: map[string]map[string]map[string]int{}}
+	t := &tables{counts: map[string]map[string]map[string]int{}, days: map[string]map[int64]int{}}
 	for _, d := range dimensions {
 		t.counts[d.ID] = map[string]map[string]int{}
 	}
@@ -90,6 +95,59 @@ func (t *tables) add(d *events.Disclosure, sign int) {
 		bump("categorie", c)
 	}
 	bump("grondslag", d.LegalBasis.Ground)
+	y, mo, dd := d.OccurredAt.In(amsterdam).Date()
+	day := time.Date(y, mo, dd, 0, 0, 0, 0, time.UTC).Unix() / 86400
+	if t.days[d.Discloser] == nil {
+		t.days[d.Discloser] = map[int64]int{}
+	}
+	t.days[d.Discloser][day] += sign
+	if t.days[d.Discloser][day] == 0 {
+		delete(t.days[d.Discloser], day)
+	}
+}
+
+// volumeVerdict is the anomalies page's verdict on one organisation's
+// daily volume.
+type volumeVerdict struct {
+	Party, Name string
+	// HistoryDays is the span of its series, first to last day.
+	HistoryDays int
+	// Assessable is false when the series is shorter than the audit's
+	// minimum history: no day of it could be judged, so "none" would claim
+	// what the data cannot carry.
+	Assessable bool
+	Anomalous  int
+}
+
+// verdicts returns one verdict per organisation of the newest covenant
+// (and any other that disclosed), given the audit's volume anomalies.
+func (t *tables) verdicts(anomalous map[string]int) []volumeVerdict {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	parties := map[string]bool{}
+	for p := range t.days {
+		parties[p] = true
+	}
+	if t.cov != nil {
+		for _, p := range t.cov.Parties {
+			parties[p.ID] = true
+		}
+	}
+	var out []volumeVerdict
+	for p := range parties {
+		v := volumeVerdict{Party: p, Name: label(t.cov, "organisatie", p), Anomalous: anomalous[p]}
+		if series := t.days[p]; len(series) > 0 {
+			first, last := int64(1<<62), int64(-1<<62)
+			for d := range series {
+				first, last = min(first, d), max(last, d)
+			}
+			v.HistoryDays = int(last - first)
+			v.Assessable = v.HistoryDays >= audit.VolumeMinHistoryDays
+		}
+		out = append(out, v)
+	}
+	slices.SortFunc(out, func(a, b volumeVerdict) int { return strings.Compare(a.Party, b.Party) })
+	return out
 }
 
 // scan counts the copy's entries [from, to).

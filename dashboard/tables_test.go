@@ -1,0 +1,56 @@
+package dashboard
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spoor-ledger/spoor/events"
+)
+
+// TestVolumeVerdicts: a series of 20 days can be judged ("geen" when the
+// audit found nothing), one of 3 days cannot, an erased disclosure leaves
+// the counts, and an organisation's month totals follow adds and erasures.
+func TestVolumeVerdicts(t *testing.T) {
+	tb := newTables()
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	d := func(party string, day int) *events.Disclosure {
+		return &events.Disclosure{Discloser: party, Purpose: "p", Categories: []string{"c1", "c2"},
+			LegalBasis: events.LegalBasis{Ground: "c"}, OccurredAt: start.AddDate(0, 0, day)}
+	}
+	for day := range 21 {
+		tb.add(d("lang", day), 1)
+	}
+	for day := range 3 {
+		tb.add(d("kort", day), 1)
+	}
+	got := map[string]volumeVerdict{}
+	for _, v := range tb.verdicts(map[string]int{}) {
+		got[v.Party] = v
+	}
+	if v := got["lang"]; !v.Assessable || v.HistoryDays != 20 {
+		t.Errorf("20 days of history: %+v, want assessable", v)
+	}
+	if v := got["kort"]; v.Assessable || v.HistoryDays != 2 {
+		t.Errorf("2 days of history: %+v, want not assessable", v)
+	}
+	tb.add(d("kort", 2), -1)
+	tb.add(d("kort", 1), -1)
+	for _, v := range tb.verdicts(nil) {
+		if v.Party == "kort" && v.HistoryDays != 0 {
+			t.Errorf("after two erasures: %+v", v)
+		}
+	}
+	for _, table := range tb.build() {
+		if table.ID != "categorie" {
+			continue
+		}
+		total := 0
+		for _, r := range table.Rows {
+			total += r.Total
+		}
+		if total != 2*22 || !strings.HasPrefix(table.Months[0], "2026-03") {
+			t.Errorf("the categories' table counts %d over %v, want 44", total, table.Months)
+		}
+	}
+}
