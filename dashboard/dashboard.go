@@ -480,13 +480,35 @@ func (s *Server) answersPage(w http.ResponseWriter, r *http.Request, ss *session
 	s.render(w, "antwoorden.html", ss, s.snapshot(), nil)
 }
 
+// findingsPerPage bounds one findings page: a log of a million entries
+// can hold a hundred thousand findings, and a page of them all would take
+// seconds to render and to read; the CSV holds them all.
+const findingsPerPage = 200
+
 func (s *Server) findingsPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	st := s.snapshot()
 	f := filterOf(r)
+	rows := filter(st.Findings, st.Bands, f)
+	page, _ := strconv.Atoi(r.URL.Query().Get("pagina"))
+	pages := max((len(rows)+findingsPerPage-1)/findingsPerPage, 1)
+	page = min(max(page, 1), pages)
+	shown := rows[min((page-1)*findingsPerPage, len(rows)):min(page*findingsPerPage, len(rows))]
+	q := r.URL.Query()
+	q.Del("pagina")
+	link := func(p int) string {
+		if p < 1 || p > pages {
+			return ""
+		}
+		q.Set("pagina", strconv.Itoa(p))
+		return "/bevindingen?" + q.Encode()
+	}
+	prev, next := link(page-1), link(page+1)
+	q.Del("pagina")
 	s.render(w, "bevindingen.html", ss, st, map[string]any{
-		"F": f, "Org": f.Org, "Rule": f.Rule, "Rows": filter(st.Findings, st.Bands, f), "Rules": events.FindingRules(),
+		"F": f, "Org": f.Org, "Rule": f.Rule, "Rows": shown, "Count": len(rows), "Page": page, "Pages": pages,
+		"Prev": prev, "Next": next, "Rules": events.FindingRules(),
 		"Bands": []events.AgeBand{events.AgeUnder12, events.Age12To15, events.Age16Plus},
-		"CSV":   "/bevindingen.csv?" + r.URL.RawQuery,
+		"CSV":   "/bevindingen.csv?" + q.Encode(),
 	})
 }
 
