@@ -247,7 +247,9 @@ func (s *Server) Run(ctx context.Context) error {
 		default:
 		}
 	}
-	signal() // the first audit, of what the copy holds
+	if s.idx.Size() > 0 {
+		signal() // the first audit, of what the copy already holds
+	}
 	for {
 		if s.Follow(ctx) {
 			signal()
@@ -302,8 +304,12 @@ func (s *Server) Follow(ctx context.Context) bool {
 	var alarm *index.Alarm
 	switch {
 	case errors.As(err, &alarm):
-		s.alarm, s.followErr = alarm, err.Error()
-		s.log.Error("dashboard: the ledger misbehaves", "kind", string(alarm.Kind), "tree_size", s.idx.Size())
+		// The same alarm comes back at every follow: said once.
+		if s.alarm == nil || s.alarm.Kind != alarm.Kind || s.alarm.Detail != alarm.Detail {
+			s.log.Error("dashboard: the ledger misbehaves", "kind", string(alarm.Kind), "tree_size", s.idx.Size())
+			s.alarm = alarm
+		}
+		s.followErr = err.Error()
 	case err != nil:
 		s.followErr = err.Error()
 		s.log.Warn("dashboard: following the ledger", "err", err)
