@@ -299,15 +299,15 @@ func (t *tables) build() []table {
 }
 
 func barChart(months []string, totals []int) chart {
-	c := chart{Height: 140}
+	c := chart{Height: 150}
 	for _, n := range totals {
 		c.Max = max(c.Max, n)
 	}
-	const w, gap, top = 28, 6, 120
+	const w, gap, top = 46, 8, 125
 	for i, n := range totals {
 		h := 0
 		if c.Max > 0 {
-			h = n * (top - 10) / c.Max
+			h = n * (top - 20) / c.Max
 		}
 		c.Bars = append(c.Bars, bar{X: i * (w + gap), Y: top - h, W: w, H: h, Label: months[i], Count: n})
 	}
