@@ -229,9 +229,17 @@ func (s *Server) Close() error { return s.idx.Close() }
 // FollowInterval and audits the copy whenever it grew (no more often than
 // Interval) and on the button, until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
-	if err := s.buildTables(ctx); err != nil {
-		return err
-	}
+	// The tables are counted from what the copy holds beside the
+	// follower, which counts what it adds itself: at a million entries
+	// the count takes seconds the follower need not wait for.
+	s.tables.startBuild(s.idx.Size())
+	built := make(chan error, 1)
+	go func() { built <- s.buildTables(ctx) }()
+	defer func() {
+		if err := <-built; err != nil && ctx.Err() == nil {
+			s.log.Error("dashboard: the tables", "err", err)
+		}
+	}()
 	grew := make(chan struct{}, 1)
 	done := make(chan struct{})
 	go func() {
@@ -295,7 +303,7 @@ func (s *Server) auditLoop(ctx context.Context, grew <-chan struct{}) {
 func (s *Server) Follow(ctx context.Context) bool {
 	res, err := s.idx.Follow(ctx, index.Remote{Src: s.src}, &s.progress, s.tables.erase,
 		func(r index.FollowResult) {
-			if err := s.tables.scan(ctx, s.idx, r.From, r.To); err != nil {
+			if err := s.tables.scan(ctx, s.idx, r.From, r.To, false); err != nil {
 				s.log.Warn("dashboard: the tables", "err", err)
 			}
 		})

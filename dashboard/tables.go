@@ -52,9 +52,18 @@ type tables struct {
 	// occurred_at (Amsterdam), as the audit's volume statistic does: the
 	// anomalies page says from it whether a series can be judged at all.
 	days map[string]map[int64]int
-	// cov is the newest covenant version seen: its labels name the ids.
-	cov   *events.Covenant
-	ready bool
+	// cov is the newest covenant version seen (at leaf covLeaf): its
+	// labels name the ids.
+	cov     *events.Covenant
+	covLeaf uint64
+	ready   bool
+	// While the tables are first counted from the copy ([0, buildEnd),
+	// beside the follower), builtTo is how far the count is, and
+	// erasedEarly the leaves erased ahead of it: the count may have read
+	// their bodies just before they were erased, so it skips them.
+	building          bool
+	builtTo, buildEnd uint64
+	erasedEarly       map[uint64]bool
 }
 
 func newTables() *tables {
@@ -150,26 +159,35 @@ func (t *tables) verdicts(anomalous map[string]int) []volumeVerdict {
 	return out
 }
 
-// scan counts the copy's entries [from, to).
-func (t *tables) scan(ctx context.Context, x *index.Index, from, to uint64) error {
+// scan counts the copy's entries [from, to); build says this is the first
+// count, beside the follower.
+func (t *tables) scan(ctx context.Context, x *index.Index, from, to uint64, build bool) error {
 	return x.Entries(ctx, from, to, func(e *audit.Entry) error {
-		rec, err := verifier.ParseLeafRecord(e.LeafRecord)
-		if err != nil || e.Body == nil {
-			return nil
+		var d *events.Disclosure
+		var cov *events.Covenant
+		if rec, err := verifier.ParseLeafRecord(e.LeafRecord); err == nil && e.Body != nil {
+			switch rec.Type {
+			case verifier.EntryDisclosure:
+				d = disclosureOf(e.Body)
+			case verifier.EntryCovenant:
+				if sc, err := events.ParseSignedCovenant(e.Body); err == nil {
+					cov = sc.Covenant
+				}
+			}
 		}
-		switch rec.Type {
-		case verifier.EntryDisclosure:
-			if d := disclosureOf(e.Body); d != nil {
-				t.mu.Lock()
-				t.add(d, 1)
-				t.mu.Unlock()
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if build {
+			t.builtTo = e.Index + 1
+			if t.erasedEarly[e.Index] {
+				return nil
 			}
-		case verifier.EntryCovenant:
-			if sc, err := events.ParseSignedCovenant(e.Body); err == nil {
-				t.mu.Lock()
-				t.cov = sc.Covenant
-				t.mu.Unlock()
-			}
+		}
+		if d != nil {
+			t.add(d, 1)
+		}
+		if cov != nil && (t.cov == nil || e.Index >= t.covLeaf) {
+			t.cov, t.covLeaf = cov, e.Index
 		}
 		return nil
 	})
@@ -177,19 +195,37 @@ func (t *tables) scan(ctx context.Context, x *index.Index, from, to uint64) erro
 
 // erase takes an erased disclosure out of the tables.
 func (t *tables) erase(e index.Erased) {
-	if d := disclosureOf(e.Body); d != nil {
-		t.mu.Lock()
-		t.add(d, -1)
-		t.mu.Unlock()
+	d := disclosureOf(e.Body)
+	if d == nil {
+		return
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.building && e.Leaf >= t.builtTo && e.Leaf < t.buildEnd {
+		t.erasedEarly[e.Leaf] = true
+		return
+	}
+	t.add(d, -1)
 }
 
+// startBuild marks the first count of [0, size) as under way; the
+// follower may commit and erase from then on.
+func (t *tables) startBuild(size uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.building, t.builtTo, t.buildEnd, t.erasedEarly = true, 0, size, map[uint64]bool{}
+}
+
+// buildTables counts the tables from what the copy held at startBuild.
 func (s *Server) buildTables(ctx context.Context) error {
-	if err := s.tables.scan(ctx, s.idx, 0, s.idx.Size()); err != nil {
+	s.tables.mu.Lock()
+	end := s.tables.buildEnd
+	s.tables.mu.Unlock()
+	if err := s.tables.scan(ctx, s.idx, 0, end, true); err != nil {
 		return fmt.Errorf("dashboard: the tables from the copy: %w", err)
 	}
 	s.tables.mu.Lock()
-	s.tables.ready = true
+	s.tables.building, s.tables.ready, s.tables.erasedEarly = false, true, nil
 	s.tables.mu.Unlock()
 	return nil
 }

@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spoor-ledger/spoor/dashboard/index"
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/internal/testledger"
 )
 
 // TestVolumeVerdicts: a series of 20 days can be judged ("geen" when the
@@ -51,6 +53,32 @@ func TestVolumeVerdicts(t *testing.T) {
 		}
 		if total != 2*22 || !strings.HasPrefix(table.Months[0], "2026-03") {
 			t.Errorf("the categories' table counts %d over %v, want 44", total, table.Months)
+		}
+	}
+}
+
+// TestEraseDuringFirstCount: an erasure the follower applies while the
+// tables are first counted is taken out of the counts only if the count
+// already passed the leaf; ahead of it, the leaf is skipped when reached.
+func TestEraseDuringFirstCount(t *testing.T) {
+	env := testledger.New(t)
+	body, d := env.Event(t)
+	tb := newTables()
+	tb.add(d, 1) // counted: leaf 1, behind the count
+	tb.startBuild(10)
+	tb.mu.Lock()
+	tb.builtTo = 3
+	tb.mu.Unlock()
+	tb.erase(index.Erased{Leaf: 1, Body: body})
+	tb.erase(index.Erased{Leaf: 5, Body: body})
+	if !tb.erasedEarly[5] || tb.erasedEarly[1] {
+		t.Fatalf("erased ahead of the count: %v", tb.erasedEarly)
+	}
+	for _, table := range tb.build() {
+		for _, r := range table.Rows {
+			if r.Total != 0 {
+				t.Errorf("%s %s counts %d after the erasure", table.ID, r.ID, r.Total)
+			}
 		}
 	}
 }
