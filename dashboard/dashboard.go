@@ -8,7 +8,7 @@
 // checkpoint is shown only once it opens with the pinned keys, extends the
 // copy's tree and its leaves match the ledger's tiles; every tombstone
 // removes the erased envelope from the copy as it is followed. From the
-// copy it builds the monthly tables (follow.go, tables.go) as entries
+// copy it builds the monthly tables (tables.go) as entries
 // arrive, and runs the whole audit (audit.Run over the copy) after each
 // growth and on the button, which also re-verifies the copy's files from
 // scratch. It keeps the last report and the disclosures that broke a rule

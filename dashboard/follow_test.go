@@ -120,6 +120,25 @@ func TestConsoleFollowsAndErases(t *testing.T) {
 	if strings.Contains(get(t, c, f.srv.URL+"/tabellen", http.StatusOK), f.hostile.Subject.Pseudonym) {
 		t.Error("the tables show a pseudonym")
 	}
+
+	// The button: the copy re-verified from its files, erased entry and
+	// all.
+	m := csrfField.FindStringSubmatch(get(t, c, f.srv.URL+"/", http.StatusOK))
+	resp, err := c.PostForm(f.srv.URL+"/verifieren", url.Values{"csrf": {m[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for page := ""; !strings.Contains(page, "vermeldingen zonder inhoud"); page = get(t, c, f.srv.URL+"/", http.StatusOK) {
+		select {
+		case <-t.Context().Done():
+			t.Fatal("no re-verification on the overview")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if page := get(t, c, f.srv.URL+"/", http.StatusOK); !strings.Contains(page, ", 1 vermeldingen zonder inhoud") {
+		t.Errorf("the re-verification does not count the one erased entry: %s", page)
+	}
 }
 
 // hostileLeaf finds the hostile disclosure's leaf in the ledger.
