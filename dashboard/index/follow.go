@@ -169,7 +169,7 @@ func (x *Index) Follow(ctx context.Context, r Remote, p *Progress, onErase func(
 	}
 	if start < target {
 		tiles := &tileCache{src: r.Src, size: target}
-		err = r.Src.Entries(ctx, start, target, func(e *audit.Entry) error {
+		err = fetchOrdered(ctx, r.Src, start, target, func(e *audit.Entry) error {
 			if e.Index != w.next {
 				return fmt.Errorf("index: the ledger served entry %d where %d was expected (a leaf record is missing)", e.Index, w.next)
 			}
@@ -414,6 +414,65 @@ func (t *tileCache) hash(ctx context.Context, i uint64) ([32]byte, error) {
 	}
 	off := (i % verifier.TileWidth) * 32
 	return [32]byte(t.data[off : off+32]), nil
+}
+
+// The entries are fetched in segments, several at once, and handed on in
+// order: one request at a time leaves the ledger and this machine idle
+// while a page crosses the network and is decoded, and the copy would be
+// built slower than the audit (which overlaps the same wait with its
+// signature checks) reads the log.
+const (
+	fetchSegment = 1000
+	fetchAhead   = 3
+)
+
+// segment is one range of entries being fetched.
+type segment struct {
+	entries []*audit.Entry
+	err     error
+	done    chan struct{}
+}
+
+// fetchOrdered calls fn for the entries [from, to) in order, fetching up
+// to fetchAhead segments ahead.
+func fetchOrdered(ctx context.Context, src *audit.HTTPSource, from, to uint64, fn func(*audit.Entry) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	queue := make(chan *segment, fetchAhead)
+	go func() {
+		defer close(queue)
+		for start := from; start < to; start += fetchSegment {
+			sg := &segment{done: make(chan struct{})}
+			select {
+			case queue <- sg:
+			case <-ctx.Done():
+				return
+			}
+			go func(start, end uint64) {
+				defer close(sg.done)
+				sg.err = src.Entries(ctx, start, end, func(e *audit.Entry) error {
+					sg.entries = append(sg.entries, e)
+					return nil
+				})
+			}(start, min(start+fetchSegment, to))
+		}
+	}()
+	for sg := range queue {
+		select {
+		case <-sg.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if sg.err != nil {
+			return sg.err
+		}
+		for _, e := range sg.entries {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+	}
+	return ctx.Err()
 }
 
 // fetchCheckpoints reads the kept checkpoints numbered from fromSeq on,
