@@ -36,15 +36,20 @@ func disclosureAt(t *testing.T, x *index.Index, from uint64) uint64 {
 	return 0
 }
 
-// TestFollowEraseReopen: the copy follows a real ledger across tiles and
-// checkpoints, the audit of the copy is the audit of the ledger, an
+// TestFollowEraseReopen: the copy follows a real ledger across tiles,
+// fetch segments and checkpoints, the audit of the copy is the audit of the ledger, an
 // erasure at the ledger removes the envelope's bytes from the copy's
 // files, and the copy reopens and re-verifies.
 func TestFollowEraseReopen(t *testing.T) {
 	ctx := context.Background()
 	env := testledger.New(t)
 	sl := env.Serve(t)
-	sl.Grow(t, 300)
+	// Past three segments of the parallel fetch, and across tiles.
+	for sl.L.Head().Size < 3300 {
+		if _, err := env.SubmitEvents(t, sl.L, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
 	dir := filepath.Join(t.TempDir(), "kopie")
 	x, err := index.Open(dir, env.Keys)
 	if err != nil {
