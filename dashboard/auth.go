@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"github.com/spoor-ledger/spoor/internal/websession"
 	"os"
+	"sync"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -88,3 +90,43 @@ func checkPassword(path, password string) error {
 // session is one browser's session at the console (internal/websession):
 // its User is true once the FG signed in.
 type session = websession.Session[bool]
+
+// throttle slows down guessing the password: after throttleFree failed
+// sign-ins in a row, each next attempt must wait twice as long as the one
+// before (1 s, 2 s, 4 s, ... at most throttleMax), whatever browser it
+// comes from; a successful sign-in resets it. There is one user, so one
+// counter: the console listens on loopback, where every client has the
+// same address.
+type throttle struct {
+	mu     sync.Mutex
+	failed int
+	until  time.Time
+}
+
+const (
+	throttleFree = 5
+	throttleMax  = 5 * time.Minute
+)
+
+func newThrottle() *throttle { return &throttle{} }
+
+// wait returns how long the next attempt must still wait.
+func (t *throttle) wait(now time.Time) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return max(t.until.Sub(now), 0)
+}
+
+// result records an attempt.
+func (t *throttle) result(ok bool, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ok {
+		t.failed, t.until = 0, time.Time{}
+		return
+	}
+	t.failed++
+	if n := t.failed - throttleFree; n >= 0 {
+		t.until = now.Add(min(time.Second<<min(n, 20), throttleMax))
+	}
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/spoor-ledger/spoor/dashboard"
 	"github.com/spoor-ledger/spoor/events"
+	"github.com/spoor-ledger/spoor/events/demo"
 	"github.com/spoor-ledger/spoor/internal/axecheck"
 	"github.com/spoor-ledger/spoor/internal/testledger"
 )
@@ -40,11 +41,30 @@ type fixture struct {
 	srv     *httptest.Server
 	hostile events.Disclosure
 	silent  []string // parties without any disclosure
+	dataDir string
+}
+
+// parseDisclosure returns the event id of an envelope.
+func parseDisclosure(b []byte) (string, error) {
+	env, err := events.ParseEnvelope(b)
+	if err != nil {
+		return "", err
+	}
+	d, err := events.DecodeDisclosure(env.Payload)
+	if err != nil {
+		return "", err
+	}
+	return d.ID, nil
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	env := testledger.New(t)
+	return newFixtureOn(t, testledger.New(t))
+}
+
+// newFixtureOn is newFixture on env's covenant.
+func newFixtureOn(t *testing.T, env *testledger.Env) *fixture {
+	t.Helper()
 	sl := env.Serve(t)
 	sl.Grow(t, 40)
 	f := &fixture{sl: sl}
@@ -71,6 +91,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.dataDir = t.TempDir()
 	pwFile := filepath.Join(t.TempDir(), "dashboard-password.json")
 	if err := dashboard.SetPassword(pwFile, password); err != nil {
 		t.Fatal(err)
@@ -79,17 +100,36 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatalf("the password file: %v, mode %v, want 0600", err, st.Mode())
 	}
 	f.console, err = dashboard.New(dashboard.Config{LedgerURL: sl.Srv.URL, Token: testledger.FGToken, Keys: env.Keys,
-		AdminVkey: env.Demo.AdminVkey, PasswordFile: pwFile, Hosts: []string{ln.Addr().String()}})
+		AdminVkey: env.Demo.AdminVkey, PasswordFile: pwFile, Hosts: []string{ln.Addr().String()},
+		DataDir: f.dataDir, FollowInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.console.Refresh(context.Background())
+	// The console follows the ledger as spoor dashboard does; the test
+	// waits until its first audit covers the whole log.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = f.console.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; f.console.Close() })
+	f.waitAudited(t, sl.L.Head().Size)
 	f.srv = httptest.NewUnstartedServer(f.console.Handler())
 	f.srv.Listener.Close()
 	f.srv.Listener = ln
 	f.srv.Start()
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// waitAudited waits until the console's last audit covers size entries.
+func (f *fixture) waitAudited(t *testing.T, size uint64) {
+	t.Helper()
+	for f.console.AuditedSize() < size {
+		select {
+		case <-t.Context().Done():
+			t.Fatal("the test ended before the console audited the log")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func browser(t *testing.T) context.Context {
@@ -139,12 +179,19 @@ func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Act
 // justification is text in the page and a quoted cell in the CSV.
 // SPOOR_DASHBOARD_SCREENSHOTS=DIR writes the pages' screenshots there.
 func TestConsoleInBrowser(t *testing.T) {
-	f := newFixture(t)
+	for _, name := range demo.Names() {
+		t.Run(name, func(t *testing.T) {
+			consoleInBrowser(t, newFixtureOn(t, testledger.NewDemo(t, name)), name == demo.Names()[0])
+		})
+	}
+}
+
+func consoleInBrowser(t *testing.T, f *fixture, screenshots bool) {
 	ctx := browser(t)
 	base := f.srv.URL
 	shots := os.Getenv("SPOOR_DASHBOARD_SCREENSHOTS")
 	shot := func(file string) {
-		if shots == "" {
+		if shots == "" || !screenshots {
 			return
 		}
 		png := value(t, ctx, "screenshot", chromedp.FullScreenshot(100))
@@ -248,6 +295,37 @@ func TestConsoleInBrowser(t *testing.T) {
 	if !found {
 		t.Errorf("the hostile justification is not in the CSV as a quoted cell: %q", rows)
 	}
+	// The hostile finding opens to its entry with a verified proof.
+	run(t, ctx, "opening the finding", chromedp.Navigate(base+"/bevindingen?organisatie="+url.QueryEscape(f.hostile.Discloser)),
+		chromedp.WaitVisible(chromedp.ID("bevindingen")))
+	leaf := strconv.FormatUint(f.hostileLeaf(t), 10)
+	run(t, ctx, "the entry page", chromedp.Click(chromedp.CSS(`a[href="/vermelding/`+leaf+`"]`)), chromedp.WaitVisible(chromedp.ID("bewijs")))
+	if got := value(t, ctx, "the proof", chromedp.Text(chromedp.ID("bewijs"))); !strings.HasPrefix(got, "Geverifieerd") {
+		t.Errorf("the proof says %q", got)
+	}
+	if got := value(t, ctx, "the signature", chromedp.Text(chromedp.ID("handtekening"))); !strings.HasPrefix(got, "Klopt") {
+		t.Errorf("the signature says %q", got)
+	}
+	if got := value(t, ctx, "the justification", chromedp.Text(chromedp.ID("toelichting"))); got != hostile {
+		t.Errorf("the justification shows as %q, want the text %q", got, hostile)
+	}
+	shot("dashboard-vermelding.png")
+	axecheck.Check(t, ctx, "one entry")
+	run(t, ctx, "the tables", chromedp.Navigate(base+"/tabellen"), chromedp.WaitVisible(chromedp.ID("tabel-organisatie")))
+	if tb := value(t, ctx, "the organisations' table", chromedp.OuterHTML(chromedp.ID("tabel-organisatie"))); !strings.Contains(tb, "geen verstrekkingen") {
+		t.Errorf("no organisation without disclosures in the table: %s", tb)
+	}
+	shot("dashboard-tabellen.png")
+	axecheck.Check(t, ctx, "tables")
+	run(t, ctx, "the anomalies", chromedp.Navigate(base+"/afwijkingen"), chromedp.WaitVisible(chromedp.ID("volume-per-organisatie")))
+	// An organisation without disclosures cannot be judged: it is not
+	// told "none".
+	verdicts := value(t, ctx, "the volume verdicts", chromedp.OuterHTML(chromedp.ID("volume-per-organisatie")))
+	if !strings.Contains(verdicts, "niet te beoordelen") || strings.Count(verdicts, "<tr>") != len(f.sl.Env.Demo.Signed.Covenant.Parties)+1 {
+		t.Errorf("the volume verdicts: %s", verdicts)
+	}
+	axecheck.Check(t, ctx, "anomalies")
+	run(t, ctx, "the report", chromedp.Navigate(base+"/rapport"), chromedp.WaitVisible(chromedp.CSS("h1")))
 	run(t, ctx, "the answers page", chromedp.Navigate(base+"/antwoorden"), chromedp.WaitVisible(chromedp.ID("antwoorden")))
 	axecheck.Check(t, ctx, "answers and erasures")
 	run(t, ctx, "signing out", chromedp.Click(chromedp.CSS("form.uit button")), chromedp.WaitVisible(chromedp.ID("wachtwoord")))

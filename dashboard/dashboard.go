@@ -1,22 +1,32 @@
 // Package dashboard is the FG's console (`spoor dashboard`): Dutch web
-// pages on the FG's own machine that show what the FG's own audit of the
-// ledger verified, not what the operator's pages say.
+// pages on the FG's own machine that show what the FG's own verification
+// of the ledger found, not what the operator's pages say.
 //
-// Data flows one way. The console reads the ledger over its HTTP API with
-// the FG's bearer token (verifier/audit's HTTPSource) and runs the whole
-// audit (audit.Run) with the keys the FG pinned, at start, on the button
-// and every Interval; it keeps the last report and the disclosures that
-// broke a rule (audit.Config.OnFinding) in memory and serves them on
-// loopback: health, counts per organisation (organisations without any
-// disclosure too), the findings filterable by organisation and rule with a
-// CSV export, the answers with their withholdings and grounds, and the
-// erasures. Nothing is written to disk but the password file.
+// Data flows one way. The console keeps its own verified copy of the log
+// (dashboard/index, in Config.DataDir, files 0600) and follows the ledger
+// every FollowInterval over its HTTP API with the FG's bearer token: a new
+// checkpoint is shown only once it opens with the pinned keys, extends the
+// copy's tree and its leaves match the ledger's tiles; every tombstone
+// removes the erased envelope from the copy as it is followed. From the
+// copy it builds the monthly tables (tables.go) as entries
+// arrive, and runs the whole audit (audit.Run over the copy) after each
+// growth and on the button, which also re-verifies the copy's files from
+// scratch. It keeps the last report and the disclosures that broke a rule
+// (audit.Config.OnFinding) in memory and serves them on loopback: health
+// with the follower's alarms, counts per organisation (organisations
+// without any disclosure too), the tables over time with inline SVG charts,
+// the findings filterable by organisation, rule, period and age band, each
+// opening to the entry with a locally verified inclusion proof (entry.go),
+// the anomalies with their statistics, answers, erasures, the covenant
+// versions, CSV exports and the printable audit report.
 //
 // The console holds the discloser's own words (a finding's justification):
-// every such string is escaped in HTML (html/template) and neutralised in
-// CSV (a cell starting with = + - @ gets a leading quote). The pages allow
-// no script at all (Content-Security-Policy), answer only to the Host names
-// configured (DNS rebinding), and every form carries a CSRF token.
+// every such string is escaped in HTML (html/template; the charts are made
+// by the same templates) and neutralised in CSV (a cell starting with
+// = + - @ gets a leading quote). No table or CSV shows a pseudonym: only the
+// page of one entry does. The pages allow no script at all
+// (Content-Security-Policy), answer only to the Host names configured (DNS
+// rebinding), every form carries a CSRF token, and sign-ins are throttled.
 package dashboard
 
 import (
@@ -29,11 +39,14 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/spoor-ledger/spoor/dashboard/index"
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/verifier"
 	"github.com/spoor-ledger/spoor/verifier/audit"
@@ -56,8 +69,14 @@ type Config struct {
 	PasswordFile string
 	// Hosts are the Host header values the console answers to.
 	Hosts []string
-	// Interval re-runs the audit this often; 0 means only at start and on
-	// the button.
+	// DataDir holds the console's verified copy of the log (required).
+	DataDir string
+	// FollowInterval is how often the ledger is asked for new
+	// checkpoints; 0 means one second.
+	FollowInterval time.Duration
+	// Interval is the least time between two full audits of the copy,
+	// which run whenever the copy grew; 0 means as soon as the last one
+	// ended.
 	Interval time.Duration
 	// IdleTimeout signs the FG out after this long without a request; 0
 	// means 15 minutes. A session ends after 8 hours whatever happens.
@@ -72,21 +91,36 @@ type Config struct {
 type Server struct {
 	cfg   Config
 	src   *audit.HTTPSource
+	idx   *index.Index
 	log   *slog.Logger
 	now   func() time.Time
 	sess  *websession.Store[bool]
 	pages *template.Template
 	mux   *http.ServeMux
-	kick  chan struct{}
+	// kick asks for a full re-verification (the button).
+	kick     chan struct{}
+	progress index.Progress
+	tables   *tables
+	throttle *throttle
 
 	mu       sync.Mutex
 	rep      *audit.Report
 	findings []audit.FindingDisclosure
+	// bands are the findings' age bands, read from the copy once per
+	// audit: the findings filter by them.
+	bands map[uint64]events.AgeBand
 	// verifiedAt is when the last audit that ran to its end finished;
 	// lastErr is why the newest attempt failed, if it did.
 	verifiedAt time.Time
 	lastErr    string
 	running    bool
+	// followedAt is when the copy last caught up with the ledger;
+	// followErr why the last attempt failed; alarm the last verified sign
+	// of misbehaviour (it stays until the console restarts).
+	followedAt time.Time
+	followErr  string
+	alarm      *index.Alarm
+	reverified *index.Reverified
 }
 
 const cookieName = "spoor-dashboard"
@@ -103,13 +137,18 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("dashboard: the pinned log and cosigner keys are required")
 	case cfg.PasswordFile == "":
 		return nil, errors.New("dashboard: the password file is required")
+	case cfg.DataDir == "":
+		return nil, errors.New("dashboard: the data folder (the FG's copy of the log) is required")
 	case len(cfg.Hosts) == 0:
 		return nil, errors.New("dashboard: the Host names the console answers to are required")
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 15 * time.Minute
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, kick: make(chan struct{}, 1)}
+	if cfg.FollowInterval <= 0 {
+		cfg.FollowInterval = time.Second
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, kick: make(chan struct{}, 1), throttle: newThrottle()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -121,11 +160,24 @@ func New(cfg Config) (*Server, error) {
 		client = &http.Client{Timeout: 5 * time.Minute}
 	}
 	s.src = &audit.HTTPSource{URL: cfg.LedgerURL, Token: cfg.Token, HTTP: client}
+	idx, err := index.Open(filepath.Join(cfg.DataDir, "kopie"), cfg.Keys)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: the local copy of the log: %w", err)
+	}
+	s.idx = idx
+	s.tables = newTables()
 	s.sess = websession.NewStore[bool](cfg.IdleTimeout, 8*time.Hour, s.now)
-	var err error
 	s.pages, err = template.New("").Funcs(template.FuncMap{
 		"when": when, "rule": events.FindingLabelNL, "withhold": report.WithholdGroundLabel,
 		"erasureGround": report.ErasureGroundLabel, "relation": report.RelationLabel, "join": strings.Join,
+		"pct": func(done, total uint64) int {
+			if total == 0 {
+				return 100
+			}
+			return int(100 * done / total)
+		},
+		"num":    func(x float64) string { return strconv.FormatFloat(x, 'f', 1, 64) },
+		"mul100": func(x float64) float64 { return 100 * x },
 	}).ParseFS(assets, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: templates: %w", err)
@@ -140,6 +192,11 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /bevindingen", s.signedIn(s.findingsPage))
 	s.mux.HandleFunc("GET /bevindingen.csv", s.signedIn(s.findingsCSV))
 	s.mux.HandleFunc("GET /antwoorden", s.signedIn(s.answersPage))
+	s.mux.HandleFunc("GET /vermelding/{leaf}", s.signedIn(s.entryPage))
+	s.mux.HandleFunc("GET /tabellen", s.signedIn(s.tablesPage))
+	s.mux.HandleFunc("GET /tabellen/csv/{dim}", s.signedIn(s.tableCSV))
+	s.mux.HandleFunc("GET /afwijkingen", s.signedIn(s.anomaliesPage))
+	s.mux.HandleFunc("GET /rapport", s.signedIn(s.reportPage))
 	return s, nil
 }
 
@@ -165,37 +222,139 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// Run audits at once, then on every press of the button and every
-// Interval, until ctx ends.
+// Close closes the console's copy of the log.
+func (s *Server) Close() error { return s.idx.Close() }
+
+// Run builds the tables from the copy, then follows the ledger every
+// FollowInterval and audits the copy whenever it grew (no more often than
+// Interval) and on the button, until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
-	var tick <-chan time.Time
-	if s.cfg.Interval > 0 {
-		t := time.NewTicker(s.cfg.Interval)
-		defer t.Stop()
-		tick = t.C
+	// The tables are counted from what the copy holds beside the
+	// follower, which counts what it adds itself: at a million entries
+	// the count takes seconds the follower need not wait for.
+	s.tables.startBuild(s.idx.Size())
+	built := make(chan error, 1)
+	go func() { built <- s.buildTables(ctx) }()
+	defer func() {
+		if err := <-built; err != nil && ctx.Err() == nil {
+			s.log.Error("dashboard: the tables", "err", err)
+		}
+	}()
+	grew := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.auditLoop(ctx, grew)
+	}()
+	defer func() { <-done }()
+	t := time.NewTicker(s.cfg.FollowInterval)
+	defer t.Stop()
+	signal := func() {
+		select {
+		case grew <- struct{}{}:
+		default:
+		}
+	}
+	if s.idx.Size() > 0 {
+		signal() // the first audit, of what the copy already holds
 	}
 	for {
-		s.Refresh(ctx)
+		if s.Follow(ctx) {
+			signal()
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-tick:
-		case <-s.kick:
+		case <-t.C:
 		}
 	}
 }
 
-// Refresh runs the whole audit once and, when it ran to its end, keeps its
-// report and findings; a failed attempt keeps the last good ones and says
-// why it failed.
+// auditLoop audits the copy on each signal of growth and re-verifies it
+// first on the button.
+func (s *Server) auditLoop(ctx context.Context, grew <-chan struct{}) {
+	var last time.Time
+	for {
+		full := false
+		select {
+		case <-ctx.Done():
+			return
+		case <-grew:
+		case <-s.kick:
+			full = true
+		}
+		if wait := s.cfg.Interval - time.Since(last); !full && wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+		if full {
+			s.Reverify(ctx)
+		}
+		s.Refresh(ctx)
+		last = time.Now()
+	}
+}
+
+// Follow brings the copy up to the ledger's newest checkpoint once, and
+// reports whether it grew.
+func (s *Server) Follow(ctx context.Context) bool {
+	res, err := s.idx.Follow(ctx, index.Remote{Src: s.src}, &s.progress, s.tables.erase,
+		func(r index.FollowResult) {
+			if err := s.tables.scan(ctx, s.idx, r.From, r.To, false); err != nil {
+				s.log.Warn("dashboard: the tables", "err", err)
+			}
+		})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var alarm *index.Alarm
+	switch {
+	case errors.As(err, &alarm):
+		// The same alarm comes back at every follow: said once.
+		if s.alarm == nil || s.alarm.Kind != alarm.Kind || s.alarm.Detail != alarm.Detail {
+			s.log.Error("dashboard: the ledger misbehaves", "kind", string(alarm.Kind), "tree_size", s.idx.Size())
+			s.alarm = alarm
+		}
+		s.followErr = err.Error()
+	case err != nil:
+		s.followErr = err.Error()
+		s.log.Warn("dashboard: following the ledger", "err", err)
+	default:
+		s.followErr, s.followedAt = "", s.now()
+	}
+	return res.To > res.From || len(res.Erased) > 0
+}
+
+// Reverify checks the copy's files again from scratch.
+func (s *Server) Reverify(ctx context.Context) {
+	rv, err := s.idx.Reverify(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.lastErr = "de lokale kopie klopt niet: " + err.Error()
+		s.log.Error("dashboard: the copy does not re-verify", "err", err)
+		return
+	}
+	s.reverified = rv
+}
+
+// Refresh runs the whole audit of the copy once and, when it ran to its
+// end, keeps its report and findings; a failed attempt keeps the last good
+// ones and says why it failed.
 func (s *Server) Refresh(ctx context.Context) {
 	s.mu.Lock()
 	s.running = true
 	s.mu.Unlock()
 	var found []audit.FindingDisclosure
 	start := time.Now()
-	rep, err := audit.Run(ctx, s.src, audit.Config{Keys: s.cfg.Keys, AdminVkey: s.cfg.AdminVkey, Now: s.now,
+	rep, err := audit.Run(ctx, localSource{s.idx, s.src}, audit.Config{Keys: s.cfg.Keys, AdminVkey: s.cfg.AdminVkey, Now: s.now,
 		OnFinding: func(f audit.FindingDisclosure) { found = append(found, f) }})
+	var bands map[uint64]events.AgeBand
+	if err == nil {
+		bands = s.ageBands(found)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running = false
@@ -204,32 +363,99 @@ func (s *Server) Refresh(ctx context.Context) {
 		s.log.Warn("dashboard audit failed", "err", err)
 		return
 	}
-	s.rep, s.findings, s.verifiedAt, s.lastErr = rep, found, s.now(), ""
+	s.rep, s.findings, s.bands, s.verifiedAt, s.lastErr = rep, found, bands, s.now(), ""
 	s.log.Info("dashboard audit done", "tree_size", rep.TreeSize, "ok", rep.OK, "findings", len(found), "seconds", time.Since(start).Seconds())
+}
+
+// AuditedSize is the tree size the last completed audit covered.
+func (s *Server) AuditedSize() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rep == nil {
+		return 0
+	}
+	return s.rep.TreeSize
+}
+
+// localSource is the audit's source: the copy, with the erasure proposals
+// and the witnessed checkpoints (which the copy does not keep) read from
+// the ledger; the audit checks those against the copy's checkpoints.
+type localSource struct {
+	*index.Index
+	remote *audit.HTTPSource
+}
+
+func (l localSource) ErasureProposals(ctx context.Context) ([]verifier.ErasureProposal, error) {
+	return l.remote.ErasureProposals(ctx)
+}
+
+func (l localSource) WitnessedCheckpoints(ctx context.Context) ([]audit.StoredCheckpoint, error) {
+	return l.remote.WitnessedCheckpoints(ctx)
 }
 
 // state is what the pages show: one consistent snapshot.
 type state struct {
 	Report     *audit.Report
 	Findings   []audit.FindingDisclosure
+	Bands      map[uint64]events.AgeBand
 	VerifiedAt time.Time
 	LastErr    string
 	Running    bool
+	// The copy: its verified size and newest checkpoint, the follower's
+	// progress, last success and failure, alarm, last re-verification.
+	Size             uint64
+	Newest           *verifier.Checkpoint
+	Done, Total      uint64
+	FollowedAt       time.Time
+	FollowErr        string
+	Alarm            *index.Alarm
+	Reverified       *index.Reverified
+	ErasedInCopy     uint64
+	FollowIntervalMS int64
 }
+
+// CatchingUp reports whether the copy is still reading entries.
+func (st state) CatchingUp() bool { return st.Done < st.Total }
 
 func (s *Server) snapshot() state {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return state{Report: s.rep, Findings: s.findings, VerifiedAt: s.verifiedAt, LastErr: s.lastErr, Running: s.running}
+	return state{Report: s.rep, Findings: s.findings, Bands: s.bands, VerifiedAt: s.verifiedAt, LastErr: s.lastErr, Running: s.running,
+		Size: s.idx.Size(), Newest: s.idx.Newest(), Done: s.progress.Done.Load(), Total: s.progress.Total.Load(),
+		FollowedAt: s.followedAt, FollowErr: s.followErr, Alarm: s.alarm, Reverified: s.reverified, ErasedInCopy: s.idx.ErasedCount(),
+		FollowIntervalMS: s.cfg.FollowInterval.Milliseconds()}
 }
 
-// filter returns the findings of organisation org (discloser; empty: all)
-// that broke rule (empty: any).
-func filter(fs []audit.FindingDisclosure, org, rule string) []audit.FindingDisclosure {
+// findingFilter is the findings page's filter; empty fields match all.
+type findingFilter struct {
+	Org, Rule, Band string
+	// From and To bound occurred_at (Amsterdam days, To included).
+	From, To string
+}
+
+func filterOf(r *http.Request) findingFilter {
+	q := r.URL.Query()
+	return findingFilter{Org: q.Get("organisatie"), Rule: q.Get("regel"), Band: q.Get("leeftijd"), From: q.Get("van"), To: q.Get("tot")}
+}
+
+// filter returns the findings that f lets through.
+func filter(fs []audit.FindingDisclosure, bands map[uint64]events.AgeBand, f findingFilter) []audit.FindingDisclosure {
+	if f == (findingFilter{}) {
+		return fs // the snapshot's slice is never written to
+	}
+	var from, to time.Time
+	if t, err := time.ParseInLocation("2006-01-02", f.From, amsterdam); err == nil {
+		from = t
+	}
+	if t, err := time.ParseInLocation("2006-01-02", f.To, amsterdam); err == nil {
+		to = t.AddDate(0, 0, 1)
+	}
 	var out []audit.FindingDisclosure
-	for _, f := range fs {
-		if (org == "" || f.Discloser == org) && (rule == "" || slices.Contains(f.Rules, rule)) {
-			out = append(out, f)
+	for _, d := range fs {
+		if (f.Org == "" || d.Discloser == f.Org) && (f.Rule == "" || slices.Contains(d.Rules, f.Rule)) &&
+			(f.Band == "" || string(bands[d.Leaf]) == f.Band) &&
+			(from.IsZero() || !d.OccurredAt.Before(from)) && (to.IsZero() || d.OccurredAt.Before(to)) {
+			out = append(out, d)
 		}
 	}
 	return out
@@ -245,12 +471,11 @@ func csvCell(v string) string {
 
 func (s *Server) findingsCSV(w http.ResponseWriter, r *http.Request, _ *session) {
 	st := s.snapshot()
-	q := r.URL.Query()
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="bevindingen.csv"`)
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"leaf", "organisatie", "ontvangers", "doel", "categorieen", "regels", "convenantversie", "plaatsgevonden", "vastgelegd", "toelichting"})
-	for _, f := range filter(st.Findings, q.Get("organisatie"), q.Get("regel")) {
+	for _, f := range filter(st.Findings, st.Bands, filterOf(r)) {
 		row := []string{fmt.Sprint(f.Leaf), f.Discloser, strings.Join(f.Recipients, " "), f.Purpose, strings.Join(f.Categories, " "),
 			strings.Join(f.Rules, " "), fmt.Sprint(f.CovenantVersion), f.OccurredAt.Format(time.RFC3339), f.IntegratedAt.Format(time.RFC3339), f.Justification}
 		for i := range row {
@@ -272,13 +497,35 @@ func (s *Server) answersPage(w http.ResponseWriter, r *http.Request, ss *session
 	s.render(w, "antwoorden.html", ss, s.snapshot(), nil)
 }
 
+// findingsPerPage bounds one findings page: a log of a million entries
+// can hold a hundred thousand findings, and a page of them all would take
+// seconds to render and to read; the CSV holds them all.
+const findingsPerPage = 200
+
 func (s *Server) findingsPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	st := s.snapshot()
+	f := filterOf(r)
+	rows := filter(st.Findings, st.Bands, f)
+	page, _ := strconv.Atoi(r.URL.Query().Get("pagina"))
+	pages := max((len(rows)+findingsPerPage-1)/findingsPerPage, 1)
+	page = min(max(page, 1), pages)
+	shown := rows[min((page-1)*findingsPerPage, len(rows)):min(page*findingsPerPage, len(rows))]
 	q := r.URL.Query()
-	org, rule := q.Get("organisatie"), q.Get("regel")
+	q.Del("pagina")
+	link := func(p int) string {
+		if p < 1 || p > pages {
+			return ""
+		}
+		q.Set("pagina", strconv.Itoa(p))
+		return "/bevindingen?" + q.Encode()
+	}
+	prev, next := link(page-1), link(page+1)
+	q.Del("pagina")
 	s.render(w, "bevindingen.html", ss, st, map[string]any{
-		"Org": org, "Rule": rule, "Rows": filter(st.Findings, org, rule), "Rules": events.FindingRules(),
-		"CSV": "/bevindingen.csv?" + r.URL.RawQuery,
+		"F": f, "Org": f.Org, "Rule": f.Rule, "Rows": shown, "Count": len(rows), "Page": page, "Pages": pages,
+		"Prev": prev, "Next": next, "Rules": events.FindingRules(),
+		"Bands": []events.AgeBand{events.AgeUnder12, events.Age12To15, events.Age16Plus},
+		"CSV":   "/bevindingen.csv?" + q.Encode(),
 	})
 }
 
@@ -352,7 +599,14 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Het formulier is verlopen; laad de pagina opnieuw.", http.StatusForbidden)
 		return
 	}
-	if err := checkPassword(s.cfg.PasswordFile, r.PostFormValue("wachtwoord")); err != nil {
+	if wait := s.throttle.wait(s.now()); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		http.Error(w, "Te veel mislukte pogingen; probeer het over "+strconv.Itoa(int(wait.Seconds())+1)+" seconden opnieuw.", http.StatusTooManyRequests)
+		return
+	}
+	err := checkPassword(s.cfg.PasswordFile, r.PostFormValue("wachtwoord"))
+	s.throttle.result(err == nil, s.now())
+	if err != nil {
 		if !errors.Is(err, ErrSignIn) {
 			s.log.Error("dashboard: sign-in", "err", err)
 		}

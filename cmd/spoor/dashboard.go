@@ -19,26 +19,30 @@ import (
 
 func newDashboardCmd(g *globalFlags) *cobra.Command {
 	f := &auditFlags{}
-	var listen, password string
+	var listen, password, dataDir string
+	var follow time.Duration
 	var hosts []string
 	var interval, idle time.Duration
 	cmd := &cobra.Command{
-		Use:   "dashboard --url URL --token TOKEN|@FILE --vkey KEY|@FILE --cosigner-vkey KEY|@FILE --password FILE",
+		Use:   "dashboard --url URL --token TOKEN|@FILE --vkey KEY|@FILE --cosigner-vkey KEY|@FILE --password FILE --data DIR",
 		Short: "The FG's console: the FG's own audit of the ledger, as Dutch pages on loopback",
-		Long: `spoor dashboard runs the FG's audit of a running ledger over its HTTP API (as
-spoor audit --url does), with the FG's token and the keys the FG pinned, at start,
-on the button and every --interval, and serves what it verified as Dutch pages on
-loopback: health, counts per organisation (those without disclosures too), every
-disclosure that broke a rule (filterable, CSV export), answers with withholdings
-and their grounds, and erasures.
+		Long: `spoor dashboard keeps the FG's own verified copy of a running ledger in --data
+(files 0600): every --follow it reads the new checkpoints and entries over the
+ledger's HTTP API with the FG's token, checks them against the keys the FG pinned
+(signatures, extension of the copy's tree, leaves against the tiles) and applies
+every tombstone (an erased envelope is gone from the copy too). It audits the copy
+whenever it grew (at most every --interval) and serves what it verified as Dutch
+pages on loopback: health and alarms, tables per month, every disclosure that broke
+a rule (filterable, each with a verified inclusion proof), anomalies, answers with
+withholdings and their grounds, erasures, CSV exports and the audit report.
 
 At the first start (no --password file yet) it asks for a password, of at least
 12 characters, on the terminal and keeps an Argon2id hash of it in that file (0600).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := g.logger()
-			if f.url == "" || f.token == "" || password == "" {
-				return errors.New("spoor dashboard needs --url, --token and --password")
+			if f.url == "" || f.token == "" || password == "" || dataDir == "" {
+				return errors.New("spoor dashboard needs --url, --token, --password and --data")
 			}
 			keys, admin, err := f.pinnedKeys()
 			if err != nil {
@@ -64,7 +68,8 @@ At the first start (no --password file yet) it asks for a password, of at least
 			}
 			d, err := dashboard.New(dashboard.Config{LedgerURL: f.url, Token: tok, Keys: keys, AdminVkey: admin,
 				HTTPClient: &http.Client{Timeout: f.httpTimeout}, PasswordFile: password,
-				Hosts: append(desk.HostsFor(ln.Addr().String()), hosts...), Interval: interval, IdleTimeout: idle, Logger: log})
+				Hosts: append(desk.HostsFor(ln.Addr().String()), hosts...), Interval: interval, IdleTimeout: idle, Logger: log,
+				DataDir: dataDir, FollowInterval: follow})
 			if err != nil {
 				ln.Close()
 				return err
@@ -89,6 +94,7 @@ At the first start (no --password file yet) it asks for a password, of at least
 			if err := eg.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 				return err
 			}
+			d.Close()
 			log.Info("dashboard stopped")
 			return nil
 		},
@@ -103,7 +109,9 @@ At the first start (no --password file yet) it asks for a password, of at least
 	fl.StringVar(&password, "password", "", "the console's password file (made at the first start)")
 	fl.StringVar(&listen, "listen", "127.0.0.1:8091", "address of the console's pages (keep it on loopback)")
 	fl.StringArrayVar(&hosts, "host", nil, "another Host name the console answers to (repeatable)")
-	fl.DurationVar(&interval, "interval", 10*time.Minute, "re-run the audit this often (0: only at start and on the button)")
+	fl.StringVar(&dataDir, "data", "", "the console's folder: its verified copy of the log (0700, files 0600)")
+	fl.DurationVar(&follow, "follow", time.Second, "ask the ledger for new checkpoints this often")
+	fl.DurationVar(&interval, "interval", 0, "the least time between two full audits of the copy (0: whenever it grew)")
 	fl.DurationVar(&idle, "idle-timeout", 15*time.Minute, "sign the FG out after this long without activity")
 	return cmd
 }

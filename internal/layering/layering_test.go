@@ -124,6 +124,8 @@ var rules = map[string]rule{
 		"the bodies of the ledger's desk routes: one definition for the server, the desk's workflows, spoor inzage and the desk's screen; formats only"},
 	"dashboard": {[]string{mod + "ledger", mod + "ledger/ingest", mod + "ledger/pebblestore", mod + "ledger/trillianlog", mod + "ledger/replication", mod + "ledger/witnessing", mod + "ledger/httpapi", mod + "ledger/answer", mod + "events/natsbus", mod + "internal/natsserver", mod + "desk", pebble, nats, trillian, chromedp},
 		"the FG's console, run on the FG's own machine: it reads the ledger over HTTP through the audit engine and holds no store, bus or Merkle backend"},
+	"dashboard/index": {[]string{mod + "ledger", mod + "events/natsbus", mod + "internal/natsserver", mod + "desk", mod + "dashboard", pebble, nats, trillian, chromedp},
+		"the FG's own verified copy of the log: three append-only files of its own, fed over HTTP, read by the audit engine; no store, bus or Merkle backend of the ledger (an erasure overwrites bytes in place, which Pebble would not)"},
 	"cmd/spoor": {nil, "flags, config and wiring: may import anything"},
 }
 
