@@ -328,5 +328,29 @@ func consoleInBrowser(t *testing.T, f *fixture, screenshots bool) {
 	run(t, ctx, "the report", chromedp.Navigate(base+"/rapport"), chromedp.WaitVisible(chromedp.CSS("h1")))
 	run(t, ctx, "the answers page", chromedp.Navigate(base+"/antwoorden"), chromedp.WaitVisible(chromedp.ID("antwoorden")))
 	axecheck.Check(t, ctx, "answers and erasures")
+
+	// An erasure in the ledger: the console follows it, and the entry
+	// page the FG had open shows the disclosure as erased, its
+	// justification gone (TestConsoleFollowsAndErases checks the copy's
+	// files and the tables).
+	if _, err := f.sl.L.Erase(context.Background(), f.hostileLeaf(t), "avg-17-1-d"); err != nil {
+		t.Fatal(err)
+	}
+	erased := time.Now()
+	for {
+		run(t, ctx, "the erased entry's page", chromedp.Navigate(base+"/vermelding/"+leaf), chromedp.WaitVisible(chromedp.CSS("h1")))
+		page := value(t, ctx, "the entry page", chromedp.OuterHTML(chromedp.CSS("main")))
+		if strings.Contains(page, `id="gewist"`) {
+			if strings.Contains(page, "pwned") || strings.Contains(page, "&lt;script&gt;") {
+				t.Errorf("the erased disclosure's justification is still on its page: %s", page)
+			}
+			break
+		}
+		if time.Since(erased) > 5*time.Second {
+			t.Fatalf("the erased disclosure is still on the console after 5 s: %s", page)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	axecheck.Check(t, ctx, "an erased entry")
 	run(t, ctx, "signing out", chromedp.Click(chromedp.CSS("form.uit button")), chromedp.WaitVisible(chromedp.ID("wachtwoord")))
 }
