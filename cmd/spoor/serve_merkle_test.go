@@ -3,15 +3,20 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spoor-ledger/spoor/internal/trilliantest"
+	"github.com/spoor-ledger/spoor/ledger/httpapi"
 	"github.com/spoor-ledger/spoor/ledger/trillianlog"
+	"github.com/spoor-ledger/spoor/verifier"
 )
 
 func TestMerkleFlagsCheck(t *testing.T) {
@@ -64,8 +69,8 @@ func TestServeOnTrillian(t *testing.T) {
 	if out, err := simulate("1", "2m"); err != nil || !strings.Contains(out, "committed 60") {
 		t.Fatalf("simulate: %v\n%s", err, out)
 	}
-	if size := treeSize(t, s); size != 61 {
-		t.Fatalf("tree size %d after 60 events, want 61", size)
+	if n := logCounts(t, s); n[verifier.EntryDisclosure] != 60 || n[verifier.EntryCovenant] != 1 || n[verifier.EntryIndexHead] == 0 || len(n) != 3 {
+		t.Fatalf("after 60 events the log holds %v; want 60 disclosures, the covenant and index heads", n)
 	}
 	if err := s.interrupt(30 * time.Second); err != nil {
 		t.Fatal(err)
@@ -99,9 +104,10 @@ func TestServeOnTrillian(t *testing.T) {
 	if out, err := simulate("2", "2m"); err != nil || !strings.Contains(out, "committed 60") {
 		t.Fatalf("simulate after recovery: %v\n%s", err, out)
 	}
-	if size := treeSize(t, s); size != 121 {
-		t.Fatalf("tree size %d after 120 events, want 121", size)
+	if n := logCounts(t, s); n[verifier.EntryDisclosure] != 120 || n[verifier.EntryCovenant] != 1 || len(n) != 3 {
+		t.Fatalf("after 120 events the log holds %v; want 120 disclosures (each once), the covenant and index heads", n)
 	}
+	size := treeSize(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	b, err := trillianlog.Dial(ctx, addr, id, trillianlog.Options{})
@@ -109,12 +115,51 @@ func TestServeOnTrillian(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if n, err := b.Size(ctx); err != nil || n != 121 {
-		t.Fatalf("Trillian holds %d leaves (%v), want 121", n, err)
+	if n, err := b.Size(ctx); err != nil || n != size {
+		t.Fatalf("Trillian holds %d leaves (%v), want the ledger's %d", n, err, size)
 	}
 	if err := s.interrupt(30 * time.Second); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// logCounts reads every entry as the FG does (GET /v1/entries, the FG's
+// token) and counts them by entry type; it checks that the entries are the
+// whole tree, in order.
+func logCounts(t *testing.T, s *serveProc) map[verifier.EntryType]int {
+	t.Helper()
+	token, err := os.ReadFile(filepath.Join(s.data, "fg.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := treeSize(t, s)
+	out := map[verifier.EntryType]int{}
+	var from uint64
+	for from < size {
+		b, err := getWithToken(t.Context(), fmt.Sprintf("%s/v1/entries?from=%d&limit=1000", s.url(), from), strings.TrimSpace(string(token)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page httpapi.EntriesResponse
+		if err := json.Unmarshal(b, &page); err != nil {
+			t.Fatalf("GET /v1/entries: %v", err)
+		}
+		for _, e := range page.Entries {
+			if e.Index != from {
+				t.Fatalf("/v1/entries gave leaf %d where %d was next", e.Index, from)
+			}
+			rec, err := verifier.ParseLeafRecord(e.LeafRecord)
+			if err != nil {
+				t.Fatalf("leaf %d: %v", e.Index, err)
+			}
+			out[rec.Type]++
+			from++
+		}
+		if len(page.Entries) == 0 {
+			t.Fatalf("/v1/entries?from=%d gave nothing below the tree size %d", from, size)
+		}
+	}
+	return out
 }
 
 func treeSize(t *testing.T, s *serveProc) uint64 {
