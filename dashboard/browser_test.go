@@ -21,10 +21,9 @@ import (
 	"github.com/spoor-ledger/spoor/events"
 	"github.com/spoor-ledger/spoor/events/demo"
 	"github.com/spoor-ledger/spoor/internal/axecheck"
+	"github.com/spoor-ledger/spoor/internal/browsertest"
 	"github.com/spoor-ledger/spoor/internal/testledger"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // hostile is a justification a discloser could write: markup that would
 // run as script and a formula a spreadsheet would evaluate.
@@ -132,45 +131,17 @@ func (f *fixture) waitAudited(t *testing.T, size uint64) {
 	}
 }
 
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium is not installed at %s: %v", chromiumPath, err)
-		}
-		t.Skipf("chromium is not installed at %s; apt-get install -y chromium to run this test", chromiumPath)
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox, chromedp.NoFirstRun,
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.WindowSize(1200, 900))
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() { _ = chromedp.Cancel(ctx); cancel() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return ctx
-}
+// The browser and its bounded steps: internal/browsertest.
+func browser(t *testing.T) context.Context { t.Helper(); return browsertest.Browser(t, 1200, 900) }
 
 func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := chromedp.Do(sctx, steps...); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
+	browsertest.Run(t, ctx, what, steps...)
 }
 
 func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(sctx, a)
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	return v
+	return browsertest.Value(t, ctx, what, a)
 }
 
 // TestConsoleInBrowser: the FG signs in, sees every organisation (those

@@ -11,80 +11,26 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/spoor-ledger/spoor/internal/axecheck"
+	"github.com/spoor-ledger/spoor/internal/browsertest"
 	"github.com/spoor-ledger/spoor/verifier"
 )
 
-// chromiumPath is where Debian's chromium package puts the browser (.ci/run
-// installs it).
-const chromiumPath = "/usr/bin/chromium"
+// The browser and its bounded steps: internal/browsertest.
+func browser(t *testing.T) context.Context { t.Helper(); return browsertest.Browser(t, 1100, 900) }
 
-// browser starts one headless chromium for a test; without chromium the
-// test skips, except on CI (CI=true), where it fails.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium is not installed at %s (CI installs it: apt-get install -y chromium): %v", chromiumPath, err)
-		}
-		t.Skipf("chromium is not installed at %s; apt-get install -y chromium to run this test", chromiumPath)
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1100, 900),
-	)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		if err := chromedp.Cancel(ctx); err != nil {
-			t.Logf("closing the browser: %v", err)
-		}
-		cancel()
-	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return ctx
-}
-
-// run runs browser steps with a bound on them (never on the browser
-// itself).
 func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := chromedp.Do(sctx, steps...); err != nil {
-		// Show where the browser is, for whoever reads the failure.
-		lctx, lcancel := context.WithTimeout(ctx, 5*time.Second)
-		defer lcancel()
-		loc, _ := chromedp.Run(lctx, chromedp.Location())
-		text, _ := chromedp.Run(lctx, chromedp.Text(chromedp.CSS("main")))
-		t.Fatalf("%s: %v (the browser is at %s, showing %q)", what, err, loc, text)
-	}
+	browsertest.Run(t, ctx, what, steps...)
 }
 
-// value runs one browser action that reads a value, with a bound.
 func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(sctx, a)
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	return v
+	return browsertest.Value(t, ctx, what, a)
 }
 
 // TestDeskInBrowser drives the desk's pages in a real chromium on both

@@ -338,19 +338,7 @@ func (x *Index) Entry(i uint64) (*audit.Entry, error) {
 	if i >= x.size {
 		return nil, fmt.Errorf("index: entry %d is beyond the verified size %d", i, x.size)
 	}
-	_, off, err := x.leafAt(i)
-	if err != nil {
-		return nil, err
-	}
-	hdr, err := x.readHeader(off)
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, hdr.total()-entryHeader)
-	if _, err := x.entries.ReadAt(b, off+entryHeader); err != nil {
-		return nil, fmt.Errorf("index: reading entry %d: %w", i, err)
-	}
-	return decodeEntry(i, hdr, b)
+	return x.entryLocked(i)
 }
 
 func decodeEntry(i uint64, hdr header, b []byte) (*audit.Entry, error) {

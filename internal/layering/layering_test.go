@@ -21,7 +21,7 @@ const (
 )
 
 // testHelpers are packages only tests may use.
-var testHelpers = []string{mod + "internal/axecheck", mod + "internal/testledger", mod + "internal/testenv", mod + "internal/natstest", mod + "internal/trilliantest", mod + "internal/memtree", mod + "ledger/memstore"}
+var testHelpers = []string{mod + "internal/axecheck", mod + "internal/browsertest", mod + "internal/testledger", mod + "internal/testenv", mod + "internal/natstest", mod + "internal/trilliantest", mod + "internal/memtree", mod + "ledger/memstore"}
 
 // leaves are packages every package may import, whatever its rule forbids:
 // each depends on nothing of Spoor (its own rule says so). The VRF of issue
@@ -98,6 +98,7 @@ var rules = map[string]rule{
 	"internal/benchkit":     {[]string{mod + "ledger/httpapi", trillian}, "the bench's stages"},
 	"internal/testledger":   {[]string{nats, trillian}, "real ledgers for tests: testenv's material and a ledger on Pebble"},
 	"internal/testenv":      {[]string{mod + "ledger/pebblestore", mod + "ledger/trillianlog", mod + "ledger/memstore", mod + "ledger/replication", mod + "ledger/httpapi", mod + "ledger/ingest", pebble, nats, trillian}, "a test log's keys, covenant and signed events, without a store: what suites that must not know the backend use"},
+	"internal/browsertest":  {[]string{mod, pebble, nats, prometheus, trillian}, "the real chromium the screens' tests drive, and bounded steps: a leaf"},
 	"internal/axecheck":     {[]string{mod + "ledger", mod + "events", mod + "verifier", pebble, nats, prometheus, trillian}, "axe-core in a chromedp page, for the browser tests"},
 	"internal/natstest":     {[]string{mod + "ledger", pebble, trillian}, "an embedded NATS server for tests"},
 	"internal/natsserver":   {[]string{mod + "ledger", mod + "verifier", pebble, trillian}, "the embedded NATS server, its users file and permissions: events and NATS, nothing of the ledger"},
