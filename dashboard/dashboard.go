@@ -176,8 +176,9 @@ func New(cfg Config) (*Server, error) {
 			}
 			return int(100 * done / total)
 		},
-		"num":    func(x float64) string { return strconv.FormatFloat(x, 'f', 1, 64) },
-		"mul100": func(x float64) float64 { return 100 * x },
+		"num":     func(x float64) string { return strconv.FormatFloat(x, 'f', 1, 64) },
+		"mul100":  func(x float64) float64 { return 100 * x },
+		"ageBand": report.AgeBandLabel,
 	}).ParseFS(assets, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: templates: %w", err)

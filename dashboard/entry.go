@@ -70,7 +70,7 @@ func (s *Server) entryView(ctx context.Context, leaf uint64) (*entryView, error)
 	v := &entryView{Leaf: leaf, Erased: e.Body == nil}
 	rec, err := verifier.ParseLeafRecord(e.LeafRecord)
 	if err == nil {
-		v.Type, v.IntegratedAt, v.CovLeaf = rec.Type.String(), rec.IntegratedAt, rec.CovenantIndex
+		v.Type, v.IntegratedAt, v.CovLeaf = report.EntryTypeLabel(rec.Type), rec.IntegratedAt, rec.CovenantIndex
 	} else {
 		v.Type = "onbekend soort vermelding"
 	}

@@ -200,3 +200,32 @@ func BundleProblemNL(err error) string {
 	}
 	return text
 }
+
+// ageBandLabels are the Dutch names of the age bands a disclosure records.
+var ageBandLabels = map[events.AgeBand]string{
+	events.AgeUnder12: "jonger dan 12 jaar",
+	events.Age12To15:  "12 tot en met 15 jaar",
+	events.Age16Plus:  "16 jaar of ouder",
+}
+
+// AgeBandLabel returns the Dutch name of an age band, or the id itself
+// when it has none.
+func AgeBandLabel(b events.AgeBand) string { return labelOrID(ageBandLabels, b) }
+
+// entryTypeLabels are the Dutch names of the log's entry types.
+var entryTypeLabels = map[verifier.EntryType]string{
+	verifier.EntryDisclosure: "verstrekking",
+	verifier.EntryCovenant:   "convenantversie",
+	verifier.EntryTombstone:  "wissing (grafsteen)",
+	verifier.EntryAnswer:     "antwoord op een inzageverzoek",
+	verifier.EntryIndexHead:  "kop van de index per kind",
+}
+
+// EntryTypeLabel returns the Dutch name of an entry type; a type this
+// version does not know is named as such.
+func EntryTypeLabel(t verifier.EntryType) string {
+	if l, ok := entryTypeLabels[t]; ok {
+		return l
+	}
+	return fmt.Sprintf("onbekende soort vermelding (%d)", t)
+}

@@ -145,3 +145,22 @@ func TestBundleProblemNL(t *testing.T) {
 		t.Errorf("the leaf is not named: %q", withLeaf)
 	}
 }
+
+// TestAgeBandAndEntryTypeLabels: every age band and every entry type this
+// version logs has a Dutch name (the FG's console shows them), and an
+// unknown type is named as unknown, never as a raw number alone.
+func TestAgeBandAndEntryTypeLabels(t *testing.T) {
+	for _, b := range events.AgeBands {
+		if l := AgeBandLabel(b); l == string(b) || l == "" {
+			t.Errorf("age band %s has no Dutch name", b)
+		}
+	}
+	for ty := verifier.EntryDisclosure; ty <= verifier.EntryIndexHead; ty++ {
+		if l := EntryTypeLabel(ty); strings.HasPrefix(l, "onbekende") || l == ty.String() {
+			t.Errorf("entry type %d has no Dutch name: %q", ty, l)
+		}
+	}
+	if l := EntryTypeLabel(verifier.EntryIndexHead + 1); !strings.HasPrefix(l, "onbekende soort") {
+		t.Errorf("an unknown entry type is named %q", l)
+	}
+}
